@@ -1,0 +1,84 @@
+"""The one event representation the core works on.
+
+Producers send JSON (SPEC §1). The shell (``streams.validation``) decodes and validates the
+bytes once and hands the core an :class:`Event`: the envelope fields the engine needs on every
+event, with the event time already converted to integer epoch milliseconds (the core's only
+time unit), plus the decoded body for the type-specific fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+#: Topic (default name, before any prefix) that carries each event family.
+TOPIC_OF_FAMILY: dict[str, str] = {
+    "call": "cc.calls",
+    "chat": "cc.chats",
+    "ticket": "cc.tickets",
+    "agent": "cc.agents",
+    "survey": "cc.feedback",
+    "qa": "cc.feedback",
+    "customer": "cc.customers",
+    "marketing": "cc.customers",
+}
+
+DEADLETTER_TOPIC = "cc.deadletter"
+
+#: Every event type of SPEC §1, in the order the spec lists them.
+EVENT_TYPES: tuple[str, ...] = (
+    "call.queued", "call.answered", "call.abandoned", "call.flowed_out", "call.blocked",
+    "call.hold_started", "call.hold_ended", "call.transferred", "call.ended",
+    "call.wrapup_ended",
+    "chat.queued", "chat.answered", "chat.abandoned", "chat.flowed_out", "chat.transferred",
+    "chat.message", "chat.ended", "chat.wrapup_ended",
+    "ticket.created", "ticket.assigned", "ticket.replied", "ticket.status_changed",
+    "ticket.updated",
+    "agent.state_changed",
+    "survey.responded", "qa.reviewed",
+    "customer.acquired", "customer.churned", "customer.revenue", "customer.interaction",
+    "marketing.spend",
+)
+
+
+class Event(NamedTuple):
+    """A validated event.
+
+    ``occurred_ms`` is ``occurred_at`` as integer milliseconds since the Unix epoch (UTC).
+    ``body`` is the whole decoded JSON object, unknown fields included.
+    """
+
+    event_id: str
+    type: str
+    occurred_ms: int
+    body: dict[str, Any]
+
+    @property
+    def family(self) -> str:
+        """``call`` for ``call.queued``: the part of the type before the dot."""
+        return self.type.partition(".")[0]
+
+
+def topic_for_type(event_type: str) -> str | None:
+    """Default topic name for an event type, or ``None`` for an unknown type."""
+    return TOPIC_OF_FAMILY.get(event_type.partition(".")[0])
+
+
+def entity_key(event_type: str, body: dict[str, Any]) -> str:
+    """The id that keys the event on its topic (SPEC §1): contact, ticket, agent or customer id.
+
+    Feedback is keyed by the contact or ticket it is about, else by its own event id.
+    """
+    family = event_type.partition(".")[0]
+    if family == "call":
+        return str(body.get("call_id", ""))
+    if family == "chat":
+        return str(body.get("chat_id", ""))
+    if family == "ticket":
+        return str(body.get("ticket_id", ""))
+    if family == "agent":
+        return str(body.get("agent_id", ""))
+    if family in ("survey", "qa"):
+        return str(body.get("contact_id") or body.get("ticket_id") or body.get("event_id", ""))
+    if family == "customer":
+        return str(body.get("customer_id", ""))
+    return str(body.get("event_id", ""))

@@ -1,0 +1,276 @@
+"""Queueing formulas for workforce KPIs (SPEC §3.5): Erlang B, Erlang C and Erlang A.
+
+Conventions: time in seconds (``_seconds`` in names), rates per second, offered traffic in
+erlangs (``traffic = arrival rate × AHT``). Every function is pure and cheap enough to call on
+every scrape.
+
+Numerical stability. The textbook forms use ``Aᴺ/N!``, which overflows near N = 170 and loses
+all precision long before. Instead:
+
+* Erlang B uses the recursion ``B(k) = A·B(k−1) / (k + A·B(k−1))``, whose every step is a
+  ratio in [0, 1] (no overflow, no cancellation);
+* Erlang C is derived from it: ``C = N·B / (N − A·(1 − B))``;
+* Erlang A (M/M/N+M) normalises its birth–death chain *relative to the state "all N agents
+  busy"*: the mass below N is ``1/B − 1`` and the queue tail is a product of ratios summed in
+  log space, so nothing depends on ``Aᴺ/N!``.
+
+Erlang A service level. A caller who arrives to find ``j`` others waiting is answered once
+``j + 1`` "advances" happen before their own patience runs out. In queue position ``k`` the
+advance rate is ``N·μ + k·θ`` (an agent frees up, or someone ahead abandons) and the caller's
+own abandon rate is ``θ``, so the time to answer is a sum of exponentials with rates
+``N·μ + (k+1)·θ``, independent of which way each step went. The probability that every step is
+an advance telescopes to ``N·μ / (N·μ + (j+1)·θ)``, and a sum of exponentials whose rates form
+the progression ``θ·(β + k)``, ``β = (N·μ + θ)/θ``, has the closed form
+``P(S ≤ T) = I_x(j+1, β)`` with ``x = 1 − e^(−θT)`` (``e^(−θS)`` is a product of
+``Beta(β+k, 1)`` variables, i.e. ``Beta(β, j+1)``). With an integer first argument the
+regularised incomplete beta is ``1 −`` a negative-binomial sum of positive terms, computed in
+log space — no uniformisation, no truncated series in time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+#: A stationary-distribution term below ``e^-LOG_TAIL_CUTOFF`` of the largest one is dropped.
+LOG_TAIL_CUTOFF = 45.0
+
+#: Staffing searches give up above ``traffic + MAX_EXTRA_AGENTS`` (a target that cannot be met).
+MAX_EXTRA_AGENTS = 100_000
+
+
+def traffic_erlangs(arrival_rate_per_second: float, aht_seconds: float) -> float:
+    """Offered load ``A = λ·AHT``: the average number of agents the work keeps busy."""
+    _require_non_negative("arrival_rate_per_second", arrival_rate_per_second)
+    _require_positive("aht_seconds", aht_seconds)
+    return arrival_rate_per_second * aht_seconds
+
+
+# --------------------------------------------------------------------------------------------
+# Erlang B: blocking with c trunks and no waiting room
+
+
+def erlang_b(servers: int, traffic: float) -> float:
+    """Probability that a call finds all ``servers`` (trunks) busy and is blocked (M/M/c/c)."""
+    _require_servers(servers, allow_zero=True)
+    _require_non_negative("traffic", traffic)
+    blocking = 1.0
+    for k in range(1, servers + 1):
+        blocking = traffic * blocking / (k + traffic * blocking)
+    return blocking
+
+
+def required_trunks(traffic: float, max_blocking: float) -> int:
+    """Smallest number of trunks whose Erlang B blocking is at most ``max_blocking``."""
+    _require_non_negative("traffic", traffic)
+    _require_ratio("max_blocking", max_blocking)
+    if traffic == 0:
+        return 0
+    blocking = 1.0
+    trunks = 0
+    while blocking > max_blocking:
+        trunks += 1
+        blocking = traffic * blocking / (trunks + traffic * blocking)
+        if trunks > traffic + MAX_EXTRA_AGENTS:
+            raise ValueError(f"no trunk count reaches blocking {max_blocking} for {traffic} erl")
+    return trunks
+
+
+# --------------------------------------------------------------------------------------------
+# Erlang C: M/M/N with infinitely patient callers
+
+
+def erlang_c(agents: int, traffic: float) -> float:
+    """Probability that a caller has to wait (all agents busy on arrival); 1 when A ≥ N.
+
+    At ``traffic ≥ agents`` the queue grows without bound: everyone waits.
+    """
+    _require_servers(agents)
+    _require_non_negative("traffic", traffic)
+    if traffic >= agents:
+        return 1.0
+    blocking = erlang_b(agents, traffic)
+    return agents * blocking / (agents - traffic * (1.0 - blocking))
+
+
+def service_level(agents: int, traffic: float, aht_seconds: float,
+                  threshold_seconds: float) -> float:
+    """Erlang C share of callers answered within ``threshold_seconds``; 0 when A ≥ N."""
+    _require_positive("aht_seconds", aht_seconds)
+    _require_non_negative("threshold_seconds", threshold_seconds)
+    if traffic >= agents:
+        _require_servers(agents)
+        return 0.0
+    wait = erlang_c(agents, traffic)
+    return 1.0 - wait * math.exp(-(agents - traffic) * threshold_seconds / aht_seconds)
+
+
+def average_speed_of_answer_seconds(agents: int, traffic: float, aht_seconds: float) -> float:
+    """Erlang C mean wait over all callers (``P(wait)·AHT/(N−A)``); ``inf`` when A ≥ N."""
+    _require_positive("aht_seconds", aht_seconds)
+    if traffic >= agents:
+        _require_servers(agents)
+        return math.inf
+    return erlang_c(agents, traffic) * aht_seconds / (agents - traffic)
+
+
+def occupancy(agents: int, traffic: float) -> float:
+    """Share of staffed time agents spend on contacts, ``A/N`` capped at 1 (Erlang C)."""
+    _require_servers(agents)
+    _require_non_negative("traffic", traffic)
+    return min(1.0, traffic / agents)
+
+
+def required_agents(traffic: float, aht_seconds: float, threshold_seconds: float,
+                    target_ratio: float) -> int:
+    """Smallest N whose Erlang C service level reaches ``target_ratio`` (0 for no traffic).
+
+    Service level rises with N, so the search walks up from the first stable N.
+    """
+    _require_non_negative("traffic", traffic)
+    _require_ratio("target_ratio", target_ratio)
+    if traffic == 0:
+        return 0
+    agents = math.floor(traffic) + 1
+    while service_level(agents, traffic, aht_seconds, threshold_seconds) < target_ratio:
+        agents += 1
+        if agents > traffic + MAX_EXTRA_AGENTS:
+            raise ValueError(f"no staffing reaches service level {target_ratio}")
+    return agents
+
+
+# --------------------------------------------------------------------------------------------
+# Erlang A: M/M/N+M, callers abandon after an exponential patience
+
+
+@dataclass(frozen=True, slots=True)
+class ErlangAResult:
+    """Stationary metrics of an M/M/N+M queue (all per arriving caller unless said)."""
+
+    #: P(all agents busy on arrival), the share of callers who wait at all.
+    wait_probability: float
+    #: P(the caller abandons before being answered).
+    abandon_probability: float
+    #: P(answered within the threshold): answered-in-time / offered (abandons count against).
+    service_level: float
+    #: Busy agents / agents: answered traffic ``λ·(1 − P(abandon))·AHT / N``.
+    occupancy: float
+    #: Mean time in queue over all callers, answered or not (Little: ``E[queue]/λ``).
+    average_wait_seconds: float
+
+
+def erlang_a(agents: int, arrival_rate_per_second: float, aht_seconds: float,
+             patience_seconds: float, threshold_seconds: float) -> ErlangAResult:
+    """Erlang A metrics for ``agents`` agents, mean patience ``patience_seconds``."""
+    _require_servers(agents)
+    _require_non_negative("arrival_rate_per_second", arrival_rate_per_second)
+    _require_positive("aht_seconds", aht_seconds)
+    _require_positive("patience_seconds", patience_seconds)
+    _require_non_negative("threshold_seconds", threshold_seconds)
+    lam = arrival_rate_per_second
+    if lam == 0:
+        return ErlangAResult(0.0, 0.0, 1.0, 0.0, 0.0)
+    service_rate = agents / aht_seconds                        # N·μ
+    theta = 1.0 / patience_seconds
+    below, tail = _erlang_a_distribution(agents, lam * aht_seconds, lam, service_rate, theta)
+    total = below + math.fsum(tail)
+    wait_probability = math.fsum(tail) / total
+    mean_queue = math.fsum(j * q for j, q in enumerate(tail)) / total
+    abandon_probability = theta * mean_queue / lam
+    answered_late = _answered_within(tail, service_rate, theta, threshold_seconds)
+    return ErlangAResult(
+        wait_probability=wait_probability,
+        abandon_probability=abandon_probability,
+        service_level=min(1.0, (below + answered_late) / total),
+        occupancy=min(1.0, lam * (1.0 - abandon_probability) / service_rate),
+        average_wait_seconds=mean_queue / lam,
+    )
+
+
+def required_agents_erlang_a(arrival_rate_per_second: float, aht_seconds: float,
+                             patience_seconds: float, threshold_seconds: float,
+                             target_ratio: float) -> int:
+    """Smallest N whose Erlang A service level reaches ``target_ratio`` (0 for no traffic)."""
+    _require_ratio("target_ratio", target_ratio)
+    if arrival_rate_per_second == 0:
+        return 0
+    traffic = traffic_erlangs(arrival_rate_per_second, aht_seconds)
+    agents = 1
+    while erlang_a(agents, arrival_rate_per_second, aht_seconds, patience_seconds,
+                   threshold_seconds).service_level < target_ratio:
+        agents += 1
+        if agents > traffic + MAX_EXTRA_AGENTS:
+            raise ValueError(f"no staffing reaches service level {target_ratio}")
+    return agents
+
+
+def _erlang_a_distribution(agents: int, traffic: float, lam: float, service_rate: float,
+                           theta: float) -> tuple[float, list[float]]:
+    """Unnormalised stationary masses with ``p(N) = 1``.
+
+    Returns the mass of the states below N (``1/B(N, A) − 1``: the M/M/N/N part of the chain
+    is a truncated Poisson) and ``tail[j] = p(N + j)/p(N)``, the chance-weight of finding
+    ``j`` callers already waiting. Tail terms that would overflow when the queue is heavily
+    overloaded are rescaled together with ``below``.
+    """
+    below = 1.0 / erlang_b(agents, traffic) - 1.0
+    log_terms = [0.0]
+    log_q = 0.0
+    peak = 0.0
+    j = 0
+    while True:
+        j += 1
+        log_q += math.log(lam / (service_rate + j * theta))
+        log_terms.append(log_q)
+        peak = max(peak, log_q)
+        if service_rate + j * theta > lam and log_q < peak - LOG_TAIL_CUTOFF:
+            break
+    scale = -peak if peak > 600.0 else 0.0
+    return below * math.exp(scale), [math.exp(t + scale) for t in log_terms]
+
+
+def _answered_within(tail: list[float], service_rate: float, theta: float,
+                     threshold_seconds: float) -> float:
+    """Σⱼ tail[j] · P(answered by T | j callers ahead), by the closed form in the module doc."""
+    if threshold_seconds == 0:
+        return 0.0
+    beta = (service_rate + theta) / theta
+    log_x = math.log(-math.expm1(-theta * threshold_seconds))      # x = 1 − e^(−θT)
+    log_one_minus_x = -theta * threshold_seconds
+    # Negative-binomial terms t_k = Γ(β+k)/(Γ(β)·k!) · x^k · (1−x)^β, summed cumulatively:
+    # I_x(j+1, β) = 1 − Σ_{k≤j} t_k.
+    log_t = beta * log_one_minus_x
+    cumulative = 0.0
+    answered = 0.0
+    for j, weight in enumerate(tail):
+        if j > 0:
+            log_t += math.log((beta + j - 1) / j) + log_x
+        cumulative += math.exp(log_t)
+        reached = max(0.0, 1.0 - cumulative)
+        answered += weight * service_rate / (service_rate + (j + 1) * theta) * reached
+    return answered
+
+
+# --------------------------------------------------------------------------------------------
+# argument checks: a wrong input is a programming error, said plainly
+
+
+def _require_servers(count: int, allow_zero: bool = False) -> None:
+    if isinstance(count, bool) or not isinstance(count, int) or count < (0 if allow_zero else 1):
+        least = 0 if allow_zero else 1
+        raise ValueError(f"agent/trunk count must be an integer ≥ {least}, got {count!r}")
+
+
+def _require_positive(name: str, value: float) -> None:
+    if not value > 0 or math.isinf(value):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+
+
+def _require_non_negative(name: str, value: float) -> None:
+    if not value >= 0 or math.isinf(value):
+        raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
+
+
+def _require_ratio(name: str, value: float) -> None:
+    if not 0 <= value <= 1:
+        raise ValueError(f"{name} must be in [0, 1], got {value!r}")

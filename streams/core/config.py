@@ -1,0 +1,298 @@
+"""Queue settings, service-level policies and limits (SPEC §2, §3.2, §6) as plain values.
+
+``parse_config`` turns the decoded TOML mapping into a :class:`Config`; reading the file and
+the environment overrides is the shell's job (``streams.settings``). Every key is optional;
+an unknown or mistyped key is a :class:`~streams.errors.ConfigError` naming the key, because a
+typo in a service-level target silently using the default would mislead a whole floor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from streams.errors import ConfigError
+
+CHANNELS = ("voice", "chat")
+ABANDON_MODES = ("negative", "ignored", "positive")
+FLOW_OUT_MODES = ("ignored", "negative")
+DEFAULT_TICKET_CATEGORIES = ("billing", "technical", "shipping", "returns", "sales", "cancellation")
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceLevelPolicy:
+    """How one queue and channel counts service level (SPEC §3.2)."""
+
+    threshold_seconds: float = 20.0
+    target_ratio: float = 0.8
+    short_abandon_seconds: float = 5.0
+    abandons: str = "negative"
+    flow_outs: str = "ignored"
+
+    @property
+    def threshold_ms(self) -> int:
+        return round(self.threshold_seconds * 1000)
+
+    @property
+    def short_abandon_ms(self) -> int:
+        return round(self.short_abandon_seconds * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSettings:
+    """Window and live-state settings of one queue (SPEC §2)."""
+
+    timezone: str = "UTC"
+    interval_minutes: int = 15
+    day_start_minutes: int = 0
+    backlog_age_seconds: float = 86400.0
+    stale_after_seconds: float = 14400.0
+    service_level: ServiceLevelPolicy = field(default_factory=ServiceLevelPolicy)
+    channel_service_level: Mapping[str, ServiceLevelPolicy] = field(default_factory=dict)
+
+    def policy(self, channel: str) -> ServiceLevelPolicy:
+        return self.channel_service_level.get(channel, self.service_level)
+
+    @property
+    def stale_after_ms(self) -> int:
+        return round(self.stale_after_seconds * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_queues: int = 500
+    ticket_categories: tuple[str, ...] = DEFAULT_TICKET_CATEGORIES
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """Where the worker runs; environment variables override these (SPEC §6)."""
+
+    broker: str = "kafka://localhost:9092"
+    app_id: str = "ccpulse"
+    topic_prefix: str = ""
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    data_dir: str = "./.ccpulse"
+    partitions: int = 4
+
+
+@dataclass(frozen=True, eq=False)
+class Config:
+    """The whole engine configuration; compared by identity (it is built once, at start)."""
+
+    defaults: QueueSettings = field(default_factory=QueueSettings)
+    queues: Mapping[str, QueueSettings] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+    deployment: Deployment = field(default_factory=Deployment)
+
+    def queue(self, name: str) -> QueueSettings:
+        """Settings of ``name``: its own section, else the defaults."""
+        return self.queues.get(name, self.defaults)
+
+    def policy(self, queue: str, channel: str) -> ServiceLevelPolicy:
+        return self.queue(queue).policy(channel)
+
+    def histogram_bounds_seconds(self) -> tuple[float, ...]:
+        """Wait-histogram buckets: a fixed ladder plus every SL and short-abandon threshold."""
+        return _wait_bounds(self)
+
+
+_LADDER = (1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0,
+           600.0, 1200.0, 1800.0, 3600.0)
+
+
+def _all_policies(config: Config) -> list[ServiceLevelPolicy]:
+    settings = [config.defaults, *config.queues.values()]
+    out: list[ServiceLevelPolicy] = []
+    for s in settings:
+        out.append(s.service_level)
+        out.extend(s.channel_service_level.values())
+    return out
+
+
+@cache
+def _wait_bounds(config: Config) -> tuple[float, ...]:
+    bounds = set(_LADDER)
+    for p in _all_policies(config):
+        bounds.add(float(p.threshold_seconds))
+        if p.short_abandon_seconds > 0:
+            bounds.add(float(p.short_abandon_seconds))
+    return tuple(sorted(bounds))
+
+
+# --------------------------------------------------------------------------- parsing
+
+_POLICY_KEYS = {
+    "threshold_seconds", "target_ratio", "short_abandon_seconds", "abandons", "flow_outs",
+}
+_QUEUE_KEYS = {
+    "timezone", "interval_minutes", "day_start", "backlog_age_seconds", "stale_after_seconds",
+    "service_level",
+}
+_DEPLOYMENT_KEYS = {
+    "broker", "app_id", "topic_prefix", "web_host", "web_port", "data_dir", "partitions",
+}
+
+
+def _number(where: str, value: Any, *, minimum: float = 0.0, integer: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{where} must be a number, got {value!r}")
+    if integer and not isinstance(value, int):
+        raise ConfigError(f"{where} must be a whole number, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"{where} must be at least {minimum:g}, got {value!r}")
+    return value
+
+
+def _parse_policy(where: str, raw: Any, base: ServiceLevelPolicy) -> ServiceLevelPolicy:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where} must be a table, got {raw!r}")
+    changes: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in CHANNELS and isinstance(value, Mapping):
+            continue  # per-channel override, parsed by the caller
+        if key not in _POLICY_KEYS:
+            raise ConfigError(
+                f"unknown key {where}.{key}; expected one of {sorted(_POLICY_KEYS | set(CHANNELS))}"
+            )
+        name = f"{where}.{key}"
+        if key == "abandons":
+            if value not in ABANDON_MODES:
+                raise ConfigError(f"{name} must be one of {list(ABANDON_MODES)}, got {value!r}")
+        elif key == "flow_outs":
+            if value not in FLOW_OUT_MODES:
+                raise ConfigError(f"{name} must be one of {list(FLOW_OUT_MODES)}, got {value!r}")
+        elif key == "target_ratio":
+            _number(name, value)
+            if value > 1:
+                raise ConfigError(f"{name} is a ratio between 0 and 1, got {value!r}")
+            value = float(value)
+        else:
+            value = float(_number(name, value))
+        changes[key] = value
+    return replace(base, **changes)
+
+
+def _parse_day_start(where: str, value: Any) -> int:
+    if not isinstance(value, str) or len(value) != 5 or value[2] != ":":
+        raise ConfigError(f"{where} must be 'HH:MM' local time, got {value!r}")
+    try:
+        hours, minutes = int(value[:2]), int(value[3:])
+    except ValueError:
+        raise ConfigError(f"{where} must be 'HH:MM' local time, got {value!r}") from None
+    if not (0 <= hours < 24 and 0 <= minutes < 60):
+        raise ConfigError(f"{where} must be 'HH:MM' between 00:00 and 23:59, got {value!r}")
+    return hours * 60 + minutes
+
+
+def _parse_queue(where: str, raw: Any, base: QueueSettings) -> QueueSettings:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where} must be a table, got {raw!r}")
+    changes: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = f"{where}.{key}"
+        if key not in _QUEUE_KEYS:
+            raise ConfigError(f"unknown key {name}; expected one of {sorted(_QUEUE_KEYS)}")
+        if key == "timezone":
+            if not isinstance(value, str):
+                raise ConfigError(f"{name} must be an IANA time zone name, got {value!r}")
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ConfigError(
+                    f"{name}: unknown time zone {value!r}; use an IANA name like 'Europe/Lisbon'"
+                ) from None
+            changes["timezone"] = value
+        elif key == "interval_minutes":
+            if value not in (15, 30, 60) or isinstance(value, bool):
+                raise ConfigError(f"{name} must be 15, 30 or 60, got {value!r}")
+            changes["interval_minutes"] = int(value)
+        elif key == "day_start":
+            changes["day_start_minutes"] = _parse_day_start(name, value)
+        elif key in ("backlog_age_seconds", "stale_after_seconds"):
+            changes[key] = float(_number(name, value))
+    settings = replace(base, **changes)
+    if "service_level" in raw:
+        sl_raw = raw["service_level"]
+        policy = _parse_policy(f"{where}.service_level", sl_raw, base.service_level)
+        per_channel = {
+            ch: _parse_policy(f"{where}.service_level.{ch}", sl_raw[ch], policy)
+            for ch in CHANNELS
+            if isinstance(sl_raw.get(ch), Mapping)
+        }
+        # A queue-level change applies to the inherited per-channel overrides too, unless
+        # the queue overrides that channel itself.
+        inherited = {
+            ch: _reapply(p, base.service_level, policy)
+            for ch, p in base.channel_service_level.items()
+            if ch not in per_channel
+        }
+        settings = replace(
+            settings, service_level=policy, channel_service_level={**inherited, **per_channel}
+        )
+    return settings
+
+
+def _reapply(
+    channel_policy: ServiceLevelPolicy, old_base: ServiceLevelPolicy, new_base: ServiceLevelPolicy
+) -> ServiceLevelPolicy:
+    """Keep a channel override's own values, take the new base for the rest."""
+    changes = {
+        k: getattr(channel_policy, k)
+        for k in _POLICY_KEYS
+        if getattr(channel_policy, k) != getattr(old_base, k)
+    }
+    return replace(new_base, **changes)
+
+
+def _parse_limits(raw: Any) -> Limits:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"limits must be a table, got {raw!r}")
+    limits = Limits()
+    for key, value in raw.items():
+        if key == "max_queues":
+            limits = replace(limits, max_queues=int(_number("limits.max_queues", value,
+                                                            minimum=1, integer=True)))
+        elif key == "ticket_categories":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"limits.ticket_categories must be a list of strings, got {value!r}")
+            limits = replace(limits, ticket_categories=tuple(value))
+        else:
+            raise ConfigError(f"unknown key limits.{key}; expected max_queues or ticket_categories")
+    return limits
+
+
+def _parse_deployment(raw: Any) -> Deployment:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"worker must be a table, got {raw!r}")
+    changes: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in _DEPLOYMENT_KEYS:
+            raise ConfigError(f"unknown key worker.{key}; expected one of {sorted(_DEPLOYMENT_KEYS)}")
+        if key in ("web_port", "partitions"):
+            changes[key] = int(_number(f"worker.{key}", value, minimum=1, integer=True))
+        elif not isinstance(value, str):
+            raise ConfigError(f"worker.{key} must be a string, got {value!r}")
+        else:
+            changes[key] = value
+    return replace(Deployment(), **changes)
+
+
+def parse_config(raw: Mapping[str, Any]) -> Config:
+    """Build a :class:`Config` from a decoded TOML document (all keys optional)."""
+    known = {"defaults", "queues", "limits", "worker"}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"unknown top-level key {key!r}; expected one of {sorted(known)}")
+    defaults = _parse_queue("defaults", raw.get("defaults", {}), QueueSettings())
+    queues_raw = raw.get("queues", {})
+    if not isinstance(queues_raw, Mapping):
+        raise ConfigError(f"queues must be a table of queue tables, got {queues_raw!r}")
+    queues = {name: _parse_queue(f"queues.{name}", q, defaults) for name, q in queues_raw.items()}
+    limits = _parse_limits(raw.get("limits", {}))
+    deployment = _parse_deployment(raw.get("worker", {}))
+    return Config(defaults=defaults, queues=queues, limits=limits, deployment=deployment)

@@ -1,0 +1,74 @@
+"""Pipeline-health counts (SPEC §4 "Pipeline health"), kept by the shells per process.
+
+These describe the plumbing, not the floor: they are not part of the replay/worker equality
+and are not persisted (a restart resets them, which Prometheus handles as a counter reset).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from streams.core.kpis import Family
+
+#: Lag histogram buckets (seconds): processing time − event time.
+LAG_BOUNDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+
+
+@dataclass
+class PipelineStats:
+    processed: dict[tuple[str, str], int] = field(default_factory=dict)
+    invalid: dict[tuple[str, str], int] = field(default_factory=dict)
+    duplicate: dict[str, int] = field(default_factory=dict)
+    late: dict[str, int] = field(default_factory=dict)
+    last_event_ms: dict[str, int] = field(default_factory=dict)
+    lag: dict[str, list[float]] = field(default_factory=dict)
+
+    def count_processed(self, topic: str, event_type: str, occurred_ms: int) -> None:
+        k = (topic, event_type)
+        self.processed[k] = self.processed.get(k, 0) + 1
+        if occurred_ms > self.last_event_ms.get(topic, -1):
+            self.last_event_ms[topic] = occurred_ms
+
+    def count_invalid(self, topic: str, reason: str) -> None:
+        k = (topic, reason)
+        self.invalid[k] = self.invalid.get(k, 0) + 1
+
+    def count_duplicate(self, topic: str) -> None:
+        self.duplicate[topic] = self.duplicate.get(topic, 0) + 1
+
+    def count_late(self, topic: str) -> None:
+        self.late[topic] = self.late.get(topic, 0) + 1
+
+    def observe_lag(self, topic: str, lag_seconds: float) -> None:
+        row = self.lag.get(topic)
+        if row is None:
+            row = self.lag[topic] = [0.0] * (len(LAG_BOUNDS) + 2)
+        i = 0
+        while i < len(LAG_BOUNDS) and lag_seconds > LAG_BOUNDS[i]:
+            i += 1
+        row[i] += 1
+        row[-1] += lag_seconds
+
+    def families(self, *, with_lag: bool = True) -> list[Family]:
+        events = Family("cc_events_total", "counter", "Valid events processed.", ("topic", "type"))
+        events.samples.update(self.processed)
+        invalid = Family("cc_events_invalid_total", "counter",
+                         "Invalid events sent to the dead-letter topic.", ("topic", "reason"))
+        invalid.samples.update(self.invalid)
+        dup = Family("cc_events_duplicate_total", "counter",
+                     "Events dropped because their event_id was seen before.", ("topic",))
+        dup.samples.update({(t,): n for t, n in self.duplicate.items()})
+        late = Family("cc_events_late_total", "counter",
+                      "Events older than the state retention (48 h) behind the engine clock.",
+                      ("topic",))
+        late.samples.update({(t,): n for t, n in self.late.items()})
+        last = Family("cc_last_event_timestamp_seconds", "gauge",
+                      "Event time of the newest event per topic (freshness).", ("topic",))
+        last.samples.update({(t,): ms / 1000 for t, ms in self.last_event_ms.items()})
+        out = [events, invalid, dup, late, last]
+        if with_lag:
+            lag = Family("cc_event_lag_seconds", "histogram",
+                         "Processing time minus event time.", ("topic",))
+            lag.samples.update({(t,): (LAG_BOUNDS, row[:-1], row[-1]) for t, row in self.lag.items()})
+            out.append(lag)
+        return out

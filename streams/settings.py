@@ -47,7 +47,7 @@ def load_config(path: str | os.PathLike[str] | None = None,
     changes = {}
     for var, key in ENV_OVERRIDES.items():
         value = env.get(var)
-        if value is None or value == "" and key != "topic_prefix":
+        if value is None or (value == "" and key != "topic_prefix"):
             continue
         if key in ("web_port", "partitions"):
             try:

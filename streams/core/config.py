@@ -259,7 +259,9 @@ def _parse_limits(raw: Any) -> Limits:
                                                             minimum=1, integer=True)))
         elif key == "ticket_categories":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"limits.ticket_categories must be a list of strings, got {value!r}")
+                raise ConfigError(
+                    f"limits.ticket_categories must be a list of strings, got {value!r}"
+                )
             limits = replace(limits, ticket_categories=tuple(value))
         else:
             raise ConfigError(f"unknown key limits.{key}; expected max_queues or ticket_categories")
@@ -272,7 +274,9 @@ def _parse_deployment(raw: Any) -> Deployment:
     changes: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in _DEPLOYMENT_KEYS:
-            raise ConfigError(f"unknown key worker.{key}; expected one of {sorted(_DEPLOYMENT_KEYS)}")
+            raise ConfigError(
+                f"unknown key worker.{key}; expected one of {sorted(_DEPLOYMENT_KEYS)}"
+            )
         if key in ("web_port", "partitions"):
             changes[key] = int(_number(f"worker.{key}", value, minimum=1, integer=True))
         elif not isinstance(value, str):

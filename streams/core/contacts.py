@@ -189,7 +189,9 @@ def _handled_samples(
         out.append((WINDOW, q, channel, at, RESOLVED_FIRST_CONTACT, 1))
 
 
-def _blocked_samples(events: list[CompactEvent], ordered: list[_Segment], out: list[Sample]) -> None:
+def _blocked_samples(
+    events: list[CompactEvent], ordered: list[_Segment], out: list[Sample]
+) -> None:
     for ev in events:
         if ev[1] != "blocked":
             continue

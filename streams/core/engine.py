@@ -20,7 +20,7 @@ from __future__ import annotations
 from bisect import insort
 from collections import Counter
 from collections.abc import Iterable
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Protocol
 
 from streams.core.agents import StateChange, agent_samples, appended_samples
@@ -40,7 +40,7 @@ _KEY_FIELD = {"call": "call_id", "chat": "chat_id", "agent": "agent_id"}
 _PREFIX = {"call": "call:", "chat": "chat:", "agent": "agent:"}
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """What applying one event did (the shell counts these per topic)."""
 
     APPLIED = "applied"

@@ -69,6 +69,8 @@ class PipelineStats:
         if with_lag:
             lag = Family("cc_event_lag_seconds", "histogram",
                          "Processing time minus event time.", ("topic",))
-            lag.samples.update({(t,): (LAG_BOUNDS, row[:-1], row[-1]) for t, row in self.lag.items()})
+            lag.samples.update(
+                {(t,): (LAG_BOUNDS, row[:-1], row[-1]) for t, row in self.lag.items()}
+            )
             out.append(lag)
         return out

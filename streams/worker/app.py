@@ -1,0 +1,219 @@
+"""Faust wiring: topics, tables, one agent per source topic, and the web views.
+
+Each message is handled synchronously and completely inside ``handle_message``: decode,
+validate, apply to the partition's engine, count. Every exception is caught there, because an
+exception escaping a Faust agent acks and *skips* the message (faust#175): an invalid event
+goes to the dead-letter topic instead, and a bug in the engine is logged with the event's
+coordinates and counted, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from streams.core.config import Config
+from streams.core.engine import Outcome
+from streams.core.events import DEADLETTER_TOPIC, TOPIC_OF_FAMILY
+from streams.exporter import render
+from streams.validation import Invalid, decode
+from streams.worker.state import TP, WorkerState
+
+log = logging.getLogger("ccpulse.worker")
+
+SOURCE_TOPICS = tuple(dict.fromkeys(TOPIC_OF_FAMILY.values()))  # cc.calls, cc.chats, ...
+#: Topics whose entities the engine keeps state for (the others are validated and counted).
+STATEFUL_TOPICS = ("cc.calls", "cc.chats", "cc.agents")
+
+HEADER_REASON = "ccpulse.reason"
+HEADER_REASON_CODE = "ccpulse.reason_code"
+HEADER_TOPIC = "ccpulse.source.topic"
+HEADER_PARTITION = "ccpulse.source.partition"
+HEADER_OFFSET = "ccpulse.source.offset"
+
+
+def broker_url(broker: str) -> str:
+    return broker if "://" in broker else f"kafka://{broker}"
+
+
+class Pipeline:
+    """The Faust app with its topics, tables, agents and pages, built from a config."""
+
+    def __init__(self, config: Config) -> None:
+        d = config.deployment
+        self.config = config
+        self.prefix = d.topic_prefix
+        self.app = faust.App(
+            d.app_id,
+            broker=broker_url(d.broker),
+            store="memory://",
+            datadir=d.data_dir,
+            web_enabled=True,
+            web_bind=d.web_host,
+            web_host=d.web_host,
+            web_port=d.web_port,
+            topic_partitions=d.partitions,
+            topic_replication_factor=1,
+            topic_allow_declare=True,
+            consumer_auto_offset_reset="earliest",
+            producer_acks=-1,
+            broker_commit_every=1000,
+            broker_commit_interval=1.0,
+            table_cleanup_interval=3600.0,
+            stream_wait_empty=False,
+            autodiscover=False,
+        )
+        self.tables = {
+            topic: self.app.Table(
+                self._state_table_name(topic),
+                default=None,
+                key_type=bytes,
+                value_type=bytes,
+                key_serializer="raw",
+                value_serializer="raw",
+                partitions=d.partitions,
+            )
+            for topic in STATEFUL_TOPICS
+        }
+        self.state = WorkerState(config, self.tables)
+        self.deadletter = self.app.topic(
+            self.prefix + DEADLETTER_TOPIC, key_serializer="raw", value_serializer="raw",
+            partitions=d.partitions,
+        )
+        for topic in SOURCE_TOPICS:
+            self._add_agent(topic)
+        self._add_pages()
+        self.app.on_partitions_revoked.connect(self._on_revoked)
+
+    @staticmethod
+    def _state_table_name(topic: str) -> str:
+        return topic.replace("cc.", "") + "-records"
+
+    # ------------------------------------------------------------------ agents
+    def _add_agent(self, topic: str) -> None:
+        channel = self.app.topic(
+            self.prefix + topic, key_type=bytes, value_type=bytes,
+            key_serializer="raw", value_serializer="raw",
+            partitions=self.config.deployment.partitions,
+        )
+
+        async def consume(stream: Any) -> None:
+            async for event in stream.events():
+                await self.handle_message(topic, event)
+
+        consume.__name__ = "consume_" + topic.replace(".", "_")
+        self.app.agent(channel, name=f"ccpulse.{topic}")(consume)
+
+    async def handle_message(self, topic: str, event: Any) -> None:
+        message = event.message
+        tp: TP = (topic, message.partition)
+        raw = message.value
+        now_ms = self.state.clock_ms()
+        try:
+            if not isinstance(raw, bytes | bytearray):
+                raw = b"" if raw is None else bytes(raw)
+            result = decode(raw, now_ms)
+            if isinstance(result, Invalid):
+                self.state.stats.count_invalid(topic, result.reason)
+                await self._dead_letter(topic, message, raw, result.reason, result.message)
+                return
+            engine = self.state.engine(tp)
+            outcome = engine.apply(result, now_ms)
+            stats = self.state.stats
+            if outcome is Outcome.DUPLICATE:
+                stats.count_duplicate(topic)
+            else:
+                if outcome is Outcome.LATE:
+                    stats.count_late(topic)
+                stats.count_processed(topic, result.type, result.occurred_ms)
+                stats.observe_lag(topic, max(0.0, (now_ms - result.occurred_ms) / 1000))
+            self.state.maybe_prune(tp, engine, now_ms)
+        except Exception as exc:  # an agent must never die on input
+            log.exception("event at %s[%s]@%s could not be processed", topic, message.partition,
+                          message.offset)
+            self.state.stats.count_invalid(topic, "processing_error")
+            await self._dead_letter(topic, message, raw if isinstance(raw, bytes) else b"",
+                                    "processing_error", f"processing failed: {exc!r}")
+        finally:
+            self.state.last_offsets[tp] = message.offset
+
+    async def _dead_letter(self, topic: str, message: Any, raw: bytes, code: str,
+                           reason: str) -> None:
+        headers = [
+            (HEADER_REASON, reason.encode()),
+            (HEADER_REASON_CODE, code.encode()),
+            (HEADER_TOPIC, message.topic.encode()),
+            (HEADER_PARTITION, str(message.partition).encode()),
+            (HEADER_OFFSET, str(message.offset).encode()),
+        ]
+        await self.deadletter.send(key=message.key, value=raw, headers=headers)
+
+    # ------------------------------------------------------------------ rebalancing
+    def active_partitions(self) -> set[TP]:
+        """The source partitions this worker actively owns (standbys excluded)."""
+        out: set[TP] = set()
+        for tp in self.app.assignor.assigned_actives():
+            name = tp.topic[len(self.prefix):] if tp.topic.startswith(self.prefix) else tp.topic
+            if name in SOURCE_TOPICS:
+                out.add((name, tp.partition))
+        return out
+
+    async def _on_revoked(self, sender: Any = None, revoked: Any = (), **_: Any) -> None:
+        gone = []
+        for tp in revoked:
+            name = tp.topic[len(self.prefix):] if tp.topic.startswith(self.prefix) else tp.topic
+            gone.append((name, tp.partition))
+        self.state.drop(gone)
+
+    def ready(self) -> bool:
+        """Partitions assigned and tables recovered (SPEC §7 ``/healthz``)."""
+        recovery = self.app.tables.recovery
+        return bool(recovery.completed.is_set() and not self.app.rebalancing)
+
+    # ------------------------------------------------------------------ web
+    def snapshot(self) -> bytes:
+        active = self.active_partitions() if self.ready() else set()
+        stateful = {tp for tp in active if tp[0] in STATEFUL_TOPICS}
+        self.state.ensure(stateful)
+        families = self.state.families(stateful)
+        families.append(self._consumer_lag(active))
+        return render(lambda: families)
+
+    def _consumer_lag(self, active: set[TP]) -> Any:
+        from streams.core.kpis import Family
+
+        fam = Family("cc_consumer_lag_messages", "gauge",
+                     "Messages in the partition not yet processed by this worker.",
+                     ("topic", "partition"))
+        consumer = self.app.consumer
+        for topic, partition in sorted(active):
+            try:
+                high = consumer.highwater(faust.types.TP(self.prefix + topic, partition))
+            except Exception:  # not fetched yet
+                continue
+            if high is None:
+                continue
+            done = self.state.last_offsets.get((topic, partition), -1) + 1
+            fam.samples[(topic, str(partition))] = max(0, high - done)
+        return fam
+
+    def _add_pages(self) -> None:
+        pipeline = self
+
+        @self.app.page("/metrics")
+        async def metrics(web: Any, request: Any) -> Any:
+            body = pipeline.snapshot()
+            return web.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+        @self.app.page("/healthz")
+        async def healthz(web: Any, request: Any) -> Any:
+            if pipeline.ready():
+                return web.json({"status": "ok"})
+            return web.json({"status": "recovering"}, status=503)
+
+
+def build_pipeline(config: Config) -> Pipeline:
+    return Pipeline(config)

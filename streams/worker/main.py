@@ -1,0 +1,38 @@
+"""``ccpulse worker``: load the config, make sure the topics exist, run the Faust worker."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from streams.core.events import DEADLETTER_TOPIC
+from streams.errors import BrokerError
+from streams.settings import load_config
+
+
+def run_worker(config_path: str | None) -> int:
+    import faust
+
+    from streams.kafka.admin import ensure_topics
+    from streams.worker.app import SOURCE_TOPICS, build_pipeline
+
+    config = load_config(config_path)
+    d = config.deployment
+    topics = [d.topic_prefix + t for t in (*SOURCE_TOPICS, DEADLETTER_TOPIC)]
+    try:
+        ensure_topics(d.broker, topics, d.partitions)
+    except Exception as exc:
+        if isinstance(exc, BrokerError):
+            raise
+        raise BrokerError(
+            f"cannot reach Kafka at {d.broker} ({exc}); start it with `ccpulse kafka start` "
+            "or set CCPULSE_BROKER"
+        ) from None
+    pipeline = build_pipeline(config)
+    loglevel = os.environ.get("CCPULSE_LOG_LEVEL", "warning")
+    logging.getLogger("ccpulse").setLevel(loglevel.upper())
+    print(f"ccpulse worker {d.app_id}: metrics on http://{d.web_host}:{d.web_port}/metrics",
+          flush=True)
+    worker = faust.Worker(pipeline.app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()
+    return 0

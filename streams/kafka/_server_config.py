@@ -1,0 +1,77 @@
+"""The ``server.properties`` of a single-node KRaft broker for development and tests.
+
+One process is both broker and controller (a static one-voter quorum, so formatting needs no
+``--standalone``). Every internal topic has replication factor 1 because there is one node, and
+the settings that make a fresh consumer group wait are turned off so that tests are fast.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from pathlib import Path
+
+DEFAULT_PARTITIONS = 4
+"""Partitions of a topic created without a count (auto-created or by a client default)."""
+
+
+def new_cluster_id() -> str:
+    """A cluster id as ``kafka-storage.sh random-uuid`` makes it, without starting a JVM.
+
+    Kafka's ``Uuid.randomUuid()`` is 16 random bytes in URL-safe base64 without padding, and
+    rejects ids starting with ``-`` (they read as command-line options).
+    """
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+        if not text.startswith("-"):
+            return text
+
+
+def render_server_properties(
+    *, host: str, port: int, controller_port: int, data_dir: Path, node_id: int = 1
+) -> str:
+    """The broker's configuration; the only inputs are where it listens and stores data."""
+    settings: list[tuple[str, object]] = [
+        # One process, both roles, a static quorum of itself.
+        ("process.roles", "broker,controller"),
+        ("node.id", node_id),
+        ("controller.quorum.voters", f"{node_id}@{host}:{controller_port}"),
+        ("listeners", f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}"),
+        ("advertised.listeners", f"PLAINTEXT://{host}:{port}"),
+        ("controller.listener.names", "CONTROLLER"),
+        ("inter.broker.listener.name", "PLAINTEXT"),
+        ("listener.security.protocol.map", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"),
+        # Storage: data and the metadata log in one directory of the state dir.
+        ("log.dirs", data_dir),
+        ("metadata.log.dir", data_dir),
+        # One node: every replication factor and min ISR is 1.
+        ("default.replication.factor", 1),
+        ("min.insync.replicas", 1),
+        ("offsets.topic.replication.factor", 1),
+        ("transaction.state.log.replication.factor", 1),
+        ("transaction.state.log.min.isr", 1),
+        ("share.coordinator.state.topic.replication.factor", 1),
+        ("share.coordinator.state.topic.min.isr", 1),
+        # Fast tests: no wait for more members before the first rebalance, and one partition
+        # of __consumer_offsets instead of 50 to create at the first group.
+        ("group.initial.rebalance.delay.ms", 0),
+        ("offsets.topic.num.partitions", 1),
+        # ccpulse creates its topics explicitly; auto-creation stays on as a convenience for
+        # ad-hoc tools, with the project's default partition count.
+        ("auto.create.topics.enable", "true"),
+        ("num.partitions", DEFAULT_PARTITIONS),
+        # Development retention: a few days, at most 1 GiB per partition, 64 MiB segments so
+        # that old data can actually be deleted.
+        ("log.retention.hours", 72),
+        ("log.retention.bytes", 1024 * 1024 * 1024),
+        ("log.segment.bytes", 64 * 1024 * 1024),
+        ("log.retention.check.interval.ms", 60_000),
+        # A small machine: few threads.
+        ("num.network.threads", 2),
+        ("num.io.threads", 4),
+        ("num.recovery.threads.per.data.dir", 1),
+        ("background.threads", 4),
+    ]
+    lines = ["# Written by ccpulse (streams/kafka/local_broker.py) at every start; edits are lost."]
+    lines += [f"{key}={value}" for key, value in settings]
+    return "\n".join(lines) + "\n"

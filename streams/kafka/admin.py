@@ -1,0 +1,181 @@
+"""Talking to a running broker: is it ready, and do the topics ccpulse needs exist.
+
+Topics are created explicitly with a known partition count because Faust tables must be
+co-partitioned with their source topics; a topic that exists with another count is an error,
+not something to paper over. Each function has an ``async`` form for callers already inside an
+event loop (a Faust worker) and a blocking wrapper for the CLI, the broker and tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+
+from streams.errors import BrokerError
+
+_RETRY_S = 0.2
+_MAX_REQUEST_S = 10.0
+
+
+def bootstrap_servers(address: str) -> str:
+    """``kafka://h1:9092;h2:9092`` (Faust's form) or ``h1:9092,h2:9092`` → ``h1:9092,h2:9092``."""
+    servers = []
+    for part in address.replace(";", ",").split(","):
+        server = part.strip().removeprefix("kafka://").rstrip("/")
+        if not server:
+            continue
+        host, _, port = server.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise BrokerError(
+                f"not a Kafka bootstrap address: {address!r}. Use host:port or "
+                "kafka://host:port (several separated by commas), e.g. kafka://localhost:9092."
+            )
+        servers.append(server)
+    if not servers:
+        raise BrokerError(
+            "the Kafka bootstrap address is empty. Set it to host:port or kafka://host:port, "
+            "e.g. CCPULSE_BROKER=kafka://localhost:9092."
+        )
+    return ",".join(servers)
+
+
+async def wait_until_ready_async(bootstrap: str, timeout_s: float = 30.0) -> None:
+    """Return once the cluster answers a metadata request naming a broker and a controller."""
+    async with _admin(bootstrap, time.monotonic() + timeout_s, timeout_s):
+        return
+
+
+def wait_until_ready(bootstrap: str, timeout_s: float = 30.0) -> None:
+    """Blocking form of :func:`wait_until_ready_async`."""
+    asyncio.run(wait_until_ready_async(bootstrap, timeout_s))
+
+
+async def ensure_topics_async(
+    bootstrap: str,
+    names: Sequence[str],
+    partitions: int,
+    *,
+    replication_factor: int = 1,
+    timeout_s: float = 30.0,
+) -> dict[str, int]:
+    """Create the topics that are missing; return each topic's partition count.
+
+    Idempotent: existing topics are fine when their partition count is ``partitions``. Returns
+    only when every partition of every topic has a leader, so producing can start at once.
+    """
+    if partitions < 1:
+        raise BrokerError(f"a topic needs at least 1 partition, got {partitions}.")
+    wanted = list(dict.fromkeys(names))
+    deadline = time.monotonic() + timeout_s
+    async with _admin(bootstrap, deadline, timeout_s) as admin:
+        response = await admin.create_topics(
+            [NewTopic(name, partitions, replication_factor) for name in wanted],
+            timeout_ms=int(_request_s(deadline) * 1000),
+        )
+        for result in response.to_object()["topic_errors"]:
+            error = for_code(result["error_code"]) if result["error_code"] else None
+            if error is not None and error is not TopicAlreadyExistsError:
+                raise BrokerError(
+                    f"Kafka at {bootstrap} refused to create topic {result['topic']!r}: "
+                    f"{error.__name__} {result.get('error_message') or ''}".rstrip()
+                )
+        counts = await _wait_for_leaders(admin, wanted, deadline, timeout_s)
+    wrong = {name: count for name, count in counts.items() if count != partitions}
+    if wrong:
+        listing = ", ".join(f"{name!r} has {count}" for name, count in sorted(wrong.items()))
+        raise BrokerError(
+            f"topics exist with another partition count than the {partitions} configured: "
+            f"{listing}. Configure that count, or delete the topics (for the local broker: "
+            "`ccpulse kafka stop` and remove its state directory) and start again."
+        )
+    return counts
+
+
+def ensure_topics(
+    bootstrap: str,
+    names: Sequence[str],
+    partitions: int,
+    timeout_s: float = 30.0,
+    *,
+    replication_factor: int = 1,
+) -> dict[str, int]:
+    """Blocking form of :func:`ensure_topics_async`."""
+    return asyncio.run(
+        ensure_topics_async(
+            bootstrap,
+            names,
+            partitions,
+            replication_factor=replication_factor,
+            timeout_s=timeout_s,
+        )
+    )
+
+
+@asynccontextmanager
+async def _admin(bootstrap: str, deadline: float, timeout_s: float) -> AsyncIterator[Any]:
+    """An admin client connected to a cluster that has a broker and a controller.
+
+    Retries until ``deadline`` because "ready" is exactly what callers wait for: a broker that
+    is starting refuses connections, then answers metadata without a controller for a moment.
+    """
+    servers = bootstrap_servers(bootstrap)
+    last_error = "no answer"
+    while True:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=servers, request_timeout_ms=int(_request_s(deadline) * 1000)
+        )
+        try:
+            await admin.start()
+            cluster = await admin.describe_cluster()
+            if cluster.get("brokers") and cluster.get("controller_id", -1) >= 0:
+                break
+            last_error = f"the cluster has no controller yet ({cluster})"
+        except (TimeoutError, KafkaError, OSError) as exc:
+            last_error = f"{type(exc).__name__}: {exc}"
+        await admin.close()
+        if time.monotonic() + _RETRY_S >= deadline:
+            raise BrokerError(
+                f"Kafka at {servers} did not answer within {timeout_s:g} s ({last_error}). "
+                "Is it running? Start the local broker with `ccpulse kafka start`."
+            )
+        await asyncio.sleep(_RETRY_S)
+    try:
+        yield admin
+    finally:
+        await admin.close()
+
+
+async def _wait_for_leaders(
+    admin: Any, names: list[str], deadline: float, timeout_s: float
+) -> dict[str, int]:
+    """Partition counts once each partition of each topic has a leader (metadata propagates
+    from the controller a moment after CreateTopics returns)."""
+    while True:
+        described = await admin.describe_topics(names)
+        counts = {
+            topic["topic"]: len(topic["partitions"])
+            for topic in described
+            if topic["error_code"] == 0
+            and topic["partitions"]
+            and all(p["leader"] >= 0 for p in topic["partitions"])
+        }
+        if len(counts) == len(names):
+            return counts
+        if time.monotonic() + _RETRY_S >= deadline:
+            missing = sorted(set(names) - set(counts))
+            raise BrokerError(
+                f"topics {missing} still have no partition leaders after {timeout_s:g} s; see "
+                "the broker log (`ccpulse kafka status` shows where it is)."
+            )
+        await asyncio.sleep(_RETRY_S)
+
+
+def _request_s(deadline: float) -> float:
+    """A request timeout that never outlives the caller's deadline (but is at least 1 s)."""
+    return max(1.0, min(_MAX_REQUEST_S, deadline - time.monotonic()))

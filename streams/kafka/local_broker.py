@@ -1,0 +1,358 @@
+"""A real Apache Kafka broker on this machine, for development, tests and the demo.
+
+One JVM process, KRaft mode, broker and controller in one, run straight from the jars that
+``deploy/kafka/pom.xml`` fetches from Maven Central (no tarball, no Docker). Everything it
+writes lives in its state directory::
+
+    <state_dir>/server.properties   written at every start from the constructor arguments
+    <state_dir>/cluster.id          chosen at the first start, kept so restarts reuse the data
+    <state_dir>/data/               topic data and the KRaft metadata log
+    <state_dir>/logs/server.log     the broker's log (log4j2, INFO)
+    <state_dir>/logs/kafka.out      the JVM's stdout/stderr: errors and crashes only
+    <state_dir>/kafka.pid           the running broker, for ``status`` and ``stop`` from any shell
+
+The broker runs in its own session, so it outlives the command that started it and a Ctrl-C in
+that shell does not reach it; ``stop()`` ends it. ``start`` and ``stop`` are idempotent.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from streams.errors import BrokerError, SetupError
+from streams.kafka import _process
+from streams.kafka._jars import JarCache
+from streams.kafka._lock import locked
+from streams.kafka._server_config import new_cluster_id, render_server_properties
+from streams.kafka._tools import find_java, find_maven
+from streams.kafka.admin import wait_until_ready
+
+_REPO = Path(__file__).resolve().parents[2]
+KAFKA_DEPLOY_DIR = _REPO / "deploy" / "kafka"
+DEFAULT_CACHE_DIR = _REPO / ".cache" / "kafka"
+DEFAULT_STATE_DIR = Path(".ccpulse") / "kafka"
+DEFAULT_PORT = 9092
+DEFAULT_CONTROLLER_PORT = 19093
+"""Not Kafka's usual 9093: Alertmanager listens there."""
+DEFAULT_HOST = "127.0.0.1"
+
+DEFAULT_JVM_OPTIONS: tuple[str, ...] = (
+    # A development broker on a 2-core machine: a small fixed-ish heap, G1 with short pauses
+    # (Kafka's own defaults in kafka-run-class.sh), no GUI toolkit.
+    "-Xms256m",
+    "-Xmx512m",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-Djava.awt.headless=true",
+)
+
+_POLL_S = 0.2
+_READY_PROBE_S = 3.0
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    """What ``ccpulse kafka status`` reports."""
+
+    running: bool
+    pid: int | None
+    bootstrap: str
+    log_path: Path
+
+
+def _no_progress(message: str) -> None:
+    """Default progress sink: library callers and tests want silence."""
+
+
+class LocalBroker:
+    """Fetch, start, inspect and stop the local single-node Kafka broker."""
+
+    def __init__(
+        self,
+        state_dir: Path | str = DEFAULT_STATE_DIR,
+        cache_dir: Path | str = DEFAULT_CACHE_DIR,
+        port: int = DEFAULT_PORT,
+        controller_port: int = DEFAULT_CONTROLLER_PORT,
+        host: str = DEFAULT_HOST,
+        *,
+        jvm_options: Sequence[str] = DEFAULT_JVM_OPTIONS,
+        env: Mapping[str, str] | None = None,
+        progress: Callable[[str], None] = _no_progress,
+        deploy_dir: Path = KAFKA_DEPLOY_DIR,
+    ) -> None:
+        """``env`` is where Java and Maven are looked up and what the JVM runs with (default:
+        this process's environment); ``progress`` receives one-line messages for slow steps."""
+        if port == controller_port:
+            raise BrokerError(
+                f"the broker port and the controller port are both {port}; pick two different "
+                "ports."
+            )
+        self.state_dir = Path(state_dir).resolve()
+        self.port = port
+        self.controller_port = controller_port
+        self.host = host
+        self.jvm_options = tuple(jvm_options)
+        self._env = dict(os.environ if env is None else env)
+        self._progress = progress
+        self._log4j_config = deploy_dir / "log4j2.properties"
+        self._jars = JarCache(Path(cache_dir).resolve(), deploy_dir / "pom.xml")
+        self._child: subprocess.Popen[bytes] | None = None
+
+    # -- paths ---------------------------------------------------------------------------------
+
+    @property
+    def bootstrap(self) -> str:
+        """``host:port`` for clients (aiokafka's ``bootstrap_servers``)."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def config_path(self) -> Path:
+        return self.state_dir / "server.properties"
+
+    @property
+    def log_path(self) -> Path:
+        return self.state_dir / "logs" / "server.log"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.state_dir / "kafka.pid"
+
+    @property
+    def _out_path(self) -> Path:
+        return self.state_dir / "logs" / "kafka.out"
+
+    @property
+    def _data_dir(self) -> Path:
+        return self.state_dir / "data"
+
+    # -- public API ----------------------------------------------------------------------------
+
+    def fetch(self) -> Path:
+        """Make sure Java 17+ is here and the jars are cached; return the classpath directory.
+
+        Idempotent and cheap once the jars are there (Maven is then not needed at all).
+        """
+        for needed in (self._jars.pom, self._log4j_config):
+            if not needed.is_file():
+                raise SetupError(
+                    f"{needed} is missing: the local broker runs from a ccpulse source checkout "
+                    "(installed with `pip install -e .`). Restore the file from git."
+                )
+        find_java(self._env)
+        if not self._jars.is_complete():
+            self._jars.fetch(find_maven(self._env), self._env, self._progress)
+        return self._jars.lib_dir
+
+    def status(self) -> BrokerStatus:
+        """Whether this state directory's broker process is alive (not whether it is ready)."""
+        pid = _process.read_pid(self.pid_path)
+        running = pid is not None and _process.is_broker_process(pid, self.config_path)
+        return BrokerStatus(running, pid if running else None, self.bootstrap, self.log_path)
+
+    def start(self, timeout_s: float = 60.0) -> BrokerStatus:
+        """Start the broker and wait until it answers metadata requests.
+
+        If it is already running it is only checked for health. The first start formats the
+        storage; later starts reuse the data.
+        """
+        deadline = time.monotonic() + timeout_s
+        with locked(self.state_dir / ".lock"):
+            current = self.status()
+            if current.running and current.pid is not None:
+                self._check_same_config(current.pid)
+                self._wait_ready(current.pid, deadline, timeout_s, started_here=False)
+                return current
+            self.pid_path.unlink(missing_ok=True)
+            self._ensure_ports_free()
+            lib_dir = self.fetch()
+            java = find_java(self._env)
+            self._write_config()
+            self._format_storage_once(java, lib_dir)
+            self._progress(f"Starting Kafka on {self.bootstrap} (state: {self.state_dir})...")
+            pid = self._launch(java, lib_dir)
+            try:
+                self._wait_ready(pid, deadline, timeout_s, started_here=True)
+            except BrokerError:
+                _process.terminate(pid, self.config_path, timeout_s=10.0)
+                self.pid_path.unlink(missing_ok=True)
+                raise
+            return self.status()
+
+    def stop(self, timeout_s: float = 30.0) -> int | None:
+        """Stop the broker: SIGTERM for a clean shutdown, SIGKILL after ``timeout_s``.
+
+        Returns the pid it stopped, or None if none was running.
+        """
+        with locked(self.state_dir / ".lock"):
+            current = self.status()
+            if not current.running or current.pid is None:
+                self.pid_path.unlink(missing_ok=True)
+                return None
+            if not _process.terminate(current.pid, self.config_path, timeout_s):
+                raise BrokerError(
+                    f"Kafka (pid {current.pid}) survived SIGTERM and SIGKILL; check it with "
+                    f"`ps -p {current.pid}` and end it by hand."
+                )
+            if self._child is not None:
+                self._child.poll()
+                self._child = None
+            self.pid_path.unlink(missing_ok=True)
+            return current.pid
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last lines of the broker's log and of its console output, for error reports."""
+        parts = []
+        for path in (self.log_path, self._out_path):
+            try:
+                text = path.read_text(errors="replace").splitlines()[-lines:]
+            except FileNotFoundError:
+                continue
+            if text:
+                parts.append(f"--- {path} (last {len(text)} lines)\n" + "\n".join(text))
+        return "\n".join(parts) if parts else "(the broker wrote no log)"
+
+    # -- steps of start() ----------------------------------------------------------------------
+
+    def _ensure_ports_free(self) -> None:
+        for port, what in ((self.port, "--port"), (self.controller_port, "--controller-port")):
+            if _accepts(self.host, port):
+                raise BrokerError(
+                    f"port {port} on {self.host} is already in use by another program (not the "
+                    f"ccpulse broker of {self.state_dir}). Stop that program, or choose another "
+                    f"port with {what}."
+                )
+
+    def _server_properties(self) -> str:
+        return render_server_properties(
+            host=self.host,
+            port=self.port,
+            controller_port=self.controller_port,
+            data_dir=self._data_dir,
+        )
+
+    def _write_config(self) -> None:
+        self._data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(self._server_properties())
+
+    def _check_same_config(self, pid: int) -> None:
+        """A running broker satisfies ``start`` only if it runs with the asked-for settings:
+        otherwise the caller would wait on a port nobody listens on."""
+        if self.config_path.read_text() != self._server_properties():
+            raise BrokerError(
+                f"Kafka (pid {pid}) is already running from {self.state_dir} with other "
+                f"settings than asked for ({self.bootstrap}); see {self.config_path}. Stop it "
+                "with `ccpulse kafka stop` first to change its ports."
+            )
+
+    def _cluster_id(self) -> str:
+        path = self.state_dir / "cluster.id"
+        if path.is_file() and path.read_text().strip():
+            return path.read_text().strip()
+        cluster_id = new_cluster_id()
+        path.write_text(cluster_id + "\n")
+        return cluster_id
+
+    def _format_storage_once(self, java: Path, lib_dir: Path) -> None:
+        """Format ``data/`` on the first start only: a formatted directory has meta.properties.
+
+        ``--ignore-formatted`` keeps a repeat harmless should the check ever be wrong.
+        """
+        if (self._data_dir / "meta.properties").is_file():
+            return
+        cluster_id = self._cluster_id()
+        self._progress(f"Formatting Kafka storage in {self._data_dir} (cluster id {cluster_id})")
+        command = [
+            str(java), *self._log_options(), "-cp", f"{lib_dir}/*",
+            "kafka.tools.StorageTool", "format",
+            "-t", cluster_id, "-c", str(self.config_path), "--ignore-formatted",
+        ]  # fmt: skip
+        done = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=self._env,
+            timeout=120,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise BrokerError(
+                f"formatting Kafka storage in {self._data_dir} failed (exit {done.returncode}): "
+                f"{(done.stdout + done.stderr).strip()[-2000:]}\nIf the directory holds data "
+                f"of another cluster, remove {self.state_dir} and start again."
+            )
+
+    def _launch(self, java: Path, lib_dir: Path) -> int:
+        command = [
+            str(java), *self.jvm_options, *self._log_options(),
+            "-cp", f"{lib_dir}/*", "kafka.Kafka", str(self.config_path),
+        ]  # fmt: skip
+        with self._out_path.open("ab") as out:
+            self._child = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.state_dir,
+                env=self._env,
+                start_new_session=True,
+            )
+        self.pid_path.write_text(f"{self._child.pid}\n")
+        return self._child.pid
+
+    def _log_options(self) -> list[str]:
+        return [
+            f"-Dlog4j2.configurationFile={self._log4j_config}",
+            f"-Dccpulse.kafka.log.file={self.log_path}",
+        ]
+
+    def _wait_ready(
+        self, pid: int, deadline: float, timeout_s: float, *, started_here: bool
+    ) -> None:
+        """Poll until the port accepts and a metadata request succeeds, or fail with the log."""
+        while True:
+            if not _process.is_broker_process(pid, self.config_path):
+                if self._child is not None:
+                    self._child.poll()
+                raise BrokerError(
+                    f"Kafka (pid {pid}) exited before it was ready on {self.bootstrap}; its "
+                    f"last output:\n{self.log_tail()}\nFix the cause above and run "
+                    "`ccpulse kafka start` again."
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                advice = (
+                    "It was stopped again."
+                    if started_here
+                    else "Stop it with `ccpulse kafka stop` and start it again."
+                )
+                raise BrokerError(
+                    f"Kafka (pid {pid}) did not become ready on {self.bootstrap} within "
+                    f"{timeout_s:g} s. {advice} Its last output:\n{self.log_tail()}"
+                )
+            if _accepts(self.host, self.port):
+                try:
+                    wait_until_ready(self.bootstrap, timeout_s=min(remaining, _READY_PROBE_S))
+                except BrokerError:
+                    pass
+                else:
+                    return
+            time.sleep(_POLL_S)
+
+
+def _accepts(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections on ``host:port`` right now."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False

@@ -129,14 +129,14 @@ def contact_samples(channel: str, events: list[CompactEvent], config: Config) ->
             answered.append(seg)
             within = wait_ms <= policy.threshold_ms
             out.append((COUNTER, "answered", labels, 1))
-            out.append((OBSERVE, "wait", (q, channel, "answered"), wait_ms / 1000))
+            out.append((OBSERVE, "wait", (q, channel, "answered"), wait_ms))
             out.append((WINDOW, q, channel, at, ANSWERED, 1))
             out.append((WINDOW, q, channel, at, WAIT_ANSWERED_MS, wait_ms))
             if within:
                 out.append((COUNTER, "answered_within", labels, 1))
                 out.append((WINDOW, q, channel, at, ANSWERED_WITHIN, 1))
         elif kind == "abandoned":
-            out.append((OBSERVE, "wait", (q, channel, "abandoned"), wait_ms / 1000))
+            out.append((OBSERVE, "wait", (q, channel, "abandoned"), wait_ms))
             if wait_ms < policy.short_abandon_ms:
                 out.append((COUNTER, "short_abandoned", labels, 1))
                 out.append((WINDOW, q, channel, at, SHORT_ABANDONED, 1))
@@ -182,7 +182,7 @@ def _handled_samples(
     handle_ms = max(0, at - first_answer)
     q = last.queue
     out.append((COUNTER, "handled", (q, channel), 1))
-    out.append((OBSERVE, "handle", (q, channel), handle_ms / 1000))
+    out.append((OBSERVE, "handle", (q, channel), handle_ms))
     out.append((WINDOW, q, channel, at, HANDLED, 1))
     out.append((WINDOW, q, channel, at, HANDLE_MS, handle_ms))
     if wrapup[4] is True and not transferred:

@@ -117,6 +117,9 @@ def contact_families(config: Config, ledgers: Sequence[Ledger], now_ms: int) -> 
             else:
                 fam.samples[key] = (bounds, [a + b for a, b in zip(prev[1], row[:-1], strict=True)],
                                     prev[2] + row[-1])
+    for fam in hists.values():  # sums were kept in integer ms (exact); export seconds
+        for key, (bounds, counts, total_ms) in fam.samples.items():
+            fam.samples[key] = (bounds, counts, total_ms / 1000)
     fams.extend(hists.values())
 
     fams.extend(_live_contact_families(config, ledgers, label, now_ms))

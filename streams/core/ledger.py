@@ -26,9 +26,10 @@ class Ledger:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.counters: dict[tuple[str, tuple[str, ...]], float] = {}
-        #: metric -> labels -> [count per bucket (len(bounds)+1, last is +Inf)..., sum]
+        #: metric -> labels -> [count per bucket (len(bounds)+1, last is +Inf)..., sum in ms]
         self.histograms: dict[tuple[str, tuple[str, ...]], list[float]] = {}
         self.bounds = {"wait": config.histogram_bounds_seconds(), "handle": HANDLE_BOUNDS}
+        self._bounds_ms = {m: [round(b * 1000) for b in bs] for m, bs in self.bounds.items()}
         #: (queue, channel) -> interval start -> fields; same for business days.
         self.intervals: dict[tuple[str, str], dict[int, Fields]] = {}
         self.days: dict[tuple[str, str], dict[int, Fields]] = {}
@@ -87,8 +88,8 @@ class Ledger:
         if queue not in self.queues_seen:
             self.queues_seen[queue] = None
 
-    def _observe(self, metric: str, labels: tuple[str, ...], value: float, times: int) -> None:
-        bounds = self.bounds[metric]
+    def _observe(self, metric: str, labels: tuple[str, ...], value: int, times: int) -> None:
+        bounds = self._bounds_ms[metric]
         row = self.histograms.get((metric, labels))
         if row is None:
             row = self.histograms[(metric, labels)] = [0.0] * (len(bounds) + 2)

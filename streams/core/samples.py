@@ -11,8 +11,8 @@ Sample shapes (plain tuples, hashable, cheap to compare):
 
 ``(COUNTER, metric, labels, amount)``
     a counter family sample, e.g. ``(COUNTER, "offered", ("sales", "voice"), 1)``.
-``(OBSERVE, metric, labels, seconds)``
-    one histogram observation.
+``(OBSERVE, metric, labels, milliseconds)``
+    one histogram observation (integer milliseconds: sums stay exact in any order).
 ``(WINDOW, queue, channel, booking_ms, field, amount)``
     an amount booked in the interval and day windows containing ``booking_ms``.
 ``(SPAN, queue, state, start_ms, end_ms)``

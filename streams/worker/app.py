@@ -70,10 +70,8 @@ class Pipeline:
             topic: self.app.Table(
                 self._state_table_name(topic),
                 default=None,
-                key_type=bytes,
-                value_type=bytes,
-                key_serializer="raw",
-                value_serializer="raw",
+                schema=faust.Schema(key_type=bytes, value_type=bytes,
+                                    key_serializer="raw", value_serializer="raw"),
                 partitions=d.partitions,
             )
             for topic in STATEFUL_TOPICS

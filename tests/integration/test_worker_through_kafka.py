@@ -1,0 +1,206 @@
+"""The worker through the real broker: same KPIs as the replay, restarts, dead letters.
+
+Each test writes an event file, sends it with ``ccpulse produce``, runs ``ccpulse worker`` as a
+subprocess and compares its ``/metrics`` with ``ccpulse replay`` of the same file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer
+from conftest import free_port
+from worker_harness import Worker, cli, differences, kpis, parse_metrics, wait_for
+
+from streams.simulate.generator import generate
+from streams.simulate.scenarios import contact_centre
+
+SIM_MINUTES = 20
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def simulated_events(minutes: int = SIM_MINUTES, seed: int = 11) -> list[dict]:
+    """A realistic stream that ends about now (so the worker's windows see it)."""
+    start = now_ms() - minutes * 60_000
+    return list(generate(contact_centre(), seed=seed, start_ms=start,
+                         duration_ms=minutes * 60_000))
+
+
+def write_lines(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    return path
+
+
+def produce(bootstrap: str, prefix: str, path: Path, topic: str | None = None) -> None:
+    args = ["produce", str(path), "--broker", bootstrap, "--topic-prefix", prefix]
+    if topic:
+        args += ["--topic", topic]
+    done = cli(*args)
+    assert done.returncode == 0, done.stderr.decode()
+
+
+def replay_kpis(path: Path, as_of_ms: int) -> dict:
+    done = cli("replay", str(path), "--as-of", iso(as_of_ms))
+    assert done.returncode == 0, done.stderr.decode()
+    return kpis(parse_metrics(done.stdout.decode()))
+
+
+def converged(worker: Worker, path: Path) -> tuple[bool, list[str]]:
+    """Scrape, then replay with the scrape time as the clock; compare the KPI values."""
+    before = now_ms()
+    scraped = kpis(worker.metrics())
+    expected = replay_kpis(path, (before + now_ms()) // 2)
+    problems = differences(scraped, expected)
+    return not problems, problems
+
+
+def wait_converged(worker: Worker, path: Path) -> None:
+    last: list[str] = []
+
+    def check() -> bool:
+        nonlocal last
+        ok, last = converged(worker, path)
+        return ok
+
+    try:
+        wait_for(check, "the worker's KPIs to equal the replay's", worker)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nfirst differences:\n" + "\n".join(last[:20])) from None
+
+
+@pytest.fixture
+def worker_factory(kafka_bootstrap: str, unique_name: str, tmp_path: Path):
+    started: list[Worker] = []
+
+    def make(port: int | None = None, data: str = "worker") -> Worker:
+        w = Worker(kafka_bootstrap, unique_name, unique_name + ".", tmp_path / data,
+                   port or free_port())
+        started.append(w)
+        return w
+
+    yield make
+    for w in started:
+        w.stop()
+
+
+def test_worker_through_kafka_exposes_the_same_kpis_as_the_replay(
+        kafka_bootstrap, unique_name, tmp_path, worker_factory):
+    events = simulated_events()
+    assert len(events) > 500
+    lines = [orjson.dumps(e) for e in events]
+    lines += random.Random(3).sample(lines, 40)  # redelivered duplicates
+    path = write_lines(tmp_path / "events.jsonl", lines)
+    worker = worker_factory()
+    worker.start()
+    produce(kafka_bootstrap, unique_name + ".", path)
+    wait_converged(worker, path)
+    values = worker.metrics()
+    assert sum(v for (n, _), v in values.items() if n == "cc_events_duplicate_total") >= 40
+    assert any(n == "cc_service_level_ratio" for n, _ in values)
+
+
+def test_worker_killed_mid_stream_and_restarted_counts_nothing_twice_and_loses_nothing(
+        kafka_bootstrap, unique_name, tmp_path, worker_factory):
+    events = simulated_events(seed=12)
+    lines = [orjson.dumps(e) for e in events]
+    half = len(lines) // 2
+    first = write_lines(tmp_path / "first.jsonl", lines[:half])
+    everything = write_lines(tmp_path / "all.jsonl", lines)
+    port = free_port()
+    worker = worker_factory(port)
+    worker.start()
+    produce(kafka_bootstrap, unique_name + ".", first)
+
+    def some_processed() -> bool:
+        total = sum(v for (n, _), v in worker.metrics().items() if n == "cc_events_total")
+        return total > half // 3
+
+    wait_for(some_processed, "the worker to process part of the stream", worker)
+    worker.kill()  # SIGKILL: no clean shutdown, no final commit
+    rest = write_lines(tmp_path / "rest.jsonl", lines[half:])
+    produce(kafka_bootstrap, unique_name + ".", rest)
+    restarted = worker_factory(port)
+    restarted.start()
+    wait_converged(restarted, everything)
+
+
+INVALID_LINES = {
+    "not_json": b"{this is not json",
+    "not_object": b'["call.queued"]',
+    "missing_field": b'{"type": "call.queued", "occurred_at": "2026-11-22T09:00:00Z", '
+                     b'"call_id": "x1", "queue": "sales"}',
+    "wrong_type": b'{"event_id": 7, "type": "call.queued", "occurred_at": '
+                  b'"2026-11-22T09:00:00Z", "call_id": "x2", "queue": "sales"}',
+    "unknown_type": b'{"event_id": "bad-5", "type": "call.teleported", "occurred_at": '
+                    b'"2026-11-22T09:00:00Z", "call_id": "x3"}',
+    "bad_timestamp": b'{"event_id": "bad-6", "type": "call.queued", "occurred_at": '
+                     b'"2026-11-22 nine", "call_id": "x4", "queue": "sales"}',
+    "bad_enum": b'{"event_id": "bad-8", "type": "call.flowed_out", "occurred_at": '
+                b'"2026-11-22T09:00:00Z", "call_id": "x6", "queue": "sales", "reason": "bored"}',
+}
+
+
+def test_invalid_events_go_to_the_dead_letter_topic_and_leave_valid_kpis_untouched(
+        kafka_bootstrap, unique_name, tmp_path, worker_factory):
+    events = simulated_events(minutes=10, seed=13)
+    valid = [orjson.dumps(e) for e in events if e["type"].startswith("call.")]
+    invalid = dict(INVALID_LINES)
+    invalid["offset_less_timestamp"] = (
+        b'{"event_id": "bad-7", "type": "call.queued", "occurred_at": "2026-11-22T09:00:00", '
+        b'"call_id": "x5", "queue": "sales"}')
+    invalid["future_timestamp"] = orjson.dumps(
+        {"event_id": "bad-9", "type": "call.queued", "occurred_at": iso(now_ms() + 3_600_000),
+         "call_id": "x7", "queue": "sales"})
+    mixed = list(valid)
+    for i, line in enumerate(invalid.values()):
+        mixed.insert(min(len(mixed), 1 + i * 17), line)
+    path = write_lines(tmp_path / "mixed.jsonl", mixed)
+    valid_only = write_lines(tmp_path / "valid.jsonl", valid)
+    worker = worker_factory()
+    worker.start()
+    topic = unique_name + ".cc.calls"
+    produce(kafka_bootstrap, unique_name + ".", path, topic=topic)
+    wait_converged(worker, valid_only)
+
+    values = worker.metrics()
+    invalid_count = sum(v for (n, _), v in values.items() if n == "cc_events_invalid_total")
+    assert invalid_count == len(invalid)
+    letters = asyncio.run(_read_dead_letters(kafka_bootstrap, unique_name + ".cc.deadletter",
+                                             len(invalid)))
+    assert sorted(m["value"] for m in letters) == sorted(invalid.values())
+    for m in letters:
+        assert m["headers"]["ccpulse.source.topic"] == topic
+        assert int(m["headers"]["ccpulse.source.offset"]) >= 0
+        assert m["headers"]["ccpulse.reason"], "every dead letter says why"
+    assert worker.proc is not None and worker.proc.poll() is None, "the worker survived"
+
+
+async def _read_dead_letters(bootstrap: str, topic: str, expected: int) -> list[dict]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False)
+    await consumer.start()
+    out: list[dict] = []
+    try:
+        deadline = time.monotonic() + 30
+        while len(out) < expected and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=1000)
+            for records in batch.values():
+                for r in records:
+                    out.append({"value": r.value,
+                                "headers": {k: v.decode() for k, v in r.headers}})
+    finally:
+        await consumer.stop()
+    return out

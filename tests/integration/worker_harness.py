@@ -1,0 +1,145 @@
+"""Run ``ccpulse`` sub-commands as real subprocesses against the test broker.
+
+The worker runs exactly as a user runs it (``python -m streams.cli worker``) with its own app
+id, topic prefix, web port and data directory, so tests never share state.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+#: One timeout for everything a test waits for (worker ready, events processed).
+WAIT_TIMEOUT_S = 90.0
+
+PIPELINE_FAMILIES = ("cc_events_", "cc_event_lag_seconds", "cc_last_event_timestamp_seconds",
+                     "cc_consumer_lag_messages", "cc_build_info")
+#: Families whose value moves with the clock between a scrape and the replay's --as-of.
+CLOCK_FAMILIES = ("cc_queue_oldest_wait_seconds", "cc_occupancy_ratio")
+
+Sample = tuple[str, frozenset[tuple[str, str]]]
+
+
+def cli(*args: str, env: dict[str, str] | None = None, input_bytes: bytes | None = None,
+        timeout: float = WAIT_TIMEOUT_S) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], env=env,
+                          input=input_bytes, capture_output=True, timeout=timeout, check=False)
+
+
+def parse_metrics(text: str) -> dict[Sample, float]:
+    out: dict[Sample, float] = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def kpis(values: dict[Sample, float]) -> dict[Sample, float]:
+    """Only the KPI samples (pipeline-health metrics are per process, SPEC §5)."""
+    return {k: v for k, v in values.items() if not k[0].startswith(PIPELINE_FAMILIES)}
+
+
+def differences(worker: dict[Sample, float], replay: dict[Sample, float]) -> list[str]:
+    """Human-readable differences; clock-dependent gauges compared with a small tolerance."""
+    problems = []
+    for key in sorted(set(worker) | set(replay), key=str):
+        a, b = worker.get(key), replay.get(key)
+        if a is None or b is None:
+            problems.append(f"{key[0]}{dict(key[1])}: worker={a} replay={b}")
+        elif key[0].startswith(CLOCK_FAMILIES):
+            tolerance = 0.01 if key[0].endswith("ratio") else max(5.0, abs(b) * 0.02)
+            if abs(a - b) > tolerance:
+                problems.append(f"{key[0]}{dict(key[1])}: worker={a} replay={b}")
+        elif abs(a - b) > 1e-9 * max(1.0, abs(b)):
+            problems.append(f"{key[0]}{dict(key[1])}: worker={a} replay={b}")
+    return problems
+
+
+class Worker:
+    """One ``ccpulse worker`` subprocess."""
+
+    def __init__(self, bootstrap: str, app_id: str, prefix: str, data_dir: Path, port: int,
+                 partitions: int = 4) -> None:
+        self.port = port
+        self.data_dir = data_dir
+        self.log_path = data_dir / "worker.log"
+        self.env = {
+            **os.environ,
+            "CCPULSE_BROKER": bootstrap,
+            "CCPULSE_APP_ID": app_id,
+            "CCPULSE_TOPIC_PREFIX": prefix,
+            "CCPULSE_WEB_PORT": str(port),
+            "CCPULSE_DATA_DIR": str(data_dir),
+            "CCPULSE_PARTITIONS": str(partitions),
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"],
+                                         env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        wait_for(lambda: self._get("/healthz")[0] == 200, "worker /healthz to answer 200",
+                 self)
+
+    def _get(self, path: str) -> tuple[int, str]:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.log_tail()}")
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, ""
+        except OSError:
+            return 0, ""
+
+    def metrics(self) -> dict[Sample, float]:
+        status, body = self._get("/metrics")
+        assert status == 200, f"/metrics answered {status}"
+        return parse_metrics(body)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return "(no log)"
+
+
+def wait_for(condition: Callable[[], bool], what: str, worker: Worker | None = None,
+             timeout_s: float = WAIT_TIMEOUT_S) -> None:
+    """Poll ``condition`` until true; fail naming ``what`` (and the worker log) at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.3)
+    tail = f"\nworker log:\n{worker.log_tail()}" if worker else ""
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}{tail}")

@@ -1,0 +1,20 @@
+"""The ccpulse dashboards, one module each; ``DASHBOARDS`` is what ``grafana.generate`` writes.
+
+To add a dashboard: a module with ``UID`` (``ccpulse-<area>``) and ``build()`` returning the
+SDK's dashboard model, then its ``build`` in ``DASHBOARDS``. See grafana/README.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from grafana_foundation_sdk.models.dashboard import Dashboard
+
+from . import agents, pipeline, queue_detail, wallboard
+
+DASHBOARDS: tuple[Callable[[], Dashboard], ...] = (
+    wallboard.build,
+    queue_detail.build,
+    agents.build,
+    pipeline.build,
+)

@@ -1,0 +1,170 @@
+"""What every ccpulse dashboard shares: the data source, queries, colours, variables, skeleton.
+
+PromQL conventions used by all dashboards (see grafana/README.md):
+
+- Variables are always matched with ``=~`` (``queue=~"$queue"``), so "All" (``.*``), a
+  multi-value selection and a repeated row's single value all work.
+- Several workers each export only the partitions they own (SPEC §4), so every query
+  aggregates away the scrape labels: counts with ``sum by``, ratios, averages and ages with
+  ``max by`` (a ratio cannot be summed; it is meaningful when one worker owns the key).
+"""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard, prometheus
+from grafana_foundation_sdk.models import dashboard as model
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
+DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="prometheus")
+
+#: Every ccpulse dashboard carries this tag; the header links list the dashboards by it.
+TAG = "ccpulse"
+
+QUEUE = 'queue=~"$queue"'
+CHANNEL = 'channel=~"$channel"'
+QUEUE_CHANNEL = f"{QUEUE}, {CHANNEL}"
+TOPIC = 'topic=~"$topic"'
+
+GREEN, AMBER, RED, BLUE, PURPLE, GREY = "green", "orange", "red", "blue", "purple", "text"
+
+#: Colour of each agent state (SPEC §1.4), the same on every dashboard.
+STATE_COLOURS = {
+    "available": GREEN,
+    "on_contact": BLUE,
+    "after_contact_work": PURPLE,
+    "not_ready": AMBER,
+    "offline": GREY,
+}
+
+
+def query(
+    expr: str,
+    legend: str = "__auto",
+    ref_id: str = "A",
+    *,
+    instant: bool = False,
+    heatmap: bool = False,
+) -> prometheus.Dataquery:
+    """One PromQL target on the ccpulse data source (instant for stat panels)."""
+    target = (
+        prometheus.Dataquery()
+        .datasource(DATASOURCE)
+        .expr(expr)
+        .legend_format(legend)
+        .ref_id(ref_id)
+        .format(PromQueryFormat.HEATMAP if heatmap else PromQueryFormat.TIME_SERIES)
+    )
+    return target.instant() if instant else target.range()
+
+
+def steps(base: str, *levels: tuple[float, str]) -> dashboard.ThresholdsConfig:
+    """Absolute thresholds: ``base`` colour below the first level, then each (value, colour)."""
+    return (
+        dashboard.ThresholdsConfig()
+        .mode(model.ThresholdsMode.ABSOLUTE)
+        .steps(
+            [model.Threshold(value=None, color=base)]
+            + [model.Threshold(value=value, color=colour) for value, colour in levels]
+        )
+    )
+
+
+def fixed_colour(colour: str) -> list[model.DynamicConfigValue]:
+    """Override properties that paint a field in one colour."""
+    return [
+        model.DynamicConfigValue(
+            id_val="color", value={"mode": model.FieldColorModeId.FIXED, "fixedColor": colour}
+        )
+    ]
+
+
+def label_variable(
+    name: str, label: str, promql: str, *, include_all: bool = True, default: str = "$__all"
+) -> dashboard.QueryVariable:
+    """A variable listing the values of a label, re-read whenever the time range moves."""
+    variable = (
+        dashboard.QueryVariable(name)
+        .label(label)
+        .datasource(DATASOURCE)
+        .query(promql)
+        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(model.VariableSort.NATURAL_ASC)
+        .multi(include_all)
+        .include_all(include_all)
+    )
+    if include_all:
+        variable = variable.all_value(".*").current(
+            model.VariableOption(text=["All"], value=[default])
+        )
+    else:
+        variable = variable.current(model.VariableOption(text=default, value=default))
+    return variable
+
+
+def queue_variable(metric: str = "cc_contacts_offered_total") -> dashboard.QueryVariable:
+    return label_variable("queue", "Queue", f"label_values({metric}, queue)")
+
+
+def channel_variable() -> dashboard.QueryVariable:
+    return label_variable(
+        "channel", "Channel", f"label_values(cc_contacts_offered_total{{{QUEUE}}}, channel)"
+    )
+
+
+def row(title: str, *, repeat: str | None = None) -> dashboard.Row:
+    """An expanded row; its panels follow it on the dashboard (Grafana's layout for open rows)."""
+    built = dashboard.Row(title).collapsed(False)
+    return built.repeat(repeat) if repeat else built
+
+
+def skeleton(
+    uid: str, title: str, *, area: str, description: str, refresh: str, time_from: str
+) -> dashboard.Dashboard:
+    """A dashboard with the settings all ccpulse dashboards share.
+
+    ``area`` is the second tag (``contacts``, ``agents``, ``pipeline``; next ``tickets``,
+    ``cx``): the header links list every dashboard tagged ``ccpulse``.
+    """
+    return (
+        dashboard.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags([TAG, area])
+        .timezone("browser")
+        .readonly()
+        .tooltip(model.DashboardCursorSync.CROSSHAIR)
+        .time(time_from, "now")
+        .refresh(refresh)
+        .timepicker(
+            dashboard.TimePicker().refresh_intervals(["5s", "10s", "30s", "1m", "5m", "15m"])
+        )
+        .link(
+            dashboard.DashboardLink("ccpulse")
+            .type(model.DashboardLinkType.DASHBOARDS)
+            .tags([TAG])
+            .as_dropdown(True)
+            .include_vars(True)
+            .keep_time(True)
+        )
+    )
+
+
+def finish(builder: dashboard.Dashboard) -> model.Dashboard:
+    """Build the dashboard and number its panels 1, 2, … in layout order.
+
+    Grafana keys panels by id; the SDK leaves them unset, so without this every panel would
+    share one id.
+    """
+    built = builder.build()
+    for number, panel in enumerate(built.panels or [], start=1):
+        panel.id_val = number
+    return built
+
+
+def quantile(q: float, histogram: str, matchers: str, by: str = "") -> str:
+    """PromQL for the ``q`` quantile of a classic histogram over a sliding window."""
+    grouping = f"le, {by}" if by else "le"
+    return (
+        f"histogram_quantile({q}, sum by ({grouping}) "
+        f"(rate({histogram}_bucket{{{matchers}}}[$__rate_interval])))"
+    )

@@ -1,0 +1,389 @@
+"""The Grafana dashboards: generated, committed, and built only on the metrics SPEC §4 promises.
+
+Reads the committed JSON (what Grafana is provisioned with) and checks it against the code that
+generates it, the metric contract and PromQL syntax (``promtool check rules``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from itertools import combinations
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:  # `grafana/` is a top-level folder, not an installed package
+    sys.path.insert(0, str(REPO))
+
+from grafana import generate, queries  # noqa: E402
+from grafana.dashboards_src import wallboard  # noqa: E402
+
+DASHBOARDS_DIR = REPO / "grafana" / "dashboards"
+RULES_DIR = REPO / "deploy" / "prometheus" / "rules"
+DASHBOARDS = {
+    path.stem: json.loads(path.read_text(encoding="utf-8"))
+    for path in sorted(DASHBOARDS_DIR.glob("*.json"))
+}
+
+# SPEC §4, the metric names dashboards and alerts may use.
+SPEC_METRICS = frozenset(
+    [
+        "cc_contacts_offered_total",
+        "cc_contacts_answered_total",
+        "cc_contacts_abandoned_total",
+        "cc_contacts_short_abandoned_total",
+        "cc_contacts_flowed_out_total",
+        "cc_contacts_answered_within_threshold_total",
+        "cc_contacts_handled_total",
+        "cc_calls_blocked_total",
+        "cc_tickets_created_total",
+        "cc_tickets_solved_total",
+        "cc_tickets_reopened_total",
+        "cc_survey_responses_total",
+        "cc_qa_reviews_total",
+        "cc_queue_contacts_waiting",
+        "cc_queue_oldest_wait_seconds",
+        "cc_agents",
+        "cc_tickets_open",
+        "cc_tickets_awaiting_reply",
+        "cc_tickets_backlog",
+        "cc_erlang_required_agents",
+        "cc_erlang_predicted_service_level_ratio",
+        "cc_window_contacts_offered",
+        "cc_window_contacts_answered",
+        "cc_window_contacts_abandoned",
+        "cc_window_contacts_handled",
+        "cc_window_calls_blocked",
+        "cc_window_requests",
+        "cc_window_tickets_created",
+        "cc_window_tickets_solved",
+        "cc_window_tickets_reopened",
+        "cc_service_level_ratio",
+        "cc_service_level_target_ratio",
+        "cc_average_speed_of_answer_seconds",
+        "cc_abandon_ratio",
+        "cc_blocking_ratio",
+        "cc_average_handle_time_seconds",
+        "cc_first_contact_resolution_ratio",
+        "cc_chat_response_average_seconds",
+        "cc_ticket_first_response_average_seconds",
+        "cc_ticket_response_average_seconds",
+        "cc_ticket_resolution_average_seconds",
+        "cc_ticket_resolution_ratio",
+        "cc_ticket_first_contact_resolution_ratio",
+        "cc_replies_per_ticket",
+        "cc_nps_score",
+        "cc_csat_ratio",
+        "cc_ces_ratio",
+        "cc_ces_average_score",
+        "cc_iqs_ratio",
+        "cc_occupancy_ratio",
+        "cc_customer_retention_ratio",
+        "cc_customer_churn_ratio",
+        "cc_customer_acquisition_cost",
+        "cc_customer_lifetime_value",
+        "cc_referral_ratio",
+        "cc_customer_interactions_per_customer",
+        "cc_events_total",
+        "cc_events_invalid_total",
+        "cc_events_duplicate_total",
+        "cc_events_late_total",
+        "cc_contacts_stale_total",
+        "cc_last_event_timestamp_seconds",
+        "cc_build_info",
+    ]
+)
+SPEC_HISTOGRAMS = frozenset(
+    [
+        "cc_contact_wait_seconds",
+        "cc_contact_handle_seconds",
+        "cc_ticket_first_response_seconds",
+        "cc_ticket_resolution_seconds",
+        "cc_event_lag_seconds",
+    ]
+)
+# Exported by the worker but not (yet) named in SPEC §4: Kafka consumer lag per partition.
+EXPORTER_EXTRAS = frozenset({"cc_consumer_lag_messages"})
+# Series Prometheus itself writes for every scrape target.
+PROMETHEUS_SERIES = frozenset({"up", "scrape_duration_seconds", "scrape_samples_scraped"})
+
+
+def recording_rules() -> frozenset[str]:
+    """Names recorded by deploy/prometheus/rules/*.yml (none while that folder is absent)."""
+    names = set()
+    for path in sorted(RULES_DIR.glob("*.y*ml")) if RULES_DIR.is_dir() else []:
+        for group in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("groups", []):
+            names.update(rule["record"] for rule in group.get("rules", []) if "record" in rule)
+    return frozenset(names)
+
+
+def allowed_metrics() -> frozenset[str]:
+    histogram_series = {
+        f"{name}{suffix}" for name in SPEC_HISTOGRAMS for suffix in ("_bucket", "_count", "_sum")
+    }
+    return SPEC_METRICS | histogram_series | EXPORTER_EXTRAS | PROMETHEUS_SERIES | recording_rules()
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
+_MATCHERS = re.compile(r"\{[^}]*\}")
+_RANGE = re.compile(r"\[[^\]]*\]")
+_LABEL_LIST = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+_IDENTIFIER = re.compile(r"(?<![\w.:])([A-Za-z_:][\w:]*)(?![\w:])(?!\s*\()")
+_KEYWORDS = frozenset(
+    [
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "and",
+        "or",
+        "unless",
+        "bool",
+        "offset",
+        "nan",
+        "inf",
+    ]
+)
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression reads (functions, labels and keywords left out)."""
+    bare = _STRING.sub('""', expr)
+    bare = _LABEL_LIST.sub("", _RANGE.sub("", _MATCHERS.sub("", bare)))
+    return {name for name in _IDENTIFIER.findall(bare) if name.lower() not in _KEYWORDS}
+
+
+def all_panels():
+    for uid, dashboard in DASHBOARDS.items():
+        for panel in queries.panels(dashboard):
+            yield uid, panel
+
+
+def raw_targets():
+    for uid, panel in all_panels():
+        for target in panel.get("targets") or []:
+            yield uid, panel["title"], target
+
+
+def test_the_four_dashboards_are_committed():
+    assert {
+        "ccpulse-wallboard",
+        "ccpulse-queue",
+        "ccpulse-agents",
+        "ccpulse-pipeline",
+    } <= set(DASHBOARDS)
+
+
+class TestGeneration:
+    def test_regenerating_gives_byte_identical_files(self, tmp_path):
+        written = generate.write(tmp_path)
+
+        assert sorted(path.name for path in written) == sorted(
+            path.name for path in DASHBOARDS_DIR.glob("*.json")
+        )
+        for path in written:
+            committed = (DASHBOARDS_DIR / path.name).read_bytes()
+            assert path.read_bytes() == committed, (
+                f"{path.name} is stale: run .venv/bin/python -m grafana.generate"
+            )
+
+    def test_output_is_sorted_two_space_json_with_a_trailing_newline(self):
+        for path in DASHBOARDS_DIR.glob("*.json"):
+            text = path.read_text(encoding="utf-8")
+            assert text == generate.render(DASHBOARDS[path.stem])
+
+    def test_check_mode_reports_a_stale_and_a_stray_file(self, tmp_path, capsys):
+        generate.write(tmp_path)
+        (tmp_path / "ccpulse-queue.json").write_text("{}\n", encoding="utf-8")
+        (tmp_path / "old.json").write_text("{}\n", encoding="utf-8")
+
+        assert generate.main(["--check", "--out", str(tmp_path)]) == 1
+        err = capsys.readouterr().err
+        assert "ccpulse-queue.json differs" in err
+        assert "old.json is not generated" in err
+        assert generate.main(["--check"]) == 0
+
+
+class TestDashboardModel:
+    @pytest.mark.parametrize("uid", sorted(DASHBOARDS))
+    def test_has_identity_refresh_schema_and_tags(self, uid):
+        dashboard = DASHBOARDS[uid]
+
+        assert dashboard["uid"] == uid
+        assert dashboard["title"].startswith("ccpulse - ")
+        assert re.fullmatch(r"\d+[smh]", dashboard["refresh"])
+        assert dashboard["schemaVersion"] == 41
+        assert dashboard["tags"][0] == "ccpulse" and len(dashboard["tags"]) >= 2
+        assert dashboard["timezone"] == "browser"
+
+    def test_every_panel_queries_the_prometheus_data_source(self):
+        for uid, panel in all_panels():
+            where = f"{uid} / {panel.get('title')}"
+            assert panel["datasource"] == {"type": "prometheus", "uid": "prometheus"}, where
+            exprs = [target.get("expr") for target in panel.get("targets") or []]
+            assert exprs and all(exprs), f"{where} has no query"
+        for uid, title, target in raw_targets():
+            assert target["datasource"]["uid"] == "prometheus", f"{uid} / {title}"
+
+    def test_panel_ids_and_titles_are_unique_per_dashboard(self):
+        for uid, dashboard in DASHBOARDS.items():
+            ids = [panel["id"] for panel in dashboard["panels"]]
+            titles = [panel["title"] for panel in queries.panels(dashboard)]
+            assert len(ids) == len(set(ids)), uid
+            assert len(titles) == len(set(titles)), uid
+
+    def test_panels_fit_the_grid_without_overlapping(self):
+        for uid, dashboard in DASHBOARDS.items():
+            boxes = [(panel["title"], panel["gridPos"]) for panel in dashboard["panels"]]
+            for title, box in boxes:
+                assert box["x"] >= 0 and box["x"] + box["w"] <= 24, f"{uid} / {title}"
+            for (title_a, a), (title_b, b) in combinations(boxes, 2):
+                apart = (
+                    a["x"] + a["w"] <= b["x"]
+                    or b["x"] + b["w"] <= a["x"]
+                    or a["y"] + a["h"] <= b["y"]
+                    or b["y"] + b["h"] <= a["y"]
+                )
+                assert apart, f"{uid}: {title_a!r} overlaps {title_b!r}"
+
+    def test_template_variables_are_only_matched_as_regexes(self):
+        # "All" is the regex .*, and a multi-value selection is a|b: `=` would match nothing.
+        for uid, title, target in raw_targets():
+            for label, op in re.findall(r'(\w+)\s*(=~|!~|!=|=)\s*"\$', target["expr"]):
+                if label != "le":
+                    assert op == "=~", f"{uid} / {title}: {label}{op}$... in {target['expr']}"
+
+
+class TestWallboard:
+    def test_refreshes_every_5_to_10_seconds(self):
+        refresh = DASHBOARDS[wallboard.UID]["refresh"]
+        assert refresh.endswith("s") and 5 <= int(refresh[:-1]) <= 10
+
+    def test_has_a_data_freshness_panel(self):
+        exprs = [
+            target["expr"]
+            for panel in queries.panels(DASHBOARDS[wallboard.UID])
+            if panel["title"] == wallboard.FRESHNESS_TITLE
+            for target in panel["targets"]
+        ]
+        assert len(exprs) == 1
+        assert "time() - max(cc_last_event_timestamp_seconds)" in exprs[0]
+
+    def test_tiles_are_big_coloured_numbers_without_legends(self):
+        for panel in queries.panels(DASHBOARDS[wallboard.UID]):
+            assert panel["type"] == "stat", panel["title"]
+            assert panel["options"]["colorMode"] == "background", panel["title"]
+            assert panel["options"]["graphMode"] == "none", panel["title"]
+            assert all(target["instant"] for target in panel["targets"]), panel["title"]
+
+    def test_one_row_per_queue(self):
+        rows = [p for p in DASHBOARDS[wallboard.UID]["panels"] if p["type"] == "row"]
+        assert [row.get("repeat") for row in rows] == ["queue"]
+
+    def test_service_level_is_coloured_against_the_exported_target(self):
+        panel = next(
+            p for p in queries.panels(DASHBOARDS[wallboard.UID]) if p["title"] == "SL today"
+        )
+        colours = {
+            override["matcher"]["options"]: override["properties"][0]["value"]["fixedColor"]
+            for override in panel["fieldConfig"]["overrides"]
+        }
+        assert colours == {"A": "green", "B": "orange", "C": "red", "D": "blue"}
+        assert all("cc_service_level_target_ratio" in t["expr"] for t in panel["targets"])
+
+
+class TestMetricNames:
+    @pytest.mark.parametrize(
+        ("expr", "names"),
+        [
+            ('sum by (channel) (rate(cc_x_total{queue=~"$q"}[5m]))', {"cc_x_total"}),
+            (
+                "time() - max(cc_last_event_timestamp_seconds) or vector(NaN)",
+                {"cc_last_event_timestamp_seconds"},
+            ),
+            ("a and on (queue) (b - c >= -0.05) unless d offset 5m", {"a", "b", "c", "d"}),
+            ('histogram_quantile(0.9, sum by (le) (rate(h_bucket{le="20.0"}[1m])))', {"h_bucket"}),
+            ("topk(10, max by (topic, partition) (lag)) * 1e3", {"lag"}),
+        ],
+        ids=["rate-grouped", "functions-and-nan", "set-operators", "quantile", "topk-exponent"],
+    )
+    def test_parser_finds_exactly_the_metrics(self, expr, names):
+        assert metric_names(expr) == names
+
+    def test_every_expression_uses_only_contract_metrics(self):
+        allowed = allowed_metrics()
+        for uid, title, expr in queries.all_panel_queries():
+            unknown = metric_names(expr) - allowed
+            assert not unknown, f"{uid} / {title}: {sorted(unknown)} not in SPEC §4 in {expr}"
+
+    def test_histogram_buckets_are_matched_in_the_exported_float_form(self):
+        # prometheus-client renders le="20.0"; le="20" would match no series at all.
+        float_or_inf = re.compile(r"\d+\.\d+|\+Inf")
+        for uid, title, expr in queries.all_panel_queries():
+            for value in re.findall(r'\ble\s*=~?\s*"([^"]*)"', expr):
+                assert float_or_inf.fullmatch(value), f'{uid} / {title}: le="{value}" in {expr}'
+
+    def test_threshold_variable_defaults_to_the_20_second_bucket(self):
+        values = queries.variable_values(DASHBOARDS["ccpulse-queue"])
+        assert values["threshold"] == "20.0"
+
+
+class TestQueriesHelper:
+    def test_lists_every_target_with_no_variable_left(self):
+        found = queries.all_panel_queries()
+
+        assert len(found) == sum(1 for _ in raw_targets())
+        for uid, title, expr in found:
+            assert "$" not in expr and "[[" not in expr, f"{uid} / {title}: {expr}"
+
+    def test_replaces_all_options_with_a_match_all_regex_and_builtins_with_durations(self):
+        expr = queries.substitute(
+            'rate(m{queue=~"$queue", c=~"${channel}"}[$__rate_interval]) and n[$__range]',
+            {**queries.BUILTINS, "queue": ".*", "channel": ".*"},
+        )
+        assert expr == 'rate(m{queue=~".*", c=~".*"}[1m]) and n[1h]'
+
+    def test_an_undefined_variable_is_an_error(self):
+        with pytest.raises(KeyError, match=r"\$nope"):
+            queries.substitute('m{a=~"$nope"}', queries.BUILTINS)
+
+
+def promtool() -> str | None:
+    return os.environ.get("PROMTOOL") or shutil.which("promtool")
+
+
+def test_every_expression_parses_as_promql(tmp_path):
+    binary = promtool()
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(
+                "promtool is missing on CI: deploy/setup.sh installs the prometheus package"
+            )
+        pytest.skip("promtool not found: install Debian's prometheus package or set PROMTOOL")
+    found = queries.all_panel_queries()
+    rules = [
+        {"record": f"ccpulse_dashboard_query:n{index}", "expr": expr}
+        for index, (_, _, expr) in enumerate(found)
+    ]
+    path = tmp_path / "dashboard_queries.yml"
+    path.write_text(
+        yaml.safe_dump({"groups": [{"name": "dashboard-queries", "rules": rules}]}),
+        encoding="utf-8",
+    )
+
+    result = subprocess.run(
+        [binary, "check", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+
+    failing = [found[int(n)] for n in re.findall(r"ccpulse_dashboard_query:n(\d+)", result.stderr)]
+    assert result.returncode == 0, f"{result.stdout}{result.stderr}\nfailing: {failing}"
+    assert f"SUCCESS: {len(rules)} rules found" in result.stdout

@@ -1,0 +1,101 @@
+"""Ready-made scenarios: a realistic mid-size contact centre, and textbook queues for tests.
+
+The contact centre is sized so that the numbers look like a real operation at the peak:
+about 75 erlangs of work for 94 agents (occupancy in the 80s), service levels around 80 %,
+a few percent abandons, some flow-outs to an overflow queue and a little trunk blocking when
+the morning peak hits. Outside the peak agents log off with the demand.
+"""
+
+from __future__ import annotations
+
+from streams.simulate.model import (
+    AgentGroup,
+    ContactStream,
+    CustomerActivity,
+    FeedbackPolicy,
+    IntradayProfile,
+    Scenario,
+    TicketStream,
+)
+
+#: Demand by UTC hour: a quiet night, a morning peak, lunch dip, afternoon, evening tail.
+WEEKDAY_PROFILE = IntradayProfile((
+    (0.0, 0.1), (7.0, 0.5), (8.0, 0.9), (9.0, 1.1), (12.0, 0.9), (14.0, 1.0),
+    (17.0, 0.7), (19.0, 0.4), (21.0, 0.2), (23.0, 0.1),
+))
+
+
+def contact_centre() -> Scenario:
+    """Sales, support and billing on voice and chat, an overflow queue, tickets, feedback."""
+    voice = {"handle_cv": 0.7, "hold_mean_seconds": 45.0}
+    chat = {"handle_cv": 0.6, "bot_greeting": True, "message_gap_mean_seconds": 45.0}
+    return Scenario(
+        name="contact-centre",
+        contact_streams=(
+            ContactStream("sales", "voice", 110, 280, patience_mean_seconds=240,
+                          flow_out_after_seconds=180, flow_out_to="overflow",
+                          acw_mean_seconds=30, hold_probability=0.12,
+                          transfer_probability=0.03, transfer_to=("support",),
+                          resolved_probability=0.85, **voice),
+            ContactStream("sales", "chat", 60, 540, patience_mean_seconds=300,
+                          acw_mean_seconds=20, transfer_probability=0.02,
+                          transfer_to=("support",), resolved_probability=0.8, **chat),
+            ContactStream("support", "voice", 180, 400, patience_mean_seconds=200,
+                          flow_out_after_seconds=240, flow_out_to="overflow",
+                          acw_mean_seconds=45, hold_probability=0.2,
+                          transfer_probability=0.05, transfer_to=("billing",),
+                          resolved_probability=0.7, **voice),
+            ContactStream("support", "chat", 90, 600, patience_mean_seconds=300,
+                          flow_out_after_seconds=240, flow_out_to="overflow",
+                          acw_mean_seconds=30, transfer_probability=0.03,
+                          transfer_to=("billing",), resolved_probability=0.72, **chat),
+            ContactStream("billing", "voice", 70, 330, patience_mean_seconds=180,
+                          acw_mean_seconds=40, hold_probability=0.15,
+                          transfer_probability=0.04, transfer_to=("sales",),
+                          resolved_probability=0.8, **voice),
+            ContactStream("billing", "chat", 30, 480, patience_mean_seconds=300,
+                          acw_mean_seconds=25, resolved_probability=0.8, **chat),
+        ),
+        agent_groups=(
+            AgentGroup("sales", 24, ("sales",), break_probability=0.03),
+            AgentGroup("support", 44, ("support",), break_probability=0.03),
+            AgentGroup("billing", 14, ("billing",), break_probability=0.03),
+            AgentGroup("flex", 12, ("overflow", "support", "sales", "billing"),
+                       break_probability=0.03),
+        ),
+        profile=WEEKDAY_PROFILE,
+        trunks=48,
+        ticket_streams=(
+            TicketStream("support", 30, categories={"technical": 0.6, "returns": 0.2,
+                                                    "shipping": 0.18, "warranty": 0.02}),
+            TicketStream("billing", 15, categories={"billing": 0.8, "cancellation": 0.2},
+                         channels={"email": 0.7, "web": 0.25, "phone": 0.05}),
+            TicketStream("sales", 8, categories={"sales": 0.9, "other": 0.1},
+                         channels={"email": 0.4, "web": 0.4, "social": 0.1, "chat": 0.1}),
+        ),
+        feedback=FeedbackPolicy(),
+        customers=CustomerActivity(),
+    )
+
+
+def mmn(agents: int, arrivals_per_second: float, aht_seconds: float,
+        patience_seconds: float | None = None, queue: str = "support") -> Scenario:
+    """A stationary M/M/N (M/M/N+M with ``patience_seconds``) queue: Erlang C/A's world.
+
+    One voice queue, constant Poisson arrivals, exponential handle time with mean
+    ``aht_seconds``, ``agents`` agents always logged in with no breaks, no ACW, no holds, no
+    transfers, no flow-outs, no trunk limit, no other traffic.
+    """
+    return Scenario(
+        name=f"mmn-{agents}",
+        contact_streams=(
+            ContactStream(queue, "voice", arrivals_per_second * 3600.0, aht_seconds,
+                          handle_distribution="exponential",
+                          patience_mean_seconds=patience_seconds, resolved_probability=1.0),
+        ),
+        agent_groups=(AgentGroup("mmn", agents, (queue,), follows_profile=False),),
+    )
+
+
+SCENARIOS = {"contact-centre": contact_centre}
+"""Named scenarios the command line can pick."""

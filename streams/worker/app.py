@@ -70,8 +70,8 @@ class Pipeline:
             topic: self.app.Table(
                 self._state_table_name(topic),
                 default=None,
-                schema=faust.Schema(key_type=bytes, value_type=bytes,
-                                    key_serializer="raw", value_serializer="raw"),
+                key_type=bytes,  # bytes types make Faust use the raw codec both ways
+                value_type=bytes,
                 partitions=d.partitions,
             )
             for topic in STATEFUL_TOPICS

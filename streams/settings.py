@@ -21,6 +21,7 @@ ENV_OVERRIDES = {
     "CCPULSE_WEB_PORT": "web_port",
     "CCPULSE_DATA_DIR": "data_dir",
     "CCPULSE_PARTITIONS": "partitions",
+    "CCPULSE_REPLICATION_FACTOR": "replication_factor",
 }
 
 
@@ -49,7 +50,7 @@ def load_config(path: str | os.PathLike[str] | None = None,
         value = env.get(var)
         if value is None or (value == "" and key != "topic_prefix"):
             continue
-        if key in ("web_port", "partitions"):
+        if key in ("web_port", "partitions", "replication_factor"):
             try:
                 changes[key] = int(value)
             except ValueError:

@@ -78,6 +78,7 @@ class Deployment:
     web_port: int = 6066
     data_dir: str = "./.ccpulse"
     partitions: int = 4
+    replication_factor: int = 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,6 +136,7 @@ _QUEUE_KEYS = {
 }
 _DEPLOYMENT_KEYS = {
     "broker", "app_id", "topic_prefix", "web_host", "web_port", "data_dir", "partitions",
+    "replication_factor",
 }
 
 
@@ -277,7 +279,7 @@ def _parse_deployment(raw: Any) -> Deployment:
             raise ConfigError(
                 f"unknown key worker.{key}; expected one of {sorted(_DEPLOYMENT_KEYS)}"
             )
-        if key in ("web_port", "partitions"):
+        if key in ("web_port", "partitions", "replication_factor"):
             changes[key] = int(_number(f"worker.{key}", value, minimum=1, integer=True))
         elif not isinstance(value, str):
             raise ConfigError(f"worker.{key} must be a string, got {value!r}")

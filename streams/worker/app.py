@@ -56,7 +56,7 @@ class Pipeline:
             web_host=d.web_host,
             web_port=d.web_port,
             topic_partitions=d.partitions,
-            topic_replication_factor=1,
+            topic_replication_factor=d.replication_factor,
             topic_allow_declare=True,
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,

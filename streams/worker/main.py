@@ -20,7 +20,8 @@ def run_worker(config_path: str | None) -> int:
     d = config.deployment
     topics = [d.topic_prefix + t for t in (*SOURCE_TOPICS, DEADLETTER_TOPIC)]
     try:
-        ensure_topics(d.broker, topics, d.partitions)
+        ensure_topics(d.broker, topics, d.partitions,
+                      replication_factor=d.replication_factor)
     except Exception as exc:
         if isinstance(exc, BrokerError):
             raise

@@ -1,0 +1,73 @@
+"""``ccpulse replay`` as a user runs it: output, stderr reports, exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+EVENTS = b"""\
+{"event_id":"e1","type":"call.queued","occurred_at":"2026-11-22T09:00:00Z","call_id":"c1","queue":"sales"}
+{"event_id":"e2","type":"call.answered","occurred_at":"2026-11-22T09:00:12Z","call_id":"c1","queue":"sales","agent_id":"a1"}
+this line is not json
+{"event_id":"e3","type":"call.queued","occurred_at":"2026-11-22T09:01:00Z","call_id":"c2","queue":"sales"}
+{"event_id":"e3","type":"call.queued","occurred_at":"2026-11-22T09:01:00Z","call_id":"c2","queue":"sales"}
+{"event_id":"e4","type":"call.abandoned","occurred_at":"2026-11-22T09:01:03Z","call_id":"c2","queue":"sales"}
+"""
+
+
+def ccpulse(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], input=stdin,
+                          capture_output=True, timeout=60, check=False)
+
+
+def test_replay_prints_the_exposition_and_reports_bad_lines(tmp_path: Path):
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(EVENTS)
+    done = ccpulse("replay", str(path), "--as-of", "2026-11-22T09:05:00Z")
+    assert done.returncode == 0
+    out = done.stdout.decode().splitlines()
+    assert 'cc_contacts_offered_total{channel="voice",queue="sales"} 2.0' in out
+    assert 'cc_contacts_answered_total{channel="voice",queue="sales"} 1.0' in out
+    assert 'cc_contacts_short_abandoned_total{channel="voice",queue="sales"} 1.0' in out
+    assert ('cc_average_speed_of_answer_seconds{channel="voice",queue="sales",window="interval"} '
+            '12.0') in out
+    assert 'cc_contact_wait_seconds_bucket{channel="voice",le="20.0",outcome="answered",' \
+           'queue="sales"} 1.0' in out
+    assert 'cc_events_duplicate_total{topic="cc.calls"} 1.0' in out
+    assert 'cc_events_invalid_total{reason="not_json",topic="unknown"} 1.0' in out
+    assert not any(line.startswith("cc_") and "_created" in line for line in out)
+    assert done.stderr.decode().startswith(f"{path}:3: ")
+
+
+def test_replay_reads_standard_input_and_defaults_the_clock_to_the_newest_event():
+    done = ccpulse("replay", "-", stdin=EVENTS)
+    assert done.returncode == 0
+    # clock = 09:01:03, so nothing waits: c1 answered, c2 abandoned
+    assert 'cc_queue_contacts_waiting{channel="voice",queue="sales"} 0.0' in \
+        done.stdout.decode().splitlines()
+
+
+def test_unreadable_file_is_a_one_line_error(tmp_path: Path):
+    done = ccpulse("replay", str(tmp_path / "missing.jsonl"))
+    assert done.returncode == 1
+    assert done.stderr.decode() == (
+        f"Error: cannot read '{tmp_path / 'missing.jsonl'}': No such file or directory\n")
+
+
+def test_invalid_config_names_the_key(tmp_path: Path):
+    config = tmp_path / "c.toml"
+    config.write_text('[defaults]\ninterval_minutes = 20\n')
+    path = tmp_path / "e.jsonl"
+    path.write_bytes(EVENTS)
+    done = ccpulse("replay", str(path), "--config", str(config))
+    assert done.returncode == 1
+    assert done.stderr.decode() == (
+        f"Error: config file '{config}': defaults.interval_minutes must be 15, 30 or 60, "
+        "got 20\n")
+
+
+def test_bad_as_of_is_a_usage_error():
+    done = ccpulse("replay", "-", "--as-of", "yesterday", stdin=b"")
+    assert done.returncode == 2
+    assert "is not an RFC 3339 timestamp" in done.stderr.decode()

@@ -10,13 +10,13 @@ tests share the broker without cleaning up after each other.
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from worker_harness import free_port
 
 from streams.kafka import LocalBroker, bootstrap_servers, wait_until_ready
 
@@ -31,13 +31,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _HERE in Path(item.path).parents:
             item.add_marker(pytest.mark.integration)
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now (the OS picks it; a tiny race is acceptable)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,15 @@ from pathlib import Path
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
-from conftest import free_port
-from worker_harness import Worker, cli, differences, kpis, parse_metrics, wait_for
+from worker_harness import (
+    Worker,
+    cli,
+    differences,
+    free_port,
+    kpis,
+    parse_metrics,
+    wait_for,
+)
 
 from streams.simulate.generator import generate
 from streams.simulate.model import IntradayProfile

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +28,13 @@ PIPELINE_FAMILIES = ("cc_events_", "cc_event_lag_seconds", "cc_last_event_timest
 CLOCK_FAMILIES = ("cc_queue_oldest_wait_seconds", "cc_occupancy_ratio")
 
 Sample = tuple[str, frozenset[tuple[str, str]]]
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (the OS picks it; a tiny race is acceptable)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def cli(*args: str, env: dict[str, str] | None = None, input_bytes: bytes | None = None,

@@ -1,0 +1,148 @@
+"""Worker throughput and freshness through a real Kafka broker.
+
+1. Throughput: N simulated events are produced first, then one ``ccpulse worker`` starts and
+   consumes the backlog with every KPI on; events/s is measured from /metrics (first to last
+   event counted).
+2. Freshness: events stamped with the send time are sent at a fixed rate (1,000/s by
+   default) to the running worker; the ``cc_event_lag_seconds`` histogram (processing time −
+   event time; /metrics serves the in-memory state, so processed = visible) gives p50/p99.
+
+Prints a table. Starts its own broker on free ports in a temp dir (or uses
+``CCPULSE_TEST_BROKER``). Run:
+
+    .venv/bin/python bench/bench_worker.py [events] [rate]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+
+from worker_harness import Worker, free_port, wait_for
+
+from streams.kafka import LocalBroker
+from streams.kafka.admin import ensure_topics
+from streams.publish import Publisher
+from streams.simulate.generator import generate
+from streams.simulate.model import IntradayProfile
+from streams.simulate.scenarios import contact_centre
+
+TOPICS = ("cc.calls", "cc.chats", "cc.tickets", "cc.agents", "cc.feedback", "cc.customers",
+          "cc.deadletter")
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def _events(count: int, end_ms: int) -> list[dict]:
+    busy = replace(contact_centre(), profile=IntradayProfile(((0.0, 1.0),)))
+    hours = max(1, count // 9000 + 1)
+    start = end_ms - hours * 3_600_000
+    out = []
+    for e in generate(busy, seed=5, start_ms=start, duration_ms=hours * 3_600_000):
+        out.append(e)
+        if len(out) >= count:
+            break
+    return out
+
+
+async def _send(bootstrap: str, prefix: str, events: list[dict], rate: float | None) -> None:
+    async with Publisher(bootstrap, topic_prefix=prefix) as pub:
+        t0 = time.monotonic()
+        for i, e in enumerate(events):
+            if rate:
+                due = t0 + i / rate
+                delay = due - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                e = {**e, "occurred_at": _iso(time.time_ns() // 1_000_000)}
+            await pub.send_event(e)
+        await pub.flush()
+
+
+def _total(metrics: dict, name: str) -> float:
+    return sum(v for (n, _), v in metrics.items() if n == name)
+
+
+def _quantile(metrics: dict, q: float) -> float:
+    buckets: dict[float, float] = {}
+    for (n, labels), v in metrics.items():
+        if n == "cc_event_lag_seconds_bucket":
+            le = dict(labels)["le"]
+            bound = float("inf") if le == "+Inf" else float(le)
+            buckets[bound] = buckets.get(bound, 0) + v
+    ordered = sorted(buckets.items())
+    total = ordered[-1][1] if ordered else 0
+    for bound, cumulative in ordered:
+        if cumulative >= q * total:
+            return bound
+    return float("nan")
+
+
+def main() -> None:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    rate = float(sys.argv[2]) if len(sys.argv) > 2 else 1000.0
+    tmp = Path(tempfile.mkdtemp(prefix="ccpulse-bench-"))
+    broker = None
+    bootstrap = os.environ.get("CCPULSE_TEST_BROKER")
+    if not bootstrap:
+        broker = LocalBroker(state_dir=tmp / "kafka", port=free_port(),
+                             controller_port=free_port())
+        broker.start()
+        bootstrap = broker.bootstrap
+    prefix = f"bench{int(time.time())}."
+    rows = []
+    try:
+        ensure_topics(bootstrap, [prefix + t for t in TOPICS], 4)
+        now = time.time_ns() // 1_000_000
+        events = _events(count, now)
+        print(f"producing {len(events):,} simulated events ...", flush=True)
+        asyncio.run(_send(bootstrap, prefix, events, None))
+        worker = Worker(bootstrap, prefix.rstrip("."), prefix, tmp / "worker", free_port())
+        t_start = time.monotonic()
+        worker.start()
+        t_ready = time.monotonic()
+        first: list[float] = []
+
+        def consumed() -> bool:
+            done = _total(worker.metrics(), "cc_events_total")
+            if done and not first:
+                first.append(time.monotonic())
+            return done >= len(events)
+
+        wait_for(consumed, "the backlog to be consumed", worker, timeout_s=1800)
+        t_done = time.monotonic()
+        begin = first[0] if first else t_ready
+        rows.append(("worker start → ready", "", f"{t_ready - t_start:.1f} s"))
+        rows.append(("backlog throughput", f"{len(events):,}",
+                     f"{len(events) / max(t_done - begin, 1e-9):,.0f} events/s"))
+        live = _events(int(rate * 20), time.time_ns() // 1_000_000)
+        print(f"sending {len(live):,} events at {rate:,.0f}/s ...", flush=True)
+        before = worker.metrics()
+        asyncio.run(_send(bootstrap, prefix, live, rate))
+        wait_for(lambda: _total(worker.metrics(), "cc_events_total")
+                 >= _total(before, "cc_events_total") + len(live), "live events", worker)
+        m = worker.metrics()
+        rows.append((f"freshness at {rate:,.0f} ev/s, p50", f"{len(live):,}",
+                     f"≤ {_quantile(m, 0.5)} s (whole run's lag histogram)"))
+        rows.append((f"freshness at {rate:,.0f} ev/s, p99", "", f"≤ {_quantile(m, 0.99)} s"))
+        worker.stop()
+    finally:
+        if broker:
+            broker.stop()
+    print(f"\n{'measure':<34}{'events':>10}  result")
+    for name, n, result in rows:
+        print(f"{name:<34}{n:>10}  {result}")
+
+
+if __name__ == "__main__":
+    main()

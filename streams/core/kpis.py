@@ -125,6 +125,7 @@ def contact_families(config: Config, ledgers: Sequence[Ledger], now_ms: int) -> 
     fams.extend(_live_contact_families(config, ledgers, label, now_ms))
     fams.extend(_window_families(config, ledgers, label, now_ms))
     fams.extend(_agent_families(config, ledgers, label, now_ms))
+    fams.extend(erlang_families(config, ledgers, now_ms, label))
     return fams
 
 
@@ -325,3 +326,69 @@ def merge_families(groups: Iterable[list[Family]]) -> list[Family]:
     for g in groups:
         out.extend(g)
     return out
+
+
+#: Trailing window of the Erlang inputs (SPEC §3.5): the 30 whole minutes before this one.
+ERLANG_WINDOW_MS = 30 * 60_000
+_STAFFED = ("available", "on_contact", "after_contact_work")
+
+
+def erlang_families(
+    config: Config, ledgers: Sequence[Ledger], now_ms: int, label: QueueLabels | None = None
+) -> list[Family]:
+    """Erlang C staffing per queue and channel (SPEC §3.5).
+
+    Arrival rate = segments offered in the trailing 30 minutes / 1800 s; AHT = handle time of
+    the contacts handled in those minutes (else today's); staffed = agents serving the queue
+    who are logged in and not on a break (available, on contact or in ACW) right now.
+    """
+    from streams.core import erlang
+
+    label = label or QueueLabels(config, ledgers)
+    required = Family("cc_erlang_required_agents", "gauge",
+                      "Erlang C agents needed to meet the SL target at the trailing-30-minute "
+                      "arrival rate and AHT.", ("queue", "channel"))
+    predicted = Family("cc_erlang_predicted_service_level_ratio", "gauge",
+                       "Erlang C service level predicted with the agents staffed now.",
+                       ("queue", "channel"))
+    this_minute = now_ms - now_ms % 60_000
+    lo = this_minute - ERLANG_WINDOW_MS
+    trailing: dict[tuple[str, str], dict[str, float]] = {}
+    policies: dict[tuple[str, str], Any] = {}
+    for ledger in ledgers:
+        for (queue, channel), minutes in ledger.minutes.items():
+            if not channel:
+                continue
+            key = (label(queue), channel)
+            policies.setdefault(key, config.policy(queue, channel))
+            acc = trailing.setdefault(key, {})
+            for start, fields in minutes.items():
+                if lo <= start < this_minute:
+                    _sum_fields(acc, fields)
+    today = _window_sums(ledgers, label, now_ms)
+    staffed: dict[str, int] = {}
+    for ledger in ledgers:
+        for state, queues, _ in ledger.agents.values():
+            if state in _STAFFED:
+                for queue in queues:
+                    q = label(queue)
+                    staffed[q] = staffed.get(q, 0) + 1
+    for (q, channel), f in trailing.items():
+        offered = f.get(F.OFFERED, 0)
+        handled, handle_ms = f.get(F.HANDLED, 0), f.get(F.HANDLE_MS, 0)
+        if not handled:
+            day = today.get((q, channel, "today"), {})
+            handled, handle_ms = day.get(F.HANDLED, 0), day.get(F.HANDLE_MS, 0)
+        if not handled or handle_ms <= 0:
+            continue  # no AHT yet: no staffing estimate
+        aht_s = handle_ms / handled / 1000
+        traffic = erlang.traffic_erlangs(offered / (ERLANG_WINDOW_MS / 1000), aht_s)
+        policy = policies[(q, channel)]
+        required.samples[(q, channel)] = erlang.required_agents(
+            traffic, aht_s, policy.threshold_seconds, policy.target_ratio)
+        agents = staffed.get(q, 0)
+        if traffic > 0:
+            predicted.samples[(q, channel)] = (
+                erlang.service_level(agents, traffic, aht_s, policy.threshold_seconds)
+                if agents > 0 else 0.0)
+    return [required, predicted]

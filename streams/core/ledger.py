@@ -19,6 +19,10 @@ HANDLE_BOUNDS = (30.0, 60.0, 120.0, 180.0, 240.0, 300.0, 450.0, 600.0, 900.0, 12
 
 Fields = dict[str, float]
 
+MINUTE_MS = 60_000
+#: Fields also kept per minute, for the trailing-30-minute workforce (Erlang) inputs.
+MINUTE_FIELDS = frozenset({"offered", "handled", "handle_ms"})
+
 
 class Ledger:
     """Counters, histograms, window buckets and live state of one engine."""
@@ -33,6 +37,7 @@ class Ledger:
         #: (queue, channel) -> interval start -> fields; same for business days.
         self.intervals: dict[tuple[str, str], dict[int, Fields]] = {}
         self.days: dict[tuple[str, str], dict[int, Fields]] = {}
+        self.minutes: dict[tuple[str, str], dict[int, Fields]] = {}
         #: (queue, channel) -> (entity key, queued_ms) -> number of such segments
         self.waiting: dict[tuple[str, str], dict[tuple[str, int], int]] = {}
         #: entity key -> (state, queues, since_ms)
@@ -108,6 +113,9 @@ class Ledger:
         fields[field] = fields.get(field, 0) + amount
         fields = self.days[key].setdefault(cal.day_start(at_ms), {})
         fields[field] = fields.get(field, 0) + amount
+        if field in MINUTE_FIELDS:
+            minute = self.minutes.setdefault(key, {}).setdefault(at_ms - at_ms % MINUTE_MS, {})
+            minute[field] = minute.get(field, 0) + amount
 
     def _book_span(self, queue: str, state: str, start: int, end: int, times: int) -> None:
         """Split an agent's state span over the interval and day windows it crosses."""
@@ -134,7 +142,7 @@ class Ledger:
     # ------------------------------------------------------------------ upkeep
     def prune_windows(self, before_ms: int) -> None:
         """Forget window buckets that started before ``before_ms`` (no window can show them)."""
-        for store in (self.intervals, self.days):
+        for store in (self.intervals, self.days, self.minutes):
             for buckets in store.values():
                 for start in [s for s in buckets if s < before_ms]:
                     del buckets[start]

@@ -247,3 +247,14 @@ def test_result_does_not_depend_on_arrival_order():
     shuffled.feed("2026-11-22T09:40:00Z", events)
     now = "2026-11-22T09:40:00Z"
     assert ordered.values(now) == shuffled.values(now)
+
+
+def test_queues_beyond_max_queues_are_reported_as_other():
+    c = Centre(limits={"max_queues": 2}, queues={"vip": {}})
+    for i, q in enumerate(["q1", "q2", "q3", "q4", "vip"]):
+        call(c, f"c{i}", q, f"2026-11-22T09:0{i}:00Z", "answered", f"2026-11-22T09:0{i}:05Z")
+    c.feed(NOW)
+    offered = {dict(lbl)["queue"]: v for (n, lbl), v in c.values(NOW).items()
+               if n == "cc_contacts_offered_total"}
+    # configured queues always keep their label; then the first two seen; the rest sum up
+    assert offered == {"vip": 1, "q1": 1, "q2": 1, "other": 2}

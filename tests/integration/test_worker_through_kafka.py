@@ -216,3 +216,40 @@ async def _read_dead_letters(bootstrap: str, topic: str, expected: int) -> list[
     finally:
         await consumer.stop()
     return out
+
+
+def _summed(workers: list[Worker]) -> dict:
+    """Sum the counters of several workers (``sum by`` over workers in PromQL)."""
+    out: dict = {}
+    for w in workers:
+        for key, value in kpis(w.metrics()).items():
+            if key[0].endswith("_total"):
+                out[key] = out.get(key, 0) + value
+    return out
+
+
+def test_two_workers_split_the_partitions_and_their_counters_sum_to_the_replay(
+        kafka_bootstrap, unique_name, tmp_path, worker_factory):
+    events = simulated_events(seed=14)
+    path = write_lines(tmp_path / "events.jsonl", [orjson.dumps(e) for e in events])
+    first = worker_factory(data="w1")
+    first.start()
+    produce(kafka_bootstrap, unique_name + ".", path)
+    second = worker_factory(data="w2")
+    second.start()  # joins the group: the first worker's partitions are rebalanced
+    expected = {k: v for k, v in replay_kpis(path, now_ms()).items() if k[0].endswith("_total")}
+    last: dict = {}
+
+    def split_and_complete() -> bool:
+        nonlocal last
+        last = _summed([first, second])
+        lags = [{dict(lbl)["partition"] + dict(lbl)["topic"] for (n, lbl) in w.metrics()
+                 if n == "cc_consumer_lag_messages"} for w in (first, second)]
+        return bool(lags[0]) and bool(lags[1]) and not lags[0] & lags[1] and last == expected
+
+    try:
+        wait_for(split_and_complete, "both workers to own disjoint partitions and their "
+                 "counters to sum to the replay's", second)
+    except AssertionError as exc:
+        diff = differences(last, expected)
+        raise AssertionError(f"{exc}\n" + "\n".join(diff[:20])) from None

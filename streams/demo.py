@@ -128,7 +128,8 @@ def run_demo(args: argparse.Namespace) -> int:
                 stderr=subprocess.STDOUT, start_new_session=True)
         _say(f"simulator running at {args.speed:g}× real time")
         print(
-            "\n  KPIs (Prometheus text):  " + base + "/metrics"
+            "\n  Wallboard (browser):     " + base + "/wallboard"
+            + "\n  KPIs (Prometheus text):  " + base + "/metrics"
             + "\n  Health:                  " + base + "/healthz"
             + f"\n  Kafka bootstrap:         {bootstrap}"
             + f"\n  Logs:                    {logs}/"

@@ -20,6 +20,7 @@ from streams.core.engine import Outcome
 from streams.core.events import DEADLETTER_TOPIC, TOPIC_OF_FAMILY
 from streams.exporter import render
 from streams.validation import Invalid, decode
+from streams.wallboard import render_wallboard
 from streams.worker.state import TP, WorkerState
 
 log = logging.getLogger("ccpulse.worker")
@@ -172,12 +173,17 @@ class Pipeline:
         return bool(recovery.completed.is_set() and not self.app.rebalancing)
 
     # ------------------------------------------------------------------ web
-    def snapshot(self) -> bytes:
+    def families(self) -> list[Any]:
+        """One consistent snapshot of every family this worker exports."""
         active = self.active_partitions() if self.ready() else set()
         stateful = {tp for tp in active if tp[0] in STATEFUL_TOPICS}
         self.state.ensure(stateful)
         families = self.state.families(stateful)
         families.append(self._consumer_lag(active))
+        return families
+
+    def snapshot(self) -> bytes:
+        families = self.families()
         return render(lambda: families)
 
     def _consumer_lag(self, active: set[TP]) -> Any:
@@ -205,6 +211,11 @@ class Pipeline:
         async def metrics(web: Any, request: Any) -> Any:
             body = pipeline.snapshot()
             return web.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+        @self.app.page("/wallboard")
+        async def wallboard(web: Any, request: Any) -> Any:
+            html = render_wallboard(pipeline.families())
+            return web.bytes(html.encode(), headers={"Content-Type": "text/html; charset=utf-8"})
 
         @self.app.page("/healthz")
         async def healthz(web: Any, request: Any) -> Any:

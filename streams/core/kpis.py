@@ -148,12 +148,14 @@ def _live_contact_families(
                 waiting.samples.setdefault(key, 0)
                 oldest.samples.setdefault(key, 0.0)
                 stale.samples.setdefault(key, 0)
+        ledger.sweep_stale(now_ms)
+        for (queue, channel), n in ledger.stale_total.items():
+            stale.add((label(queue), channel), n)
         for (queue, channel), segs in ledger.waiting.items():
             key = (label(queue), channel)
             stale_before = now_ms - config.queue(queue).stale_after_ms
             for (_, queued_ms), n in segs.items():
                 if queued_ms < stale_before:
-                    stale.add(key, n)
                     continue
                 waiting.add(key, n)
                 age = max(0.0, (now_ms - queued_ms) / 1000)

@@ -40,6 +40,9 @@ class Ledger:
         self.minutes: dict[tuple[str, str], dict[int, Fields]] = {}
         #: (queue, channel) -> (entity key, queued_ms) -> number of such segments
         self.waiting: dict[tuple[str, str], dict[tuple[str, int], int]] = {}
+        #: waiting segments already counted as stale, and the stale counter per (queue, channel)
+        self.stale_seen: set[tuple[str, str, str, int]] = set()
+        self.stale_total: dict[tuple[str, str], int] = {}
         #: entity key -> (state, queues, since_ms)
         self.agents: dict[str, tuple[str, tuple[str, ...], int]] = {}
         #: queues in order of first appearance (for the max_queues label limit)
@@ -79,6 +82,7 @@ class Ledger:
                 segs[k2] = n
             else:
                 segs.pop(k2, None)
+                self.stale_seen.discard((s[1], s[2], key, s[3]))
         elif kind == SPAN:
             self._book_span(s[1], s[2], s[3], s[4], times)
         elif kind == AGENT:
@@ -140,6 +144,19 @@ class Ledger:
             at = stop
 
     # ------------------------------------------------------------------ upkeep
+    def sweep_stale(self, now_ms: int) -> None:
+        """Count waiting segments that have become stale, once each (a counter never drops:
+        an outcome arriving later takes the segment off the wait, not off the count)."""
+        for (queue, channel), segs in self.waiting.items():
+            before = now_ms - self.config.queue(queue).stale_after_ms
+            for (key, queued_ms), n in segs.items():
+                if queued_ms < before:
+                    mark = (queue, channel, key, queued_ms)
+                    if mark not in self.stale_seen:
+                        self.stale_seen.add(mark)
+                        self.stale_total[(queue, channel)] = (
+                            self.stale_total.get((queue, channel), 0) + n)
+
     def prune_windows(self, before_ms: int) -> None:
         """Forget window buckets that started before ``before_ms`` (no window can show them)."""
         for store in (self.intervals, self.days, self.minutes):

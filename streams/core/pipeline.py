@@ -23,6 +23,17 @@ class PipelineStats:
     last_event_ms: dict[str, int] = field(default_factory=dict)
     lag: dict[str, list[float]] = field(default_factory=dict)
 
+    def prime(self, types_by_topic: dict[str, list[str]], reasons: list[str]) -> None:
+        """Start every known series at 0, so ``rate()``/``increase()`` see the first event
+        and a clean pipeline shows "0 invalid" rather than "no data"."""
+        for topic, types in types_by_topic.items():
+            for event_type in types:
+                self.processed.setdefault((topic, event_type), 0)
+            for reason in reasons:
+                self.invalid.setdefault((topic, reason), 0)
+            self.duplicate.setdefault(topic, 0)
+            self.late.setdefault(topic, 0)
+
     def count_processed(self, topic: str, event_type: str, occurred_ms: int) -> None:
         k = (topic, event_type)
         self.processed[k] = self.processed.get(k, 0) + 1

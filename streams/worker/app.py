@@ -17,9 +17,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from streams.core.config import Config
 from streams.core.engine import Outcome
-from streams.core.events import DEADLETTER_TOPIC, TOPIC_OF_FAMILY
+from streams.core.events import DEADLETTER_TOPIC, EVENT_TYPES, TOPIC_OF_FAMILY, topic_for_type
 from streams.exporter import render
-from streams.validation import Invalid, decode
+from streams.validation import REASONS, Invalid, decode
 from streams.wallboard import render_wallboard
 from streams.worker.state import TP, WorkerState
 
@@ -28,6 +28,9 @@ log = logging.getLogger("ccpulse.worker")
 SOURCE_TOPICS = tuple(dict.fromkeys(TOPIC_OF_FAMILY.values()))  # cc.calls, cc.chats, ...
 #: Topics whose entities the engine keeps state for (the others are validated and counted).
 STATEFUL_TOPICS = ("cc.calls", "cc.chats", "cc.agents")
+
+#: Reason code of an event that was valid but made the engine fail (a bug): dead-lettered too.
+PROCESSING_ERROR = "processing_error"
 
 HEADER_REASON = "ccpulse.reason"
 HEADER_REASON_CODE = "ccpulse.reason_code"
@@ -78,6 +81,10 @@ class Pipeline:
             for topic in STATEFUL_TOPICS
         }
         self.state = WorkerState(config, self.tables)
+        self.state.stats.prime(
+            {t: [e for e in EVENT_TYPES if topic_for_type(e) == t] for t in SOURCE_TOPICS},
+            [*REASONS, PROCESSING_ERROR],
+        )
         self.deadletter = self.app.topic(
             self.prefix + DEADLETTER_TOPIC, key_serializer="raw", value_serializer="raw",
             partitions=d.partitions,
@@ -133,9 +140,9 @@ class Pipeline:
         except Exception as exc:  # an agent must never die on input
             log.exception("event at %s[%s]@%s could not be processed", topic, message.partition,
                           message.offset)
-            self.state.stats.count_invalid(topic, "processing_error")
+            self.state.stats.count_invalid(topic, PROCESSING_ERROR)
             await self._dead_letter(topic, message, raw if isinstance(raw, bytes) else b"",
-                                    "processing_error", f"processing failed: {exc!r}")
+                                    PROCESSING_ERROR, f"processing failed: {exc!r}")
         finally:
             self.state.last_offsets[tp] = message.offset
 

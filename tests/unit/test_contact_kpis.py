@@ -258,3 +258,14 @@ def test_queues_beyond_max_queues_are_reported_as_other():
                if n == "cc_contacts_offered_total"}
     # configured queues always keep their label; then the first two seen; the rest sum up
     assert offered == {"vip": 1, "q1": 1, "q2": 1, "other": 2}
+
+
+def test_stale_counter_never_goes_down_when_a_late_outcome_arrives():
+    c = Centre(defaults={"stale_after_seconds": 3600})
+    call(c, "w1", "q", "2026-11-22T07:00:00Z")
+    c.feed(NOW)
+    assert c.value(NOW, "cc_contacts_stale_total", queue="q", channel="voice") == 1
+    late = c.event("call.abandoned", "2026-11-22T09:13:00Z", call_id="w1", queue="q")
+    c.feed(NOW, [late])
+    assert c.value(NOW, "cc_contacts_stale_total", queue="q", channel="voice") == 1
+    assert c.value(NOW, "cc_queue_contacts_waiting", queue="q", channel="voice") == 0

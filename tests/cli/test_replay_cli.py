@@ -71,3 +71,24 @@ def test_bad_as_of_is_a_usage_error():
     done = ccpulse("replay", "-", "--as-of", "yesterday", stdin=b"")
     assert done.returncode == 2
     assert "is not an RFC 3339 timestamp" in done.stderr.decode()
+
+
+def test_replay_of_a_simulated_day_passes_promtool_lint(tmp_path: Path):
+    import os
+    import shutil
+
+    import pytest
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("promtool is missing; deploy/setup.sh installs Debian's prometheus")
+        pytest.skip("promtool is not installed (deploy/setup.sh installs it)")
+    events = tmp_path / "day.jsonl"
+    made = ccpulse("simulate", "--duration", "2h", "--seed", "3", "--out", str(events))
+    assert made.returncode == 0, made.stderr.decode()
+    done = ccpulse("replay", str(events))
+    assert done.returncode == 0 and done.stderr == b""
+    lint = subprocess.run([promtool, "check", "metrics"], input=done.stdout,
+                          capture_output=True, timeout=60, check=False)
+    assert lint.returncode == 0, lint.stdout.decode() + lint.stderr.decode()

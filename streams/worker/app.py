@@ -93,6 +93,26 @@ class Pipeline:
             self._add_agent(topic)
         self._add_pages()
         self.app.on_partitions_revoked.connect(self._on_revoked)
+        self._flush_before_commit()
+
+    def _flush_before_commit(self) -> None:
+        """Write the dirty records right before Faust commits consumer offsets.
+
+        Faust's consumer flushes the producer and then commits in ``_commit_offsets``; sending
+        the records' changelog messages just before that puts them in the same flush, so no
+        offset is ever committed ahead of the state it produced (faust-streaming 0.15.x; a
+        unit test pins the method this relies on).
+        """
+        consumer = self.app.consumer
+        commit_offsets = consumer._commit_offsets
+        state = self.state
+
+        async def flushing_commit(offsets: Any, start_new_transaction: bool = True) -> Any:
+            written = state.flush()
+            log.debug("commit: %d dirty records written first", written)
+            return await commit_offsets(offsets, start_new_transaction=start_new_transaction)
+
+        consumer._commit_offsets = flushing_commit
 
     @staticmethod
     def _state_table_name(topic: str) -> str:
@@ -168,10 +188,19 @@ class Pipeline:
         return out
 
     async def _on_revoked(self, sender: Any = None, revoked: Any = (), **_: Any) -> None:
+        """Write the dirty records, then forget the engines of the revoked partitions.
+
+        Faust may keep acked offsets of a partition across a rebalance that gives the partition
+        back to this worker, and commit them later; so records are written here, not dropped.
+        The rebalance cannot finish before this returns, so a new owner recovers them.
+        """
+        written = self.state.flush()
+        await self.app.producer.flush()
         gone = []
         for tp in revoked:
             name = tp.topic[len(self.prefix):] if tp.topic.startswith(self.prefix) else tp.topic
             gone.append((name, tp.partition))
+        log.info("revoked %d partitions: %d dirty records written", len(gone), written)
         self.state.drop(gone)
 
     def ready(self) -> bool:

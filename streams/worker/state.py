@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -25,23 +25,56 @@ TP = tuple[str, int]  # (base topic name, partition)
 PRUNE_EVERY_MS = 60_000
 
 
-class TableStore:
-    """A :class:`~streams.core.engine.RecordStore` over a Faust table of bytes.
+class ChangelogTable(Protocol):
+    """The part of a Faust table the worker uses: its local data and its changelog."""
 
-    Must be called from inside the agent that consumes the partition: Faust sends each write
-    to the changelog partition of the event being processed, which is the engine's partition.
+    data: MutableMapping[bytes, bytes]
+
+    def send_changelog(self, partition: int | None, key: Any, value: Any) -> Any: ...
+
+
+#: table key -> (partition, record or None for a delete), written at the next commit
+Pending = dict[bytes, tuple[int, dict[str, Any] | None]]
+
+
+class TableStore:
+    """A :class:`~streams.core.engine.RecordStore` over a Faust table, written at commit.
+
+    ``put``/``delete`` only mark the record dirty; :func:`flush_pending` writes each dirty
+    record once — to the table's data and, explicitly to the engine's partition, to its
+    changelog — right before Faust commits the consumer offsets (``Pipeline`` hooks it
+    there). So the changelog always holds at least what the committed offsets cover: a crash
+    loses only uncommitted work, which Kafka redelivers, and the records' event ids make any
+    re-application a duplicate. An entity touched by many events between two commits (a call's
+    queued/answered/ended/wrap-up) costs one changelog message instead of one per event.
     """
 
-    def __init__(self, table: MutableMapping[bytes, bytes]) -> None:
-        self._table = table
+    def __init__(self, pending: Pending, partition: int) -> None:
+        self._pending = pending
+        self._partition = partition
 
     def put(self, key: str, record: dict[str, Any]) -> None:
-        self._table[_table_key(key, record["p"])] = orjson.dumps(record)
+        self._pending[_table_key(key, self._partition)] = (self._partition, record)
 
     def delete(self, key: str) -> None:
-        raw = key.encode()
-        if raw in self._table:
-            del self._table[raw]  # a tombstone on the changelog
+        self._pending[key.encode()] = (self._partition, None)
+
+
+def flush_pending(table: ChangelogTable, pending: Pending) -> int:
+    """Write every dirty record once (a tombstone for a delete); returns how many."""
+    count = len(pending)
+    for key, (partition, record) in pending.items():
+        if record is None:
+            table.data.pop(key, None)
+            table.send_changelog(partition, key, None)
+        else:
+            raw = orjson.dumps(record)
+            table.data[key] = raw
+            table.send_changelog(partition, key, raw)
+    pending.clear()
+    return count
+
+
 
 
 def _table_key(key: str, partition: int) -> bytes:
@@ -71,10 +104,11 @@ def records_by_partition(
 class WorkerState:
     """Engines per owned partition, pipeline counts, and the snapshot for ``/metrics``."""
 
-    def __init__(self, config: Config, tables: Mapping[str, MutableMapping[bytes, bytes]],
+    def __init__(self, config: Config, tables: Mapping[str, ChangelogTable],
                  clock_ms: Callable[[], int] | None = None) -> None:
         self.config = config
         self.tables = tables  # base topic -> Faust table
+        self.pending: dict[str, Pending] = {topic: {} for topic in tables}
         self.engines: dict[TP, Engine] = {}
         self.stats = PipelineStats()
         self.clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
@@ -92,9 +126,9 @@ class WorkerState:
     def rebuild(self, topic: str, partitions: set[int]) -> None:
         """Build the engines of ``partitions`` of ``topic`` in one pass over its table."""
         table = self.tables.get(topic)
-        grouped = records_by_partition(table.items()) if table is not None else {}
+        grouped = records_by_partition(table.data.items()) if table is not None else {}
         for p in partitions:
-            store = TableStore(table) if table is not None else None
+            store = TableStore(self.pending[topic], p) if table is not None else None
             engine = Engine(self.config, store, partition=p)
             engine.rebuild(grouped.get(p, []))
             self.engines[(topic, p)] = engine
@@ -108,10 +142,14 @@ class WorkerState:
             self.rebuild(topic, parts)
 
     def drop(self, tps: Iterable[TP]) -> None:
-        """Forget engines of partitions this worker no longer actively owns."""
+        """Forget engines of partitions no longer actively owned (after :meth:`flush`)."""
         for tp in tps:
             self.engines.pop(tp, None)
             self._last_prune.pop(tp, None)
+
+    def flush(self) -> int:
+        """Write every dirty record to its table and changelog (called before a commit)."""
+        return sum(flush_pending(self.tables[t], p) for t, p in self.pending.items() if p)
 
     def maybe_prune(self, tp: TP, engine: Engine, now_ms: int) -> None:
         last = self._last_prune.get(tp)

@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 from worker_harness import (
     Worker,
     cli,
@@ -141,6 +142,10 @@ def test_worker_killed_mid_stream_and_restarted_counts_nothing_twice_and_loses_n
         return total > half // 3
 
     wait_for(some_processed, "the worker to process part of the stream", worker)
+    # Kill only once the group has committed offsets: from then on the restarted worker can
+    # only get the state of the committed events from the changelog, not by redelivery.
+    wait_for(lambda: asyncio.run(_committed(kafka_bootstrap, unique_name)) > 0,
+             "the worker to commit consumer offsets", worker)
     worker.kill()  # SIGKILL: no clean shutdown, no final commit
     rest = write_lines(tmp_path / "rest.jsonl", lines[half:])
     produce(kafka_bootstrap, unique_name + ".", rest)
@@ -198,6 +203,18 @@ def test_invalid_events_go_to_the_dead_letter_topic_and_leave_valid_kpis_untouch
         assert int(m["headers"]["ccpulse.source.offset"]) >= 0
         assert m["headers"]["ccpulse.reason"], "every dead letter says why"
     assert worker.proc is not None and worker.proc.poll() is None, "the worker survived"
+
+
+async def _committed(bootstrap: str, group: str) -> int:
+    """How many messages the consumer group has committed, over all partitions."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return sum(max(0, meta.offset) for tp, meta in offsets.items()
+               if not tp.topic.endswith("-changelog"))
 
 
 async def _read_dead_letters(bootstrap: str, topic: str, expected: int) -> list[dict]:

@@ -7,7 +7,7 @@ denominator-sum, never an average of ratios. A ratio with a zero denominator is 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -321,13 +321,6 @@ def _agent_families(
         _ratio(occupancy, (q, window), busy, busy + f.get("t_available", 0))
     return [agents, occupancy]
 
-
-def merge_families(groups: Iterable[list[Family]]) -> list[Family]:
-    """Concatenate family lists (same names are not expected across groups)."""
-    out: list[Family] = []
-    for g in groups:
-        out.extend(g)
-    return out
 
 
 #: Trailing window of the Erlang inputs (SPEC §3.5): the 30 whole minutes before this one.

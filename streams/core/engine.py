@@ -29,6 +29,7 @@ from streams.core.contacts import compact, contact_samples
 from streams.core.events import Event
 from streams.core.ledger import Ledger
 from streams.core.samples import AGENT, COUNTER, OBSERVE, WAITING, Sample
+from streams.core.tickets import ticket_compact, ticket_samples
 
 HOUR_MS = 3_600_000
 #: State retention and de-duplication horizon (SPEC §2 asks for at least 48 h).
@@ -36,8 +37,8 @@ RETENTION_MS = 48 * HOUR_MS
 BASE_KEY = "__base__"
 
 _CHANNEL_OF_FAMILY = {"call": "voice", "chat": "chat"}
-_KEY_FIELD = {"call": "call_id", "chat": "chat_id", "agent": "agent_id"}
-_PREFIX = {"call": "call:", "chat": "chat:", "agent": "agent:"}
+_KEY_FIELD = {"call": "call_id", "chat": "chat_id", "agent": "agent_id", "ticket": "ticket_id"}
+_PREFIX = {"call": "call:", "chat": "chat:", "agent": "agent:", "ticket": "ticket:"}
 
 
 class Outcome(StrEnum):
@@ -96,6 +97,8 @@ class Engine:
         record = self._records.get(key)
         if family == "agent":
             record = self._apply_agent(key, record, event)
+        elif family == "ticket":
+            record = self._apply_ticket(key, record, event)
         else:
             record = self._apply_contact(key, record, event, family)
         record["t"] = now_ms
@@ -115,6 +118,19 @@ class Engine:
         events: list[Any] = record["ev"]
         insort(events, item, key=lambda e: (e[2], e[0]))
         self._replace(key, contact_samples(channel, events, self.config))
+        return record
+
+    def _apply_ticket(
+        self, key: str, record: dict[str, Any] | None, event: Event
+    ) -> dict[str, Any]:
+        if record is None:
+            record = {"p": self.partition, "t": 0, "kind": "ticket", "ev": []}
+            self._records[key] = record
+        item = ticket_compact(event.type.partition(".")[2], event.event_id, event.occurred_ms,
+                              event.body)
+        events: list[Any] = record["ev"]
+        insort(events, item, key=lambda e: (e[2], e[0]))
+        self._replace(key, ticket_samples(events))
         return record
 
     def _apply_agent(self, key: str, record: dict[str, Any] | None, event: Event) -> dict[str, Any]:
@@ -196,7 +212,12 @@ class Engine:
         for key, record in pending:
             if record["t"] < self._watermark:
                 continue  # already folded into the base before a crash
-            if "tl" in record:
+            if record.get("kind") == "ticket":
+                record["ev"] = [tuple(e) for e in record["ev"]]
+                samples = ticket_samples(record["ev"])
+                for e in record["ev"]:
+                    self._seen[e[0]] = key
+            elif "tl" in record:
                 record["tl"] = [(c[0], c[1], tuple(c[2]) if c[2] is not None else None, c[3])
                                 for c in record["tl"]]
                 samples = agent_samples(record["tl"])

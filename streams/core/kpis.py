@@ -14,7 +14,7 @@ from typing import Any
 from streams.core import samples as F
 from streams.core.config import Config
 from streams.core.ledger import Ledger
-from streams.core.samples import AGENT_STATES, OCCUPANCY_STATES
+from streams.core.samples import AGENT_STATES, CONTACT_CHANNELS, OCCUPANCY_STATES
 
 WINDOWS = ("interval", "previous_interval", "today")
 OTHER_QUEUE = "other"
@@ -226,9 +226,10 @@ def _window_families(
     }
     sums = _window_sums(ledgers, label, now_ms)
     policies: dict[tuple[str, str], Any] = {}
-    for ledger in ledgers:
-        for (queue, channel) in ledger.intervals:
-            if channel:
+    for ledger in ledgers:  # contact gauges exist for every (queue, channel) that was offered
+        for (metric, labels) in ledger.counters:
+            if metric == "offered" and labels[1] in CONTACT_CHANNELS:
+                queue, channel = labels
                 policies.setdefault((label(queue), channel), config.policy(queue, channel))
     blocked_by_qw: dict[tuple[str, str], float] = {}
     offered_voice_by_qw: dict[tuple[str, str], float] = {}
@@ -239,7 +240,8 @@ def _window_families(
             continue
         offered = f.get(F.OFFERED, 0)
         blocked = f.get(F.BLOCKED, 0)
-        requests[(channel, window)] = requests.get((channel, window), 0) + offered + blocked
+        requests[(channel, window)] = (requests.get((channel, window), 0) + offered + blocked
+                                       + f.get(F.TICKETS_CREATED, 0))
         if channel == "voice":
             blocked_by_qw[(q, window)] = blocked_by_qw.get((q, window), 0) + blocked
             offered_voice_by_qw[(q, window)] = offered_voice_by_qw.get((q, window), 0) + offered

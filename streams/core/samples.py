@@ -51,6 +51,11 @@ RESOLVED_FIRST_CONTACT = "fcr"
 BLOCKED = "blocked"
 CHAT_RESPONSE_MS = "chat_response_ms"
 CHAT_RESPONSES = "chat_responses"
+#: Tickets, booked per (queue, ticket channel).
+TICKETS_CREATED = "tickets_created"
+
+#: Channels of calls and chats (contacts); tickets have their own channels.
+CONTACT_CHANNELS = ("voice", "chat")
 
 #: Agent states that count for occupancy, and every state.
 AGENT_STATES = ("offline", "available", "on_contact", "after_contact_work", "not_ready")

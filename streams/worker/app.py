@@ -27,7 +27,7 @@ log = logging.getLogger("ccpulse.worker")
 
 SOURCE_TOPICS = tuple(dict.fromkeys(TOPIC_OF_FAMILY.values()))  # cc.calls, cc.chats, ...
 #: Topics whose entities the engine keeps state for (the others are validated and counted).
-STATEFUL_TOPICS = ("cc.calls", "cc.chats", "cc.agents")
+STATEFUL_TOPICS = ("cc.calls", "cc.chats", "cc.agents", "cc.tickets")
 
 #: Reason code of an event that was valid but made the engine fail (a bug): dead-lettered too.
 PROCESSING_ERROR = "processing_error"

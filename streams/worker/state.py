@@ -1,9 +1,9 @@
 """Per-partition engines of one worker process, and their Faust-table stores.
 
 Every (topic, partition) the worker owns gets its own :class:`~streams.core.engine.Engine`.
-Its records persist in the topic's Faust table (one changelog message per event: the coarse
-write), and its ledger lives in memory only: after a restart or a rebalance the engine is
-rebuilt from the recovered table, so the ledger never needs a write of its own.
+Its records persist in the topic's Faust table — each changed record once per commit, see
+:class:`TableStore` — and its ledger lives in memory only: after a restart or a rebalance the
+engine is rebuilt from the recovered table, so the ledger never needs a write of its own.
 """
 
 from __future__ import annotations

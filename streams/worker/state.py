@@ -61,9 +61,14 @@ class TableStore:
 
 
 def flush_pending(table: ChangelogTable, pending: Pending) -> int:
-    """Write every dirty record once (a tombstone for a delete); returns how many."""
+    """Write every dirty record once (a tombstone for a delete); returns how many.
+
+    Base records go first: a prune's deletes must never reach the changelog before the base
+    record that keeps their counters (see ``Engine.prune``)."""
     count = len(pending)
-    for key, (partition, record) in pending.items():
+    base = BASE_KEY.encode()
+    ordered = sorted(pending.items(), key=lambda item: not item[0].startswith(base))
+    for key, (partition, record) in ordered:
         if record is None:
             table.data.pop(key, None)
             table.send_changelog(partition, key, None)

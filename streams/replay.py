@@ -12,13 +12,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
+import orjson
+
 from streams.core.config import Config
 from streams.core.engine import Engine, Outcome
 from streams.core.events import Event, topic_for_type
 from streams.core.kpis import Family, contact_families
 from streams.core.pipeline import PipelineStats
 from streams.exporter import render
-from streams.validation import MAX_FUTURE_MS, Invalid, decode
+from streams.validation import Invalid, check_not_future, decode
 
 UNKNOWN_TOPIC = "unknown"
 
@@ -47,8 +49,6 @@ def _lines(sources: Iterable[tuple[str, BinaryIO]]) -> Iterator[tuple[str, int, 
 
 def _topic_of(raw: bytes) -> str:
     """Best-effort topic of an invalid line, for the invalid counter's label."""
-    import orjson
-
     try:
         obj = orjson.loads(raw)
         topic = topic_for_type(obj.get("type", "")) if isinstance(obj, dict) else None
@@ -77,10 +77,10 @@ def replay_streams(
     engine = Engine(config)
     for name, number, event in valid:
         topic = topic_for_type(event.type) or UNKNOWN_TOPIC
-        if event.occurred_ms > now_ms + MAX_FUTURE_MS:
-            stats.count_invalid(topic, "future_timestamp")
-            problems.append(f"{name}:{number}: occurred_at is more than 5 minutes after the "
-                            f"engine clock (--as-of)")
+        too_new = check_not_future(event, now_ms)
+        if too_new is not None:
+            stats.count_invalid(topic, too_new.reason)
+            problems.append(f"{name}:{number}: {too_new.message}")
             continue
         outcome = engine.apply(event, now_ms)
         if outcome is Outcome.DUPLICATE:

@@ -212,25 +212,26 @@ class Engine:
         for key, record in pending:
             if record["t"] < self._watermark:
                 continue  # already folded into the base before a crash
-            if record.get("kind") == "ticket":
-                record["ev"] = [tuple(e) for e in record["ev"]]
-                samples = ticket_samples(record["ev"])
-                for e in record["ev"]:
-                    self._seen[e[0]] = key
-            elif "tl" in record:
-                record["tl"] = [(c[0], c[1], tuple(c[2]) if c[2] is not None else None, c[3])
-                                for c in record["tl"]]
-                samples = agent_samples(record["tl"])
-                for c in record["tl"]:
-                    self._seen[c[3]] = key
-            else:
-                record["ev"] = [tuple(e) for e in record["ev"]]
-                samples = contact_samples(record["ch"], record["ev"], self.config)
-                for e in record["ev"]:
-                    self._seen[e[0]] = key
+            samples, event_ids = self._restore(record)
+            for event_id in event_ids:
+                self._seen[event_id] = key
             self._records[key] = record
             self._samples[key] = samples
             self.ledger.apply(key, samples, 1)
+
+    def _restore(self, record: dict[str, Any]) -> tuple[list[Sample], list[str]]:
+        """Turn a decoded record back into its in-memory form (JSON made tuples lists);
+        return its samples and the event ids it holds."""
+        if "tl" in record:
+            record["tl"] = [(c[0], c[1], tuple(c[2]) if c[2] is not None else None, c[3])
+                            for c in record["tl"]]
+            return agent_samples(record["tl"]), [c[3] for c in record["tl"]]
+        record["ev"] = [tuple(e) for e in record["ev"]]
+        if record.get("kind") == "ticket":
+            samples = ticket_samples(record["ev"])
+        else:
+            samples = contact_samples(record["ch"], record["ev"], self.config)
+        return samples, [e[0] for e in record["ev"]]
 
     def _load_base(self, record: dict[str, Any]) -> None:
         self._watermark = record["wm"]

@@ -9,23 +9,22 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 
 from streams import __version__
+from streams.core.timestamps import parse_us
 from streams.errors import CcpulseError
 
 
-def parse_timestamp_ms(text: str) -> int:
-    """An RFC 3339 timestamp with offset, as epoch milliseconds (for ``--as-of``)."""
+def parse_timestamp_us(text: str) -> int:
+    """``--as-of``: an RFC 3339 timestamp with offset, as epoch microseconds.
+
+    The project's one parser (``streams.core.timestamps.parse_us``), so the engine clock keeps
+    every digit an event time can have; its message becomes the usage error.
+    """
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an RFC 3339 timestamp (e.g. 2026-11-22T09:15:00Z)"
-        ) from None
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset; add Z or +hh:mm")
-    return int(moment.timestamp() * 1000)
+        return parse_us(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -62,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay", help="run the engine over JSON-lines files, print /metrics")
     p.add_argument("files", nargs="+", metavar="FILE", help="JSON-lines event files; - is stdin")
     p.add_argument("--config", help="TOML config file (default: $CCPULSE_CONFIG)")
-    p.add_argument("--as-of", type=parse_timestamp_ms, metavar="TIMESTAMP",
+    p.add_argument("--as-of", type=parse_timestamp_us, metavar="TIMESTAMP",
                    help="engine clock (RFC 3339); default: the newest valid occurred_at")
     p.set_defaults(func=_replay)
 

@@ -22,9 +22,9 @@ import secrets
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any, BinaryIO
 
+from streams.core.timestamps import parse_us
 from streams.errors import CcpulseError
 from streams.publish import Publisher
 from streams.simulate.generator import timed_events
@@ -71,15 +71,16 @@ def parse_speed(text: str) -> float:
 
 
 def parse_start_ms(text: str) -> int:
-    """An RFC 3339 timestamp with offset → epoch milliseconds."""
+    """``--start``: an RFC 3339 timestamp with offset → epoch milliseconds.
+
+    Parsed by the project's one parser (``streams.core.timestamps.parse_us``, same forms and
+    messages as event times); the simulator stamps milliseconds, so a finer fraction is
+    truncated (floored), never rounded into the next millisecond.
+    """
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an RFC 3339 timestamp (e.g. 2026-11-22T09:00:00Z)") from None
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset; add Z or +hh:mm")
-    return round(moment.timestamp() * 1000)
+        return parse_us(text) // 1000
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_simulate_parser(subparsers: Any) -> argparse.ArgumentParser:

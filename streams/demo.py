@@ -15,11 +15,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 from streams.core.events import DEADLETTER_TOPIC
 from streams.errors import CcpulseError
-from streams.settings import load_config
+from streams.settings import KafkaTarget, kafka_target, load_config
 
 READY_TIMEOUT_S = 120.0
 STATUS_EVERY_S = 5.0
@@ -86,6 +87,17 @@ def _stop(proc: subprocess.Popen[bytes] | None, name: str) -> None:
         proc.wait()
 
 
+def child_env(environ: Mapping[str, str], target: KafkaTarget,
+              config_path: str | None) -> dict[str, str]:
+    """The environment of the worker and simulator the demo starts: both get the same broker
+    and topic prefix (resolved once, by the demo) and the same config file."""
+    env = {**environ, "CCPULSE_BROKER": target.broker,
+           "CCPULSE_TOPIC_PREFIX": target.topic_prefix}
+    if config_path:
+        env["CCPULSE_CONFIG"] = str(Path(config_path).resolve())
+    return env
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from streams.kafka.admin import ensure_topics
     from streams.kafka.local_broker import LocalBroker
@@ -105,14 +117,14 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         _say("starting the local Kafka broker (first run fetches it from Maven Central)")
         broker.start()
-        bootstrap = broker.bootstrap
-        topics = [d.topic_prefix + t for t in (*SOURCE_TOPICS, DEADLETTER_TOPIC)]
+        # The demo's own broker wins over any configured one; the prefix is the configured one.
+        target = kafka_target(config, broker=broker.bootstrap)
+        bootstrap = target.broker
+        topics = [target.topic_prefix + t for t in (*SOURCE_TOPICS, DEADLETTER_TOPIC)]
         ensure_topics(bootstrap, topics, d.partitions)
         _say(f"topics ready: {', '.join(topics)}")
 
-        env = {**os.environ, "CCPULSE_BROKER": bootstrap}
-        if args.config:
-            env["CCPULSE_CONFIG"] = str(Path(args.config).resolve())
+        env = child_env(os.environ, target, args.config)
         worker_log = logs / "worker.log"
         with open(worker_log, "ab") as out:
             worker = subprocess.Popen([exe, "worker"], env=env, stdout=out,

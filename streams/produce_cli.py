@@ -12,15 +12,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
 from collections.abc import Iterator
 from typing import Any, BinaryIO, TextIO
 
+from streams.core.config import Deployment
 from streams.errors import CcpulseError
 from streams.publish import Publisher, PublishReport
+from streams.settings import kafka_target, load_config
 
-DEFAULT_BROKER = "kafka://localhost:9092"
 STDIN_NAME = "<stdin>"
 
 
@@ -35,12 +35,16 @@ def add_produce_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="JSON-lines files; - is standard input")
     parser.add_argument("--topic", metavar="T",
                         help="send every line unchanged to this topic (no prefix added)")
+    parser.add_argument("--config", metavar="F",
+                        help="TOML config file whose [worker] broker and topic_prefix apply "
+                             "(default: $CCPULSE_CONFIG)")
     parser.add_argument("--broker", metavar="B",
-                        help=f"Kafka bootstrap servers (default: $CCPULSE_BROKER or "
-                             f"{DEFAULT_BROKER})")
+                        help=f"Kafka bootstrap servers (default: $CCPULSE_BROKER, else the "
+                             f"config's [worker] broker, else {Deployment().broker})")
     parser.add_argument("--topic-prefix", metavar="P",
                         help="prefix of every routed topic name (default: "
-                             "$CCPULSE_TOPIC_PREFIX)")
+                             "$CCPULSE_TOPIC_PREFIX, else the config's [worker] topic_prefix, "
+                             "else none)")
     parser.set_defaults(func=run_produce)
     return parser
 
@@ -53,12 +57,10 @@ def run_produce(args: argparse.Namespace, out: TextIO | None = None,
     # aiokafka logs every retried request (a new topic's leader moving, ...) as a warning;
     # real failures surface as BrokerError, so keep stderr for what the user must act on.
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
-    broker = args.broker or os.environ.get("CCPULSE_BROKER") or DEFAULT_BROKER
-    prefix = args.topic_prefix if args.topic_prefix is not None else os.environ.get(
-        "CCPULSE_TOPIC_PREFIX", "")
+    target = kafka_target(load_config(args.config), args.broker, args.topic_prefix)
     sources = _open_all(args.files)
     try:
-        report = asyncio.run(_produce(sources, broker, prefix, args.topic))
+        report = asyncio.run(_produce(sources, target.broker, target.topic_prefix, args.topic))
     finally:
         for name, stream in sources:
             if name != STDIN_NAME:

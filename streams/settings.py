@@ -1,5 +1,10 @@
 """Loading the configuration: the TOML file (``--config`` or ``CCPULSE_CONFIG``) plus the
 environment overrides of SPEC §6. The parsing rules themselves live in ``streams.core.config``.
+
+Deployment settings resolve in one order for every command: a command-line flag, else the
+``CCPULSE_*`` environment variable, else the file's ``[worker]`` key, else the default.
+:func:`load_config` applies the environment over the file; :func:`kafka_target` adds the flags
+of the commands that talk to Kafka (``produce``, ``simulate``, ``demo``).
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 from streams.core.config import Config, parse_config
 from streams.errors import ConfigError
@@ -60,3 +66,26 @@ def load_config(path: str | os.PathLike[str] | None = None,
     if changes:
         config = replace(config, deployment=replace(config.deployment, **changes))
     return config
+
+
+class KafkaTarget(NamedTuple):
+    """Where a command sends events: the bootstrap servers and the topic-name prefix."""
+
+    broker: str
+    topic_prefix: str
+
+
+def kafka_target(config: Config, broker: str | None = None,
+                 topic_prefix: str | None = None) -> KafkaTarget:
+    """Broker and topic prefix for a command: its flags, else ``config.deployment``.
+
+    ``config`` comes from :func:`load_config`, which already put ``CCPULSE_BROKER`` and
+    ``CCPULSE_TOPIC_PREFIX`` over the file's ``[worker]`` keys and those over the defaults, so
+    the order is flag > environment > TOML ``[worker]`` > default. An empty ``--broker`` is
+    no broker (it falls through, like an empty ``CCPULSE_BROKER``); an empty
+    ``--topic-prefix`` is a real choice: no prefix.
+    """
+    deployment = config.deployment
+    return KafkaTarget(broker=broker or deployment.broker,
+                       topic_prefix=deployment.topic_prefix if topic_prefix is None
+                       else topic_prefix)

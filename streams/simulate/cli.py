@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import re
 import secrets
 import sys
@@ -24,9 +23,11 @@ import time
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from streams.core.config import Deployment
 from streams.core.timestamps import parse_us
 from streams.errors import CcpulseError
 from streams.publish import Publisher
+from streams.settings import KafkaTarget, kafka_target, load_config
 from streams.simulate.generator import timed_events
 from streams.simulate.pacing import paced
 from streams.simulate.progress import Progress
@@ -34,7 +35,6 @@ from streams.simulate.scenarios import contact_centre
 from streams.simulate.sinks import send_to_kafka, write_jsonl
 from streams.simulate.stamps import rfc3339_ms
 
-DEFAULT_BROKER = "kafka://localhost:9092"
 #: A file run without ``--duration`` covers this much simulated time.
 DEFAULT_FILE_DURATION_MS = 3_600_000
 #: An endless Kafka run fast-forwards through this much of the recent past first.
@@ -102,11 +102,15 @@ def add_simulate_parser(subparsers: Any) -> argparse.ArgumentParser:
                              "(default: random, printed)")
     parser.add_argument("--out", metavar="FILE",
                         help="write JSON lines to FILE (- for stdout) instead of Kafka")
+    parser.add_argument("--config", metavar="F",
+                        help="TOML config file whose [worker] broker and topic_prefix apply "
+                             "(default: $CCPULSE_CONFIG)")
     parser.add_argument("--broker", metavar="B",
-                        help=f"Kafka bootstrap servers (default: $CCPULSE_BROKER or "
-                             f"{DEFAULT_BROKER})")
+                        help=f"Kafka bootstrap servers (default: $CCPULSE_BROKER, else the "
+                             f"config's [worker] broker, else {Deployment().broker})")
     parser.add_argument("--topic-prefix", metavar="P",
-                        help="prefix of every topic name (default: $CCPULSE_TOPIC_PREFIX)")
+                        help="prefix of every topic name (default: $CCPULSE_TOPIC_PREFIX, "
+                             "else the config's [worker] topic_prefix, else none)")
     parser.add_argument("--start", type=parse_start_ms, metavar="T",
                         help="simulated start time, RFC 3339 (default: so that the run ends "
                              "now; an endless Kafka run starts up to 1 h back and goes live)")
@@ -123,7 +127,8 @@ def run_simulate(args: argparse.Namespace) -> int:
     now_ms = int(time.time()) * 1000
     if args.out is not None:
         return _to_file(args, seed, now_ms)
-    return asyncio.run(_to_kafka(args, seed, now_ms))
+    target = kafka_target(load_config(args.config), args.broker, args.topic_prefix)
+    return asyncio.run(_to_kafka(args, target, seed, now_ms))
 
 
 def _to_file(args: argparse.Namespace, seed: int, now_ms: int) -> int:
@@ -141,11 +146,10 @@ def _to_file(args: argparse.Namespace, seed: int, now_ms: int) -> int:
     return 0
 
 
-async def _to_kafka(args: argparse.Namespace, seed: int, now_ms: int) -> int:
+async def _to_kafka(args: argparse.Namespace, target: KafkaTarget, seed: int,
+                    now_ms: int) -> int:
     speed = args.speed
-    broker = args.broker or os.environ.get("CCPULSE_BROKER") or DEFAULT_BROKER
-    prefix = args.topic_prefix if args.topic_prefix is not None else os.environ.get(
-        "CCPULSE_TOPIC_PREFIX", "")
+    broker, prefix = target
     fast_ms = args.duration or CATCH_UP_MS
     start_ms = args.start if args.start is not None else now_ms - round(fast_ms * (1 - 1 / speed))
     progress = Progress(sys.stderr, every_s=PROGRESS_EVERY_S)

@@ -2,6 +2,8 @@
 
 ``cc_agents`` counts an agent in every queue they serve (SPEC §3.1), so the rows are per
 queue and nothing here adds queues together: a multi-skilled agent would count twice.
+Occupancy and the actual service level are the fleet-wide recording rules (sum over the workers
+of numerator and denominator), one series per queue (and channel) and window.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from .common import (
     AMBER,
     BLUE,
     GREEN,
+    OCCUPANCY,
     QUEUE,
     RED,
+    SERVICE_LEVEL,
     STATE_COLOURS,
     finish,
     query,
@@ -50,7 +54,7 @@ def queue_panels() -> list[panels.Panel]:
     by_state = query(f"sum by (state) (cc_agents{{{QUEUE}}})", "{{state}}", instant=True)
     occupancy = panels.big_stat(
         "Occupancy",
-        query(f"max by (window) (cc_occupancy_ratio{{{QUEUE}}})", "{{window}}", instant=True),
+        query(f"{OCCUPANCY}{{{QUEUE}}}", "{{window}}", instant=True),
         unit="percentunit",
         decimals=0,
         names=True,
@@ -108,10 +112,8 @@ def queue_panels() -> list[panels.Panel]:
         ),
         panels.step_graph(
             "Occupancy over time",
-            query(
-                f'max(cc_occupancy_ratio{{{QUEUE}, window="previous_interval"}})', "interval", "A"
-            ),
-            query(f'max(cc_occupancy_ratio{{{QUEUE}, window="today"}})', "today", "B"),
+            query(f'{OCCUPANCY}{{{QUEUE}, window="previous_interval"}}', "interval", "A"),
+            query(f'{OCCUPANCY}{{{QUEUE}, window="today"}}', "today", "B"),
             unit="percentunit",
             max_value=1,
             w=8,
@@ -126,7 +128,7 @@ def queue_panels() -> list[panels.Panel]:
                 "A",
             ),
             query(
-                f'max by (channel) (cc_service_level_ratio{{{QUEUE}, window="interval"}})',
+                f'{SERVICE_LEVEL}{{{QUEUE}, window="interval"}}',
                 "actual {{channel}} (interval)",
                 "B",
             ),

@@ -5,8 +5,14 @@ PromQL conventions used by all dashboards (see grafana/README.md):
 - Variables are always matched with ``=~`` (``queue=~"$queue"``), so "All" (``.*``), a
   multi-value selection and a repeated row's single value all work.
 - Several workers each export only the partitions they own (SPEC §4), so every query
-  aggregates away the scrape labels: counts with ``sum by``, ratios, averages and ages with
-  ``max by`` (a ratio cannot be summed; it is meaningful when one worker owns the key).
+  aggregates away the scrape labels: counts with ``sum by``, live ages with ``max by``.
+- Windowed ratios and averages (service level, ASA, abandon ratio, AHT, FCR, blocking, chat
+  response, occupancy) come from the fleet-wide recording rules below, never from the workers'
+  own ratio gauges (``cc_service_level_ratio`` …, which cover one worker's partitions only):
+  a ratio cannot be summed, and ``max``/``avg`` of the workers' ratios is not the queue's. The
+  rules divide the sums of numerator and denominator over the workers
+  (``deploy/prometheus/rules/ccpulse-recording.yml``), so the Prometheus behind the dashboards
+  must load those rules (the shipped configurations do).
 """
 
 from __future__ import annotations
@@ -24,6 +30,19 @@ QUEUE = 'queue=~"$queue"'
 CHANNEL = 'channel=~"$channel"'
 QUEUE_CHANNEL = f"{QUEUE}, {CHANNEL}"
 TOPIC = 'topic=~"$topic"'
+
+# Fleet-wide windowed ratios and averages, recorded by deploy/prometheus/rules/ccpulse-recording.yml
+# as sum(numerator) / sum(denominator) over the workers: one series per {queue, channel, window}
+# (or {queue, window}), none while the denominator is 0.
+SERVICE_LEVEL = "queue_channel_window:cc_service_level:ratio"
+SERVICE_LEVEL_TARGET = "queue_channel_window:cc_service_level_target:ratio"
+AVERAGE_SPEED_OF_ANSWER = "queue_channel_window:cc_average_speed_of_answer:seconds"
+ABANDON_RATIO = "queue_channel_window:cc_abandon:ratio"
+AVERAGE_HANDLE_TIME = "queue_channel_window:cc_average_handle_time:seconds"
+FIRST_CONTACT_RESOLUTION = "queue_channel_window:cc_first_contact_resolution:ratio"
+BLOCKING_RATIO = "queue_window:cc_blocking:ratio"
+CHAT_RESPONSE_AVERAGE = "queue_window:cc_chat_response_average:seconds"
+OCCUPANCY = "queue_window:cc_occupancy:ratio"
 
 GREEN, AMBER, RED, BLUE, PURPLE, GREY = "green", "orange", "red", "blue", "purple", "text"
 

@@ -4,7 +4,9 @@ Rows: now (today's counts), volume, service (SL / ASA / abandons over time), the
 distribution from the ``cc_contact_wait_seconds`` histogram, and handling (AHT, FCR).
 
 Windowed gauges are drawn for ``previous_interval`` (a step per completed interval: the
-interval report) and ``today`` (the running day); rates come from the counters.
+interval report) and ``today`` (the running day); rates come from the counters. Windowed ratios
+and averages are the fleet-wide recording rules (``common.SERVICE_LEVEL`` …: sum over the
+workers of numerator and denominator), one series per queue, channel and window.
 """
 
 from __future__ import annotations
@@ -15,11 +17,17 @@ from grafana_foundation_sdk.models import dashboard as model
 
 from . import panels
 from .common import (
+    ABANDON_RATIO,
     AMBER,
+    AVERAGE_HANDLE_TIME,
+    AVERAGE_SPEED_OF_ANSWER,
+    FIRST_CONTACT_RESOLUTION,
     GREEN,
     QUEUE,
     QUEUE_CHANNEL,
     RED,
+    SERVICE_LEVEL,
+    SERVICE_LEVEL_TARGET,
     channel_variable,
     finish,
     label_variable,
@@ -84,18 +92,16 @@ def threshold_variable() -> dashboard.QueryVariable:
     )
 
 
-def window_pair(
-    metric: str, matchers: str = QUEUE_CHANNEL, by: str = "queue, channel"
-) -> list[Dataquery]:
-    """A windowed gauge for the completed intervals and for the running day."""
-    legend = " ".join(f"{{{{{label.strip()}}}}}" for label in by.split(","))
+def window_pair(rule: str, matchers: str = QUEUE_CHANNEL) -> list[Dataquery]:
+    """A fleet-wide windowed rule for the completed intervals and for the running day.
+
+    The rule has one series per queue, channel and window already (summed over the workers),
+    so it is selected as is: no aggregation over workers here.
+    """
+    legend = "{{queue}} {{channel}}"
     return [
-        query(
-            f'max by ({by}) ({metric}{{{matchers}, window="previous_interval"}})',
-            f"{legend} interval",
-            "A",
-        ),
-        query(f'max by ({by}) ({metric}{{{matchers}, window="today"}})', f"{legend} today", "B"),
+        query(f'{rule}{{{matchers}, window="previous_interval"}}', f"{legend} interval", "A"),
+        query(f'{rule}{{{matchers}, window="today"}}', f"{legend} today", "B"),
     ]
 
 
@@ -197,10 +203,9 @@ def volume() -> list[panels.Panel]:
 def service() -> list[panels.Panel]:
     sl = panels.step_graph(
         "Service level",
-        *window_pair("cc_service_level_ratio"),
+        *window_pair(SERVICE_LEVEL),
         query(
-            f"max by (queue, channel) (cc_service_level_target_ratio{{{QUEUE_CHANNEL}, "
-            f'window="today"}})',
+            f'{SERVICE_LEVEL_TARGET}{{{QUEUE_CHANNEL}, window="today"}}',
             "{{queue}} {{channel}} target",
             "C",
         ),
@@ -208,8 +213,8 @@ def service() -> list[panels.Panel]:
         max_value=1,
         w=12,
         h=8,
-        description="Service level per the queue's policy (SPEC §3.2): completed intervals "
-        "(steps) and the running day, against the target (dashed).",
+        description="Service level per the queue's policy (SPEC §3.2), over all workers: "
+        "completed intervals (steps) and the running day, against the target (dashed).",
     )
     answered = (
         f'sum by (channel) (rate({WAIT}_bucket{{{QUEUE_CHANNEL}, outcome="answered", '
@@ -233,7 +238,7 @@ def service() -> list[panels.Panel]:
         ),
         panels.step_graph(
             "Average speed of answer",
-            *window_pair("cc_average_speed_of_answer_seconds"),
+            *window_pair(AVERAGE_SPEED_OF_ANSWER),
             unit="s",
             w=12,
             h=8,
@@ -241,7 +246,7 @@ def service() -> list[panels.Panel]:
         ),
         panels.step_graph(
             "Abandon ratio",
-            *window_pair("cc_abandon_ratio"),
+            *window_pair(ABANDON_RATIO),
             unit="percentunit",
             w=12,
             h=8,
@@ -306,7 +311,7 @@ def handling() -> list[panels.Panel]:
     return [
         panels.step_graph(
             "Average handle time",
-            *window_pair("cc_average_handle_time_seconds"),
+            *window_pair(AVERAGE_HANDLE_TIME),
             unit="s",
             w=8,
             h=8,
@@ -323,7 +328,7 @@ def handling() -> list[panels.Panel]:
         ),
         panels.step_graph(
             "First contact resolution",
-            *window_pair("cc_first_contact_resolution_ratio"),
+            *window_pair(FIRST_CONTACT_RESOLUTION),
             unit="percentunit",
             max_value=1,
             w=8,

@@ -5,6 +5,11 @@ row per queue, repeated by the ``queue`` variable. Every tile is an instant quer
 channel are stacked and named (``voice`` / ``chat``). No descriptions, legends or sparklines.
 
 Open it as ``/d/ccpulse-wallboard?kiosk&theme=dark`` (``&var-queue=sales`` to pick queues).
+
+Service level, ASA and abandon ratio are the fleet-wide recording rules (sum over the workers
+of numerator and denominator, ``common.SERVICE_LEVEL`` …): one series per queue, channel and
+window. A queue row holds one queue, so ``max by (channel)`` over a rule only drops the
+``queue`` and ``window`` labels; it never picks between workers.
 """
 
 from __future__ import annotations
@@ -15,12 +20,16 @@ from grafana_foundation_sdk.models import dashboard as model
 
 from . import panels
 from .common import (
+    ABANDON_RATIO,
     AMBER,
+    AVERAGE_SPEED_OF_ANSWER,
     BLUE,
     GREEN,
     QUEUE,
     QUEUE_CHANNEL,
     RED,
+    SERVICE_LEVEL,
+    SERVICE_LEVEL_TARGET,
     channel_variable,
     finish,
     fixed_colour,
@@ -35,8 +44,8 @@ UID = "ccpulse-wallboard"
 REFRESH = "10s"
 
 # Colour bands of the tiles. The service level is coloured against each queue's own exported
-# target (cc_service_level_target_ratio); the rest have no target in the metrics, so these are
-# floor defaults: change them here and regenerate.
+# target (cc_service_level_target_ratio, read through the rule SERVICE_LEVEL_TARGET); the rest
+# have no target in the metrics, so these are floor defaults: change them here and regenerate.
 SL_AMBER_BAND = 0.05  # SL below target but within 5 points: amber; further below: red
 WAITING_AMBER, WAITING_RED = 5, 10  # contacts
 OLDEST_WAIT_AMBER_S, OLDEST_WAIT_RED_S = 20, 60
@@ -171,14 +180,14 @@ def queue_tiles() -> list[panels.Panel]:
         service_level("SL today", "today"),
         per_channel(
             "ASA (interval)",
-            f"max by (channel) (cc_average_speed_of_answer_seconds{{{interval}}})",
+            f"max by (channel) ({AVERAGE_SPEED_OF_ANSWER}{{{interval}}})",
             "s",
             steps(GREEN, (ASA_AMBER_S, AMBER), (ASA_RED_S, RED)),
             decimals=0,
         ),
         per_channel(
             "Abandoned (interval)",
-            f"max by (channel) (cc_abandon_ratio{{{interval}}})",
+            f"max by (channel) ({ABANDON_RATIO}{{{interval}}})",
             "percentunit",
             steps(GREEN, (ABANDON_AMBER, AMBER), (ABANDON_RED, RED)),
             decimals=1,
@@ -214,10 +223,12 @@ def service_level(title: str, window: str) -> stat.Panel:
     (A, green), within ``SL_AMBER_BAND`` below it (B, amber), further below (C, red), no
     target exported (D, blue). Exactly one of them answers for each channel; each query's
     colour is fixed by an override, and the number shown is always the service level itself.
+    Both are the fleet-wide rules: the service level summed over the workers, the target (the
+    same on every worker) taken once.
     """
     matchers = f'{QUEUE_CHANNEL}, window="{window}"'
-    sl = f"max by (channel) (cc_service_level_ratio{{{matchers}}})"
-    target = f"max by (channel) (cc_service_level_target_ratio{{{matchers}}})"
+    sl = f"max by (channel) ({SERVICE_LEVEL}{{{matchers}}})"
+    target = f"max by (channel) ({SERVICE_LEVEL_TARGET}{{{matchers}}})"
     gap = f"({sl} - {target})"
     bands = [
         ("A", f"{sl} and ({gap} >= 0)", GREEN),

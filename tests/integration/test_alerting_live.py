@@ -160,8 +160,9 @@ def test_breached_queue_fires_and_pages_while_the_healthy_queue_stays_quiet(
                                 ) >= 10
         assert prometheus.value(f'queue_channel:cc_contacts_offered:rate1h{{queue="{HEALTHY}"}}'
                                 ) * 3600 >= 20
-        assert prometheus.value(f"min_over_time(cc_service_level_ratio{{{healthy}}}[{run}])"
-                                ) >= 0.9
+        assert prometheus.value(
+            f"min_over_time(queue_channel_window:cc_service_level:ratio{{{healthy}}}[{run}])"
+        ) >= 0.9
         healthy_alerts.extend(s.labels for s in prometheus.query(f'ALERTS{{queue="{HEALTHY}"}}'))
         assert healthy_alerts == []
         assert [a for a in prometheus.alerts() if a["labels"].get("queue") == HEALTHY] == []

@@ -61,6 +61,21 @@ SPEC_METRICS = frozenset(
         "cc_window_contacts_abandoned",
         "cc_window_contacts_handled",
         "cc_window_calls_blocked",
+        # numerators and denominators of the windowed ratios (SPEC §4, revision 2)
+        "cc_window_contacts_answered_within_threshold",
+        "cc_window_contacts_flowed_out",
+        "cc_window_contacts_short_abandoned",
+        "cc_window_contacts_service_level_met",
+        "cc_window_contacts_service_level_counted",
+        "cc_window_contact_wait_seconds_sum",
+        "cc_window_contacts_left_queue",
+        "cc_window_contact_handle_seconds_sum",
+        "cc_window_contacts_resolved_first_contact",
+        "cc_window_calls_attempted",
+        "cc_window_chat_response_seconds_sum",
+        "cc_window_chat_responses",
+        "cc_window_agent_busy_seconds",
+        "cc_window_agent_staffed_seconds",
         "cc_window_requests",
         "cc_window_tickets_created",
         "cc_window_tickets_solved",
@@ -109,6 +124,23 @@ SPEC_HISTOGRAMS = frozenset(
         "cc_event_lag_seconds",
     ]
 )
+# A worker's own windowed ratios and averages: the ratio of the partitions it owns, not the
+# queue's. Panels read the fleet-wide recording rules (sum of numerators / sum of denominators
+# over the workers) instead; max or avg of these over workers is wrong.
+PER_WORKER_RATIOS = frozenset(
+    [
+        "cc_service_level_ratio",
+        "cc_average_speed_of_answer_seconds",
+        "cc_abandon_ratio",
+        "cc_blocking_ratio",
+        "cc_average_handle_time_seconds",
+        "cc_first_contact_resolution_ratio",
+        "cc_chat_response_average_seconds",
+        "cc_occupancy_ratio",
+    ]
+)
+# Configuration, the same on every worker: read through its recording rule (a max by).
+SERVICE_LEVEL_TARGET = "cc_service_level_target_ratio"
 # Exported by the worker but not (yet) named in SPEC §4: Kafka consumer lag per partition.
 EXPORTER_EXTRAS = frozenset({"cc_consumer_lag_messages"})
 # Series Prometheus itself writes for every scrape target.
@@ -298,7 +330,12 @@ class TestWallboard:
             for override in panel["fieldConfig"]["overrides"]
         }
         assert colours == {"A": "green", "B": "orange", "C": "red", "D": "blue"}
-        assert all("cc_service_level_target_ratio" in t["expr"] for t in panel["targets"])
+        for target in panel["targets"]:
+            names = metric_names(target["expr"])
+            assert names == {
+                "queue_channel_window:cc_service_level:ratio",
+                "queue_channel_window:cc_service_level_target:ratio",
+            }, target["expr"]
 
 
 class TestMetricNames:
@@ -324,6 +361,31 @@ class TestMetricNames:
         for uid, title, expr in queries.all_panel_queries():
             unknown = metric_names(expr) - allowed
             assert not unknown, f"{uid} / {title}: {sorted(unknown)} not in SPEC §4 in {expr}"
+
+    def test_no_panel_reads_a_per_worker_windowed_ratio(self):
+        # Each worker's ratio covers its own partitions: panels use the fleet recording rules.
+        for uid, title, expr in queries.all_panel_queries():
+            used = metric_names(expr) & (PER_WORKER_RATIOS | {SERVICE_LEVEL_TARGET})
+            assert not used, f"{uid} / {title}: {sorted(used)} in {expr}; use the fleet rules"
+
+    def test_the_windowed_ratio_panels_read_the_fleet_rules(self):
+        rules = recording_rules()
+        used = {
+            name
+            for _, _, expr in queries.all_panel_queries()
+            for name in metric_names(expr)
+            if name.startswith(("queue_channel_window:", "queue_window:"))
+        }
+        assert used <= rules
+        assert {
+            "queue_channel_window:cc_service_level:ratio",
+            "queue_channel_window:cc_service_level_target:ratio",
+            "queue_channel_window:cc_average_speed_of_answer:seconds",
+            "queue_channel_window:cc_abandon:ratio",
+            "queue_channel_window:cc_average_handle_time:seconds",
+            "queue_channel_window:cc_first_contact_resolution:ratio",
+            "queue_window:cc_occupancy:ratio",
+        } <= used
 
     def test_histogram_buckets_are_matched_in_the_exported_float_form(self):
         # prometheus-client renders le="20.0"; le="20" would match no series at all.

@@ -28,6 +28,61 @@ SEVERITIES = {"critical", "warning"}
 CATEGORIES = {"kpi", "pipeline"}  # Alertmanager routes and inhibits on these
 RECORD_NAME = re.compile(r"^[a-z][a-z_]*:[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$")
 
+QCW, QW = "queue, channel, window", "queue, window"
+#: The fleet-wide windowed ratios (SPEC §4): rule -> (labels kept, numerator, denominator), each
+#: summed over the workers. Other code (dashboards, integration tests) queries them by name.
+FLEET_RATIOS = {
+    "queue_channel_window:cc_service_level:ratio": (
+        QCW,
+        "cc_window_contacts_service_level_met",
+        "cc_window_contacts_service_level_counted",
+    ),
+    "queue_channel_window:cc_average_speed_of_answer:seconds": (
+        QCW,
+        "cc_window_contact_wait_seconds_sum",
+        "cc_window_contacts_answered",
+    ),
+    "queue_channel_window:cc_abandon:ratio": (
+        QCW,
+        "cc_window_contacts_abandoned",
+        "cc_window_contacts_left_queue",
+    ),
+    "queue_channel_window:cc_average_handle_time:seconds": (
+        QCW,
+        "cc_window_contact_handle_seconds_sum",
+        "cc_window_contacts_handled",
+    ),
+    "queue_channel_window:cc_first_contact_resolution:ratio": (
+        QCW,
+        "cc_window_contacts_resolved_first_contact",
+        "cc_window_contacts_handled",
+    ),
+    "queue_window:cc_blocking:ratio": (QW, "cc_window_calls_blocked", "cc_window_calls_attempted"),
+    "queue_window:cc_chat_response_average:seconds": (
+        QW,
+        "cc_window_chat_response_seconds_sum",
+        "cc_window_chat_responses",
+    ),
+    "queue_window:cc_occupancy:ratio": (
+        QW,
+        "cc_window_agent_busy_seconds",
+        "cc_window_agent_staffed_seconds",
+    ),
+}
+FLEET_TARGET = "queue_channel_window:cc_service_level_target:ratio"
+#: A worker's own windowed ratios and averages (its partitions only): no rule or alert may read
+#: them; they go through FLEET_RATIOS. The target is configuration, read only with max by.
+PER_WORKER_RATIOS = (
+    "cc_service_level_ratio",
+    "cc_average_speed_of_answer_seconds",
+    "cc_abandon_ratio",
+    "cc_blocking_ratio",
+    "cc_average_handle_time_seconds",
+    "cc_first_contact_resolution_ratio",
+    "cc_chat_response_average_seconds",
+    "cc_occupancy_ratio",
+)
+
 
 def require_tool(name: str) -> str:
     """Path of a command-line tool; skip without it, except under CI where it must be there."""
@@ -63,6 +118,15 @@ def rules_of(kind: str) -> list[dict]:
         for rule in group["rules"]
         if kind in rule
     ]
+
+
+def uses(expr: str, metric: str) -> bool:
+    """Whether ``expr`` reads ``metric`` (a whole name, not a part of a longer one)."""
+    return re.search(rf"(?<![\w:]){re.escape(metric)}(?![\w:])", expr) is not None
+
+
+def one_line(expr: str) -> str:
+    return " ".join(expr.split())
 
 
 def rule_tests() -> list[dict]:
@@ -147,6 +211,19 @@ class TestAlertRules:
         assert set(ALERT_NAMES) - firing == set(), "alerts never shown to fire"
         assert set(ALERT_NAMES) - quiet == set(), "alerts never shown to stay quiet"
 
+    @pytest.mark.parametrize(
+        "rule", ALERTS + RECORDS, ids=[r.get("alert") or r["record"] for r in ALERTS + RECORDS]
+    )
+    def test_no_rule_reads_a_per_worker_windowed_ratio(self, rule):
+        # One worker's ratio covers only its partitions; max/avg over workers is not the
+        # queue's number. Alerts use the fleet rules (sum of numerators / sum of denominators).
+        used = [metric for metric in PER_WORKER_RATIOS if uses(rule["expr"], metric)]
+        assert used == [], f"{used} in {rule['expr']}: use the queue_*window:* fleet rules"
+        if uses(rule["expr"], "cc_service_level_target_ratio"):
+            # configuration, the same on every worker: never summed, only `max by`
+            bare = re.sub(r"max by \([^)]*\) \(cc_service_level_target_ratio\)", "", rule["expr"])
+            assert not uses(bare, "cc_service_level_target_ratio"), rule["expr"]
+
     def test_every_tested_alert_exists(self):
         tested = {
             case["alertname"] for test in rule_tests() for case in test.get("alert_rule_test", [])
@@ -165,6 +242,18 @@ class TestRecordingRules:
         )
         unchecked = {rule["record"] for rule in RECORDS if rule["record"] not in expressions}
         assert unchecked == set()
+
+    @pytest.mark.parametrize("name", sorted(FLEET_RATIOS))
+    def test_fleet_ratios_divide_the_sums_over_workers(self, name):
+        labels, numerator, denominator = FLEET_RATIOS[name]
+        (rule,) = [rule for rule in RECORDS if rule["record"] == name]
+        assert one_line(rule["expr"]) == (
+            f"sum by ({labels}) ({numerator}) / (sum by ({labels}) ({denominator}) > 0)"
+        )
+
+    def test_the_target_is_taken_once_not_summed_over_workers(self):
+        (rule,) = [rule for rule in RECORDS if rule["record"] == FLEET_TARGET]
+        assert one_line(rule["expr"]) == f"max by ({QCW}) (cc_service_level_target_ratio)"
 
     def test_no_rule_matches_a_bucket_bound_written_without_its_decimal(self):
         # prometheus-client writes le="20.0": a rule matching le="20" would match nothing.

@@ -1,6 +1,6 @@
 """Prometheus exposition of the KPI families (SPEC §4).
 
-One custom collector turns the core's plain :class:`~streams.core.kpis.Family` values into
+One custom collector turns the core's plain :class:`~streams.core.metrics.Family` values into
 prometheus-client metric families. It reads one consistent snapshot per scrape (the source
 callable runs synchronously on the event loop, between two events), registers on the registry
 it is given, and has a ``describe()`` that never touches live state.
@@ -20,7 +20,7 @@ from prometheus_client.core import (
 from prometheus_client.utils import floatToGoString
 
 from streams import __version__
-from streams.core.kpis import Family
+from streams.core.metrics import Family, new_family
 
 disable_created_metrics()
 
@@ -53,7 +53,7 @@ def to_metric(fam: Family) -> Metric:
 
 
 def build_info() -> Family:
-    fam = Family("cc_build_info", "gauge", "ccpulse build; the value is always 1.", ("version",))
+    fam = new_family("cc_build_info")
     fam.samples[(__version__,)] = 1
     return fam
 

@@ -1,8 +1,10 @@
 """``ccpulse replay``: the engine over JSON-lines files, printing the exposition (SPEC §5).
 
-Two passes, so that the result does not depend on line order: the first decodes and validates
-every line and finds the engine clock (``--as-of``, else the greatest valid ``occurred_at``);
-the second applies the events with that clock. The engine is the very one the worker runs.
+Lines are applied in file order, as a consumer would receive them, with stream time advancing
+as it goes, through the very ingest step the worker runs (``streams.ingest``). The engine
+clock is ``--as-of``, else the greatest valid ``occurred_at`` read. With ``--as-of T`` the
+events that occur after T have not happened yet at T: they are left out and counted on
+standard error, so the output is the state at T — what a worker's scrape at T shows.
 """
 
 from __future__ import annotations
@@ -12,28 +14,26 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
-import orjson
-
 from streams.core.config import Config
-from streams.core.engine import Engine, Outcome
-from streams.core.events import Event, topic_for_type
-from streams.core.kpis import Family, contact_families
+from streams.core.engine import Engine
+from streams.core.kpis import contact_families
+from streams.core.metrics import Family
 from streams.core.pipeline import PipelineStats
+from streams.core.timestamps import format_us
 from streams.exporter import render
-from streams.validation import Invalid, check_not_future, decode
-
-UNKNOWN_TOPIC = "unknown"
+from streams.ingest import AFTER_AS_OF, INVALID, ingest
 
 
 @dataclass
 class ReplayResult:
     engine: Engine
     stats: PipelineStats
-    now_ms: int
+    now_us: int
     problems: list[str] = field(default_factory=list)
+    after_as_of: int = 0
 
     def families(self) -> list[Family]:
-        return [*contact_families(self.engine.config, [self.engine.ledger], self.now_ms),
+        return [*contact_families(self.engine.config, [self.engine.ledger], self.now_us),
                 *self.stats.families(with_lag=False)]
 
     def exposition(self) -> bytes:
@@ -47,52 +47,35 @@ def _lines(sources: Iterable[tuple[str, BinaryIO]]) -> Iterator[tuple[str, int, 
                 yield name, number, line.rstrip(b"\r\n")
 
 
-def _topic_of(raw: bytes) -> str:
-    """Best-effort topic of an invalid line, for the invalid counter's label."""
-    try:
-        obj = orjson.loads(raw)
-        topic = topic_for_type(obj.get("type", "")) if isinstance(obj, dict) else None
-    except (orjson.JSONDecodeError, AttributeError, TypeError):
-        topic = None
-    return topic or UNKNOWN_TOPIC
-
-
 def replay_streams(
-    sources: Iterable[tuple[str, BinaryIO]], config: Config, as_of_ms: int | None = None
+    sources: Iterable[tuple[str, BinaryIO]], config: Config, as_of_us: int | None = None
 ) -> ReplayResult:
+    """Apply every line in file order; the result's clock is ``as_of_us`` or the newest
+    valid event time."""
     stats = PipelineStats()
-    problems: list[str] = []
-    valid: list[tuple[str, int, Event]] = []
-    for name, number, raw in _lines(sources):
-        result = decode(raw, None)
-        if isinstance(result, Invalid):
-            stats.count_invalid(_topic_of(raw), result.reason)
-            problems.append(f"{name}:{number}: {result.message}")
-        else:
-            valid.append((name, number, result))
-    if as_of_ms is not None:
-        now_ms = as_of_ms
-    else:
-        now_ms = max((ev.occurred_ms for _, _, ev in valid), default=0)
     engine = Engine(config)
-    for name, number, event in valid:
-        topic = topic_for_type(event.type) or UNKNOWN_TOPIC
-        too_new = check_not_future(event, now_ms)
-        if too_new is not None:
-            stats.count_invalid(topic, too_new.reason)
-            problems.append(f"{name}:{number}: {too_new.message}")
+    problems: list[str] = []
+    newest = 0
+    after = 0
+    for name, number, raw in _lines(sources):
+        result = ingest(raw, engine, stats, as_of_us=as_of_us)
+        if result.outcome == INVALID:
+            problems.append(f"{name}:{number}: {result.invalid.message}")  # type: ignore[union-attr]
             continue
-        outcome = engine.apply(event, now_ms)
-        if outcome is Outcome.DUPLICATE:
-            stats.count_duplicate(topic)
+        if result.outcome == AFTER_AS_OF:
+            after += 1
             continue
-        if outcome is Outcome.LATE:
-            stats.count_late(topic)
-        stats.count_processed(topic, event.type, event.occurred_ms)
-    return ReplayResult(engine=engine, stats=stats, now_ms=now_ms, problems=problems)
+        if result.event.occurred_us > newest:  # type: ignore[union-attr]
+            newest = result.event.occurred_us  # type: ignore[union-attr]
+    now_us = as_of_us if as_of_us is not None else newest
+    if after:
+        problems.append(f"{after:,} event{'s' * (after != 1)} after --as-of "
+                        f"{format_us(now_us)} left out (they had not happened yet)")
+    return ReplayResult(engine=engine, stats=stats, now_us=now_us, problems=problems,
+                        after_as_of=after)
 
 
-def run_replay(paths: list[str], config: Config, as_of_ms: int | None,
+def run_replay(paths: list[str], config: Config, as_of_us: int | None,
                out: BinaryIO, err: TextIO) -> int:
     """CLI body: read files (``-`` is stdin), print exposition, report bad lines on stderr."""
     from streams.errors import CcpulseError
@@ -107,7 +90,7 @@ def run_replay(paths: list[str], config: Config, as_of_ms: int | None,
                     opened.append((path, open(path, "rb")))  # noqa: SIM115 - closed below
                 except OSError as exc:
                     raise CcpulseError(f"cannot read {path!r}: {exc.strerror}") from None
-        result = replay_streams(opened, config, as_of_ms)
+        result = replay_streams(opened, config, as_of_us)
     finally:
         for name, stream in opened:
             if name != "<stdin>":

@@ -1,7 +1,8 @@
 """Bytes to :class:`~streams.core.events.Event`: the one decoder the worker and the replay share.
 
 A message is decoded and checked once, at the edge, so the core only ever sees well-formed
-events with the event time already in integer epoch milliseconds. Anything else becomes an
+events with the event time already in integer epoch microseconds (``streams.core.timestamps``,
+the one RFC 3339 parser of the project). Anything else becomes an
 :class:`Invalid` whose ``reason`` is a bounded code (a Prometheus label of
 ``cc_events_invalid_total``) and whose ``message`` tells the producer what to fix, naming the
 field and the offending value (it goes to the dead-letter topic and the replay's stderr).
@@ -15,7 +16,7 @@ Checks, in order; the first failure wins (SPEC §1.1):
 5. the type's JSON Schema (``schemas/<type>.json``)  -> ``missing_field``, ``wrong_type``,
    ``bad_enum``, ``out_of_range``, ``bad_timestamp``, ``invalid``
 6. ``occurred_at`` is a real RFC 3339 instant         -> ``bad_timestamp``
-7. at most :data:`MAX_FUTURE_MS` after ``now_ms``     -> ``future_timestamp``
+7. at most :data:`MAX_FUTURE_US` after ``now_us``     -> ``future_timestamp``
 8. what a schema cannot express: a survey score on its scale, QA category scores inside
    their own ``[min, max]``                          -> ``out_of_range``
 
@@ -30,9 +31,7 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
@@ -40,6 +39,7 @@ import jsonschema_rs
 import orjson
 
 from streams.core.events import Event
+from streams.core.timestamps import format_us, parse_us, shape_problem
 from streams.errors import CcpulseError
 
 #: Where the JSON Schemas live: ``schemas/`` at the root of the source tree. An installed
@@ -51,7 +51,7 @@ SCHEMA_DIR_ENV: Final = "CCPULSE_SCHEMAS_DIR"
 #: ever goes to the network.
 SCHEMA_BASE_URI: Final = "https://ccpulse.dev/schemas/"
 #: An event may be at most this far ahead of the engine clock (SPEC §1.1: 5 minutes).
-MAX_FUTURE_MS: Final = 300_000
+MAX_FUTURE_US: Final = 300_000_000
 
 #: Every value ``Invalid.reason`` can take: the bounded label set of ``cc_events_invalid_total``.
 REASONS: Final[tuple[str, ...]] = (
@@ -79,68 +79,9 @@ class Invalid(NamedTuple):
 # Timestamps
 
 
-_RFC3339: Final = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
-    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
-)
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MS: Final = timedelta(milliseconds=1)
-_EXAMPLE_TS: Final = "2026-11-22T09:15:02.120Z"
-
-
-def parse_timestamp_ms(text: str) -> int:
-    """``text``, an RFC 3339 timestamp with a UTC offset, as integer epoch milliseconds.
-
-    Strict on purpose: a timestamp without an offset is ambiguous (whose local time?), so it is
-    refused rather than guessed. Fractional digits beyond the millisecond are truncated, never
-    rounded, so an event never moves into the next millisecond (or window). A leap second
-    (``:60``) counts as the first millisecond of the next minute, as POSIX time does.
-
-    Raises ``ValueError`` whose message quotes ``text`` and says what is wrong with it.
-    """
-    if _RFC3339.fullmatch(text) is None:
-        raise ValueError(_timestamp_shape_problem(text))
-    original = text
-    if not text.isupper():  # lower-case 't'/'z' are RFC 3339; fromisoformat wants upper case
-        text = text.upper()
-    if text[-1] != "Z" and (text[-5:-3] > "23" or text[-2] > "5"):  # fromisoformat takes +05:60
-        raise ValueError(f"{_show(original)} has a UTC offset beyond ±23:59")
-    leap_ms = 0
-    if text[17:19] == "60":
-        text, leap_ms = f"{text[:17]}59{text[19:]}", 1000
-    try:
-        instant = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise ValueError(f"{_show(original)} is not a real date and time: {exc}") from None
-    return (instant - _EPOCH) // _ONE_MS + leap_ms
-
-
-_DATE_ONLY: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_NO_OFFSET: Final = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?"
-)
-_COMPACT_OFFSET: Final = re.compile(r".*[Tt ][0-9:.]+[+-][0-9]{2}(?:[0-9]{2})?")
-
-
-def _timestamp_shape_problem(text: str) -> str:
-    """Say, in terms a producer can act on, why ``text`` is not RFC 3339 with an offset."""
-    shown = _show(text)
-    if _DATE_ONLY.fullmatch(text):
-        return f"{shown} is a date without a time (expected e.g. {_EXAMPLE_TS})"
-    no_offset = _NO_OFFSET.fullmatch(text) is not None
-    if text[10:11] == " " and _DATE_ONLY.fullmatch(text[:10]):
-        also = " and a UTC offset ('Z' or ±hh:mm)" if no_offset else ""
-        return f"{shown} separates date and time with a space; RFC 3339 needs 'T'{also}"
-    if no_offset:
-        return f"{shown} has no UTC offset (add 'Z' or ±hh:mm, e.g. {_EXAMPLE_TS})"
-    if _COMPACT_OFFSET.fullmatch(text):
-        return f"{shown} has a UTC offset that is not ±hh:mm"
-    return f"{shown} is not an RFC 3339 timestamp with offset (expected e.g. {_EXAMPLE_TS})"
-
-
-def _iso_ms(epoch_ms: int) -> str:
-    """Epoch milliseconds as an RFC 3339 UTC string, for messages."""
-    return (_EPOCH + epoch_ms * _ONE_MS).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _iso_us(epoch_us: int) -> str:
+    """Epoch microseconds as an RFC 3339 UTC string, for messages."""
+    return format_us(epoch_us)
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,20 +142,20 @@ def _validators() -> dict[str, jsonschema_rs.Validator]:
 # Decoding
 
 
-def decode(raw: bytes | bytearray | memoryview | str, now_ms: int | None = None) -> Event | Invalid:
+def decode(raw: bytes | bytearray | memoryview | str, now_us: int | None = None) -> Event | Invalid:
     """Decode one message value into an :class:`Event`, or say why it is :class:`Invalid`.
 
-    ``now_ms`` is the engine clock (epoch ms) for the future-timestamp check; ``None`` skips
-    that check (e.g. a replay that has no ``--as-of`` yet).
+    ``now_us`` is the engine clock (epoch µs) for the future-timestamp check; ``None`` skips
+    that check (the replay, whose clock is the events' own).
     """
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         return Invalid("not_json", f"the message is not UTF-8 JSON: {exc}")
-    return decode_obj(obj, now_ms)
+    return decode_obj(obj, now_us)
 
 
-def decode_obj(obj: Any, now_ms: int | None = None) -> Event | Invalid:
+def decode_obj(obj: Any, now_us: int | None = None) -> Event | Invalid:
     """Validate an already-parsed JSON value and build the :class:`Event`.
 
     ``Event.body`` is ``obj`` itself (top-level ``null`` fields dropped into a copy); a survey
@@ -234,11 +175,11 @@ def decode_obj(obj: Any, now_ms: int | None = None) -> Event | Invalid:
     if not valid:
         return _explain(event_type, validator, obj)
     try:
-        occurred_ms = parse_timestamp_ms(obj["occurred_at"])
+        occurred_us = parse_us(obj["occurred_at"])
     except ValueError as exc:
         return Invalid("bad_timestamp", f"occurred_at {exc}")
-    if now_ms is not None and occurred_ms - now_ms > MAX_FUTURE_MS:
-        return _too_far_ahead(obj["occurred_at"], occurred_ms, now_ms)
+    if now_us is not None and occurred_us - now_us > MAX_FUTURE_US:
+        return _too_far_ahead(obj["occurred_at"], occurred_us, now_us)
     check = _SEMANTIC_CHECKS.get(event_type)
     if check is not None:
         problem = check(obj)
@@ -246,26 +187,15 @@ def decode_obj(obj: Any, now_ms: int | None = None) -> Event | Invalid:
             return problem
     if None in obj.values():
         obj = {key: value for key, value in obj.items() if value is not None}
-    return Event(obj["event_id"], event_type, occurred_ms, obj)
+    return Event(obj["event_id"], event_type, occurred_us, obj)
 
 
-def check_not_future(event: Event, now_ms: int) -> Invalid | None:
-    """``future_timestamp`` if ``event`` is more than :data:`MAX_FUTURE_MS` after ``now_ms``.
-
-    For a caller that learns its clock only after decoding (the replay's clock is the greatest
-    valid ``occurred_at``), so its message matches the one ``decode`` gives.
-    """
-    if event.occurred_ms - now_ms > MAX_FUTURE_MS:
-        return _too_far_ahead(event.body.get("occurred_at"), event.occurred_ms, now_ms)
-    return None
-
-
-def _too_far_ahead(text: Any, occurred_ms: int, now_ms: int) -> Invalid:
+def _too_far_ahead(text: Any, occurred_us: int, now_us: int) -> Invalid:
     """The ``future_timestamp`` message: how far ahead, of which clock, and what to check."""
     return Invalid(
         "future_timestamp",
-        f"occurred_at {_show(text)} is {(occurred_ms - now_ms) / 1000:.3f} s after the engine "
-        f"clock {_iso_ms(now_ms)}; at most {MAX_FUTURE_MS // 1000} s ahead is accepted "
+        f"occurred_at {_show(text)} is {(occurred_us - now_us) / 1e6:.3f} s after the engine "
+        f"clock {_iso_us(now_us)}; at most {MAX_FUTURE_US // 1_000_000} s ahead is accepted "
         "(check the producer's clock)",
     )
 
@@ -432,7 +362,7 @@ def _pattern_problem(field: str, value: Any, pattern: str) -> Invalid:
     """A string of the wrong shape: a timestamp, a currency code, or anything else."""
     reason = _PATTERN_REASON.get(field, "invalid")
     if reason == "bad_timestamp":
-        return Invalid(reason, f"occurred_at {_timestamp_shape_problem(value)}")
+        return Invalid(reason, f"occurred_at {shape_problem(value)}")
     if reason == "bad_enum":
         return Invalid(
             reason,

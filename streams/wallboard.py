@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from html import escape
 
-from streams.core.kpis import Family
+from streams.core.metrics import Family
 
 REFRESH_SECONDS = 5
 

@@ -18,7 +18,10 @@ from streams.errors import ConfigError
 
 CHANNELS = ("voice", "chat")
 ABANDON_MODES = ("negative", "ignored", "positive")
-FLOW_OUT_MODES = ("ignored", "negative")
+FLOW_OUT_MODES = ("ignored", "negative", "positive")
+#: A waiting contact must turn stale before its state is dropped (48 h, SPEC §2), so that
+#: its stale count is the same whether or not a prune has run.
+MAX_STALE_AFTER_SECONDS = 48 * 3600.0
 DEFAULT_TICKET_CATEGORIES = ("billing", "technical", "shipping", "returns", "sales", "cancellation")
 
 
@@ -33,12 +36,12 @@ class ServiceLevelPolicy:
     flow_outs: str = "ignored"
 
     @property
-    def threshold_ms(self) -> int:
-        return round(self.threshold_seconds * 1000)
+    def threshold_us(self) -> int:
+        return round(self.threshold_seconds * 1_000_000)
 
     @property
-    def short_abandon_ms(self) -> int:
-        return round(self.short_abandon_seconds * 1000)
+    def short_abandon_us(self) -> int:
+        return round(self.short_abandon_seconds * 1_000_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +55,14 @@ class QueueSettings:
     stale_after_seconds: float = 14400.0
     service_level: ServiceLevelPolicy = field(default_factory=ServiceLevelPolicy)
     channel_service_level: Mapping[str, ServiceLevelPolicy] = field(default_factory=dict)
+    stale_after_us: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        # Derived once: read for every segment of every contact.
+        object.__setattr__(self, "stale_after_us", round(self.stale_after_seconds * 1_000_000))
 
     def policy(self, channel: str) -> ServiceLevelPolicy:
         return self.channel_service_level.get(channel, self.service_level)
-
-    @property
-    def stale_after_ms(self) -> int:
-        return round(self.stale_after_seconds * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +219,14 @@ def _parse_queue(where: str, raw: Any, base: QueueSettings) -> QueueSettings:
             changes["interval_minutes"] = int(value)
         elif key == "day_start":
             changes["day_start_minutes"] = _parse_day_start(name, value)
-        elif key in ("backlog_age_seconds", "stale_after_seconds"):
+        elif key == "stale_after_seconds":
+            seconds = float(_number(name, value))
+            if seconds > MAX_STALE_AFTER_SECONDS:
+                raise ConfigError(
+                    f"{name} must be at most {MAX_STALE_AFTER_SECONDS:g} (the 48 h a contact is "
+                    f"kept after its last event), got {value!r}")
+            changes[key] = seconds
+        elif key == "backlog_age_seconds":
             changes[key] = float(_number(name, value))
     settings = replace(base, **changes)
     if "service_level" in raw:

@@ -1,53 +1,69 @@
 """The engine: applies validated events to entity records and keeps the ledger in step.
 
 One engine holds the state of one Kafka partition (the worker runs one per partition it owns)
-or of a whole event file (the replay). It is deliberately the only place that mutates state,
-and it does so in one way: an event changes one entity's record; the entity's samples are
-recomputed from the record; the ledger swaps the old samples for the new ones. Because
-nothing else is ever incremented:
+or of a whole event file (the replay). It is the only place that mutates state, and it does so
+in one way: an event changes one entity's record (the entity's kind says how, see
+``streams.core.entities.kinds``); the entity's contributions are recomputed from the record;
+the ledger swaps the old contributions for the new ones. Because nothing else is ever
+incremented:
 
 * a duplicate (same ``event_id``) changes nothing and is reported as such;
-* events may arrive in any order: the record is sorted by event time;
-* a restarted worker rebuilds the exact ledger from the persisted records (``rebuild``).
+* events may arrive in any order: each kind keeps its record in a deterministic order;
+* a restarted worker rebuilds the exact ledger from the persisted records (:meth:`rebuild`).
 
-Records are plain JSON-able values handed to a :class:`RecordStore` (a dict for the replay, a
-Faust table with a changelog for the worker). Entities untouched for the retention period are
-pruned; what they added to the since-the-start counters is kept in a small *base* record.
+**Stream time** (SPEC §2) is the newest event time applied. It alone decides retention and
+lateness, so a worker running live, a worker catching up on a backlog and the replay keep and
+drop exactly the same state. An entity past its retention is gone at once, whether or not a
+:meth:`prune` pass has run: the next event for it starts a fresh record. An event too old for
+its kind's retention is *late*: it changes nothing. The engine never reads a clock.
+
+Records are plain values handed to a :class:`RecordStore` (a dict for the replay, a Faust
+table with a changelog for the worker). What retired entities added to the since-the-start
+counters is kept in a small *base* record, with the stream time it was written at.
 """
 
 from __future__ import annotations
 
-from bisect import insort
 from collections import Counter
 from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any, Protocol
 
-from streams.core.agents import StateChange, agent_samples, appended_samples
 from streams.core.config import Config
-from streams.core.contacts import compact, contact_samples
+from streams.core.contributions import (
+    STALE,
+    AgentNow,
+    Contribution,
+    Count,
+    Observe,
+    Waiting,
+)
+from streams.core.entities.kinds import (
+    KIND_BY_NAME,
+    KIND_OF_FAMILY,
+    EntityKind,
+    Record,
+    kind_of_legacy_record,
+)
 from streams.core.events import Event
 from streams.core.ledger import Ledger
-from streams.core.samples import AGENT, COUNTER, OBSERVE, WAITING, Sample
-from streams.core.tickets import ticket_compact, ticket_samples
+from streams.core.timestamps import DAY_US, HOUR_US
 
-HOUR_MS = 3_600_000
-#: State retention and de-duplication horizon (SPEC §2 asks for at least 48 h).
-RETENTION_MS = 48 * HOUR_MS
 BASE_KEY = "__base__"
-
-_CHANNEL_OF_FAMILY = {"call": "voice", "chat": "chat"}
-_KEY_FIELD = {"call": "call_id", "chat": "chat_id", "agent": "agent_id", "ticket": "ticket_id"}
-_PREFIX = {"call": "call:", "chat": "chat:", "agent": "agent:", "ticket": "ticket:"}
+BASE_VERSION = 2
+#: Window buckets older than this behind stream time are dropped (no window shows them).
+WINDOW_KEEP_US = 3 * DAY_US
+#: The replay prunes whenever stream time has moved on this much (memory bounded by state).
+PRUNE_STEP_US = HOUR_US
 
 
 class Outcome(StrEnum):
     """What applying one event did (the shell counts these per topic)."""
 
     APPLIED = "applied"
-    LATE = "late"  # applied, but older than the retention: it cannot reach any window
+    LATE = "late"  # older than its entity's retention behind stream time: not applied
     DUPLICATE = "duplicate"
-    UNTRACKED = "untracked"  # valid, but no KPI of this release keeps state for its family
+    UNTRACKED = "untracked"  # valid, but no entity kind of this release keeps its family
 
 
 class RecordStore(Protocol):
@@ -72,181 +88,203 @@ class MemoryStore:
 
 
 class Engine:
-    """State of one partition (or of one replay): records, samples, ledger."""
+    """State of one partition (or of one replay): records, contributions, ledger."""
 
     def __init__(self, config: Config, store: RecordStore | None = None, partition: int = 0):
         self.config = config
         self.partition = partition
         self.store: RecordStore = store if store is not None else MemoryStore()
         self.ledger = Ledger(config)
-        self._base = Ledger(config)  # counters/histograms of pruned entities
-        self._watermark = 0
-        self._records: dict[str, dict[str, Any]] = {}
-        self._samples: dict[str, list[Sample]] = {}
+        self._base = Ledger(config)  # counters/histograms of retired entities
+        #: Newest event time applied (epoch µs); 0 before any event.
+        self.stream_us = 0
+        self._watermark_us = 0  # stream time of the last base write
+        self._legacy_watermark_ms = 0  # format-1 base records: wall-clock cutoff
+        self._last_prune_us = 0
+        self._records: dict[str, Record] = {}
+        self._contributions: dict[str, list[Contribution]] = {}
         self._seen: dict[str, str] = {}
 
     # ------------------------------------------------------------------ events
-    def apply(self, event: Event, now_ms: int) -> Outcome:
-        family = event.family
-        key_field = _KEY_FIELD.get(family)
-        if key_field is None:
+    def apply(self, event: Event) -> Outcome:
+        kind = KIND_OF_FAMILY.get(event.type.partition(".")[0])
+        if kind is None:
             return Outcome.UNTRACKED
         if event.event_id in self._seen:
             return Outcome.DUPLICATE
-        key = _PREFIX[family] + str(event.body[key_field])
+        at = event.occurred_us
+        if at > self.stream_us:
+            self.stream_us = at
+        stream = self.stream_us
+        key = kind.key(event)
         record = self._records.get(key)
-        if family == "agent":
-            record = self._apply_agent(key, record, event)
-        elif family == "ticket":
-            record = self._apply_ticket(key, record, event)
-        else:
-            record = self._apply_contact(key, record, event, family)
-        record["t"] = now_ms
+        if record is not None and kind.expired(record, stream):
+            self._retire(key, kind)
+            record = None
+        if kind.is_late(record, at, stream):
+            return Outcome.LATE
+        if record is None:
+            record = {"kind": kind.name, "v": kind.version, "p": self.partition,
+                      **kind.new_record(event)}
+            self._records[key] = record
+        kind.add(record, event)
         self._seen[event.event_id] = key
+        self.ledger.saw_queues(kind.queues_of(event), at)
+        self._update(key, kind, record)
         self.store.put(key, record)
-        return Outcome.LATE if event.occurred_ms < now_ms - RETENTION_MS else Outcome.APPLIED
+        return Outcome.APPLIED
 
-    def _apply_contact(
-        self, key: str, record: dict[str, Any] | None, event: Event, family: str
-    ) -> dict[str, Any]:
-        channel = _CHANNEL_OF_FAMILY[family]
-        if record is None:
-            record = {"p": self.partition, "t": 0, "ch": channel, "ev": []}
-            self._records[key] = record
-        kind = event.type.partition(".")[2]
-        item = compact(kind, event.event_id, event.occurred_ms, event.body)
-        events: list[Any] = record["ev"]
-        insort(events, item, key=lambda e: (e[2], e[0]))
-        self._replace(key, contact_samples(channel, events, self.config))
-        return record
-
-    def _apply_ticket(
-        self, key: str, record: dict[str, Any] | None, event: Event
-    ) -> dict[str, Any]:
-        if record is None:
-            record = {"p": self.partition, "t": 0, "kind": "ticket", "ev": []}
-            self._records[key] = record
-        item = ticket_compact(event.type.partition(".")[2], event.event_id, event.occurred_ms,
-                              event.body)
-        events: list[Any] = record["ev"]
-        insort(events, item, key=lambda e: (e[2], e[0]))
-        self._replace(key, ticket_samples(events))
-        return record
-
-    def _apply_agent(self, key: str, record: dict[str, Any] | None, event: Event) -> dict[str, Any]:
-        if record is None:
-            record = {"p": self.partition, "t": 0, "tl": []}
-            self._records[key] = record
-        queues = event.body.get("queues")
-        change: StateChange = (
-            event.occurred_ms,
-            event.body["state"],
-            tuple(queues) if isinstance(queues, list) else None,
-            event.event_id,
-        )
-        timeline: list[StateChange] = record["tl"]
-        appended = not timeline or (change[0], change[3]) >= (timeline[-1][0], timeline[-1][3])
-        insort(timeline, change, key=lambda c: (c[0], c[3]))
-        old = self._samples.get(key, [])
-        fast = appended_samples(timeline, old) if appended else None
-        if fast is None:
-            self._replace(key, agent_samples(timeline))
-        else:
-            removed, added = fast
-            self.ledger.apply(key, removed, -1)
-            self.ledger.apply(key, added, 1)
-            self._samples[key] = old[:-1] + added
-        return record
-
-    def _replace(self, key: str, new: list[Sample]) -> None:
-        """Swap an entity's samples: retract what it no longer contributes, add what is new."""
-        old = self._samples.get(key)
-        self._samples[key] = new
+    def _update(self, key: str, kind: EntityKind, record: Record) -> None:
+        """Swap the entity's contributions: retract what it no longer adds, add what is new."""
+        old = self._contributions.get(key)
+        appended = getattr(kind, "appended", None)
+        if appended is not None and old:
+            fast = appended(record, old)
+            if fast is not None:
+                removed, added = fast
+                self.ledger.retract(key, removed)
+                self.ledger.add(key, added)
+                self._contributions[key] = old[: len(old) - len(removed)] + added
+                return
+        new = kind.contributions(record, self.config)
+        self._contributions[key] = new
         if not old:
-            self.ledger.apply(key, new, 1)
+            self.ledger.add(key, new)
             return
         if old == new:
             return
+        # Contribution types never compare equal to one another (their vocabularies are
+        # disjoint, a unit test pins it), so one multiset difference finds the change.
         diff = Counter(old)
         diff.subtract(new)
-        for sample, n in diff.items():
+        for contribution, n in diff.items():
             if n:
-                self.ledger.apply_one(key, sample, -n)
+                self.ledger.add_one(key, contribution, -n)
 
-    # ------------------------------------------------------------------ upkeep
-    def prune(self, now_ms: int) -> int:
-        """Drop entities untouched for the retention period; returns how many were dropped.
+    # ------------------------------------------------------------------ retention
+    def _retire(self, key: str, kind: EntityKind) -> None:
+        """Drop one entity past its retention (see :meth:`_fold`), persisted at once."""
+        self._fold(key, kind)
+        self._write_base()
+        self.store.delete(key)
 
-        Their counter and histogram contributions stay (they are "since the start"): they move
-        into the base record, written *before* the records are deleted, with a watermark so
-        that a crash between the two writes cannot count anything twice on rebuild.
+    def _fold(self, key: str, kind: EntityKind) -> None:
+        """Forget an entity in memory. What it added to the since-the-start counters and
+        histograms stays, in the base; a segment still waiting when its contact is dropped
+        was stale, and is counted so. Bookings and spans stay in their window buckets, which
+        are pruned by age."""
+        record = self._records.pop(key)
+        for c in self._contributions.pop(key, []):
+            cls = c.__class__
+            if cls is Count or cls is Observe:
+                self._base.add_one(key, c, 1)
+            elif cls is Waiting:
+                self.ledger.add_one(key, c, -1)
+                stale = Count(STALE, (c.queue, c.channel), 1)  # type: ignore[union-attr]
+                self._base.add_one(key, stale, 1)
+                self.ledger.add_one(key, stale, 1)
+            elif cls is AgentNow:
+                self.ledger.add_one(key, c, -1)
+        for event_id in kind.event_ids(record):
+            self._seen.pop(event_id, None)
+
+    def _write_base(self) -> None:
+        """Persist the base record; written before the deletes it accounts for."""
+        self._watermark_us = self.stream_us
+        self.store.put(BASE_KEY, {"kind": "base", "v": BASE_VERSION, "p": self.partition,
+                                  "wm": self.stream_us, "fs": dict(self.ledger.first_seen),
+                                  **self._base.export_totals()})
+
+    def prune(self) -> int:
+        """Apply retention at stream time to every entity; returns how many were dropped.
+
+        Results never depend on when this runs (an expired entity is already gone for
+        :meth:`apply`, and contributes nothing a KPI can show): it only frees memory.
         """
-        cutoff = now_ms - RETENTION_MS
-        old = [k for k, r in self._records.items() if r["t"] < cutoff]
-        if not old:
-            return 0
-        for key in old:
-            for s in self._samples.pop(key, []):
-                if s[0] in (COUNTER, OBSERVE):
-                    self._base.apply_one(key, s, 1)
-                elif s[0] in (WAITING, AGENT):
-                    self.ledger.apply_one(key, s, -1)
-        self._watermark = cutoff
-        self.store.put(BASE_KEY, {"p": self.partition, "wm": cutoff, **self._base.export_totals()})
-        seen = set(old)
-        self._seen = {eid: k for eid, k in self._seen.items() if k not in seen}
-        for key in old:
-            del self._records[key]
-            self.store.delete(key)
-        self.ledger.prune_windows(cutoff - 2 * 24 * HOUR_MS)
-        return len(old)
+        stream = self.stream_us
+        self._last_prune_us = stream
+        expired = []
+        for key, record in self._records.items():
+            kind = KIND_BY_NAME[record["kind"]]
+            if kind.expired(record, stream):
+                expired.append((key, kind))
+            elif kind.trim(record, stream):
+                self._trimmed(key, kind, record)
+        if expired:
+            for key, kind in expired:
+                self._fold(key, kind)
+            self._write_base()  # one base write covers every retirement, before the deletes
+            for key, _ in expired:
+                self.store.delete(key)
+        self.ledger.prune_windows(stream - WINDOW_KEEP_US)
+        return len(expired)
 
+    def maybe_prune(self) -> int:
+        """:meth:`prune` when stream time has moved :data:`PRUNE_STEP_US` since the last one."""
+        if self.stream_us - self._last_prune_us >= PRUNE_STEP_US:
+            return self.prune()
+        return 0
+
+    def _trimmed(self, key: str, kind: EntityKind, record: Record) -> None:
+        kept = set(kind.event_ids(record))
+        for event_id in [e for e, k in self._seen.items() if k == key and e not in kept]:
+            del self._seen[event_id]
+        self._update_full(key, kind, record)
+        self.store.put(key, record)
+
+    def _update_full(self, key: str, kind: EntityKind, record: Record) -> None:
+        old = self._contributions.get(key, [])
+        new = kind.contributions(record, self.config)
+        self.ledger.retract(key, old)
+        self.ledger.add(key, new)
+        self._contributions[key] = new
+
+    # ------------------------------------------------------------------ restore
     def rebuild(self, items: Iterable[tuple[str, dict[str, Any]]]) -> None:
         """Restore the whole state from persisted records (after a restart or rebalance)."""
         pending = []
-        for key, record in items:
+        for key, raw in items:
             if key == BASE_KEY:
-                self._load_base(record)
+                self._load_base(raw)
             else:
-                pending.append((key, record))
-        for key, record in pending:
-            if record["t"] < self._watermark:
+                pending.append((key, raw))
+        for key, raw in pending:
+            version = raw.get("v", 1)
+            if version >= 2:
+                kind = KIND_BY_NAME[raw["kind"]]
+            else:
+                kind = kind_of_legacy_record(raw)
+                if raw.get("t", 0) < self._legacy_watermark_ms:
+                    continue  # already folded into the base before a crash (format 1)
+            record = {"kind": kind.name, "v": kind.version, "p": raw.get("p", self.partition),
+                      **kind.restore(raw, version)}
+            if self._watermark_us and kind.expired(record, self._watermark_us):
                 continue  # already folded into the base before a crash
-            samples, event_ids = self._restore(record)
-            for event_id in event_ids:
-                self._seen[event_id] = key
             self._records[key] = record
-            self._samples[key] = samples
-            self.ledger.apply(key, samples, 1)
+            for event_id in kind.event_ids(record):
+                self._seen[event_id] = key
+            for queue, at in kind.first_seen(record).items():
+                self.ledger.saw_queues((queue,), at)
+            contributions = kind.contributions(record, self.config)
+            self._contributions[key] = contributions
+            self.ledger.add(key, contributions)
+            newest = kind.newest_us(record)
+            if newest > self.stream_us:
+                self.stream_us = newest
+        self._last_prune_us = self.stream_us
 
-    def _restore(self, record: dict[str, Any]) -> tuple[list[Sample], list[str]]:
-        """Turn a decoded record back into its in-memory form (JSON made tuples lists);
-        return its samples and the event ids it holds."""
-        if "tl" in record:
-            record["tl"] = [(c[0], c[1], tuple(c[2]) if c[2] is not None else None, c[3])
-                            for c in record["tl"]]
-            return agent_samples(record["tl"]), [c[3] for c in record["tl"]]
-        record["ev"] = [tuple(e) for e in record["ev"]]
-        if record.get("kind") == "ticket":
-            samples = ticket_samples(record["ev"])
-        else:
-            samples = contact_samples(record["ch"], record["ev"], self.config)
-        return samples, [e[0] for e in record["ev"]]
-
-    def _load_base(self, record: dict[str, Any]) -> None:
-        self._watermark = record["wm"]
-        for metric, labels, value in record["c"]:
-            sample = (COUNTER, metric, tuple(labels), value)
-            self._base.apply_one(BASE_KEY, sample, 1)
-            self.ledger.apply_one(BASE_KEY, sample, 1)
-        for metric, labels, row in record["h"]:
-            for target in (self._base, self.ledger):
-                target.histograms[(metric, tuple(labels))] = [
-                    a + b for a, b in zip(
-                        target.histograms.get((metric, tuple(labels)), [0.0] * len(row)), row,
-                        strict=True,
-                    )
-                ]
+    def _load_base(self, raw: dict[str, Any]) -> None:
+        if raw.get("v", 1) >= 2:
+            self._watermark_us = raw["wm"]
+            self.stream_us = max(self.stream_us, raw["wm"])
+            scale = 1
+            for queue, at in raw.get("fs", {}).items():
+                self.ledger.saw_queues((queue,), at)
+        else:  # format 1: wall-clock watermark, histogram sums in milliseconds
+            self._legacy_watermark_ms = raw["wm"]
+            scale = 1000
+        self._base.add_totals(raw, scale)
+        self.ledger.add_totals(raw, scale)
 
     @property
     def entity_count(self) -> int:

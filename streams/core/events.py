@@ -2,8 +2,8 @@
 
 Producers send JSON (SPEC §1). The shell (``streams.validation``) decodes and validates the
 bytes once and hands the core an :class:`Event`: the envelope fields the engine needs on every
-event, with the event time already converted to integer epoch milliseconds (the core's only
-time unit), plus the decoded body for the type-specific fields.
+event, with the event time already converted to integer epoch microseconds (the core's only
+time unit, see ``streams.core.timestamps``), plus the decoded body for the type-specific fields.
 """
 
 from __future__ import annotations
@@ -43,13 +43,14 @@ EVENT_TYPES: tuple[str, ...] = (
 class Event(NamedTuple):
     """A validated event.
 
-    ``occurred_ms`` is ``occurred_at`` as integer milliseconds since the Unix epoch (UTC).
+    ``occurred_us`` is ``occurred_at`` as integer microseconds since the Unix epoch (UTC),
+    every digit the producer sent kept.
     ``body`` is the whole decoded JSON object, unknown fields included.
     """
 
     event_id: str
     type: str
-    occurred_ms: int
+    occurred_us: int
     body: dict[str, Any]
 
     @property

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from streams.core.kpis import Family
+from streams.core.metrics import Family, new_family
 
 #: Lag histogram buckets (seconds): processing time − event time.
 LAG_BOUNDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
@@ -20,7 +20,7 @@ class PipelineStats:
     invalid: dict[tuple[str, str], int] = field(default_factory=dict)
     duplicate: dict[str, int] = field(default_factory=dict)
     late: dict[str, int] = field(default_factory=dict)
-    last_event_ms: dict[str, int] = field(default_factory=dict)
+    last_event_us: dict[str, int] = field(default_factory=dict)
     lag: dict[str, list[float]] = field(default_factory=dict)
 
     def prime(self, types_by_topic: dict[str, list[str]], reasons: list[str]) -> None:
@@ -34,11 +34,11 @@ class PipelineStats:
             self.duplicate.setdefault(topic, 0)
             self.late.setdefault(topic, 0)
 
-    def count_processed(self, topic: str, event_type: str, occurred_ms: int) -> None:
+    def count_processed(self, topic: str, event_type: str, occurred_us: int) -> None:
         k = (topic, event_type)
         self.processed[k] = self.processed.get(k, 0) + 1
-        if occurred_ms > self.last_event_ms.get(topic, -1):
-            self.last_event_ms[topic] = occurred_ms
+        if occurred_us > self.last_event_us.get(topic, -1):
+            self.last_event_us[topic] = occurred_us
 
     def count_invalid(self, topic: str, reason: str) -> None:
         k = (topic, reason)
@@ -61,25 +61,19 @@ class PipelineStats:
         row[-1] += lag_seconds
 
     def families(self, *, with_lag: bool = True) -> list[Family]:
-        events = Family("cc_events_total", "counter", "Valid events processed.", ("topic", "type"))
+        events = new_family("cc_events_total")
         events.samples.update(self.processed)
-        invalid = Family("cc_events_invalid_total", "counter",
-                         "Invalid events sent to the dead-letter topic.", ("topic", "reason"))
+        invalid = new_family("cc_events_invalid_total")
         invalid.samples.update(self.invalid)
-        dup = Family("cc_events_duplicate_total", "counter",
-                     "Events dropped because their event_id was seen before.", ("topic",))
+        dup = new_family("cc_events_duplicate_total")
         dup.samples.update({(t,): n for t, n in self.duplicate.items()})
-        late = Family("cc_events_late_total", "counter",
-                      "Events older than the state retention (48 h) behind the engine clock.",
-                      ("topic",))
+        late = new_family("cc_events_late_total")
         late.samples.update({(t,): n for t, n in self.late.items()})
-        last = Family("cc_last_event_timestamp_seconds", "gauge",
-                      "Event time of the newest event per topic (freshness).", ("topic",))
-        last.samples.update({(t,): ms / 1000 for t, ms in self.last_event_ms.items()})
+        last = new_family("cc_last_event_timestamp_seconds")
+        last.samples.update({(t,): us / 1e6 for t, us in self.last_event_us.items()})
         out = [events, invalid, dup, late, last]
         if with_lag:
-            lag = Family("cc_event_lag_seconds", "histogram",
-                         "Processing time minus event time.", ("topic",))
+            lag = new_family("cc_event_lag_seconds")
             lag.samples.update(
                 {(t,): (LAG_BOUNDS, row[:-1], row[-1]) for t, row in self.lag.items()}
             )

@@ -1,10 +1,10 @@
 """Faust wiring: topics, tables, one agent per source topic, and the web views.
 
-Each message is handled synchronously and completely inside ``handle_message``: decode,
-validate, apply to the partition's engine, count. Every exception is caught there, because an
-exception escaping a Faust agent acks and *skips* the message (faust#175): an invalid event
-goes to the dead-letter topic instead, and a bug in the engine is logged with the event's
-coordinates and counted, never silently dropped.
+Each message is handled synchronously and completely inside ``handle_message``, through the
+ingest step the replay runs too (``streams.ingest``: decode, validate, apply, count). Every
+exception is caught there, because an exception escaping a Faust agent acks and *skips* the
+message (faust#175): an invalid event goes to the dead-letter topic instead, and a bug in the
+engine is logged with the event's coordinates and counted, never silently dropped.
 """
 
 from __future__ import annotations
@@ -16,18 +16,19 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from streams.core.config import Config
-from streams.core.engine import Outcome
+from streams.core.entities.kinds import STATEFUL_TOPICS
 from streams.core.events import DEADLETTER_TOPIC, EVENT_TYPES, TOPIC_OF_FAMILY, topic_for_type
+from streams.core.metrics import new_family
 from streams.exporter import render
-from streams.validation import REASONS, Invalid, decode
+from streams.ingest import INVALID, ingest
+from streams.validation import REASONS
 from streams.wallboard import render_wallboard
+from streams.worker.checkpoint import flush_before_commit
 from streams.worker.state import TP, WorkerState
 
 log = logging.getLogger("ccpulse.worker")
 
 SOURCE_TOPICS = tuple(dict.fromkeys(TOPIC_OF_FAMILY.values()))  # cc.calls, cc.chats, ...
-#: Topics whose entities the engine keeps state for (the others are validated and counted).
-STATEFUL_TOPICS = ("cc.calls", "cc.chats", "cc.agents", "cc.tickets")
 
 #: Reason code of an event that was valid but made the engine fail (a bug): dead-lettered too.
 PROCESSING_ERROR = "processing_error"
@@ -93,26 +94,7 @@ class Pipeline:
             self._add_agent(topic)
         self._add_pages()
         self.app.on_partitions_revoked.connect(self._on_revoked)
-        self._flush_before_commit()
-
-    def _flush_before_commit(self) -> None:
-        """Write the dirty records right before Faust commits consumer offsets.
-
-        Faust's consumer flushes the producer and then commits in ``_commit_offsets``; sending
-        the records' changelog messages just before that puts them in the same flush, so no
-        offset is ever committed ahead of the state it produced (faust-streaming 0.15.x; a
-        unit test pins the method this relies on).
-        """
-        consumer = self.app.consumer
-        commit_offsets = consumer._commit_offsets
-        state = self.state
-
-        async def flushing_commit(offsets: Any, start_new_transaction: bool = True) -> Any:
-            written = state.flush()
-            log.debug("commit: %d dirty records written first", written)
-            return await commit_offsets(offsets, start_new_transaction=start_new_transaction)
-
-        consumer._commit_offsets = flushing_commit
+        flush_before_commit(self.app.consumer, self.state.flush)
 
     @staticmethod
     def _state_table_name(topic: str) -> str:
@@ -137,26 +119,15 @@ class Pipeline:
         message = event.message
         tp: TP = (topic, message.partition)
         raw = message.value
-        now_ms = self.state.clock_ms()
         try:
             if not isinstance(raw, bytes | bytearray):
                 raw = b"" if raw is None else bytes(raw)
-            result = decode(raw, now_ms)
-            if isinstance(result, Invalid):
-                self.state.stats.count_invalid(topic, result.reason)
-                await self._dead_letter(topic, message, raw, result.reason, result.message)
-                return
-            engine = self.state.engine(tp)
-            outcome = engine.apply(result, now_ms)
-            stats = self.state.stats
-            if outcome is Outcome.DUPLICATE:
-                stats.count_duplicate(topic)
-            else:
-                if outcome is Outcome.LATE:
-                    stats.count_late(topic)
-                stats.count_processed(topic, result.type, result.occurred_ms)
-                stats.observe_lag(topic, max(0.0, (now_ms - result.occurred_ms) / 1000))
-            self.state.maybe_prune(tp, engine, now_ms)
+            result = ingest(raw, self.state.engine(tp), self.state.stats, topic=topic,
+                            now_us=self.state.clock_us())
+            if result.outcome == INVALID:
+                invalid = result.invalid
+                await self._dead_letter(topic, message, raw, invalid.reason,  # type: ignore[union-attr]
+                                        invalid.message)  # type: ignore[union-attr]
         except Exception as exc:  # an agent must never die on input
             log.exception("event at %s[%s]@%s could not be processed", topic, message.partition,
                           message.offset)
@@ -223,11 +194,7 @@ class Pipeline:
         return render(lambda: families)
 
     def _consumer_lag(self, active: set[TP]) -> Any:
-        from streams.core.kpis import Family
-
-        fam = Family("cc_consumer_lag_messages", "gauge",
-                     "Messages in the partition not yet processed by this worker.",
-                     ("topic", "partition"))
+        fam = new_family("cc_consumer_lag_messages")
         consumer = self.app.consumer
         for topic, partition in sorted(active):
             try:

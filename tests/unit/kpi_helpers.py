@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
 from typing import Any
 
 from streams.core.config import Config, parse_config
 from streams.core.engine import Engine, Outcome
 from streams.core.events import Event
 from streams.core.kpis import contact_families
+from streams.core.timestamps import parse_us
 
 
-def ms(text: str) -> int:
-    """RFC 3339 text to epoch milliseconds."""
-    return int(datetime.fromisoformat(text).timestamp() * 1000)
+def us(text: str) -> int:
+    """RFC 3339 text to epoch microseconds."""
+    return parse_us(text)
 
 
 class Centre:
@@ -29,16 +29,17 @@ class Centre:
 
     def event(self, type_: str, at: str, event_id: str | None = None, **body: Any) -> Event:
         eid = event_id or f"e{next(self._ids)}"
-        ev = Event(eid, type_, ms(at), {"event_id": eid, "type": type_, "occurred_at": at, **body})
+        ev = Event(eid, type_, us(at), {"event_id": eid, "type": type_, "occurred_at": at, **body})
         self.events.append(ev)
         return ev
 
-    def feed(self, now: str, events: list[Event] | None = None) -> list[Outcome]:
-        return [self.engine.apply(ev, ms(now)) for ev in (events or self.events)]
+    def feed(self, events: list[Event] | None = None) -> list[Outcome]:
+        """Apply ``events`` (default: every event built so far) in list order."""
+        return [self.engine.apply(ev) for ev in (self.events if events is None else events)]
 
     def values(self, now: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], Any]:
         out = {}
-        for fam in contact_families(self.config, [self.engine.ledger], ms(now)):
+        for fam in contact_families(self.config, [self.engine.ledger], us(now)):
             for labels, value in fam.samples.items():
                 out[(fam.name, tuple(zip(fam.labels, labels, strict=True)))] = value
         return out

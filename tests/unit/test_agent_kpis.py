@@ -21,7 +21,7 @@ def test_agents_are_counted_by_last_state_per_queue_served(centre: Centre):
                           ("09:00:00", "on_contact", None)])
     states(centre, "a2", [("08:00:00", "available", ["sales"])])
     states(centre, "a3", [("08:00:00", "available", ["sales"]), ("09:05:00", "offline", None)])
-    centre.feed(NOW)
+    centre.feed()
     v = lambda q, s: centre.value(NOW, "cc_agents", queue=q, state=s)  # noqa: E731
     assert v("sales", "on_contact") == 1
     assert v("sales", "available") == 1
@@ -34,7 +34,7 @@ def test_occupancy_sums_time_in_states_inside_each_window(centre: Centre):
     states(centre, "a1", [("08:50:00", "available", ["q"]), ("09:02:00", "on_contact", None),
                           ("09:06:00", "after_contact_work", None), ("09:07:00", "not_ready", None),
                           ("09:08:00", "available", None)])
-    centre.feed(NOW)
+    centre.feed()
     occ = lambda w: centre.value(NOW, "cc_occupancy_ratio", queue="q", window=w)  # noqa: E731
     # interval 09:00–09:10 (now): available 2 + 2 = 4 min, on contact 4, ACW 1 → 5 / 9
     assert occ("interval") == pytest.approx(5 / 9)
@@ -50,12 +50,12 @@ def test_agent_events_out_of_order_give_the_same_occupancy():
     in_order, reversed_ = Centre(), Centre()
     states(in_order, "a1", changes)
     states(reversed_, "a1", list(reversed(changes)))
-    in_order.feed(NOW)
-    reversed_.feed(NOW)
+    in_order.feed()
+    reversed_.feed()
     assert in_order.values(NOW) == reversed_.values(NOW)
 
 
 def test_agent_without_queues_is_reported_under_unknown(centre: Centre):
     states(centre, "a1", [("09:00:00", "available", None)])
-    centre.feed(NOW)
+    centre.feed()
     assert centre.value(NOW, "cc_agents", queue="unknown", state="available") == 1

@@ -6,9 +6,10 @@ import copy
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kpi_helpers import Centre, call, ms
+from kpi_helpers import Centre, call, us
 
-from streams.core.engine import BASE_KEY, RETENTION_MS, Engine, MemoryStore
+from streams.core.engine import BASE_KEY, Engine, MemoryStore
+from streams.core.entities.contact import RETENTION_US
 from streams.core.kpis import contact_families
 
 NOW = "2026-11-22T09:30:00Z"
@@ -31,34 +32,44 @@ def sample_centre() -> Centre:
 
 
 def exported(engine: Engine, now: str) -> dict:
-    return {f.name: f.samples for f in contact_families(engine.config, [engine.ledger], ms(now))}
+    return {f.name: f.samples for f in contact_families(engine.config, [engine.ledger], us(now))}
 
 
 def test_rebuilding_from_persisted_records_restores_every_kpi():
     c = sample_centre()
     store = MemoryStore()
     c.engine = Engine(c.config, store)
-    c.feed(NOW)
+    c.feed()
     restored = Engine(c.config)
     restored.rebuild(copy.deepcopy(list(store.data.items())))
     assert exported(restored, NOW) == exported(c.engine, NOW)
     # and the restored engine still recognises the events it has seen
-    assert {restored.apply(ev, ms(NOW)).value for ev in c.events} == {"duplicate"}
+    assert {restored.apply(ev).value for ev in c.events} == {"duplicate"}
 
 
-def test_pruning_keeps_counters_and_forgets_old_entities():
+def advance_stream_time(c: Centre, at: str) -> None:
+    """Apply one unrelated event at ``at``: stream time is the newest event applied."""
+    c.feed([c.event("agent.state_changed", at, agent_id="clock", state="offline", queues=[])])
+
+
+LATER = "2026-11-24T10:00:00Z"  # more than 48 h after the sample's newest event
+
+
+def test_pruning_keeps_counters_and_forgets_contacts_past_their_retention():
     c = sample_centre()
     store = MemoryStore()
     c.engine = Engine(c.config, store)
-    c.feed(NOW)
+    c.feed()
     before = exported(c.engine, NOW)
-    later = ms(NOW) + RETENTION_MS + 1
-    assert c.engine.prune(later) == 13  # 12 calls + 1 agent, all gone
-    assert c.engine.entity_count == 0
+    advance_stream_time(c, LATER)
+    assert c.engine.stream_us - us("2026-11-22T09:12:30Z") > RETENTION_US
+    assert c.engine.prune() == 12  # the 12 calls; agents' current state is kept for ever
+    assert c.engine.entity_count == 2  # agents x and clock
+    later = us(LATER)
     after = {f.name: f.samples for f in contact_families(c.config, [c.engine.ledger], later)}
     assert after["cc_contacts_offered_total"] == before["cc_contacts_offered_total"]
     assert after["cc_contact_wait_seconds"] == before["cc_contact_wait_seconds"]
-    assert set(store.data) == {BASE_KEY}
+    assert set(store.data) == {BASE_KEY, "agent:x", "agent:clock"}
     # A restart after pruning rebuilds the same counters from the base record.
     restored = Engine(c.config)
     restored.rebuild(copy.deepcopy(list(store.data.items())))
@@ -71,9 +82,10 @@ def test_records_older_than_the_base_watermark_are_not_counted_twice_after_a_cra
     c = sample_centre()
     store = MemoryStore()
     c.engine = Engine(c.config, store)
-    c.feed(NOW)
+    c.feed()
+    advance_stream_time(c, LATER)
     leftover = copy.deepcopy(store.data)  # records as they were before the prune's deletes
-    c.engine.prune(ms(NOW) + RETENTION_MS + 1)
+    c.engine.prune()
     crashed = {**leftover, BASE_KEY: store.data[BASE_KEY]}  # base written, deletes lost
     restored = Engine(c.config)
     restored.rebuild(copy.deepcopy(list(crashed.items())))
@@ -94,10 +106,10 @@ def same_kpis(a: Engine, b: Engine, now: str) -> bool:
        dupes=st.lists(st.integers(min_value=0, max_value=40), max_size=15))
 def test_any_order_with_any_duplicates_gives_the_same_kpis(order, dupes):
     reference = sample_centre()
-    reference.feed(NOW)
+    reference.feed()
     shuffled = sample_centre()
     events = [shuffled.events[i] for i in order]
     events += [events[d % len(events)] for d in dupes]
-    shuffled.feed(NOW, events)
+    shuffled.feed(events)
     assert counters_never_negative(shuffled.engine)
     assert same_kpis(reference.engine, shuffled.engine, NOW)

@@ -26,7 +26,7 @@ def busy_half_hour(target: float, agents: int) -> Centre:
                 state="available", queues=["q"])
     c.event("agent.state_changed", "2026-11-22T08:00:00Z", agent_id="away", state="not_ready",
             queues=["q"])
-    c.feed(NOW)
+    c.feed()
     return c
 
 

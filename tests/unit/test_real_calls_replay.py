@@ -74,7 +74,7 @@ def test_replay_of_a_real_day_reproduces_the_published_figures():
     config = parse_config({"defaults": {"timezone": "Asia/Jerusalem",
                                         "service_level": policy}})
     payload = b"".join(orjson.dumps(e) + b"\n" for e in events)
-    as_of = int(_instant("2010-08-01", "23:59:59").timestamp() * 1000)
+    as_of = int(_instant("2010-08-01", "23:59:59").timestamp()) * 1_000_000
     result = replay_streams([("calls.jsonl", io.BytesIO(payload))], config, as_of)
     assert result.problems == []
     fams = {f.name: f for f in result.families()}

@@ -16,6 +16,7 @@ import pytest
 from referencing import Registry, Resource
 
 from streams.core.events import EVENT_TYPES, Event
+from streams.core.timestamps import parse_us
 from streams.errors import CcpulseError
 from streams.validation import (
     SCHEMA_BASE_URI,
@@ -24,7 +25,6 @@ from streams.validation import (
     compile_validators,
     decode,
     load_schemas,
-    parse_timestamp_ms,
     schema_dir,
 )
 
@@ -136,8 +136,8 @@ class TestExamples:
     @pytest.mark.parametrize("event_type", EVENT_TYPES, ids=EVENT_TYPES)
     def test_example_decodes_to_an_event_of_its_type(self, event_type: str) -> None:
         for example in TYPE_SCHEMAS[event_type]["examples"]:
-            now_ms = parse_timestamp_ms(example["occurred_at"])
-            event = decode(orjson.dumps(example), now_ms)
+            now_us = parse_us(example["occurred_at"])
+            event = decode(orjson.dumps(example), now_us)
             assert isinstance(event, Event), event
             assert event.type == event_type
             assert event.event_id == example["event_id"]

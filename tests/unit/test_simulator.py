@@ -201,9 +201,9 @@ class TestEventShape:
 
     def test_every_event_passes_the_engine_decoder(self, day):
         for ms, event in day:
-            result = decode(orjson.dumps(event), now_ms=ms)
+            result = decode(orjson.dumps(event), now_us=ms * 1000)
             assert not isinstance(result, Invalid), f"{result.message}: {event}"
-            assert result.occurred_ms == ms
+            assert result.occurred_us == ms * 1000
 
     def test_survey_scores_are_on_their_scale(self, day):
         for _, event in day:

@@ -1,0 +1,100 @@
+"""Contributions: what one entity (a contact, an agent, a ticket) adds to the KPIs.
+
+The engine never increments a KPI directly. An entity kind maps the entity's record (its
+events so far) to a list of contributions with a pure function; when the record changes, the
+engine retracts the old contributions and adds the new ones. Hence every aggregate is, by
+construction, the sum of the current contributions of all entities, which makes the KPIs
+independent of arrival order and of redelivery (a duplicate changes no record, so it changes
+no contribution), and lets a restarted worker rebuild every aggregate from the records alone.
+
+Every contribution is a small named tuple (hashable, cheap to compare). Times and durations
+are integer microseconds (``_us``), so sums are exact in any order. Two contributions of
+different types never compare equal in the engine: it keys them by ``(type, value)``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Count(NamedTuple):
+    """One counter sample "since the start": ``Count("offered", ("sales", "voice"), 1)``."""
+
+    metric: str
+    labels: tuple[str, ...]
+    amount: int
+
+
+class Observe(NamedTuple):
+    """One histogram observation of ``metric`` (``wait``, ``handle``) in microseconds."""
+
+    metric: str
+    labels: tuple[str, ...]
+    value_us: int
+
+
+class Booking(NamedTuple):
+    """``amount`` of window ``field`` booked in the interval and day containing ``at_us``."""
+
+    queue: str
+    channel: str
+    at_us: int
+    field: str
+    amount: int
+
+
+class Span(NamedTuple):
+    """Time an agent spent in ``state`` for ``queue``, split over the windows it crosses."""
+
+    queue: str
+    state: str
+    start_us: int
+    end_us: int
+
+
+class Waiting(NamedTuple):
+    """A segment waiting now (live state, not windowed)."""
+
+    queue: str
+    channel: str
+    queued_us: int
+
+
+class AgentNow(NamedTuple):
+    """An agent's current state and the queues it serves (live state)."""
+
+    state: str
+    queues: tuple[str, ...]
+    since_us: int
+
+
+Contribution = Count | Observe | Booking | Span | Waiting | AgentNow
+
+# Window fields of contacts, booked per (queue, channel).
+OFFERED = "offered"
+ANSWERED = "answered"
+ANSWERED_WITHIN = "answered_within"
+WAIT_ANSWERED_US = "wait_answered_us"
+ABANDONED = "abandoned"
+ABANDONED_WITHIN = "abandoned_within"
+SHORT_ABANDONED = "short_abandoned"
+FLOWED_OUT = "flowed_out"
+FLOWED_OUT_WITHIN = "flowed_out_within"
+HANDLED = "handled"
+HANDLE_US = "handle_us"
+RESOLVED_FIRST_CONTACT = "fcr"
+BLOCKED = "blocked"
+CHAT_RESPONSE_US = "chat_response_us"
+CHAT_RESPONSES = "chat_responses"
+# Tickets, booked per (queue, ticket channel).
+TICKETS_CREATED = "tickets_created"
+
+#: Counter metric of waiting segments whose outcome came after ``stale_after_seconds``.
+STALE = "stale"
+
+#: Channels of calls and chats (contacts); tickets have their own channels.
+CONTACT_CHANNELS = ("voice", "chat")
+
+#: Agent states, and those that count for occupancy.
+AGENT_STATES = ("offline", "available", "on_contact", "after_contact_work", "not_ready")
+OCCUPANCY_STATES = ("available", "on_contact", "after_contact_work")

@@ -1,0 +1,1 @@
+"""Entity kinds: one module per kind (contact, agent, ticket), registered in ``kinds``."""

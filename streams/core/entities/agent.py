@@ -1,0 +1,158 @@
+"""Agents: an agent's state timeline and its contributions (SPEC §1.4, §3.1, occupancy §3.3).
+
+The record is the agent's state changes sorted by time (ties by event id):
+:class:`StateChange` where ``queues`` is the list the event carried — ``()`` for ``[]``, the
+agent serves no queue — or ``None`` when it carried none (the agent keeps serving the queues it
+had; an agent that never said is reported under queue ``unknown``). Each state lasts until the
+next change; closed spans in the occupancy states become :class:`Span` contributions, the last
+state one :class:`AgentNow` that the KPI layer extends to "now".
+
+Retention (SPEC §2): the current state and queues are kept for ever; the history (the spans
+behind occupancy) for 48 h of stream time. An event older than that is late.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from streams.core.config import Config
+from streams.core.contributions import OCCUPANCY_STATES, AgentNow, Contribution, Span
+from streams.core.events import Event
+from streams.core.timestamps import HOUR_US
+
+UNKNOWN_QUEUE = "unknown"
+HISTORY_US = 48 * HOUR_US
+
+
+class StateChange(NamedTuple):
+    at_us: int
+    state: str
+    queues: tuple[str, ...] | None
+    event_id: str
+
+
+def _order(change: StateChange) -> tuple[int, str]:
+    return (change.at_us, change.event_id)
+
+
+def _queues_in_effect(timeline: list[StateChange]) -> list[tuple[str, ...]]:
+    current: tuple[str, ...] = (UNKNOWN_QUEUE,)
+    out = []
+    for change in timeline:
+        if change.queues is not None:
+            current = change.queues
+        out.append(current)
+    return out
+
+
+def span_contributions(start: StateChange, end_us: int,
+                       queues: tuple[str, ...]) -> list[Contribution]:
+    """Contributions of one closed state span (none outside the occupancy states)."""
+    if start.state not in OCCUPANCY_STATES or end_us <= start.at_us:
+        return []
+    return [Span(q, start.state, start.at_us, end_us) for q in queues]
+
+
+def agent_contributions(timeline: list[StateChange]) -> list[Contribution]:
+    """Every contribution of an agent, from its whole (time-sorted) timeline."""
+    if not timeline:
+        return []
+    queues = _queues_in_effect(timeline)
+    out: list[Contribution] = []
+    for i in range(len(timeline) - 1):
+        out.extend(span_contributions(timeline[i], timeline[i + 1].at_us, queues[i]))
+    last = timeline[-1]
+    out.append(AgentNow(last.state, queues[-1], last.at_us))
+    return out
+
+
+class AgentKind:
+    """Entity kind of agents: one record per ``agent_id``."""
+
+    name = "agent"
+    families = ("agent",)
+    version = 2
+
+    def key(self, event: Event) -> str:
+        return f"agent:{event.body['agent_id']}"
+
+    def new_record(self, event: Event) -> dict[str, Any]:
+        return {"tl": []}
+
+    def add(self, record: dict[str, Any], event: Event) -> None:
+        queues = event.body.get("queues")
+        change = StateChange(event.occurred_us, event.body["state"],
+                             tuple(queues) if isinstance(queues, list) else None,
+                             event.event_id)
+        insort(record["tl"], change, key=_order)
+
+    def appended(self, record: dict[str, Any],
+                 previous: list[Contribution]) -> tuple[list[Contribution],
+                                                        list[Contribution]] | None:
+        """Fast path when the newest change went to the end of the timeline:
+        ``(removed, added)``; only the open state closes and a new one opens, so the work is
+        constant. ``None`` means "recompute everything"."""
+        timeline: list[StateChange] = record["tl"]
+        if len(timeline) < 2 or not previous:
+            return None
+        old_live = previous[-1]
+        before, new = timeline[-2], timeline[-1]
+        if (old_live.__class__ is not AgentNow or old_live.since_us != before.at_us
+                or old_live.state != before.state):
+            return None
+        queues = old_live.queues if new.queues is None else new.queues
+        closed = span_contributions(before, new.at_us, old_live.queues)
+        return [old_live], [*closed, AgentNow(new.state, queues, new.at_us)]
+
+    def newest_us(self, record: dict[str, Any]) -> int:
+        return record["tl"][-1].at_us if record["tl"] else 0
+
+    def expired(self, record: dict[str, Any], stream_us: int) -> bool:
+        return False  # the current state is kept for ever
+
+    def is_late(self, record: dict[str, Any] | None, event_us: int, stream_us: int) -> bool:
+        return stream_us - event_us > HISTORY_US
+
+    def trim(self, record: dict[str, Any], stream_us: int) -> bool:
+        """Drop the history older than 48 h of stream time: keep the state in effect at the
+        cutoff (with the queues in effect then) and every change after it."""
+        timeline: list[StateChange] = record["tl"]
+        cutoff = stream_us - HISTORY_US
+        first_kept = 0
+        while first_kept + 1 < len(timeline) and timeline[first_kept + 1].at_us <= cutoff:
+            first_kept += 1
+        if first_kept == 0:
+            return False
+        queues = _queues_in_effect(timeline[: first_kept + 1])[-1]
+        head = timeline[first_kept]
+        kept_queues = None if queues == (UNKNOWN_QUEUE,) and head.queues is None else queues
+        record["tl"] = [head._replace(queues=kept_queues), *timeline[first_kept + 1:]]
+        return True
+
+    def event_ids(self, record: dict[str, Any]) -> Iterable[str]:
+        return (change.event_id for change in record["tl"])
+
+    def queues_of(self, event: Event) -> Iterable[str]:
+        queues = event.body.get("queues")
+        return tuple(q for q in queues if isinstance(q, str)) if isinstance(queues, list) else ()
+
+    def first_seen(self, record: dict[str, Any]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for change in record["tl"]:
+            for q in change.queues or ():
+                out.setdefault(q, change.at_us)
+        return out
+
+    def restore(self, record: dict[str, Any], version: int) -> dict[str, Any]:
+        scale = 1000 if version < 2 else 1  # format 1 kept milliseconds
+        timeline = []
+        for c in record["tl"]:
+            queues = tuple(c[2]) if c[2] is not None else None
+            timeline.append(StateChange(c[0] * scale, c[1], queues, c[3]))
+        timeline.sort(key=_order)
+        return {"tl": timeline}
+
+    def contributions(self, record: dict[str, Any], config: Config) -> list[Contribution]:
+        return agent_contributions(record["tl"])

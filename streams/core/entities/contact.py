@@ -1,0 +1,317 @@
+"""Calls and chats: a contact's record and its contributions (SPEC §1.2, §3.1–3.3).
+
+A contact's record is the list of its events in one deterministic order: by event time, then
+by life-cycle rank at equal times (queued, outcomes, transfer, holds, messages from the
+customer before the agent's, ended, wrap-up), then by event id. Everything here is recomputed
+from that list, so the result does not depend on the order the events arrived in; a value
+that needs two events (a wait needs ``queued`` and ``answered``) appears once both are in the
+record.
+
+Retention (SPEC §2): a contact is kept until 48 h of stream time after its newest event.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from streams.core.config import Config
+from streams.core.contributions import (
+    ABANDONED,
+    ABANDONED_WITHIN,
+    ANSWERED,
+    ANSWERED_WITHIN,
+    BLOCKED,
+    CHAT_RESPONSE_US,
+    CHAT_RESPONSES,
+    FLOWED_OUT,
+    FLOWED_OUT_WITHIN,
+    HANDLE_US,
+    HANDLED,
+    OFFERED,
+    RESOLVED_FIRST_CONTACT,
+    SHORT_ABANDONED,
+    STALE,
+    WAIT_ANSWERED_US,
+    Booking,
+    Contribution,
+    Count,
+    Observe,
+    Waiting,
+)
+from streams.core.events import Event
+from streams.core.timestamps import HOUR_US
+
+UNKNOWN = "unknown"
+OUTCOMES = frozenset({"answered", "abandoned", "flowed_out"})
+CHANNEL_OF_FAMILY = {"call": "voice", "chat": "chat"}
+RETENTION_US = 48 * HOUR_US
+
+
+class ContactEvent(NamedTuple):
+    """The fields of a call/chat event the KPIs use. ``extra`` is the one type-specific field:
+    the flow-out or block ``reason``, a message's ``sender``, a wrap-up's ``resolved``."""
+
+    event_id: str
+    kind: str  # the type without its family: "queued", "answered", ...
+    at_us: int
+    queue: str | None
+    extra: Any
+
+
+#: Order of events at the same instant (lower first).
+_RANK = {"queued": 0, "answered": 1, "abandoned": 1, "flowed_out": 1, "blocked": 1,
+         "transferred": 2, "hold_started": 3, "hold_ended": 4, "message": 6, "ended": 8,
+         "wrapup_ended": 9}
+_MESSAGE_RANK = {"customer": 5, "bot": 6, "agent": 7}
+
+
+def order_key(ev: ContactEvent) -> tuple[int, int, str]:
+    """Sort key of a contact's events: time, life-cycle rank, event id."""
+    rank = _MESSAGE_RANK.get(ev.extra, 6) if ev.kind == "message" else _RANK.get(ev.kind, 5)
+    return (ev.at_us, rank, ev.event_id)
+
+
+def compact(event: Event) -> ContactEvent:
+    kind = event.type.partition(".")[2]
+    body = event.body
+    extra: Any = None
+    if kind in ("flowed_out", "blocked"):
+        extra = body.get("reason")
+    elif kind == "message":
+        extra = body.get("sender")
+    elif kind == "wrapup_ended":
+        extra = body.get("resolved")
+    queue = body.get("queue")
+    return ContactEvent(event.event_id, kind, event.occurred_us,
+                        queue if isinstance(queue, str) else None, extra)
+
+
+class _Segment:
+    __slots__ = ("outcome", "queue", "queued_us")
+
+    def __init__(self, queue: str, queued_us: int) -> None:
+        self.queue = queue
+        self.queued_us = queued_us
+        self.outcome: ContactEvent | None = None
+
+
+def segments(events: list[ContactEvent]) -> list[_Segment]:
+    """The contact's segments in time order, each with its outcome matched (SPEC §2).
+
+    An outcome closes the oldest *open* segment of its queue that started at or before it, so
+    a timeout loop back into the same queue at the same instant leaves the new segment open.
+    An outcome stamped before every open segment of its queue (clock skew between systems)
+    closes the oldest open one, with the wait clamped to zero; one with no open segment left
+    (a second outcome) is ignored.
+    """
+    ordered: list[_Segment] = []
+    by_queue: dict[str, list[_Segment]] = {}
+    for ev in events:
+        if ev.kind == "queued" and ev.queue is not None:
+            seg = _Segment(ev.queue, ev.at_us)
+            ordered.append(seg)
+            by_queue.setdefault(ev.queue, []).append(seg)
+    if not ordered:
+        return ordered
+    for ev in events:
+        if ev.kind not in OUTCOMES or ev.queue not in by_queue:
+            continue
+        # Segments are in start order and outcomes in time order, so the oldest open segment
+        # is the one the rule names when it started by then, and the skew fallback otherwise.
+        for seg in by_queue[ev.queue]:
+            if seg.outcome is None:
+                seg.outcome = ev
+                break
+    return ordered
+
+
+def queue_at(ordered: list[_Segment], instant_us: int) -> str:
+    """The queue a contact was in at ``instant_us``: its latest segment started by then."""
+    current = None
+    for seg in ordered:
+        if seg.queued_us <= instant_us:
+            current = seg.queue
+        else:
+            break
+    if current is None:
+        return ordered[0].queue if ordered else UNKNOWN
+    return current
+
+
+class ContactKind:
+    """Entity kind of calls (channel ``voice``) and chats (channel ``chat``)."""
+
+    name = "contact"
+    families = ("call", "chat")
+    version = 2
+
+    def key(self, event: Event) -> str:
+        family = event.type.partition(".")[0]
+        return f"{family}:{event.body[family + '_id']}"
+
+    def new_record(self, event: Event) -> dict[str, Any]:
+        return {"ch": CHANNEL_OF_FAMILY[event.type.partition(".")[0]], "ev": []}
+
+    def add(self, record: dict[str, Any], event: Event) -> None:
+        insort(record["ev"], compact(event), key=order_key)
+
+    def newest_us(self, record: dict[str, Any]) -> int:
+        return record["ev"][-1].at_us if record["ev"] else 0
+
+    def expired(self, record: dict[str, Any], stream_us: int) -> bool:
+        return stream_us - self.newest_us(record) > RETENTION_US
+
+    def is_late(self, record: dict[str, Any] | None, event_us: int, stream_us: int) -> bool:
+        return record is None and stream_us - event_us > RETENTION_US
+
+    def trim(self, record: dict[str, Any], stream_us: int) -> bool:
+        return False
+
+    def event_ids(self, record: dict[str, Any]) -> Iterable[str]:
+        return (ev.event_id for ev in record["ev"])
+
+    def queues_of(self, event: Event) -> Iterable[str]:
+        queue = event.body.get("queue")
+        return (queue,) if isinstance(queue, str) else ()
+
+    def first_seen(self, record: dict[str, Any]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for ev in record["ev"]:
+            if ev.queue is not None and ev.queue not in out:
+                out[ev.queue] = ev.at_us  # events are time-sorted: the first is the earliest
+        return out
+
+    def restore(self, record: dict[str, Any], version: int) -> dict[str, Any]:
+        scale = 1000 if version < 2 else 1  # format 1 kept milliseconds
+        events = [ContactEvent(e[0], e[1], e[2] * scale, e[3], e[4]) for e in record["ev"]]
+        events.sort(key=order_key)
+        return {"ch": record["ch"], "ev": events}
+
+    def contributions(self, record: dict[str, Any], config: Config) -> list[Contribution]:
+        return contact_contributions(record["ch"], record["ev"], config)
+
+
+def contact_contributions(
+    channel: str, events: list[ContactEvent], config: Config
+) -> list[Contribution]:
+    """Every contribution of one contact, given its events in :func:`order_key` order."""
+    out: list[Contribution] = []
+    ordered = segments(events)
+    answered: list[_Segment] = []
+    for seg in ordered:
+        q = seg.queue
+        labels = (q, channel)
+        out.append(Count("offered", labels, 1))
+        out.append(Booking(q, channel, seg.queued_us, OFFERED, 1))
+        outcome = seg.outcome
+        settings = config.queue(q)
+        if outcome is None:
+            out.append(Waiting(q, channel, seg.queued_us))
+            continue
+        at = outcome.at_us
+        wait_us = max(0, at - seg.queued_us)
+        if wait_us > settings.stale_after_us:
+            out.append(Count(STALE, labels, 1))  # it had left the live gauges as stale
+        policy = settings.policy(channel)
+        within = wait_us <= policy.threshold_us
+        kind = outcome.kind
+        if kind == "answered":
+            answered.append(seg)
+            out.append(Count("answered", labels, 1))
+            out.append(Observe("wait", (q, channel, "answered"), wait_us))
+            out.append(Booking(q, channel, at, ANSWERED, 1))
+            out.append(Booking(q, channel, at, WAIT_ANSWERED_US, wait_us))
+            if within:
+                out.append(Count("answered_within", labels, 1))
+                out.append(Booking(q, channel, at, ANSWERED_WITHIN, 1))
+        elif kind == "abandoned":
+            out.append(Observe("wait", (q, channel, "abandoned"), wait_us))
+            if wait_us < policy.short_abandon_us:
+                out.append(Count("short_abandoned", labels, 1))
+                out.append(Booking(q, channel, at, SHORT_ABANDONED, 1))
+            else:
+                out.append(Count("abandoned", labels, 1))
+                out.append(Booking(q, channel, at, ABANDONED, 1))
+                if within:
+                    out.append(Booking(q, channel, at, ABANDONED_WITHIN, 1))
+        else:  # flowed_out
+            reason = outcome.extra if isinstance(outcome.extra, str) else UNKNOWN
+            out.append(Count("flowed_out", (q, channel, reason), 1))
+            out.append(Booking(q, channel, at, FLOWED_OUT, 1))
+            if within:
+                out.append(Booking(q, channel, at, FLOWED_OUT_WITHIN, 1))
+
+    _handled(channel, events, ordered, answered, out)
+    _blocked(events, ordered, out)
+    if channel == "chat":
+        _chat_responses(events, ordered, out)
+    return out
+
+
+def _handled(channel: str, events: list[ContactEvent], ordered: list[_Segment],
+             answered: list[_Segment], out: list[Contribution]) -> None:
+    """A handled contact: booked at its last ``wrapup_ended`` in its last answered queue.
+
+    Handle time (SPEC §3.3) = talk + hold + ACW = wrap-up end − the first answer, less the
+    waits of the contact's later queue segments: after a transfer to a queue the caller waits
+    again, and that wait belongs to the new queue's ASA, not to anybody's handling.
+    """
+    if not answered:
+        return
+    wrapup: ContactEvent | None = None
+    transferred = False
+    for ev in events:
+        if ev.kind == "wrapup_ended":
+            wrapup = ev  # events are time-sorted: the last one wins
+        elif ev.kind == "transferred":
+            transferred = True
+    if wrapup is None:
+        return
+    end = wrapup.at_us
+    first_answer = min(seg.outcome.at_us for seg in answered)  # type: ignore[union-attr]
+    waited_again = 0
+    for seg in ordered:
+        if seg.queued_us >= first_answer:
+            left = seg.outcome.at_us if seg.outcome is not None else end
+            waited_again += max(0, min(left, end) - seg.queued_us)
+    handle_us = max(0, end - first_answer - waited_again)
+    last = max(answered, key=lambda seg: seg.outcome.at_us)  # type: ignore[union-attr]
+    q = last.queue
+    out.append(Count("handled", (q, channel), 1))
+    out.append(Observe("handle", (q, channel), handle_us))
+    out.append(Booking(q, channel, end, HANDLED, 1))
+    out.append(Booking(q, channel, end, HANDLE_US, handle_us))
+    if wrapup.extra is True and not transferred:
+        out.append(Booking(q, channel, end, RESOLVED_FIRST_CONTACT, 1))
+
+
+def _blocked(events: list[ContactEvent], ordered: list[_Segment],
+             out: list[Contribution]) -> None:
+    for ev in events:
+        if ev.kind != "blocked":
+            continue
+        queue = ev.queue or (queue_at(ordered, ev.at_us) if ordered else UNKNOWN)
+        reason = ev.extra if isinstance(ev.extra, str) else "other"
+        out.append(Count("blocked", (queue, reason), 1))
+        out.append(Booking(queue, "voice", ev.at_us, BLOCKED, 1))
+
+
+def _chat_responses(events: list[ContactEvent], ordered: list[_Segment],
+                    out: list[Contribution]) -> None:
+    """Agent replies to waiting customer messages: reply time − oldest unanswered message.
+    Bot messages count for neither side."""
+    unanswered_since: int | None = None
+    for ev in events:
+        if ev.kind != "message":
+            continue
+        if ev.extra == "customer":
+            if unanswered_since is None:
+                unanswered_since = ev.at_us
+        elif ev.extra == "agent" and unanswered_since is not None:
+            queue = queue_at(ordered, ev.at_us)
+            out.append(Booking(queue, "chat", ev.at_us, CHAT_RESPONSE_US,
+                               ev.at_us - unanswered_since))
+            out.append(Booking(queue, "chat", ev.at_us, CHAT_RESPONSES, 1))
+            unanswered_since = None

@@ -1,0 +1,112 @@
+"""Tickets: a ticket's record and what this release computes from it — its share of
+*requests by channel* (SPEC §3.3).
+
+A ticket is an entity with a record of its events, so de-duplication, any arrival order and
+restarts work exactly as for contacts. The ticket KPIs of SPEC §3.1/§3.3 (open tickets,
+backlog, response and resolution times, ...) plug in here as more contributions.
+
+Retention (SPEC §2): a ticket is kept while it is open and for 30 days of stream time after
+its last solve (so a reopen is still recognised).
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from streams.core.config import Config
+from streams.core.contributions import TICKETS_CREATED, Booking, Contribution
+from streams.core.events import Event
+from streams.core.timestamps import DAY_US
+
+UNKNOWN = "unknown"
+AFTER_SOLVE_US = 30 * DAY_US
+SOLVED_STATUSES = frozenset({"solved", "closed"})
+
+
+class TicketEvent(NamedTuple):
+    event_id: str
+    kind: str  # the type without its family: "created", "status_changed", ...
+    at_us: int
+    queue: str | None
+    channel: str | None
+    status: str | None
+
+
+def _order(ev: TicketEvent) -> tuple[int, str]:
+    return (ev.at_us, ev.event_id)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+class TicketKind:
+    """Entity kind of helpdesk tickets: one record per ``ticket_id``."""
+
+    name = "ticket"
+    families = ("ticket",)
+    version = 2
+
+    def key(self, event: Event) -> str:
+        return f"ticket:{event.body['ticket_id']}"
+
+    def new_record(self, event: Event) -> dict[str, Any]:
+        return {"ev": []}
+
+    def add(self, record: dict[str, Any], event: Event) -> None:
+        body = event.body
+        item = TicketEvent(event.event_id, event.type.partition(".")[2], event.occurred_us,
+                           _text(body.get("queue")), _text(body.get("channel")),
+                           _text(body.get("status")))
+        insort(record["ev"], item, key=_order)
+
+    def newest_us(self, record: dict[str, Any]) -> int:
+        return record["ev"][-1].at_us if record["ev"] else 0
+
+    def _solved_at(self, record: dict[str, Any]) -> int | None:
+        """When the ticket was last solved, if its latest status is solved or closed."""
+        for ev in reversed(record["ev"]):
+            if ev.status is not None:
+                return ev.at_us if ev.status in SOLVED_STATUSES else None
+        return None
+
+    def expired(self, record: dict[str, Any], stream_us: int) -> bool:
+        solved_at = self._solved_at(record)
+        return solved_at is not None and stream_us - solved_at > AFTER_SOLVE_US
+
+    def is_late(self, record: dict[str, Any] | None, event_us: int, stream_us: int) -> bool:
+        return record is None and stream_us - event_us > AFTER_SOLVE_US
+
+    def trim(self, record: dict[str, Any], stream_us: int) -> bool:
+        return False
+
+    def event_ids(self, record: dict[str, Any]) -> Iterable[str]:
+        return (ev.event_id for ev in record["ev"])
+
+    def queues_of(self, event: Event) -> Iterable[str]:
+        queue = event.body.get("queue")
+        return (queue,) if isinstance(queue, str) else ()
+
+    def first_seen(self, record: dict[str, Any]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for ev in record["ev"]:
+            if ev.queue is not None:
+                out.setdefault(ev.queue, ev.at_us)
+        return out
+
+    def restore(self, record: dict[str, Any], version: int) -> dict[str, Any]:
+        scale = 1000 if version < 2 else 1  # format 1 kept milliseconds and no status
+        events = [TicketEvent(e[0], e[1], e[2] * scale, e[3], e[4],
+                              e[5] if len(e) > 5 else None) for e in record["ev"]]
+        events.sort(key=_order)
+        return {"ev": events}
+
+    def contributions(self, record: dict[str, Any], config: Config) -> list[Contribution]:
+        """A created ticket is one request of its channel, booked at creation in its queue."""
+        for ev in record["ev"]:
+            if ev.kind == "created":
+                return [Booking(ev.queue or UNKNOWN, ev.channel or UNKNOWN, ev.at_us,
+                                TICKETS_CREATED, 1)]
+        return []

@@ -29,9 +29,11 @@ def parse_timestamp_us(text: str) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     from streams.replay import run_replay
+    from streams.runtime import tune_gc
     from streams.settings import load_config
 
     config = load_config(args.config)
+    tune_gc()
     return run_replay(args.files, config, args.as_of, sys.stdout.buffer, sys.stderr)
 
 

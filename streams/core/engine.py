@@ -57,6 +57,10 @@ WINDOW_KEEP_US = 3 * DAY_US
 PRUNE_STEP_US = HOUR_US
 
 
+#: Kinds with a constant-time path for an event appended at the end (``kind.appended``).
+_APPENDABLE = frozenset(k.name for k in KIND_BY_NAME.values() if hasattr(k, "appended"))
+
+
 class Outcome(StrEnum):
     """What applying one event did (the shell counts these per topic)."""
 
@@ -137,9 +141,8 @@ class Engine:
     def _update(self, key: str, kind: EntityKind, record: Record) -> None:
         """Swap the entity's contributions: retract what it no longer adds, add what is new."""
         old = self._contributions.get(key)
-        appended = getattr(kind, "appended", None)
-        if appended is not None and old:
-            fast = appended(record, old)
+        if old and kind.name in _APPENDABLE:
+            fast = kind.appended(record, old)  # type: ignore[attr-defined]
             if fast is not None:
                 removed, added = fast
                 self.ledger.retract(key, removed)

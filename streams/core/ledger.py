@@ -85,24 +85,30 @@ class Ledger:
         self.add(key, contributions, -1)
 
     def add_one(self, key: str, c: Contribution, times: int) -> None:
+        # Dispatch on the exact type and unpack (faster than attribute access, per event).
         cls = c.__class__
         if cls is Booking:
-            self._book(c.queue, c.channel, c.at_us, c.field, c.amount * times)  # type: ignore[union-attr]
+            queue, channel, at_us, field, amount = c
+            self._book(queue, channel, at_us, field, amount * times)
         elif cls is Count:
-            k = (c.metric, c.labels)  # type: ignore[union-attr]
-            self.counters[k] = self.counters.get(k, 0) + c.amount * times  # type: ignore[union-attr]
+            metric, labels, amount = c
+            k = (metric, labels)
+            self.counters[k] = self.counters.get(k, 0) + amount * times
         elif cls is Observe:
-            self._observe(c.metric, c.labels, c.value_us, times)  # type: ignore[union-attr]
+            metric, labels, value_us = c
+            self._observe(metric, labels, value_us, times)
         elif cls is Waiting:
-            segs = self.waiting.setdefault((c.queue, c.channel), {})  # type: ignore[union-attr]
-            k2 = (key, c.queued_us)  # type: ignore[union-attr]
+            queue, channel, queued_us = c
+            segs = self.waiting.setdefault((queue, channel), {})
+            k2 = (key, queued_us)
             n = segs.get(k2, 0) + times
             if n > 0:
                 segs[k2] = n
             else:
                 segs.pop(k2, None)
         elif cls is Span:
-            self._book_span(c.queue, c.state, c.start_us, c.end_us, times)  # type: ignore[union-attr]
+            queue, state, start_us, end_us = c
+            self._book_span(queue, state, start_us, end_us, times)
         elif cls is AgentNow:
             if times > 0:
                 self.agents[key] = c  # type: ignore[assignment]

@@ -7,6 +7,7 @@ import os
 
 from streams.core.events import DEADLETTER_TOPIC
 from streams.errors import BrokerError
+from streams.runtime import tune_gc
 from streams.settings import load_config
 
 
@@ -29,6 +30,7 @@ def run_worker(config_path: str | None) -> int:
             f"cannot reach Kafka at {d.broker} ({exc}); start it with `ccpulse kafka start` "
             "or set CCPULSE_BROKER"
         ) from None
+    tune_gc()
     pipeline = build_pipeline(config)
     loglevel = os.environ.get("CCPULSE_LOG_LEVEL", "warning")
     logging.getLogger("ccpulse").setLevel(loglevel.upper())

@@ -1,6 +1,6 @@
 """Agents: an agent's state timeline and its contributions (SPEC §1.4, §3.1, occupancy §3.3).
 
-The record is the agent's state changes sorted by time (ties by event id):
+The record is the agent's state changes sorted by time (ties by event id), each a
 :class:`StateChange` where ``queues`` is the list the event carried — ``()`` for ``[]``, the
 agent serves no queue — or ``None`` when it carried none (the agent keeps serving the queues it
 had; an agent that never said is reported under queue ``unknown``). Each state lasts until the
@@ -27,14 +27,12 @@ HISTORY_US = 48 * HOUR_US
 
 
 class StateChange(NamedTuple):
+    """One state change; a plain tuple comparison orders a timeline (time, then event id)."""
+
     at_us: int
+    event_id: str
     state: str
     queues: tuple[str, ...] | None
-    event_id: str
-
-
-def _order(change: StateChange) -> tuple[int, str]:
-    return (change.at_us, change.event_id)
 
 
 def _queues_in_effect(timeline: list[StateChange]) -> list[tuple[str, ...]]:
@@ -83,10 +81,9 @@ class AgentKind:
 
     def add(self, record: dict[str, Any], event: Event) -> None:
         queues = event.body.get("queues")
-        change = StateChange(event.occurred_us, event.body["state"],
-                             tuple(queues) if isinstance(queues, list) else None,
-                             event.event_id)
-        insort(record["tl"], change, key=_order)
+        change = StateChange(event.occurred_us, event.event_id, event.body["state"],
+                             tuple(queues) if isinstance(queues, list) else None)
+        insort(record["tl"], change)
 
     def appended(self, record: dict[str, Any],
                  previous: list[Contribution]) -> tuple[list[Contribution],
@@ -146,12 +143,15 @@ class AgentKind:
         return out
 
     def restore(self, record: dict[str, Any], version: int) -> dict[str, Any]:
-        scale = 1000 if version < 2 else 1  # format 1 kept milliseconds
         timeline = []
         for c in record["tl"]:
-            queues = tuple(c[2]) if c[2] is not None else None
-            timeline.append(StateChange(c[0] * scale, c[1], queues, c[3]))
-        timeline.sort(key=_order)
+            if version < 2:  # format 1: (occurred_ms, state, queues, event_id)
+                at_us, event_id, state, queues = c[0] * 1000, c[3], c[1], c[2]
+            else:
+                at_us, event_id, state, queues = c
+            timeline.append(StateChange(at_us, event_id, state,
+                                        tuple(queues) if queues is not None else None))
+        timeline.sort()
         return {"tl": timeline}
 
     def contributions(self, record: dict[str, Any], config: Config) -> list[Contribution]:

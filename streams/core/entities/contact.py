@@ -2,7 +2,8 @@
 
 A contact's record is the list of its events in one deterministic order: by event time, then
 by life-cycle rank at equal times (queued, outcomes, transfer, holds, messages from the
-customer before the agent's, ended, wrap-up), then by event id. Everything here is recomputed
+customer before the agent's, ended, wrap-up), then by event id — the natural order of
+:class:`ContactEvent`, whose first fields are exactly those. Everything here is recomputed
 from that list, so the result does not depend on the order the events arrived in; a value
 that needs two events (a wait needs ``queued`` and ``answered``) appears once both are in the
 record.
@@ -44,18 +45,24 @@ from streams.core.events import Event
 from streams.core.timestamps import HOUR_US
 
 UNKNOWN = "unknown"
+#: Builds a contribution from a tuple of its fields without the named tuple's Python-level
+#: ``__new__`` (this module builds ~10 per event: a third of the engine's per-event cost).
+_new = tuple.__new__
 OUTCOMES = frozenset({"answered", "abandoned", "flowed_out"})
 CHANNEL_OF_FAMILY = {"call": "voice", "chat": "chat"}
 RETENTION_US = 48 * HOUR_US
 
 
 class ContactEvent(NamedTuple):
-    """The fields of a call/chat event the KPIs use. ``extra`` is the one type-specific field:
-    the flow-out or block ``reason``, a message's ``sender``, a wrap-up's ``resolved``."""
+    """The fields of a call/chat event the KPIs use, in sort order (a plain tuple comparison
+    orders a contact's events; ``event_id`` is unique, so later fields never decide).
+    ``extra`` is the one type-specific field: the flow-out or block ``reason``, a message's
+    ``sender``, a wrap-up's ``resolved``."""
 
+    at_us: int
+    rank: int  # life-cycle order at equal times, see rank_of
     event_id: str
     kind: str  # the type without its family: "queued", "answered", ...
-    at_us: int
     queue: str | None
     extra: Any
 
@@ -67,10 +74,9 @@ _RANK = {"queued": 0, "answered": 1, "abandoned": 1, "flowed_out": 1, "blocked":
 _MESSAGE_RANK = {"customer": 5, "bot": 6, "agent": 7}
 
 
-def order_key(ev: ContactEvent) -> tuple[int, int, str]:
-    """Sort key of a contact's events: time, life-cycle rank, event id."""
-    rank = _MESSAGE_RANK.get(ev.extra, 6) if ev.kind == "message" else _RANK.get(ev.kind, 5)
-    return (ev.at_us, rank, ev.event_id)
+def rank_of(kind: str, extra: Any) -> int:
+    """Life-cycle order of an event among a contact's events at the same instant."""
+    return _MESSAGE_RANK.get(extra, 6) if kind == "message" else _RANK.get(kind, 5)
 
 
 def compact(event: Event) -> ContactEvent:
@@ -84,7 +90,7 @@ def compact(event: Event) -> ContactEvent:
     elif kind == "wrapup_ended":
         extra = body.get("resolved")
     queue = body.get("queue")
-    return ContactEvent(event.event_id, kind, event.occurred_us,
+    return ContactEvent(event.occurred_us, rank_of(kind, extra), event.event_id, kind,
                         queue if isinstance(queue, str) else None, extra)
 
 
@@ -97,34 +103,53 @@ class _Segment:
         self.outcome: ContactEvent | None = None
 
 
-def segments(events: list[ContactEvent]) -> list[_Segment]:
-    """The contact's segments in time order, each with its outcome matched (SPEC §2).
+class _Scan:
+    """One pass over a contact's events: its segments with their outcomes matched, and the
+    events the other KPIs need."""
 
-    An outcome closes the oldest *open* segment of its queue that started at or before it, so
-    a timeout loop back into the same queue at the same instant leaves the new segment open.
-    An outcome stamped before every open segment of its queue (clock skew between systems)
-    closes the oldest open one, with the wait clamped to zero; one with no open segment left
-    (a second outcome) is ignored.
-    """
-    ordered: list[_Segment] = []
-    by_queue: dict[str, list[_Segment]] = {}
-    for ev in events:
-        if ev.kind == "queued" and ev.queue is not None:
-            seg = _Segment(ev.queue, ev.at_us)
-            ordered.append(seg)
-            by_queue.setdefault(ev.queue, []).append(seg)
-    if not ordered:
-        return ordered
-    for ev in events:
-        if ev.kind not in OUTCOMES or ev.queue not in by_queue:
-            continue
-        # Segments are in start order and outcomes in time order, so the oldest open segment
-        # is the one the rule names when it started by then, and the skew fallback otherwise.
-        for seg in by_queue[ev.queue]:
-            if seg.outcome is None:
-                seg.outcome = ev
-                break
-    return ordered
+    __slots__ = ("blocked", "messages", "ordered", "transferred", "wrapup")
+
+    def __init__(self, events: list[ContactEvent]) -> None:
+        self.ordered: list[_Segment] = []
+        self.blocked: list[ContactEvent] = []
+        self.messages: list[ContactEvent] = []
+        self.wrapup: ContactEvent | None = None  # the last one (events are time-sorted)
+        self.transferred = False
+        by_queue: dict[str, list[_Segment]] = {}
+        outcomes: list[ContactEvent] = []
+        for ev in events:
+            at_us, _, _, kind, queue, _ = ev
+            if kind == "queued":
+                if queue is not None:
+                    seg = _Segment(queue, at_us)
+                    self.ordered.append(seg)
+                    by_queue.setdefault(queue, []).append(seg)
+            elif kind in OUTCOMES:
+                outcomes.append(ev)
+            elif kind == "message":
+                self.messages.append(ev)
+            elif kind == "wrapup_ended":
+                self.wrapup = ev
+            elif kind == "transferred":
+                self.transferred = True
+            elif kind == "blocked":
+                self.blocked.append(ev)
+        # SPEC §2: an outcome closes the oldest *open* segment of its queue that started at or
+        # before it, so a timeout loop back into the same queue at the same instant leaves the
+        # new segment open. Segments are in start order and outcomes in time order, so the
+        # oldest open segment is the one the rule names when it started by then; when none did
+        # (clock skew between systems) it is still the oldest open one, with the wait clamped
+        # to zero. An outcome with no open segment left (a second outcome) is ignored.
+        for ev in outcomes:
+            for seg in by_queue.get(ev.queue, ()):  # type: ignore[arg-type]
+                if seg.outcome is None:
+                    seg.outcome = ev
+                    break
+
+
+def segments(events: list[ContactEvent]) -> list[_Segment]:
+    """The contact's segments in time order, each with its outcome matched (SPEC §2)."""
+    return _Scan(events).ordered
 
 
 def queue_at(ordered: list[_Segment], instant_us: int) -> str:
@@ -155,7 +180,7 @@ class ContactKind:
         return {"ch": CHANNEL_OF_FAMILY[event.type.partition(".")[0]], "ev": []}
 
     def add(self, record: dict[str, Any], event: Event) -> None:
-        insort(record["ev"], compact(event), key=order_key)
+        insort(record["ev"], compact(event))
 
     def newest_us(self, record: dict[str, Any]) -> int:
         return record["ev"][-1].at_us if record["ev"] else 0
@@ -184,9 +209,12 @@ class ContactKind:
         return out
 
     def restore(self, record: dict[str, Any], version: int) -> dict[str, Any]:
-        scale = 1000 if version < 2 else 1  # format 1 kept milliseconds
-        events = [ContactEvent(e[0], e[1], e[2] * scale, e[3], e[4]) for e in record["ev"]]
-        events.sort(key=order_key)
+        if version < 2:  # format 1: (event_id, kind, occurred_ms, queue, extra)
+            events = [ContactEvent(e[2] * 1000, rank_of(e[1], e[4]), e[0], e[1], e[3], e[4])
+                      for e in record["ev"]]
+        else:
+            events = [ContactEvent(*e) for e in record["ev"]]
+        events.sort()
         return {"ch": record["ch"], "ev": events}
 
     def contributions(self, record: dict[str, Any], config: Config) -> list[Contribution]:
@@ -196,122 +224,113 @@ class ContactKind:
 def contact_contributions(
     channel: str, events: list[ContactEvent], config: Config
 ) -> list[Contribution]:
-    """Every contribution of one contact, given its events in :func:`order_key` order."""
+    """Every contribution of one contact, given its events in order (see the module doc)."""
     out: list[Contribution] = []
-    ordered = segments(events)
+    scan = _Scan(events)
+    ordered = scan.ordered
     answered: list[_Segment] = []
     for seg in ordered:
         q = seg.queue
         labels = (q, channel)
-        out.append(Count("offered", labels, 1))
-        out.append(Booking(q, channel, seg.queued_us, OFFERED, 1))
+        out.append(_new(Count, ("offered", labels, 1)))
+        out.append(_new(Booking, (q, channel, seg.queued_us, OFFERED, 1)))
         outcome = seg.outcome
         settings = config.queue(q)
         if outcome is None:
-            out.append(Waiting(q, channel, seg.queued_us))
+            out.append(_new(Waiting, (q, channel, seg.queued_us)))
             continue
         at = outcome.at_us
         wait_us = max(0, at - seg.queued_us)
         if wait_us > settings.stale_after_us:
-            out.append(Count(STALE, labels, 1))  # it had left the live gauges as stale
+            out.append(_new(Count, (STALE, labels, 1)))  # it had left the live gauges as stale
         policy = settings.policy(channel)
         within = wait_us <= policy.threshold_us
         kind = outcome.kind
         if kind == "answered":
             answered.append(seg)
-            out.append(Count("answered", labels, 1))
-            out.append(Observe("wait", (q, channel, "answered"), wait_us))
-            out.append(Booking(q, channel, at, ANSWERED, 1))
-            out.append(Booking(q, channel, at, WAIT_ANSWERED_US, wait_us))
+            out.append(_new(Count, ("answered", labels, 1)))
+            out.append(_new(Observe, ("wait", (q, channel, "answered"), wait_us)))
+            out.append(_new(Booking, (q, channel, at, ANSWERED, 1)))
+            out.append(_new(Booking, (q, channel, at, WAIT_ANSWERED_US, wait_us)))
             if within:
-                out.append(Count("answered_within", labels, 1))
-                out.append(Booking(q, channel, at, ANSWERED_WITHIN, 1))
+                out.append(_new(Count, ("answered_within", labels, 1)))
+                out.append(_new(Booking, (q, channel, at, ANSWERED_WITHIN, 1)))
         elif kind == "abandoned":
-            out.append(Observe("wait", (q, channel, "abandoned"), wait_us))
+            out.append(_new(Observe, ("wait", (q, channel, "abandoned"), wait_us)))
             if wait_us < policy.short_abandon_us:
-                out.append(Count("short_abandoned", labels, 1))
-                out.append(Booking(q, channel, at, SHORT_ABANDONED, 1))
+                out.append(_new(Count, ("short_abandoned", labels, 1)))
+                out.append(_new(Booking, (q, channel, at, SHORT_ABANDONED, 1)))
             else:
-                out.append(Count("abandoned", labels, 1))
-                out.append(Booking(q, channel, at, ABANDONED, 1))
+                out.append(_new(Count, ("abandoned", labels, 1)))
+                out.append(_new(Booking, (q, channel, at, ABANDONED, 1)))
                 if within:
-                    out.append(Booking(q, channel, at, ABANDONED_WITHIN, 1))
+                    out.append(_new(Booking, (q, channel, at, ABANDONED_WITHIN, 1)))
         else:  # flowed_out
             reason = outcome.extra if isinstance(outcome.extra, str) else UNKNOWN
-            out.append(Count("flowed_out", (q, channel, reason), 1))
-            out.append(Booking(q, channel, at, FLOWED_OUT, 1))
+            out.append(_new(Count, ("flowed_out", (q, channel, reason), 1)))
+            out.append(_new(Booking, (q, channel, at, FLOWED_OUT, 1)))
             if within:
-                out.append(Booking(q, channel, at, FLOWED_OUT_WITHIN, 1))
+                out.append(_new(Booking, (q, channel, at, FLOWED_OUT_WITHIN, 1)))
 
-    _handled(channel, events, ordered, answered, out)
-    _blocked(events, ordered, out)
-    if channel == "chat":
-        _chat_responses(events, ordered, out)
+    if answered and scan.wrapup is not None:
+        _handled(channel, scan, answered, out)
+    if scan.blocked:
+        _blocked(scan, out)
+    if scan.messages:
+        _chat_responses(scan, out)
     return out
 
 
-def _handled(channel: str, events: list[ContactEvent], ordered: list[_Segment],
-             answered: list[_Segment], out: list[Contribution]) -> None:
+def _handled(channel: str, scan: _Scan, answered: list[_Segment],
+             out: list[Contribution]) -> None:
     """A handled contact: booked at its last ``wrapup_ended`` in its last answered queue.
 
     Handle time (SPEC §3.3) = talk + hold + ACW = wrap-up end − the first answer, less the
     waits of the contact's later queue segments: after a transfer to a queue the caller waits
     again, and that wait belongs to the new queue's ASA, not to anybody's handling.
     """
-    if not answered:
-        return
-    wrapup: ContactEvent | None = None
-    transferred = False
-    for ev in events:
-        if ev.kind == "wrapup_ended":
-            wrapup = ev  # events are time-sorted: the last one wins
-        elif ev.kind == "transferred":
-            transferred = True
-    if wrapup is None:
-        return
+    wrapup = scan.wrapup
+    assert wrapup is not None
     end = wrapup.at_us
     first_answer = min(seg.outcome.at_us for seg in answered)  # type: ignore[union-attr]
     waited_again = 0
-    for seg in ordered:
+    for seg in scan.ordered:
         if seg.queued_us >= first_answer:
             left = seg.outcome.at_us if seg.outcome is not None else end
             waited_again += max(0, min(left, end) - seg.queued_us)
     handle_us = max(0, end - first_answer - waited_again)
     last = max(answered, key=lambda seg: seg.outcome.at_us)  # type: ignore[union-attr]
     q = last.queue
-    out.append(Count("handled", (q, channel), 1))
-    out.append(Observe("handle", (q, channel), handle_us))
-    out.append(Booking(q, channel, end, HANDLED, 1))
-    out.append(Booking(q, channel, end, HANDLE_US, handle_us))
-    if wrapup.extra is True and not transferred:
-        out.append(Booking(q, channel, end, RESOLVED_FIRST_CONTACT, 1))
+    out.append(_new(Count, ("handled", (q, channel), 1)))
+    out.append(_new(Observe, ("handle", (q, channel), handle_us)))
+    out.append(_new(Booking, (q, channel, end, HANDLED, 1)))
+    out.append(_new(Booking, (q, channel, end, HANDLE_US, handle_us)))
+    if wrapup.extra is True and not scan.transferred:
+        out.append(_new(Booking, (q, channel, end, RESOLVED_FIRST_CONTACT, 1)))
 
 
-def _blocked(events: list[ContactEvent], ordered: list[_Segment],
-             out: list[Contribution]) -> None:
-    for ev in events:
-        if ev.kind != "blocked":
-            continue
+def _blocked(scan: _Scan, out: list[Contribution]) -> None:
+    ordered = scan.ordered
+    for ev in scan.blocked:
         queue = ev.queue or (queue_at(ordered, ev.at_us) if ordered else UNKNOWN)
         reason = ev.extra if isinstance(ev.extra, str) else "other"
-        out.append(Count("blocked", (queue, reason), 1))
-        out.append(Booking(queue, "voice", ev.at_us, BLOCKED, 1))
+        out.append(_new(Count, ("blocked", (queue, reason), 1)))
+        out.append(_new(Booking, (queue, "voice", ev.at_us, BLOCKED, 1)))
 
 
-def _chat_responses(events: list[ContactEvent], ordered: list[_Segment],
-                    out: list[Contribution]) -> None:
+def _chat_responses(scan: _Scan, out: list[Contribution]) -> None:
     """Agent replies to waiting customer messages: reply time − oldest unanswered message.
     Bot messages count for neither side."""
     unanswered_since: int | None = None
-    for ev in events:
-        if ev.kind != "message":
-            continue
-        if ev.extra == "customer":
+    ordered = scan.ordered
+    only_queue = ordered[0].queue if len(ordered) == 1 else None  # the usual chat
+    add = out.append
+    for at_us, _, _, _, _, sender in scan.messages:
+        if sender == "customer":
             if unanswered_since is None:
-                unanswered_since = ev.at_us
-        elif ev.extra == "agent" and unanswered_since is not None:
-            queue = queue_at(ordered, ev.at_us)
-            out.append(Booking(queue, "chat", ev.at_us, CHAT_RESPONSE_US,
-                               ev.at_us - unanswered_since))
-            out.append(Booking(queue, "chat", ev.at_us, CHAT_RESPONSES, 1))
+                unanswered_since = at_us
+        elif sender == "agent" and unanswered_since is not None:
+            queue = only_queue or queue_at(ordered, at_us)
+            add(_new(Booking, (queue, "chat", at_us, CHAT_RESPONSE_US, at_us - unanswered_since)))
+            add(_new(Booking, (queue, "chat", at_us, CHAT_RESPONSES, 1)))
             unanswered_since = None

@@ -26,16 +26,15 @@ SOLVED_STATUSES = frozenset({"solved", "closed"})
 
 
 class TicketEvent(NamedTuple):
+    """A ticket event's fields the KPIs use; a plain tuple comparison orders a ticket's events
+    (time, then event id)."""
+
+    at_us: int
     event_id: str
     kind: str  # the type without its family: "created", "status_changed", ...
-    at_us: int
     queue: str | None
     channel: str | None
     status: str | None
-
-
-def _order(ev: TicketEvent) -> tuple[int, str]:
-    return (ev.at_us, ev.event_id)
 
 
 def _text(value: Any) -> str | None:
@@ -57,10 +56,10 @@ class TicketKind:
 
     def add(self, record: dict[str, Any], event: Event) -> None:
         body = event.body
-        item = TicketEvent(event.event_id, event.type.partition(".")[2], event.occurred_us,
+        item = TicketEvent(event.occurred_us, event.event_id, event.type.partition(".")[2],
                            _text(body.get("queue")), _text(body.get("channel")),
                            _text(body.get("status")))
-        insort(record["ev"], item, key=_order)
+        insort(record["ev"], item)
 
     def newest_us(self, record: dict[str, Any]) -> int:
         return record["ev"][-1].at_us if record["ev"] else 0
@@ -97,10 +96,12 @@ class TicketKind:
         return out
 
     def restore(self, record: dict[str, Any], version: int) -> dict[str, Any]:
-        scale = 1000 if version < 2 else 1  # format 1 kept milliseconds and no status
-        events = [TicketEvent(e[0], e[1], e[2] * scale, e[3], e[4],
-                              e[5] if len(e) > 5 else None) for e in record["ev"]]
-        events.sort(key=_order)
+        if version < 2:  # format 1: (event_id, kind, occurred_ms, queue, channel), no status
+            events = [TicketEvent(e[2] * 1000, e[0], e[1], e[3], e[4], None)
+                      for e in record["ev"]]
+        else:
+            events = [TicketEvent(*e) for e in record["ev"]]
+        events.sort()
         return {"ev": events}
 
     def contributions(self, record: dict[str, Any], config: Config) -> list[Contribution]:

@@ -151,7 +151,7 @@ def test_a_record_written_in_the_previous_format_is_restored():
     got = exported(engine, us("2026-11-22T09:05:00Z"))
     assert got[("cc_contacts_offered_total", ("sales", "voice"))] == 2
     assert got[("cc_window_contact_wait_seconds_sum", ("sales", "voice", "interval"))] == 8.0
-    bounds, counts, total = got[("cc_contact_wait_seconds", ("sales", "voice", "answered"))]
+    _bounds, counts, total = got[("cc_contact_wait_seconds", ("sales", "voice", "answered"))]
     assert total == 20.0 and sum(counts) == 2  # 12 s from the base + 8 s from the record
     assert got[("cc_agents", ("sales", "available"))] == 1
     assert got[("cc_window_requests", ("email", "interval"))] == 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import io
 import itertools
+from typing import ClassVar
 
 import orjson
 import pytest
@@ -130,7 +131,7 @@ class TestStreamTimeRetention:
 
 
 class TestReplayAsOf:
-    LINES = [
+    LINES: ClassVar[list[dict]] = [
         ev("call.queued", "2026-11-22T10:29:00Z", call_id="c1", queue="q"),
         ev("call.answered", "2026-11-22T10:31:00Z", call_id="c1", queue="q", agent_id="a1"),
     ]
@@ -186,7 +187,7 @@ class TestScrapesNeverWrite:
 
 
 class TestSameInstant:
-    EVENTS = [
+    EVENTS: ClassVar[list[tuple[str, str, dict]]] = [
         ("call.queued", "2026-11-22T09:00:00Z", {"queue": "support"}),
         ("call.flowed_out", "2026-11-22T09:03:00Z",
          {"queue": "support", "reason": "timeout", "to_queue": "support"}),
@@ -250,7 +251,7 @@ class TestHandleTimeAcrossTransfers:
 
 
 class TestQueueLabels:
-    FIRST = {"q_late": "2026-11-22T09:05:00Z", "q_early": "2026-11-22T09:00:00Z",
+    FIRST: ClassVar[dict[str, str]] = {"q_late": "2026-11-22T09:05:00Z", "q_early": "2026-11-22T09:00:00Z",
              "q_mid": "2026-11-22T09:02:00Z", "q_tie_b": "2026-11-22T09:03:00Z",
              "q_tie_a": "2026-11-22T09:03:00Z"}
 

@@ -251,9 +251,10 @@ class TestHandleTimeAcrossTransfers:
 
 
 class TestQueueLabels:
-    FIRST: ClassVar[dict[str, str]] = {"q_late": "2026-11-22T09:05:00Z", "q_early": "2026-11-22T09:00:00Z",
-             "q_mid": "2026-11-22T09:02:00Z", "q_tie_b": "2026-11-22T09:03:00Z",
-             "q_tie_a": "2026-11-22T09:03:00Z"}
+    FIRST: ClassVar[dict[str, str]] = {
+        "q_late": "2026-11-22T09:05:00Z", "q_early": "2026-11-22T09:00:00Z",
+        "q_mid": "2026-11-22T09:02:00Z", "q_tie_b": "2026-11-22T09:03:00Z",
+        "q_tie_a": "2026-11-22T09:03:00Z"}
 
     def offered_by_label(self, order: list[str], restart_after: int | None = None) -> dict:
         config = parse_config({"limits": {"max_queues": 3}})

@@ -125,7 +125,7 @@ class Engine:
         if record is not None and kind.expired(record, stream):
             self._retire(key, kind)
             record = None
-        if kind.is_late(record, at, stream):
+        if stream - at > kind.late_after_us and kind.is_late(record, at, stream):
             return Outcome.LATE
         if record is None:
             record = {"kind": kind.name, "v": kind.version, "p": self.partition,
@@ -133,7 +133,11 @@ class Engine:
             self._records[key] = record
         kind.add(record, event)
         self._seen[event.event_id] = key
-        self.ledger.saw_queues(kind.queues_of(event), at)
+        first_seen = self.ledger.first_seen
+        for queue in kind.queues_of(event):
+            seen = first_seen.get(queue)
+            if seen is None or at < seen:
+                first_seen[queue] = at
         self._update(key, kind, record)
         self.store.put(key, record)
         return Outcome.APPLIED
@@ -154,7 +158,10 @@ class Engine:
         if not old:
             self.ledger.add(key, new)
             return
-        if old == new:
+        n_old = len(old)
+        if len(new) >= n_old and new[:n_old] == old:  # e.g. a chat message: only appended
+            if len(new) > n_old:
+                self.ledger.add(key, new[n_old:])
             return
         # Contribution types never compare equal to one another (their vocabularies are
         # disjoint, a unit test pins it), so one multiset difference finds the change.

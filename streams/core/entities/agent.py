@@ -72,6 +72,7 @@ class AgentKind:
     name = "agent"
     families = ("agent",)
     version = 2
+    late_after_us = HISTORY_US
 
     def key(self, event: Event) -> str:
         return f"agent:{event.body['agent_id']}"

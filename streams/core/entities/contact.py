@@ -171,6 +171,7 @@ class ContactKind:
     name = "contact"
     families = ("call", "chat")
     version = 2
+    late_after_us = RETENTION_US
 
     def key(self, event: Event) -> str:
         family = event.type.partition(".")[0]
@@ -186,7 +187,8 @@ class ContactKind:
         return record["ev"][-1].at_us if record["ev"] else 0
 
     def expired(self, record: dict[str, Any], stream_us: int) -> bool:
-        return stream_us - self.newest_us(record) > RETENTION_US
+        events = record["ev"]
+        return bool(events) and stream_us - events[-1][0] > RETENTION_US  # [0]: at_us
 
     def is_late(self, record: dict[str, Any] | None, event_us: int, stream_us: int) -> bool:
         return record is None and stream_us - event_us > RETENTION_US

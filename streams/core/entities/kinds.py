@@ -33,6 +33,9 @@ class EntityKind(Protocol):
     name: str  #: persisted in every record as ``kind``
     families: tuple[str, ...]  #: event families (the part of ``type`` before the dot)
     version: int  #: format version of the records this release writes
+    #: No event younger than this behind stream time is late (the engine asks
+    #: :meth:`is_late` only for older ones).
+    late_after_us: int
 
     def key(self, event: Event) -> str:
         """The entity's key, unique across kinds (``call:c1``, ``agent:a7``)."""

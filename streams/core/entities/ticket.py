@@ -47,6 +47,7 @@ class TicketKind:
     name = "ticket"
     families = ("ticket",)
     version = 2
+    late_after_us = AFTER_SOLVE_US
 
     def key(self, event: Event) -> str:
         return f"ticket:{event.body['ticket_id']}"

@@ -64,22 +64,25 @@ def topic_for_type(event_type: str) -> str | None:
     return TOPIC_OF_FAMILY.get(event_type.partition(".")[0])
 
 
-def entity_key(event_type: str, body: dict[str, Any]) -> str:
-    """The id that keys the event on its topic (SPEC §1): contact, ticket, agent or customer id.
+#: The body field that keys each family's events on its topic (SPEC §1). Feedback is keyed by
+#: the contact or ticket it is about, else by its own event id; marketing by its event id.
+KEY_FIELDS_OF_FAMILY: dict[str, tuple[str, ...]] = {
+    "call": ("call_id",),
+    "chat": ("chat_id",),
+    "ticket": ("ticket_id",),
+    "agent": ("agent_id",),
+    "survey": ("contact_id", "ticket_id", "event_id"),
+    "qa": ("contact_id", "ticket_id", "event_id"),
+    "customer": ("customer_id",),
+    "marketing": ("event_id",),
+}
 
-    Feedback is keyed by the contact or ticket it is about, else by its own event id.
-    """
-    family = event_type.partition(".")[0]
-    if family == "call":
-        return str(body.get("call_id", ""))
-    if family == "chat":
-        return str(body.get("chat_id", ""))
-    if family == "ticket":
-        return str(body.get("ticket_id", ""))
-    if family == "agent":
-        return str(body.get("agent_id", ""))
-    if family in ("survey", "qa"):
-        return str(body.get("contact_id") or body.get("ticket_id") or body.get("event_id", ""))
-    if family == "customer":
-        return str(body.get("customer_id", ""))
-    return str(body.get("event_id", ""))
+
+def entity_key(event_type: str, body: dict[str, Any]) -> str:
+    """The id that keys the event on its topic (SPEC §1): the first of its family's key
+    fields that the body has (``""`` if none)."""
+    for field in KEY_FIELDS_OF_FAMILY.get(event_type.partition(".")[0], ("event_id",)):
+        value = body.get(field)
+        if value:
+            return str(value)
+    return ""

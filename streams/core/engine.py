@@ -218,8 +218,10 @@ class Engine:
             kind = KIND_BY_NAME[record["kind"]]
             if kind.expired(record, stream):
                 expired.append((key, kind))
-            elif kind.trim(record, stream):
-                self._trimmed(key, kind, record)
+            else:
+                dropped = kind.trim(record, stream)
+                if dropped:
+                    self._trimmed(key, kind, record, dropped)
         if expired:
             for key, kind in expired:
                 self._fold(key, kind)
@@ -235,10 +237,9 @@ class Engine:
             return self.prune()
         return 0
 
-    def _trimmed(self, key: str, kind: EntityKind, record: Record) -> None:
-        kept = set(kind.event_ids(record))
-        for event_id in [e for e, k in self._seen.items() if k == key and e not in kept]:
-            del self._seen[event_id]
+    def _trimmed(self, key: str, kind: EntityKind, record: Record, dropped: list[str]) -> None:
+        for event_id in dropped:
+            self._seen.pop(event_id, None)
         self._update_full(key, kind, record)
         self.store.put(key, record)
 

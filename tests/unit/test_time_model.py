@@ -130,6 +130,25 @@ class TestStreamTimeRetention:
         assert c.value("2026-11-27T10:01:00Z", "cc_agents", queue="q", state="available") == 1
 
 
+    def test_an_agent_s_history_older_than_48_h_is_trimmed_keeping_its_queues(self):
+        c = Centre()
+        c.event("agent.state_changed", "2026-11-20T08:00:00Z", agent_id="a1",
+                state="available", queues=["q"])
+        c.event("agent.state_changed", "2026-11-20T09:00:00Z", agent_id="a1",
+                state="on_contact")
+        c.event("agent.state_changed", "2026-11-23T09:00:00Z", agent_id="a1",
+                state="available")
+        c.feed()
+        assert c.engine.prune() == 0
+        timeline = c.engine._records["agent:a1"]["tl"]
+        assert [(ch.state, ch.queues) for ch in timeline] == [
+            ("on_contact", ("q",)), ("available", None)]
+        assert c.value("2026-11-23T09:05:00Z", "cc_agents", queue="q", state="available") == 1
+        again = c.event("agent.state_changed", "2026-11-20T08:00:00Z", event_id="e-old",
+                        agent_id="a1", state="available", queues=["q"])
+        assert c.feed([again]) == [Outcome.LATE]
+
+
 class TestReplayAsOf:
     LINES: ClassVar[list[dict]] = [
         ev("call.queued", "2026-11-22T10:29:00Z", call_id="c1", queue="q"),

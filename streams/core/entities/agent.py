@@ -113,7 +113,7 @@ class AgentKind:
     def is_late(self, record: dict[str, Any] | None, event_us: int, stream_us: int) -> bool:
         return stream_us - event_us > HISTORY_US
 
-    def trim(self, record: dict[str, Any], stream_us: int) -> bool:
+    def trim(self, record: dict[str, Any], stream_us: int) -> list[str]:
         """Drop the history older than 48 h of stream time: keep the state in effect at the
         cutoff (with the queues in effect then) and every change after it."""
         timeline: list[StateChange] = record["tl"]
@@ -122,12 +122,12 @@ class AgentKind:
         while first_kept + 1 < len(timeline) and timeline[first_kept + 1].at_us <= cutoff:
             first_kept += 1
         if first_kept == 0:
-            return False
+            return []
         queues = _queues_in_effect(timeline[: first_kept + 1])[-1]
         head = timeline[first_kept]
         kept_queues = None if queues == (UNKNOWN_QUEUE,) and head.queues is None else queues
         record["tl"] = [head._replace(queues=kept_queues), *timeline[first_kept + 1:]]
-        return True
+        return [change.event_id for change in timeline[:first_kept]]
 
     def event_ids(self, record: dict[str, Any]) -> Iterable[str]:
         return (change.event_id for change in record["tl"])

@@ -193,8 +193,8 @@ class ContactKind:
     def is_late(self, record: dict[str, Any] | None, event_us: int, stream_us: int) -> bool:
         return record is None and stream_us - event_us > RETENTION_US
 
-    def trim(self, record: dict[str, Any], stream_us: int) -> bool:
-        return False
+    def trim(self, record: dict[str, Any], stream_us: int) -> list[str]:
+        return []
 
     def event_ids(self, record: dict[str, Any]) -> Iterable[str]:
         return (ev.event_id for ev in record["ev"])

@@ -66,8 +66,9 @@ class EntityKind(Protocol):
         entity's live record, or ``None``)."""
         ...
 
-    def trim(self, record: Record, stream_us: int) -> bool:
-        """Drop history past its retention from a kept record; ``True`` if it changed."""
+    def trim(self, record: Record, stream_us: int) -> list[str]:
+        """Drop history past its retention from a kept record; returns the ids of the events
+        dropped (none: the record is unchanged)."""
         ...
 
     def event_ids(self, record: Record) -> Iterable[str]:

@@ -79,8 +79,8 @@ class TicketKind:
     def is_late(self, record: dict[str, Any] | None, event_us: int, stream_us: int) -> bool:
         return record is None and stream_us - event_us > AFTER_SOLVE_US
 
-    def trim(self, record: dict[str, Any], stream_us: int) -> bool:
-        return False
+    def trim(self, record: dict[str, Any], stream_us: int) -> list[str]:
+        return []
 
     def event_ids(self, record: dict[str, Any]) -> Iterable[str]:
         return (ev.event_id for ev in record["ev"])

@@ -10,7 +10,6 @@ import asyncio
 import random
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -27,6 +26,7 @@ from worker_harness import (
     wait_for,
 )
 
+from streams.core.timestamps import HOUR_US, format_us
 from streams.simulate.generator import generate
 from streams.simulate.model import IntradayProfile
 from streams.simulate.scenarios import contact_centre
@@ -36,17 +36,13 @@ SIM_MINUTES = 20
 STATEFUL = ("call", "chat", "agent")
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+def now_us() -> int:
+    return time.time_ns() // 1000
 
 
 def simulated_events(minutes: int = SIM_MINUTES, seed: int = 11) -> list[dict]:
     """A realistic stream that ends about now (so the worker's windows see it)."""
-    start = now_ms() - minutes * 60_000
+    start = now_us() // 1000 - minutes * 60_000
     daytime = replace(contact_centre(), profile=IntradayProfile(((0.0, 1.0),)))  # any hour
     return list(generate(daytime, seed=seed, start_ms=start, duration_ms=minutes * 60_000))
 
@@ -64,17 +60,17 @@ def produce(bootstrap: str, prefix: str, path: Path, topic: str | None = None) -
     assert done.returncode == 0, done.stderr.decode()
 
 
-def replay_kpis(path: Path, as_of_ms: int) -> dict:
-    done = cli("replay", str(path), "--as-of", iso(as_of_ms))
+def replay_kpis(path: Path, as_of_us: int) -> dict:
+    done = cli("replay", str(path), "--as-of", format_us(as_of_us))
     assert done.returncode == 0, done.stderr.decode()
     return kpis(parse_metrics(done.stdout.decode()))
 
 
 def converged(worker: Worker, path: Path) -> tuple[bool, list[str]]:
     """Scrape, then replay with the scrape time as the clock; compare the KPI values."""
-    before = now_ms()
+    before = now_us()
     scraped = kpis(worker.metrics())
-    expected = replay_kpis(path, (before + now_ms()) // 2)
+    expected = replay_kpis(path, (before + now_us()) // 2)
     problems = differences(scraped, expected)
     return not problems, problems
 
@@ -179,7 +175,7 @@ def test_invalid_events_go_to_the_dead_letter_topic_and_leave_valid_kpis_untouch
         b'{"event_id": "bad-7", "type": "call.queued", "occurred_at": "2026-11-22T09:00:00", '
         b'"call_id": "x5", "queue": "sales"}')
     invalid["future_timestamp"] = orjson.dumps(
-        {"event_id": "bad-9", "type": "call.queued", "occurred_at": iso(now_ms() + 3_600_000),
+        {"event_id": "bad-9", "type": "call.queued", "occurred_at": format_us(now_us() + HOUR_US),
          "call_id": "x7", "queue": "sales"})
     mixed = list(valid)
     for i, line in enumerate(invalid.values()):
@@ -254,7 +250,7 @@ def test_two_workers_split_the_partitions_and_their_counters_sum_to_the_replay(
     produce(kafka_bootstrap, unique_name + ".", path)
     second = worker_factory(data="w2")
     second.start()  # joins the group: the first worker's partitions are rebalanced
-    expected = {k: v for k, v in replay_kpis(path, now_ms()).items() if k[0].endswith("_total")}
+    expected = {k: v for k, v in replay_kpis(path, now_us()).items() if k[0].endswith("_total")}
     last: dict = {}
 
     def split_and_complete() -> bool:

@@ -26,6 +26,10 @@ PIPELINE_FAMILIES = ("cc_events_", "cc_event_lag_seconds", "cc_last_event_timest
                      "cc_consumer_lag_messages", "cc_build_info")
 #: Families whose value moves with the clock between a scrape and the replay's --as-of.
 CLOCK_FAMILIES = ("cc_queue_oldest_wait_seconds", "cc_occupancy_ratio")
+#: Agent-seconds up to the scrape (occupancy's numerator and denominator): every agent whose
+#: state is still open adds the clock difference, a few milliseconds, so a fixed allowance.
+AGENT_SECONDS_FAMILIES = ("cc_window_agent_busy_seconds", "cc_window_agent_staffed_seconds")
+AGENT_SECONDS_TOLERANCE = 5.0
 
 Sample = tuple[str, frozenset[tuple[str, str]]]
 
@@ -63,6 +67,9 @@ def differences(worker: dict[Sample, float], replay: dict[Sample, float]) -> lis
         a, b = worker.get(key), replay.get(key)
         if a is None or b is None:
             problems.append(f"{key[0]}{dict(key[1])}: worker={a} replay={b}")
+        elif key[0] in AGENT_SECONDS_FAMILIES:
+            if abs(a - b) > AGENT_SECONDS_TOLERANCE:
+                problems.append(f"{key[0]}{dict(key[1])}: worker={a} replay={b}")
         elif key[0].startswith(CLOCK_FAMILIES):
             tolerance = 0.01 if key[0].endswith("ratio") else max(5.0, abs(b) * 0.02)
             if abs(a - b) > tolerance:

@@ -14,7 +14,6 @@ Retention (SPEC §2): a contact is kept until 48 h of stream time after its newe
 from __future__ import annotations
 
 from bisect import insort
-from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from streams.core.config import Config
@@ -41,6 +40,7 @@ from streams.core.contributions import (
     Observe,
     Waiting,
 )
+from streams.core.entities.event_log import EventLogKind
 from streams.core.events import Event
 from streams.core.timestamps import HOUR_US
 
@@ -165,7 +165,7 @@ def queue_at(ordered: list[_Segment], instant_us: int) -> str:
     return current
 
 
-class ContactKind:
+class ContactKind(EventLogKind):
     """Entity kind of calls (channel ``voice``) and chats (channel ``chat``)."""
 
     name = "contact"
@@ -183,32 +183,9 @@ class ContactKind:
     def add(self, record: dict[str, Any], event: Event) -> None:
         insort(record["ev"], compact(event))
 
-    def newest_us(self, record: dict[str, Any]) -> int:
-        return record["ev"][-1].at_us if record["ev"] else 0
-
     def expired(self, record: dict[str, Any], stream_us: int) -> bool:
         events = record["ev"]
         return bool(events) and stream_us - events[-1][0] > RETENTION_US  # [0]: at_us
-
-    def is_late(self, record: dict[str, Any] | None, event_us: int, stream_us: int) -> bool:
-        return record is None and stream_us - event_us > RETENTION_US
-
-    def trim(self, record: dict[str, Any], stream_us: int) -> list[str]:
-        return []
-
-    def event_ids(self, record: dict[str, Any]) -> Iterable[str]:
-        return (ev.event_id for ev in record["ev"])
-
-    def queues_of(self, event: Event) -> Iterable[str]:
-        queue = event.body.get("queue")
-        return (queue,) if isinstance(queue, str) else ()
-
-    def first_seen(self, record: dict[str, Any]) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for ev in record["ev"]:
-            if ev.queue is not None and ev.queue not in out:
-                out[ev.queue] = ev.at_us  # events are time-sorted: the first is the earliest
-        return out
 
     def restore(self, record: dict[str, Any], version: int) -> dict[str, Any]:
         if version < 2:  # format 1: (event_id, kind, occurred_ms, queue, extra)

@@ -12,11 +12,11 @@ its last solve (so a reopen is still recognised).
 from __future__ import annotations
 
 from bisect import insort
-from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from streams.core.config import Config
 from streams.core.contributions import TICKETS_CREATED, Booking, Contribution
+from streams.core.entities.event_log import EventLogKind
 from streams.core.events import Event
 from streams.core.timestamps import DAY_US
 
@@ -41,7 +41,7 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-class TicketKind:
+class TicketKind(EventLogKind):
     """Entity kind of helpdesk tickets: one record per ``ticket_id``."""
 
     name = "ticket"
@@ -62,9 +62,6 @@ class TicketKind:
                            _text(body.get("status")))
         insort(record["ev"], item)
 
-    def newest_us(self, record: dict[str, Any]) -> int:
-        return record["ev"][-1].at_us if record["ev"] else 0
-
     def _solved_at(self, record: dict[str, Any]) -> int | None:
         """When the ticket was last solved, if its latest status is solved or closed."""
         for ev in reversed(record["ev"]):
@@ -75,26 +72,6 @@ class TicketKind:
     def expired(self, record: dict[str, Any], stream_us: int) -> bool:
         solved_at = self._solved_at(record)
         return solved_at is not None and stream_us - solved_at > AFTER_SOLVE_US
-
-    def is_late(self, record: dict[str, Any] | None, event_us: int, stream_us: int) -> bool:
-        return record is None and stream_us - event_us > AFTER_SOLVE_US
-
-    def trim(self, record: dict[str, Any], stream_us: int) -> list[str]:
-        return []
-
-    def event_ids(self, record: dict[str, Any]) -> Iterable[str]:
-        return (ev.event_id for ev in record["ev"])
-
-    def queues_of(self, event: Event) -> Iterable[str]:
-        queue = event.body.get("queue")
-        return (queue,) if isinstance(queue, str) else ()
-
-    def first_seen(self, record: dict[str, Any]) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for ev in record["ev"]:
-            if ev.queue is not None:
-                out.setdefault(ev.queue, ev.at_us)
-        return out
 
     def restore(self, record: dict[str, Any], version: int) -> dict[str, Any]:
         if version < 2:  # format 1: (event_id, kind, occurred_ms, queue, channel), no status

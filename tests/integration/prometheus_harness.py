@@ -6,10 +6,14 @@
                       alertmanager_port=am.port).start()
     prom.query('ALERTS{alertstate="firing"}')   # -> [Series(labels, value), ...]
 
+``worker_port`` may also be a list of ports: one Prometheus scraping a fleet of workers (same
+app id, each owning some partitions), as in production; ``monitored_fleet`` starts such a
+fleet, ``monitored_worker`` a single worker.
+
 What is copied and what is changed:
 
 - ``deploy/prometheus/prometheus.yml`` is loaded as YAML and only its addresses are rewritten:
-  the ``ccpulse`` job scrapes the test's worker, the ``prometheus`` and ``alertmanager`` jobs
+  the ``ccpulse`` job scrapes the test's worker(s), the ``prometheus`` and ``alertmanager`` jobs
   scrape the test's own servers, and alerts go to the test's Alertmanager. Intervals, timeouts,
   job names, ``rule_files`` and everything else stay as shipped, and ``rules/*.yml`` is copied
   next to it unchanged. A job this module does not know is an error, not silently kept: it would
@@ -36,7 +40,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -103,11 +107,13 @@ def _http(url: str, *, data: bytes | None = None) -> tuple[int, bytes]:
 
 # ------------------------------------------------------------------ configuration copies
 
-def prometheus_config(shipped: Mapping[str, Any], *, worker: str, prometheus: str,
-                      alertmanager: str) -> dict[str, Any]:
-    """``shipped`` with only the scrape targets and the Alertmanager address replaced."""
+def prometheus_config(shipped: Mapping[str, Any], *, worker: str | Sequence[str],
+                      prometheus: str, alertmanager: str) -> dict[str, Any]:
+    """``shipped`` with only the scrape targets and the Alertmanager address replaced;
+    ``worker`` is one address or the addresses of every worker of a fleet."""
     config = json.loads(json.dumps(shipped))  # a deep copy of plain YAML data
-    targets = {"ccpulse": worker, "prometheus": prometheus, "alertmanager": alertmanager}
+    workers = [worker] if isinstance(worker, str) else list(worker)
+    targets = {"ccpulse": workers, "prometheus": [prometheus], "alertmanager": [alertmanager]}
     for job in config["scrape_configs"]:
         name = job["job_name"]
         if name not in targets:
@@ -115,7 +121,7 @@ def prometheus_config(shipped: Mapping[str, Any], *, worker: str, prometheus: st
                              f"not know; add its test address to prometheus_config()")
         if set(job) & {"file_sd_configs", "kubernetes_sd_configs", "dns_sd_configs"}:
             raise ValueError(f"job {name!r} uses service discovery; give it a static address")
-        job["static_configs"] = [{"targets": [targets[name]]}]
+        job["static_configs"] = [{"targets": targets[name]}]
     for manager in config["alerting"]["alertmanagers"]:
         manager["static_configs"] = [{"targets": [alertmanager]}]
     return config
@@ -202,10 +208,10 @@ class Prometheus(_Server):
 
     name = "prometheus"
 
-    def __init__(self, work_dir: Path, port: int, *, worker_port: int, alertmanager_port: int,
-                 for_overrides: Mapping[str, str] | None = None) -> None:
+    def __init__(self, work_dir: Path, port: int, *, worker_port: int | Sequence[int],
+                 alertmanager_port: int, for_overrides: Mapping[str, str] | None = None) -> None:
         super().__init__(work_dir, port)
-        self.worker_port = worker_port
+        self.worker_ports = [worker_port] if isinstance(worker_port, int) else list(worker_port)
         self.alertmanager_port = alertmanager_port
         self.for_overrides = dict(for_overrides or {})
         self.config_path = work_dir / "prometheus.yml"
@@ -213,7 +219,8 @@ class Prometheus(_Server):
     def write_config(self) -> Path:
         """The rewritten prometheus.yml and rules/ under ``work_dir``; checked by promtool."""
         shipped = yaml.safe_load(SHIPPED_PROMETHEUS.read_text())
-        config = prometheus_config(shipped, worker=f"127.0.0.1:{self.worker_port}",
+        config = prometheus_config(shipped,
+                                   worker=[f"127.0.0.1:{port}" for port in self.worker_ports],
                                    prometheus=f"127.0.0.1:{self.port}",
                                    alertmanager=f"127.0.0.1:{self.alertmanager_port}")
         rules_dir = self.work_dir / "rules"
@@ -379,13 +386,34 @@ class Stack:
                           self.prometheus.log_tail(), self.alertmanager.log_tail()))
 
 
+@dataclass
+class Fleet:
+    """Several workers (one consumer group) scraped by one Prometheus, which alerts an
+    Alertmanager, which posts to ``webhooks``."""
+
+    workers: list[Worker]
+    prometheus: Prometheus
+    alertmanager: Alertmanager
+    webhooks: WebhookCapture
+
+    def logs(self) -> str:
+        return "\n".join((*(f"worker {i} log:\n{w.log_tail()}"
+                            for i, w in enumerate(self.workers, start=1)),
+                          self.prometheus.log_tail(), self.alertmanager.log_tail()))
+
+
 @contextmanager
-def monitored_worker(bootstrap: str, app_id: str, work_dir: Path, *,
-                     config_toml: str | None = None,
-                     for_overrides: Mapping[str, str] | None = None) -> Iterator[Stack]:
-    """Webhook capture, Alertmanager, Prometheus, then the worker (topic prefix ``app_id.``);
-    all stopped on exit. Prometheus starts first so that its rule groups are already ticking
-    when the worker's first series appear."""
+def monitored_fleet(bootstrap: str, app_id: str, work_dir: Path, *, workers: int,
+                    partitions: int = 4, config_toml: str | None = None,
+                    for_overrides: Mapping[str, str] | None = None) -> Iterator[Fleet]:
+    """Webhook capture, Alertmanager, Prometheus scraping ``workers`` workers, then the workers
+    one after the other (the same app id, so they share the partitions; topic prefix
+    ``app_id.``; each its own port and data directory, ``work_dir/worker-<n>``, and the config
+    file ``work_dir/ccpulse.toml`` when ``config_toml`` is given); all stopped on exit. Faust
+    gives every worker at most ceil(partitions / workers) partitions of each topic: with 4
+    partitions a third worker owns none, so a fleet of 3 needs 3 or 6 (deploy/ccpulse.toml).
+    Prometheus starts first so that its rule groups are already ticking when the workers' first
+    series appear."""
     with ExitStack() as stop:
         webhooks = WebhookCapture().start()
         stop.callback(webhooks.stop)
@@ -393,14 +421,30 @@ def monitored_worker(bootstrap: str, app_id: str, work_dir: Path, *,
                                     webhook_url=webhooks.url)
         stop.callback(alertmanager.stop)
         alertmanager.start()
-        worker = Worker(bootstrap, app_id, app_id + ".", work_dir / "worker", free_port())
+        names = ["worker"] if workers == 1 else [f"worker-{n}" for n in range(1, workers + 1)]
+        fleet = [Worker(bootstrap, app_id, app_id + ".", work_dir / name, free_port(),
+                        partitions=partitions)
+                 for name in names]
         if config_toml is not None:
             (work_dir / "ccpulse.toml").write_text(config_toml)
-            worker.env["CCPULSE_CONFIG"] = str(work_dir / "ccpulse.toml")
-        prometheus = Prometheus(work_dir / "prometheus", free_port(), worker_port=worker.port,
+            for worker in fleet:
+                worker.env["CCPULSE_CONFIG"] = str(work_dir / "ccpulse.toml")
+        prometheus = Prometheus(work_dir / "prometheus", free_port(),
+                                worker_port=[worker.port for worker in fleet],
                                 alertmanager_port=alertmanager.port, for_overrides=for_overrides)
         stop.callback(prometheus.stop)
         prometheus.start()
-        stop.callback(worker.stop)
-        worker.start()
-        yield Stack(worker, prometheus, alertmanager, webhooks)
+        for worker in fleet:
+            stop.callback(worker.stop)
+            worker.start()
+        yield Fleet(fleet, prometheus, alertmanager, webhooks)
+
+
+@contextmanager
+def monitored_worker(bootstrap: str, app_id: str, work_dir: Path, *,
+                     config_toml: str | None = None,
+                     for_overrides: Mapping[str, str] | None = None) -> Iterator[Stack]:
+    """:func:`monitored_fleet` of one worker (``work_dir/worker``)."""
+    with monitored_fleet(bootstrap, app_id, work_dir, workers=1, config_toml=config_toml,
+                         for_overrides=for_overrides) as fleet:
+        yield Stack(fleet.workers[0], fleet.prometheus, fleet.alertmanager, fleet.webhooks)

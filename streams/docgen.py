@@ -226,11 +226,12 @@ def render_metrics(catalogue: Iterable[Any], ratio_parts: Mapping[str, tuple[str
         "",
         GENERATED.format(source="`streams.core.metrics.CATALOGUE`"),
         "",
-        "Every family `/metrics` serves (and `ccpulse replay` prints), with its type, labels "
-        "and meaning (SPEC §4). Units are base units (seconds), `_ratio` values are 0–1, "
-        "counters end in `_total`, histograms add `_bucket`, `_sum` and `_count` series. A "
-        "ratio or average with a zero denominator is not exported. Windowed gauges carry "
-        "`window` = `interval`, `previous_interval` or `today` (see "
+        "Every family `/metrics` serves, with its type, labels and meaning; `ccpulse replay` "
+        "prints the same except `cc_event_lag_seconds` and `cc_consumer_lag_messages` (a file "
+        "has no processing time and no consumer). Units are base units (seconds), `_ratio` "
+        "values are 0–1, counters end in `_total`, histograms add `_bucket`, `_sum` and "
+        "`_count` series. A ratio or average with a zero denominator is not exported. "
+        "Windowed gauges carry `window` = `interval`, `previous_interval` or `today` (see "
         "[configuration](configuration.md) for the windows and the service-level policy).",
     ]
     for group, members in groups.items():

@@ -70,7 +70,8 @@ def replay_streams(
     now_us = as_of_us if as_of_us is not None else newest
     if after:
         problems.append(f"{after:,} event{'s' * (after != 1)} after --as-of "
-                        f"{format_us(now_us)} left out (they had not happened yet)")
+                        f"{format_us(now_us)} left out ("
+                        f"{'they had' if after != 1 else 'it had'} not happened yet)")
     return ReplayResult(engine=engine, stats=stats, now_us=now_us, problems=problems,
                         after_as_of=after)
 

@@ -46,6 +46,12 @@ def load_config(path: str | os.PathLike[str] | None = None,
                               "CCPULSE_CONFIG") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {str(file)!r} is not valid TOML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config file {str(file)!r} is not UTF-8 text ({exc.reason} at "
+                              f"byte {exc.start}); save it as UTF-8") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {str(file)!r}: {exc.strerror}; check "
+                              "--config or CCPULSE_CONFIG") from None
     try:
         config = parse_config(raw)
     except ConfigError as exc:

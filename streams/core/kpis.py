@@ -150,11 +150,12 @@ def _window_sums(
             current, previous, day = ledger.calendar(queue).windows(now_us)
             days = ledger.days[(queue, channel)]
             q = label(queue)
-            for window, fields in (
-                ("interval", buckets.get(current)),
-                ("previous_interval", buckets.get(previous)),
-                ("today", days.get(day)),
-            ):
+            windows = (("interval", buckets.get(current)),
+                       ("previous_interval", buckets.get(previous)),
+                       ("today", days.get(day)))
+            if not any(fields for _, fields in windows):
+                continue  # nothing now (e.g. only bookings since retracted): no series
+            for window, fields in windows:  # the other windows of a live one show 0
                 _sum_fields(sums.setdefault((q, channel, window), {}), fields)
     return sums
 

@@ -34,6 +34,16 @@ MINUTE_US = 60_000_000
 MINUTE_FIELDS = frozenset({"offered", "handled", "handle_us"})
 
 
+def _add_field(fields: Fields, field: str, amount: int) -> None:
+    """Add to a window field; a field back at 0 is removed, as if never booked, so that the
+    ledger holds exactly what a rebuild from the records would."""
+    value = fields.get(field, 0) + amount
+    if value:
+        fields[field] = value
+    else:
+        fields.pop(field, None)
+
+
 class Ledger:
     """Counters, histograms, window buckets and live state of one engine."""
 
@@ -93,7 +103,11 @@ class Ledger:
         elif cls is Count:
             metric, labels, amount = c
             k = (metric, labels)
-            self.counters[k] = self.counters.get(k, 0) + amount * times
+            value = self.counters.get(k, 0) + amount * times
+            if value or times > 0:
+                self.counters[k] = value
+            else:  # fully retracted: as if never added (a rebuild would not have it)
+                del self.counters[k]
         elif cls is Observe:
             metric, labels, value_us = c
             self._observe(metric, labels, value_us, times)
@@ -122,6 +136,8 @@ class Ledger:
             row = self.histograms[(metric, labels)] = [0] * (len(bounds) + 2)
         row[bisect_left(bounds, value_us)] += times  # le is inclusive: value <= bound
         row[-1] += value_us * times
+        if times < 0 and not any(row):
+            del self.histograms[(metric, labels)]  # fully retracted
 
     def _book(self, queue: str, channel: str, at_us: int, field: str, amount: int) -> None:
         cal = self.calendar(queue)
@@ -130,13 +146,11 @@ class Ledger:
         if buckets is None:
             buckets = self.intervals[key] = {}
             self.days[key] = {}
-        fields = buckets.setdefault(cal.interval_start(at_us), {})
-        fields[field] = fields.get(field, 0) + amount
-        fields = self.days[key].setdefault(cal.day_start(at_us), {})
-        fields[field] = fields.get(field, 0) + amount
+        _add_field(buckets.setdefault(cal.interval_start(at_us), {}), field, amount)
+        _add_field(self.days[key].setdefault(cal.day_start(at_us), {}), field, amount)
         if field in MINUTE_FIELDS:
             minute = self.minutes.setdefault(key, {}).setdefault(at_us - at_us % MINUTE_US, {})
-            minute[field] = minute.get(field, 0) + amount
+            _add_field(minute, field, amount)
 
     def _book_span(self, queue: str, state: str, start: int, end: int, times: int) -> None:
         """Split an agent's state span over the interval and day windows it crosses."""

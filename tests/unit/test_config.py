@@ -90,3 +90,15 @@ def test_invalid_toml_file_is_a_clear_error(tmp_path):
 def test_missing_config_file_says_what_to_check(tmp_path):
     with pytest.raises(ConfigError, match="does not exist; check --config or CCPULSE_CONFIG"):
         load_config(tmp_path / "nope.toml", environ={})
+
+
+def test_config_path_that_is_a_directory_is_a_one_line_config_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"cannot read config file .*: Is a directory; check"):
+        load_config(tmp_path, environ={})
+
+
+def test_config_file_that_is_not_utf8_says_so(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b'[defaults]\ntimezone = "\xff"\n')
+    with pytest.raises(ConfigError, match=r"is not UTF-8 text .*; save it as UTF-8"):
+        load_config(path, environ={})

@@ -99,6 +99,12 @@ class TestStreamTimeRetention:
         assert self.chat_response(replayed.engine) == 600.0
         assert self.chat_response(replayed.engine, "interval") == 600.0
 
+    def test_monday_s_lines_arriving_after_friday_s_are_late_and_change_nothing(self):
+        lines = [*FRIDAY_CHAT, *MONDAY_CHAT]
+        replayed = replay_streams([("f", jsonl(*lines))], parse_config({}), us(FRIDAY_NOW))
+        assert self.chat_response(replayed.engine) == 600.0
+        assert replayed.stats.late == {"cc.chats": 2}
+
     def test_a_worker_that_prunes_as_it_goes_agrees_with_the_replay(self):
         lines = [*MONDAY_CHAT, *other_traffic_between(), *FRIDAY_CHAT]
         replayed = replay_streams([("f", jsonl(*lines))], parse_config({}), us(FRIDAY_NOW))
@@ -163,7 +169,7 @@ class TestReplayAsOf:
         assert got[("cc_queue_oldest_wait_seconds", ("q", "voice"))] == 60.0
         assert result.after_as_of == 1
         assert result.problems == [
-            "1 event after --as-of 2026-11-22T10:30:00Z left out (they had not happened yet)"]
+            "1 event after --as-of 2026-11-22T10:30:00Z left out (it had not happened yet)"]
 
     def test_without_as_of_the_clock_is_the_newest_event(self):
         result = replay_streams([("f", jsonl(*self.LINES))], parse_config({}))
@@ -267,6 +273,33 @@ class TestHandleTimeAcrossTransfers:
                        window="today") == 450.0  # 120 + 300 + 30, not 570
         assert c.value(now, "cc_average_speed_of_answer_seconds", queue="support",
                        channel="voice", window="today") == 120.0
+
+
+class TestExpositionDependsOnTheEventsOnly:
+    def test_every_arrival_order_of_a_transferred_call_prints_the_same_bytes(self):
+        lines = [
+            ev("call.queued", "2026-11-22T10:00:00Z", call_id="c1", queue="sales"),
+            ev("call.answered", "2026-11-22T10:00:10Z", call_id="c1", queue="sales",
+               agent_id="a1"),
+            ev("call.transferred", "2026-11-22T10:02:10Z", call_id="c1", agent_id="a1",
+               to_queue="support"),
+            ev("call.queued", "2026-11-22T10:02:10Z", call_id="c1", queue="support"),
+            ev("call.answered", "2026-11-22T10:04:10Z", call_id="c1", queue="support",
+               agent_id="a2"),
+            ev("call.ended", "2026-11-22T10:09:10Z", call_id="c1", agent_id="a2"),
+            ev("call.wrapup_ended", "2026-11-22T10:09:40Z", call_id="c1", agent_id="a2"),
+            ev("call.blocked", "2026-11-22T10:03:00Z", call_id="c1", reason="network"),
+        ]
+        as_of = us("2026-11-22T10:10:00Z")
+
+        def exposition(order) -> bytes:
+            result = replay_streams([("f", jsonl(*order))], parse_config({}), as_of)
+            return result.exposition()
+
+        reference = exposition(lines)
+        orders = list(itertools.permutations(lines))
+        for order in orders[:: max(1, len(orders) // 200)]:
+            assert exposition(order) == reference
 
 
 class TestQueueLabels:

@@ -25,8 +25,14 @@ class EventLogKind:
         return events[-1][0] if events else 0  # [0]: at_us, the sort field
 
     def is_late(self, record: dict[str, Any] | None, event_us: int, stream_us: int) -> bool:
-        """Late: the entity is not kept and the event is older than the retention."""
-        return record is None and stream_us - event_us > self.late_after_us
+        """Late: older than the retention behind stream time, and not part of the kept entity:
+        either none is kept, or the event lies more than the retention before the kept
+        record's oldest event — it belongs to an earlier life of the entity that was (or, in
+        another arrival order, would have been) dropped. So a chat idle since Monday gives the
+        same Friday numbers whether Monday's lines arrive first or last."""
+        if stream_us - event_us <= self.late_after_us:
+            return False
+        return record is None or record["ev"][0][0] - event_us > self.late_after_us
 
     def trim(self, record: dict[str, Any], stream_us: int) -> list[str]:
         return []  # an entity is kept or dropped whole

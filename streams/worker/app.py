@@ -202,6 +202,8 @@ class Pipeline:
             gone.append((name, tp.partition))
         log.info("revoked %d partitions: %d dirty records written", len(gone), written)
         self.state.drop(gone)
+        for tp in gone:  # a later owner (maybe this worker again) resumes at the commit
+            self.state.last_offsets.pop(tp, None)
 
     def ready(self) -> bool:
         """Partitions assigned and tables recovered (SPEC §7 ``/healthz``)."""
@@ -223,16 +225,24 @@ class Pipeline:
         return render(lambda: families)
 
     def _consumer_lag(self, active: set[TP]) -> Any:
+        """High-water mark minus the next offset to process: after the last message this
+        worker processed since the partition was assigned, else the group's committed offset
+        (where consumption resumes). Without that floor a partition handed over by a rebalance
+        showed its whole length as lag until its next message arrived (never, on a quiet one).
+        """
         fam = new_family("cc_consumer_lag_messages")
         consumer = self.app.consumer
+        committed = getattr(consumer, "_committed_offset", {})  # Faust: tp -> next offset
         for topic, partition in sorted(active):
+            tp = faust.types.TP(self.prefix + topic, partition)
             try:
-                high = consumer.highwater(faust.types.TP(self.prefix + topic, partition))
+                high = consumer.highwater(tp)
             except Exception:  # not fetched yet
                 continue
             if high is None:
                 continue
-            done = self.state.last_offsets.get((topic, partition), -1) + 1
+            done = max(self.state.last_offsets.get((topic, partition), -1) + 1,
+                       committed.get(tp) or 0)
             fam.samples[(topic, str(partition))] = max(0, high - done)
         return fam
 

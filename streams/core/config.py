@@ -72,6 +72,13 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class CustomerSettings:
+    """Customer-lifecycle settings (SPEC §3.4): the zone of the calendar months."""
+
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True, slots=True)
 class Deployment:
     """Where the worker runs; environment variables override these (SPEC §6)."""
 
@@ -93,6 +100,7 @@ class Config:
     queues: Mapping[str, QueueSettings] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
     deployment: Deployment = field(default_factory=Deployment)
+    customers: CustomerSettings = field(default_factory=CustomerSettings)
 
     def queue(self, name: str) -> QueueSettings:
         """Settings of ``name``: its own section, else the defaults."""
@@ -204,15 +212,7 @@ def _parse_queue(where: str, raw: Any, base: QueueSettings) -> QueueSettings:
         if key not in _QUEUE_KEYS:
             raise ConfigError(f"unknown key {name}; expected one of {sorted(_QUEUE_KEYS)}")
         if key == "timezone":
-            if not isinstance(value, str):
-                raise ConfigError(f"{name} must be an IANA time zone name, got {value!r}")
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ConfigError(
-                    f"{name}: unknown time zone {value!r}; use an IANA name like 'Europe/Lisbon'"
-                ) from None
-            changes["timezone"] = value
+            changes["timezone"] = _parse_timezone(name, value)
         elif key == "interval_minutes":
             if value not in (15, 30, 60) or isinstance(value, bool):
                 raise ConfigError(f"{name} must be 15, 30 or 60, got {value!r}")
@@ -299,9 +299,32 @@ def _parse_deployment(raw: Any) -> Deployment:
     return replace(Deployment(), **changes)
 
 
+def _parse_timezone(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} must be an IANA time zone name, got {value!r}")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{name}: unknown time zone {value!r}; use an IANA name like 'Europe/Lisbon'"
+        ) from None
+    return value
+
+
+def _parse_customers(raw: Any) -> CustomerSettings:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"customers must be a table, got {raw!r}")
+    for key in raw:
+        if key != "timezone":
+            raise ConfigError(f"unknown key customers.{key}; expected timezone")
+    if "timezone" in raw:
+        return CustomerSettings(timezone=_parse_timezone("customers.timezone", raw["timezone"]))
+    return CustomerSettings()
+
+
 def parse_config(raw: Mapping[str, Any]) -> Config:
     """Build a :class:`Config` from a decoded TOML document (all keys optional)."""
-    known = {"defaults", "queues", "limits", "worker"}
+    known = {"defaults", "queues", "limits", "worker", "customers"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"unknown top-level key {key!r}; expected one of {sorted(known)}")
@@ -312,4 +335,6 @@ def parse_config(raw: Mapping[str, Any]) -> Config:
     queues = {name: _parse_queue(f"queues.{name}", q, defaults) for name, q in queues_raw.items()}
     limits = _parse_limits(raw.get("limits", {}))
     deployment = _parse_deployment(raw.get("worker", {}))
-    return Config(defaults=defaults, queues=queues, limits=limits, deployment=deployment)
+    customers = _parse_customers(raw.get("customers", {}))
+    return Config(defaults=defaults, queues=queues, limits=limits, deployment=deployment,
+                  customers=customers)

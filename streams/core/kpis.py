@@ -83,12 +83,16 @@ def contact_families(config: Config, ledgers: Sequence[Ledger], now_us: int) -> 
     counters = {k: new_family(name) for k, name in _COUNTERS.items()}
     for ledger in ledgers:
         for (metric, labels), value in ledger.counters.items():
-            counters[metric].add((label(labels[0]), *labels[1:]), value)
+            fam = counters.get(metric)
+            if fam is not None:  # other kinds' counters are exported by their own builders
+                fam.add((label(labels[0]), *labels[1:]), value)
 
     hists = {k: new_family(name) for k, name in _HISTOGRAMS.items()}
     for ledger in ledgers:
         for (metric, labels), row in ledger.histograms.items():
-            fam = hists[metric]
+            fam = hists.get(metric)
+            if fam is None:
+                continue
             key = (label(labels[0]), *labels[1:])
             prev = fam.samples.get(key)
             bounds = ledger.bounds[metric]

@@ -16,7 +16,7 @@ from typing import BinaryIO, TextIO
 
 from streams.core.config import Config
 from streams.core.engine import Engine
-from streams.core.kpis import contact_families
+from streams.core.kpis import all_families
 from streams.core.metrics import Family
 from streams.core.pipeline import PipelineStats
 from streams.core.timestamps import format_us
@@ -33,7 +33,7 @@ class ReplayResult:
     after_as_of: int = 0
 
     def families(self) -> list[Family]:
-        return [*contact_families(self.engine.config, [self.engine.ledger], self.now_us),
+        return [*all_families(self.engine.config, [self.engine.ledger], self.now_us),
                 *self.stats.families(with_lag=False)]
 
     def exposition(self) -> bytes:

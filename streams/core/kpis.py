@@ -72,6 +72,14 @@ def _open_span_us(start: int, end: int, lo: int, hi: int) -> int:
     return max(0, min(end, hi) - max(start, lo))
 
 
+def all_families(config: Config, ledgers: Sequence[Ledger], now_us: int) -> list[Family]:
+    """Every KPI family of SPEC §4 (pipeline health aside) at the engine clock ``now_us``:
+    the one entry point of the worker's ``/metrics`` and the replay. A pure read."""
+    return [
+        *contact_families(config, ledgers, now_us),
+    ]
+
+
 def contact_families(config: Config, ledgers: Sequence[Ledger], now_us: int) -> list[Family]:
     """Every contact, blocked-call and agent family of SPEC §4 at the engine clock ``now_us``.
 

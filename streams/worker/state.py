@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from streams.core.config import Config
 from streams.core.engine import Engine
-from streams.core.kpis import contact_families
+from streams.core.kpis import all_families
 from streams.core.metrics import Family
 from streams.core.pipeline import PipelineStats
 from streams.worker.checkpoint import (
@@ -80,4 +80,4 @@ class WorkerState:
     def families(self, active: Iterable[TP]) -> list[Family]:
         now = self.clock_us()
         ledgers = [self.engines[tp].ledger for tp in sorted(set(active)) if tp in self.engines]
-        return [*contact_families(self.config, ledgers, now), *self.stats.families()]
+        return [*all_families(self.config, ledgers, now), *self.stats.families()]

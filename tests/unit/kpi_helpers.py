@@ -8,7 +8,7 @@ from typing import Any
 from streams.core.config import Config, parse_config
 from streams.core.engine import Engine, Outcome
 from streams.core.events import Event
-from streams.core.kpis import contact_families
+from streams.core.kpis import all_families
 from streams.core.timestamps import parse_us
 
 
@@ -39,7 +39,7 @@ class Centre:
 
     def values(self, now: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], Any]:
         out = {}
-        for fam in contact_families(self.config, [self.engine.ledger], us(now)):
+        for fam in all_families(self.config, [self.engine.ledger], us(now)):
             for labels, value in fam.samples.items():
                 out[(fam.name, tuple(zip(fam.labels, labels, strict=True)))] = value
         return out

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from functools import cache
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from streams.core.business_hours import BusinessHours
 from streams.errors import ConfigError
 
 CHANNELS = ("voice", "chat")
@@ -23,6 +26,8 @@ FLOW_OUT_MODES = ("ignored", "negative", "positive")
 #: its stale count is the same whether or not a prune has run.
 MAX_STALE_AFTER_SECONDS = 48 * 3600.0
 DEFAULT_TICKET_CATEGORIES = ("billing", "technical", "shipping", "returns", "sales", "cancellation")
+PRIORITIES = ("urgent", "high", "normal", "low")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +60,45 @@ class QueueSettings:
     stale_after_seconds: float = 14400.0
     service_level: ServiceLevelPolicy = field(default_factory=ServiceLevelPolicy)
     channel_service_level: Mapping[str, ServiceLevelPolicy] = field(default_factory=dict)
+    #: Opening spans and holidays in this queue's ``timezone``; None = always open (SPEC §3.6).
+    business_hours: BusinessHours | None = None
+    #: priority -> first-response target in seconds (business time when business hours are set)
+    first_response_target_seconds: Mapping[str, float] = field(default_factory=dict)
     stale_after_us: int = field(init=False, repr=False, compare=False, default=0)
+    first_response_target_us: Mapping[str, int] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
-        # Derived once: read for every segment of every contact.
+        # Derived once: read for every segment of every contact and every ticket event.
         object.__setattr__(self, "stale_after_us", round(self.stale_after_seconds * 1_000_000))
+        object.__setattr__(self, "first_response_target_us", {
+            priority: round(seconds * 1_000_000)
+            for priority, seconds in self.first_response_target_seconds.items()
+        })
 
     def policy(self, channel: str) -> ServiceLevelPolicy:
         return self.channel_service_level.get(channel, self.service_level)
+
+    def business_us(self, start_us: int, end_us: int) -> int:
+        """Business time in ``[start_us, end_us)``: calendar time when always open."""
+        if self.business_hours is None:
+            return max(0, end_us - start_us)
+        return self.business_hours.business_us(start_us, end_us)
+
+    def first_response_deadline_us(self, created_us: int, priority: str) -> int | None:
+        """When a ticket created at ``created_us`` is overdue without a first response.
+
+        None when ``priority`` has no target. The target counts business time when the queue
+        has business hours: the deadline is the instant by which that much opening time has
+        passed since creation (a ticket created while closed starts counting at opening).
+        """
+        target_us = self.first_response_target_us.get(priority)
+        if target_us is None:
+            return None
+        if self.business_hours is None:
+            return created_us + target_us
+        return self.business_hours.deadline_us(created_us, target_us)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +180,7 @@ _POLICY_KEYS = {
 }
 _QUEUE_KEYS = {
     "timezone", "interval_minutes", "day_start", "backlog_age_seconds", "stale_after_seconds",
-    "service_level",
+    "service_level", "business_hours", "first_response_target_seconds",
 }
 _DEPLOYMENT_KEYS = {
     "broker", "app_id", "topic_prefix", "web_host", "web_port", "data_dir", "partitions",
@@ -203,6 +239,103 @@ def _parse_day_start(where: str, value: Any) -> int:
     return hours * 60 + minutes
 
 
+def _parse_clock(value: str, *, end: bool) -> int | None:
+    """Minutes of ``'HH:MM'`` (``'24:00'`` only as an end); None when malformed."""
+    if len(value) != 5 or value[2] != ":" or not (value[:2] + value[3:]).isdigit():
+        return None
+    hours, minutes = int(value[:2]), int(value[3:])
+    if end and (hours, minutes) == (24, 0):
+        return 24 * 60
+    if hours >= 24 or minutes >= 60:
+        return None
+    return hours * 60 + minutes
+
+
+def _parse_spans(where: str, raw: Any) -> tuple[tuple[int, int], ...]:
+    example = '["08:00-12:00", "13:00-17:30"]'
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where} must be a list of 'HH:MM-HH:MM' spans like {example}, "
+                          f"got {raw!r}")
+    spans: list[tuple[int, int, int]] = []
+    for index, text in enumerate(raw):
+        name = f"{where}[{index}]"
+        start = end = None
+        if isinstance(text, str) and text.count("-") == 1:
+            first, last = text.strip().split("-")
+            start = _parse_clock(first.strip(), end=False)
+            end = _parse_clock(last.strip(), end=True)
+        if start is None or end is None:
+            raise ConfigError(f"{name}: {text!r} is not a span; write 'HH:MM-HH:MM' local time, "
+                              f"like '08:00-12:00' ('24:00' for the end of the day)")
+        if start >= end:
+            raise ConfigError(f"{name}: span {text!r} does not end after it starts; a span "
+                              f"stays within one day, so split it at '24:00'")
+        spans.append((start, end, index))
+    spans.sort()
+    for (_, prev_end, prev_index), (start, _, index) in pairwise(spans):
+        if start < prev_end:
+            first, second = sorted((prev_index, index))
+            raise ConfigError(f"{where}[{second}]: span {raw[second]!r} overlaps "
+                              f"{where}[{first}] {raw[first]!r}; merge them into one span")
+    return tuple((start, end) for start, end, _ in spans)
+
+
+def _parse_holiday(name: str, value: Any) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and len(value) == 10 and value[4] == value[7] == "-":
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ConfigError(f"{name}: {value!r} is not a date; write 'YYYY-MM-DD' (a local date of "
+                      f"the queue's timezone), like '2026-12-25'")
+
+
+_Hours = tuple[Mapping[int, tuple[tuple[int, int], ...]], frozenset[date]]
+
+
+def _parse_business_hours(where: str, raw: Any) -> _Hours:
+    """Weekly spans and holidays; the zone is applied once the whole queue table is read."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where} must be a table like {{ mon = [\"08:00-17:00\"] }}, "
+                          f"got {raw!r}")
+    weekly: dict[int, tuple[tuple[int, int], ...]] = {}
+    holidays: set[date] = set()
+    for key, value in raw.items():
+        name = f"{where}.{key}"
+        if key in WEEKDAYS:
+            weekly[WEEKDAYS.index(key)] = _parse_spans(name, value)
+        elif key == "holidays":
+            if not isinstance(value, list):
+                raise ConfigError(f"{name} must be a list of 'YYYY-MM-DD' dates, got {value!r}")
+            holidays.update(_parse_holiday(f"{name}[{i}]", v) for i, v in enumerate(value))
+        else:
+            raise ConfigError(
+                f"unknown key {name}; expected one of {[*WEEKDAYS, 'holidays']}"
+            )
+    if not any(weekly.values()):
+        raise ConfigError(f"{where} has no opening span; name at least one day "
+                          f"(mon = [\"09:00-17:00\"]) or leave business_hours out for always open")
+    return weekly, frozenset(holidays)
+
+
+def _parse_targets(where: str, raw: Any, base: Mapping[str, float]) -> dict[str, float]:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where} must be a table like {{ urgent = 3600, normal = 86400 }}, "
+                          f"got {raw!r}")
+    targets = dict(base)
+    for key, value in raw.items():
+        if key not in PRIORITIES:
+            raise ConfigError(f"unknown key {where}.{key}; expected one of {list(PRIORITIES)}")
+        seconds = _number(f"{where}.{key}", value)
+        if seconds <= 0:
+            raise ConfigError(f"{where}.{key} must be a positive number of seconds, "
+                              f"got {value!r}")
+        targets[key] = float(seconds)
+    return targets
+
+
 def _parse_queue(where: str, raw: Any, base: QueueSettings) -> QueueSettings:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where} must be a table, got {raw!r}")
@@ -228,7 +361,20 @@ def _parse_queue(where: str, raw: Any, base: QueueSettings) -> QueueSettings:
             changes[key] = seconds
         elif key == "backlog_age_seconds":
             changes[key] = float(_number(name, value))
+        elif key == "first_response_target_seconds":
+            changes[key] = _parse_targets(name, value, base.first_response_target_seconds)
+    hours = None
+    if "business_hours" in raw:
+        hours = _parse_business_hours(f"{where}.business_hours", raw["business_hours"])
     settings = replace(base, **changes)
+    # Built after every key is read: the zone may come later in the table, or be this queue's
+    # own while the spans are inherited from [defaults].
+    inherited = base.business_hours
+    if hours is not None:
+        settings = replace(settings, business_hours=BusinessHours(settings.timezone, *hours))
+    elif inherited is not None and inherited.timezone != settings.timezone:
+        settings = replace(settings, business_hours=BusinessHours(
+            settings.timezone, dict(enumerate(inherited.weekly)), inherited.holidays))
     if "service_level" in raw:
         sl_raw = raw["service_level"]
         policy = _parse_policy(f"{where}.service_level", sl_raw, base.service_level)

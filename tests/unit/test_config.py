@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from datetime import date
+from pathlib import Path
 
 import pytest
 from kpi_helpers import us
@@ -240,3 +241,15 @@ class TestBusinessHoursConfig:
                             'holidays = [2026-12-25T00:00:00Z]\n')
         with pytest.raises(ConfigError, match=r"defaults\.business_hours\.holidays\[0\]: "):
             parse_config(raw)
+
+
+def test_business_hours_example_in_the_docs_parses():
+    docs = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+    section = docs.read_text().split("## Business hours and first-response targets")[1]
+    example = section.split("```toml\n")[1].split("```")[0]
+    support = parse_config(tomllib.loads(example)).queue("support")
+    assert support.business_hours is not None
+    assert support.business_hours.timezone == "Europe/Lisbon"
+    # Saturday 21 Nov 2026 10:00 Lisbon (UTC+0): 30 min of business time is Monday 08:30.
+    assert support.business_hours.deadline_us(us("2026-11-21T10:00:00Z"), 1_800_000_000) == us(
+        "2026-11-23T08:30:00Z")

@@ -68,7 +68,20 @@ class AgentNow(NamedTuple):
     since_us: int
 
 
-Contribution = Count | Observe | Booking | Span | Waiting | AgentNow
+class TicketNow(NamedTuple):
+    """An open ticket (live state): its current queue and priority, when it was created,
+    whether its last public message is the customer's, and when its first response falls
+    due (``None``: answered already, or no target for its priority)."""
+
+    queue: str
+    channel: str
+    priority: str
+    created_us: int
+    awaiting_reply: bool
+    first_response_due_us: int | None
+
+
+Contribution = Count | Observe | Booking | Span | Waiting | AgentNow | TicketNow
 
 # Window fields of contacts, booked per (queue, channel).
 OFFERED = "offered"
@@ -86,8 +99,34 @@ RESOLVED_FIRST_CONTACT = "fcr"
 BLOCKED = "blocked"
 CHAT_RESPONSE_US = "chat_response_us"
 CHAT_RESPONSES = "chat_responses"
-# Tickets, booked per (queue, ticket channel).
-TICKETS_CREATED = "tickets_created"
+# Tickets, booked per (queue, ticket channel) in the ticket's queue at booking time.
+TICKETS_CREATED = "tickets_created"  # every category (also a request of its channel)
+TICKETS_CREATED_IN = "tickets_created:"  # + category label: created per category
+TICKETS_CREATED_SOLVED = "tickets_created_solved"  # booked at creation, once first solved
+TICKETS_SOLVED = "tickets_solved"  # first solves
+TICKETS_REOPENED = "tickets_reopened"
+TICKET_FIRST_RESPONSES = "ticket_first_responses"
+TICKET_FIRST_RESPONSE_US = "ticket_first_response_us"
+TICKET_FIRST_RESPONSE_BUSINESS_US = "ticket_first_response_business_us"
+TICKET_FIRST_RESPONSES_WITH_TARGET = "ticket_first_responses_with_target"
+TICKET_FIRST_RESPONSES_WITHIN_TARGET = "ticket_first_responses_within_target"
+TICKET_RESPONSES = "ticket_responses"
+TICKET_RESPONSE_US = "ticket_response_us"
+TICKET_RESOLUTION_US = "ticket_resolution_us"
+TICKET_RESOLUTION_BUSINESS_US = "ticket_resolution_business_us"
+TICKETS_RESOLVED_FIRST_CONTACT = "tickets_fcr"
+TICKET_REPLIES_BEFORE_SOLVE = "ticket_replies_before_solve"
+# Surveys and QA reviews, booked per (queue, channel) at the response or review.
+NPS_RESPONSES = "nps_responses"
+NPS_PROMOTERS = "nps_promoters"
+NPS_DETRACTORS = "nps_detractors"
+CSAT_RESPONSES = "csat_responses"
+CSAT_SATISFIED = "csat_satisfied"
+CES_RESPONSES = "ces_responses"
+CES_EASY = "ces_easy"
+CES_SCORE_SUM = "ces_score_sum"
+QA_REVIEWS = "qa_reviews"
+IQS_PPM = "iqs_ppm"  # review scores, 0-1 in millionths (integer sums are exact in any order)
 
 #: Counter metric of waiting segments whose outcome came after ``stale_after_seconds``.
 STALE = "stale"

@@ -36,6 +36,7 @@ from streams.core.contributions import (
     Contribution,
     Count,
     Observe,
+    TicketNow,
     Waiting,
 )
 from streams.core.entities.kinds import (
@@ -59,6 +60,8 @@ PRUNE_STEP_US = HOUR_US
 
 #: Kinds with a constant-time path for an event appended at the end (``kind.appended``).
 _APPENDABLE = frozenset(k.name for k in KIND_BY_NAME.values() if hasattr(k, "appended"))
+#: Kinds whose records may take their queue from another entity (``kind.references``).
+_REFERRING = frozenset(k.name for k in KIND_BY_NAME.values() if hasattr(k, "references"))
 
 
 class Outcome(StrEnum):
@@ -91,13 +94,69 @@ class MemoryStore:
         self.data.pop(key, None)
 
 
+class Directory:
+    """How a survey or review finds the queue of the contact or ticket it references.
+
+    Calls, chats, tickets and feedback are keyed by the same ids, so they land in the same
+    partition number of their topics, which Faust assigns together (co-partitioned topics);
+    the worker gives the engines of one partition number one directory, the replay has one
+    engine. A feedback record that takes its queue from another entity *watches* that
+    entity's key: when the entity changes, the feedback's queue is resolved again, so the
+    result does not depend on which of the two arrived first.
+    """
+
+    def __init__(self) -> None:
+        self.engines: list[Engine] = []
+        #: referenced entity key -> {feedback key: engine holding the feedback}
+        self.watchers: dict[str, dict[str, Engine]] = {}
+
+    def queue_of(self, refs: Iterable[str]) -> str | None:
+        """The queue of the first referenced entity that is kept and names one."""
+        for ref in refs:
+            for engine in self.engines:
+                queue = engine.feedback_queue(ref)
+                if queue is not None:
+                    return queue
+        return None
+
+    def watch(self, refs: Iterable[str], key: str, engine: Engine) -> None:
+        for ref in refs:
+            self.watchers.setdefault(ref, {})[key] = engine
+
+    def unwatch(self, refs: Iterable[str], key: str) -> None:
+        for ref in refs:
+            watching = self.watchers.get(ref)
+            if watching is not None:
+                watching.pop(key, None)
+                if not watching:
+                    del self.watchers[ref]
+
+    def changed(self, ref: str) -> None:
+        for key, engine in list(self.watchers.get(ref, {}).items()):
+            engine.resolve_feedback(key)
+
+    def detach(self, engine: Engine) -> None:
+        """Forget an engine whose partition this worker no longer owns."""
+        if engine in self.engines:
+            self.engines.remove(engine)
+        for ref in list(self.watchers):
+            watching = self.watchers[ref]
+            for key in [k for k, e in watching.items() if e is engine]:
+                del watching[key]
+            if not watching:
+                del self.watchers[ref]
+
+
 class Engine:
     """State of one partition (or of one replay): records, contributions, ledger."""
 
-    def __init__(self, config: Config, store: RecordStore | None = None, partition: int = 0):
+    def __init__(self, config: Config, store: RecordStore | None = None, partition: int = 0,
+                 directory: Directory | None = None):
         self.config = config
         self.partition = partition
         self.store: RecordStore = store if store is not None else MemoryStore()
+        self.directory = directory if directory is not None else Directory()
+        self.directory.engines.append(self)
         self.ledger = Ledger(config)
         self._base = Ledger(config)  # counters/histograms of retired entities
         #: Newest event time applied (epoch µs); 0 before any event.
@@ -138,9 +197,40 @@ class Engine:
             seen = first_seen.get(queue)
             if seen is None or at < seen:
                 first_seen[queue] = at
+        if kind.name in _REFERRING:
+            refs = kind.references(record)  # type: ignore[attr-defined]
+            record["rq"] = self.directory.queue_of(refs) if refs else None
+            self.directory.watch(refs, key, self)
         self._update(key, kind, record)
         self.store.put(key, record)
+        if key in self.directory.watchers:
+            self.directory.changed(key)
         return Outcome.APPLIED
+
+    # ------------------------------------------------------------------ references
+    def feedback_queue(self, key: str) -> str | None:
+        """The queue a survey or review of entity ``key`` takes, if this engine keeps it."""
+        record = self._records.get(key)
+        if record is None:
+            return None
+        kind = KIND_BY_NAME[record["kind"]]
+        if kind.expired(record, self.stream_us):
+            return None
+        queue_of = getattr(kind, "feedback_queue", None)
+        return queue_of(record) if queue_of is not None else None
+
+    def resolve_feedback(self, key: str) -> None:
+        """Resolve again the queue of feedback ``key`` (a referenced entity changed)."""
+        record = self._records.get(key)
+        if record is None:
+            return
+        kind = KIND_BY_NAME[record["kind"]]
+        queue = self.directory.queue_of(kind.references(record))  # type: ignore[attr-defined]
+        if queue is None or queue == record.get("rq"):
+            return
+        record["rq"] = queue
+        self._update(key, kind, record)
+        self.store.put(key, record)
 
     def _update(self, key: str, kind: EntityKind, record: Record) -> None:
         """Swap the entity's contributions: retract what it no longer adds, add what is new."""
@@ -184,6 +274,8 @@ class Engine:
         was stale, and is counted so. Bookings and spans stay in their window buckets, which
         are pruned by age."""
         record = self._records.pop(key)
+        if kind.name in _REFERRING:
+            self.directory.unwatch(kind.references(record), key)  # type: ignore[attr-defined]
         for c in self._contributions.pop(key, []):
             cls = c.__class__
             if cls is Count or cls is Observe:
@@ -193,7 +285,7 @@ class Engine:
                 stale = Count(STALE, (c.queue, c.channel), 1)  # type: ignore[union-attr]
                 self._base.add_one(key, stale, 1)
                 self.ledger.add_one(key, stale, 1)
-            elif cls is AgentNow:
+            elif cls is AgentNow or cls is TicketNow:
                 self.ledger.add_one(key, c, -1)
         for event_id in kind.event_ids(record):
             self._seen.pop(event_id, None)
@@ -272,6 +364,8 @@ class Engine:
             if self._watermark_us and kind.expired(record, self._watermark_us):
                 continue  # already folded into the base before a crash
             self._records[key] = record
+            if kind.name in _REFERRING:  # keeps the queue it had; follows later changes
+                self.directory.watch(kind.references(record), key, self)  # type: ignore
             for event_id in kind.event_ids(record):
                 self._seen[event_id] = key
             for queue, at in kind.first_seen(record).items():

@@ -20,12 +20,20 @@ from streams.core.contributions import (
     Count,
     Observe,
     Span,
+    TicketNow,
     Waiting,
 )
 
 #: Handle-time histogram buckets (seconds): short chats to long escalations.
 HANDLE_BOUNDS = (30.0, 60.0, 120.0, 180.0, 240.0, 300.0, 450.0, 600.0, 900.0, 1200.0, 1800.0,
                  3600.0)
+
+#: Ticket first-response and resolution histogram buckets (seconds): 5 minutes to 30 days;
+#: every configured first-response target is added (SPEC §4).
+TICKET_BOUNDS = (300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 43200.0, 86400.0,
+                 172800.0, 259200.0, 604800.0, 1209600.0, 2592000.0)
+TICKET_HISTOGRAMS = ("ticket_first_response", "ticket_resolution",
+                     "ticket_first_response_business", "ticket_resolution_business")
 
 Fields = dict[str, int]
 
@@ -44,6 +52,15 @@ def _add_field(fields: Fields, field: str, amount: int) -> None:
         fields.pop(field, None)
 
 
+def ticket_bounds_seconds(config: Config) -> tuple[float, ...]:
+    """Ticket histogram buckets: :data:`TICKET_BOUNDS` plus every first-response target."""
+    bounds = set(TICKET_BOUNDS)
+    for settings in (config.defaults, *config.queues.values()):
+        for target_us in getattr(settings, "first_response_target_us", {}).values():
+            bounds.add(target_us / 1_000_000)
+    return tuple(sorted(bounds))
+
+
 class Ledger:
     """Counters, histograms, window buckets and live state of one engine."""
 
@@ -52,7 +69,9 @@ class Ledger:
         self.counters: dict[tuple[str, tuple[str, ...]], int] = {}
         #: (metric, labels) -> [count per bucket (len(bounds)+1, last is +Inf)..., sum in µs]
         self.histograms: dict[tuple[str, tuple[str, ...]], list[int]] = {}
-        self.bounds = {"wait": config.histogram_bounds_seconds(), "handle": HANDLE_BOUNDS}
+        ticket_bounds = ticket_bounds_seconds(config)
+        self.bounds = {"wait": config.histogram_bounds_seconds(), "handle": HANDLE_BOUNDS,
+                       **dict.fromkeys(TICKET_HISTOGRAMS, ticket_bounds)}
         self._bounds_us = {m: [round(b * 1_000_000) for b in bs] for m, bs in self.bounds.items()}
         #: (queue, channel) -> interval start -> fields; same for business days and minutes.
         #: Agent time is under channel "".
@@ -63,6 +82,7 @@ class Ledger:
         self.waiting: dict[tuple[str, str], dict[tuple[str, int], int]] = {}
         #: entity key -> its live state
         self.agents: dict[str, AgentNow] = {}
+        self.tickets: dict[str, TicketNow] = {}
         #: queue -> earliest event time naming it (the max_queues admission, SPEC §4)
         self.first_seen: dict[str, int] = {}
         self._calendars: dict[str, QueueCalendar] = {}
@@ -128,6 +148,11 @@ class Ledger:
                 self.agents[key] = c  # type: ignore[assignment]
             elif self.agents.get(key) == c:
                 del self.agents[key]
+        elif cls is TicketNow:
+            if times > 0:
+                self.tickets[key] = c  # type: ignore[assignment]
+            elif self.tickets.get(key) == c:
+                del self.tickets[key]
 
     def _observe(self, metric: str, labels: tuple[str, ...], value_us: int, times: int) -> None:
         bounds = self._bounds_us[metric]

@@ -187,6 +187,17 @@ class ContactKind(EventLogKind):
         events = record["ev"]
         return bool(events) and stream_us - events[-1][0] > RETENTION_US  # [0]: at_us
 
+    def feedback_queue(self, record: dict[str, Any]) -> str | None:
+        """The queue a survey or review of this contact belongs to: that of its last answered
+        segment (where a handled contact is booked), else of its last segment."""
+        last_queued = None
+        for ev in reversed(record["ev"]):
+            if ev.kind == "answered" and ev.queue is not None:
+                return ev.queue
+            if last_queued is None and ev.kind == "queued":
+                last_queued = ev.queue
+        return last_queued
+
     def restore(self, record: dict[str, Any], version: int) -> dict[str, Any]:
         if version < 2:  # format 1: (event_id, kind, occurred_ms, queue, extra)
             events = [ContactEvent(e[2] * 1000, rank_of(e[1], e[4]), e[0], e[1], e[3], e[4])

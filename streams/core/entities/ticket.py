@@ -1,12 +1,34 @@
-"""Tickets: a ticket's record and what this release computes from it — its share of
-*requests by channel* (SPEC §3.3).
+"""Tickets: a ticket's record and every ticket KPI computed from it (SPEC §1.3, §3.1, §3.3,
+§3.6).
 
-A ticket is an entity with a record of its events, so de-duplication, any arrival order and
-restarts work exactly as for contacts. The ticket KPIs of SPEC §3.1/§3.3 (open tickets,
-backlog, response and resolution times, ...) plug in here as more contributions.
+A ticket is an entity whose record is the list of its events in one deterministic order (event
+time, then life-cycle rank at equal times — created first, a reply before the status change it
+prompted — then event id). :func:`ticket_contributions` walks that list once, so every value
+is a function of the events alone, whatever order they arrived in. Nothing is contributed until
+the ticket's ``created`` is known: the creation time, queue and channel are the reference of
+every ticket KPI.
 
-Retention (SPEC §2): a ticket is kept while it is open and for 30 days of stream time after
-its last solve (so a reopen is still recognised).
+Definitions (SPEC §3.3):
+
+* a ticket is **open** from ``created`` until a status ``solved``/``closed``; ``pending`` and
+  ``on_hold`` are open; a change from solved/closed back to open/pending/on_hold is a
+  **reopen**; the **first solve** is the first change to solved or closed;
+* ``created`` counts as the customer's first public message; bot messages count for neither
+  side; private notes (``public=false``) are not messages;
+* **first response**: created → the first public agent reply, booked at that reply;
+  **response**: every public agent reply that follows unanswered customer messages, its time
+  − the oldest unanswered one, booked at the reply;
+* **resolution**: created → first solve, booked at the solve; **resolution ratio**: booked at
+  creation, the ticket counts as solved once its first solve is known;
+* **ticket FCR**: a first solve with exactly one public agent reply before it and at most one
+  distinct agent (from assignments and agent replies, private notes included) before it;
+  **replies per ticket**: public agent replies before the first solve, booked at the solve.
+
+A ticket KPI is booked in the ticket's queue (and priority, category) *at its booking time*:
+``ticket.updated`` changes them from its time on. Live gauges use the current values.
+
+Retention (SPEC §2): a ticket is kept while it is open and for 30 days of stream time after its
+last solve (so a reopen is still recognised).
 """
 
 from __future__ import annotations
@@ -14,31 +36,58 @@ from __future__ import annotations
 from bisect import insort
 from typing import Any, NamedTuple
 
+from streams.core import contributions as F
 from streams.core.config import Config
-from streams.core.contributions import TICKETS_CREATED, Booking, Contribution
+from streams.core.contributions import Booking, Contribution, Count, Observe, TicketNow
 from streams.core.entities.event_log import EventLogKind
 from streams.core.events import Event
 from streams.core.timestamps import DAY_US
 
 UNKNOWN = "unknown"
+OTHER_CATEGORY = "other"
+DEFAULT_PRIORITY = "normal"
 AFTER_SOLVE_US = 30 * DAY_US
 SOLVED_STATUSES = frozenset({"solved", "closed"})
+#: Counter and histogram metric names of tickets in the ledger.
+CREATED, SOLVED, REOPENED = "tickets_created", "tickets_solved", "tickets_reopened"
+FIRST_RESPONSE, RESOLUTION = "ticket_first_response", "ticket_resolution"
+FIRST_RESPONSE_BUSINESS, RESOLUTION_BUSINESS = (
+    "ticket_first_response_business", "ticket_resolution_business")
+
+#: Order of a ticket's events at the same instant (lower first).
+_RANK = {"created": 0, "updated": 1, "assigned": 2, "replied": 3, "status_changed": 4}
 
 
 class TicketEvent(NamedTuple):
     """A ticket event's fields the KPIs use; a plain tuple comparison orders a ticket's events
-    (time, then event id)."""
+    (time, rank, then event id — unique, so later fields never decide)."""
 
     at_us: int
+    rank: int
     event_id: str
-    kind: str  # the type without its family: "created", "status_changed", ...
+    kind: str  # the type without its family: "created", "replied", ...
     queue: str | None
     channel: str | None
     status: str | None
+    priority: str | None
+    category: str | None
+    author: str | None
+    public: bool
+    agent_id: str | None
 
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def compact(event: Event) -> TicketEvent:
+    body = event.body
+    kind = event.type.partition(".")[2]
+    return TicketEvent(event.occurred_us, _RANK.get(kind, 5), event.event_id, kind,
+                       _text(body.get("queue")), _text(body.get("channel")),
+                       _text(body.get("status")), _text(body.get("priority")),
+                       _text(body.get("category")), _text(body.get("author")),
+                       body.get("public", True) is not False, _text(body.get("agent_id")))
 
 
 class TicketKind(EventLogKind):
@@ -46,7 +95,7 @@ class TicketKind(EventLogKind):
 
     name = "ticket"
     families = ("ticket",)
-    version = 2
+    version = 3
     late_after_us = AFTER_SOLVE_US
 
     def key(self, event: Event) -> str:
@@ -56,11 +105,7 @@ class TicketKind(EventLogKind):
         return {"ev": []}
 
     def add(self, record: dict[str, Any], event: Event) -> None:
-        body = event.body
-        item = TicketEvent(event.occurred_us, event.event_id, event.type.partition(".")[2],
-                           _text(body.get("queue")), _text(body.get("channel")),
-                           _text(body.get("status")))
-        insort(record["ev"], item)
+        insort(record["ev"], compact(event))
 
     def _solved_at(self, record: dict[str, Any]) -> int | None:
         """When the ticket was last solved, if its latest status is solved or closed."""
@@ -75,17 +120,138 @@ class TicketKind(EventLogKind):
 
     def restore(self, record: dict[str, Any], version: int) -> dict[str, Any]:
         if version < 2:  # format 1: (event_id, kind, occurred_ms, queue, channel), no status
-            events = [TicketEvent(e[2] * 1000, e[0], e[1], e[3], e[4], None)
-                      for e in record["ev"]]
+            events = [TicketEvent(e[2] * 1000, _RANK.get(e[1], 5), e[0], e[1], e[3], e[4],
+                                  None, None, None, None, True, None) for e in record["ev"]]
+        elif version < 3:  # format 2: (at_us, event_id, kind, queue, channel, status)
+            events = [TicketEvent(e[0], _RANK.get(e[2], 5), e[1], e[2], e[3], e[4], e[5],
+                                  None, None, None, True, None) for e in record["ev"]]
         else:
             events = [TicketEvent(*e) for e in record["ev"]]
         events.sort()
         return {"ev": events}
 
-    def contributions(self, record: dict[str, Any], config: Config) -> list[Contribution]:
-        """A created ticket is one request of its channel, booked at creation in its queue."""
+    def feedback_queue(self, record: dict[str, Any]) -> str | None:
+        """The queue a survey or review of this ticket belongs to: the ticket's current one."""
+        queue = None
         for ev in record["ev"]:
-            if ev.kind == "created":
-                return [Booking(ev.queue or UNKNOWN, ev.channel or UNKNOWN, ev.at_us,
-                                TICKETS_CREATED, 1)]
+            if ev.queue is not None and ev.kind in ("created", "updated"):
+                queue = ev.queue
+        return queue
+
+    def contributions(self, record: dict[str, Any], config: Config) -> list[Contribution]:
+        return ticket_contributions(record["ev"], config)
+
+
+def ticket_contributions(events: list[TicketEvent], config: Config) -> list[Contribution]:
+    """Every contribution of one ticket, from its time-sorted events (module docstring)."""
+    created = next((ev for ev in events if ev.kind == "created"), None)
+    if created is None:
         return []
+    created_us = created.at_us
+    channel = created.channel or UNKNOWN
+    queue = created.queue or UNKNOWN
+    priority = created.priority or DEFAULT_PRIORITY
+    out: list[Contribution] = []
+    solved = False  # solved or closed now
+    first_solve_us: int | None = None
+    first_reply_us: int | None = None
+    unanswered_since: int | None = None  # oldest customer message no agent has answered
+    public_agent_replies = 0
+    agents: set[str] = set()
+
+    def book(at_us: int, field: str, amount: int) -> None:
+        out.append(Booking(queue, channel, at_us, field, amount))
+
+    for ev in events:
+        kind = ev.kind
+        if kind == "created":
+            if ev is not created:
+                continue  # a second "created" (another event id): the first one counts
+            category = _category(ev.category, config)
+            out.append(Count(CREATED, (queue, channel, category), 1))
+            book(created_us, F.TICKETS_CREATED, 1)
+            book(created_us, F.TICKETS_CREATED_IN + category, 1)
+            unanswered_since = created_us
+        elif kind == "updated":
+            if ev.at_us < created_us:
+                continue  # before the ticket exists: creation sets the attributes
+            queue = ev.queue or queue
+            priority = ev.priority or priority
+        elif kind == "assigned":
+            if first_solve_us is None and ev.agent_id is not None:
+                agents.add(ev.agent_id)
+        elif kind == "replied":
+            if ev.author == "agent" and ev.agent_id is not None and first_solve_us is None:
+                agents.add(ev.agent_id)
+            if not ev.public or ev.author == "bot" or ev.at_us < created_us:
+                continue
+            if ev.author == "customer":
+                if unanswered_since is None:
+                    unanswered_since = ev.at_us
+                continue
+            if ev.author != "agent":
+                continue
+            at = ev.at_us
+            if first_solve_us is None:
+                public_agent_replies += 1
+            if unanswered_since is not None:
+                book(at, F.TICKET_RESPONSES, 1)
+                book(at, F.TICKET_RESPONSE_US, at - unanswered_since)
+                unanswered_since = None
+            if first_reply_us is None:
+                first_reply_us = at
+                settings = config.queue(queue)
+                frt_us = at - created_us
+                frt_business_us = settings.business_us(created_us, at)
+                book(at, F.TICKET_FIRST_RESPONSES, 1)
+                book(at, F.TICKET_FIRST_RESPONSE_US, frt_us)
+                book(at, F.TICKET_FIRST_RESPONSE_BUSINESS_US, frt_business_us)
+                out.append(Observe(FIRST_RESPONSE, (queue, channel), frt_us))
+                out.append(Observe(FIRST_RESPONSE_BUSINESS, (queue, channel), frt_business_us))
+                due = settings.first_response_deadline_us(created_us, priority)
+                if due is not None:
+                    book(at, F.TICKET_FIRST_RESPONSES_WITH_TARGET, 1)
+                    if at <= due:
+                        book(at, F.TICKET_FIRST_RESPONSES_WITHIN_TARGET, 1)
+        elif kind == "status_changed" and ev.status is not None:
+            at = ev.at_us
+            if ev.status in SOLVED_STATUSES:
+                if solved or at < created_us:
+                    continue  # solved -> closed is no new solve
+                solved = True
+                if first_solve_us is None:
+                    first_solve_us = at
+                    resolution_us = at - created_us
+                    resolution_business_us = config.queue(queue).business_us(created_us, at)
+                    out.append(Count(SOLVED, (queue, channel), 1))
+                    out.append(Observe(RESOLUTION, (queue, channel), resolution_us))
+                    out.append(Observe(RESOLUTION_BUSINESS, (queue, channel),
+                                       resolution_business_us))
+                    book(at, F.TICKETS_SOLVED, 1)
+                    book(at, F.TICKET_RESOLUTION_US, resolution_us)
+                    book(at, F.TICKET_RESOLUTION_BUSINESS_US, resolution_business_us)
+                    book(at, F.TICKET_REPLIES_BEFORE_SOLVE, public_agent_replies)
+                    if public_agent_replies == 1 and len(agents) <= 1:
+                        book(at, F.TICKETS_RESOLVED_FIRST_CONTACT, 1)
+            elif solved:
+                solved = False
+                out.append(Count(REOPENED, (queue, channel), 1))
+                book(at, F.TICKETS_REOPENED, 1)
+    if first_solve_us is not None:  # booked at creation, in the queue at creation
+        out.append(Booking(created.queue or UNKNOWN, channel, created_us,
+                           F.TICKETS_CREATED_SOLVED, 1))
+    if not solved:
+        due = None
+        if first_reply_us is None:
+            due = config.queue(queue).first_response_deadline_us(created_us, priority)
+        out.append(TicketNow(queue, channel, priority, created_us,
+                             unanswered_since is not None, due))
+    return out
+
+
+def _category(category: str | None, config: Config) -> str:
+    """The label of a ticket category: configured ones as they are, others ``other``, none
+    ``unknown`` (SPEC §3.3)."""
+    if category is None:
+        return UNKNOWN
+    return category if category in config.limits.ticket_categories else OTHER_CATEGORY

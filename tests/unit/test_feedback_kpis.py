@@ -1,0 +1,133 @@
+"""Survey and QA-review KPIs (SPEC §1.5, §3.3): NPS, CSAT, CES, IQS, computed by hand."""
+
+from __future__ import annotations
+
+import random
+
+from kpi_helpers import Centre
+
+NOW = "2026-11-24T20:00:00Z"
+
+
+def survey(c: Centre, kind: str, score: int, at: str = "2026-11-24T10:00:00Z", **body) -> None:
+    body.setdefault("channel", "voice")
+    c.event("survey.responded", at, survey=kind, score=score, **body)
+
+
+def test_nps_is_promoters_minus_detractors_over_responses_times_100():
+    c = Centre()
+    for score in (10, 9, 8, 7, 6, 0):  # 2 promoters, 2 passives, 2 detractors
+        survey(c, "nps", score, queue="sales")
+    survey(c, "nps", 9, queue="sales", channel="chat")  # NPS sums over channels
+    c.feed()
+    # (3 promoters - 2 detractors) / 7 responses = 14.2857...
+    assert abs(c.value(NOW, "cc_nps_score", queue="sales", window="today") - 100 / 7) < 1e-9
+    assert c.value(NOW, "cc_window_nps_responses", queue="sales", window="today") == 7
+    assert c.value(NOW, "cc_survey_responses_total", survey="nps", queue="sales",
+                   channel="voice", score="10") == 1
+
+
+def test_csat_and_ces_count_scale_max_minus_one_or_more_and_ces_has_its_mean():
+    c = Centre()
+    for score in (5, 4, 3, 1):
+        survey(c, "csat", score, queue="sales")
+    survey(c, "csat", 9, queue="sales", scale_max=10)  # on a 1-10 scale, 9 is satisfied
+    for score in (7, 6, 2):
+        survey(c, "ces", score, queue="sales")
+    c.feed()
+    w = {"queue": "sales", "channel": "voice", "window": "today"}
+    assert c.value(NOW, "cc_csat_ratio", **w) == 3 / 5
+    assert c.value(NOW, "cc_ces_ratio", **w) == 2 / 3
+    assert c.value(NOW, "cc_ces_average_score", **w) == 5.0
+
+
+def test_iqs_is_the_weighted_mean_of_categories_and_a_failed_critical_one_makes_it_zero():
+    c = Centre()
+    cats = [
+        {"name": "greeting", "score": 4, "min": 0, "max": 5},  # 80 %, weight 1
+        {"name": "resolution", "score": 5, "min": 0, "max": 10, "weight": 3},  # 50 %, w 3
+    ]
+    c.event("qa.reviewed", "2026-11-24T10:00:00Z", queue="sales", channel="voice",
+            categories=cats)  # (80 + 3 x 50) / 4 = 57.5 %
+    failed = [*cats, {"name": "compliance", "score": 0, "min": 0, "max": 1, "critical": True}]
+    c.event("qa.reviewed", "2026-11-24T10:05:00Z", queue="sales", channel="voice",
+            categories=failed)  # critical category under 50 %: the review is 0
+    c.event("qa.reviewed", "2026-11-24T10:10:00Z", queue="sales", channel="voice", score=90)
+    c.feed()
+    w = {"queue": "sales", "channel": "voice", "window": "today"}
+    # (0.575 + 0 + 0.9) / 3
+    assert abs(c.value(NOW, "cc_iqs_ratio", **w) - 1.475 / 3) < 1e-9
+    assert c.value(NOW, "cc_qa_reviews_total", queue="sales", channel="voice") == 3
+
+
+def test_a_survey_before_its_contact_takes_the_contacts_queue_when_it_arrives():
+    c = Centre()
+    survey(c, "csat", 5, at="2026-11-24T10:30:00Z", contact_id="c1")
+    c.event("call.queued", "2026-11-24T10:00:00Z", call_id="c1", queue="billing")
+    c.event("call.answered", "2026-11-24T10:00:20Z", call_id="c1", queue="billing",
+            agent_id="a1")
+    w = {"queue": "billing", "channel": "voice", "window": "today"}
+    c.feed(c.events[:1])
+    assert c.value(NOW, "cc_csat_ratio", queue="unknown", channel="voice", window="today") == 1
+    c.feed(c.events[1:])
+    assert c.value(NOW, "cc_csat_ratio", **w) == 1.0
+    assert c.value(NOW, "cc_csat_ratio", queue="unknown", channel="voice",
+                   window="today") is None
+    # ... and any arrival order gives the same values, restarts too.
+    expected = c.values(NOW)
+    for seed in range(4):
+        events = list(c.events)
+        random.Random(seed).shuffle(events)
+        other = Centre(config=c.config)
+        other.feed(events)
+        assert other.values(NOW) == expected
+    restored = Centre(config=c.config)
+    restored.engine.rebuild(c.engine.store.data.items())
+    assert restored.values(NOW) == expected
+
+
+def test_a_survey_follows_its_contact_to_the_queue_of_its_last_answered_segment():
+    c = Centre()
+    c.event("chat.queued", "2026-11-24T10:00:00Z", chat_id="x1", queue="sales")
+    c.event("chat.answered", "2026-11-24T10:00:10Z", chat_id="x1", queue="sales",
+            agent_id="a1")
+    survey(c, "ces", 7, at="2026-11-24T11:00:00Z", contact_id="x1", channel="chat")
+    c.event("chat.queued", "2026-11-24T10:05:00Z", chat_id="x1", queue="tech")  # transfer
+    c.event("chat.answered", "2026-11-24T10:06:00Z", chat_id="x1", queue="tech",
+            agent_id="a2")
+    c.feed()
+    assert c.value(NOW, "cc_window_ces_responses", queue="tech", channel="chat",
+                   window="today") == 1
+    assert c.value(NOW, "cc_window_ces_responses", queue="sales", channel="chat",
+                   window="today") is None
+
+
+def test_a_survey_of_a_ticket_takes_the_tickets_queue_and_a_named_queue_wins():
+    c = Centre()
+    c.event("ticket.created", "2026-11-24T09:00:00Z", ticket_id="t1", queue="returns",
+            channel="web")
+    survey(c, "csat", 4, ticket_id="t1", channel="web")
+    survey(c, "csat", 1, ticket_id="t1", channel="web", queue="sales")
+    survey(c, "csat", 2, ticket_id="nobody-knows", channel="web")  # unknown reference
+    c.feed()
+    assert c.value(NOW, "cc_csat_ratio", queue="returns", channel="web", window="today") == 1
+    assert c.value(NOW, "cc_csat_ratio", queue="sales", channel="web", window="today") == 0
+    assert c.value(NOW, "cc_window_csat_responses", queue="unknown", channel="web",
+                   window="today") == 1
+
+
+def test_a_duplicate_survey_is_dropped_and_counted():
+    c = Centre()
+    survey(c, "nps", 10, queue="sales", event_id="s1")
+    survey(c, "nps", 10, queue="sales", event_id="s1")
+    outcomes = c.feed()
+    assert [o.value for o in outcomes] == ["applied", "duplicate"]
+    assert c.value(NOW, "cc_window_nps_responses", queue="sales", window="today") == 1
+
+
+def test_a_missing_channel_is_unknown():
+    c = Centre()
+    c.event("survey.responded", "2026-11-24T10:00:00Z", survey="csat", score=5, queue="sales")
+    c.feed()
+    assert c.value(NOW, "cc_csat_ratio", queue="sales", channel="unknown",
+                   window="today") == 1.0

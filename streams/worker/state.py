@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 from streams.core.config import Config
-from streams.core.engine import Engine
+from streams.core.engine import Directory, Engine
 from streams.core.kpis import all_families
 from streams.core.metrics import Family
 from streams.core.pipeline import PipelineStats
@@ -37,6 +37,10 @@ class WorkerState:
         self.tables = tables  # base topic -> Faust table
         self.pending: dict[str, Pending] = {topic: {} for topic in tables}
         self.engines: dict[TP, Engine] = {}
+        #: Partition number -> the directory its engines share (a survey finds the queue of
+        #: its contact in the calls/chats/tickets engine of the same number: the topics are
+        #: keyed by the same ids and co-partitioned).
+        self.directories: dict[int, Directory] = {}
         self.stats = PipelineStats()
         #: The wall clock (epoch µs): which windows are current, live ages, the future limit.
         self.clock_us = clock_us or (lambda: time.time_ns() // 1000)
@@ -56,7 +60,8 @@ class WorkerState:
         grouped = records_by_partition(table.data.items()) if table is not None else {}
         for p in partitions:
             store = TableStore(self.pending[topic], p) if table is not None else None
-            engine = Engine(self.config, store, partition=p)
+            directory = self.directories.setdefault(p, Directory())
+            engine = Engine(self.config, store, partition=p, directory=directory)
             engine.rebuild(grouped.get(p, []))
             self.engines[(topic, p)] = engine
 
@@ -71,7 +76,9 @@ class WorkerState:
     def drop(self, tps: Iterable[TP]) -> None:
         """Forget engines of partitions no longer actively owned (after :meth:`flush`)."""
         for tp in tps:
-            self.engines.pop(tp, None)
+            engine = self.engines.pop(tp, None)
+            if engine is not None:
+                engine.directory.detach(engine)
 
     def flush(self) -> int:
         """Write every dirty record to its table and changelog (called before a commit)."""

@@ -61,6 +61,9 @@ class WorkerState:
         for p in partitions:
             store = TableStore(self.pending[topic], p) if table is not None else None
             directory = self.directories.setdefault(p, Directory())
+            old = self.engines.get((topic, p))
+            if old is not None:
+                directory.detach(old)
             engine = Engine(self.config, store, partition=p, directory=directory)
             engine.rebuild(grouped.get(p, []))
             self.engines[(topic, p)] = engine

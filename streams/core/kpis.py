@@ -76,9 +76,13 @@ def _open_span_us(start: int, end: int, lo: int, hi: int) -> int:
 def all_families(config: Config, ledgers: Sequence[Ledger], now_us: int) -> list[Family]:
     """Every KPI family of SPEC §4 (pipeline health aside) at the engine clock ``now_us``:
     the one entry point of the worker's ``/metrics`` and the replay. A pure read."""
+    from streams.core.ticket_kpis import feedback_families, ticket_families
+
     return [
         *contact_families(config, ledgers, now_us),
         *customer_families(config, ledgers, now_us),
+        *ticket_families(config, ledgers, now_us),
+        *feedback_families(config, ledgers, now_us),
     ]
 
 

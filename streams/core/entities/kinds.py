@@ -21,6 +21,7 @@ from streams.core.contributions import Contribution
 from streams.core.entities.agent import AgentKind
 from streams.core.entities.contact import ContactKind
 from streams.core.entities.customer import CustomerKind
+from streams.core.entities.feedback import FeedbackKind
 from streams.core.entities.ticket import TicketKind
 from streams.core.events import TOPIC_OF_FAMILY, Event
 
@@ -91,7 +92,8 @@ class EntityKind(Protocol):
 
 
 #: Every kind the engine keeps state for.
-KINDS: tuple[EntityKind, ...] = (ContactKind(), AgentKind(), TicketKind(), CustomerKind())
+KINDS: tuple[EntityKind, ...] = (ContactKind(), AgentKind(), TicketKind(), FeedbackKind(),
+                                  CustomerKind())
 
 KIND_OF_FAMILY: dict[str, EntityKind] = {f: kind for kind in KINDS for f in kind.families}
 KIND_BY_NAME: dict[str, EntityKind] = {kind.name: kind for kind in KINDS}

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from streams.core.metrics import COMPOSITE_PARTS, RATIO_PARTS, SPECS
+
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
 CONFIG = PROMETHEUS_DIR / "prometheus.yml"
@@ -28,59 +30,55 @@ SEVERITIES = {"critical", "warning"}
 CATEGORIES = {"kpi", "pipeline"}  # Alertmanager routes and inhibits on these
 RECORD_NAME = re.compile(r"^[a-z][a-z_]*:[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$")
 
-QCW, QW = "queue, channel, window", "queue, window"
-#: The fleet-wide windowed ratios (SPEC §4): rule -> (labels kept, numerator, denominator), each
-#: summed over the workers. Other code (dashboards, integration tests) queries them by name.
+QCW = "queue, channel, window"
+#: The level part of a rule name for the labels a ratio keeps (ccpulse-recording.yml's header).
+LEVELS = {
+    ("queue", "channel", "window"): "queue_channel_window",
+    ("queue", "window"): "queue_window",
+    ("window",): "window",
+}
+#: The operation part for the unit a ratio or average is in; anything else is a `mean`.
+OPERATIONS = (("_ratio", "ratio"), ("_seconds", "seconds"), ("_score", "score"))
+
+
+def fleet_rule_name(family: str) -> str:
+    """The recording rule of a windowed ratio or average: ``cc_csat_ratio`` ->
+    ``queue_channel_window:cc_csat:ratio``, ``cc_replies_per_ticket`` -> ``…:cc_replies_per_ticket:mean``."""
+    level = LEVELS[SPECS[family].labels]
+    for suffix, operation in OPERATIONS:
+        if family.endswith(suffix):
+            return f"{level}:{family.removesuffix(suffix)}:{operation}"
+    return f"{level}:{family}:mean"
+
+
+#: The fleet-wide windowed ratios (SPEC §4), one per entry of the catalogue's RATIO_PARTS:
+#: rule -> (labels kept, numerator, denominator), each summed over the workers. Other code
+#: (dashboards, integration tests) queries them by name.
 FLEET_RATIOS = {
-    "queue_channel_window:cc_service_level:ratio": (
-        QCW,
-        "cc_window_contacts_service_level_met",
-        "cc_window_contacts_service_level_counted",
+    fleet_rule_name(family): (", ".join(SPECS[family].labels), numerator, denominator)
+    for family, (numerator, denominator) in RATIO_PARTS.items()
+}
+#: The composite scores (COMPOSITE_PARTS), from the same parts: rule -> its exact expression.
+FLEET_COMPOSITES = {
+    "queue_window:cc_nps:score": (
+        "100 * (sum by (queue, window) (cc_window_nps_promoters) - sum by (queue, window) "
+        "(cc_window_nps_detractors)) / (sum by (queue, window) (cc_window_nps_responses) > 0)"
     ),
-    "queue_channel_window:cc_average_speed_of_answer:seconds": (
-        QCW,
-        "cc_window_contact_wait_seconds_sum",
-        "cc_window_contacts_answered",
-    ),
-    "queue_channel_window:cc_abandon:ratio": (
-        QCW,
-        "cc_window_contacts_abandoned",
-        "cc_window_contacts_left_queue",
-    ),
-    "queue_channel_window:cc_average_handle_time:seconds": (
-        QCW,
-        "cc_window_contact_handle_seconds_sum",
-        "cc_window_contacts_handled",
-    ),
-    "queue_channel_window:cc_first_contact_resolution:ratio": (
-        QCW,
-        "cc_window_contacts_resolved_first_contact",
-        "cc_window_contacts_handled",
-    ),
-    "queue_window:cc_blocking:ratio": (QW, "cc_window_calls_blocked", "cc_window_calls_attempted"),
-    "queue_window:cc_chat_response_average:seconds": (
-        QW,
-        "cc_window_chat_response_seconds_sum",
-        "cc_window_chat_responses",
-    ),
-    "queue_window:cc_occupancy:ratio": (
-        QW,
-        "cc_window_agent_busy_seconds",
-        "cc_window_agent_staffed_seconds",
+    "window:cc_customer_retention:ratio": (
+        "(sum by (window) (cc_window_customers_end) - sum by (window) "
+        "(cc_window_customers_acquired)) / (sum by (window) (cc_window_customers_start) > 0)"
     ),
 }
 FLEET_TARGET = "queue_channel_window:cc_service_level_target:ratio"
-#: A worker's own windowed ratios and averages (its partitions only): no rule or alert may read
-#: them; they go through FLEET_RATIOS. The target is configuration, read only with max by.
+#: A worker's own windowed ratios, averages and scores (its partitions only): no rule or alert
+#: may read them; they go through the fleet rules. The target is configuration, read only with
+#: max by.
 PER_WORKER_RATIOS = (
-    "cc_service_level_ratio",
-    "cc_average_speed_of_answer_seconds",
-    "cc_abandon_ratio",
-    "cc_blocking_ratio",
-    "cc_average_handle_time_seconds",
-    "cc_first_contact_resolution_ratio",
-    "cc_chat_response_average_seconds",
-    "cc_occupancy_ratio",
+    *RATIO_PARTS,
+    *COMPOSITE_PARTS,
+    "cc_customer_acquisition_cost",
+    "cc_customer_lifetime_value",
+    "cc_customer_interactions_per_customer",
 )
 
 
@@ -250,6 +248,33 @@ class TestRecordingRules:
         assert one_line(rule["expr"]) == (
             f"sum by ({labels}) ({numerator}) / (sum by ({labels}) ({denominator}) > 0)"
         )
+
+    @pytest.mark.parametrize("name", sorted(FLEET_COMPOSITES))
+    def test_composite_scores_are_computed_from_their_summed_parts(self, name):
+        (rule,) = [rule for rule in RECORDS if rule["record"] == name]
+        assert one_line(rule["expr"]) == FLEET_COMPOSITES[name]
+
+    @pytest.mark.parametrize("family", sorted(COMPOSITE_PARTS))
+    def test_every_composite_of_the_catalogue_has_its_rule(self, family):
+        (name,) = [name for name in FLEET_COMPOSITES if fleet_rule_name(family) == name]
+        parts = re.findall(r"cc_window_\w+", COMPOSITE_PARTS[family])
+        assert parts and all(uses(FLEET_COMPOSITES[name], part) for part in parts)
+
+    @pytest.mark.parametrize(
+        ("family", "rule"),
+        [
+            ("cc_service_level_ratio", "queue_channel_window:cc_service_level:ratio"),
+            ("cc_blocking_ratio", "queue_window:cc_blocking:ratio"),
+            ("cc_chat_response_average_seconds", "queue_window:cc_chat_response_average:seconds"),
+            ("cc_ces_average_score", "queue_channel_window:cc_ces_average:score"),
+            ("cc_replies_per_ticket", "queue_channel_window:cc_replies_per_ticket:mean"),
+            ("cc_customer_churn_ratio", "window:cc_customer_churn:ratio"),
+            ("cc_nps_score", "queue_window:cc_nps:score"),
+        ],
+        ids=["ratio", "queue-level", "average", "score", "mean", "customer-month", "nps"],
+    )
+    def test_rule_names_follow_the_family_name(self, family, rule):
+        assert fleet_rule_name(family) == rule
 
     def test_the_target_is_taken_once_not_summed_over_workers(self):
         (rule,) = [rule for rule in RECORDS if rule["record"] == FLEET_TARGET]

@@ -29,19 +29,20 @@ from streams.simulate.routing import Agent, Contact, Router
 from streams.simulate.world import World
 
 HandledHook = Callable[[Contact, Agent, bool], None]
-"""Called at each wrap-up with the contact, its last agent and whether it was resolved."""
+"""Called at each wrap-up with the contact, its last agent and whether it was resolved; the
+contact carries its arrival and answer times (for survey scores)."""
 
 
 class ContactCentre:
     """Runs the contact streams of a scenario against its agents."""
 
-    def __init__(self, world: World, scenario: Scenario, customer_population: int) -> None:
+    def __init__(self, world: World, scenario: Scenario, customer: Callable[[], str]) -> None:
         self._world = world
         self._scenario = scenario
         queues = {queue for group in scenario.agent_groups for queue in group.queues}
         self.router = Router(queues)
         self.floor = AgentFloor(world, scenario, self.router, self._find_work)
-        self._population = customer_population
+        self._customer = customer
         self._numbers = {"call": itertools.count(1), "chat": itertools.count(1)}
         self._order = itertools.count()
         self._voice_in_system = 0
@@ -72,7 +73,7 @@ class ContactCentre:
             self._voice_in_system += 1
         contact = Contact(
             id=contact_id, family=family, key=f"{family}_id", stream=stream,
-            customer_id=f"cust-{world.rng.randrange(self._population) + 1:06d}",
+            customer_id=self._customer(),
             arrived=world.now, order=next(self._order))
         if stream.patience_mean_seconds is not None:
             contact.patience_deadline = world.now + world.exponential(stream.patience_mean_seconds)
@@ -139,6 +140,9 @@ class ContactCentre:
         self.router.set_busy(agent)
         contact.waiting = False
         contact.agent, agent.contact = agent, contact
+        if contact.first_answered < 0:
+            contact.first_answered = world.now
+        contact.last_answered = world.now
         world.emit(f"{contact.family}.answered", {contact.key: contact.id,
                                                   "queue": contact.queue, "agent_id": agent.id})
         self.floor.set_state(agent, "on_contact")

@@ -17,6 +17,7 @@ from typing import Any
 
 from streams.simulate.backoffice import BackOffice
 from streams.simulate.contacts import ContactCentre
+from streams.simulate.customers import CustomerBase
 from streams.simulate.model import CustomerActivity, Scenario
 from streams.simulate.world import TimedEvent, World
 
@@ -28,9 +29,9 @@ def timed_events(scenario: Scenario, *, seed: int, start_ms: int,
     ``duration_ms=None`` runs for ever (the iterator is lazy: a real-time feed pulls from it).
     """
     world = World(scenario, seed, start_ms)
-    population = (scenario.customers or CustomerActivity()).population
-    centre = ContactCentre(world, scenario, population)
-    office = BackOffice(world, scenario, centre)
+    customers = CustomerBase(world, scenario.customers or CustomerActivity())
+    centre = ContactCentre(world, scenario, customers.pick)
+    office = BackOffice(world, scenario, centre, customers)
     centre.start()
     office.start()
     return world.run(None if duration_ms is None else duration_ms / 1000.0)

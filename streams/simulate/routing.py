@@ -49,6 +49,9 @@ class Contact:
     patience_deadline: float = float("inf")
     transferred: bool = False
     agent: Agent | None = None
+    #: Simulated times of the first and the latest answer (-1: not answered yet).
+    first_answered: float = -1.0
+    last_answered: float = -1.0
 
 
 class Router:

@@ -72,9 +72,22 @@ class World:
 
     # -- time of day and random draws ---------------------------------------------------------
 
-    def second_of_day(self) -> float:
-        """UTC second of the day at the current simulated time (for the intraday profile)."""
-        return (self.start_ms / 1000.0 + self.now) % SECONDS_PER_DAY
+    def second_of_day(self, at_s: float | None = None) -> float:
+        """UTC second of the day at simulated time ``at_s`` (default: now)."""
+        return (self.start_ms / 1000.0 + (self.now if at_s is None else at_s)) % SECONDS_PER_DAY
+
+    def next_staffed(self, at_s: float, share: float) -> float:
+        """The first instant from ``at_s`` on when the profile is at ≥ ``share`` of its peak
+        (``at_s`` itself when it is, or when the profile never gets there)."""
+        profile = self.profile
+        floor = share * profile.peak
+        time_s = at_s
+        for _ in range(len(profile.steps) + 1):
+            second = self.second_of_day(time_s)
+            if profile.multiplier_at(second) >= floor:
+                return time_s
+            time_s += profile.seconds_to_next_step(second)
+        return at_s
 
     def poisson(self, per_hour: float, action: Callable[[], None],
                 follow_profile: bool = True) -> None:

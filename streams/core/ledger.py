@@ -11,6 +11,8 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Any
 
+from sortedcontainers import SortedList
+
 from streams.core.calendar import QueueCalendar
 from streams.core.config import Config
 from streams.core.contributions import (
@@ -61,6 +63,14 @@ def ticket_bounds_seconds(config: Config) -> tuple[float, ...]:
     return tuple(sorted(bounds))
 
 
+def _add_count(counts: dict[Any, int], key: Any, step: int) -> None:
+    value = counts.get(key, 0) + step
+    if value:
+        counts[key] = value
+    else:
+        del counts[key]
+
+
 class Ledger:
     """Counters, histograms, window buckets and live state of one engine."""
 
@@ -83,6 +93,14 @@ class Ledger:
         #: entity key -> its live state
         self.agents: dict[str, AgentNow] = {}
         self.tickets: dict[str, TicketNow] = {}
+        #: Open tickets, kept summed so that a scrape costs the same with 200,000 of them:
+        #: (queue, channel, priority) -> count; (queue, channel) -> awaiting a reply;
+        #: (queue, channel) -> creation times (backlog: how many before now - age);
+        #: (queue, channel, priority) -> first-response due times (overdue: before now).
+        self.tickets_open: dict[tuple[str, str, str], int] = {}
+        self.tickets_awaiting: dict[tuple[str, str], int] = {}
+        self.tickets_created_at: dict[tuple[str, str], SortedList] = {}
+        self.tickets_due_at: dict[tuple[str, str, str], SortedList] = {}
         #: queue -> earliest event time naming it (the max_queues admission, SPEC §4)
         self.first_seen: dict[str, int] = {}
         self._calendars: dict[str, QueueCalendar] = {}
@@ -151,8 +169,32 @@ class Ledger:
         elif cls is TicketNow:
             if times > 0:
                 self.tickets[key] = c  # type: ignore[assignment]
+                self._open_ticket(c, 1)  # type: ignore[arg-type]
             elif self.tickets.get(key) == c:
                 del self.tickets[key]
+                self._open_ticket(c, -1)  # type: ignore[arg-type]
+
+    def _open_ticket(self, t: TicketNow, step: int) -> None:
+        qc = (t.queue, t.channel)
+        qcp = (t.queue, t.channel, t.priority)
+        _add_count(self.tickets_open, qcp, step)
+        if t.awaiting_reply:
+            _add_count(self.tickets_awaiting, qc, step)
+        created = self.tickets_created_at.get(qc)
+        if created is None:
+            created = self.tickets_created_at[qc] = SortedList()
+        if step > 0:
+            created.add(t.created_us)
+        else:
+            created.remove(t.created_us)
+        if t.first_response_due_us is not None:
+            due = self.tickets_due_at.get(qcp)
+            if due is None:
+                due = self.tickets_due_at[qcp] = SortedList()
+            if step > 0:
+                due.add(t.first_response_due_us)
+            else:
+                due.remove(t.first_response_due_us)
 
     def _observe(self, metric: str, labels: tuple[str, ...], value_us: int, times: int) -> None:
         bounds = self._bounds_us[metric]

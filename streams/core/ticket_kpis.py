@@ -164,30 +164,24 @@ def _live_ticket_families(config: Config, ledgers: Sequence[Ledger], label: Queu
     backlog = new_family("cc_tickets_backlog")
     overdue = new_family("cc_tickets_first_response_overdue")
     for ledger in ledgers:
-        for ticket in ledger.tickets.values():
-            pairs.add((label(ticket.queue), ticket.channel))
+        for queue, channel, _ in ledger.tickets_open:
+            pairs.add((label(queue), channel))
     for pair in pairs:
         awaiting.samples[pair] = 0
         backlog.samples[pair] = 0
         for priority in PRIORITIES:
             open_.samples[(*pair, priority)] = 0
             overdue.samples[(*pair, priority)] = 0
-    backlog_before: dict[str, int] = {}
     for ledger in ledgers:
-        for queue, channel, priority, created_us, awaiting_reply, due_us in (
-                ledger.tickets.values()):
-            q = label(queue)
-            open_.add((q, channel, priority), 1)
-            if awaiting_reply:
-                awaiting.add((q, channel), 1)
-            before = backlog_before.get(queue)
-            if before is None:
-                before = backlog_before[queue] = now_us - round(
-                    config.queue(queue).backlog_age_seconds * SECOND_US)
-            if created_us < before:
-                backlog.add((q, channel), 1)
-            if due_us is not None and due_us < now_us:
-                overdue.add((q, channel, priority), 1)
+        for (queue, channel, priority), n in ledger.tickets_open.items():
+            open_.add((label(queue), channel, priority), n)
+        for (queue, channel), n in ledger.tickets_awaiting.items():
+            awaiting.add((label(queue), channel), n)
+        for (queue, channel), created in ledger.tickets_created_at.items():
+            before = now_us - round(config.queue(queue).backlog_age_seconds * SECOND_US)
+            backlog.add((label(queue), channel), created.bisect_left(before))
+        for (queue, channel, priority), due in ledger.tickets_due_at.items():
+            overdue.add((label(queue), channel, priority), due.bisect_left(now_us))
     return [open_, awaiting, backlog, overdue]
 
 

@@ -261,3 +261,53 @@ def test_a_ticket_is_kept_thirty_days_after_its_last_solve_so_a_reopen_is_recogn
     c2.feed()
     assert c2.value("2026-11-05T12:00:00Z", "cc_tickets_reopened_total", **Q) == 0
     assert c2.value("2026-11-05T12:00:00Z", "cc_tickets_solved_total", **Q) == 1
+
+
+HOURS = {
+    "timezone": "Europe/Lisbon",
+    "business_hours": {"mon": ["08:00-12:00", "13:00-17:30"],
+                       "tue": ["08:00-12:00", "13:00-17:30"], "holidays": ["2026-12-01"]},
+    "first_response_target_seconds": {"urgent": 3600, "normal": 14400},
+}
+
+
+def test_business_time_skips_the_weekend_and_lunch_and_the_target_counts_opening_hours():
+    c = Centre(queues={"support": HOURS})
+    # Created on Saturday 10:00 Lisbon (UTC+0 in November), answered Monday 13:30:
+    # business time = Monday 08:00-12:00 + 13:00-13:30 = 4.5 h; calendar time = 51.5 h.
+    ticket(c, "t1", "2026-11-28T10:00:00Z", priority="normal")
+    reply(c, "t1", "2026-11-30T13:30:00Z")
+    status(c, "t1", "2026-11-30T14:00:00Z", "solved")  # business 5 h
+    c.feed()
+    now = "2026-11-30T20:00:00Z"
+    w = {**W}
+    assert c.value(now, "cc_ticket_first_response_average_seconds", **w) == 51.5 * 3600
+    assert c.value(now, "cc_ticket_first_response_business_average_seconds", **w) == 4.5 * 3600
+    assert c.value(now, "cc_ticket_resolution_business_average_seconds", **w) == 5 * 3600
+    _, counts, total = c.value(now, "cc_ticket_resolution_business_seconds", **Q)
+    assert (sum(counts), total) == (1, 5 * 3600.0)
+    # Target normal = 4 business hours, due Monday 13:00: the 13:30 reply missed it.
+    assert c.value(now, "cc_window_ticket_first_responses_with_target", **w) == 1
+    assert c.value(now, "cc_ticket_first_response_within_target_ratio", **w) == 0.0
+
+
+def test_an_open_ticket_past_its_first_response_target_is_overdue_and_a_reply_clears_it():
+    c = Centre(queues={"support": HOURS})
+    ticket(c, "t1", "2026-11-30T08:30:00Z", priority="urgent")  # due 09:30 Monday
+    ticket(c, "t2", "2026-11-30T08:30:00Z", priority="low")  # no target for low
+    ticket(c, "t3", "2026-11-30T16:00:00Z", priority="normal")  # 1.5 h Monday; Tue a holiday, Wed-Sun closed: due Mon 7 Dec 10:30
+    c.feed()
+    assert c.value("2026-11-30T09:29:59Z", "cc_tickets_first_response_overdue", **Q,
+                   priority="urgent") == 0
+    assert c.value("2026-11-30T09:30:01Z", "cc_tickets_first_response_overdue", **Q,
+                   priority="urgent") == 1
+    assert c.value("2026-12-07T10:29:00Z", "cc_tickets_first_response_overdue", **Q,
+                   priority="normal") == 0
+    assert c.value("2026-12-07T10:31:00Z", "cc_tickets_first_response_overdue", **Q,
+                   priority="normal") == 1
+    assert c.value("2026-12-09T00:00:00Z", "cc_tickets_first_response_overdue", **Q,
+                   priority="low") == 0
+    reply(c, "t1", "2026-11-30T10:00:00Z")
+    c.feed(c.events[-1:])
+    assert c.value("2026-11-30T10:30:00Z", "cc_tickets_first_response_overdue", **Q,
+                   priority="urgent") == 0

@@ -190,7 +190,8 @@ def test_tickets_created_and_first_solved_in_a_month(month, hand, replay):
 
 def test_the_whole_log_every_ticket_created_and_first_solved_once(hand, replay):
     at_end = replay(None)
-    assert len(hand.tickets) == 4479  # the data README's count
+    assert len(hand.tickets) == 4479  # the data README's counts
+    assert sum(len(t.rows) for t in hand.tickets) == 20937
     assert total(at_end, "cc_tickets_created_total") == 4479
     assert total(at_end, "cc_tickets_solved_total") == 4479  # every ticket ends Closed
     # A Closed that comes more than 30 days after the resolve (over half of them: automatic

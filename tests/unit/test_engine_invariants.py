@@ -23,7 +23,7 @@ from streams.core.config import Config, parse_config
 from streams.core.contributions import AGENT_STATES
 from streams.core.engine import BASE_KEY, Engine, MemoryStore
 from streams.core.events import Event
-from streams.core.kpis import _COUNTERS, _HISTOGRAMS, contact_families
+from streams.core.kpis import _COUNTERS, _HISTOGRAMS, all_families
 from streams.simulate.generator import generate
 from streams.simulate.scenarios import contact_centre
 from streams.validation import decode
@@ -51,7 +51,7 @@ def config() -> Config:
 
 
 def exported(engine: Engine, now_us: int) -> dict:
-    return {(f.name, labels): v for f in contact_families(engine.config, [engine.ledger], now_us)
+    return {(f.name, labels): v for f in all_families(engine.config, [engine.ledger], now_us)
             for labels, v in f.samples.items()}
 
 

@@ -10,11 +10,12 @@ from collections.abc import Callable
 
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from . import agents, pipeline, queue_detail, wallboard
+from . import agents, pipeline, queue_detail, tickets, wallboard
 
 DASHBOARDS: tuple[Callable[[], Dashboard], ...] = (
     wallboard.build,
     queue_detail.build,
     agents.build,
+    tickets.build,
     pipeline.build,
 )

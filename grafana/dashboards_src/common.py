@@ -44,6 +44,31 @@ BLOCKING_RATIO = "queue_window:cc_blocking:ratio"
 CHAT_RESPONSE_AVERAGE = "queue_window:cc_chat_response_average:seconds"
 OCCUPANCY = "queue_window:cc_occupancy:ratio"
 
+# Tickets, feedback and customers, recorded by deploy/prometheus/rules/ccpulse-cx-recording.yml
+# the same way (sum of the parts over the workers).
+TICKET_FIRST_RESPONSE = "queue_channel_window:cc_ticket_first_response_average:seconds"
+TICKET_FIRST_RESPONSE_BUSINESS = (
+    "queue_channel_window:cc_ticket_first_response_business_average:seconds"
+)
+TICKET_WITHIN_TARGET = "queue_channel_window:cc_ticket_first_response_within_target:ratio"
+TICKET_RESPONSE = "queue_channel_window:cc_ticket_response_average:seconds"
+TICKET_RESOLUTION = "queue_channel_window:cc_ticket_resolution_average:seconds"
+TICKET_RESOLUTION_BUSINESS = "queue_channel_window:cc_ticket_resolution_business_average:seconds"
+TICKET_RESOLUTION_RATIO = "queue_channel_window:cc_ticket_resolution:ratio"
+TICKET_FIRST_CONTACT_RESOLUTION = "queue_channel_window:cc_ticket_first_contact_resolution:ratio"
+REPLIES_PER_TICKET = "queue_channel_window:cc_replies_per_ticket:mean"
+CSAT = "queue_channel_window:cc_csat:ratio"
+CES = "queue_channel_window:cc_ces:ratio"
+CES_SCORE = "queue_channel_window:cc_ces_average:score"
+IQS = "queue_channel_window:cc_iqs:ratio"
+NPS = "queue_window:cc_nps:score"
+CUSTOMER_RETENTION = "window:cc_customer_retention:ratio"
+CUSTOMER_CHURN = "window:cc_customer_churn:ratio"
+REFERRAL = "window:cc_referral:ratio"
+CUSTOMER_ENGAGEMENT = "window:cc_customer_interactions_per_customer:mean"
+ACQUISITION_COST = "currency_window:cc_customer_acquisition_cost:mean"
+LIFETIME_VALUE = "currency_window:cc_customer_lifetime_value:mean"
+
 GREEN, AMBER, RED, BLUE, PURPLE, GREY = "green", "orange", "red", "blue", "purple", "text"
 
 #: Colour of each agent state (SPEC §1.4), the same on every dashboard.
@@ -124,10 +149,8 @@ def queue_variable(metric: str = "cc_contacts_offered_total") -> dashboard.Query
     return label_variable("queue", "Queue", f"label_values({metric}, queue)")
 
 
-def channel_variable() -> dashboard.QueryVariable:
-    return label_variable(
-        "channel", "Channel", f"label_values(cc_contacts_offered_total{{{QUEUE}}}, channel)"
-    )
+def channel_variable(metric: str = "cc_contacts_offered_total") -> dashboard.QueryVariable:
+    return label_variable("channel", "Channel", f"label_values({metric}{{{QUEUE}}}, channel)")
 
 
 def row(title: str, *, repeat: str | None = None) -> dashboard.Row:

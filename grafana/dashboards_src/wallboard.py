@@ -1,7 +1,8 @@
 """Floor wallboard (``ccpulse-wallboard``): big coloured tiles per queue, for TVs in kiosk mode.
 
-A header line for the selected queues (data age first, so a frozen pipeline shows), then one
-row per queue, repeated by the ``queue`` variable. Every tile is an instant query; values per
+A header line for the selected queues (data age first, so a frozen pipeline shows), a second
+with the back office (open tickets, first responses overdue, today's CSAT), then one row per
+queue, repeated by the ``queue`` variable. Every tile is an instant query; values per
 channel are stacked and named (``voice`` / ``chat``). No descriptions, legends or sparklines.
 
 Open it as ``/d/ccpulse-wallboard?kiosk&theme=dark`` (``&var-queue=sales`` to pick queues).
@@ -53,6 +54,8 @@ ASA_AMBER_S, ASA_RED_S = 15, 30
 ABANDON_AMBER, ABANDON_RED = 0.05, 0.10
 BLOCKED_AMBER, BLOCKED_RED = 1, 5  # calls
 DATA_AGE_AMBER_S, DATA_AGE_RED_S = 60, 180
+OVERDUE_AMBER, OVERDUE_RED = 1, 5  # open tickets past their first-response target
+CSAT_RED, CSAT_GREEN = 0.7, 0.8  # below 70 %: red (the CsatDrop alert); 80 % and up: green
 
 HEADER_H, TILE_H = 4, 5
 
@@ -74,7 +77,7 @@ def build() -> model.Dashboard:
         .with_variable(queue_variable())
         .with_variable(channel_variable())
     )
-    for panel in header():
+    for panel in header() + ticket_header():
         board = board.with_panel(panel)
     board = board.with_row(row("$queue", repeat="queue"))
     for panel in queue_tiles():
@@ -110,6 +113,44 @@ def header() -> list[panels.Panel]:
             unit="none",
             thresholds=steps(GREEN, (BLOCKED_AMBER, AMBER), (BLOCKED_RED, RED)),
             w=6,
+            h=HEADER_H,
+        ),
+    ]
+
+
+def ticket_header() -> list[panels.Panel]:
+    """Back-office tiles for the selected queues, every ticket channel (the wallboard's
+    channel variable lists the contact channels, so it does not filter these)."""
+    today = f'{QUEUE}, window="today"'
+    return [
+        panels.big_stat(
+            "Open tickets",
+            query(f"sum(cc_tickets_open{{{QUEUE}}})", "open", instant=True),
+            unit="none",
+            thresholds=steps(BLUE),
+            w=8,
+            h=HEADER_H,
+        ),
+        panels.big_stat(
+            "First responses overdue",
+            query(f"sum(cc_tickets_first_response_overdue{{{QUEUE}}})", "overdue", instant=True),
+            unit="none",
+            thresholds=steps(GREEN, (OVERDUE_AMBER, AMBER), (OVERDUE_RED, RED)),
+            w=8,
+            h=HEADER_H,
+        ),
+        panels.big_stat(
+            "CSAT today",
+            query(
+                f"sum(cc_window_csat_satisfied{{{today}}}) "
+                f"/ (sum(cc_window_csat_responses{{{today}}}) > 0)",
+                "csat",
+                instant=True,
+            ),
+            unit="percentunit",
+            decimals=0,
+            thresholds=steps(RED, (CSAT_RED, AMBER), (CSAT_GREEN, GREEN)),
+            w=8,
             h=HEADER_H,
         ),
     ]

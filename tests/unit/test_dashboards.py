@@ -23,7 +23,8 @@ if str(REPO) not in sys.path:  # `grafana/` is a top-level folder, not an instal
     sys.path.insert(0, str(REPO))
 
 from grafana import generate, queries  # noqa: E402
-from grafana.dashboards_src import wallboard  # noqa: E402
+from grafana.dashboards_src import tickets, wallboard  # noqa: E402
+from streams.core.metrics import CATALOGUE, COMPOSITE_PARTS, RATIO_PARTS  # noqa: E402
 
 DASHBOARDS_DIR = REPO / "grafana" / "dashboards"
 RULES_DIR = REPO / "deploy" / "prometheus" / "rules"
@@ -32,117 +33,23 @@ DASHBOARDS = {
     for path in sorted(DASHBOARDS_DIR.glob("*.json"))
 }
 
-# SPEC §4, the metric names dashboards and alerts may use.
-SPEC_METRICS = frozenset(
-    [
-        "cc_contacts_offered_total",
-        "cc_contacts_answered_total",
-        "cc_contacts_abandoned_total",
-        "cc_contacts_short_abandoned_total",
-        "cc_contacts_flowed_out_total",
-        "cc_contacts_answered_within_threshold_total",
-        "cc_contacts_handled_total",
-        "cc_calls_blocked_total",
-        "cc_tickets_created_total",
-        "cc_tickets_solved_total",
-        "cc_tickets_reopened_total",
-        "cc_survey_responses_total",
-        "cc_qa_reviews_total",
-        "cc_queue_contacts_waiting",
-        "cc_queue_oldest_wait_seconds",
-        "cc_agents",
-        "cc_tickets_open",
-        "cc_tickets_awaiting_reply",
-        "cc_tickets_backlog",
-        "cc_erlang_required_agents",
-        "cc_erlang_predicted_service_level_ratio",
-        "cc_window_contacts_offered",
-        "cc_window_contacts_answered",
-        "cc_window_contacts_abandoned",
-        "cc_window_contacts_handled",
-        "cc_window_calls_blocked",
-        # numerators and denominators of the windowed ratios (SPEC §4, revision 2)
-        "cc_window_contacts_answered_within_threshold",
-        "cc_window_contacts_flowed_out",
-        "cc_window_contacts_short_abandoned",
-        "cc_window_contacts_service_level_met",
-        "cc_window_contacts_service_level_counted",
-        "cc_window_contact_wait_seconds_sum",
-        "cc_window_contacts_left_queue",
-        "cc_window_contact_handle_seconds_sum",
-        "cc_window_contacts_resolved_first_contact",
-        "cc_window_calls_attempted",
-        "cc_window_chat_response_seconds_sum",
-        "cc_window_chat_responses",
-        "cc_window_agent_busy_seconds",
-        "cc_window_agent_staffed_seconds",
-        "cc_window_requests",
-        "cc_window_tickets_created",
-        "cc_window_tickets_solved",
-        "cc_window_tickets_reopened",
-        "cc_service_level_ratio",
-        "cc_service_level_target_ratio",
-        "cc_average_speed_of_answer_seconds",
-        "cc_abandon_ratio",
-        "cc_blocking_ratio",
-        "cc_average_handle_time_seconds",
-        "cc_first_contact_resolution_ratio",
-        "cc_chat_response_average_seconds",
-        "cc_ticket_first_response_average_seconds",
-        "cc_ticket_response_average_seconds",
-        "cc_ticket_resolution_average_seconds",
-        "cc_ticket_resolution_ratio",
-        "cc_ticket_first_contact_resolution_ratio",
-        "cc_replies_per_ticket",
-        "cc_nps_score",
-        "cc_csat_ratio",
-        "cc_ces_ratio",
-        "cc_ces_average_score",
-        "cc_iqs_ratio",
-        "cc_occupancy_ratio",
-        "cc_customer_retention_ratio",
-        "cc_customer_churn_ratio",
-        "cc_customer_acquisition_cost",
-        "cc_customer_lifetime_value",
-        "cc_referral_ratio",
-        "cc_customer_interactions_per_customer",
-        "cc_events_total",
-        "cc_events_invalid_total",
-        "cc_events_duplicate_total",
-        "cc_events_late_total",
-        "cc_contacts_stale_total",
-        "cc_last_event_timestamp_seconds",
-        "cc_build_info",
-    ]
-)
-SPEC_HISTOGRAMS = frozenset(
-    [
-        "cc_contact_wait_seconds",
-        "cc_contact_handle_seconds",
-        "cc_ticket_first_response_seconds",
-        "cc_ticket_resolution_seconds",
-        "cc_event_lag_seconds",
-    ]
-)
-# A worker's own windowed ratios and averages: the ratio of the partitions it owns, not the
-# queue's. Panels read the fleet-wide recording rules (sum of numerators / sum of denominators
-# over the workers) instead; max or avg of these over workers is wrong.
+# SPEC §4, the metric names dashboards and alerts may use: the catalogue of every family.
+SPEC_METRICS = frozenset(spec.name for spec in CATALOGUE if spec.kind != "histogram")
+SPEC_HISTOGRAMS = frozenset(spec.name for spec in CATALOGUE if spec.kind == "histogram")
+# A worker's own windowed ratios, averages and scores: the ratio of the partitions it owns, not
+# the queue's. Panels read the fleet-wide recording rules (sum of numerators / sum of
+# denominators over the workers) instead; max or avg of these over workers is wrong.
 PER_WORKER_RATIOS = frozenset(
     [
-        "cc_service_level_ratio",
-        "cc_average_speed_of_answer_seconds",
-        "cc_abandon_ratio",
-        "cc_blocking_ratio",
-        "cc_average_handle_time_seconds",
-        "cc_first_contact_resolution_ratio",
-        "cc_chat_response_average_seconds",
-        "cc_occupancy_ratio",
+        *RATIO_PARTS,
+        *COMPOSITE_PARTS,
+        "cc_customer_acquisition_cost",
+        "cc_customer_lifetime_value",
+        "cc_customer_interactions_per_customer",
     ]
 )
 # Configuration, the same on every worker: read through its recording rule (a max by).
 SERVICE_LEVEL_TARGET = "cc_service_level_target_ratio"
-# Exported by the worker but not (yet) named in SPEC §4: Kafka consumer lag per partition.
-EXPORTER_EXTRAS = frozenset({"cc_consumer_lag_messages"})
 # Series Prometheus itself writes for every scrape target.
 PROMETHEUS_SERIES = frozenset({"up", "scrape_duration_seconds", "scrape_samples_scraped"})
 
@@ -160,7 +67,7 @@ def allowed_metrics() -> frozenset[str]:
     histogram_series = {
         f"{name}{suffix}" for name in SPEC_HISTOGRAMS for suffix in ("_bucket", "_count", "_sum")
     }
-    return SPEC_METRICS | histogram_series | EXPORTER_EXTRAS | PROMETHEUS_SERIES | recording_rules()
+    return SPEC_METRICS | histogram_series | PROMETHEUS_SERIES | recording_rules()
 
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
@@ -206,11 +113,12 @@ def raw_targets():
             yield uid, panel["title"], target
 
 
-def test_the_four_dashboards_are_committed():
+def test_the_five_dashboards_are_committed():
     assert {
         "ccpulse-wallboard",
         "ccpulse-queue",
         "ccpulse-agents",
+        "ccpulse-tickets",
         "ccpulse-pipeline",
     } <= set(DASHBOARDS)
 
@@ -374,9 +282,9 @@ class TestMetricNames:
             name
             for _, _, expr in queries.all_panel_queries()
             for name in metric_names(expr)
-            if name.startswith(("queue_channel_window:", "queue_window:"))
+            if ":" in name
         }
-        assert used <= rules
+        assert used <= rules, f"panels read rules that do not exist: {sorted(used - rules)}"
         assert {
             "queue_channel_window:cc_service_level:ratio",
             "queue_channel_window:cc_service_level_target:ratio",
@@ -449,3 +357,122 @@ def test_every_expression_parses_as_promql(tmp_path):
     failing = [found[int(n)] for n in re.findall(r"ccpulse_dashboard_query:n(\d+)", result.stderr)]
     assert result.returncode == 0, f"{result.stdout}{result.stderr}\nfailing: {failing}"
     assert f"SUCCESS: {len(rules)} rules found" in result.stdout
+
+
+def cx_fleet_rules() -> set[str]:
+    path = RULES_DIR / "ccpulse-cx-recording.yml"
+    return {
+        rule["record"]
+        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]
+        for rule in group["rules"]
+    }
+
+
+def panel_exprs(uid: str, title: str) -> list[str]:
+    return [
+        target["expr"]
+        for panel in queries.panels(DASHBOARDS[uid])
+        if panel["title"] == title
+        for target in panel["targets"]
+    ]
+
+
+class TestTicketsDashboard:
+    def test_is_tagged_for_the_header_links_and_lists_ticket_queues(self):
+        dashboard = DASHBOARDS[tickets.UID]
+        assert dashboard["title"] == tickets.TITLE
+        assert dashboard["tags"] == ["ccpulse", "tickets"]
+        variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+        assert "cc_tickets_created_total" in variables["queue"]["query"]
+        assert set(variables) == {"queue", "channel"}
+
+    def test_has_a_row_per_subject(self):
+        rows = [p["title"] for p in DASHBOARDS[tickets.UID]["panels"] if p["type"] == "row"]
+        assert rows == [
+            "Now",
+            "Open cases",
+            "Response and resolution",
+            "Volume",
+            "Customer experience",
+            "Customer lifecycle",
+        ]
+
+    def test_every_ticket_feedback_and_customer_fleet_rule_is_on_it(self):
+        # queue:cc_tickets_backlog:sum and queue_window:cc_csat:ratio exist for the alerts.
+        used = {
+            name
+            for uid, _, expr in queries.all_panel_queries()
+            if uid == tickets.UID
+            for name in metric_names(expr)
+        }
+        for_alerts = {"queue:cc_tickets_backlog:sum", "queue_window:cc_csat:ratio"}
+        assert cx_fleet_rules() - for_alerts - used == set()
+
+    @pytest.mark.parametrize(
+        ("title", "metrics"),
+        [
+            ("Open tickets by queue", {"cc_tickets_open"}),
+            ("Open tickets by priority", {"cc_tickets_open"}),
+            ("Awaiting reply and backlog", {"cc_tickets_awaiting_reply", "cc_tickets_backlog"}),
+            ("First responses overdue by priority", {"cc_tickets_first_response_overdue"}),
+            ("Requests by channel today", {"cc_window_requests"}),
+            ("Tickets created today by category", {"cc_window_tickets_created"}),
+            ("Reopened today", {"cc_window_tickets_reopened"}),
+            ("CSAT today", {"cc_window_csat_satisfied", "cc_window_csat_responses"}),
+        ],
+        ids=lambda value: value if isinstance(value, str) else None,
+    )
+    def test_the_live_and_volume_panels_read_their_families(self, title, metrics):
+        exprs = panel_exprs(tickets.UID, title)
+        assert exprs
+        assert set().union(*(metric_names(expr) for expr in exprs)) == metrics
+
+    def test_open_cases_are_split_by_queue_and_priority(self):
+        (by_queue,) = panel_exprs(tickets.UID, "Open tickets by queue")
+        (by_priority,) = panel_exprs(tickets.UID, "Open tickets by priority")
+        assert by_queue.startswith("sum by (queue) ")
+        assert by_priority.startswith("sum by (priority) ")
+
+    def test_first_response_and_resolution_in_calendar_and_business_time(self):
+        for title, calendar, business in (
+            (
+                "First response time: calendar and business",
+                "queue_channel_window:cc_ticket_first_response_average:seconds",
+                "queue_channel_window:cc_ticket_first_response_business_average:seconds",
+            ),
+            (
+                "Resolution time: calendar and business",
+                "queue_channel_window:cc_ticket_resolution_average:seconds",
+                "queue_channel_window:cc_ticket_resolution_business_average:seconds",
+            ),
+        ):
+            names = [metric_names(expr) for expr in panel_exprs(tickets.UID, title)]
+            assert names == [{calendar}, {calendar}, {business}, {business}], title
+
+    def test_customer_lifecycle_shows_this_and_the_previous_month(self):
+        for title in ("Retention", "Churn", "Referral", "Engagement",
+                      "Customer acquisition cost", "Customer lifetime value"):
+            (expr,) = panel_exprs(tickets.UID, title)
+            assert 'window=~"month|previous_month"' in expr, title
+
+
+class TestWallboardTicketTiles:
+    @pytest.mark.parametrize(
+        ("title", "metrics"),
+        [
+            ("Open tickets", {"cc_tickets_open"}),
+            ("First responses overdue", {"cc_tickets_first_response_overdue"}),
+            ("CSAT today", {"cc_window_csat_satisfied", "cc_window_csat_responses"}),
+        ],
+        ids=["open", "overdue", "csat"],
+    )
+    def test_the_back_office_tiles_are_on_the_floor_wallboard(self, title, metrics):
+        (expr,) = panel_exprs(wallboard.UID, title)
+        assert metric_names(expr) == metrics
+
+    def test_csat_today_divides_the_sums_of_its_parts(self):
+        (expr,) = panel_exprs(wallboard.UID, "CSAT today")
+        assert expr == (
+            'sum(cc_window_csat_satisfied{queue=~"$queue", window="today"}) '
+            '/ (sum(cc_window_csat_responses{queue=~"$queue", window="today"}) > 0)'
+        )

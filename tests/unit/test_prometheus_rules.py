@@ -43,7 +43,8 @@ OPERATIONS = (("_ratio", "ratio"), ("_seconds", "seconds"), ("_score", "score"))
 
 def fleet_rule_name(family: str) -> str:
     """The recording rule of a windowed ratio or average: ``cc_csat_ratio`` ->
-    ``queue_channel_window:cc_csat:ratio``, ``cc_replies_per_ticket`` -> ``…:cc_replies_per_ticket:mean``."""
+    ``queue_channel_window:cc_csat:ratio``; ``cc_replies_per_ticket`` ->
+    ``queue_channel_window:cc_replies_per_ticket:mean``."""
     level = LEVELS[SPECS[family].labels]
     for suffix, operation in OPERATIONS:
         if family.endswith(suffix):

@@ -3,7 +3,9 @@
 Grafana is the real wallboard (``grafana/``); this page exists so that ``ccpulse demo`` — or
 a support floor without Grafana yet — has something to put on a screen straight away. It is
 rendered from the same families as ``/metrics`` (one snapshot), refreshes itself every 5 s,
-and needs no JavaScript.
+and needs no JavaScript. Below the queues, the back office: open tickets, first responses
+overdue and today's CSAT, for the centre and per queue (left out until tickets or surveys
+exist). It shows this worker's partitions: with several workers, use Grafana.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from html import escape
 from streams.core.metrics import Family
 
 REFRESH_SECONDS = 5
+#: CSAT colours: red below 70 % (the CsatDrop alert's threshold), green from 80 %.
+CSAT_BAD, CSAT_GOOD = 0.7, 0.8
 
 
 def _by_labels(fam: Family | None) -> dict[tuple[tuple[str, str], ...], float]:
@@ -38,6 +42,76 @@ def _sl_class(value: float | None, target: float | None) -> str:
     if value >= target:
         return "good"
     return "warn" if value >= target - 0.05 else "bad"
+
+
+def _csat_class(value: float | None) -> str:
+    """Red below 70 % (the CsatDrop alert), amber below 80 %, green from 80 %."""
+    if value is None:
+        return ""
+    return "good" if value >= CSAT_GOOD else "warn" if value >= CSAT_BAD else "bad"
+
+
+def _per_queue(fam: Family | None, **where: str) -> dict[str, float]:
+    """The samples of ``fam`` summed per queue, over those whose labels match ``where``."""
+    sums: dict[str, float] = {}
+    for labels, value in _by_labels(fam).items():
+        named = dict(labels)
+        if all(named.get(k) == v for k, v in where.items()):
+            sums[named["queue"]] = sums.get(named["queue"], 0) + value
+    return sums
+
+
+def _count(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"
+
+
+def _share(numerator: float | None, denominator: float | None) -> float | None:
+    return numerator / denominator if numerator is not None and denominator else None
+
+
+def render_back_office(fams: dict[str, Family]) -> str:
+    """Open tickets, first responses overdue and today's CSAT: three tiles for the centre and
+    a row per queue. Empty when none of these families is exported (no ticket or survey
+    events yet); a number whose family is missing shows "–"."""
+    names = ("cc_tickets_open", "cc_tickets_awaiting_reply", "cc_tickets_first_response_overdue",
+             "cc_window_csat_satisfied", "cc_window_csat_responses")
+    if not any(name in fams for name in names):
+        return ""
+    open_, awaiting, overdue = (_per_queue(fams.get(name)) for name in names[:3])
+    satisfied, responses = (_per_queue(fams.get(name), window="today") for name in names[3:])
+
+    def total(by_queue: dict[str, float], name: str) -> float | None:
+        return sum(by_queue.values()) if name in fams else None
+
+    centre_csat = _share(total(satisfied, names[3]), total(responses, names[4]))
+    centre_overdue = total(overdue, names[2])
+    tiles = (
+        ("Open tickets", _count(total(open_, names[0])), ""),
+        ("First responses overdue", _count(centre_overdue),
+         "bad" if centre_overdue else "good" if centre_overdue == 0 else ""),
+        ("CSAT today", _percent(centre_csat), _csat_class(centre_csat)),
+    )
+    tile_html = "".join(f"<div class='tile'><div class='label'>{title}</div>"
+                        f"<div class='big {cls}'>{value}</div></div>"
+                        for title, value, cls in tiles)
+    rows = []
+    for queue in sorted({*open_, *awaiting, *overdue, *responses}):
+        csat = _share(satisfied.get(queue, 0), responses.get(queue))
+        late = overdue.get(queue)
+        rows.append(
+            f"<tr><th>{escape(queue)}</th>"
+            f"<td class='big'>{_count(open_.get(queue))}</td>"
+            f"<td>{_count(awaiting.get(queue))}</td>"
+            f"<td class='{'bad' if late else ''}'>{_count(late)}</td>"
+            f"<td class='{_csat_class(csat)}'>{_percent(csat)}</td></tr>")
+    return f"""<h2>Tickets &amp; customers</h2>
+<div class='tiles'>{tile_html}</div>
+<table class='back-office'><thead><tr><th>Queue</th><th>Open tickets</th><th>Awaiting reply</th>
+<th>Overdue</th><th>CSAT today</th></tr></thead>
+<tbody>
+{chr(10).join(rows)}
+</tbody></table>
+"""
 
 
 def render_wallboard(families: list[Family]) -> str:
@@ -75,6 +149,7 @@ def render_wallboard(families: list[Family]) -> str:
             f"<td>{'–' if free is None else f'{free:.0f}'}</td>"
             "</tr>")
     body = "\n".join(rows) or "<tr><td colspan='11'>No contacts yet.</td></tr>"
+    back_office = render_back_office(fams)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="refresh" content="{REFRESH_SECONDS}">
@@ -88,6 +163,11 @@ thead th {{ color: #aaa; font-size: 15px; text-transform: uppercase; }}
 .big {{ font-size: 34px; font-weight: 700; }}
 a {{ color: #8ab4f8; }}
 .good {{ color: #3ecf5c; }} .warn {{ color: #f2c037; }} .bad {{ color: #ff5a4e; }}
+h2 {{ margin-top: 36px; }}
+.tiles {{ display: flex; gap: 16px; margin-bottom: 16px; }}
+.tile {{ flex: 1; background: #1c1c1c; padding: 14px 18px; border-radius: 6px; }}
+.tile .label {{ color: #aaa; font-size: 15px; text-transform: uppercase; }}
+.tile .big {{ font-size: 44px; }}
 </style></head><body>
 <h1>Contact centre — live</h1>
 <table><thead><tr><th>Queue</th><th>Channel</th><th>Waiting</th><th>Oldest wait</th>
@@ -96,6 +176,7 @@ a {{ color: #8ab4f8; }}
 <tbody>
 {body}
 </tbody></table>
-<p>Refreshes every {REFRESH_SECONDS} s · Prometheus text at <a href="/metrics">/metrics</a></p>
+{back_office}<p>Refreshes every {REFRESH_SECONDS} s ·
+Prometheus text at <a href="/metrics">/metrics</a></p>
 </body></html>
 """

@@ -145,15 +145,22 @@ def lifecycle_totals(events: list[CustomerEvent],
 
     active: bool | None = None  # None: not known yet (no acquired or churned so far)
     first_month: str | None = None  # of the first customer event
+    start_us = end_us = 0
+    month = ""
+    interactions_key = (INTERACTIONS, (month,))
     for ev in events:
-        month = cal.month(ev.at_us)
+        if not start_us <= ev.at_us < end_us:  # events are time-sorted: few look-ups
+            start_us, end_us, month = cal.bounds(ev.at_us)
+            interactions_key = (INTERACTIONS, (month,))
         kind = ev.kind
-        if kind == "spend":
+        if kind == "interaction":  # the most frequent: inlined
+            totals[interactions_key] = totals.get(interactions_key, 0) + 1
+        elif kind == "revenue":
+            add(REVENUE_MICRO, (month, ev.currency or ""), ev.amount_micro)
+        elif kind == "spend":
             add(SPEND_MICRO, (month, ev.currency or ""), ev.amount_micro)
             continue
-        if first_month is None:
-            first_month = month
-        if kind == "acquired":
+        elif kind == "acquired":
             if not active:
                 add(ACQUIRED, (month,))
                 if ev.referred:
@@ -161,14 +168,12 @@ def lifecycle_totals(events: list[CustomerEvent],
                 active = True
         elif kind == "churned":
             if active is None:
-                add(EXISTING, (first_month,))
+                add(EXISTING, (first_month or month,))
             if active is not False:
                 add(CHURNED, (month,))
                 active = False
-        elif kind == "revenue":
-            add(REVENUE_MICRO, (month, ev.currency or ""), ev.amount_micro)
-        elif kind == "interaction":
-            add(INTERACTIONS, (month,))
+        if first_month is None:
+            first_month = month
     if active is None and first_month is not None:
         add(EXISTING, (first_month,))
         active = True

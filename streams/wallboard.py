@@ -164,6 +164,7 @@ thead th {{ color: #aaa; font-size: 15px; text-transform: uppercase; }}
 a {{ color: #8ab4f8; }}
 .good {{ color: #3ecf5c; }} .warn {{ color: #f2c037; }} .bad {{ color: #ff5a4e; }}
 h2 {{ margin-top: 36px; }}
+table.back-office td:nth-child(2) {{ text-align: right; }}
 .tiles {{ display: flex; gap: 16px; margin-bottom: 16px; }}
 .tile {{ flex: 1; background: #1c1c1c; padding: 14px 18px; border-radius: 6px; }}
 .tile .label {{ color: #aaa; font-size: 15px; text-transform: uppercase; }}

@@ -42,9 +42,18 @@ def test_wallboard_page_renders_live_queues_in_a_browser(kafka_bootstrap, unique
         for queue in queues:
             assert f"<th>{queue}</th>" in dom
         assert "SL interval" in dom
+        # The back office: the simulator's tickets and surveys fill its tiles and queue rows.
+        dom = dom.replace('"', "'")  # the browser serialises attributes with double quotes
+        ticket_queues = {e["queue"] for e in events if e["type"] == "ticket.created"}
+        assert ticket_queues and "Tickets &amp; customers" in dom
+        for title in ("Open tickets", "First responses overdue", "CSAT today"):
+            assert f"<div class='label'>{title}</div>" in dom
+        back_office = dom[dom.index("Tickets &amp; customers"):]
+        for queue in ticket_queues:
+            assert f"<tr><th>{queue}</th>" in back_office
         shot = tmp_path / "wallboard.png"
         chromium(worker.url + "/wallboard", tmp_path / "profile2", f"--screenshot={shot}",
-                 "--window-size=1400,600")
+                 "--window-size=1400,1000")
         assert shot.stat().st_size > 10_000  # a rendered page, not a blank one
     finally:
         worker.stop()

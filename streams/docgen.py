@@ -202,17 +202,18 @@ def _constraints(prop: Mapping[str, Any], enum_from: Mapping[str, Any] | None = 
 def metrics_document(root: Path) -> str:
     """``docs/metrics.md`` from ``streams.core.metrics`` (``CATALOGUE`` and ``RATIO_PARTS``)."""
     try:
-        from streams.core.metrics import CATALOGUE, RATIO_PARTS
+        from streams.core.metrics import CATALOGUE, COMPOSITE_PARTS, RATIO_PARTS
     except ImportError as exc:
         raise Unavailable(f"streams.core.metrics.CATALOGUE / RATIO_PARTS cannot be imported "
                           f"yet ({exc})") from None
-    return render_metrics(CATALOGUE, RATIO_PARTS)
+    return render_metrics(CATALOGUE, RATIO_PARTS, COMPOSITE_PARTS)
 
 
 _KIND_GROUP = {"counter": "Counters", "histogram": "Histograms", "gauge": "Gauges"}
 
 
-def render_metrics(catalogue: Iterable[Any], ratio_parts: Mapping[str, tuple[str, str]]) -> str:
+def render_metrics(catalogue: Iterable[Any], ratio_parts: Mapping[str, tuple[str, str]],
+                   composite_parts: Mapping[str, str] | None = None) -> str:
     """Markdown for every metric family. Each catalogue entry has ``name``, ``kind``
     (``counter`` | ``gauge`` | ``histogram``), ``help`` and ``labels``; an optional ``group``
     names its section (else the kind does), sections in order of first appearance."""
@@ -254,6 +255,10 @@ def render_metrics(catalogue: Iterable[Any], ratio_parts: Mapping[str, tuple[str
                       else f"sum({numerator}) / sum({denominator})")
             out.append(_row(f"`{ratio}`", f"`{numerator}`", f"`{denominator}`",
                             f"`{promql}`"))
+    if composite_parts:
+        out += ["", "Scores that combine more than two parts (sum each part by the score's "
+                "labels):", "", "| score | fleet-wide formula |", "|-------|--------------------|"]
+        out += [_row(f"`{name}`", f"`{formula}`") for name, formula in composite_parts.items()]
     return "\n".join(out) + "\n"
 
 

@@ -51,9 +51,10 @@ class CustomerBase:
         return len(self._active)
 
     def pick(self) -> str:
-        """An active customer's id (one draw of the model's generator)."""
+        """An active customer's id (one draw of the model's generator; ``random()`` is a
+        single C call, ``randrange`` several Python ones)."""
         active = self._active
-        return self.id_of(active[self._world.rng.randrange(len(active))])
+        return self.id_of(active[int(self._world.rng.random() * len(active))])
 
     def id_of(self, number: int) -> str:
         population = self.activity.population

@@ -295,7 +295,8 @@ def test_an_open_ticket_past_its_first_response_target_is_overdue_and_a_reply_cl
     c = Centre(queues={"support": HOURS})
     ticket(c, "t1", "2026-11-30T08:30:00Z", priority="urgent")  # due 09:30 Monday
     ticket(c, "t2", "2026-11-30T08:30:00Z", priority="low")  # no target for low
-    ticket(c, "t3", "2026-11-30T16:00:00Z", priority="normal")  # 1.5 h Monday; Tue a holiday, Wed-Sun closed: due Mon 7 Dec 10:30
+    # t3: 1.5 h on Monday; Tuesday a holiday, Wednesday-Sunday closed: due Mon 7 Dec 10:30
+    ticket(c, "t3", "2026-11-30T16:00:00Z", priority="normal")
     c.feed()
     assert c.value("2026-11-30T09:29:59Z", "cc_tickets_first_response_overdue", **Q,
                    priority="urgent") == 0

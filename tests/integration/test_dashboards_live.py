@@ -14,7 +14,14 @@ query is defined to give it, and that is checked separately: the data-age tile's
 ``or vector(NaN)`` fallback (asked at a time before the first scrape). The one other
 exception is explicit too: the wallboard's service-level tiles are one value split into
 mutually exclusive colour bands (one query per band), so only one band per channel can have
-data; for them the test checks that each channel is in exactly one band.
+data; for them the test checks that each channel is in exactly one band. NPS (−100…100) and
+the customer lifetime value (revenue less the acquisition cost) may be negative.
+
+The worker is configured with first-response targets per priority, so that some tickets are
+overdue. With one worker, every fleet rule of tickets, feedback and customers
+(``ccpulse-cx-recording.yml``) must equal the worker's own gauge of the same family, series
+for series, when both are computed from the same scrape: the rules read the engine's parts
+the way the engine divides them.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from prometheus_harness import (
 from traffic import LiveFeed, now_ms, produce, recent_and_live, write_jsonl
 
 from grafana.queries import PanelQuery, all_panel_queries
+from streams.core.metrics import SPECS
 from streams.simulate.model import (
     CustomerActivity,
     FeedbackPolicy,
@@ -66,7 +74,17 @@ MAX_LIVE_AGE_S = 60.0
 LATE_BY_MS = 49 * 3_600_000  # older than the engine's 48 h retention: counted as late
 
 #: Panels whose value is a share in 0-1 although no ``*_ratio`` metric is in the query.
-COMPUTED_RATIOS = {"Invalid share", "Answered within threshold (rolling)"}
+COMPUTED_RATIOS = {"Invalid share", "Answered within threshold (rolling)", "CSAT today"}
+#: Values that may be negative: NPS (-100..100) and CLV (revenue less acquisition cost).
+SIGNED = re.compile(r"cc_nps:score|cc_customer_lifetime_value")
+NPS_BOUND = 100.0
+CX_RULES = SHIPPED_RULES / "ccpulse-cx-recording.yml"
+#: Tickets become overdue within the test's 45 minutes (the simulated first replies take
+#: longer): the "First responses overdue" panels have something to show.
+CONFIG = """
+[defaults]
+first_response_target_seconds = { urgent = 600, high = 1800, normal = 3600, low = 7200 }
+"""
 #: Panels of a live pipeline: how old the newest event is, how late events are processed.
 LIVE_BOUNDED = {"Data age", "Data age by topic", "Event lag (processing - event time)",
                 "Event lag p99 by topic"}
@@ -98,10 +116,21 @@ def busy_centre() -> Scenario:
         agent_groups=tuple(replace(g, count=round(g.count * 1.75), follows_profile=False)
                            for g in base.agent_groups),
         trunks=100,
-        ticket_streams=tuple(replace(t, arrivals_per_hour=t.arrivals_per_hour * 6)
+        # Tickets answered and solved within minutes rather than hours, e-mail surveys sent
+        # minutes after the contact, and ten times the acquisitions: every ticket, survey and
+        # customer panel has data in the completed interval and in the month so far.
+        ticket_streams=tuple(replace(t, arrivals_per_hour=t.arrivals_per_hour * 6,
+                                     assign_mean_seconds=120.0,
+                                     first_reply_mean_seconds={
+                                         p: s / 12 for p, s in
+                                         t.first_reply_mean_seconds.items()},
+                                     reply_mean_seconds=t.reply_mean_seconds / 12,
+                                     customer_reply_mean_seconds=600.0,
+                                     on_hold_mean_seconds=600.0)
                              for t in base.ticket_streams),
-        feedback=FeedbackPolicy(survey_probability=0.3, qa_reviews_per_hour=240),
-        customers=CustomerActivity(interactions_per_hour=600),
+        feedback=FeedbackPolicy(survey_probability=0.3, qa_reviews_per_hour=240,
+                                email_delay_mean_seconds=300.0),
+        customers=CustomerActivity(interactions_per_hour=600, acquired_per_month=0.3),
     )
 
 
@@ -136,9 +165,10 @@ def is_ratio(expr: str, title: str = "") -> bool:
     return title in COMPUTED_RATIOS or bool(re.search(r"_ratio\b|:ratio", expr))
 
 
-def value_problems(result: list[Series], ratio: bool, upper: float = math.inf) -> list[str]:
-    """What is wrong with ``result``: empty, NaN/Inf, negative, a ratio above 1, above
-    ``upper``."""
+def value_problems(result: list[Series], ratio: bool, upper: float = math.inf,
+                   signed: bool = False) -> list[str]:
+    """What is wrong with ``result``: empty, NaN/Inf, negative (unless ``signed``), a ratio
+    above 1, above ``upper``."""
     if not result:
         return ["no data"]
     problems = []
@@ -146,7 +176,7 @@ def value_problems(result: list[Series], ratio: bool, upper: float = math.inf) -
         v = series.value
         if math.isnan(v) or math.isinf(v):
             problems.append(f"{v} for {series.labels}")
-        elif v < 0:
+        elif v < 0 and not signed:
             problems.append(f"negative {v} for {series.labels}")
         elif ratio and v > 1:
             problems.append(f"ratio {v} > 1 for {series.labels}")
@@ -190,8 +220,11 @@ class Checks:
                 continue
             result = self.prometheus.query(panel.expr)
             upper = MAX_LIVE_AGE_S if panel.panel_title in LIVE_BOUNDED else math.inf
+            if "cc_nps:score" in panel.expr:
+                upper = NPS_BOUND
             self._record(f"{panel.dashboard_uid} / {panel.panel_title}", panel.expr, result,
-                         is_ratio(panel.expr, panel.panel_title), upper)
+                         is_ratio(panel.expr, panel.panel_title), upper,
+                         signed=bool(SIGNED.search(panel.expr)))
         for (uid, title), bands in banded.items():
             problems = band_problems(self.prometheus, bands)
             self.problems += [f"{uid} / {title}: {p}" for p in problems]
@@ -207,16 +240,20 @@ class Checks:
             selector = ", ".join(f'{k}="{v}"' for k, v in sorted(rule.get("labels", {}).items()))
             expr = f"{rule['name']}{{{selector}}}"
             result = self.prometheus.query(expr)
-            self._record(f"rule ({rule['group']})", expr, result, is_ratio(rule["name"]))
+            self._record(f"rule ({rule['group']})", expr, result, is_ratio(rule["name"]),
+                         signed=bool(SIGNED.search(rule["name"])))
             if rule["name"].endswith("error_budget:ratio"):  # 1 - the default target 0.8
                 self.problems += [f"{expr} = {s.value}, expected 0.2" for s in result
                                   if abs(s.value - 0.2) > 1e-9]
+        for rule, family in CX_RULE_FAMILIES.items():
+            self.problems += [f"rule {rule} against {family}: {p}"
+                              for p in rule_against_gauge(self.prometheus, rule, family)]
         return not self.problems
 
     def _record(self, where: str, expr: str, result: list[Series], ratio: bool,
-                upper: float = math.inf) -> None:
+                upper: float = math.inf, signed: bool = False) -> None:
         self.problems += [f"{where}: {expr}: {p}"
-                          for p in value_problems(result, ratio, upper)]
+                          for p in value_problems(result, ratio, upper, signed)]
         values = [s.value for s in result]
         shown = f"{min(values):.4g} .. {max(values):.4g}" if values else "-"
         self.table.append((where, expr, len(result), shown))
@@ -227,6 +264,53 @@ class Checks:
         lines += [f"{where:<{width}}  {count:>6}  {shown}  {expr}"
                   for where, expr, count, shown in self.table]
         return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ fleet rules = engine
+
+def cx_rule_expressions() -> dict[str, str]:
+    """Every rule of ccpulse-cx-recording.yml -> its expression, with the rules it reads
+    replaced by their own expressions (so that one query computes it from one scrape)."""
+    rules = {rule["record"]: " ".join(rule["expr"].split())
+             for group in yaml.safe_load(CX_RULES.read_text())["groups"]
+             for rule in group["rules"]}
+    for name in rules:
+        for other, expr in rules.items():
+            if other != name:
+                rules[name] = re.sub(rf"(?<![\w:]){re.escape(other)}(?![\w:])", f"({expr})",
+                                     rules[name])
+    return rules
+
+
+def family_of(rule: str) -> str | None:
+    """The engine family a fleet rule stands for: ``queue_window:cc_nps:score`` ->
+    ``cc_nps_score``; ``...:cc_replies_per_ticket:mean`` -> ``cc_replies_per_ticket``."""
+    _, metric, operation = rule.split(":")
+    return metric if operation in ("mean", "sum") else f"{metric}_{operation}"
+
+
+CX_RULE_FAMILIES = {rule: family for rule in cx_rule_expressions()
+                    if (family := family_of(rule)) in SPECS
+                    and set(SPECS[family].labels) == set(rule.split(":")[0].split("_"))}
+
+
+def rule_against_gauge(prometheus: Prometheus, rule: str, family: str) -> list[str]:
+    """The rule's expression and the worker's own gauge at the same instant: the same series
+    with the same values (one worker: its partitions are the fleet)."""
+    at = time.time() - 1.0  # a moment both queries see the same last scrape
+    labels = ", ".join(SPECS[family].labels)
+    fleet = {tuple(sorted(s.labels.items())): s.value
+             for s in prometheus.query(cx_rule_expressions()[rule], at)}
+    worker = {tuple(sorted(s.labels.items())): s.value
+              for s in prometheus.query(f"sum by ({labels}) ({family})", at)}
+    problems = []
+    if fleet.keys() != worker.keys():
+        problems.append(f"series differ: rule only {sorted(fleet.keys() - worker.keys())}, "
+                        f"gauge only {sorted(worker.keys() - fleet.keys())}")
+    problems += [f"{dict(key)}: rule {fleet[key]!r}, gauge {worker[key]!r}"
+                 for key in fleet.keys() & worker.keys()
+                 if not math.isclose(fleet[key], worker[key], rel_tol=1e-9, abs_tol=1e-9)]
+    return problems
 
 
 # ------------------------------------------------------------------ the test
@@ -243,7 +327,8 @@ def caught_up_with(stack: Stack, sent: int) -> bool:
 
 @pytest.fixture
 def stack(kafka_bootstrap: str, unique_name: str, tmp_path: Path):
-    with monitored_worker(kafka_bootstrap, unique_name, tmp_path) as running:
+    with monitored_worker(kafka_bootstrap, unique_name, tmp_path,
+                          config_toml=CONFIG) as running:
         yield running
 
 
@@ -294,3 +379,11 @@ def test_every_panel_query_and_recording_rule_returns_sane_data(
         == [True]
     # Nothing was left out: every panel target, and every recording rule of the shipped files.
     assert len(checks.table) == len(all_panel_queries()) + len(shipped_recording_rules())
+    # Every windowed ratio, average and score of tickets, feedback and customers was compared
+    # with the engine's own gauge (CAC, CLV and engagement included).
+    assert set(CX_RULE_FAMILIES.values()) >= {
+        "cc_csat_ratio", "cc_nps_score", "cc_ticket_resolution_ratio", "cc_replies_per_ticket",
+        "cc_customer_retention_ratio", "cc_customer_acquisition_cost",
+        "cc_customer_lifetime_value", "cc_customer_interactions_per_customer"}
+    # Some tickets were past their first-response target (the overdue panels show them).
+    assert prometheus.value("sum(cc_tickets_first_response_overdue)") > 0

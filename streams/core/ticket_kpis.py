@@ -46,11 +46,11 @@ _TICKET_COUNTS = {
 }
 #: Windowed sums of durations: family -> field in µs (exported in seconds).
 _TICKET_SECONDS = {
-    "cc_window_ticket_first_response_seconds_sum": F.TICKET_FIRST_RESPONSE_US,
-    "cc_window_ticket_first_response_business_seconds_sum": F.TICKET_FIRST_RESPONSE_BUSINESS_US,
-    "cc_window_ticket_response_seconds_sum": F.TICKET_RESPONSE_US,
-    "cc_window_ticket_resolution_seconds_sum": F.TICKET_RESOLUTION_US,
-    "cc_window_ticket_resolution_business_seconds_sum": F.TICKET_RESOLUTION_BUSINESS_US,
+    "cc_window_ticket_first_response_seconds": F.TICKET_FIRST_RESPONSE_US,
+    "cc_window_ticket_first_response_business_seconds": F.TICKET_FIRST_RESPONSE_BUSINESS_US,
+    "cc_window_ticket_response_seconds": F.TICKET_RESPONSE_US,
+    "cc_window_ticket_resolution_seconds": F.TICKET_RESOLUTION_US,
+    "cc_window_ticket_resolution_business_seconds": F.TICKET_RESOLUTION_BUSINESS_US,
 }
 #: Ratio or average -> (numerator field, denominator field, numerator scale).
 _TICKET_RATIOS = {
@@ -76,7 +76,7 @@ _SURVEY_PARTS = {
     "csat": {"cc_window_csat_responses": F.CSAT_RESPONSES,
              "cc_window_csat_satisfied": F.CSAT_SATISFIED},
     "ces": {"cc_window_ces_responses": F.CES_RESPONSES, "cc_window_ces_easy": F.CES_EASY,
-            "cc_window_ces_score_sum": F.CES_SCORE_SUM},
+            "cc_window_ces_score": F.CES_SCORE_SUM},
 }
 _FEEDBACK_RATIOS = {
     "cc_csat_ratio": (F.CSAT_SATISFIED, F.CSAT_RESPONSES, 1),
@@ -204,7 +204,7 @@ def feedback_families(config: Config, ledgers: Sequence[Ledger], now_us: int) ->
     g = {name: new_family(name) for name in (
         "cc_nps_score", "cc_window_nps_responses", "cc_window_nps_promoters",
         "cc_window_nps_detractors", *_SURVEY_PARTS["csat"], *_SURVEY_PARTS["ces"],
-        "cc_window_qa_reviews", "cc_window_iqs_sum", *_FEEDBACK_RATIOS)}
+        "cc_window_qa_reviews", "cc_window_iqs_score", *_FEEDBACK_RATIOS)}
     sums = _window_sums(ledgers, label, now_us)
     nps: dict[tuple[str, str], list[int]] = {}
     for q, channel in seen["nps"]:
@@ -229,7 +229,7 @@ def feedback_families(config: Config, ledgers: Sequence[Ledger], now_us: int) ->
         for window in WINDOWS:
             f = sums.get((q, channel, window), {})
             g["cc_window_qa_reviews"].samples[(q, channel, window)] = f.get(F.QA_REVIEWS, 0)
-            g["cc_window_iqs_sum"].samples[(q, channel, window)] = (
+            g["cc_window_iqs_score"].samples[(q, channel, window)] = (
                 f.get(F.IQS_PPM, 0) / 1_000_000)
     for name, (num, den, scale) in _FEEDBACK_RATIOS.items():
         for (q, channel, window), f in sums.items():

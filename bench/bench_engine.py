@@ -15,7 +15,7 @@ import orjson
 
 from streams.core.config import parse_config
 from streams.core.engine import Engine
-from streams.core.kpis import contact_families
+from streams.core.kpis import all_families
 from streams.exporter import render
 from streams.runtime import tune_gc
 from streams.simulate.generator import generate
@@ -42,7 +42,7 @@ def main() -> None:
         engine.apply(ev)  # type: ignore[arg-type]
     rows.append(("engine.apply", len(events), time.perf_counter() - t0))
     t0 = time.perf_counter()
-    body = render(lambda: contact_families(engine.config, [engine.ledger], now_us))
+    body = render(lambda: all_families(engine.config, [engine.ledger], now_us))
     rows.append(("scrape (KPIs + render)", 1, time.perf_counter() - t0))
     print(f"{len(raw):,} events, {minutes} simulated minutes, {len(body):,} bytes exposition, "
           f"{'default' if default_gc else 'worker'} garbage-collector settings\n")

@@ -377,6 +377,20 @@ class Engine:
             if newest > self.stream_us:
                 self.stream_us = newest
         self._last_prune_us = self.stream_us
+        self._resolve_after_rebuild()
+
+    def _resolve_after_rebuild(self) -> None:
+        """Engines of one partition number are built one by one (a worker builds each when
+        its topic-partition is first needed), so feedback restored here may reference entities
+        of engines built before it, and entities restored here may be awaited by feedback of
+        engines built before it. Resolve both ways: the result does not depend on the order
+        the engines were built in."""
+        for key, record in list(self._records.items()):
+            if record["kind"] in _REFERRING and record.get("rq") is None:
+                self.resolve_feedback(key)
+        watchers = self.directory.watchers
+        for key in [k for k in watchers if k in self._records]:
+            self.directory.changed(key)
 
     def _load_base(self, raw: dict[str, Any]) -> None:
         if raw.get("v", 1) >= 2:

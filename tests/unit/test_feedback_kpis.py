@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import random
 
-from kpi_helpers import Centre
+from kpi_helpers import Centre, us
+
+from streams.core.engine import Directory, Engine
+from streams.core.kpis import all_families
 
 NOW = "2026-11-24T20:00:00Z"
 
@@ -131,3 +134,44 @@ def test_a_missing_channel_is_unknown():
     c.feed()
     assert c.value(NOW, "cc_csat_ratio", queue="sales", channel="unknown",
                    window="today") == 1.0
+
+
+def test_a_survey_finds_its_contact_whichever_engine_of_the_partition_is_built_first():
+    """A worker builds the engines of one partition number (one per topic) one by one, when
+    each is first needed; a restart may build the feedback engine before the chats engine or
+    after it. The survey's queue must not depend on that order."""
+    c = Centre()
+    c.event("chat.queued", "2026-11-24T10:00:00Z", chat_id="x1", queue="support")
+    c.event("chat.answered", "2026-11-24T10:00:10Z", chat_id="x1", queue="support",
+            agent_id="a1")
+    survey(c, "csat", 4, at="2026-11-24T10:30:00Z", contact_id="x1", channel="chat")
+    chats_events, survey_event = c.events[:2], c.events[2]
+    w = {"queue": "support", "channel": "chat", "window": "today"}
+
+    # Before a crash: chats and feedback engines each persisted their records.
+    chats = Engine(c.config)
+    for ev in chats_events:
+        chats.apply(ev)
+    feedback = Engine(c.config)  # its own directory: the chats engine unknown to it
+    feedback.apply(survey_event)
+    for first, second in ((chats, feedback), (feedback, chats)):
+        directory = Directory()
+        built = []
+        for old in (first, second):
+            engine = Engine(c.config, directory=directory)
+            engine.rebuild(old.store.data.items())
+            built.append(engine)
+        values = {}
+        for fam in all_families(c.config, [e.ledger for e in built], us(NOW)):
+            for labels, value in fam.samples.items():
+                values[(fam.name, labels)] = value
+        assert values[("cc_window_csat_responses", tuple(w.values()))] == 1
+        assert ("cc_window_csat_responses", ("unknown", "chat", "today")) not in values
+
+    # And live: the survey arrives while the chats engine of its partition is not built yet.
+    directory = Directory()
+    feedback_live = Engine(c.config, directory=directory)
+    feedback_live.apply(survey_event)
+    chats_live = Engine(c.config, directory=directory)
+    chats_live.rebuild(chats.store.data.items())
+    assert feedback_live._records[f"feedback:{survey_event.event_id}"]["rq"] == "support"

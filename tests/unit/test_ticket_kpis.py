@@ -312,3 +312,13 @@ def test_an_open_ticket_past_its_first_response_target_is_overdue_and_a_reply_cl
     c.feed(c.events[-1:])
     assert c.value("2026-11-30T10:30:00Z", "cc_tickets_first_response_overdue", **Q,
                    priority="urgent") == 0
+
+
+def test_events_of_a_ticket_never_created_are_dropped_thirty_days_after_the_newest():
+    c = Centre()
+    status(c, "stray", "2026-10-01T08:00:00Z", "open")  # created before the stream began
+    ticket(c, "t2", "2026-11-01T09:00:00Z")  # 31 days later
+    c.feed()
+    c.engine.prune()
+    assert "ticket:stray" not in c.engine._records
+    assert "ticket:t2" in c.engine._records

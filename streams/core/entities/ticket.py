@@ -115,8 +115,16 @@ class TicketKind(EventLogKind):
         return None
 
     def expired(self, record: dict[str, Any], stream_us: int) -> bool:
+        """Past retention: 30 days after the last solve if solved now. A record that never got
+        its ``created`` (events of a ticket dropped earlier, or of one created before the
+        stream began) contributes nothing and goes 30 days after its newest event."""
+        events = record["ev"]
         solved_at = self._solved_at(record)
-        return solved_at is not None and stream_us - solved_at > AFTER_SOLVE_US
+        if solved_at is not None:
+            return stream_us - solved_at > AFTER_SOLVE_US
+        if events and not any(ev.kind == "created" for ev in events):
+            return stream_us - events[-1].at_us > AFTER_SOLVE_US
+        return False
 
     def restore(self, record: dict[str, Any], version: int) -> dict[str, Any]:
         if version < 2:  # format 1: (event_id, kind, occurred_ms, queue, channel), no status

@@ -98,11 +98,19 @@ def child_env(environ: Mapping[str, str], target: KafkaTarget,
     return env
 
 
+#: What the demo runs with when no config file is named (first-response targets set).
+DEMO_CONFIG = Path(__file__).with_name("demo.toml")
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from streams.kafka.admin import ensure_topics
     from streams.kafka.local_broker import LocalBroker
     from streams.worker.app import SOURCE_TOPICS
 
+    if args.config is None and not os.environ.get("CCPULSE_CONFIG"):
+        args.config = str(DEMO_CONFIG)
+        _say(f"using the demo configuration {DEMO_CONFIG} (defaults plus first-response "
+             "targets); --config FILE to use yours")
     config = load_config(args.config)
     d = config.deployment
     data = Path(d.data_dir)

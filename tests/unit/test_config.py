@@ -253,3 +253,12 @@ def test_business_hours_example_in_the_docs_parses():
     # Saturday 21 Nov 2026 10:00 Lisbon (UTC+0): 30 min of business time is Monday 08:30.
     assert support.business_hours.deadline_us(us("2026-11-21T10:00:00Z"), 1_800_000_000) == us(
         "2026-11-23T08:30:00Z")
+
+
+def test_the_demo_configuration_parses_and_sets_first_response_targets():
+    from streams.demo import DEMO_CONFIG
+    from streams.settings import load_config
+
+    config = load_config(str(DEMO_CONFIG), environ={})
+    assert config.defaults.first_response_target_us["urgent"] == 3600 * 1_000_000
+    assert set(config.defaults.first_response_target_us) == {"urgent", "high", "normal", "low"}

@@ -110,11 +110,11 @@ class Directory:
         #: referenced entity key -> {feedback key: engine holding the feedback}
         self.watchers: dict[str, dict[str, Engine]] = {}
 
-    def queue_of(self, refs: Iterable[str]) -> str | None:
-        """The queue of the first referenced entity that is kept and names one."""
+    def queue_of(self, refs: Iterable[str], at_us: int) -> str | None:
+        """The queue at ``at_us`` of the first referenced entity that is kept and names one."""
         for ref in refs:
             for engine in self.engines:
-                queue = engine.feedback_queue(ref)
+                queue = engine.feedback_queue(ref, at_us)
                 if queue is not None:
                     return queue
         return None
@@ -199,7 +199,7 @@ class Engine:
                 first_seen[queue] = at
         if kind.name in _REFERRING:
             refs = kind.references(record)  # type: ignore[attr-defined]
-            record["rq"] = self.directory.queue_of(refs) if refs else None
+            record["rq"] = self.directory.queue_of(refs, at) if refs else None
             self.directory.watch(refs, key, self)
         self._update(key, kind, record)
         self.store.put(key, record)
@@ -208,8 +208,9 @@ class Engine:
         return Outcome.APPLIED
 
     # ------------------------------------------------------------------ references
-    def feedback_queue(self, key: str) -> str | None:
-        """The queue a survey or review of entity ``key`` takes, if this engine keeps it."""
+    def feedback_queue(self, key: str, at_us: int) -> str | None:
+        """The queue a survey or review at ``at_us`` of entity ``key`` takes, if this engine
+        keeps it."""
         record = self._records.get(key)
         if record is None:
             return None
@@ -217,7 +218,7 @@ class Engine:
         if kind.expired(record, self.stream_us):
             return None
         queue_of = getattr(kind, "feedback_queue", None)
-        return queue_of(record) if queue_of is not None else None
+        return queue_of(record, at_us) if queue_of is not None else None
 
     def resolve_feedback(self, key: str) -> None:
         """Resolve again the queue of feedback ``key`` (a referenced entity changed)."""
@@ -225,7 +226,8 @@ class Engine:
         if record is None:
             return
         kind = KIND_BY_NAME[record["kind"]]
-        queue = self.directory.queue_of(kind.references(record))  # type: ignore[attr-defined]
+        refs = kind.references(record)  # type: ignore[attr-defined]
+        queue = self.directory.queue_of(refs, kind.newest_us(record))
         if queue is None or queue == record.get("rq"):
             return
         record["rq"] = queue

@@ -127,6 +127,9 @@ def ticket_families(config: Config, ledgers: Sequence[Ledger], now_us: int) -> l
     for (q, channel, _), f in sums.items():  # a queue a ticket moved to has ticket bookings
         if channel and any(field.startswith("ticket") for field in f):
             pairs.add((q, channel))
+    for ledger in ledgers:  # ... or has it open now
+        for queue, channel, _ in ledger.tickets_open:
+            pairs.add((label(queue), channel))
     for pair in pairs:  # a counter starts at 0, so increase() sees its first step
         for metric in (T.SOLVED, T.REOPENED):
             counters[metric].samples.setdefault(pair, 0)
@@ -163,15 +166,14 @@ def _live_ticket_families(config: Config, ledgers: Sequence[Ledger], label: Queu
     awaiting = new_family("cc_tickets_awaiting_reply")
     backlog = new_family("cc_tickets_backlog")
     overdue = new_family("cc_tickets_first_response_overdue")
-    for ledger in ledgers:
-        for queue, channel, _ in ledger.tickets_open:
-            pairs.add((label(queue), channel))
     for pair in pairs:
         awaiting.samples[pair] = 0
         backlog.samples[pair] = 0
+        targets = config.queue(pair[0]).first_response_target_us
         for priority in PRIORITIES:
             open_.samples[(*pair, priority)] = 0
-            overdue.samples[(*pair, priority)] = 0
+            if priority in targets:  # no target, never overdue: no series
+                overdue.samples[(*pair, priority)] = 0
     for ledger in ledgers:
         for (queue, channel, priority), n in ledger.tickets_open.items():
             open_.add((label(queue), channel, priority), n)

@@ -175,3 +175,17 @@ def test_a_survey_finds_its_contact_whichever_engine_of_the_partition_is_built_f
     chats_live = Engine(c.config, directory=directory)
     chats_live.rebuild(chats.store.data.items())
     assert feedback_live._records[f"feedback:{survey_event.event_id}"]["rq"] == "support"
+
+
+def test_a_survey_keeps_the_queue_its_ticket_had_when_it_was_answered():
+    """A ticket KPI is booked in the ticket's queue at its booking time (SPEC §2): a ticket
+    moved after the survey does not move the survey (nor its since-the-start counter)."""
+    c = Centre()
+    c.event("ticket.created", "2026-11-24T09:00:00Z", ticket_id="t9", queue="support",
+            channel="email")
+    survey(c, "csat", 1, at="2026-11-24T11:00:00Z", ticket_id="t9", channel="email")
+    c.event("ticket.updated", "2026-11-24T12:00:00Z", ticket_id="t9", queue="billing")
+    c.feed()
+    counter = {"survey": "csat", "channel": "email", "score": "1"}
+    assert c.value(NOW, "cc_survey_responses_total", queue="support", **counter) == 1
+    assert c.value(NOW, "cc_survey_responses_total", queue="billing", **counter) is None

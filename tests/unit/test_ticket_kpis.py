@@ -306,8 +306,9 @@ def test_an_open_ticket_past_its_first_response_target_is_overdue_and_a_reply_cl
                    priority="normal") == 0
     assert c.value("2026-12-07T10:31:00Z", "cc_tickets_first_response_overdue", **Q,
                    priority="normal") == 1
+    # low has no target: never overdue, and no series
     assert c.value("2026-12-09T00:00:00Z", "cc_tickets_first_response_overdue", **Q,
-                   priority="low") == 0
+                   priority="low") is None
     reply(c, "t1", "2026-11-30T10:00:00Z")
     c.feed(c.events[-1:])
     assert c.value("2026-11-30T10:30:00Z", "cc_tickets_first_response_overdue", **Q,
@@ -322,3 +323,31 @@ def test_events_of_a_ticket_never_created_are_dropped_thirty_days_after_the_newe
     c.engine.prune()
     assert "ticket:stray" not in c.engine._records
     assert "ticket:t2" in c.engine._records
+
+
+def test_an_event_stamped_before_created_counts_as_at_creation():
+    """Clock skew between a helpdesk's systems: a solve one second before the creation is a
+    solve at creation (resolution 0), not an event that never happened — else the ticket
+    would stay open for ever."""
+    c = Centre()
+    ticket(c, "t1", "2026-11-24T10:00:00Z")
+    status(c, "t1", "2026-11-24T09:59:59Z", "solved")
+    c.feed()
+    assert c.value(NOW, "cc_tickets_solved_total", **Q) == 1
+    assert c.value(NOW, "cc_ticket_resolution_average_seconds", **W) == 0.0
+    assert c.value(NOW, "cc_tickets_open", **Q, priority="normal") == 0
+    c2 = Centre()
+    ticket(c2, "t2", "2026-11-24T10:00:00Z")
+    reply(c2, "t2", "2026-11-24T09:59:00Z")  # an agent reply stamped before creation
+    c2.feed()
+    assert c2.value(NOW, "cc_ticket_first_response_average_seconds", **W) == 0.0
+
+
+def test_a_ticket_moved_to_another_queue_has_zero_counters_there_before_its_first_solve():
+    c = Centre()
+    ticket(c, "t1", "2026-11-24T08:00:00Z")
+    c.event("ticket.updated", "2026-11-24T08:30:00Z", ticket_id="t1", queue="billing")
+    c.feed()
+    moved = {"queue": "billing", "channel": "email"}
+    assert c.value(NOW, "cc_tickets_solved_total", **moved) == 0
+    assert c.value(NOW, "cc_tickets_reopened_total", **moved) == 0

@@ -187,16 +187,23 @@ class ContactKind(EventLogKind):
         events = record["ev"]
         return bool(events) and stream_us - events[-1][0] > RETENTION_US  # [0]: at_us
 
-    def feedback_queue(self, record: dict[str, Any]) -> str | None:
-        """The queue a survey or review of this contact belongs to: that of its last answered
-        segment (where a handled contact is booked), else of its last segment."""
-        last_queued = None
-        for ev in reversed(record["ev"]):
-            if ev.kind == "answered" and ev.queue is not None:
-                return ev.queue
-            if last_queued is None and ev.kind == "queued":
-                last_queued = ev.queue
-        return last_queued
+    def feedback_queue(self, record: dict[str, Any], at_us: int) -> str | None:
+        """The queue a survey or review at ``at_us`` of this contact belongs to: that of its
+        last segment answered by then (where its handling is booked), else of its last
+        segment by then; a survey stamped before the contact began takes its first queue."""
+        answered = queued = first = None
+        for ev in record["ev"]:
+            if ev.queue is None:
+                continue
+            if first is None and ev.kind == "queued":
+                first = ev.queue
+            if ev.at_us > at_us:
+                break
+            if ev.kind == "answered":
+                answered = ev.queue
+            elif ev.kind == "queued":
+                queued = ev.queue
+        return answered or queued or first
 
     def restore(self, record: dict[str, Any], version: int) -> dict[str, Any]:
         if version < 2:  # format 1: (event_id, kind, occurred_ms, queue, extra)

@@ -138,11 +138,18 @@ class TicketKind(EventLogKind):
         events.sort()
         return {"ev": events}
 
-    def feedback_queue(self, record: dict[str, Any]) -> str | None:
-        """The queue a survey or review of this ticket belongs to: the ticket's current one."""
-        queue = None
+    def feedback_queue(self, record: dict[str, Any], at_us: int) -> str | None:
+        """The queue a survey or review at ``at_us`` of this ticket belongs to: the ticket's
+        queue at that time (SPEC §2: a ticket KPI is booked in the queue at its booking
+        time), the queue at creation for one stamped before it."""
+        created = next((ev for ev in record["ev"] if ev.kind == "created"), None)
+        if created is None:
+            return None
+        queue = created.queue
         for ev in record["ev"]:
-            if ev.queue is not None and ev.kind in ("created", "updated"):
+            if ev.at_us > at_us:
+                break
+            if ev.kind == "updated" and ev.queue is not None and ev.at_us >= created.at_us:
                 queue = ev.queue
         return queue
 
@@ -170,8 +177,15 @@ def ticket_contributions(events: list[TicketEvent], config: Config) -> list[Cont
     def book(at_us: int, field: str, amount: int) -> None:
         out.append(Booking(queue, channel, at_us, field, amount))
 
-    for ev in events:
+    # Created first; an event stamped before it (clock skew between systems) counts as at
+    # creation — except an update, which creation overrides.
+    ordered = [created, *(ev for ev in events if ev is not created)]
+    for ev in ordered:
         kind = ev.kind
+        if ev.at_us < created_us:
+            if kind == "updated":
+                continue
+            ev = ev._replace(at_us=created_us)
         if kind == "created":
             if ev is not created:
                 continue  # a second "created" (another event id): the first one counts
@@ -181,8 +195,6 @@ def ticket_contributions(events: list[TicketEvent], config: Config) -> list[Cont
             book(created_us, F.TICKETS_CREATED_IN + category, 1)
             unanswered_since = created_us
         elif kind == "updated":
-            if ev.at_us < created_us:
-                continue  # before the ticket exists: creation sets the attributes
             queue = ev.queue or queue
             priority = ev.priority or priority
         elif kind == "assigned":
@@ -191,7 +203,7 @@ def ticket_contributions(events: list[TicketEvent], config: Config) -> list[Cont
         elif kind == "replied":
             if ev.author == "agent" and ev.agent_id is not None and first_solve_us is None:
                 agents.add(ev.agent_id)
-            if not ev.public or ev.author == "bot" or ev.at_us < created_us:
+            if not ev.public or ev.author == "bot":
                 continue
             if ev.author == "customer":
                 if unanswered_since is None:
@@ -224,7 +236,7 @@ def ticket_contributions(events: list[TicketEvent], config: Config) -> list[Cont
         elif kind == "status_changed" and ev.status is not None:
             at = ev.at_us
             if ev.status in SOLVED_STATUSES:
-                if solved or at < created_us:
+                if solved:
                     continue  # solved -> closed is no new solve
                 solved = True
                 if first_solve_us is None:

@@ -233,7 +233,9 @@ def render_metrics(catalogue: Iterable[Any], ratio_parts: Mapping[str, tuple[str
         "values are 0–1, counters end in `_total`, histograms add `_bucket`, `_sum` and "
         "`_count` series. A ratio or average with a zero denominator is not exported. "
         "Windowed gauges carry `window` = `interval`, `previous_interval` or `today` (see "
-        "[configuration](configuration.md) for the windows and the service-level policy).",
+        "[configuration](configuration.md) for the windows and the service-level policy); the "
+        "customer-lifecycle gauges carry `month` or `previous_month` (calendar months, see "
+        "[customers](customers.md)).",
     ]
     for group, members in groups.items():
         out += ["", f"## {group}", "", "| metric | type | labels | meaning |",

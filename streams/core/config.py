@@ -328,7 +328,7 @@ def _parse_targets(where: str, raw: Any, base: Mapping[str, float]) -> dict[str,
     for key, value in raw.items():
         if key not in PRIORITIES:
             raise ConfigError(f"unknown key {where}.{key}; expected one of {list(PRIORITIES)}")
-        seconds = _number(f"{where}.{key}", value)
+        seconds = _number(f"{where}.{key}", value, minimum=float("-inf"))
         if seconds <= 0:
             raise ConfigError(f"{where}.{key} must be a positive number of seconds, "
                               f"got {value!r}")

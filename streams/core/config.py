@@ -438,6 +438,10 @@ def _parse_deployment(raw: Any) -> Deployment:
             )
         if key in ("web_port", "partitions", "replication_factor"):
             changes[key] = int(_number(f"worker.{key}", value, minimum=1, integer=True))
+            if key == "web_port" and changes[key] > 65535:
+                raise ConfigError(f"worker.web_port must be a TCP port, 1 to 65535, got "
+                                  f"{value!r}; change web_port in [worker] (or "
+                                  "CCPULSE_WEB_PORT)")
         elif not isinstance(value, str):
             raise ConfigError(f"worker.{key} must be a string, got {value!r}")
         else:

@@ -262,3 +262,8 @@ def test_the_demo_configuration_parses_and_sets_first_response_targets():
     config = load_config(str(DEMO_CONFIG), environ={})
     assert config.defaults.first_response_target_us["urgent"] == 3600 * 1_000_000
     assert set(config.defaults.first_response_target_us) == {"urgent", "high", "normal", "low"}
+
+
+def test_a_web_port_beyond_65535_is_a_one_line_error_naming_the_key():
+    with pytest.raises(ConfigError, match=r"worker\.web_port must be a TCP port, 1 to 65535"):
+        parse_config({"worker": {"web_port": 70000}})

@@ -88,7 +88,9 @@ def test_replay_of_a_simulated_day_passes_promtool_lint(tmp_path: Path):
     made = ccpulse("simulate", "--duration", "2h", "--seed", "3", "--out", str(events))
     assert made.returncode == 0, made.stderr.decode()
     done = ccpulse("replay", str(events))
-    assert done.returncode == 0 and done.stderr == b""
+    assert done.returncode == 0
+    assert [line for line in done.stderr.decode().splitlines()
+            if not line.startswith("replay: read ")] == []
     lint = subprocess.run([promtool, "check", "metrics"], input=done.stdout,
                           capture_output=True, timeout=60, check=False)
     problems = [line for line in (lint.stdout + lint.stderr).decode().splitlines() if line]
@@ -99,3 +101,54 @@ def test_replay_of_a_simulated_day_passes_promtool_lint(tmp_path: Path):
                                "cc_window_contact_handle_seconds_sum",
                                "cc_window_chat_response_seconds_sum")}
     assert set(problems) <= spec_named, "\n".join(problems)
+
+
+class TestReplayReport:
+    """What standard error tells the user: capped problem lines and one summary line."""
+
+    def test_ends_with_one_summary_line(self, tmp_path: Path):
+        path = tmp_path / "events.jsonl"
+        path.write_bytes(EVENTS)
+        done = ccpulse("replay", str(path), "--as-of", "2026-11-22T09:01:00Z")
+        assert done.returncode == 0
+        err = done.stderr.decode().splitlines()
+        assert err[1:] == [
+            "1 event after --as-of 2026-11-22T09:01:00Z left out (it had not happened yet)",
+            "replay: read 6 · applied 3 · invalid 1 · duplicates 1 · late 0 · "
+            "after --as-of 1",
+        ]
+
+    def test_prints_the_first_twenty_problems_and_counts_the_rest(self, tmp_path: Path):
+        path = tmp_path / "events.jsonl"
+        path.write_bytes(EVENTS + b"not json either\n" * 25)
+        done = ccpulse("replay", str(path))
+        assert done.returncode == 0
+        err = done.stderr.decode().splitlines()
+        assert len(err) == 22
+        assert [line.split(":")[1] for line in err[:20]] == ["3", *map(str, range(7, 26))]
+        assert err[20] == "… and 6 more problem lines not shown"
+        assert err[21] == "replay: read 31 · applied 4 · invalid 26 · duplicates 1 · late 0"
+
+    def test_as_of_before_a_long_file_is_one_line_not_one_per_event(self, tmp_path: Path):
+        events = tmp_path / "hour.jsonl"
+        made = ccpulse("simulate", "--duration", "1h", "--seed", "5", "--start",
+                       "2026-11-22T09:00:00Z", "--out", str(events))
+        assert made.returncode == 0, made.stderr.decode()
+        done = ccpulse("replay", str(events), "--as-of", "2026-11-22T09:10:00Z")
+        assert done.returncode == 0
+        err = done.stderr.decode().splitlines()
+        assert len(err) == 2, err[:5]
+        assert err[0].endswith("after --as-of 2026-11-22T09:10:00Z left out (they had not "
+                               "happened yet)")
+
+    def test_a_file_without_any_valid_event_fails_in_one_line(self, tmp_path: Path):
+        good = tmp_path / "good.jsonl"
+        good.write_bytes(EVENTS)
+        wrong = tmp_path / "wrong.csv"
+        wrong.write_bytes(b"queue,calls\nsales,3\n")
+        done = ccpulse("replay", str(good), str(wrong))
+        assert done.returncode == 1
+        assert done.stdout == b""
+        assert done.stderr.decode().splitlines()[-1] == (
+            f"Error: '{wrong}' holds no valid event at all (see the problems above); check "
+            "that it is a JSON-lines event file")

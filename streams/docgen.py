@@ -4,7 +4,12 @@
     python -m streams.docgen --check    # exit 1, with one line, if a committed file differs
 
 ``docs/events.md`` comes from the JSON Schemas in ``schemas/`` (the producers' contract),
-``docs/metrics.md`` from the metric catalogue in ``streams.core.metrics``. Each document is a
+``docs/metrics.md`` from the metric catalogue in ``streams.core.metrics``, ``docs/commands.md``
+from the argparse parsers the ``ccpulse`` program builds at run time
+(``streams.cli.build_parser``, which adds the sub-commands' own parsers). A reference to a
+section of the contract in a source text ("SPEC §1.2", "docs/contract.md §3.3") becomes a
+link to that section of ``docs/contract.md``, whose headings are read at generation time (a
+reference to a section that does not exist is an error). Each document is a
 :class:`Document`: a path and a function of the repository root that returns the text, or
 raises :class:`Unavailable` when its source does not exist yet (that document is then skipped
 with a message, not failed). The renderers are pure functions of their inputs, so a test can
@@ -17,7 +22,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -48,11 +53,14 @@ def events_document(root: Path) -> str:
     """``docs/events.md`` from ``root/schemas/*.json``."""
     schemas = {path.name: json.loads(path.read_text(encoding="utf-8"))
                for path in sorted((root / "schemas").glob("*.json"))}
-    return render_events(schemas)
+    return render_events(schemas, contract_sections(root))
 
 
-def render_events(schemas: Mapping[str, Mapping[str, Any]]) -> str:
-    """Markdown for every event type, in SPEC order, from schemas keyed by file name."""
+def render_events(schemas: Mapping[str, Mapping[str, Any]],
+                  sections: Mapping[str, str] | None = None) -> str:
+    """Markdown for every event type, in the contract's order, from schemas keyed by file
+    name. ``sections`` maps a contract section number to its anchor (:func:`contract_sections`);
+    references to the contract in the schemas' descriptions become links."""
     envelope = schemas["envelope.json"]
     by_type = {s["properties"]["type"]["const"]: (name, s) for name, s in schemas.items()
                if name != "envelope.json"}
@@ -66,8 +74,9 @@ def render_events(schemas: Mapping[str, Mapping[str, Any]]) -> str:
         "",
         GENERATED.format(source="`schemas/*.json`"),
         "",
-        "What producers send (SPEC §1). A message is one UTF-8 JSON object; the engine reads "
-        "every id from the value, never from the Kafka key. Unknown extra fields are allowed "
+        "What producers send (docs/contract.md §1). A message is one UTF-8 JSON object; the "
+        "engine reads every id from the value, never from the Kafka key. Unknown extra fields "
+        "are allowed "
         "and ignored; an optional field sent as `null` counts as absent; a required field is "
         "never `null`. Anything else that is wrong makes the event invalid: it goes to "
         f"`{DEADLETTER_TOPIC}` with the reason, is counted, and processing goes on. Topic names "
@@ -104,7 +113,8 @@ def render_events(schemas: Mapping[str, Mapping[str, Any]]) -> str:
                 *_field_table(schema, defs, skip=("type",))]
         for example in schema.get("examples", [])[:1]:
             out += ["", "```json", json.dumps(example, ensure_ascii=False), "```"]
-    return "\n".join(out) + "\n"
+    text = "\n".join(out) + "\n"
+    return link_contract(text, sections) if sections is not None else text
 
 
 def _topic(event_type: str) -> str:
@@ -227,7 +237,9 @@ def render_metrics(catalogue: Iterable[Any], ratio_parts: Mapping[str, tuple[str
         "",
         GENERATED.format(source="`streams.core.metrics.CATALOGUE`"),
         "",
-        "Every family `/metrics` serves, with its type, labels and meaning; `ccpulse replay` "
+        "Every family `/metrics` serves, with its type, labels and meaning (the exact "
+        "definition of each KPI and the naming and labelling rules are in the "
+        "[contract](contract.md), §3 and §4); `ccpulse replay` "
         "prints the same except `cc_event_lag_seconds` and `cc_consumer_lag_messages` (a file "
         "has no processing time and no consumer). Units are base units (seconds), `_ratio` "
         "values are 0–1, counters end in `_total`, histograms add `_bucket`, `_sum` and "
@@ -268,11 +280,175 @@ def _labels(labels: Sequence[str]) -> str:
     return ", ".join(f"`{label}`" for label in labels) or "—"
 
 
+# --------------------------------------------------------------------------- contract links
+
+CONTRACT = "docs/contract.md"
+#: A numbered heading of the contract: ``## 3. KPIs`` or ``### 3.6 Business hours and …``.
+_SECTION_HEADING = re.compile(r"^#{2,4} (\d+(?:\.\d+)*)\.? \S")
+#: A reference to the contract in a source text, with the further sections it lists:
+#: "SPEC §1.2", "docs/contract.md §1.2, §3.3".
+_CONTRACT_REF = re.compile(r"(?:SPEC|docs/contract\.md) §(\d+(?:\.\d+)*)((?:, §\d+(?:\.\d+)*)*)")
+
+
+def contract_sections(root: Path) -> dict[str, str]:
+    """Section number → heading anchor of ``root/docs/contract.md``."""
+    path = root / CONTRACT
+    if not path.exists():
+        raise Unavailable(f"{CONTRACT} does not exist")
+    sections = {}
+    for line in _outside_code(path.read_text(encoding="utf-8")):
+        match = _SECTION_HEADING.match(line)
+        if match:
+            sections[match.group(1)] = _slug(line.lstrip("#").strip())
+    return sections
+
+
+def link_contract(text: str, sections: Mapping[str, str], target: str = "contract.md") -> str:
+    """Every "SPEC §x" / "docs/contract.md §x" (and a ", §y" after it) as a Markdown link to
+    that section of the contract; a section the contract does not have is an error."""
+
+    def link(number: str, label: str) -> str:
+        if number not in sections:
+            raise ValueError(f"a reference to §{number}, which {CONTRACT} does not have")
+        return f"[{label}§{number}]({target}#{sections[number]})"
+
+    def replace(match: re.Match[str]) -> str:
+        more = re.findall(r"§(\d+(?:\.\d+)*)", match.group(2))
+        return ", ".join([link(match.group(1), "contract "), *(link(n, "") for n in more)])
+
+    return _CONTRACT_REF.sub(replace, text)
+
+
+def _outside_code(text: str) -> Iterator[str]:
+    """The lines of Markdown ``text`` that are not inside a fenced code block."""
+    fenced = False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced:
+            yield line
+
+
+# --------------------------------------------------------------------------- commands.md
+
+def commands_document(root: Path) -> str:
+    """``docs/commands.md`` from the parsers ``streams.cli.build_parser`` builds (every
+    sub-command's parser included), and this module's own :func:`build_parser`."""
+    try:
+        from streams.cli import build_parser as ccpulse_parser
+    except ImportError as exc:
+        raise Unavailable(f"streams.cli.build_parser cannot be imported ({exc})") from None
+    return render_commands(ccpulse_parser(), [build_parser()])
+
+
+_COMMANDS_INTRO = (
+    "One program, `ccpulse`, installed into `.venv/bin/` by the project's set-up "
+    "(`deploy/setup.sh`, which `make demo` and `make test` run first; see the "
+    "[README](../README.md)). Every command has `-h` / `--help`. A failure is one line on standard "
+    "error, `Error: …` saying what went wrong and what to do, with exit status 1; a usage "
+    "error (an unknown option, a bad value) exits 2; `--debug` before the command shows the "
+    "traceback instead. The configuration file and the `CCPULSE_*` environment variables are "
+    "in [configuration](configuration.md); what each command does, in the terms of the "
+    "contract, is in [contract §7](contract.md#7-commands).")
+
+
+def render_commands(program: argparse.ArgumentParser,
+                    tools: Sequence[argparse.ArgumentParser] = ()) -> str:
+    """Markdown for ``program``, each of its sub-commands (recursively) and the development
+    ``tools``: description, usage, and every argument with its help text."""
+    out = ["# Commands", "",
+           GENERATED.format(source="the argparse parsers of `streams.cli.build_parser`"), "",
+           _COMMANDS_INTRO]
+    commands = _subcommands(program)
+    out += ["", "| command | does |", "|---------|------|"]
+    out += [_row(f"[`{parser.prog}`](#{_slug(parser.prog)})", summary)
+            for parser, summary in _walk(commands)]
+    if tools:
+        out += ["", "Development tools (run with the project's `.venv/bin/python`):", ""]
+        out += [f"- [`{tool.prog}`](#{_slug(tool.prog)}): {tool.description or ''}"
+                for tool in tools]
+    out += _parser_section(program, program.description or "", level=2)
+    for parser, summary in _walk(commands):
+        out += _parser_section(parser, summary, level=1 + parser.prog.count(" "),
+                               with_help=False)
+    if tools:
+        out += ["", "## Development tools"]
+        for tool in tools:
+            out += _parser_section(tool, "", level=3)
+    return "\n".join(out) + "\n"
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> list[tuple[argparse.ArgumentParser, str]]:
+    """``(parser, one-line help)`` of each sub-command of ``parser``, in definition order."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help or "" for choice in action._choices_actions}
+            found += [(sub, helps.get(name, "")) for name, sub in action.choices.items()]
+    return found
+
+
+def _walk(commands: list[tuple[argparse.ArgumentParser, str]],
+          ) -> Iterator[tuple[argparse.ArgumentParser, str]]:
+    for parser, summary in commands:
+        yield parser, summary
+        yield from _walk(_subcommands(parser))
+
+
+def _parser_section(parser: argparse.ArgumentParser, summary: str, level: int,
+                    with_help: bool = True) -> list[str]:
+    """One parser's heading, description, usage and argument table; ``with_help=False``
+    leaves out ``-h, --help`` (said once for every sub-command in the introduction)."""
+    formatter = argparse.HelpFormatter(parser.prog, width=10_000)
+    formatter.add_usage(parser.usage, parser._actions, parser._mutually_exclusive_groups,
+                        prefix="")
+    usage = formatter.format_help().strip()
+    out = ["", f"{'#' * level} `{parser.prog}`", ""]
+    description = _prose(parser.description or "", parser.prog)
+    if summary and not description.lower().startswith(summary.lower().rstrip(".")):
+        out += [_sentence(summary), ""]
+    if description:
+        out += [description, ""]
+    out += ["```", usage, "```"]
+    rows = []
+    for action in parser._actions:
+        if (action.help == argparse.SUPPRESS or isinstance(action, argparse._SubParsersAction)
+                or (isinstance(action, argparse._HelpAction) and not with_help)):
+            continue
+        invocation = formatter._format_action_invocation(action)
+        meaning = formatter._expand_help(action) if action.help else ""
+        if action.nargs in ("+", "*", "?") and not action.option_strings:
+            meaning += {"+": " (one or more)", "*": " (any number)", "?": " (optional)"}[
+                action.nargs]
+        rows.append(_row(f"`{invocation}`", _sentence(meaning.strip())))
+    if rows:
+        out += ["", "| argument | meaning |", "|----------|---------|", *rows]
+    if parser.epilog:
+        out += ["", _prose(parser.epilog, parser.prog)]
+    return out
+
+
+def _prose(text: str, prog: str) -> str:
+    """Help text as Markdown: ``%(prog)s`` expanded, paragraphs kept, lines joined."""
+    text = text.replace("%(prog)s", prog)
+    return "\n\n".join(" ".join(part.split()) for part in re.split(r"\n\s*\n", text.strip())
+                       if part.strip())
+
+
+def _sentence(text: str) -> str:
+    """A help fragment as a sentence: capital first letter, final full stop."""
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 # --------------------------------------------------------------------------- shared
 
 DOCUMENTS: tuple[Document, ...] = (
     Document("docs/events.md", events_document),
     Document("docs/metrics.md", metrics_document),
+    Document("docs/commands.md", commands_document),
 )
 
 
@@ -285,13 +461,22 @@ def _slug(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m streams.docgen`` (in ``docs/commands.md`` too)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m streams.docgen",
+        description="Write the generated documents under docs/ (events.md from schemas/, "
+                    "metrics.md from the metric catalogue, commands.md from the command-line "
+                    "parsers); commit the result.")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 with one line naming each committed "
+                             "document that differs from a fresh generation")
+    return parser
+
+
 def main(argv: Sequence[str] | None = None, root: Path = ROOT,
          documents: Sequence[Document] = DOCUMENTS, err: TextIO | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m streams.docgen",
-                                     description="Write the generated documents under docs/.")
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if a committed document differs")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     err = err or sys.stderr
     stale = []
     for doc in documents:

@@ -405,10 +405,8 @@ def _parser_section(parser: argparse.ArgumentParser, summary: str, level: int,
     usage = formatter.format_help().strip()
     out = ["", f"{'#' * level} `{parser.prog}`", ""]
     description = _prose(parser.description or "", parser.prog)
-    if summary and not description.lower().startswith(summary.lower().rstrip(".")):
-        out += [_sentence(summary), ""]
-    if description:
-        out += [description, ""]
+    if description or summary:  # the one-line help is in the table of commands already
+        out += [description or _sentence(summary), ""]
     out += ["```", usage, "```"]
     rows = []
     for action in parser._actions:

@@ -9,6 +9,7 @@ points at a file outside the repository (the contract is ``docs/contract.md``), 
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from functools import cache
@@ -23,9 +24,7 @@ DOCS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md
 DOCUMENTS = ["README.md", *DOCS]
 #: Documents others are still re-pointing from the old out-of-repository contract file;
 #: ``/tmp/spec_rename.sh`` (the mechanical rename) empties this set when it has run.
-PENDING_RENAME: frozenset[str] = frozenset({
-    "docs/decisions.md", "docs/wallboard.md",
-})
+PENDING_RENAME: frozenset[str] = frozenset({"docs/decisions.md", "docs/wallboard.md"})
 #: Test data (not documentation) that lives beside the repository; this page says where.
 DATA_OUTSIDE = {"docs/helpdesk-data.md": "../shared/data/"}
 
@@ -96,7 +95,8 @@ def problems(document: str, text: str | None = None) -> list[str]:
         if "://" in path or path.startswith(("/", "file:")):
             found.append(f"{target}: not a file of the repository")
             continue
-        resolved = (base / path).resolve() if path else ROOT / document
+        # normpath, not resolve(): a link is judged by where it points in the clone
+        resolved = Path(os.path.normpath(base / path)) if path else ROOT / document
         if not resolved.is_relative_to(ROOT):
             found.append(f"{target}: outside the repository")
             continue

@@ -1,183 +1,218 @@
-"""A minimal HTML floor wallboard served by the worker at ``/wallboard``.
+"""The floor wallboard's data: what ``/wallboard.json`` serves and the page draws.
 
-Grafana is the real wallboard (``grafana/``); this page exists so that ``ccpulse demo`` — or
-a support floor without Grafana yet — has something to put on a screen straight away. It is
-rendered from the same families as ``/metrics`` (one snapshot), refreshes itself every 5 s,
-and needs no JavaScript. Below the queues, the back office: open tickets, first responses
-overdue and today's CSAT, for the centre and per queue (left out until tickets or surveys
-exist). It shows this worker's partitions: with several workers, use Grafana.
+The page itself is static (``streams/web/wallboard.html``, ``.css``, ``.js``); it polls
+``/wallboard.json`` every ``[wallboard] refresh_seconds``. :func:`wallboard_model` builds
+that document from the very families ``/metrics`` serves (one snapshot), so a number on the
+screen is a number in Prometheus. It decides the colours too — ``good``, ``warn`` or ``bad``
+per number, from the queue's own service-level policy and the ``[wallboard]`` thresholds —
+so the rules live in one tested place and the page only paints them.
+
+One tile per queue and channel with contacts (waiting now, oldest wait, service level this
+interval and today against the target, ASA this interval, abandoned today, agents available
+and on contact); one back-office tile per queue with tickets (open, first responses overdue,
+awaiting reply, CSAT today). It shows this worker's partitions: with several workers, use
+Grafana (``grafana/``).
 """
 
 from __future__ import annotations
 
-from html import escape
+from collections.abc import Iterable
+from importlib import resources
+from typing import Any
 
+from streams.core.config import Config, WallboardSettings
 from streams.core.metrics import Family
 
-REFRESH_SECONDS = 5
+GOOD, WARN, BAD = "good", "warn", "bad"
+#: The static files of the page, served as they are: name -> content type.
+ASSETS = {
+    "wallboard.html": "text/html; charset=utf-8",
+    "wallboard.css": "text/css; charset=utf-8",
+    "wallboard.js": "text/javascript; charset=utf-8",
+}
 #: CSAT colours: red below 70 % (the CsatDrop alert's threshold), green from 80 %.
 CSAT_BAD, CSAT_GOOD = 0.7, 0.8
 
+Labels = tuple[tuple[str, str], ...]
 
-def _by_labels(fam: Family | None) -> dict[tuple[tuple[str, str], ...], float]:
+
+def asset(name: str) -> bytes:
+    """The bytes of one of the page's static files (see :data:`ASSETS`)."""
+    if name not in ASSETS:
+        raise KeyError(name)
+    return resources.files("streams.web").joinpath(name).read_bytes()
+
+
+# --------------------------------------------------------------------------- colours
+
+def rising(value: float | None, amber: float, red: float) -> str | None:
+    """A number that is worse when higher: amber from ``amber``, red from ``red``."""
+    if value is None:
+        return None
+    return BAD if value >= red else WARN if value >= amber else GOOD
+
+
+def sl_level(value: float | None, target: float | None, margin: float) -> str | None:
+    """Green at or above the target, amber within ``margin`` below it, red further below."""
+    if value is None or target is None:
+        return None
+    return GOOD if value >= target else WARN if value >= target - margin else BAD
+
+
+def wait_level(seconds: float | None, threshold_s: float, amber_fraction: float) -> str | None:
+    """Green below ``amber_fraction`` of the SL threshold, amber up to it, red beyond (a
+    contact waiting longer than the threshold already misses the service level)."""
+    if seconds is None:
+        return None
+    return BAD if seconds > threshold_s else WARN if seconds >= threshold_s * amber_fraction \
+        else GOOD
+
+
+def agents_level(available: float | None, waiting: float | None) -> str | None:
+    """Red when contacts wait and nobody is available, amber when fewer are available than
+    wait, else green."""
+    if available is None:
+        return None
+    waiting = waiting or 0
+    if waiting > 0 and available == 0:
+        return BAD
+    return WARN if available < waiting else GOOD
+
+
+def csat_level(value: float | None) -> str | None:
+    if value is None:
+        return None
+    return GOOD if value >= CSAT_GOOD else WARN if value >= CSAT_BAD else BAD
+
+
+# --------------------------------------------------------------------------- families
+
+def _samples(fams: dict[str, Family], name: str) -> dict[Labels, float]:
+    fam = fams.get(name)
     if fam is None:
         return {}
     return {tuple(zip(fam.labels, lv, strict=True)): v for lv, v in fam.samples.items()}
 
 
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "–"
-    value = round(value)
-    return f"{value // 60}:{value % 60:02d}" if value >= 60 else f"{value}s"
-
-
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{value:.0%}"
-
-
-def _sl_class(value: float | None, target: float | None) -> str:
-    if value is None or target is None:
-        return ""
-    if value >= target:
-        return "good"
-    return "warn" if value >= target - 0.05 else "bad"
-
-
-def _csat_class(value: float | None) -> str:
-    """Red below 70 % (the CsatDrop alert), amber below 80 %, green from 80 %."""
-    if value is None:
-        return ""
-    return "good" if value >= CSAT_GOOD else "warn" if value >= CSAT_BAD else "bad"
-
-
-def _per_queue(fam: Family | None, **where: str) -> dict[str, float]:
-    """The samples of ``fam`` summed per queue, over those whose labels match ``where``."""
+def _sum_per_queue(fams: dict[str, Family], name: str, keep: Any,
+                   **where: str) -> dict[str, float] | None:
+    """``name`` summed per queue over the samples ``keep(labels)`` accepts and matching
+    ``where``; None when the family is not exported at all."""
+    if name not in fams:
+        return None
     sums: dict[str, float] = {}
-    for labels, value in _by_labels(fam).items():
+    for labels, value in _samples(fams, name).items():
         named = dict(labels)
-        if all(named.get(k) == v for k, v in where.items()):
-            sums[named["queue"]] = sums.get(named["queue"], 0) + value
+        if keep(named) and all(named.get(k) == v for k, v in where.items()):
+            sums[named["queue"]] = sums.get(named["queue"], 0.0) + value
     return sums
 
 
-def _count(value: float | None) -> str:
-    return "–" if value is None else f"{value:.0f}"
+def _metric(value: float | None, level: str | None) -> dict[str, Any]:
+    return {"value": value, "level": level}
 
 
-def _share(numerator: float | None, denominator: float | None) -> float | None:
-    return numerator / denominator if numerator is not None and denominator else None
+def _wanted(values: Iterable[str]) -> set[str]:
+    """``?queue=a,b&queue=c`` -> {a, b, c}; empty = everything."""
+    return {v.strip() for value in values for v in value.split(",") if v.strip()}
 
 
-def render_back_office(fams: dict[str, Family]) -> str:
-    """Open tickets, first responses overdue and today's CSAT: three tiles for the centre and
-    a row per queue. Empty when none of these families is exported (no ticket or survey
-    events yet); a number whose family is missing shows "–"."""
-    names = ("cc_tickets_open", "cc_tickets_awaiting_reply", "cc_tickets_first_response_overdue",
-             "cc_window_csat_satisfied", "cc_window_csat_responses")
-    if not any(name in fams for name in names):
-        return ""
-    open_, awaiting, overdue = (_per_queue(fams.get(name)) for name in names[:3])
-    satisfied, responses = (_per_queue(fams.get(name), window="today") for name in names[3:])
+def wallboard_model(families: list[Family], config: Config, *, now_s: float,
+                    queues: Iterable[str] = (), channels: Iterable[str] = (),
+                    health: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The document ``/wallboard.json`` serves, for the wall-clock instant ``now_s``.
 
-    def total(by_queue: dict[str, float], name: str) -> float | None:
-        return sum(by_queue.values()) if name in fams else None
-
-    centre_csat = _share(total(satisfied, names[3]), total(responses, names[4]))
-    centre_overdue = total(overdue, names[2])
-    tiles = (
-        ("Open tickets", _count(total(open_, names[0])), ""),
-        ("First responses overdue", _count(centre_overdue),
-         "bad" if centre_overdue else "good" if centre_overdue == 0 else ""),
-        ("CSAT today", _percent(centre_csat), _csat_class(centre_csat)),
-    )
-    tile_html = "".join(f"<div class='tile'><div class='label'>{title}</div>"
-                        f"<div class='big {cls}'>{value}</div></div>"
-                        for title, value, cls in tiles)
-    rows = []
-    for queue in sorted({*open_, *awaiting, *overdue, *responses}):
-        csat = _share(satisfied.get(queue, 0), responses.get(queue))
-        late = overdue.get(queue)
-        rows.append(
-            f"<tr><th>{escape(queue)}</th>"
-            f"<td class='big'>{_count(open_.get(queue))}</td>"
-            f"<td>{_count(awaiting.get(queue))}</td>"
-            f"<td class='{'bad' if late else ''}'>{_count(late)}</td>"
-            f"<td class='{_csat_class(csat)}'>{_percent(csat)}</td></tr>")
-    return f"""<h2>Tickets &amp; customers</h2>
-<div class='tiles'>{tile_html}</div>
-<table class='back-office'><thead><tr><th>Queue</th><th>Open tickets</th><th>Awaiting reply</th>
-<th>Overdue</th><th>CSAT today</th></tr></thead>
-<tbody>
-{chr(10).join(rows)}
-</tbody></table>
-"""
-
-
-def render_wallboard(families: list[Family]) -> str:
-    """One row per queue and channel: the numbers a floor looks at first."""
+    ``queues`` and ``channels`` filter the tiles (empty: all); ``health`` is the worker's
+    readiness (``{"status": ..., "reasons": [...]}``); None means ready.
+    """
+    s: WallboardSettings = config.wallboard
     fams = {f.name: f for f in families}
-    waiting = _by_labels(fams.get("cc_queue_contacts_waiting"))
-    oldest = _by_labels(fams.get("cc_queue_oldest_wait_seconds"))
-    sl = _by_labels(fams.get("cc_service_level_ratio"))
-    target = _by_labels(fams.get("cc_service_level_target_ratio"))
-    asa = _by_labels(fams.get("cc_average_speed_of_answer_seconds"))
-    abandoned = _by_labels(fams.get("cc_window_contacts_abandoned"))
-    offered = _by_labels(fams.get("cc_window_contacts_offered"))
-    agents = _by_labels(fams.get("cc_agents"))
-    rows = []
-    for key in sorted(waiting):
-        q, ch = dict(key)["queue"], dict(key)["channel"]
+    only_queues, only_channels = _wanted(queues), _wanted(channels)
 
-        def w(window: str, q: str = q, ch: str = ch) -> tuple[tuple[str, str], ...]:
+    def keep(labels: dict[str, str]) -> bool:
+        return ((not only_queues or labels.get("queue") in only_queues)
+                and (not only_channels or labels.get("channel") in only_channels))
+
+    waiting = _samples(fams, "cc_queue_contacts_waiting")
+    oldest = _samples(fams, "cc_queue_oldest_wait_seconds")
+    sl = _samples(fams, "cc_service_level_ratio")
+    target = _samples(fams, "cc_service_level_target_ratio")
+    asa = _samples(fams, "cc_average_speed_of_answer_seconds")
+    abandoned = _samples(fams, "cc_window_contacts_abandoned")
+    abandon_ratio = _samples(fams, "cc_abandon_ratio")
+    agents = _samples(fams, "cc_agents")
+
+    contacts = []
+    for key in sorted(waiting):
+        labels = dict(key)
+        if not keep(labels):
+            continue
+        q, ch = labels["queue"], labels["channel"]
+
+        def w(window: str, q: str = q, ch: str = ch) -> Labels:
             return (("queue", q), ("channel", ch), ("window", window))
 
-        tgt = target.get(w("interval"))
+        policy = config.policy(q, ch)
+        tgt = target.get(w("interval"), target.get(w("today")))
         sl_now, sl_today = sl.get(w("interval")), sl.get(w("today"))
         free = agents.get((("queue", q), ("state", "available")))
-        rows.append(
-            "<tr>"
-            f"<th>{escape(q)}</th><td>{escape(ch)}</td>"
-            f"<td class='big'>{waiting[key]:.0f}</td>"
-            f"<td>{_seconds(oldest.get(key))}</td>"
-            f"<td class='big {_sl_class(sl_now, tgt)}'>{_percent(sl_now)}</td>"
-            f"<td class='{_sl_class(sl_today, tgt)}'>{_percent(sl_today)}</td>"
-            f"<td>{_percent(tgt)}</td>"
-            f"<td>{_seconds(asa.get(w('interval')))}</td>"
-            f"<td>{abandoned.get(w('today'), 0):.0f}</td>"
-            f"<td>{offered.get(w('today'), 0):.0f}</td>"
-            f"<td>{'–' if free is None else f'{free:.0f}'}</td>"
-            "</tr>")
-    body = "\n".join(rows) or "<tr><td colspan='11'>No contacts yet.</td></tr>"
-    back_office = render_back_office(fams)
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="refresh" content="{REFRESH_SECONDS}">
-<title>ccpulse wallboard</title>
-<style>
-body {{ background:#111; color:#eee; font: 20px system-ui, sans-serif; margin: 24px; }}
-table {{ border-collapse: collapse; width: 100%; }}
-th, td {{ padding: 10px 14px; border-bottom: 1px solid #333; text-align: right; }}
-th:first-child, td:nth-child(2) {{ text-align: left; }}
-thead th {{ color: #aaa; font-size: 15px; text-transform: uppercase; }}
-.big {{ font-size: 34px; font-weight: 700; }}
-a {{ color: #8ab4f8; }}
-.good {{ color: #3ecf5c; }} .warn {{ color: #f2c037; }} .bad {{ color: #ff5a4e; }}
-h2 {{ margin-top: 36px; }}
-table.back-office td:nth-child(2) {{ text-align: right; }}
-.tiles {{ display: flex; gap: 16px; margin-bottom: 16px; }}
-.tile {{ flex: 1; background: #1c1c1c; padding: 14px 18px; border-radius: 6px; }}
-.tile .label {{ color: #aaa; font-size: 15px; text-transform: uppercase; }}
-.tile .big {{ font-size: 44px; }}
-</style></head><body>
-<h1>Contact centre — live</h1>
-<table><thead><tr><th>Queue</th><th>Channel</th><th>Waiting</th><th>Oldest wait</th>
-<th>SL interval</th><th>SL today</th><th>Target</th><th>ASA</th><th>Abandoned today</th>
-<th>Offered today</th><th>Agents free</th></tr></thead>
-<tbody>
-{body}
-</tbody></table>
-{back_office}<p>Refreshes every {REFRESH_SECONDS} s ·
-Prometheus text at <a href="/metrics">/metrics</a></p>
-</body></html>
-"""
+        busy = agents.get((("queue", q), ("state", "on_contact")))
+        abandoned_today = abandoned.get(w("today"))
+        asa_now = asa.get(w("interval"))
+        contacts.append({
+            "queue": q, "channel": ch,
+            "target_ratio": tgt, "threshold_seconds": policy.threshold_seconds,
+            "metrics": {
+                "waiting": _metric(waiting[key], rising(waiting[key], s.waiting_amber,
+                                                        s.waiting_red)),
+                "oldest_wait": _metric(oldest.get(key), wait_level(
+                    oldest.get(key), policy.threshold_seconds, s.wait_amber_fraction)),
+                "sl_interval": _metric(sl_now, sl_level(sl_now, tgt, s.sl_amber_margin)),
+                "sl_today": _metric(sl_today, sl_level(sl_today, tgt, s.sl_amber_margin)),
+                "asa": _metric(asa_now, wait_level(asa_now, policy.threshold_seconds,
+                                                   s.wait_amber_fraction)),
+                "abandoned": _metric(abandoned_today, rising(
+                    abandon_ratio.get(w("today")), s.abandon_rate_amber, s.abandon_rate_red)),
+                "agents_available": _metric(free, agents_level(free, waiting[key])),
+                "agents_on_contact": _metric(busy, None),
+            },
+        })
+
+    open_ = _sum_per_queue(fams, "cc_tickets_open", keep)
+    overdue = _sum_per_queue(fams, "cc_tickets_first_response_overdue", keep)
+    awaiting = _sum_per_queue(fams, "cc_tickets_awaiting_reply", keep)
+    satisfied = _sum_per_queue(fams, "cc_window_csat_satisfied", keep, window="today")
+    responses = _sum_per_queue(fams, "cc_window_csat_responses", keep, window="today")
+    tickets = []
+    for q in sorted({*(open_ or {}), *(overdue or {}), *(awaiting or {}), *(responses or {})}):
+        def get(by_queue: dict[str, float] | None, q: str = q) -> float | None:
+            return None if by_queue is None else by_queue.get(q, 0.0)
+
+        answered = get(responses)
+        csat = get(satisfied) / answered if answered and satisfied is not None else None
+        tickets.append({"queue": q, "metrics": {
+            "open_tickets": _metric(get(open_), rising(get(open_), s.open_tickets_amber,
+                                                       s.open_tickets_red)),
+            "overdue": _metric(get(overdue), rising(get(overdue), s.overdue_amber,
+                                                    s.overdue_red)),
+            "awaiting_reply": _metric(get(awaiting), None),
+            "csat_today": _metric(csat, csat_level(csat)),
+        }})
+
+    newest = max((v for v in _samples(fams, "cc_last_event_timestamp_seconds").values() if v > 0),
+                 default=None)
+    health = health or {"status": "ok", "reasons": []}
+    return {
+        "generated_at": now_s,
+        "timezone": s.timezone or config.defaults.timezone,
+        "refresh_seconds": s.refresh_seconds,
+        "stale_after_seconds": s.stale_after_seconds,
+        "data_stale_after_seconds": s.data_stale_after_seconds,
+        "newest_event_at": newest,
+        "newest_event_age_seconds": None if newest is None else max(0.0, now_s - newest),
+        "ready": health.get("status") == "ok",
+        "reasons": list(health.get("reasons", [])),
+        "filters": {"queue": sorted(only_queues), "channel": sorted(only_channels)},
+        "contacts": contacts,
+        "tickets": tickets,
+    }

@@ -9,7 +9,7 @@ typo in a service-level target silently using the default would mislead a whole 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
 from functools import cache
 from itertools import pairwise
@@ -128,6 +128,50 @@ class Deployment:
     replication_factor: int = 1
 
 
+@dataclass(frozen=True, slots=True)
+class WallboardSettings:
+    """The worker's ``/wallboard`` page: its clock, when it stops claiming "live", colours.
+
+    Colours compare each number with the queue's own service-level policy where one applies:
+    service level is green at or above the target, amber within ``sl_amber_margin`` below it,
+    red further below; oldest wait and ASA are green below ``wait_amber_fraction`` of the
+    queue's threshold, amber up to the threshold, red beyond. Counts and rates are amber from
+    their ``*_amber`` value and red from their ``*_red`` value.
+    """
+
+    #: IANA zone of the clock; None = the zone of ``[defaults]``.
+    timezone: str | None = None
+    refresh_seconds: float = 5.0
+    #: The newest event is older than this: the page says the data is stale.
+    stale_after_seconds: float = 120.0
+    #: The page's own data is older than this (the worker does not answer): stale too.
+    data_stale_after_seconds: float = 15.0
+    sl_amber_margin: float = 0.05
+    wait_amber_fraction: float = 0.5
+    waiting_amber: float = 5.0
+    waiting_red: float = 10.0
+    abandon_rate_amber: float = 0.05
+    abandon_rate_red: float = 0.10
+    open_tickets_amber: float = 50.0
+    open_tickets_red: float = 100.0
+    overdue_amber: float = 1.0
+    overdue_red: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSettings:
+    """When the worker's ``/readyz`` (and ``/healthz``) stop answering 200, and ``/livez``."""
+
+    #: Not ready once the broker has not answered a check for this long.
+    broker_timeout_seconds: float = 15.0
+    #: Not ready once messages wait (lag > 0) and none was processed for this long.
+    stall_seconds: float = 60.0
+    #: How often the worker asks the broker for its partitions' end offsets.
+    check_interval_seconds: float = 5.0
+    #: Not alive once the event loop has not run its 1-second heartbeat for this long.
+    loop_stall_seconds: float = 30.0
+
+
 @dataclass(frozen=True, eq=False)
 class Config:
     """The whole engine configuration; compared by identity (it is built once, at start)."""
@@ -137,6 +181,8 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     deployment: Deployment = field(default_factory=Deployment)
     customers: CustomerSettings = field(default_factory=CustomerSettings)
+    wallboard: WallboardSettings = field(default_factory=WallboardSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
 
     def queue(self, name: str) -> QueueSettings:
         """Settings of ``name``: its own section, else the defaults."""
@@ -472,9 +518,44 @@ def _parse_customers(raw: Any) -> CustomerSettings:
     return CustomerSettings()
 
 
+_PAIRS = (("waiting_amber", "waiting_red"), ("abandon_rate_amber", "abandon_rate_red"),
+          ("open_tickets_amber", "open_tickets_red"), ("overdue_amber", "overdue_red"))
+_RATIOS = {"sl_amber_margin", "wait_amber_fraction", "abandon_rate_amber", "abandon_rate_red"}
+_POSITIVE = {"refresh_seconds", "stale_after_seconds", "data_stale_after_seconds",
+             "broker_timeout_seconds", "stall_seconds", "check_interval_seconds",
+             "loop_stall_seconds"}
+
+
+def _parse_numbers(table: str, raw: Any, base: Any) -> Any:
+    """A table of numbers onto the dataclass ``base`` (``timezone`` is the one string)."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{table} must be a table, got {raw!r}")
+    keys = [f.name for f in fields(base)]
+    changes: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = f"{table}.{key}"
+        if key not in keys:
+            raise ConfigError(f"unknown key {name}; expected one of {sorted(keys)}")
+        if key == "timezone":
+            changes[key] = _parse_timezone(name, value)
+            continue
+        number = float(_number(name, value))
+        if key in _POSITIVE and number <= 0:
+            raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+        if key in _RATIOS and number > 1:
+            raise ConfigError(f"{name} is a ratio between 0 and 1, got {value!r}")
+        changes[key] = number
+    settings = replace(base, **changes)
+    for amber, red in _PAIRS:
+        if hasattr(settings, amber) and getattr(settings, red) < getattr(settings, amber):
+            raise ConfigError(f"{table}.{red} must be at least {table}.{amber} "
+                              f"({getattr(settings, amber):g}), got {getattr(settings, red):g}")
+    return settings
+
+
 def parse_config(raw: Mapping[str, Any]) -> Config:
     """Build a :class:`Config` from a decoded TOML document (all keys optional)."""
-    known = {"defaults", "queues", "limits", "worker", "customers"}
+    known = {"defaults", "queues", "limits", "worker", "customers", "wallboard", "health"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"unknown top-level key {key!r}; expected one of {sorted(known)}")
@@ -486,5 +567,7 @@ def parse_config(raw: Mapping[str, Any]) -> Config:
     limits = _parse_limits(raw.get("limits", {}))
     deployment = _parse_deployment(raw.get("worker", {}))
     customers = _parse_customers(raw.get("customers", {}))
+    wallboard = _parse_numbers("wallboard", raw.get("wallboard", {}), WallboardSettings())
+    health = _parse_numbers("health", raw.get("health", {}), HealthSettings())
     return Config(defaults=defaults, queues=queues, limits=limits, deployment=deployment,
-                  customers=customers)
+                  customers=customers, wallboard=wallboard, health=health)

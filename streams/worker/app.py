@@ -10,6 +10,7 @@ engine is logged with the event's coordinates and counted, never silently droppe
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import faust
@@ -21,9 +22,11 @@ from streams.core.events import DEADLETTER_TOPIC, EVENT_TYPES, TOPIC_OF_FAMILY, 
 from streams.core.metrics import new_family
 from streams.exporter import render
 from streams.ingest import INVALID, ingest
+from streams.kafka import bootstrap_servers
 from streams.validation import REASONS
-from streams.wallboard import render_wallboard
+from streams.wallboard import ASSETS, asset, wallboard_model
 from streams.worker.checkpoint import flush_before_commit
+from streams.worker.health import BrokerProbe, HealthState, Verdict, check_broker
 from streams.worker.state import TP, WorkerState
 
 log = logging.getLogger("ccpulse.worker")
@@ -121,6 +124,9 @@ class Pipeline:
         )
         for topic in SOURCE_TOPICS:
             self._add_agent(topic)
+        self.health = HealthState(config.health, time.monotonic())
+        self.probe = BrokerProbe(bootstrap_servers(d.broker), self._probe_timeout_s())
+        self._add_health_timers()
         self._add_pages()
         self.app.on_partitions_revoked.connect(self._on_revoked)
         flush_before_commit(self.app.consumer, self.state.flush)
@@ -205,15 +211,61 @@ class Pipeline:
         for tp in gone:  # a later owner (maybe this worker again) resumes at the commit
             self.state.last_offsets.pop(tp, None)
 
-    def ready(self) -> bool:
-        """Partitions assigned and tables recovered (SPEC §7 ``/healthz``)."""
-        recovery = self.app.tables.recovery
-        return bool(recovery.completed.is_set() and not self.app.rebalancing)
+    def recovered(self) -> bool:
+        """Partitions assigned and tables recovered: the engines of the active partitions
+        hold their whole state."""
+        return self.app.tables.recovery.completed.is_set() and not self.app.rebalancing
+
+    # ------------------------------------------------------------------ health
+    def _probe_timeout_s(self) -> float:
+        h = self.config.health
+        return min(h.check_interval_seconds, h.broker_timeout_seconds)
+
+    def _add_health_timers(self) -> None:
+        h = self.config.health
+
+        @self.app.timer(1.0, name="ccpulse.health.heartbeat")
+        async def heartbeat() -> None:
+            self.health.beat(time.monotonic())
+
+        @self.app.timer(h.check_interval_seconds, name="ccpulse.health.broker")
+        async def ask_broker() -> None:
+            await self.check_broker()
+
+        async def close_probe(sender: Any = None, **_: Any) -> None:
+            await self.probe.close()
+
+        self.app.on_before_shutdown.connect(close_probe)
+
+    def next_offsets(self, active: set[TP]) -> dict[TP, int]:
+        """The next offset to process of each active partition: after the last message this
+        worker processed since the partition was assigned, else the group's committed offset
+        (where consumption resumes)."""
+        committed = getattr(self.app.consumer, "_committed_offset", {})  # Faust: tp -> next
+        out = {}
+        for topic, partition in active:
+            tp = faust.types.TP(self.prefix + topic, partition)
+            out[(topic, partition)] = max(
+                self.state.last_offsets.get((topic, partition), -1) + 1,
+                committed.get(tp) or 0)
+        return out
+
+    async def check_broker(self) -> None:
+        """Ask the broker for the end offsets of the active partitions (lag and progress)."""
+        active = self.active_partitions() if self.recovered() else set()
+        done = {(self.prefix + t, p): offset for (t, p), offset in
+                self.next_offsets(active).items()}
+        await check_broker(self.health, self.probe.end_offsets, done, time.monotonic,
+                           self._probe_timeout_s())
+
+    def readiness(self) -> Verdict:
+        return self.health.readiness(time.monotonic(), assigned=not self.app.rebalancing,
+                                     recovered=self.app.tables.recovery.completed.is_set())
 
     # ------------------------------------------------------------------ web
     def families(self) -> list[Any]:
         """One consistent snapshot of every family this worker exports."""
-        active = self.active_partitions() if self.ready() else set()
+        active = self.active_partitions() if self.recovered() else set()
         stateful = {tp for tp in active if tp[0] in STATEFUL_TOPICS}
         self.state.ensure(stateful)
         families = self.state.families(stateful)
@@ -232,17 +284,13 @@ class Pipeline:
         """
         fam = new_family("cc_consumer_lag_messages")
         consumer = self.app.consumer
-        committed = getattr(consumer, "_committed_offset", {})  # Faust: tp -> next offset
-        for topic, partition in sorted(active):
-            tp = faust.types.TP(self.prefix + topic, partition)
+        for (topic, partition), done in sorted(self.next_offsets(active).items()):
             try:
-                high = consumer.highwater(tp)
+                high = consumer.highwater(faust.types.TP(self.prefix + topic, partition))
             except Exception:  # not fetched yet
                 continue
             if high is None:
                 continue
-            done = max(self.state.last_offsets.get((topic, partition), -1) + 1,
-                       committed.get(tp) or 0)
             fam.samples[(topic, str(partition))] = max(0, high - done)
         return fam
 
@@ -254,16 +302,40 @@ class Pipeline:
             body = pipeline.snapshot()
             return web.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-        @self.app.page("/wallboard")
-        async def wallboard(web: Any, request: Any) -> Any:
-            html = render_wallboard(pipeline.families())
-            return web.bytes(html.encode(), headers={"Content-Type": "text/html; charset=utf-8"})
+        for name, content_type in ASSETS.items():
+            self._add_asset(name.replace(".html", ""), name, content_type)
 
-        @self.app.page("/healthz")
+        @self.app.page("/wallboard.json")
+        async def wallboard_json(web: Any, request: Any) -> Any:
+            query = request.query
+            model = wallboard_model(
+                pipeline.families(), pipeline.config, now_s=time.time(),
+                queues=query.getall("queue", []), channels=query.getall("channel", []),
+                health=pipeline.readiness().as_json())
+            return web.json(model, headers={"Cache-Control": "no-store"})
+
+        @self.app.page("/livez")
+        async def livez(web: Any, request: Any) -> Any:
+            verdict = pipeline.health.liveness(time.monotonic())
+            return web.json(verdict.as_json(), status=200 if verdict.ok else 503)
+
+        @self.app.page("/readyz")
+        async def readyz(web: Any, request: Any) -> Any:
+            verdict = pipeline.readiness()
+            return web.json(verdict.as_json(), status=200 if verdict.ok else 503)
+
+        @self.app.page("/healthz")  # readiness, under the name SPEC §7 and older probes use
         async def healthz(web: Any, request: Any) -> Any:
-            if pipeline.ready():
-                return web.json({"status": "ok"})
-            return web.json({"status": "recovering"}, status=503)
+            verdict = pipeline.readiness()
+            return web.json(verdict.as_json(), status=200 if verdict.ok else 503)
+
+    def _add_asset(self, path: str, name: str, content_type: str) -> None:
+        asset(name)  # fail at start, not at the first request, when a file is missing
+
+        @self.app.page("/" + path, name=f"asset_{name}")
+        async def serve(web: Any, request: Any) -> Any:
+            return web.bytes(asset(name), headers={"Content-Type": content_type,
+                                            "Cache-Control": "no-cache"})
 
 
 def build_pipeline(config: Config) -> Pipeline:

@@ -1,0 +1,1 @@
+"""Static files of the worker's web pages (the floor wallboard), served as they are."""

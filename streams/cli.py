@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from streams import __version__
 from streams.core.timestamps import parse_us
@@ -49,18 +50,49 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with click-style usage errors: one line saying what was wrong and where to
+    look, exit status 2 (every sub-command parser is one of these too)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"Error: {message}. Try '{self.prog} --help'.\n")
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 1-65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"a port is a whole number from 1 to 65535, got "
+                                         f"{text!r}")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from streams.kafka.local_broker import DEFAULT_CONTROLLER_PORT, DEFAULT_PORT
+
+    parser = Parser(
         prog="ccpulse", description="Live contact-centre KPIs from Kafka event streams.")
     parser.add_argument("--version", action="version", version=f"ccpulse {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("worker", help="run a Faust worker: consume topics, serve /metrics")
+    p = sub.add_parser(
+        "worker", help="run a Faust worker: consume topics, serve /metrics",
+        description="Run a Faust worker: consume the event topics, keep per-contact state in "
+                    "tables with changelogs, and serve /metrics (Prometheus), /healthz and "
+                    "/wallboard on [worker] web_host:web_port (CCPULSE_WEB_PORT).")
     p.add_argument("--config", help="TOML config file (default: $CCPULSE_CONFIG)")
     p.set_defaults(func=_worker)
 
-    p = sub.add_parser("replay", help="run the engine over JSON-lines files, print /metrics")
+    p = sub.add_parser(
+        "replay", help="run the engine over JSON-lines files, print /metrics",
+        description="Run the engine over JSON-lines event files, in file order, and print the "
+                    "Prometheus exposition the worker would serve. Standard error gets the "
+                    "first 20 invalid lines, a count of the rest and a one-line summary; exit "
+                    "1 if a file holds no valid event.")
     p.add_argument("files", nargs="+", metavar="FILE", help="JSON-lines event files; - is stdin")
     p.add_argument("--config", help="TOML config file (default: $CCPULSE_CONFIG)")
     p.add_argument("--as-of", type=parse_timestamp_us, metavar="TIMESTAMP",
@@ -77,10 +109,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_kafka_parser(sub)
 
-    p = sub.add_parser("demo", help="broker, topics, worker and simulator together")
+    p = sub.add_parser(
+        "demo", help="broker, topics, worker and simulator together",
+        description="Start a local Kafka broker, the topics, a worker and the simulator, print "
+                    "the URLs, and stop them all on Ctrl-C (also when the output is piped or "
+                    "the terminal closes). One demo per data directory ($CCPULSE_DATA_DIR, "
+                    "default .ccpulse); logs in its logs/ folder.")
     p.add_argument("--speed", type=float, default=10.0,
                    help="simulator speed (× real time, default 10)")
-    p.add_argument("--config", help="TOML config file (default: $CCPULSE_CONFIG)")
+    p.add_argument("--config", help="TOML config file (default: $CCPULSE_CONFIG, else the "
+                                    "demo's own streams/demo.toml)")
+    p.add_argument("--web-port", type=port_number, metavar="PORT",
+                   help="the worker's web port (default: $CCPULSE_WEB_PORT, else the "
+                        "config's [worker] web_port, else 6066)")
+    p.add_argument("--broker-port", type=port_number, default=DEFAULT_PORT, metavar="PORT",
+                   help=f"the local Kafka broker's client port (default {DEFAULT_PORT})")
+    p.add_argument("--controller-port", type=port_number, default=DEFAULT_CONTROLLER_PORT,
+                   metavar="PORT", help="the local Kafka broker's KRaft controller port "
+                                        f"(default {DEFAULT_CONTROLLER_PORT})")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--stop", action="store_true",
+                      help="stop the demo running from this data directory, and exit")
+    what.add_argument("--reset", action="store_true",
+                      help="start from empty state (the broker's topics and the worker's "
+                           "tables are deleted first)")
     p.set_defaults(func=_demo)
     return parser
 

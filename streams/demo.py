@@ -1,8 +1,16 @@
 """``ccpulse demo``: a local broker, the topics, a worker and the simulator in one command.
 
-It prints the URLs to open and a live one-line summary read from the worker's own
-``/metrics`` every few seconds (so what you see is what Prometheus would scrape). Ctrl-C stops
-the simulator, the worker and the broker it started, in that order, and leaves nothing running.
+It prints the URLs to open and a one-line summary read from the worker's own ``/metrics``
+whenever it changes (what you see is what Prometheus would scrape). Ctrl-C, SIGTERM, a closed
+terminal (SIGHUP) or a crash of the demo itself stop the simulator, the worker and the broker it
+started, in that order, and leave nothing running — also when its output goes into a pipe that
+is gone by then (``ccpulse demo | tee demo.log``, Ctrl-C kills ``tee`` too): the demo's lines
+are also appended to ``<data_dir>/logs/demo.log``.
+
+One demo per data directory (``<data_dir>/demo.lock``, see :mod:`streams.demo_lock`):
+``ccpulse demo --stop`` stops the running one from any shell, ``--reset`` starts from empty
+state. When the simulator ends the demo says so and keeps serving; when the broker goes away
+it says so once and waits for it to come back.
 """
 
 from __future__ import annotations
@@ -14,20 +22,104 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TextIO
 
+from streams.children import group_alive, is_ccpulse_command, start_child, stop_group
 from streams.core.events import DEADLETTER_TOPIC
+from streams.demo_lock import DemoLock
 from streams.errors import CcpulseError
+from streams.netcheck import ensure_port_free
 from streams.settings import KafkaTarget, kafka_target, load_config
 
 READY_TIMEOUT_S = 120.0
 STATUS_EVERY_S = 5.0
+STOP_WAIT_S = 90.0
+#: The simulator's scenario in the demo: understaffed somewhere, so amber and red show early.
+DEMO_SCENARIO = "demo"
+
+#: What the demo runs with when no config file is named (first-response targets set).
+DEMO_CONFIG = Path(__file__).with_name("demo.toml")
 
 
-def _say(message: str) -> None:
-    print(f"[demo] {message}", flush=True)
+class Console:
+    """The demo's voice: ``[demo] …`` lines on stdout and in ``logs/demo.log``.
+
+    Standard output may vanish under it — ``| tee`` killed by the same Ctrl-C, a terminal
+    closed — so a failed write only switches it off; shutting down must not stop half-way
+    because a message could not be shown.
+    """
+
+    def __init__(self, log: Path, out: TextIO | None = None) -> None:
+        self._out: TextIO | None = out or sys.stdout
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self._log = log.open("a", encoding="utf-8")
+
+    def say(self, message: str) -> None:
+        self.show(f"[demo] {message}")
+
+    def show(self, text: str) -> None:
+        self._log.write(text + "\n")
+        self._log.flush()
+        if self._out is None:
+            return
+        try:
+            self._out.write(text + "\n")
+            self._out.flush()
+        except (OSError, ValueError):  # EPIPE, EIO after a hang-up, closed file
+            self._out = None
+            _silence_stdout()
+
+    def close(self) -> None:
+        self._log.close()
+
+
+def _silence_stdout() -> None:
+    """Point fd 1 at /dev/null so Python's exit-time flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    except OSError:
+        pass
+
+
+class Stop(BaseException):
+    """Raised in the demo by SIGINT, SIGTERM or SIGHUP (a BaseException, like
+    KeyboardInterrupt, so no library's ``except Exception`` swallows it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Inside: the stop signals raise :class:`Stop` (installed explicitly, since a shell may
+    have started us with SIGINT ignored). On the way out they are ignored until the caller's
+    clean-up is done, so a second Ctrl-C cannot cut it short."""
+
+    def raise_stop(signum: int, frame: Any) -> None:
+        raise Stop(signum)
+
+    previous = {s: signal.signal(s, raise_stop) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s in previous:
+            signal.signal(s, signal.SIG_IGN)
+
+
+def restore_signals() -> None:
+    for s in STOP_SIGNALS:
+        signal.signal(s, signal.SIG_DFL if s != signal.SIGINT else signal.default_int_handler)
 
 
 def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
@@ -40,20 +132,27 @@ def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
         return 0, b""
 
 
+def _last_line(log: Path) -> str:
+    try:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1].strip()[:300] if lines else ""
+
+
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:]
-            raise CcpulseError(f"the worker exited with status {proc.returncode}; its log "
-                               f"({log}) ends with:\n{tail}")
+            raise CcpulseError(f"the worker exited with status {proc.returncode} before it was "
+                               f"ready: {_last_line(log)} (full log: {log})")
         if _get(url)[0] == 200:
             return
         time.sleep(0.5)
     raise CcpulseError(f"the worker was not ready after {READY_TIMEOUT_S:.0f} s; see {log}")
 
 
-def _summary(metrics: bytes) -> str:
+def summary(metrics: bytes) -> str:
     """A one-line floor summary from the exposition text."""
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -75,16 +174,7 @@ def _summary(metrics: bytes) -> str:
             f"{offered:,.0f} · answered within threshold {share}")
 
 
-def _stop(proc: subprocess.Popen[bytes] | None, name: str) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    _say(f"stopping {name}")
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+_summary = summary  # the earlier private name
 
 
 def child_env(environ: Mapping[str, str], target: KafkaTarget,
@@ -98,81 +188,231 @@ def child_env(environ: Mapping[str, str], target: KafkaTarget,
     return env
 
 
-#: What the demo runs with when no config file is named (first-response targets set).
-DEMO_CONFIG = Path(__file__).with_name("demo.toml")
+# ---------------------------------------------------------------------------- the command
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from streams.kafka.admin import ensure_topics
-    from streams.kafka.local_broker import LocalBroker
-    from streams.worker.app import SOURCE_TOPICS
-
     if args.config is None and not os.environ.get("CCPULSE_CONFIG"):
         args.config = str(DEMO_CONFIG)
-        _say(f"using the demo configuration {DEMO_CONFIG} (defaults plus first-response "
-             "targets); --config FILE to use yours")
-    config = load_config(args.config)
-    d = config.deployment
-    data = Path(d.data_dir)
-    logs = data / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    exe = shutil.which("ccpulse") or sys.argv[0]
-
-    broker = LocalBroker(state_dir=data / "kafka", progress=_say)
-    was_running = broker.status().running
-    worker = simulator = None
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        chose_demo_config = True
+    else:
+        chose_demo_config = False
+    environ = dict(os.environ)
+    if args.web_port is not None:
+        environ["CCPULSE_WEB_PORT"] = str(args.web_port)
+    config = load_config(args.config, environ)
+    data = Path(config.deployment.data_dir).resolve()
+    if args.stop:
+        return stop_demo(data, print)
+    console = Console(data / "logs" / "demo.log")
     try:
-        _say("starting the local Kafka broker (first run fetches it from Maven Central)")
-        broker.start()
+        if chose_demo_config:
+            console.say(f"using the demo configuration {DEMO_CONFIG} (defaults plus "
+                        "first-response targets); --config FILE to use yours")
+        return Demo(args, config, environ, data, console).run()
+    finally:
+        console.close()
+
+
+def stop_demo(data: Path, say: Callable[[str], None]) -> int:
+    """``ccpulse demo --stop``: SIGTERM the demo holding the lock and wait until it is gone;
+    with no demo, stop the children a killed one left."""
+    lock = DemoLock(data)
+    if lock.held_elsewhere():
+        pid = lock.read().get("pid")
+        if not isinstance(pid, int):
+            raise CcpulseError(f"a demo holds {lock.path} but its pid is not recorded there; "
+                               "find it with `ps -ef | grep 'ccpulse demo'` and stop it")
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_WAIT_S
+        while lock.held_elsewhere():
+            if time.monotonic() > deadline:
+                raise CcpulseError(f"the demo (pid {pid}) is still stopping after "
+                                   f"{STOP_WAIT_S:.0f} s; see {data / 'logs' / 'demo.log'}")
+            time.sleep(0.2)
+        say(f"stopped the demo (was pid {pid})")
+        return 0
+    previous = lock.acquire()
+    try:
+        left = _stop_leftovers(previous, data, say)
+    finally:
+        lock.release()
+    if not left:
+        say(f"no demo is running from {data}")
+    return 0
+
+
+def _stop_leftovers(previous: Mapping[str, Any], data: Path,
+                    say: Callable[[str], None]) -> bool:
+    """Stop what a demo killed without clean-up recorded as its own; True if anything was."""
+    from streams.kafka.local_broker import LocalBroker
+
+    stopped = False
+    for name, pid in (previous.get("children") or {}).items():
+        if isinstance(pid, int) and is_ccpulse_command(pid, name) and group_alive(pid):
+            say(f"stopping the {name} (pid {pid}) a previous demo left running")
+            stop_group(pid)
+            stopped = True
+    if previous.get("broker_started_by_demo"):
+        broker = LocalBroker(state_dir=data / "kafka")
+        pid = broker.stop()
+        if pid:
+            say(f"stopped the Kafka broker (pid {pid}) a previous demo left running")
+            stopped = True
+    return stopped
+
+
+class Demo:
+    """One run: start everything, watch it, stop everything."""
+
+    def __init__(self, args: argparse.Namespace, config: Any, environ: dict[str, str],
+                 data: Path, console: Console) -> None:
+        from streams.kafka.local_broker import LocalBroker
+
+        self.args = args
+        self.config = config
+        self.environ = environ
+        self.data = data
+        self.logs = data / "logs"
+        self.console = console
+        self.say = console.say
+        self.lock = DemoLock(data)
+        self.broker = LocalBroker(
+            state_dir=data / "kafka", port=args.broker_port,
+            controller_port=args.controller_port, progress=self.say,
+            port_options=("--broker-port", "--controller-port"), die_with_parent=True)
+        self.broker_started = False
+        self.worker: subprocess.Popen[bytes] | None = None
+        self.simulator: subprocess.Popen[bytes] | None = None
+
+    def run(self) -> int:
+        previous = self.lock.acquire()
+        try:
+            with stop_on_signals():
+                try:
+                    _stop_leftovers(previous, self.data, self.say)
+                    self._start_and_watch()
+                except Stop as stop:
+                    self.console.show("")
+                    self.say(f"{'Ctrl-C' if stop.signum == signal.SIGINT else stop}: "
+                             "shutting down")
+                except BaseException as exc:
+                    if not isinstance(exc, CcpulseError | KeyboardInterrupt):
+                        self.say(f"the demo failed ({type(exc).__name__}: {exc}); "
+                                 "shutting down")
+                    raise
+                finally:
+                    self._stop_all()
+        finally:
+            self.lock.release()
+            restore_signals()
+        return 0
+
+    # -- start ---------------------------------------------------------------------------------
+
+    def _start_and_watch(self) -> None:
+        from streams.kafka.admin import ensure_topics
+        from streams.worker.app import SOURCE_TOPICS
+
+        d = self.config.deployment
+        was_running = self.broker.status().running
+        if self.args.reset:
+            self._reset(running=was_running)
+        ensure_port_free(d.web_host, d.web_port, "the worker's web port",
+                         "--web-port or CCPULSE_WEB_PORT")
+        self.say("starting the local Kafka broker (first run fetches it from Maven Central)")
+        self.broker_started = not was_running
+        self.lock.update(broker_started_by_demo=self.broker_started)
+        self.broker.start()
         # The demo's own broker wins over any configured one; the prefix is the configured one.
-        target = kafka_target(config, broker=broker.bootstrap)
-        bootstrap = target.broker
+        target = kafka_target(self.config, broker=self.broker.bootstrap)
         topics = [target.topic_prefix + t for t in (*SOURCE_TOPICS, DEADLETTER_TOPIC)]
-        ensure_topics(bootstrap, topics, d.partitions)
-        _say(f"topics ready: {', '.join(topics)}")
+        ensure_topics(target.broker, topics, d.partitions)
+        self.say(f"topics ready: {', '.join(topics)}")
 
-        env = child_env(os.environ, target, args.config)
-        worker_log = logs / "worker.log"
-        with open(worker_log, "ab") as out:
-            worker = subprocess.Popen([exe, "worker"], env=env, stdout=out,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+        env = child_env(self.environ, target, self.args.config)
+        exe = shutil.which("ccpulse") or sys.argv[0]
+        worker_log = self.logs / "worker.log"
         base = f"http://{d.web_host}:{d.web_port}"
-        _say("starting the worker (it recovers its tables before it is ready)")
-        _wait_healthy(base + "/healthz", worker, worker_log)
+        self.worker = start_child([exe, "worker"], env, worker_log)
+        self.lock.update(children={"worker": self.worker.pid}, wallboard=base + "/wallboard")
+        self.say("starting the worker (it recovers its tables before it is ready)")
+        _wait_healthy(base + "/healthz", self.worker, worker_log)
 
-        sim_log = logs / "simulator.log"
-        with open(sim_log, "ab") as out:
-            simulator = subprocess.Popen(
-                [exe, "simulate", "--speed", str(args.speed)], env=env, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True)
-        _say(f"simulator running at {args.speed:g}× real time")
-        print(
+        sim_log = self.logs / "simulator.log"
+        self.simulator = start_child(
+            [exe, "simulate", "--speed", f"{self.args.speed:g}", "--scenario", DEMO_SCENARIO],
+            env, sim_log)
+        self.lock.update(children={"worker": self.worker.pid, "simulate": self.simulator.pid})
+        self.say(f"simulator running at {self.args.speed:g}× real time (one queue is "
+                 "understaffed, so amber and red show within minutes)")
+        self.console.show(
             "\n  Wallboard (browser):     " + base + "/wallboard"
             + "\n  KPIs (Prometheus text):  " + base + "/metrics"
             + "\n  Health:                  " + base + "/healthz"
-            + f"\n  Kafka bootstrap:         {bootstrap}"
-            + f"\n  Logs:                    {logs}/"
-            + "\n\n  Press Ctrl-C to stop everything.\n", flush=True)
+            + f"\n  Kafka bootstrap:         {target.broker}"
+            + f"\n  Logs:                    {self.logs}/"
+            + "\n\n  Press Ctrl-C to stop everything (or `ccpulse demo --stop` from another "
+              "shell).\n")
+        self._watch(base, worker_log, sim_log)
+
+    def _reset(self, *, running: bool) -> None:
+        if running:
+            raise CcpulseError(
+                f"--reset needs the local broker of {self.broker.state_dir} stopped, and it "
+                f"runs (started outside the demo); stop it with `ccpulse kafka stop "
+                f"--state-dir {self.broker.state_dir}` and run the demo again")
+        for path in (self.broker.state_dir / "data", self.broker.state_dir / "cluster.id",
+                     self.data / "v1"):
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+        self.say(f"reset: the broker's topics and the worker's tables in {self.data} are "
+                 "gone; starting from empty state")
+
+    # -- watch ---------------------------------------------------------------------------------
+
+    def _watch(self, base: str, worker_log: Path, sim_log: Path) -> None:
+        broker_up = True
+        last = ""
         while True:
             time.sleep(STATUS_EVERY_S)
-            if worker.poll() is not None:
-                raise CcpulseError(f"the worker stopped (status {worker.returncode}); "
-                                   f"see {worker_log}")
-            if simulator.poll() is not None:
-                _say(f"the simulator finished (status {simulator.returncode}); see {sim_log}")
-                simulator = None
+            assert self.worker is not None
+            if self.worker.poll() is not None:
+                raise CcpulseError(f"the worker stopped (status {self.worker.returncode}): "
+                                   f"{_last_line(worker_log)} (full log: {worker_log})")
+            if self.simulator is not None and self.simulator.poll() is not None:
+                self.say(f"the simulator ended (status {self.simulator.returncode}; see "
+                         f"{sim_log}); the worker keeps serving the KPIs — Ctrl-C to stop")
+                self.simulator = None
+            up = self.broker.status().running
+            if broker_up and not up:
+                self.say(f"the Kafka broker stopped (its log: {self.broker.log_path}); the "
+                         "worker and the simulator wait for it. Start it again with `ccpulse "
+                         f"kafka start --port {self.broker.port} --controller-port "
+                         f"{self.broker.controller_port} --state-dir {self.broker.state_dir}`, "
+                         "or press Ctrl-C")
+            elif up and not broker_up:
+                self.say("the Kafka broker is back")
+            broker_up = up
+            if not up:
+                continue
             status, body = _get(base + "/metrics")
             if status == 200:
-                _say(_summary(body))
-    except KeyboardInterrupt:
-        print(flush=True)
-        _say("Ctrl-C: shutting down")
-    finally:
-        _stop(simulator, "the simulator")
-        _stop(worker, "the worker")
-        if not was_running:
-            _say("stopping the Kafka broker")
-            broker.stop()
-        _say("all stopped")
-    return 0
+                line = summary(body)
+                if line != last:
+                    self.say(line)
+                    last = line
+
+    # -- stop ----------------------------------------------------------------------------------
+
+    def _stop_all(self) -> None:
+        for name, proc in (("simulator", self.simulator), ("worker", self.worker)):
+            if proc is not None and group_alive(proc.pid, proc):
+                self.say(f"stopping the {name}")
+                stop_group(proc.pid, proc=proc)
+        if self.broker_started and self.broker.status().running:
+            self.say("stopping the Kafka broker")
+            self.broker.stop()
+        self.say("all stopped")

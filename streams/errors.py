@@ -3,6 +3,8 @@
     CcpulseError                 -- root: a message fit for a one-line ``Error: ...`` on the CLI
      +-- ConfigError             -- the TOML configuration is invalid (names the key)
      +-- BrokerError             -- the local Kafka broker could not be fetched/started/stopped
+     +-- PortInUseError          -- a port ccpulse must listen on is taken (names the option)
+     +-- DemoRunningError        -- another ``ccpulse demo`` runs from the same data directory
      +-- SetupError              -- a required tool (Java, Maven, ...) is missing
 
 Each message says what was wrong, the offending value, and what to do about it.
@@ -23,3 +25,16 @@ class BrokerError(CcpulseError):
 
 class SetupError(CcpulseError):
     """A tool ccpulse needs is not installed on this machine."""
+
+
+class PortInUseError(CcpulseError):
+    """A port a server of ccpulse must listen on is taken; ``option`` is how to change it."""
+
+    def __init__(self, message: str, *, port: int, option: str) -> None:
+        super().__init__(message)
+        self.port = port
+        self.option = option
+
+
+class DemoRunningError(CcpulseError):
+    """A demo already runs from this data directory (``ccpulse demo --stop`` ends it)."""

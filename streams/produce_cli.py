@@ -18,6 +18,7 @@ from typing import Any, BinaryIO, TextIO
 
 from streams.core.config import Deployment
 from streams.errors import CcpulseError
+from streams.logfilter import quiet_stderr_logging
 from streams.publish import Publisher, PublishReport
 from streams.settings import kafka_target, load_config
 
@@ -56,6 +57,7 @@ def run_produce(args: argparse.Namespace, out: TextIO | None = None,
     err = err or sys.stderr
     # aiokafka logs every retried request (a new topic's leader moving, ...) as a warning;
     # real failures surface as BrokerError, so keep stderr for what the user must act on.
+    quiet_stderr_logging("produce")
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
     target = kafka_target(load_config(args.config), args.broker, args.topic_prefix)
     sources = _open_all(args.files)

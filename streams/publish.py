@@ -13,6 +13,7 @@ bytes read (a JSON line is not re-encoded), so what the engine sees is what the 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -155,6 +156,10 @@ class Publisher:
         self._outstanding = 0
 
     async def __aenter__(self) -> Publisher:
+        # A failed start is reported once, below; aiokafka would log each attempt before it.
+        aiokafka_log = logging.getLogger("aiokafka")
+        level = aiokafka_log.level
+        aiokafka_log.setLevel(logging.CRITICAL)
         try:
             await self._producer.start()
         except Exception as exc:  # aiokafka raises several unrelated types here
@@ -163,6 +168,8 @@ class Publisher:
                 f"could not connect to Kafka at {self._servers} ({type(exc).__name__}: {exc}). "
                 "Is it running? Start the local broker with `ccpulse kafka start`, or set "
                 "--broker / CCPULSE_BROKER.") from exc
+        finally:
+            aiokafka_log.setLevel(level)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

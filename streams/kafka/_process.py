@@ -10,9 +10,11 @@ a container does not reap) counts as stopped.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 _POLL_S = 0.1
@@ -76,6 +78,27 @@ def _reap(pid: int) -> None:
 def _signal(pid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signum)
+
+
+def die_with_parent_hook() -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux for SIGTERM when the starting process dies
+    (``PR_SET_PDEATHSIG``), so a child outlives no crash of its starter; None where there is
+    no ``prctl``. libc is loaded here, in the parent: the hook runs between fork and exec."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return hook
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _pid_exists(pid: int) -> bool:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.errors import BrokerError, SetupError
+from streams.errors import BrokerError, PortInUseError, SetupError
 from streams.kafka import _process
 from streams.kafka._jars import JarCache
 from streams.kafka._lock import locked
@@ -58,6 +58,10 @@ _POLL_S = 0.2
 _READY_PROBE_S = 3.0
 
 
+class BrokerPortInUseError(PortInUseError, BrokerError):
+    """A port the broker must listen on is taken (a broker error that names the option)."""
+
+
 @dataclass(frozen=True)
 class BrokerStatus:
     """What ``ccpulse kafka status`` reports."""
@@ -87,9 +91,14 @@ class LocalBroker:
         env: Mapping[str, str] | None = None,
         progress: Callable[[str], None] = _no_progress,
         deploy_dir: Path = KAFKA_DEPLOY_DIR,
+        port_options: tuple[str, str] = ("--port", "--controller-port"),
+        die_with_parent: bool = False,
     ) -> None:
         """``env`` is where Java and Maven are looked up and what the JVM runs with (default:
-        this process's environment); ``progress`` receives one-line messages for slow steps."""
+        this process's environment); ``progress`` receives one-line messages for slow steps.
+        ``port_options`` name the caller's options for the two ports in a port-in-use error.
+        ``die_with_parent`` (the demo): the JVM gets SIGTERM when the process that started it
+        dies, even by SIGKILL, so a crashed demo leaves no broker behind."""
         if port == controller_port:
             raise BrokerError(
                 f"the broker port and the controller port are both {port}; pick two different "
@@ -105,6 +114,8 @@ class LocalBroker:
         self._log4j_config = deploy_dir / "log4j2.properties"
         self._jars = JarCache(Path(cache_dir).resolve(), deploy_dir / "pom.xml")
         self._child: subprocess.Popen[bytes] | None = None
+        self._port_options = port_options
+        self._die_with_parent = die_with_parent
 
     # -- paths ---------------------------------------------------------------------------------
 
@@ -222,12 +233,13 @@ class LocalBroker:
     # -- steps of start() ----------------------------------------------------------------------
 
     def _ensure_ports_free(self) -> None:
-        for port, what in ((self.port, "--port"), (self.controller_port, "--controller-port")):
+        for port, what in zip((self.port, self.controller_port), self._port_options,
+                              strict=True):
             if _accepts(self.host, port):
-                raise BrokerError(
+                raise BrokerPortInUseError(
                     f"port {port} on {self.host} is already in use by another program (not the "
                     f"ccpulse broker of {self.state_dir}). Stop that program, or choose another "
-                    f"port with {what}."
+                    f"port with {what}.", port=port, option=what
                 )
 
     def _server_properties(self) -> str:
@@ -305,6 +317,7 @@ class LocalBroker:
                 cwd=self.state_dir,
                 env=self._env,
                 start_new_session=True,
+                preexec_fn=_process.die_with_parent_hook() if self._die_with_parent else None,
             )
         self.pid_path.write_text(f"{self._child.pid}\n")
         return self._child.pid

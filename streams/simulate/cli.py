@@ -26,12 +26,13 @@ from typing import Any, BinaryIO
 from streams.core.config import Deployment
 from streams.core.timestamps import parse_us
 from streams.errors import CcpulseError
+from streams.logfilter import quiet_stderr_logging
 from streams.publish import Publisher
 from streams.settings import KafkaTarget, kafka_target, load_config
 from streams.simulate.generator import timed_events
 from streams.simulate.pacing import paced
 from streams.simulate.progress import Progress
-from streams.simulate.scenarios import contact_centre
+from streams.simulate.scenarios import SCENARIOS
 from streams.simulate.sinks import send_to_kafka, write_jsonl
 from streams.simulate.stamps import rfc3339_ms
 
@@ -114,6 +115,10 @@ def add_simulate_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--start", type=parse_start_ms, metavar="T",
                         help="simulated start time, RFC 3339 (default: so that the run ends "
                              "now; an endless Kafka run starts up to 1 h back and goes live)")
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="contact-centre",
+                        help="what to simulate: contact-centre (default; follows a weekday "
+                             "profile by UTC hour) or demo (peak level at any hour, billing "
+                             "understaffed so the wallboard shows amber and red)")
     parser.set_defaults(func=run_simulate)
     return parser
 
@@ -122,7 +127,10 @@ def run_simulate(args: argparse.Namespace) -> int:
     """The ``simulate`` command."""
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     # aiokafka logs every retried request (a new topic's leader moving, ...) as a warning;
-    # real failures surface as BrokerError, so keep stderr for what the user must act on.
+    # real failures surface as BrokerError, so keep stderr for what the user must act on. With
+    # the broker gone it logs each reconnect attempt as an error (5,000 lines a second): one
+    # line per kind, with backoff.
+    quiet_stderr_logging("simulate")
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
     now_ms = int(time.time()) * 1000
     if args.out is not None:
@@ -137,7 +145,7 @@ def _to_file(args: argparse.Namespace, seed: int, now_ms: int) -> int:
     target = "stdout" if args.out == "-" else args.out
     _say(f"seed {seed} · {_span(start_ms, duration_ms)} · to {target}")
     progress = Progress(sys.stderr, every_s=PROGRESS_EVERY_S)
-    events = timed_events(contact_centre(), seed=seed, start_ms=start_ms,
+    events = timed_events(SCENARIOS[args.scenario](), seed=seed, start_ms=start_ms,
                           duration_ms=duration_ms)
     with _open_out(args.out) as out:
         count = write_jsonl(events, out, progress.tick)
@@ -153,12 +161,12 @@ async def _to_kafka(args: argparse.Namespace, target: KafkaTarget, seed: int,
     fast_ms = args.duration or CATCH_UP_MS
     start_ms = args.start if args.start is not None else now_ms - round(fast_ms * (1 - 1 / speed))
     progress = Progress(sys.stderr, every_s=PROGRESS_EVERY_S)
-    events = timed_events(contact_centre(), seed=seed, start_ms=start_ms,
+    events = timed_events(SCENARIOS[args.scenario](), seed=seed, start_ms=start_ms,
                           duration_ms=args.duration)
     async with Publisher(broker, topic_prefix=prefix) as publisher:
         _say(f"seed {seed} · {_span(start_ms, args.duration)} · {speed:g}× real time · to "
              f"Kafka {broker}" + (f" (topic prefix {prefix!r})" if prefix else ""))
-        reporter = asyncio.create_task(_report_every(progress, PROGRESS_EVERY_S))
+        reporter = asyncio.create_task(_report_every(progress, PROGRESS_EVERY_S, broker))
         try:
             await send_to_kafka(paced(events, speed=speed, start_ms=start_ms,
                                       wall_epoch_ms=now_ms), publisher, progress.tick)
@@ -178,10 +186,23 @@ def _say_sent(verb: str, progress: Progress, publisher: Publisher) -> None:
          f"({progress.rate():,.0f} events/s): {per_topic or 'nothing yet'}")
 
 
-async def _report_every(progress: Progress, every_s: float) -> None:
+async def _report_every(progress: Progress, every_s: float, broker: str) -> None:
+    """The progress line every ``every_s`` while events go out; one line when sending stalls
+    (Kafka gone, or nothing due yet) and one when it resumes, not the same line forever."""
+    stalled_since: float | None = None
+    count = progress.count
     while True:
         await asyncio.sleep(every_s)
-        progress.report()
+        if progress.count != count:
+            if stalled_since is not None:
+                _say(f"sending again after {time.monotonic() - stalled_since:.0f} s")
+                stalled_since = None
+            count = progress.count
+            progress.report()
+        elif stalled_since is None:
+            stalled_since = time.monotonic() - every_s
+            _say(f"nothing sent for {every_s:g} s (is Kafka at {broker} up?); one line when "
+                 "sending resumes")
 
 
 @contextlib.contextmanager

@@ -8,6 +8,8 @@ the morning peak hits. Outside the peak agents log off with the demand.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from streams.simulate.model import (
     AgentGroup,
     ContactStream,
@@ -104,5 +106,30 @@ def mmn(agents: int, arrivals_per_second: float, aht_seconds: float,
     )
 
 
-SCENARIOS = {"contact-centre": contact_centre}
+#: Every hour at the weekday peak's level: the demo looks busy at any time of day.
+FLAT_PEAK = IntradayProfile(((0.0, 1.0),))
+
+
+def demo_centre(billing_agents: int = 8, sales_agents: int = 11) -> Scenario:
+    """``ccpulse demo``'s traffic: the contact centre at its peak level whatever the hour, with
+    billing understaffed (``billing_agents`` of its 14, and the flex agents kept off it).
+
+    Billing's queue builds within minutes, so its oldest wait and service level turn red and
+    its abandons climb, while support and sales stay green to amber: a new user sees every
+    colour of the wallboard working without waiting for a real peak.
+    """
+    base = contact_centre()
+    groups = []
+    for group in base.agent_groups:
+        if group.name == "billing":
+            group = replace(group, count=billing_agents)
+        elif group.name == "sales":
+            group = replace(group, count=sales_agents)
+        elif group.name == "flex":
+            group = replace(group, queues=tuple(q for q in group.queues if q != "billing"))
+        groups.append(group)
+    return replace(base, name="demo", profile=FLAT_PEAK, agent_groups=tuple(groups))
+
+
+SCENARIOS = {"contact-centre": contact_centre, "demo": demo_centre}
 """Named scenarios the command line can pick."""

@@ -1,14 +1,24 @@
-"""``ccpulse worker``: load the config, make sure the topics exist, run the Faust worker."""
+"""``ccpulse worker``: load the config, make sure the web port is free and the topics exist,
+run the Faust worker.
+
+Its log gets one line per kind of trouble with backoff (``streams.logfilter``): without a
+broker aiokafka otherwise logs every reconnect attempt, ~120 lines a second.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 from streams.core.events import DEADLETTER_TOPIC
 from streams.errors import BrokerError
+from streams.logfilter import collapse_repeats_on
+from streams.netcheck import ensure_port_free
 from streams.runtime import tune_gc
 from streams.settings import load_config
+
+WEB_PORT_OPTION = "[worker] web_port in the config or CCPULSE_WEB_PORT"
 
 
 def run_worker(config_path: str | None) -> int:
@@ -19,6 +29,7 @@ def run_worker(config_path: str | None) -> int:
 
     config = load_config(config_path)
     d = config.deployment
+    ensure_port_free(d.web_host, d.web_port, "the worker's web port", WEB_PORT_OPTION)
     topics = [d.topic_prefix + t for t in (*SOURCE_TOPICS, DEADLETTER_TOPIC)]
     try:
         ensure_topics(d.broker, topics, d.partitions,
@@ -36,7 +47,13 @@ def run_worker(config_path: str | None) -> int:
     logging.getLogger("ccpulse").setLevel(loglevel.upper())
     print(f"ccpulse worker {d.app_id}: metrics on http://{d.web_host}:{d.web_port}/metrics",
           flush=True)
-    worker = faust.Worker(pipeline.app, loglevel=loglevel, quiet=True)
+
+    class Worker(faust.Worker):
+        def on_setup_root_logger(self, logger: Any, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            collapse_repeats_on(list(logger.handlers))
+
+    worker = Worker(pipeline.app, loglevel=loglevel, quiet=True)
     # Faust's terminal spinner sets the root logger to DEBUG so it can spin on every record:
     # every library debug call then builds a LogRecord (~40 % of the per-event cost).
     worker.spinner = None

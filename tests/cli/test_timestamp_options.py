@@ -63,7 +63,7 @@ class TestAsOf:
             main(["replay", "-", "--as-of", text])
         assert exit_info.value.code == 2
         err = capsys.readouterr().err
-        assert err.endswith(f"\nccpulse replay: error: argument --as-of: {message}\n")
+        assert err == (f"Error: argument --as-of: {message}. Try 'ccpulse replay --help'.\n")
 
     def test_reaches_the_replay_as_microseconds(self, monkeypatch):
         seen = {}
@@ -100,4 +100,4 @@ class TestStart:
             main(["simulate", "--out", "-", "--start", text])
         assert exit_info.value.code == 2
         err = capsys.readouterr().err
-        assert err.endswith(f"\nccpulse simulate: error: argument --start: {message}\n")
+        assert err == (f"Error: argument --start: {message}. Try 'ccpulse simulate --help'.\n")

@@ -4,7 +4,8 @@ Every Markdown link in ``README.md`` and ``docs/`` goes to a web page or to a fi
 repository that exists (and is not ignored by git, so a fresh clone has it), and an anchor to a
 heading that exists (GitHub's anchors). No document, metric help text or contract reference
 points at a file outside the repository (the contract is ``docs/contract.md``), and every
-"contract §x" the sources cite is a section the contract has.
+"contract §x" the sources cite is a section the contract has. Every TOML example in the docs is
+a configuration ccpulse accepts.
 """
 
 from __future__ import annotations
@@ -182,3 +183,14 @@ class TestMetricHelp:
     def test_help_text_points_at_nothing_outside_the_repository(self, spec):
         assert not _OLD_CONTRACT.search(spec.help)
         assert not re.search(r"\.\./|/work/|shared/", spec.help)
+
+
+class TestExamples:
+    @pytest.mark.parametrize("document", DOCUMENTS)
+    def test_every_toml_example_is_a_valid_configuration(self, document):
+        import tomllib
+
+        from streams.core.config import parse_config
+
+        for block in re.findall(r"```toml\n(.*?)```", _text(document), re.S):
+            parse_config(tomllib.loads(block))

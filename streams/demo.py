@@ -331,17 +331,18 @@ class Demo:
         self.say(f"topics ready: {', '.join(topics)}")
 
         env = child_env(self.environ, target, self.args.config)
-        exe = shutil.which("ccpulse") or sys.argv[0]
+        # This very interpreter and package, whatever PATH holds or however we were started.
+        exe = [sys.executable, "-m", "streams.cli"]
         worker_log = self.logs / "worker.log"
         base = f"http://{d.web_host}:{d.web_port}"
-        self.worker = start_child([exe, "worker"], env, worker_log)
+        self.worker = start_child([*exe, "worker"], env, worker_log)
         self.lock.update(children={"worker": self.worker.pid}, wallboard=base + "/wallboard")
         self.say("starting the worker (it recovers its tables before it is ready)")
         _wait_healthy(base + "/healthz", self.worker, worker_log)
 
         sim_log = self.logs / "simulator.log"
         self.simulator = start_child(
-            [exe, "simulate", "--speed", f"{self.args.speed:g}", "--scenario", DEMO_SCENARIO],
+            [*exe, "simulate", "--speed", f"{self.args.speed:g}", "--scenario", DEMO_SCENARIO],
             env, sim_log)
         self.lock.update(children={"worker": self.worker.pid, "simulate": self.simulator.pid})
         self.say(f"simulator running at {self.args.speed:g}× real time (one queue is "

@@ -1,0 +1,248 @@
+"""``ccpulse demo`` as a user runs it: a real broker, worker and simulator as subprocesses.
+
+Every demo runs on free ports (``--web-port``, ``--broker-port``, ``--controller-port``) in a
+data directory of its own, with its standard output in a pipe, as under ``| tee``. The tests
+signal the demo's process group the way a terminal does and then look for every process the
+demo started (pids from its lock file and the broker's pid file) — none may remain.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+DEMO_TIMEOUT_S = 120.0
+"""Longest a demo may take to print its URLs, or to be gone after a signal."""
+
+pytestmark = pytest.mark.skipif(shutil.which("java") is None,
+                                reason="the demo needs Java (deploy/setup.sh installs it)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ccpulse_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "streams.cli", *args]
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def wait_until(predicate, what: str, timeout_s: float = DEMO_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(0.2)
+
+
+class DemoRun:
+    """One ``ccpulse demo`` subprocess with its own ports and data directory."""
+
+    def __init__(self, data: Path, *extra: str) -> None:
+        self.data = data
+        self.web_port = free_port()
+        self.env = {**os.environ, "CCPULSE_DATA_DIR": str(data)}
+        self.env.pop("CCPULSE_CONFIG", None)
+        self.args = ["--web-port", str(self.web_port), "--broker-port", str(free_port()),
+                     "--controller-port", str(free_port()), *extra]
+        self.proc = subprocess.Popen(ccpulse_cmd("demo", *self.args), env=self.env,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, start_new_session=True)
+        self.lines: list[str] = []
+
+    def wait_ready(self) -> None:
+        """Read standard output until the URLs are printed."""
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + DEMO_TIMEOUT_S
+        for raw in self.proc.stdout:
+            self.lines.append(raw.decode().rstrip("\n"))
+            if "Press Ctrl-C" in self.lines[-1]:
+                return
+            if time.monotonic() > deadline:
+                break
+        err = self.proc.stderr.read().decode() if self.proc.poll() is not None else ""
+        pytest.fail("the demo did not get ready:\n" + "\n".join(self.lines) + err)
+
+    def pids(self) -> dict[str, int]:
+        """Every process the demo started: worker and simulator (lock file) and broker."""
+        record = json.loads((self.data / "demo.lock").read_text())
+        found = dict(record["children"])
+        found["broker"] = int((self.data / "kafka" / "kafka.pid").read_text())
+        return found
+
+    def log(self) -> str:
+        return (self.data / "logs" / "demo.log").read_text()
+
+    def signal_group(self, signum: int) -> None:
+        os.killpg(self.proc.pid, signum)
+
+    def wait_gone(self, pids: dict[str, int]) -> int:
+        status = self.proc.wait(timeout=DEMO_TIMEOUT_S)
+        wait_until(lambda: not any(pid_alive(pid) for pid in pids.values()),
+                   f"the demo's children {pids} to end")
+        return status
+
+    def kill_all(self) -> None:
+        """Last resort at the end of a failed test: nothing of ours may outlive it."""
+        pids = {}
+        try:
+            pids = self.pids()
+        except (OSError, ValueError, KeyError):
+            pass
+        for pid in [self.proc.pid, *pids.values()]:
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def demos(tmp_path: Path) -> Iterator[list[DemoRun]]:
+    runs: list[DemoRun] = []
+    yield runs
+    for run in runs:
+        run.kill_all()
+
+
+def test_ctrl_c_with_the_pipe_gone_stops_everything_and_a_second_demo_is_told_how_to_stop(
+        tmp_path: Path, demos: list[DemoRun]):
+    demo = DemoRun(tmp_path / "data")
+    demos.append(demo)
+    demo.wait_ready()
+    pids = demo.pids()
+    assert all(pid_alive(pid) for pid in pids.values()), pids
+
+    second = subprocess.run(ccpulse_cmd("demo", *demo.args), env=demo.env,
+                            capture_output=True, timeout=60, check=False)
+    assert second.returncode == 1
+    assert second.stderr.decode() == (
+        f"Error: a demo is already running from {demo.data} (pid {demo.proc.pid}, wallboard "
+        f"http://127.0.0.1:{demo.web_port}/wallboard); stop it with `ccpulse demo --stop`, or "
+        "give this one its own CCPULSE_DATA_DIR, --web-port and --broker-port\n")
+
+    demo.proc.stdout.close()  # what `| tee` does when the same Ctrl-C kills it
+    demo.signal_group(signal.SIGINT)
+    assert demo.wait_gone(pids) == 0
+    assert demo.log().splitlines()[-1] == "[demo] all stopped"
+    assert "Ctrl-C: shutting down" in demo.log()
+
+
+def test_the_simulator_ending_and_the_broker_going_away_are_said_once_and_stop_ends_it(
+        tmp_path: Path, demos: list[DemoRun]):
+    demo = DemoRun(tmp_path / "data")
+    demos.append(demo)
+    demo.wait_ready()
+    pids = demo.pids()
+
+    os.killpg(pids["simulate"], signal.SIGTERM)
+    wait_until(lambda: "the simulator ended" in demo.log(), "the demo to see the simulator end")
+    health = urllib.request.urlopen(f"http://127.0.0.1:{demo.web_port}/healthz", timeout=10)
+    assert health.status == 200 and demo.proc.poll() is None
+
+    stopped = subprocess.run(ccpulse_cmd("kafka", "stop", "--state-dir",
+                                         str(demo.data / "kafka")),
+                             env=demo.env, capture_output=True, timeout=60, check=False)
+    assert stopped.returncode == 0, stopped.stderr.decode()
+    wait_until(lambda: "the Kafka broker stopped" in demo.log(), "the demo to see the broker go")
+    time.sleep(12)  # two more status rounds: the message must not repeat
+    assert demo.log().count("the Kafka broker stopped") == 1
+    assert demo.proc.poll() is None
+
+    done = subprocess.run(ccpulse_cmd("demo", "--stop"), env=demo.env, capture_output=True,
+                          timeout=DEMO_TIMEOUT_S, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode() == f"stopped the demo (was pid {demo.proc.pid})\n"
+    assert demo.wait_gone(pids) == 0
+    again = subprocess.run(ccpulse_cmd("demo", "--stop"), env=demo.env, capture_output=True,
+                           timeout=60, check=False)
+    assert again.stdout.decode() == f"no demo is running from {demo.data}\n"
+
+
+def test_reset_starts_from_empty_state_and_a_hang_up_stops_everything(
+        tmp_path: Path, demos: list[DemoRun]):
+    data = tmp_path / "data"
+    stale = data / "kafka" / "data" / "left-from-an-earlier-run"
+    stale.mkdir(parents=True)
+    (data / "v1" / "tables").mkdir(parents=True)
+    demo = DemoRun(data, "--reset")
+    demos.append(demo)
+    demo.wait_ready()
+    assert any(line.startswith("[demo] reset: ") for line in demo.lines)
+    assert not stale.exists()
+    pids = demo.pids()
+    demo.signal_group(signal.SIGHUP)
+    assert demo.wait_gone(pids) == 0
+    assert "SIGHUP: shutting down" in demo.log()
+
+
+def test_a_killed_demo_takes_its_children_with_it(tmp_path: Path, demos: list[DemoRun]):
+    demo = DemoRun(tmp_path / "data")
+    demos.append(demo)
+    demo.wait_ready()
+    pids = demo.pids()
+    os.kill(demo.proc.pid, signal.SIGKILL)
+    demo.proc.wait(timeout=10)
+    wait_until(lambda: not any(pid_alive(pid) for pid in pids.values()),
+               f"the children {pids} of a killed demo to end")
+
+
+class TestPortsInUse:
+    """A taken port is one line naming the option to change, before anything starts."""
+
+    def test_the_web_port(self, tmp_path: Path):
+        with socket.create_server(("127.0.0.1", 0)) as taken:
+            port = taken.getsockname()[1]
+            done = subprocess.run(
+                ccpulse_cmd("demo", "--web-port", str(port), "--broker-port", str(free_port()),
+                            "--controller-port", str(free_port())),
+                env={**os.environ, "CCPULSE_DATA_DIR": str(tmp_path)}, capture_output=True,
+                timeout=60, check=False)
+        assert done.returncode == 1
+        assert done.stderr.decode() == (
+            f"Error: port {port} on 127.0.0.1 (the worker's web port) is already in use by "
+            "another program; choose a free one with --web-port or CCPULSE_WEB_PORT\n")
+        assert not (tmp_path / "kafka" / "kafka.pid").exists()
+
+    def test_the_broker_port(self, tmp_path: Path):
+        with socket.create_server(("127.0.0.1", 0)) as taken:
+            port = taken.getsockname()[1]
+            done = subprocess.run(
+                ccpulse_cmd("demo", "--web-port", str(free_port()), "--broker-port", str(port),
+                            "--controller-port", str(free_port())),
+                env={**os.environ, "CCPULSE_DATA_DIR": str(tmp_path)}, capture_output=True,
+                timeout=60, check=False)
+        assert done.returncode == 1
+        err = done.stderr.decode()
+        assert err.count("\n") == 1 and err.startswith(f"Error: port {port} on 127.0.0.1 is ")
+        assert err.endswith("choose another port with --broker-port.\n")
+
+    def test_the_worker_web_port(self, tmp_path: Path):
+        with socket.create_server(("127.0.0.1", 0)) as taken:
+            port = taken.getsockname()[1]
+            done = subprocess.run(
+                ccpulse_cmd("worker"), capture_output=True, timeout=60, check=False,
+                env={**os.environ, "CCPULSE_WEB_PORT": str(port), "CCPULSE_BROKER":
+                     "127.0.0.1:1"})
+        assert done.returncode == 1
+        assert done.stderr.decode() == (
+            f"Error: port {port} on 127.0.0.1 (the worker's web port) is already in use by "
+            "another program; choose a free one with [worker] web_port in the config or "
+            "CCPULSE_WEB_PORT\n")

@@ -1,14 +1,18 @@
-# The two commands of the README. Both do all the set-up first (deploy/setup.sh, idempotent).
-.PHONY: demo test setup lint
+# The two commands of the README. Both do their set-up first (deploy/setup.sh, idempotent):
+# `make demo` installs only what the demo needs; `make test` adds what only the tests use.
+.PHONY: demo test setup setup-test lint
 
 setup:
-	@bash deploy/setup.sh
+	@bash deploy/setup.sh demo
+
+setup-test:
+	@bash deploy/setup.sh test
 
 demo: setup
 	@.venv/bin/ccpulse demo
 
-test: setup
+test: setup-test
 	@bash tests/run.sh
 
-lint: setup
+lint: setup-test
 	@.venv/bin/ruff check streams tests bench

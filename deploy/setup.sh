@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # One-time (idempotent) set-up of a fresh machine for ccpulse: system packages, .venv, Kafka jars.
-# Called by `make demo` and `make test`; safe to run again (it skips what is already there).
+#   deploy/setup.sh demo   what `make demo` needs: a JDK and Maven (for Kafka), ccpulse itself
+#   deploy/setup.sh test   that plus what only the tests use: Prometheus, promtool, Alertmanager,
+#                          amtool, Chromium, and the Python test extras (pytest, ruff, ...)
+# Safe to run again (it skips what is already there). It never stops a program it did not
+# start: the only services it stops are ones that its own apt-get install just started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+mode=${1:-test}
+case "$mode" in
+  demo|test) ;;
+  *) echo "Error: unknown set-up '$mode'; use 'demo' or 'test'." >&2; exit 2 ;;
+esac
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 need_root_for_apt() {
@@ -13,28 +23,43 @@ need_root_for_apt() {
 }
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 
-# --- system packages (Debian): Java for Kafka, Maven to fetch it, Prometheus & Alertmanager for
-# the real-Prometheus tests, Chromium for browser checks.
+# Services Debian starts when it installs these packages (the project runs its own instances).
+services=(prometheus prometheus-alertmanager prometheus-node-exporter)
+service_active() {
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$1" 2>/dev/null; then
+    return 0
+  fi
+  command -v service >/dev/null && service "$1" status >/dev/null 2>&1
+}
+
+# --- system packages (Debian).
 missing=()
 command -v java >/dev/null       || missing+=(default-jre-headless)
 command -v mvn >/dev/null        || missing+=(maven)
-command -v prometheus >/dev/null || missing+=(prometheus)
-command -v promtool >/dev/null   || missing+=(prometheus)
-command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null || missing+=(prometheus-alertmanager)
-command -v amtool >/dev/null     || missing+=(prometheus-alertmanager)
-command -v chromium >/dev/null   || missing+=(chromium)
+if [ "$mode" = test ]; then
+  command -v prometheus >/dev/null || missing+=(prometheus)
+  command -v promtool >/dev/null   || missing+=(prometheus)
+  command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+  command -v amtool >/dev/null     || missing+=(prometheus-alertmanager)
+  command -v chromium >/dev/null   || missing+=(chromium)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   need_root_for_apt "${missing[@]}"
+  was_active=()
+  for svc in "${services[@]}"; do
+    if service_active "$svc"; then was_active+=("$svc"); fi
+  done
   say "installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian starts the services it installs; the project runs its own instances on its own ports.
-  for svc in prometheus prometheus-alertmanager prometheus-node-exporter; do
-    $SUDO systemctl stop "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
+  # Stop only what this install started: a service that was already running stays running.
+  for svc in "${services[@]}"; do
+    case " ${was_active[*]:-} " in *" $svc "*) continue ;; esac
+    if service_active "$svc"; then
+      say "stopping $svc, which the install just started (ccpulse runs its own on other ports)"
+      $SUDO systemctl stop "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
+    fi
   done
-  pkill -x prometheus >/dev/null 2>&1 || true
-  pkill -x prometheus-alertmanager >/dev/null 2>&1 || true
-  pkill -x prometheus-node-exporter >/dev/null 2>&1 || true
 fi
 
 # --- Python virtual environment with pinned dependencies.
@@ -43,10 +68,11 @@ if [ ! -x .venv/bin/python ]; then
   say "creating .venv with $($PY --version)"
   $PY -m venv .venv
 fi
-stamp=.venv/.ccpulse-installed
+if [ "$mode" = test ]; then target='.[test]'; else target='.'; fi
+stamp=.venv/.ccpulse-installed-$mode
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  say "installing ccpulse and its pinned dependencies into .venv"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+  say "installing ccpulse ($mode) and its pinned dependencies into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e "$target"
   touch "$stamp"
 fi
 

@@ -8,6 +8,7 @@ demo started (pids from its lock file and the broker's pid file) — none may re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -105,10 +106,8 @@ class DemoRun:
     def kill_all(self) -> None:
         """Last resort at the end of a failed test: nothing of ours may outlive it."""
         pids = {}
-        try:
+        with contextlib.suppress(OSError, ValueError, KeyError):
             pids = self.pids()
-        except (OSError, ValueError, KeyError):
-            pass
         for pid in [self.proc.pid, *pids.values()]:
             if pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)

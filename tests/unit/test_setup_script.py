@@ -1,0 +1,93 @@
+"""``deploy/setup.sh``: ``demo`` installs only what the demo needs, ``test`` adds the test tools,
+and it never stops a program it did not start.
+
+The script runs for real in a copy of the repository layout, against a PATH of recording
+stand-ins (``apt-get``, ``systemctl``, ``pkill``, ``.venv/bin/python``...): what it would
+install and stop is read from their logs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+RECORDER = """#!/bin/bash
+echo "$(basename "$0") $*" >> "{log}"
+"""
+
+# systemctl is-active: prometheus-node-exporter runs before the install (someone else's);
+# prometheus runs once apt-get has installed it (Debian starts what it installs).
+SYSTEMCTL = """#!/bin/bash
+echo "systemctl $*" >> "{log}"
+if [ "$1" = is-active ]; then
+  svc=${{@: -1}}
+  [ "$svc" = prometheus-node-exporter ] && exit 0
+  [ "$svc" = prometheus ] && [ -f "{installed}" ] && exit 0
+  exit 3
+fi
+"""
+
+APT_GET = """#!/bin/bash
+echo "apt-get $*" >> "{log}"
+[ "$1" = install ] && touch "{installed}"
+exit 0
+"""
+
+
+def run_setup(tmp_path: Path, mode: str) -> list[str]:
+    repo = tmp_path / "repo"
+    (repo / "deploy").mkdir(parents=True)
+    shutil.copy(REPO / "deploy" / "setup.sh", repo / "deploy" / "setup.sh")
+    (repo / "pyproject.toml").write_text("")
+    bin_dir, log, installed = tmp_path / "bin", tmp_path / "calls.log", tmp_path / "installed"
+    bin_dir.mkdir()
+    (repo / ".venv" / "bin").mkdir(parents=True)
+    tools = {bin_dir / name: RECORDER for name in ("pkill", "killall", "kill", "sudo")}
+    tools[bin_dir / "service"] = RECORDER + "exit 3\n"  # no SysV service runs
+    tools |= {bin_dir / "systemctl": SYSTEMCTL, bin_dir / "apt-get": APT_GET,
+              repo / ".venv" / "bin" / "python": RECORDER,
+              repo / ".venv" / "bin" / "ccpulse": RECORDER}
+    for path, text in tools.items():
+        path.write_text(text.format(log=log, installed=installed))
+        path.chmod(0o755)
+    for name in ("bash", "dirname", "id", "basename", "touch", "printf", "cat"):
+        found = shutil.which(name)
+        if found:
+            (bin_dir / name).symlink_to(found)
+    done = subprocess.run(["bash", str(repo / "deploy" / "setup.sh"), mode],
+                          env={"PATH": str(bin_dir), "HOME": str(tmp_path)},
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return log.read_text().splitlines()
+
+
+def installs(calls: list[str]) -> list[str]:
+    return [c.split("--no-install-recommends ", 1)[1] for c in calls
+            if c.startswith("apt-get install")]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="a bash script")
+class TestSetup:
+    def test_demo_installs_only_the_jdk_maven_and_ccpulse_itself(self, tmp_path: Path):
+        calls = run_setup(tmp_path, "demo")
+        assert installs(calls) == ["default-jre-headless maven"]
+        assert "python -m pip install -q --disable-pip-version-check -e ." in calls
+        assert "ccpulse kafka fetch" in calls
+
+    def test_test_adds_prometheus_alertmanager_chromium_and_the_test_extras(self,
+                                                                             tmp_path: Path):
+        calls = run_setup(tmp_path, "test")
+        assert installs(calls) == ["default-jre-headless maven prometheus prometheus "
+                                   "prometheus-alertmanager prometheus-alertmanager chromium"]
+        assert "python -m pip install -q --disable-pip-version-check -e .[test]" in calls
+
+    def test_stops_only_the_services_its_own_install_started(self, tmp_path: Path):
+        calls = run_setup(tmp_path, "test")
+        stops = [c for c in calls if " stop" in c or c.startswith(("pkill", "killall", "kill"))]
+        assert stops == ["systemctl stop prometheus"]

@@ -143,7 +143,8 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Callable[[datetime | Non
             as_of_us = None if moment is None else int(moment.timestamp()) * 1_000_000
             out, err = io.BytesIO(), io.StringIO()
             assert run_replay([str(path)], config, as_of_us, out, err) == 0
-            later = [line for line in err.getvalue().splitlines() if "after --as-of" in line]
+            later = [line for line in err.getvalue().splitlines()
+                     if "after --as-of" in line or line.startswith("replay: read ")]
             assert err.getvalue().splitlines() == later, "invalid lines: " + err.getvalue()
             totals: Counter[str] = Counter()
             for family in text_string_to_metric_families(out.getvalue().decode()):

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 from wallboard_browser import browser, needs_browser, open_page, screenshot
 from worker_harness import WAIT_TIMEOUT_S, Worker, free_port, wait_for

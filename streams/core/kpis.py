@@ -73,23 +73,33 @@ def _open_span_us(start: int, end: int, lo: int, hi: int) -> int:
     return max(0, min(end, hi) - max(start, lo))
 
 
-def all_families(config: Config, ledgers: Sequence[Ledger], now_us: int) -> list[Family]:
+def all_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
+                 live_us: Sequence[int] | None = None) -> list[Family]:
     """Every KPI family of SPEC §4 (pipeline health aside) at the engine clock ``now_us``:
-    the one entry point of the worker's ``/metrics`` and the replay. A pure read."""
+    the one entry point of the worker's ``/metrics`` and the replay. A pure read.
+
+    ``live_us`` (one per ledger, each at most ``now_us``) is the instant each ledger's live
+    contact state is shown as of (see :func:`contact_families`); by default ``now_us``."""
     from streams.core.ticket_kpis import feedback_families, ticket_families
 
     return [
-        *contact_families(config, ledgers, now_us),
+        *contact_families(config, ledgers, now_us, live_us),
         *customer_families(config, ledgers, now_us),
         *ticket_families(config, ledgers, now_us),
         *feedback_families(config, ledgers, now_us),
     ]
 
 
-def contact_families(config: Config, ledgers: Sequence[Ledger], now_us: int) -> list[Family]:
+def contact_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
+                     live_us: Sequence[int] | None = None) -> list[Family]:
     """Every contact, blocked-call and agent family of SPEC §4 at the engine clock ``now_us``.
 
-    A pure read: two calls with the same ledgers and clock give the same families.
+    ``live_us[i]`` is the instant the live contact gauges (waiting now, oldest wait, stale)
+    of ``ledgers[i]`` are shown as of: ``now_us`` for a ledger whose feed is live (the
+    default, and always in the replay), its feed's time for one that is behind (a worker
+    catching up; ``streams.worker.state`` decides). Windows always follow ``now_us``.
+
+    A pure read: two calls with the same ledgers and clocks give the same families.
     """
     label = QueueLabels(config, ledgers)
     fams: list[Family] = []
@@ -119,7 +129,8 @@ def contact_families(config: Config, ledgers: Sequence[Ledger], now_us: int) -> 
         for key, (bounds, counts, total_us) in fam.samples.items():
             fam.samples[key] = (bounds, counts, total_us / SECOND_US)
 
-    live = _live_contact_families(config, ledgers, label, now_us, counters[STALE])
+    clocks = [now_us] * len(ledgers) if live_us is None else live_us
+    live = _live_contact_families(config, ledgers, label, clocks, counters[STALE])
     fams.extend(counters.values())
     fams.extend(hists.values())
     fams.extend(live)
@@ -130,14 +141,18 @@ def contact_families(config: Config, ledgers: Sequence[Ledger], now_us: int) -> 
 
 
 def _live_contact_families(
-    config: Config, ledgers: Sequence[Ledger], label: QueueLabels, now_us: int, stale: Family
+    config: Config, ledgers: Sequence[Ledger], label: QueueLabels, live_us: Sequence[int],
+    stale: Family
 ) -> list[Family]:
     """Waiting now and the oldest wait, leaving out stale segments — which ``stale`` (the
     counter, so far holding segments whose outcome came after they turned stale) counts.
-    Stale is a function of the state and the clock: serving a scrape writes nothing."""
+    Stale is a function of the state and the clock: serving a scrape writes nothing.
+
+    Each ledger is read at its own live clock ``live_us[i]``: the ages of its segments and
+    the stale cut-off are measured from it (a segment queued after it is 0 s old)."""
     waiting = new_family("cc_queue_contacts_waiting")
     oldest = new_family("cc_queue_oldest_wait_seconds")
-    for ledger in ledgers:
+    for ledger, now_us in zip(ledgers, live_us, strict=True):
         for (metric, labels) in ledger.counters:
             if metric == "offered":
                 key = (label(labels[0]), labels[1])

@@ -5,12 +5,22 @@ Its records persist in the topic's Faust table — each changed record once per 
 ``streams.worker.checkpoint`` — and its ledger lives in memory only: after a restart or a
 rebalance the engine is rebuilt from the recovered table, so the ledger needs no write of its
 own.
+
+**Live clocks.** Live contact ages (waiting, oldest wait, stale) follow the wall clock only
+while a partition's feed is live. When a partition is behind — a worker reading a backlog, or
+a feed that sends events well after they happened (the simulator fast-forwarding through the
+last hour) — the wall clock would age the contacts that have just joined at stream time by
+the whole delay (the 19–36-minute oldest waits of a catch-up). So each partition's live
+state is shown as of its *feed time*: the wall clock less how far its stream time was behind
+the wall clock when the worker last read an event that moved it on (:meth:`WorkerState.
+live_clock`; the rule is in docs/decisions.md).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
+from typing import NamedTuple
 
 from streams.core.config import Config
 from streams.core.engine import Directory, Engine
@@ -26,6 +36,36 @@ from streams.worker.checkpoint import (
 )
 
 TP = tuple[str, int]  # (base topic name, partition)
+
+SECOND_US = 1_000_000
+#: A feed less than this behind the wall clock is live: its ages follow the wall clock (a
+#: pipeline's own latency of a few seconds changes nothing).
+LIVE_WITHIN_US = 60 * SECOND_US
+#: A partition whose stream time has not moved for this long is idle (nothing of it is being
+#: read): the freshest delay seen on its topic applies to it too.
+IDLE_AFTER_US = 10 * SECOND_US
+
+
+class Feed(NamedTuple):
+    """A read that moved a partition's stream time on: when, and how far behind it was."""
+
+    read_us: int  #: wall clock of the read
+    delay_us: int  #: wall clock − the partition's stream time right after it (≥ 0)
+
+
+class ReadLog(dict[TP, int]):
+    """The offset of the last message handled per partition (what ``last_offsets`` always
+    held) that also tells the state of each read, so that :meth:`WorkerState.note_read`
+    sees every message: the Faust app sets an item after handling each one
+    (``state.last_offsets[tp] = message.offset``) and needs no other call."""
+
+    def __init__(self, state: WorkerState) -> None:
+        super().__init__()
+        self._state = state
+
+    def __setitem__(self, tp: TP, offset: int) -> None:
+        super().__setitem__(tp, offset)
+        self._state.note_read(tp)
 
 
 class WorkerState:
@@ -44,7 +84,12 @@ class WorkerState:
         self.stats = PipelineStats()
         #: The wall clock (epoch µs): which windows are current, live ages, the future limit.
         self.clock_us = clock_us or (lambda: time.time_ns() // 1000)
-        self.last_offsets: dict[TP, int] = {}
+        self.last_offsets: dict[TP, int] = ReadLog(self)
+        #: Partition -> its last read that moved its stream time on (:meth:`live_clock`).
+        self.feeds: dict[TP, Feed] = {}
+        #: Topic -> the most recent of those reads among its partitions.
+        self.topic_feeds: dict[str, Feed] = {}
+        self._stream_at_read: dict[TP, int] = {}
 
     def engine(self, tp: TP) -> Engine:
         """The engine of ``tp``, rebuilt from its recovered table the first time it is used."""
@@ -67,6 +112,9 @@ class WorkerState:
             engine = Engine(self.config, store, partition=p, directory=directory)
             engine.rebuild(grouped.get(p, []))
             self.engines[(topic, p)] = engine
+            # Restored state is not a read: the partition's feed is known from its next one.
+            self.feeds.pop((topic, p), None)
+            self._stream_at_read[(topic, p)] = engine.stream_us
 
     def ensure(self, active: Iterable[TP]) -> None:
         missing: dict[str, set[int]] = {}
@@ -79,6 +127,8 @@ class WorkerState:
     def drop(self, tps: Iterable[TP]) -> None:
         """Forget engines of partitions no longer actively owned (after :meth:`flush`)."""
         for tp in tps:
+            self.feeds.pop(tp, None)
+            self._stream_at_read.pop(tp, None)
             engine = self.engines.pop(tp, None)
             if engine is not None:
                 engine.directory.detach(engine)
@@ -87,7 +137,51 @@ class WorkerState:
         """Write every dirty record to its table and changelog (called before a commit)."""
         return sum(flush_pending(self.tables[t], p) for t, p in self.pending.items() if p)
 
+    # ------------------------------------------------------------------ live clocks
+    def note_read(self, tp: TP) -> None:
+        """A message of ``tp`` has been handled. When it moved the partition's stream time
+        on, note how far that stream time is behind the wall clock; a message that did not
+        (invalid, a duplicate, an older event) says nothing about the feed's delay."""
+        engine = self.engines.get(tp)
+        if engine is None:
+            return
+        stream = engine.stream_us
+        if stream <= self._stream_at_read.get(tp, 0):
+            return
+        self._stream_at_read[tp] = stream
+        now = self.clock_us()
+        feed = Feed(now, max(0, now - stream))
+        self.feeds[tp] = feed
+        self.topic_feeds[tp[0]] = feed
+
+    def live_clock(self, tp: TP, now_us: int | None = None) -> int:
+        """The instant the live state of ``tp`` is shown as of: at most the wall clock.
+
+        The partition's *feed delay* is how far its stream time was behind the wall clock
+        when a read last moved it on; when that read is more than :data:`IDLE_AFTER_US` old
+        (or there was none since the engine was built), the smaller of that and the delay at
+        the most recent such read of its topic — a quiet partition of a live topic is live,
+        and one whose backlog ended on an old event is not held back by it once its topic
+        reads fresh events. A delay under :data:`LIVE_WITHIN_US` counts as none: the wall
+        clock. Otherwise the wall clock less the delay, never before the partition's stream
+        time (its state is complete up to there).
+        """
+        now = self.clock_us() if now_us is None else now_us
+        own = self.feeds.get(tp)
+        if own is not None and now - own.read_us <= IDLE_AFTER_US:
+            delay = own.delay_us
+        else:
+            seen = [f.delay_us for f in (own, self.topic_feeds.get(tp[0])) if f is not None]
+            delay = min(seen, default=0)
+        if delay < LIVE_WITHIN_US:
+            return now
+        engine = self.engines.get(tp)
+        stream = engine.stream_us if engine is not None else 0
+        return min(now, max(stream, now - delay))
+
     def families(self, active: Iterable[TP]) -> list[Family]:
         now = self.clock_us()
-        ledgers = [self.engines[tp].ledger for tp in sorted(set(active)) if tp in self.engines]
-        return [*all_families(self.config, ledgers, now), *self.stats.families()]
+        tps = [tp for tp in sorted(set(active)) if tp in self.engines]
+        ledgers = [self.engines[tp].ledger for tp in tps]
+        live = [self.live_clock(tp, now) for tp in tps]
+        return [*all_families(self.config, ledgers, now, live), *self.stats.families()]

@@ -660,15 +660,18 @@ class TestWorkerStatefulSet:
         assert service["spec"]["selector"].items() <= labels.items()
         assert statefulset["spec"]["selector"]["matchLabels"].items() <= labels.items()
 
-    def test_probes_ask_healthz_on_the_port_the_service_names_metrics(self):
+    def test_probes_ask_livez_and_readyz_on_the_port_the_service_names_metrics(self):
+        """Kubernetes restarts a worker only when the process itself is stuck (/livez: a broker
+        outage is no reason to restart every pod) and routes on readiness (/readyz)."""
         service_ports = {p["name"]: p for p in kube_one("Service")["spec"]["ports"]}
         assert service_ports["metrics"]["port"] == 6066
         container = worker_container()
         container_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
         assert container_ports["metrics"] == 6066
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        paths = {"startupProbe": "/livez", "livenessProbe": "/livez", "readinessProbe": "/readyz"}
+        for probe, path in paths.items():
             http = container[probe]["httpGet"]
-            assert http["path"] == "/healthz", probe
+            assert http["path"] == path, probe
             assert http["port"] == "metrics", probe
         assert service_ports["metrics"]["targetPort"] == "metrics"
 

@@ -1,4 +1,4 @@
-"""The ``ccpulse`` command line (SPEC §7).
+"""The ``ccpulse`` command line (docs/contract.md §7).
 
 Errors are one line, ``Error: <what was wrong and what to do>``, exit status 1; usage errors
 exit 2 (argparse). ``--debug`` shows the traceback instead.

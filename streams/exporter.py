@@ -1,4 +1,4 @@
-"""Prometheus exposition of the KPI families (SPEC §4).
+"""Prometheus exposition of the KPI families (docs/contract.md §4).
 
 One custom collector turns the core's plain :class:`~streams.core.metrics.Family` values into
 prometheus-client metric families. It reads one consistent snapshot per scrape (the source

@@ -49,7 +49,7 @@ def ingest(raw: bytes, engine: Engine, stats: PipelineStats, *, topic: str | Non
 
     ``topic`` is the source topic (base name; the worker knows it, the replay derives it from
     the event type). ``now_us`` is the wall clock of a live worker: it bounds how far ahead an
-    event may be (SPEC §1.1) and measures lag; the replay passes ``None``. ``as_of_us`` (the
+    event may be (contract §1.1) and measures lag; the replay passes ``None``. ``as_of_us`` (the
     replay's ``--as-of``) leaves out events that occur after it.
     """
     result = decode(raw, now_us)

@@ -1,4 +1,4 @@
-"""``ccpulse produce FILE...``: send JSON-lines events to Kafka (SPEC §7).
+"""``ccpulse produce FILE...``: send JSON-lines events to Kafka (docs/contract.md §7).
 
 Each line goes to its type's topic keyed by its entity id, or with ``--topic T`` every line
 goes to ``T`` as-is. Lines that cannot be routed (not JSON, no or unknown ``type``) are

@@ -1,4 +1,4 @@
-"""Send events to Kafka: each to its type's topic keyed by its entity id (SPEC §1), or as-is.
+"""Send events to Kafka: each to its type's topic keyed by its entity id (contract §1), or as-is.
 
 Used by ``ccpulse produce`` (JSON-lines files) and ``ccpulse simulate`` (generated events).
 Routing is a pure function (:func:`route_line`); :class:`Publisher` is the one I/O boundary,
@@ -83,7 +83,7 @@ def route_line(line: bytes, topic_prefix: str = "",
 
     With an explicit ``topic`` every line goes there as-is (the way to feed the engine
     deliberately broken input), keyed by its entity id when it has one. Otherwise the line
-    must be a JSON object whose ``type`` is a SPEC §1 event type; its topic is the type's
+    must be a JSON object whose ``type`` is a contract §1 event type; its topic is the type's
     topic with ``topic_prefix`` in front. The engine validates the rest.
     """
     value = line.rstrip(b"\r\n")

@@ -1,4 +1,4 @@
-"""``ccpulse replay``: the engine over JSON-lines files, printing the exposition (SPEC §5).
+"""``ccpulse replay``: the engine over JSON-lines files, printing the exposition (contract §5).
 
 Lines are applied in file order, as a consumer would receive them, with stream time advancing
 as it goes, through the very ingest step the worker runs (``streams.ingest``). The engine

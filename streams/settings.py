@@ -1,5 +1,5 @@
 """Loading the configuration: the TOML file (``--config`` or ``CCPULSE_CONFIG``) plus the
-environment overrides of SPEC §6. The parsing rules themselves live in ``streams.core.config``.
+environment overrides of contract §6. The parsing rules themselves live in ``streams.core.config``.
 
 Deployment settings resolve in one order for every command: a command-line flag, else the
 ``CCPULSE_*`` environment variable, else the file's ``[worker]`` key, else the default.

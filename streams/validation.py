@@ -7,12 +7,12 @@ the one RFC 3339 parser of the project). Anything else becomes an
 ``cc_events_invalid_total``) and whose ``message`` tells the producer what to fix, naming the
 field and the offending value (it goes to the dead-letter topic and the replay's stderr).
 
-Checks, in order; the first failure wins (SPEC §1.1):
+Checks, in order; the first failure wins (docs/contract.md §1.1):
 
 1. UTF-8 JSON                                        -> ``not_json``
 2. a JSON object                                     -> ``not_object``
 3. ``type`` present and a string                     -> ``missing_field`` / ``wrong_type``
-4. ``type`` is an event type of SPEC §1              -> ``unknown_type``
+4. ``type`` is an event type of docs/contract.md §1              -> ``unknown_type``
 5. the type's JSON Schema (``schemas/<type>.json``)  -> ``missing_field``, ``wrong_type``,
    ``bad_enum``, ``out_of_range``, ``bad_timestamp``, ``invalid``
 6. ``occurred_at`` is a real RFC 3339 instant         -> ``bad_timestamp``
@@ -50,7 +50,7 @@ SCHEMA_DIR_ENV: Final = "CCPULSE_SCHEMAS_DIR"
 #: Base of every schema ``$id``; the registry maps these URIs to the files, so no ``$ref``
 #: ever goes to the network.
 SCHEMA_BASE_URI: Final = "https://ccpulse.dev/schemas/"
-#: An event may be at most this far ahead of the engine clock (SPEC §1.1: 5 minutes).
+#: An event may be at most this far ahead of the engine clock (docs/contract.md §1.1: 5 minutes).
 MAX_FUTURE_US: Final = 300_000_000
 
 #: Every value ``Invalid.reason`` can take: the bounded label set of ``cc_events_invalid_total``.
@@ -211,14 +211,15 @@ def _bad_type(obj: dict[str, Any], event_type: Any) -> Invalid:
             "wrong_type",
             f"field 'type' must be string, got {_json_kind(event_type)} {_show(event_type)}",
         )
-    return Invalid("unknown_type", f"type {_show(event_type)} is not an event type of SPEC §1")
+    return Invalid("unknown_type",
+                   f"type {_show(event_type)} is not an event type of docs/contract.md §1")
 
 
 # --------------------------------------------------------------------------------------------
 # Checks a JSON Schema cannot express
 
 
-#: Survey kind -> (lowest score, default scale_max) (SPEC §1.5).
+#: Survey kind -> (lowest score, default scale_max) (docs/contract.md §1.5).
 _SURVEY_SCALES: Final[dict[str, tuple[int, int]]] = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
 
 

@@ -1,6 +1,6 @@
 """Agents (``ccpulse-agents``): agents by state, occupancy and staffing, one row per queue.
 
-``cc_agents`` counts an agent in every queue they serve (SPEC §3.1), so the rows are per
+``cc_agents`` counts an agent in every queue they serve (contract §3.1), so the rows are per
 queue and nothing here adds queues together: a multi-skilled agent would count twice.
 Occupancy and the actual service level are the fleet-wide recording rules (sum over the workers
 of numerator and denominator), one series per queue (and channel) and window.

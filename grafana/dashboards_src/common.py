@@ -4,7 +4,7 @@ PromQL conventions used by all dashboards (see grafana/README.md):
 
 - Variables are always matched with ``=~`` (``queue=~"$queue"``), so "All" (``.*``), a
   multi-value selection and a repeated row's single value all work.
-- Several workers each export only the partitions they own (SPEC §4), so every query
+- Several workers each export only the partitions they own (docs/contract.md §4), so every query
   aggregates away the scrape labels: counts with ``sum by``, live ages with ``max by``.
 - Windowed ratios and averages (service level, ASA, abandon ratio, AHT, FCR, blocking, chat
   response, occupancy) come from the fleet-wide recording rules below, never from the workers'
@@ -71,7 +71,7 @@ LIFETIME_VALUE = "currency_window:cc_customer_lifetime_value:mean"
 
 GREEN, AMBER, RED, BLUE, PURPLE, GREY = "green", "orange", "red", "blue", "purple", "text"
 
-#: Colour of each agent state (SPEC §1.4), the same on every dashboard.
+#: Colour of each agent state (docs/contract.md §1.4), the same on every dashboard.
 STATE_COLOURS = {
     "available": GREEN,
     "on_contact": BLUE,

@@ -75,7 +75,7 @@ def build() -> model.Dashboard:
 def threshold_variable() -> dashboard.QueryVariable:
     """The wait histogram's bucket bounds, exactly as exported (``20.0``), default 20 s.
 
-    The buckets include every configured SL threshold (SPEC §4), so each queue's own
+    The buckets include every configured SL threshold (docs/contract.md §4), so each queue's own
     threshold is on the list.
     """
     return (
@@ -213,7 +213,7 @@ def service() -> list[panels.Panel]:
         max_value=1,
         w=12,
         h=8,
-        description="Service level per the queue's policy (SPEC §3.2), over all workers: "
+        description="Service level per the queue's policy (docs/contract.md §3.2), fleet-wide: "
         "completed intervals (steps) and the running day, against the target (dashed).",
     )
     answered = (

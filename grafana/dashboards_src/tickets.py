@@ -61,7 +61,7 @@ from .common import (
 UID = "ccpulse-tickets"
 TITLE = "ccpulse - Tickets & customer experience"
 
-#: Colour of each ticket priority (SPEC §1.3), the same on every panel.
+#: Colour of each ticket priority (docs/contract.md §1.3), the same on every panel.
 PRIORITY_COLOURS = {"urgent": RED, "high": AMBER, "normal": BLUE, "low": GREY}
 #: CSAT colour bands: the CsatDrop alert fires below 70 % (docs/runbooks.md#csatdrop).
 CSAT_RED, CSAT_GREEN = 0.7, 0.8
@@ -191,7 +191,7 @@ def open_cases() -> list[panels.Panel]:
             query(f"sum by (priority) (cc_tickets_first_response_overdue{{{QUEUE_CHANNEL}}})",
                   "{{priority}}"),
             unit="none", w=12, h=8,
-            description="Open tickets past their first-response target (SPEC §3.6; in "
+            description="Open tickets past their first-response target (docs/contract.md §3.6; in "
             "business time when the queue has business hours). Urgent and high ones page "
             "(TicketFirstResponseOverdue).")),
         by_priority(panels.bars(

@@ -1,4 +1,4 @@
-"""Business time of a queue (SPEC §3.6): weekly opening spans in a zone, and holidays.
+"""Business time of a queue (docs/contract.md §3.6): weekly opening spans in a zone, and holidays.
 
 All instants are integer epoch microseconds (UTC). A span is a pair of local wall-clock
 minutes ``(start, end)`` of one weekday, ``0 <= start < end <= 1440`` (1440 is "24:00", the

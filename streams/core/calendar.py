@@ -1,4 +1,4 @@
-"""Local-time windows of a queue (SPEC §2): intervals and business days, DST-correct.
+"""Local-time windows of a queue (docs/contract.md §2): intervals and business days, DST-correct.
 
 All instants are integer epoch microseconds (UTC). A queue's interval is aligned to its local
 wall clock (09:00, 09:15, ... for 15 minutes); flooring the *local* time is the same as

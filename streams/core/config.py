@@ -1,4 +1,4 @@
-"""Queue settings, service-level policies and limits (SPEC §2, §3.2, §6) as plain values.
+"""Queue settings, service-level policies and limits (contract §2, §3.2, §6) as plain values.
 
 ``parse_config`` turns the decoded TOML mapping into a :class:`Config`; reading the file and
 the environment overrides is the shell's job (``streams.settings``). Every key is optional;
@@ -22,7 +22,7 @@ from streams.errors import ConfigError
 CHANNELS = ("voice", "chat")
 ABANDON_MODES = ("negative", "ignored", "positive")
 FLOW_OUT_MODES = ("ignored", "negative", "positive")
-#: A waiting contact must turn stale before its state is dropped (48 h, SPEC §2), so that
+#: A waiting contact must turn stale before its state is dropped (48 h, contract §2), so that
 #: its stale count is the same whether or not a prune has run.
 MAX_STALE_AFTER_SECONDS = 48 * 3600.0
 DEFAULT_TICKET_CATEGORIES = ("billing", "technical", "shipping", "returns", "sales", "cancellation")
@@ -32,7 +32,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 @dataclass(frozen=True, slots=True)
 class ServiceLevelPolicy:
-    """How one queue and channel counts service level (SPEC §3.2)."""
+    """How one queue and channel counts service level (docs/contract.md §3.2)."""
 
     threshold_seconds: float = 20.0
     target_ratio: float = 0.8
@@ -51,7 +51,7 @@ class ServiceLevelPolicy:
 
 @dataclass(frozen=True, slots=True)
 class QueueSettings:
-    """Window and live-state settings of one queue (SPEC §2)."""
+    """Window and live-state settings of one queue (docs/contract.md §2)."""
 
     timezone: str = "UTC"
     interval_minutes: int = 15
@@ -60,7 +60,7 @@ class QueueSettings:
     stale_after_seconds: float = 14400.0
     service_level: ServiceLevelPolicy = field(default_factory=ServiceLevelPolicy)
     channel_service_level: Mapping[str, ServiceLevelPolicy] = field(default_factory=dict)
-    #: Opening spans and holidays in this queue's ``timezone``; None = always open (SPEC §3.6).
+    #: Opening spans and holidays in this queue's ``timezone``; None = always open (contract §3.6).
     business_hours: BusinessHours | None = None
     #: priority -> first-response target in seconds (business time when business hours are set)
     first_response_target_seconds: Mapping[str, float] = field(default_factory=dict)
@@ -109,14 +109,14 @@ class Limits:
 
 @dataclass(frozen=True, slots=True)
 class CustomerSettings:
-    """Customer-lifecycle settings (SPEC §3.4): the zone of the calendar months."""
+    """Customer-lifecycle settings (docs/contract.md §3.4): the zone of the calendar months."""
 
     timezone: str = "UTC"
 
 
 @dataclass(frozen=True, slots=True)
 class Deployment:
-    """Where the worker runs; environment variables override these (SPEC §6)."""
+    """Where the worker runs; environment variables override these (docs/contract.md §6)."""
 
     broker: str = "kafka://localhost:9092"
     app_id: str = "ccpulse"

@@ -1,4 +1,4 @@
-"""Customer-lifecycle gauges (SPEC §3.4, §4) from the ``cust_*`` counters of the ledgers.
+"""Customer-lifecycle gauges (contract §3.4, §4) from the ``cust_*`` counters of the ledgers.
 
 The counters are per calendar month (``[customers] timezone``), and survive the entities that
 added them, so the customers at the start of a month are a running sum::
@@ -23,7 +23,7 @@ from streams.core.ledger import Ledger
 from streams.core.metrics import Family, new_family
 
 WINDOWS = ("month", "previous_month")
-#: Average customer lifetime in years when churn is 0, and its cap (SPEC §3.4).
+#: Average customer lifetime in years when churn is 0, and its cap (docs/contract.md §3.4).
 MAX_LIFETIME_YEARS = 10.0
 
 _MONEY = (C.REVENUE_MICRO, C.SPEND_MICRO)

@@ -11,7 +11,7 @@ incremented:
 * events may arrive in any order: each kind keeps its record in a deterministic order;
 * a restarted worker rebuilds the exact ledger from the persisted records (:meth:`rebuild`).
 
-**Stream time** (SPEC §2) is the newest event time applied. It alone decides retention and
+**Stream time** (contract §2) is the newest event time applied. It alone decides retention and
 lateness, so a worker running live, a worker catching up on a backlog and the replay keep and
 drop exactly the same state. An entity past its retention is gone at once, whether or not a
 :meth:`prune` pass has run: the next event for it starts a fresh record. An event too old for

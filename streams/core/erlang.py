@@ -1,4 +1,4 @@
-"""Queueing formulas for workforce KPIs (SPEC §3.5): Erlang B, Erlang C and Erlang A.
+"""Queueing formulas for workforce KPIs (docs/contract.md §3.5): Erlang B, Erlang C and Erlang A.
 
 Conventions: time in seconds (``_seconds`` in names), rates per second, offered traffic in
 erlangs (``traffic = arrival rate × AHT``). Every function is pure and cheap enough to call on

@@ -1,6 +1,6 @@
 """The one event representation the core works on.
 
-Producers send JSON (SPEC §1). The shell (``streams.validation``) decodes and validates the
+Producers send JSON (contract §1). The shell (``streams.validation``) decodes and validates the
 bytes once and hands the core an :class:`Event`: the envelope fields the engine needs on every
 event, with the event time already converted to integer epoch microseconds (the core's only
 time unit, see ``streams.core.timestamps``), plus the decoded body for the type-specific fields.
@@ -24,7 +24,7 @@ TOPIC_OF_FAMILY: dict[str, str] = {
 
 DEADLETTER_TOPIC = "cc.deadletter"
 
-#: Every event type of SPEC §1, in the order the spec lists them.
+#: Every event type of docs/contract.md §1, in the order the contract lists them.
 EVENT_TYPES: tuple[str, ...] = (
     "call.queued", "call.answered", "call.abandoned", "call.flowed_out", "call.blocked",
     "call.hold_started", "call.hold_ended", "call.transferred", "call.ended",
@@ -64,7 +64,7 @@ def topic_for_type(event_type: str) -> str | None:
     return TOPIC_OF_FAMILY.get(event_type.partition(".")[0])
 
 
-#: The body field that keys each family's events on its topic (SPEC §1). Feedback is keyed by
+#: The body field that keys each family's events on its topic (contract §1). Feedback is keyed by
 #: the contact or ticket it is about, else by its own event id; marketing by its event id.
 KEY_FIELDS_OF_FAMILY: dict[str, tuple[str, ...]] = {
     "call": ("call_id",),
@@ -79,7 +79,7 @@ KEY_FIELDS_OF_FAMILY: dict[str, tuple[str, ...]] = {
 
 
 def entity_key(event_type: str, body: dict[str, Any]) -> str:
-    """The id that keys the event on its topic (SPEC §1): the first of its family's key
+    """The id that keys the event on its topic (docs/contract.md §1): the first of its family's key
     fields that the body has (``""`` if none)."""
     for field in KEY_FIELDS_OF_FAMILY.get(event_type.partition(".")[0], ("event_id",)):
         value = body.get(field)

@@ -1,4 +1,4 @@
-"""From ledgers and a clock to metric families (SPEC §3, §4), as plain data.
+"""From ledgers and a clock to metric families (docs/contract.md §3, §4), as plain data.
 
 Sums are merged first (over the partitions a worker owns, after mapping queues beyond
 ``max_queues`` to ``other``) and KPIs computed last, so a ratio is always numerator-sum over
@@ -26,7 +26,7 @@ SECOND_US = 1_000_000
 
 
 class QueueLabels:
-    """Maps queue names to label values (SPEC §4): configured queues (and ``unknown``), then
+    """Maps queue names to label values (contract §4): configured queues (and ``unknown``), then
     the ``max_queues``
     others whose first event is earliest in event time (ties by name), then ``other`` — so a
     producer bug cannot explode the series count, and the labels depend on the events alone:
@@ -75,7 +75,7 @@ def _open_span_us(start: int, end: int, lo: int, hi: int) -> int:
 
 def all_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
                  live_us: Sequence[int] | None = None) -> list[Family]:
-    """Every KPI family of SPEC §4 (pipeline health aside) at the engine clock ``now_us``:
+    """Every KPI family of contract §4 (pipeline health aside) at the engine clock ``now_us``:
     the one entry point of the worker's ``/metrics`` and the replay. A pure read.
 
     ``live_us`` (one per ledger, each at most ``now_us``) is the instant each ledger's live
@@ -92,7 +92,7 @@ def all_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
 
 def contact_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
                      live_us: Sequence[int] | None = None) -> list[Family]:
-    """Every contact, blocked-call and agent family of SPEC §4 at the engine clock ``now_us``.
+    """Every contact, blocked-call and agent family of contract §4 at the engine clock ``now_us``.
 
     ``live_us[i]`` is the instant the live contact gauges (waiting now, oldest wait, stale)
     of ``ledgers[i]`` are shown as of: ``now_us`` for a ledger whose feed is live (the
@@ -199,7 +199,7 @@ def _ratio(fam: Family, labels: tuple[str, ...], num: float, den: float) -> None
 
 
 def service_level_parts(policy: Any, f: dict[str, float]) -> tuple[float, float]:
-    """``(met, counted)`` of SPEC §3.2 for one window's fields under ``policy``:
+    """``(met, counted)`` of docs/contract.md §3.2 for one window's fields under ``policy``:
     A≤T (+ B≤T when abandons are positive) (+ F≤T when flow-outs are positive) over
     A (+ B unless abandons are ignored) (+ F unless flow-outs are ignored)."""
     met = f.get(F.ANSWERED_WITHIN, 0)
@@ -352,7 +352,7 @@ def _agent_families(
     return [agents, occupancy, busy_fam, staffed_fam]
 
 
-#: Trailing window of the Erlang inputs (SPEC §3.5): the 30 whole minutes before this one.
+#: Trailing window of the Erlang inputs (contract §3.5): the 30 whole minutes before this one.
 ERLANG_WINDOW_US = 30 * 60 * SECOND_US
 _STAFFED = ("available", "on_contact", "after_contact_work")
 
@@ -360,7 +360,7 @@ _STAFFED = ("available", "on_contact", "after_contact_work")
 def erlang_families(
     config: Config, ledgers: Sequence[Ledger], now_us: int, label: QueueLabels | None = None
 ) -> list[Family]:
-    """Erlang C staffing per queue and channel (SPEC §3.5).
+    """Erlang C staffing per queue and channel (docs/contract.md §3.5).
 
     Arrival rate = segments offered in the trailing 30 minutes / 1800 s; AHT = handle time of
     the contacts handled in those minutes (else today's); staffed = agents serving the queue

@@ -31,7 +31,7 @@ HANDLE_BOUNDS = (30.0, 60.0, 120.0, 180.0, 240.0, 300.0, 450.0, 600.0, 900.0, 12
                  3600.0)
 
 #: Ticket first-response and resolution histogram buckets (seconds): 5 minutes to 30 days;
-#: every configured first-response target is added (SPEC §4).
+#: every configured first-response target is added (docs/contract.md §4).
 TICKET_BOUNDS = (300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 43200.0, 86400.0,
                  172800.0, 259200.0, 604800.0, 1209600.0, 2592000.0)
 TICKET_HISTOGRAMS = ("ticket_first_response", "ticket_resolution",
@@ -101,7 +101,7 @@ class Ledger:
         self.tickets_awaiting: dict[tuple[str, str], int] = {}
         self.tickets_created_at: dict[tuple[str, str], SortedList] = {}
         self.tickets_due_at: dict[tuple[str, str, str], SortedList] = {}
-        #: queue -> earliest event time naming it (the max_queues admission, SPEC §4)
+        #: queue -> earliest event time naming it (the max_queues admission, docs/contract.md §4)
         self.first_seen: dict[str, int] = {}
         self._calendars: dict[str, QueueCalendar] = {}
 

@@ -1,4 +1,4 @@
-"""The metric value type and the catalogue of every family ccpulse exports (SPEC §4).
+"""The metric value type and the catalogue of every family ccpulse exports (docs/contract.md §4).
 
 One place names every family: its type, help text and labels. The KPI layer builds its
 :class:`Family` values from here (:func:`new_family`), the exporter and the wallboard read

@@ -1,4 +1,4 @@
-"""Pipeline-health counts (SPEC §4 "Pipeline health"), kept by the shells per process.
+"""Pipeline-health counts (docs/contract.md §4 "Pipeline health"), kept by the shells per process.
 
 These describe the plumbing, not the floor: they are not part of the replay/worker equality
 and are not persisted (a restart resets them, which Prometheus handles as a counter reset).

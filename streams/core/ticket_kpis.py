@@ -1,4 +1,4 @@
-"""Ticket, survey and QA-review families (SPEC §3.1, §3.3, §3.6, §4) from ledgers and a clock.
+"""Ticket, survey and QA-review families (contract §3.1, §3.3, §3.6, §4) from ledgers and a clock.
 
 Like the contact families: sums are merged over the ledgers first (queues beyond
 ``max_queues`` mapped to ``other``), KPIs computed last as numerator-sum over
@@ -108,7 +108,7 @@ def _merge_histograms(ledgers: Sequence[Ledger], label: QueueLabels,
 
 
 def ticket_families(config: Config, ledgers: Sequence[Ledger], now_us: int) -> list[Family]:
-    """Every ticket family of SPEC §4 (and §3.6) at the engine clock ``now_us``."""
+    """Every ticket family of docs/contract.md §4 (and §3.6) at the engine clock ``now_us``."""
     label = QueueLabels(config, ledgers)
     counters = {metric: new_family(name) for metric, name in _TICKET_COUNTERS.items()}
     pairs: set[tuple[str, str]] = set()  # (queue label, channel) that ever had a ticket

@@ -1,4 +1,4 @@
-"""The one RFC 3339 parser and formatter of ccpulse, exact to the microsecond (SPEC §1.1).
+"""The one RFC 3339 parser and formatter of ccpulse, exact to the microsecond (contract §1.1).
 
 Inside the core every instant is an ``int`` of microseconds since the Unix epoch (UTC), and
 every duration an ``int`` of microseconds (names end in ``_us``): integer arithmetic keeps

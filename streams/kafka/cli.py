@@ -101,7 +101,7 @@ def handle_kafka(args: argparse.Namespace) -> int:
 
 
 def default_state_dir() -> Path:
-    """``$CCPULSE_DATA_DIR/kafka``: the broker's state sits beside the worker's (SPEC §6)."""
+    """``$CCPULSE_DATA_DIR/kafka``: the broker's state sits beside the worker's (contract §6)."""
     return Path(os.environ.get("CCPULSE_DATA_DIR") or ".ccpulse") / "kafka"
 
 

@@ -1,7 +1,7 @@
 """A seeded contact-centre traffic generator (``ccpulse simulate``) and the tests' data factory.
 
 The generator is pure: :func:`generate` turns a :class:`Scenario`, a seed and a start time into
-SPEC §1 events, deterministically and in time order. Pacing against a real clock and the
+contract §1 events, deterministically and in time order. Pacing against a real clock and the
 file/Kafka sinks sit beside it.
 """
 

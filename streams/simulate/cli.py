@@ -7,7 +7,7 @@ their own ``occurred_at``: without ``--start`` the simulated clock starts
 ``duration × (1 − 1/speed)`` in the past and meets the wall clock as the run ends. An endless
 run (no ``--duration``) fast-forwards through the last hour that way and then stays live in
 real time. (Starting at now and running faster would put events minutes or hours in the
-future, and the engine dead-letters anything more than 5 minutes ahead, SPEC §1.1.)
+future, and the engine dead-letters anything more than 5 minutes ahead, docs/contract.md §1.1.)
 """
 
 from __future__ import annotations

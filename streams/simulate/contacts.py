@@ -1,4 +1,4 @@
-"""Calls and chats from arrival to wrap-up, as the events of SPEC §1.2.
+"""Calls and chats from arrival to wrap-up, as the events of docs/contract.md §1.2.
 
 One contact's life::
 

@@ -1,4 +1,4 @@
-"""The customer base and its life-cycle events (SPEC §1.6): who the callers and ticket writers are.
+"""The customer base and its life-cycle events (contract §1.6): the callers and ticket writers.
 
 ``population`` customers exist before the run (``cust-000001`` …, the same in every run, like
 a real CRM); customers acquired during the run get run-tagged ids (``cust-3fa2c1-00001``) and

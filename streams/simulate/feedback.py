@@ -1,4 +1,4 @@
-"""Surveys and QA reviews (SPEC §1.5) about the contacts and tickets the simulation handled.
+"""Surveys and QA reviews (contract §1.5) about the contacts and tickets the simulation handled.
 
 Survey scores come from a *mood* in [0, 1]: high for a resolved contact answered at once, lower
 after a long wait, a transfer or an unresolved outcome (for tickets: a slow first response for
@@ -24,7 +24,7 @@ from streams.simulate.tickets import Ticket
 from streams.simulate.world import World
 
 SURVEY_SCALES = {"csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}
-"""Default scales (SPEC §1.5): (lowest score, scale_max)."""
+"""Default scales (docs/contract.md §1.5): (lowest score, scale_max)."""
 MOOD_NOISE = 0.2
 #: A wait this long costs the most mood a wait can (0.3); a handle time past the long one
 #: costs a little more.

@@ -1,6 +1,6 @@
 """The agents: log-in and log-off with the intraday profile, breaks, and their state events.
 
-Every state change is an ``agent.state_changed`` event carrying the agent's ``queues`` (SPEC
+Every state change is an ``agent.state_changed`` event carrying the agent's ``queues`` (contract
 §1.4). A cycle reads available → on_contact → after_contact_work → available; an agent who
 finishes a contact while others wait goes straight to the next ``on_contact`` (a zero-length
 ``available`` would add events and no information). Shifts: with ``follows_profile`` a group

@@ -39,7 +39,7 @@ def timed_events(scenario: Scenario, *, seed: int, start_ms: int,
 
 def generate(scenario: Scenario, *, seed: int, start_ms: int,
              duration_ms: int | None = None) -> Iterator[dict[str, Any]]:
-    """The events of :func:`timed_events`, as plain SPEC §1 event dicts."""
+    """The events of :func:`timed_events`, as plain docs/contract.md §1 event dicts."""
     for _, event in timed_events(scenario, seed=seed, start_ms=start_ms,
                                  duration_ms=duration_ms):
         yield event

@@ -162,7 +162,7 @@ class TicketStream:
         "cancellation": 0.07, "account": 0.05, "warranty": 0.03})
     priorities: Mapping[str, float] = field(default_factory=lambda: {
         "low": 0.2, "normal": 0.6, "high": 0.15, "urgent": 0.05})
-    #: Share of ``normal`` tickets created without a ``priority`` (the SPEC default applies).
+    #: Share of ``normal`` tickets created without a ``priority`` (the contract's default applies).
     priority_omitted_share: float = 0.1
     #: An auto-responder acknowledges the ticket (a public ``author=bot`` reply) seconds later.
     bot_ack_probability: float = 0.5
@@ -240,7 +240,7 @@ class FeedbackPolicy:
 
 @dataclass(frozen=True)
 class CustomerActivity:
-    """Customer-lifecycle traffic (SPEC §1.6) over an existing customer base.
+    """Customer-lifecycle traffic (docs/contract.md §1.6) over an existing customer base.
 
     ``population`` customers exist before the run (ids ``cust-000001`` …); new ones are
     acquired and others churn at monthly shares of it. Every active customer is invoiced once a

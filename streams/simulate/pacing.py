@@ -3,7 +3,7 @@
 Never ahead of the wall clock: with ``wall_epoch_ms`` (the epoch time at which pacing starts)
 no event leaves before its own ``occurred_at`` has come, whatever the speed. A fast run that
 starts in the past therefore catches up with the present and then carries on in real time --
-the engine refuses events more than 5 minutes in its future (SPEC §1.1), so a feed that ran
+the engine refuses events more than 5 minutes in its future (contract §1.1), so a feed that ran
 ahead would be dead-lettered.
 
 The clock and the sleep are arguments (monotonic seconds and an awaitable sleep), so tests run

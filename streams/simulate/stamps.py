@@ -3,7 +3,7 @@
 Ids come from their own seeded generator, keyed by the seed *and* the start time: the same
 (seed, start) always gives the same events, while two runs started at different times never
 share an ``event_id`` or a contact id (a second demo run must not be de-duplicated away by the
-engine, SPEC §2). Keeping ids off the model's generator also means the simulated traffic for
+engine, contract §2). Keeping ids off the model's generator also means the simulated traffic for
 a seed does not change if the id format does.
 """
 

@@ -1,4 +1,4 @@
-"""Helpdesk tickets from creation to closure, as the events of SPEC §1.3.
+"""Helpdesk tickets from creation to closure, as the events of docs/contract.md §1.3.
 
 One ticket's life::
 

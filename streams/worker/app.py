@@ -324,7 +324,7 @@ class Pipeline:
             verdict = pipeline.readiness()
             return web.json(verdict.as_json(), status=200 if verdict.ok else 503)
 
-        @self.app.page("/healthz")  # readiness, under the name SPEC §7 and older probes use
+        @self.app.page("/healthz")  # readiness, under the name contract §7 and older probes use
         async def healthz(web: Any, request: Any) -> Any:
             verdict = pipeline.readiness()
             return web.json(verdict.as_json(), status=200 if verdict.ok else 503)

@@ -94,7 +94,7 @@ def test_replay_of_a_simulated_day_passes_promtool_lint(tmp_path: Path):
     lint = subprocess.run([promtool, "check", "metrics"], input=done.stdout,
                           capture_output=True, timeout=60, check=False)
     problems = [line for line in (lint.stdout + lint.stderr).decode().splitlines() if line]
-    # SPEC §4 names the windowed sums of ASA/AHT/chat response `…_seconds_sum`; promtool's
+    # contract §4 names the windowed sums of ASA/AHT/chat response `…_seconds_sum`; promtool's
     # lint reserves `_sum` for histograms. Those three (and only those) are accepted.
     spec_named = {f"{name} non-histogram and non-summary metrics should not have \"_sum\" suffix"
                   for name in ("cc_window_contact_wait_seconds_sum",

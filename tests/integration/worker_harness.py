@@ -56,7 +56,7 @@ def parse_metrics(text: str) -> dict[Sample, float]:
 
 
 def kpis(values: dict[Sample, float]) -> dict[Sample, float]:
-    """Only the KPI samples (pipeline-health metrics are per process, SPEC §5)."""
+    """Only the KPI samples (pipeline-health metrics are per process, docs/contract.md §5)."""
     return {k: v for k, v in values.items() if not k[0].startswith(PIPELINE_FAMILIES)}
 
 

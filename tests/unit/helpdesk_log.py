@@ -1,4 +1,4 @@
-"""The "Helpdesk" ticket log of an Italian software company as SPEC §1.3 ticket events.
+"""The "Helpdesk" ticket log of an Italian software company as docs/contract.md §1.3 ticket events.
 
 The log (4TU.ResearchData, DOI 10.4121/uuid:0c60edf1-6f83-4e75-9367-4c63b3e9d5bb) is read from
 ``../shared/data`` at test time and never copied into the repository. Every mapping decision
@@ -34,7 +34,7 @@ DATA = (Path(__file__).resolve().parents[3] / "shared" / "data"
 #: The log's times are local, without an offset; the company is Italian.
 ZONE = ZoneInfo("Europe/Rome")
 
-#: ``seriousness_2`` values (anonymised, no order given) onto SPEC priorities; see the docs.
+#: ``seriousness_2`` values (anonymised, no order given) onto ticket priorities; see the docs.
 PRIORITY = {"Value 1": "normal", "Value 2": "low", "Value 3": "high", "Value 4": "urgent"}
 
 #: The status an activity puts the ticket in; ``None``: the activity says nothing of it.

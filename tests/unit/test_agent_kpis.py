@@ -1,4 +1,4 @@
-"""Agents by state and occupancy (SPEC §3.1, §3.3)."""
+"""Agents by state and occupancy (docs/contract.md §3.1, §3.3)."""
 
 from __future__ import annotations
 

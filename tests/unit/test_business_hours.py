@@ -1,4 +1,4 @@
-"""Business time (SPEC §3.6): opening spans, holidays, DST, deadlines; hand-computed values."""
+"""Business time (contract §3.6): opening spans, holidays, DST, deadlines; hand-computed values."""
 
 from __future__ import annotations
 

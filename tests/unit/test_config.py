@@ -1,4 +1,4 @@
-"""Configuration parsing (SPEC §6): defaults, overrides, and errors that name the key."""
+"""Configuration parsing (contract §6): defaults, overrides, and errors that name the key."""
 
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ def test_config_file_that_is_not_utf8_says_so(tmp_path):
         load_config(path, environ={})
 
 
-# --------------------------------------------------------------------------- SPEC §3.6
+# --------------------------------------------------------------------------- docs/contract.md §3.6
 
 BUSINESS_HOURS_EXAMPLE = """
 [defaults]

@@ -1,4 +1,4 @@
-"""Contact KPIs of SPEC §3.1–3.3, with hand-computed values."""
+"""Contact KPIs of docs/contract.md §3.1–3.3, with hand-computed values."""
 
 from __future__ import annotations
 

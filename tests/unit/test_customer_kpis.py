@@ -1,4 +1,4 @@
-"""Customer-lifecycle KPIs of SPEC §3.4 (calendar months), with hand-computed values."""
+"""Customer-lifecycle KPIs of contract §3.4 (calendar months), with hand-computed values."""
 
 from __future__ import annotations
 

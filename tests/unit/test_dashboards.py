@@ -1,4 +1,4 @@
-"""The Grafana dashboards: generated, committed, and built only on the metrics SPEC §4 promises.
+"""The Grafana dashboards: generated, committed, and built only on the metrics contract §4 promises.
 
 Reads the committed JSON (what Grafana is provisioned with) and checks it against the code that
 generates it, the metric contract and PromQL syntax (``promtool check rules``).
@@ -33,7 +33,7 @@ DASHBOARDS = {
     for path in sorted(DASHBOARDS_DIR.glob("*.json"))
 }
 
-# SPEC §4, the metric names dashboards and alerts may use: the catalogue of every family.
+# contract §4, the metric names dashboards and alerts may use: the catalogue of every family.
 SPEC_METRICS = frozenset(spec.name for spec in CATALOGUE if spec.kind != "histogram")
 SPEC_HISTOGRAMS = frozenset(spec.name for spec in CATALOGUE if spec.kind == "histogram")
 # A worker's own windowed ratios, averages and scores: the ratio of the partitions it owns, not
@@ -268,7 +268,7 @@ class TestMetricNames:
         allowed = allowed_metrics()
         for uid, title, expr in queries.all_panel_queries():
             unknown = metric_names(expr) - allowed
-            assert not unknown, f"{uid} / {title}: {sorted(unknown)} not in SPEC §4 in {expr}"
+            assert not unknown, f"{uid} / {title}: {sorted(unknown)} not in contract §4 in {expr}"
 
     def test_no_panel_reads_a_per_worker_windowed_ratio(self):
         # Each worker's ratio covers its own partitions: panels use the fleet recording rules.

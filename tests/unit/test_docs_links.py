@@ -25,7 +25,7 @@ DOCS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md
 DOCUMENTS = ["README.md", *DOCS]
 #: Documents others are still re-pointing from the old out-of-repository contract file;
 #: ``/tmp/spec_rename.sh`` (the mechanical rename) empties this set when it has run.
-PENDING_RENAME: frozenset[str] = frozenset({"docs/decisions.md", "docs/wallboard.md"})
+PENDING_RENAME: frozenset[str] = frozenset()
 #: Test data (not documentation) that lives beside the repository; this page says where.
 DATA_OUTSIDE = {"docs/helpdesk-data.md": "../shared/data/"}
 

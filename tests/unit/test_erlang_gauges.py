@@ -1,4 +1,4 @@
-"""Erlang C staffing gauges from live traffic (SPEC §3.5), against the published oracle:
+"""Erlang C staffing gauges from live traffic (contract §3.5), against the published oracle:
 100 calls per 30 minutes, AHT 180 s, threshold 19.8 s, 14 agents → service level 0.888."""
 
 from __future__ import annotations

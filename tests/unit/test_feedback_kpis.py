@@ -1,4 +1,4 @@
-"""Survey and QA-review KPIs (SPEC §1.5, §3.3): NPS, CSAT, CES, IQS, computed by hand."""
+"""Survey and QA-review KPIs (contract §1.5, §3.3): NPS, CSAT, CES, IQS, computed by hand."""
 
 from __future__ import annotations
 
@@ -178,7 +178,7 @@ def test_a_survey_finds_its_contact_whichever_engine_of_the_partition_is_built_f
 
 
 def test_a_survey_keeps_the_queue_its_ticket_had_when_it_was_answered():
-    """A ticket KPI is booked in the ticket's queue at its booking time (SPEC §2): a ticket
+    """A ticket KPI is booked in the ticket's queue at its booking time (contract §2): a ticket
     moved after the survey does not move the survey (nor its since-the-start counter)."""
     c = Centre()
     c.event("ticket.created", "2026-11-24T09:00:00Z", ticket_id="t9", queue="support",

@@ -121,7 +121,7 @@ def test_a_feed_that_is_half_an_hour_behind_shows_its_ages_as_of_its_event_time(
 
 def test_a_quiet_partition_of_a_live_feed_ages_with_the_wall_clock():
     """Nothing to read is not being behind: a call waiting alone on a quiet partition at
-    night grows older by the wall clock, as SPEC §3.1 says."""
+    night grows older by the wall clock, as docs/contract.md §3.1 says."""
     w = Worker()
     w.clock.at = T0 + 300_000  # read 0.3 s after it happened
     queued(w, CALLS0, "night", T0)
@@ -194,7 +194,7 @@ def test_a_contact_is_stale_by_its_feeds_time_not_by_the_wall_clock():
 
 def test_a_rebuilt_partition_follows_its_topics_freshest_read():
     """After a restart the engines are rebuilt from their tables: no read yet. With no
-    evidence at all, the wall clock (SPEC's engine clock); once its topic reads, that."""
+    evidence at all, the wall clock (the contract's engine clock); once its topic reads, that."""
     w = Worker()
     assert w.state.live_clock(CALLS0) == w.clock.at
     w.clock.at = T0 + 30 * MINUTE_US

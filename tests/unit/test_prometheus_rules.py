@@ -52,7 +52,7 @@ def fleet_rule_name(family: str) -> str:
     return f"{level}:{family}:mean"
 
 
-#: The fleet-wide windowed ratios (SPEC §4), one per entry of the catalogue's RATIO_PARTS:
+#: The fleet-wide windowed ratios (contract §4), one per entry of the catalogue's RATIO_PARTS:
 #: rule -> (labels kept, numerator, denominator), each summed over the workers. Other code
 #: (dashboards, integration tests) queries them by name.
 FLEET_RATIOS = {

@@ -1,7 +1,7 @@
 """A real day of calls (Anonymous Bank, Technion SEE lab) through the replay engine.
 
 The data set's README gives figures computed independently from the CSV; the replay of the
-same calls as SPEC §1 events must reproduce them. Read from ../shared/data; skipped if absent.
+same calls as contract §1 events must reproduce them. Read from ../shared/data; skipped if absent.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A real helpdesk (4TU "Helpdesk": 4,479 tickets, 2010-2014) through ``ccpulse replay``.
 
-The log is mapped to SPEC §1.3 events by ``helpdesk_log`` (decisions in
+The log is mapped to docs/contract.md §1.3 events by ``helpdesk_log`` (decisions in
 docs/helpdesk-data.md), written to a JSON-lines file and replayed through the CLI's replay body
 at chosen instants (``--as-of``). The figures a helpdesk manager would count by hand — tickets
 created and first solved per month, mean resolution time, reopens, open tickets at an instant —
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(
 
 #: The log's times are Italian wall-clock times without an offset.
 ROME = ZoneInfo("Europe/Rome")
-RETENTION_AFTER_SOLVE = timedelta(days=30)  # SPEC §2: a solved ticket is kept 30 days
+RETENTION_AFTER_SOLVE = timedelta(days=30)  # docs/contract.md §2: a solved ticket is kept 30 days
 #: Later than every row: "by the end of the log".
 FOREVER = datetime(2100, 1, 1, tzinfo=ROME)
 SOLVES = frozenset({"Resolve ticket", "Closed"})
@@ -70,7 +70,7 @@ def _walk(ticket: Ticket, until: datetime) -> tuple[int, bool]:
     """Reopens the engine recognises by ``until``, and whether it counts the ticket open then.
 
     A ticket is open from its first row until a resolve or close; work after that reopens it.
-    SPEC §2 keeps a solved ticket 30 days: work resuming later than that finds the ticket
+    contract §2 keeps a solved ticket 30 days: work resuming later than that finds the ticket
     forgotten, so it is no reopen and the ticket (never created again) is not counted open."""
     reopens = 0
     solved_at: datetime | None = None
@@ -157,7 +157,7 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Callable[[datetime | Non
 
 
 def total(totals: Totals, name: str) -> float:
-    assert name in totals, f"{name} is not in the replay's output (SPEC §4 names it)"
+    assert name in totals, f"{name} is not in the replay's output (docs/contract.md §4 names it)"
     return totals[name]
 
 
@@ -218,7 +218,7 @@ def test_reopens(moment, hand, replay):
 OPEN_AT = {
     **{f"end-of-{m}": month_end(m) for m in ("2011-10", "2012-07", "2012-08")},
     # 19 July 2011, noon: Case 3450, resolved on 16 June, is being worked on again — 33 days
-    # later, so the engine has forgotten it and does not count it open (SPEC §2 retention).
+    # later, so the engine has forgotten it and does not count it open (contract §2 retention).
     "2011-07-19T12:00-forgotten": datetime(2011, 7, 19, 12, 0, tzinfo=ROME),
 }
 

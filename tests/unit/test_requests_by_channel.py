@@ -1,4 +1,4 @@
-"""Requests by channel (SPEC §3.3): offered contacts + blocked calls + created tickets."""
+"""Requests by channel (contract §3.3): offered contacts + blocked calls + created tickets."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The JSON Schemas in ``schemas/``: valid Draft 2020-12, one per SPEC §1 type, examples pass.
+"""The JSON Schemas in ``schemas/``: valid Draft 2020-12, one per contract §1 type, examples pass.
 
 The examples are also checked with the pure-Python ``jsonschema`` implementation, so the
 schemas are known to work for producers that do not use jsonschema-rs.
@@ -31,7 +31,7 @@ from streams.validation import (
 SCHEMAS = load_schemas(SCHEMA_DIR)
 TYPE_SCHEMAS = {name: doc for name, doc in SCHEMAS.items() if name != "envelope"}
 
-#: The "extra required" columns of SPEC §1.2–§1.6, typed in by hand from the spec.
+#: The "extra required" columns of contract §1.2–§1.6, typed in by hand from the contract.
 SPEC_REQUIRED: dict[str, set[str]] = {
     "call.queued": {"call_id", "queue"},
     "call.answered": {"call_id", "queue", "agent_id"},

@@ -1,4 +1,4 @@
-"""Deployment settings resolve in one order for every command (SPEC §6): command-line flag >
+"""Deployment settings resolve in one order for every command (contract §6): command-line flag >
 ``CCPULSE_*`` environment variable > the TOML file's ``[worker]`` key > default."""
 
 from __future__ import annotations

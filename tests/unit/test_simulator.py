@@ -1,4 +1,4 @@
-"""The simulator: deterministic, time-ordered, well-formed SPEC §1 events that tell coherent
+"""The simulator: deterministic, time-ordered, well-formed contract §1 events that tell coherent
 stories (contacts, agents, tickets). Invariants are named predicates over one simulated day.
 """
 
@@ -30,7 +30,7 @@ DAY_MS = 86_400_000
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 CONTACT_OUTCOMES = ("answered", "abandoned", "flowed_out")
 
-#: SPEC §1 required fields beyond the envelope, per type.
+#: docs/contract.md §1 required fields beyond the envelope, per type.
 REQUIRED: dict[str, tuple[str, ...]] = {
     **{f"{family}.{kind}": (f"{family}_id", "queue")
        for family in ("call", "chat") for kind in ("queued", "abandoned")},

@@ -1,4 +1,4 @@
-"""Ticket KPIs (SPEC §3.1, §3.3, §4), each value computed by hand in the test.
+"""Ticket KPIs (docs/contract.md §3.1, §3.3, §4), each value computed by hand in the test.
 
 Timeline helpers: tickets in queue ``support`` (channel ``email``), the engine clock ``NOW``
 late on the same UTC day so the ``today`` window holds every booking.

@@ -1,4 +1,4 @@
-"""``streams.validation.decode``: valid events become ``Event``s, every invalid kind of SPEC §1.1
+"""``streams.validation.decode``: valid events become ``Event``s, every invalid kind (contract §1.1)
 gets its bounded reason code and a message naming the field and the value."""
 
 from __future__ import annotations

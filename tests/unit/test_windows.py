@@ -1,4 +1,4 @@
-"""Local-time windows (SPEC §2): intervals, business days, DST, odd offsets, day starts."""
+"""Local-time windows (contract §2): intervals, business days, DST, odd offsets, day starts."""
 
 from __future__ import annotations
 

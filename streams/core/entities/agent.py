@@ -1,4 +1,4 @@
-"""Agents: an agent's state timeline and its contributions (SPEC §1.4, §3.1, occupancy §3.3).
+"""Agents: an agent's state timeline and its contributions (contract §1.4, §3.1, occupancy §3.3).
 
 The record is the agent's state changes sorted by time (ties by event id), each a
 :class:`StateChange` where ``queues`` is the list the event carried — ``()`` for ``[]``, the
@@ -7,7 +7,7 @@ had; an agent that never said is reported under queue ``unknown``). Each state l
 next change; closed spans in the occupancy states become :class:`Span` contributions, the last
 state one :class:`AgentNow` that the KPI layer extends to "now".
 
-Retention (SPEC §2): the current state and queues are kept for ever; the history (the spans
+Retention (contract §2): the current state and queues are kept for ever; the history (the spans
 behind occupancy) for 48 h of stream time. An event older than that is late.
 """
 

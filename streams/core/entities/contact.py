@@ -1,4 +1,4 @@
-"""Calls and chats: a contact's record and its contributions (SPEC §1.2, §3.1–3.3).
+"""Calls and chats: a contact's record and its contributions (docs/contract.md §1.2, §3.1–3.3).
 
 A contact's record is the list of its events in one deterministic order: by event time, then
 by life-cycle rank at equal times (queued, outcomes, transfer, holds, messages from the
@@ -8,7 +8,7 @@ from that list, so the result does not depend on the order the events arrived in
 that needs two events (a wait needs ``queued`` and ``answered``) appears once both are in the
 record.
 
-Retention (SPEC §2): a contact is kept until 48 h of stream time after its newest event.
+Retention (contract §2): a contact is kept until 48 h of stream time after its newest event.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ class _Scan:
                 self.transferred = True
             elif kind == "blocked":
                 self.blocked.append(ev)
-        # SPEC §2: an outcome closes the oldest *open* segment of its queue that started at or
+        # contract §2: an outcome closes the oldest *open* segment of its queue that started at or
         # before it, so a timeout loop back into the same queue at the same instant leaves the
         # new segment open. Segments are in start order and outcomes in time order, so the
         # oldest open segment is the one the rule names when it started by then; when none did
@@ -148,7 +148,7 @@ class _Scan:
 
 
 def segments(events: list[ContactEvent]) -> list[_Segment]:
-    """The contact's segments in time order, each with its outcome matched (SPEC §2)."""
+    """The contact's segments in time order, each with its outcome matched (contract §2)."""
     return _Scan(events).ordered
 
 
@@ -282,7 +282,7 @@ def _handled(channel: str, scan: _Scan, answered: list[_Segment],
              out: list[Contribution]) -> None:
     """A handled contact: booked at its last ``wrapup_ended`` in its last answered queue.
 
-    Handle time (SPEC §3.3) = talk + hold + ACW = wrap-up end − the first answer, less the
+    Handle time (contract §3.3) = talk + hold + ACW = wrap-up end − the first answer, less the
     waits of the contact's later queue segments: after a transfer to a queue the caller waits
     again, and that wait belongs to the new queue's ASA, not to anybody's handling.
     """

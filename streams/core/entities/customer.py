@@ -1,4 +1,4 @@
-"""Customers and marketing spend: records and their per-month counters (SPEC §1.6, §3.4).
+"""Customers and marketing spend: records and their per-month counters (contract §1.6, §3.4).
 
 A customer (``customer:<customer_id>``) keeps its events sorted by time, then event id; a
 ``marketing.spend`` is an entity of its own (``marketing:<event_id>``). Everything an entity
@@ -22,7 +22,7 @@ The customer's life-cycle, read from its events in order (one *life* = one kept 
   the month its state is dropped, so that if it comes back (as a fresh record, counted as
   existing or acquired again) it is never counted twice.
 
-Retention (SPEC §2): kept for :data:`RETENTION_US` (13 × 31 days, at least 13 calendar
+Retention (docs/contract.md §2): kept for :data:`RETENTION_US` (13 × 31 days, at least 13 calendar
 months) of stream time after its newest event; an event older than that is late.
 """
 

@@ -1,14 +1,14 @@
-"""Surveys and QA reviews (SPEC §1.5, §3.3): NPS, CSAT, CES and IQS.
+"""Surveys and QA reviews (docs/contract.md §1.5, §3.3): NPS, CSAT, CES and IQS.
 
 Each survey response or review is an entity of its own (``feedback:<event_id>``), so it is
 de-duplicated, persisted and retained like every other event (48 h of stream time). A response
 or review that names no queue takes the queue of the contact or ticket it references
-(``contact_id`` / ``ticket_id``) when that is known, else ``unknown`` (SPEC §3): the engine
+(``contact_id`` / ``ticket_id``) when that is known, else ``unknown`` (contract §3): the engine
 resolves it through its :class:`~streams.core.engine.Directory` and keeps the answer in the
 record as ``rq``, also when the referenced entity arrives *after* the survey. A missing
-channel is ``unknown`` (SPEC §3).
+channel is ``unknown`` (docs/contract.md §3).
 
-Scores (SPEC §3.3): NPS promoters score 9–10 and detractors 0–6; CSAT and CES count a response
+Scores (contract §3.3): NPS promoters score 9–10 and detractors 0–6; CSAT and CES count a response
 as satisfied/easy at ``scale_max − 1`` or more (defaults: nps 10, csat 5, ces 7). A review's
 score is the weighted mean of its categories' ``(score − min) / (max − min)``, or its plain
 ``score`` / 100; a critical category under 50 % makes the review 0. Review scores are kept in
@@ -55,7 +55,7 @@ def _text(value: Any) -> str | None:
 
 
 def review_score_ppm(body: dict[str, Any]) -> int:
-    """A QA review's score, 0–1 in millionths (SPEC §3.3 IQS)."""
+    """A QA review's score, 0–1 in millionths (docs/contract.md §3.3 IQS)."""
     categories = body.get("categories")
     if not categories:
         return round(float(body["score"]) * PPM / 100)

@@ -30,7 +30,7 @@ Record = dict[str, Any]
 
 class EntityKind(Protocol):
     """What the engine needs of a kind. Times are epoch microseconds; "stream time" is the
-    newest event time the engine has applied (SPEC §2)."""
+    newest event time the engine has applied (docs/contract.md §2)."""
 
     name: str  #: persisted in every record as ``kind``
     families: tuple[str, ...]  #: event families (the part of ``type`` before the dot)

@@ -1,4 +1,4 @@
-"""Tickets: a ticket's record and every ticket KPI computed from it (SPEC §1.3, §3.1, §3.3,
+"""Tickets: a ticket's record and every ticket KPI computed from it (contract §1.3, §3.1, §3.3,
 §3.6).
 
 A ticket is an entity whose record is the list of its events in one deterministic order (event
@@ -8,7 +8,7 @@ is a function of the events alone, whatever order they arrived in. Nothing is co
 the ticket's ``created`` is known: the creation time, queue and channel are the reference of
 every ticket KPI.
 
-Definitions (SPEC §3.3):
+Definitions (docs/contract.md §3.3):
 
 * a ticket is **open** from ``created`` until a status ``solved``/``closed``; ``pending`` and
   ``on_hold`` are open; a change from solved/closed back to open/pending/on_hold is a
@@ -27,7 +27,7 @@ Definitions (SPEC §3.3):
 A ticket KPI is booked in the ticket's queue (and priority, category) *at its booking time*:
 ``ticket.updated`` changes them from its time on. Live gauges use the current values.
 
-Retention (SPEC §2): a ticket is kept while it is open and for 30 days of stream time after its
+Retention (contract §2): a ticket is kept while it is open and for 30 days of stream time after its
 last solve (so a reopen is still recognised).
 """
 
@@ -140,7 +140,7 @@ class TicketKind(EventLogKind):
 
     def feedback_queue(self, record: dict[str, Any], at_us: int) -> str | None:
         """The queue a survey or review at ``at_us`` of this ticket belongs to: the ticket's
-        queue at that time (SPEC §2: a ticket KPI is booked in the queue at its booking
+        queue at that time (docs/contract.md §2: a ticket KPI is booked in the queue at its booking
         time), the queue at creation for one stamped before it."""
         created = next((ev for ev in record["ev"] if ev.kind == "created"), None)
         if created is None:
@@ -271,7 +271,7 @@ def ticket_contributions(events: list[TicketEvent], config: Config) -> list[Cont
 
 def _category(category: str | None, config: Config) -> str:
     """The label of a ticket category: configured ones as they are, others ``other``, none
-    ``unknown`` (SPEC §3.3)."""
+    ``unknown`` (docs/contract.md §3.3)."""
     if category is None:
         return UNKNOWN
     return category if category in config.limits.ticket_categories else OTHER_CATEGORY

@@ -79,13 +79,14 @@ def all_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
     the one entry point of the worker's ``/metrics`` and the replay. A pure read.
 
     ``live_us`` (one per ledger, each at most ``now_us``) is the instant each ledger's live
-    contact state is shown as of (see :func:`contact_families`); by default ``now_us``."""
+    contact and ticket ages are shown as of (see :func:`contact_families`); by default
+    ``now_us``."""
     from streams.core.ticket_kpis import feedback_families, ticket_families
 
     return [
         *contact_families(config, ledgers, now_us, live_us),
         *customer_families(config, ledgers, now_us),
-        *ticket_families(config, ledgers, now_us),
+        *ticket_families(config, ledgers, now_us, live_us),
         *feedback_families(config, ledgers, now_us),
     ]
 

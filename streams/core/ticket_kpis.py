@@ -107,8 +107,11 @@ def _merge_histograms(ledgers: Sequence[Ledger], label: QueueLabels,
     return list(fams.values())
 
 
-def ticket_families(config: Config, ledgers: Sequence[Ledger], now_us: int) -> list[Family]:
-    """Every ticket family of docs/contract.md §4 (and §3.6) at the engine clock ``now_us``."""
+def ticket_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
+                    live_us: Sequence[int] | None = None) -> list[Family]:
+    """Every ticket family of docs/contract.md §4 (and §3.6) at the engine clock ``now_us``;
+    the live ages (backlog, overdue) of ``ledgers[i]`` as of ``live_us[i]`` (its feed's time,
+    see :func:`streams.core.kpis.contact_families`), by default ``now_us``."""
     label = QueueLabels(config, ledgers)
     counters = {metric: new_family(name) for metric, name in _TICKET_COUNTERS.items()}
     pairs: set[tuple[str, str]] = set()  # (queue label, channel) that ever had a ticket
@@ -135,7 +138,8 @@ def ticket_families(config: Config, ledgers: Sequence[Ledger], now_us: int) -> l
             counters[metric].samples.setdefault(pair, 0)
     fams: list[Family] = [*counters.values()]
     fams.extend(_merge_histograms(ledgers, label, _TICKET_HISTOGRAMS))
-    fams.extend(_live_ticket_families(config, ledgers, label, now_us, pairs))
+    clocks = list(live_us) if live_us is not None else [now_us] * len(ledgers)
+    fams.extend(_live_ticket_families(config, ledgers, label, clocks, pairs))
 
     g = {name: new_family(name) for name in (
         "cc_window_tickets_created", *_TICKET_COUNTS, *_TICKET_SECONDS, *_TICKET_RATIOS)}
@@ -160,7 +164,7 @@ def ticket_families(config: Config, ledgers: Sequence[Ledger], now_us: int) -> l
 
 
 def _live_ticket_families(config: Config, ledgers: Sequence[Ledger], label: QueueLabels,
-                          now_us: int, pairs: set[tuple[str, str]]) -> list[Family]:
+                          clocks: Sequence[int], pairs: set[tuple[str, str]]) -> list[Family]:
     """Open, awaiting reply, backlog and overdue now: functions of the state and the clock."""
     open_ = new_family("cc_tickets_open")
     awaiting = new_family("cc_tickets_awaiting_reply")
@@ -174,7 +178,7 @@ def _live_ticket_families(config: Config, ledgers: Sequence[Ledger], label: Queu
             open_.samples[(*pair, priority)] = 0
             if priority in targets:  # no target, never overdue: no series
                 overdue.samples[(*pair, priority)] = 0
-    for ledger in ledgers:
+    for ledger, now_us in zip(ledgers, clocks, strict=True):
         for (queue, channel, priority), n in ledger.tickets_open.items():
             open_.add((label(queue), channel, priority), n)
         for (queue, channel), n in ledger.tickets_awaiting.items():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from kpi_helpers import Centre
+from kpi_helpers import Centre, us
 
 NOW = "2026-11-24T20:00:00Z"
 Q = {"queue": "support", "channel": "email"}
@@ -351,3 +351,25 @@ def test_a_ticket_moved_to_another_queue_has_zero_counters_there_before_its_firs
     moved = {"queue": "billing", "channel": "email"}
     assert c.value(NOW, "cc_tickets_solved_total", **moved) == 0
     assert c.value(NOW, "cc_tickets_reopened_total", **moved) == 0
+
+
+def test_ticket_ages_of_a_feed_that_is_behind_are_taken_at_its_feeds_time():
+    """A worker catching up shows a partition's live state as of its feed's time (see
+    test_live_clock.py): backlog and overdue ages too, not only the contacts'."""
+    from streams.core.kpis import all_families
+
+    c = Centre(defaults={"backlog_age_seconds": 3600,
+                         "first_response_target_seconds": {"normal": 1800}})
+    ticket(c, "t1", "2026-11-24T18:40:00Z")  # 80 min old at NOW; 20 min at the feed's time
+    c.feed()
+
+    def live_value(name: str, live: str, **labels: str) -> float:
+        fams = all_families(c.config, [c.engine.ledger], us(NOW), [us(live)])
+        fam = next(f for f in fams if f.name == name)
+        return fam.samples[tuple(labels[k] for k in fam.labels)]
+
+    assert live_value("cc_tickets_backlog", NOW, **Q) == 1
+    assert live_value("cc_tickets_backlog", "2026-11-24T19:00:00Z", **Q) == 0
+    assert live_value("cc_tickets_first_response_overdue", NOW, **Q, priority="normal") == 1
+    assert live_value("cc_tickets_first_response_overdue", "2026-11-24T19:00:00Z", **Q,
+                      priority="normal") == 0

@@ -115,8 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "the URLs, and stop them all on Ctrl-C (also when the output is piped or "
                     "the terminal closes). One demo per data directory ($CCPULSE_DATA_DIR, "
                     "default .ccpulse); logs in its logs/ folder.")
-    p.add_argument("--speed", type=float, default=10.0,
-                   help="simulator speed (× real time, default 10)")
+    p.add_argument("--speed", type=float, default=60.0,
+                   help="how fast the simulator replays the last hour of traffic before it "
+                        "goes live in real time (× real time, default 60: about a minute)")
     p.add_argument("--config", help="TOML config file (default: $CCPULSE_CONFIG, else the "
                                     "demo's own streams/demo.toml)")
     p.add_argument("--web-port", type=port_number, metavar="PORT",

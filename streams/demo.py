@@ -31,6 +31,7 @@ from typing import Any, TextIO
 
 from streams.children import group_alive, is_ccpulse_command, start_child, stop_group
 from streams.core.events import DEADLETTER_TOPIC
+from streams.core.timestamps import format_us
 from streams.demo_lock import DemoLock
 from streams.errors import CcpulseError
 from streams.netcheck import ensure_port_free
@@ -130,6 +131,25 @@ def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
         return exc.code, b""
     except OSError:
         return 0, b""
+
+
+#: The demo waits at most this long for the simulator's fast replay of the last hour.
+CATCH_UP_WAIT_S = 300.0
+#: Newest event younger than this: the replay has caught up.
+CAUGHT_UP_S = 60.0
+
+
+def _behind_seconds(metrics: bytes) -> float | None:
+    """Seconds between now and the newest event time in an exposition (None: no event)."""
+    newest = None
+    for line in metrics.decode(errors="replace").splitlines():
+        if line.startswith("cc_last_event_timestamp_seconds"):
+            try:
+                value = float(line.rsplit(" ", 1)[1])
+            except (IndexError, ValueError):
+                continue
+            newest = value if newest is None else max(newest, value)
+    return None if newest is None else max(0.0, time.time() - newest)
 
 
 def _last_line(log: Path) -> str:
@@ -318,9 +338,15 @@ class Demo:
         was_running = self.broker.status().running
         if self.args.reset:
             self._reset(running=was_running)
+        # State of an earlier demo (topics and tables) is kept unless --reset: then the
+        # simulator starts at now, so its history does not land on top of the earlier run's.
+        continuing = (self.broker.state_dir / "cluster.id").exists()
+        if continuing:
+            self.say("continuing the previous demo's state (its contacts still waiting when it "
+                     "stopped stay waiting); `--reset` starts from empty state")
         ensure_port_free(d.web_host, d.web_port, "the worker's web port",
                          "--web-port or CCPULSE_WEB_PORT")
-        self.say("starting the local Kafka broker (first run fetches it from Maven Central)")
+        self.say("starting the local Kafka broker")
         self.broker_started = not was_running
         self.lock.update(broker_started_by_demo=self.broker_started)
         self.broker.start()
@@ -341,12 +367,19 @@ class Demo:
         _wait_healthy(base + "/healthz", self.worker, worker_log)
 
         sim_log = self.logs / "simulator.log"
-        self.simulator = start_child(
-            [*exe, "simulate", "--speed", f"{self.args.speed:g}", "--scenario", DEMO_SCENARIO],
-            env, sim_log)
+        simulate = [*exe, "simulate", "--speed", f"{self.args.speed:g}", "--scenario",
+                    DEMO_SCENARIO]
+        if continuing:
+            simulate += ["--start", format_us(time.time_ns() // 1000)]
+        self.simulator = start_child(simulate, env, sim_log)
         self.lock.update(children={"worker": self.worker.pid, "simulate": self.simulator.pid})
-        self.say(f"simulator running at {self.args.speed:g}× real time (one queue is "
-                 "understaffed, so amber and red show within minutes)")
+        if continuing:
+            self.say("simulator running in real time from now (one queue is understaffed, so "
+                     "amber and red show within minutes)")
+        else:
+            self.say(f"simulator replaying the last hour at {self.args.speed:g}× real time, "
+                     "then live (one queue is understaffed, so amber and red show early)")
+            self._wait_caught_up(base, sim_log)
         self.console.show(
             "\n  Wallboard (browser):     " + base + "/wallboard"
             + "\n  KPIs (Prometheus text):  " + base + "/metrics"
@@ -371,6 +404,23 @@ class Demo:
                 path.unlink(missing_ok=True)
         self.say(f"reset: the broker's topics and the worker's tables in {self.data} are "
                  "gone; starting from empty state")
+
+    def _wait_caught_up(self, base: str, sim_log: Path) -> None:
+        """Print the URLs only once the worker's newest event is recent: during the fast replay
+        of the last hour the wallboard would rightly say its data is old."""
+        deadline = time.monotonic() + CATCH_UP_WAIT_S
+        said = 0.0
+        while time.monotonic() < deadline:
+            if self.simulator is None or self.simulator.poll() is not None:
+                return
+            behind = _behind_seconds(_get(base + "/metrics")[1])
+            if behind is not None and behind < CAUGHT_UP_S:
+                self.say("caught up: the wallboard is live")
+                return
+            if behind is not None and time.monotonic() - said >= 10:
+                self.say(f"catching up: the newest event is {behind / 60:.0f} min old")
+                said = time.monotonic()
+            time.sleep(1.0)
 
     # -- watch ---------------------------------------------------------------------------------
 

@@ -67,6 +67,10 @@ def load_config(path: str | os.PathLike[str] | None = None,
                 changes[key] = int(value)
             except ValueError:
                 raise ConfigError(f"{var} must be a whole number, got {value!r}") from None
+            if changes[key] < 1 or (key == "web_port" and changes[key] > 65535):
+                limit = "a TCP port, 1 to 65535" if key == "web_port" else "at least 1"
+                raise ConfigError(f"{var} must be {limit}, got {value!r}; change or unset "
+                                  f"{var}")
         else:
             changes[key] = value
     if changes:

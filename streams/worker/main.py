@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import Any
 
 from streams.core.events import DEADLETTER_TOPIC
@@ -19,6 +20,14 @@ from streams.runtime import tune_gc
 from streams.settings import load_config
 
 WEB_PORT_OPTION = "[worker] web_port in the config or CCPULSE_WEB_PORT"
+#: A worker still shutting down this long after SIGTERM/SIGINT exits anyway.
+SHUTDOWN_GRACE_S = 15.0
+
+
+def _exit_stuck(signal: Any) -> None:
+    print(f"ccpulse worker: still shutting down {SHUTDOWN_GRACE_S:g} s after {signal!s} "
+          "(is the broker gone?); exiting without the final commit", flush=True)
+    os._exit(1)
 
 
 def run_worker(config_path: str | None) -> int:
@@ -52,6 +61,16 @@ def run_worker(config_path: str | None) -> int:
         def on_setup_root_logger(self, logger: Any, level: int) -> None:
             super().on_setup_root_logger(logger, level)
             collapse_repeats_on(list(logger.handlers))
+
+        def _schedule_shutdown(self, signal: Any) -> None:
+            # Faust's shutdown waits for the broker (final commit, leave group) and hangs for
+            # good when the broker is gone too (a killed demo stops both at once). Records
+            # are flushed before every commit, so an exit without the final commit loses
+            # nothing: the next owner re-reads from the last commit and drops duplicates.
+            watchdog = threading.Timer(SHUTDOWN_GRACE_S, _exit_stuck, args=(signal,))
+            watchdog.daemon = True
+            watchdog.start()
+            super()._schedule_shutdown(signal)
 
     worker = Worker(pipeline.app, loglevel=loglevel, quiet=True)
     # Faust's terminal spinner sets the root logger to DEBUG so it can spin on every record:

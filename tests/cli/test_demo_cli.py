@@ -64,7 +64,8 @@ class DemoRun:
         self.web_port = free_port()
         self.env = {**os.environ, "CCPULSE_DATA_DIR": str(data)}
         self.env.pop("CCPULSE_CONFIG", None)
-        self.args = ["--web-port", str(self.web_port), "--broker-port", str(free_port()),
+        self.args = ["--speed", "3600",  # the last hour replayed in a second: ready at once
+                     "--web-port", str(self.web_port), "--broker-port", str(free_port()),
                      "--controller-port", str(free_port()), *extra]
         self.proc = subprocess.Popen(ccpulse_cmd("demo", *self.args), env=self.env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -54,3 +54,13 @@ class TestKafkaTarget:
     def test_an_empty_broker_falls_through_to_the_next_level(self, toml):
         config = load_config(toml, environ={"CCPULSE_BROKER": ""})
         assert kafka_target(config, broker="").broker == "toml-host:9092"
+
+
+def test_a_web_port_beyond_65535_in_the_environment_is_a_one_line_error():
+    import pytest
+
+    from streams.errors import ConfigError
+    from streams.settings import load_config
+
+    with pytest.raises(ConfigError, match=r"CCPULSE_WEB_PORT must be a TCP port, 1 to 65535"):
+        load_config(None, environ={"CCPULSE_WEB_PORT": "70000"})

@@ -71,6 +71,17 @@ def _add_count(counts: dict[Any, int], key: Any, step: int) -> None:
         del counts[key]
 
 
+def _add_time(times: dict[Any, SortedList], key: Any, at_us: int, step: int) -> None:
+    """Add (``step`` > 0) or remove one instant in the sorted list of ``key``."""
+    found = times.get(key)
+    if found is None:
+        found = times[key] = SortedList()
+    if step > 0:
+        found.add(at_us)
+    else:
+        found.remove(at_us)
+
+
 class Ledger:
     """Counters, histograms, window buckets and live state of one engine."""
 
@@ -180,21 +191,9 @@ class Ledger:
         _add_count(self.tickets_open, qcp, step)
         if t.awaiting_reply:
             _add_count(self.tickets_awaiting, qc, step)
-        created = self.tickets_created_at.get(qc)
-        if created is None:
-            created = self.tickets_created_at[qc] = SortedList()
-        if step > 0:
-            created.add(t.created_us)
-        else:
-            created.remove(t.created_us)
+        _add_time(self.tickets_created_at, qc, t.created_us, step)
         if t.first_response_due_us is not None:
-            due = self.tickets_due_at.get(qcp)
-            if due is None:
-                due = self.tickets_due_at[qcp] = SortedList()
-            if step > 0:
-                due.add(t.first_response_due_us)
-            else:
-                due.remove(t.first_response_due_us)
+            _add_time(self.tickets_due_at, qcp, t.first_response_due_us, step)
 
     def _observe(self, metric: str, labels: tuple[str, ...], value_us: int, times: int) -> None:
         bounds = self._bounds_us[metric]

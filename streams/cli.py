@@ -105,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_produce_parser(sub)
     add_simulate_parser(sub)
 
+    from streams.sources.cli import add_connect_parser
+
+    add_connect_parser(sub)
+
     from streams.kafka.cli import add_kafka_parser
 
     add_kafka_parser(sub)

@@ -183,6 +183,9 @@ class Config:
     customers: CustomerSettings = field(default_factory=CustomerSettings)
     wallboard: WallboardSettings = field(default_factory=WallboardSettings)
     health: HealthSettings = field(default_factory=HealthSettings)
+    #: ``[connect.<system>]`` tables as written; each connector checks its own
+    #: (``streams.sources``), the engine never reads them.
+    connect: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def queue(self, name: str) -> QueueSettings:
         """Settings of ``name``: its own section, else the defaults."""
@@ -555,7 +558,8 @@ def _parse_numbers(table: str, raw: Any, base: Any) -> Any:
 
 def parse_config(raw: Mapping[str, Any]) -> Config:
     """Build a :class:`Config` from a decoded TOML document (all keys optional)."""
-    known = {"defaults", "queues", "limits", "worker", "customers", "wallboard", "health"}
+    known = {"defaults", "queues", "limits", "worker", "customers", "wallboard", "health",
+             "connect"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"unknown top-level key {key!r}; expected one of {sorted(known)}")
@@ -569,5 +573,11 @@ def parse_config(raw: Mapping[str, Any]) -> Config:
     customers = _parse_customers(raw.get("customers", {}))
     wallboard = _parse_numbers("wallboard", raw.get("wallboard", {}), WallboardSettings())
     health = _parse_numbers("health", raw.get("health", {}), HealthSettings())
+    connect = raw.get("connect", {})
+    if not isinstance(connect, Mapping) or not all(
+            isinstance(table, Mapping) for table in connect.values()):
+        raise ConfigError("connect must be a table of per-system tables ([connect.asterisk], "
+                          f"[connect.zendesk], ...), got {connect!r}")
     return Config(defaults=defaults, queues=queues, limits=limits, deployment=deployment,
-                  customers=customers, wallboard=wallboard, health=health)
+                  customers=customers, wallboard=wallboard, health=health,
+                  connect={name: dict(table) for name, table in connect.items()})

@@ -132,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--controller-port", type=port_number, default=DEFAULT_CONTROLLER_PORT,
                    metavar="PORT", help="the local Kafka broker's KRaft controller port "
                                         f"(default {DEFAULT_CONTROLLER_PORT})")
+    p.add_argument("--source", metavar="SYSTEM",
+                   help="feed the demo from a real system instead of the simulator; that "
+                        "system's `ccpulse connect SYSTEM` options follow, e.g. `ccpulse demo "
+                        "--source asterisk --queue-log /var/log/asterisk/queue_log --follow`")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--stop", action="store_true",
                       help="stop the demo running from this data directory, and exit")
@@ -144,7 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # ``demo --source SYSTEM`` passes the options that follow to ``connect SYSTEM``; every
+    # other command takes only its own.
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "source", None) is None:
+        args = parser.parse_args(argv)  # the usual one-line usage error
+    args.source_args = extra
     try:
         return int(args.func(args) or 0)
     except CcpulseError as exc:

@@ -211,7 +211,26 @@ def child_env(environ: Mapping[str, str], target: KafkaTarget,
 # ---------------------------------------------------------------------------- the command
 
 
+def _check_source(args: argparse.Namespace) -> None:
+    """``--source SYSTEM`` and the options after it, checked as ``ccpulse connect`` would
+    before anything starts (a usage error exits 2 naming the option)."""
+    from streams.cli import build_parser
+    from streams.sources.cli import SYSTEMS
+
+    if args.source not in SYSTEMS:
+        raise CcpulseError(f"--source {args.source!r} is not a system ccpulse connects to; "
+                           f"choose one of {', '.join(SYSTEMS)}")
+    extra = list(getattr(args, "source_args", []))
+    if "--to" in extra or any(a.startswith("--to=") for a in extra):
+        raise CcpulseError("the demo sends the connector's events to its own broker; drop "
+                           "--to from the --source options")
+    build_parser().parse_args(["connect", args.source, *extra])
+    args.source_args = extra
+
+
 def run_demo(args: argparse.Namespace) -> int:
+    if getattr(args, "source", None) is not None:
+        _check_source(args)
     if args.config is None and not os.environ.get("CCPULSE_CONFIG"):
         args.config = str(DEMO_CONFIG)
         chose_demo_config = True
@@ -303,7 +322,8 @@ class Demo:
             port_options=("--broker-port", "--controller-port"), die_with_parent=True)
         self.broker_started = False
         self.worker: subprocess.Popen[bytes] | None = None
-        self.simulator: subprocess.Popen[bytes] | None = None
+        self.simulator: subprocess.Popen[bytes] | None = None  # or the connector
+        self.feed_name = "simulator"
 
     def run(self) -> int:
         previous = self.lock.acquire()
@@ -366,6 +386,17 @@ class Demo:
         self.say("starting the worker (it recovers its tables before it is ready)")
         _wait_healthy(base + "/healthz", self.worker, worker_log)
 
+        if self.args.source is not None:
+            sim_log = self.logs / "connect.log"
+            self.feed_name = f"{self.args.source} connector"
+            self.simulator = start_child(self.connect_command(exe), env, sim_log)
+            self.lock.update(children={"worker": self.worker.pid,
+                                       "connect": self.simulator.pid})
+            self.say(f"{self.feed_name} sending events (its progress: {sim_log})")
+            self._wait_first_events(base, sim_log)
+            self._show_urls(base, target)
+            self._watch(base, worker_log, sim_log)
+            return
         sim_log = self.logs / "simulator.log"
         simulate = [*exe, "simulate", "--speed", f"{self.args.speed:g}", "--scenario",
                     DEMO_SCENARIO]
@@ -380,6 +411,31 @@ class Demo:
             self.say(f"simulator replaying the last hour at {self.args.speed:g}× real time, "
                      "then live (one queue is understaffed, so amber and red show early)")
             self._wait_caught_up(base, sim_log)
+        self._show_urls(base, target)
+        self._watch(base, worker_log, sim_log)
+
+    def connect_command(self, exe: list[str]) -> list[str]:
+        """``ccpulse connect SYSTEM <its options>`` into the demo's broker, checkpoints in the
+        demo's data directory (so ``--reset`` forgets them too)."""
+        from streams.sources.cli import pulls
+
+        command = [*exe, "connect", self.args.source, *self.args.source_args]
+        if pulls(self.args.source):
+            command += ["--checkpoint-dir", str(self.data / "connect")]
+        return command
+
+    def _wait_first_events(self, base: str, log: Path) -> None:
+        """Until the worker has applied an event, or the connector stopped (its last lines
+        then say why), or the catch-up wait is over (a source that is quiet for now)."""
+        deadline = time.monotonic() + CATCH_UP_WAIT_S
+        while time.monotonic() < deadline:
+            if _behind_seconds(_get(base + "/metrics")[1]) is not None:
+                return
+            if self.simulator is None or self.simulator.poll() is not None:
+                return
+            time.sleep(1.0)
+
+    def _show_urls(self, base: str, target: KafkaTarget) -> None:
         self.console.show(
             "\n  Wallboard (browser):     " + base + "/wallboard"
             + "\n  KPIs (Prometheus text):  " + base + "/metrics"
@@ -388,7 +444,6 @@ class Demo:
             + f"\n  Logs:                    {self.logs}/"
             + "\n\n  Press Ctrl-C to stop everything (or `ccpulse demo --stop` from another "
               "shell).\n")
-        self._watch(base, worker_log, sim_log)
 
     def _reset(self, *, running: bool) -> None:
         if running:
@@ -397,7 +452,7 @@ class Demo:
                 f"runs (started outside the demo); stop it with `ccpulse kafka stop "
                 f"--state-dir {self.broker.state_dir}` and run the demo again")
         for path in (self.broker.state_dir / "data", self.broker.state_dir / "cluster.id",
-                     self.data / "v1"):
+                     self.data / "v1", self.data / "connect"):
             if path.is_dir():
                 shutil.rmtree(path)
             else:
@@ -434,8 +489,9 @@ class Demo:
                 raise CcpulseError(f"the worker stopped (status {self.worker.returncode}): "
                                    f"{_last_line(worker_log)} (full log: {worker_log})")
             if self.simulator is not None and self.simulator.poll() is not None:
-                self.say(f"the simulator ended (status {self.simulator.returncode}; see "
-                         f"{sim_log}); the worker keeps serving the KPIs — Ctrl-C to stop")
+                self.say(f"the {self.feed_name} ended (status {self.simulator.returncode}): "
+                         f"{_last_line(sim_log)} (see {sim_log}); the worker keeps serving "
+                         "the KPIs — Ctrl-C to stop")
                 self.simulator = None
             up = self.broker.status().running
             if broker_up and not up:
@@ -459,7 +515,7 @@ class Demo:
     # -- stop ----------------------------------------------------------------------------------
 
     def _stop_all(self) -> None:
-        for name, proc in (("simulator", self.simulator), ("worker", self.worker)):
+        for name, proc in ((self.feed_name, self.simulator), ("worker", self.worker)):
             if proc is not None and group_alive(proc.pid, proc):
                 self.say(f"stopping the {name}")
                 stop_group(proc.pid, proc=proc)

@@ -46,6 +46,12 @@ def _module(system: str) -> ModuleType | None:
         raise
 
 
+def pulls(system: str) -> bool:
+    """True when ``system`` is a pull connector (it has checkpoints and ``--to``)."""
+    module = _module(system)
+    return module is not None and hasattr(module, "build")
+
+
 def add_connect_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``connect`` and one sub-command per system."""
     parser = subparsers.add_parser(

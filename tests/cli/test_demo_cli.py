@@ -246,3 +246,50 @@ class TestPortsInUse:
             f"Error: port {port} on 127.0.0.1 (the worker's web port) is already in use by "
             "another program; choose a free one with [worker] web_port in the config or "
             "CCPULSE_WEB_PORT\n")
+
+
+def _metric(port: int, line_start: str) -> float | None:
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    for line in body.splitlines():
+        if line.startswith(line_start):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def test_a_demo_fed_by_a_followed_asterisk_queue_log_shows_its_calls_and_stops_it(
+        tmp_path: Path, demos: list[DemoRun]):
+    now = int(time.time())
+    queue_log = tmp_path / "queue_log"
+    queue_log.write_text(
+        f"{now - 90}|1700.1|support|NONE|ENTERQUEUE||5551234|1\n"
+        f"{now - 80}|1700.1|support|PJSIP/1001|CONNECT|10|1700.2|2\n")
+    demo = DemoRun(tmp_path / "data", "--source", "asterisk", "--queue-log", str(queue_log),
+                   "--follow")
+    demos.append(demo)
+    demo.wait_ready()
+    answered = 'cc_contacts_answered_total{queue="support",channel="voice"}'
+    wait_until(lambda: _metric(demo.web_port, answered) == 1.0, "the answered call on /metrics")
+    with queue_log.open("a") as log:  # the switch writes on: the followed log is read on
+        log.write(f"{now - 5}|1700.3|support|NONE|ENTERQUEUE||5559876|1\n"
+                  f"{now - 1}|1700.3|support|NONE|ABANDON|1|1|4\n")
+    abandoned = 'cc_contacts_abandoned_total{queue="support",channel="voice"}'
+    shorts = 'cc_contacts_short_abandoned_total{queue="support",channel="voice"}'
+    wait_until(lambda: (_metric(demo.web_port, abandoned) or 0)
+               + (_metric(demo.web_port, shorts) or 0) == 1.0, "the abandon on /metrics")
+    pids = demo.pids()
+    assert "connect" in pids and "simulate" not in pids
+    demo.signal_group(signal.SIGINT)
+    assert demo.wait_gone(pids) == 0
+    assert "stopping the asterisk connector" in demo.log()
+
+
+def test_a_demo_source_with_a_wrong_option_is_a_usage_error_before_anything_starts(
+        tmp_path: Path):
+    done = subprocess.run(
+        ccpulse_cmd("demo", "--source", "asterisk", "--queue-lgo", "x", "--web-port",
+                    str(free_port()), "--broker-port", str(free_port())),
+        env={**os.environ, "CCPULSE_DATA_DIR": str(tmp_path)}, capture_output=True,
+        timeout=60, check=False)
+    assert done.returncode == 2
+    assert "--queue-lgo" in done.stderr.decode()
+    assert not (tmp_path / "kafka" / "kafka.pid").exists()

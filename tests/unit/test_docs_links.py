@@ -21,7 +21,7 @@ import pytest
 from streams.core.metrics import CATALOGUE
 from streams.docgen import CONTRACT, ROOT, _outside_code, _slug, contract_sections
 
-DOCS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md"))
+DOCS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").rglob("*.md"))
 DOCUMENTS = ["README.md", *DOCS]
 #: Documents others are still re-pointing from the old out-of-repository contract file;
 #: ``/tmp/spec_rename.sh`` (the mechanical rename) empties this set when it has run.

@@ -1,14 +1,18 @@
 """A real day of calls (Anonymous Bank, Technion SEE lab) through the replay engine.
 
-The data set's README gives figures computed independently from the CSV; the replay of the
-same calls as contract §1 events must reproduce them. Read from ../shared/data; skipped if absent.
+The data set's README gives figures computed independently from the CSV; the real CLI's
+``ccpulse connect csv --mapping anonymous-bank --to FILE`` (the mapping that ships with
+ccpulse, docs/sources/csv.md) and a replay of its output must reproduce them.
+Read from ../shared/data; skipped if absent.
 """
 
 from __future__ import annotations
 
-import csv
 import io
-from datetime import datetime, timedelta
+import re
+import subprocess
+import sys
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -25,56 +29,30 @@ ZONE = ZoneInfo("Asia/Jerusalem")
 pytestmark = pytest.mark.skipif(not DATA.exists(), reason=f"real data not found at {DATA}")
 
 
-def _instant(date: str, clock: str) -> datetime:
-    h, m, s = (int(x) for x in clock.split(":"))
-    return datetime.fromisoformat(date).replace(tzinfo=ZONE) + timedelta(hours=h, minutes=m,
-                                                                         seconds=s)
+def events_from_csv(path: Path, tmp_path: Path) -> list[dict]:
+    """The calls as events, by the real ``ccpulse connect csv`` with the shipped mapping."""
+    out = tmp_path / "calls.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "connect", "csv", str(path),
+         "--mapping", "anonymous-bank", "--to", str(out),
+         "--checkpoint-dir", str(tmp_path / "checkpoints")],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    # Every row is accounted for: 1,989 queued calls, 386 that never reached a queue.
+    assert "read 2,375 records" in done.stderr
+    assert re.search(r"ignored:never_queued +386 ", done.stderr), done.stderr
+    return [orjson.loads(line) for line in out.read_bytes().splitlines()]
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat()
-
-
-def events_from_csv(path: Path) -> list[dict]:
-    """Queued calls as events: queued at q_start, answered/abandoned q_time later, then the
-    service (ser_exit) as ended + wrap-up. Call ids repeat in the file: the row makes them
-    unique. PHANTOM rows (unknown outcome) only queue."""
-    out: list[dict] = []
-    with path.open(newline="") as f:
-        for row_no, row in enumerate(csv.DictReader(f), start=2):
-            if row["q_start"] == "0:00:00":
-                continue
-            call = f"{row['call_id']}-{row_no}"
-            queue = row["type"]
-            queued = _instant(row["date"], row["q_start"])
-            base = {"call_id": call, "queue": queue}
-            out.append({"event_id": f"{call}-q", "type": "call.queued",
-                        "occurred_at": _iso(queued), **base})
-            left = queued + timedelta(seconds=int(row["q_time"]))
-            if row["outcome"] == "AGENT":
-                agent = row["server"]
-                out.append({"event_id": f"{call}-a", "type": "call.answered",
-                            "occurred_at": _iso(left), "agent_id": agent, **base})
-                done = max(left, _instant(row["date"], row["ser_exit"]))
-                out.append({"event_id": f"{call}-e", "type": "call.ended",
-                            "occurred_at": _iso(done), "call_id": call, "agent_id": agent})
-                out.append({"event_id": f"{call}-w", "type": "call.wrapup_ended",
-                            "occurred_at": _iso(done), "call_id": call, "agent_id": agent})
-            elif row["outcome"] == "HANG":
-                out.append({"event_id": f"{call}-h", "type": "call.abandoned",
-                            "occurred_at": _iso(left), **base})
-    return out
-
-
-def test_replay_of_a_real_day_reproduces_the_published_figures():
-    events = events_from_csv(DATA)
+def test_replay_of_a_real_day_reproduces_the_published_figures(tmp_path):
+    events = events_from_csv(DATA, tmp_path)
     queues = sorted({e["queue"] for e in events if "queue" in e})
     # 300 s threshold and no short-abandon exclusion: the README's figures count every hang-up.
     policy = {"threshold_seconds": 300, "short_abandon_seconds": 0}
     config = parse_config({"defaults": {"timezone": "Asia/Jerusalem",
                                         "service_level": policy}})
     payload = b"".join(orjson.dumps(e) + b"\n" for e in events)
-    as_of = int(_instant("2010-08-01", "23:59:59").timestamp()) * 1_000_000
+    as_of = int(datetime(2010, 8, 1, 23, 59, 59, tzinfo=ZONE).timestamp()) * 1_000_000
     result = replay_streams([("calls.jsonl", io.BytesIO(payload))], config, as_of)
     assert result.problems == []
     fams = {f.name: f for f in result.families()}

@@ -1,7 +1,8 @@
 """A real helpdesk (4TU "Helpdesk": 4,479 tickets, 2010-2014) through ``ccpulse replay``.
 
-The log is mapped to docs/contract.md §1.3 events by ``helpdesk_log`` (decisions in
-docs/helpdesk-data.md), written to a JSON-lines file and replayed through the CLI's replay body
+The log is mapped to docs/contract.md §1.3 events by ``ccpulse connect csv --mapping
+helpdesk-log --to FILE`` (the mapping that ships with ccpulse; decisions in
+docs/helpdesk-data.md), run in-process, and the file is replayed through the CLI's replay body
 at chosen instants (``--as-of``). The figures a helpdesk manager would count by hand — tickets
 created and first solved per month, mean resolution time, reopens, open tickets at an instant —
 are computed here from the raw CSV with plain Python, not from the mapped events and not with
@@ -20,13 +21,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
-from helpdesk_log import DATA, events_from_log, write_jsonl
 from prometheus_client.parser import text_string_to_metric_families
 
+from streams.cli import main as ccpulse
 from streams.core.config import parse_config
 from streams.replay import run_replay
 
+DATA = (Path(__file__).resolve().parents[3] / "shared" / "data"
+        / "helpdesk-italian-software-company" / "helpdesk_log.csv")
 pytestmark = pytest.mark.skipif(
     not DATA.exists(),
     reason=f"real helpdesk log not found at {DATA} (the shared data directory beside the repo)")
@@ -131,8 +135,11 @@ def hand() -> HandCount:
 @pytest.fixture(scope="module")
 def replay(tmp_path_factory: pytest.TempPathFactory) -> Callable[[datetime | None], Totals]:
     """``replay(moment)``: the replay's samples summed over labels, by sample name (cached)."""
-    events = events_from_log()
-    path = write_jsonl(events, tmp_path_factory.mktemp("helpdesk") / "helpdesk.jsonl")
+    work = tmp_path_factory.mktemp("helpdesk")
+    path = work / "helpdesk.jsonl"
+    assert ccpulse(["connect", "csv", str(DATA), "--mapping", "helpdesk-log", "--to", str(path),
+                    "--checkpoint-dir", str(work / "checkpoints")]) == 0
+    events = [orjson.loads(line) for line in path.read_bytes().splitlines()]
     products = sorted({e["category"] for e in events if e["type"] == "ticket.created"})
     config = parse_config({"defaults": {"timezone": "Europe/Rome"},
                            "limits": {"ticket_categories": products}})

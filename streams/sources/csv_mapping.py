@@ -91,7 +91,7 @@ def build(args: argparse.Namespace, config: Any) -> Connector:
     """The connector of ``connect csv``: files, mapping and reader, checked."""
     from streams.errors import CcpulseError, ConfigError
     from streams.sources.mapping import RowMapper
-    from streams.sources.mapping_read import read_header, read_rows, read_sorted
+    from streams.sources.mapping_read import read_header, read_rows, read_sorted, resumable
     from streams.sources.mapping_spec import check_columns
 
     spec = load_mapping(args.mapping)
@@ -113,6 +113,10 @@ def build(args: argparse.Namespace, config: Any) -> Connector:
     mapper = RowMapper(spec)
 
     def read(position: Mapping[str, Any] | None) -> Iterator[Any]:
+        if position is not None and not resumable(paths, position):
+            # The input changed under the checkpoint: it is read again from the start (same
+            # ids), so what the mapper remembered of it must go too.
+            mapper.restore({})
         if inp.order_by is not None:
             order_by = inp.order_by
             return read_sorted(paths, position, inp, lambda row: mapper.time_of(row, order_by))

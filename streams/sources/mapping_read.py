@@ -186,6 +186,18 @@ def fingerprint(paths: Sequence[str]) -> str:
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).hexdigest()
 
 
+def resumable(paths: Sequence[str], position: Mapping[str, Any]) -> bool:
+    """True when reading from ``position`` goes on where the last run stopped; False when the
+    input changed under it (a sorted input's files, or the position's file replaced or
+    truncated) and is read again from the start."""
+    if "sorted" in position:
+        return position.get("sorted") == fingerprint(paths)
+    if position.get("path") not in [str(p) for p in paths]:
+        return False
+    return not position.get("offset") or \
+        _start_offset(Path(str(position["path"])), position) > 0
+
+
 def read_sorted(paths: Sequence[str], position: Position, inp: InputSpec,
                 key: Callable[[Row], int | None]) -> Items:
     """Every row of ``paths``, stably sorted by ``key`` (rows without a key first: they are

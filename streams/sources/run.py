@@ -148,13 +148,17 @@ class _Progress:
         self._report = report
         self._err = err
         self._next = time.monotonic() + PROGRESS_EVERY_S
-        self._position: Any = None
+        self._said_idle_at: int | None = None
 
     def maybe(self, *, idle: bool = False) -> None:
         if self._err is None or time.monotonic() < self._next:
             return
         self._next = time.monotonic() + PROGRESS_EVERY_S
         r = self._report
+        if idle:  # following a quiet input: say so once, not every few seconds
+            if self._said_idle_at == r.records:
+                return
+            self._said_idle_at = r.records
         state = " · following, nothing new" if idle else ""
         self._err.write(f"connect {self._connector.system}: {r.records:,} records · "
                         f"{r.sent:,} events sent · {sum(r.skipped.values()):,} skipped"

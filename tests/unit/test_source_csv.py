@@ -385,3 +385,22 @@ class TestIdsAndResume:
         after_change, _ = connect(mapping, data, store=store)
         assert after_change[0]["ticket_id"] == "T3"  # read again, in time order
         assert {e["event_id"] for e in events} < {e["event_id"] for e in after_change}
+
+
+class TestFollow:
+    def test_a_followed_file_waits_for_the_rest_of_a_quoted_field(self, tmp_path):
+        from streams.sources.base import IDLE
+        from streams.sources.mapping_read import read_rows
+        from streams.sources.mapping_spec import InputSpec
+
+        growing = tmp_path / "live.csv"
+        growing.write_text('a,b\n1,"half\n')
+        rows = read_rows([str(growing)], None, InputSpec(), follow=True)
+        assert next(rows) is IDLE  # the quoted field is not closed yet
+        with growing.open("a") as f:
+            f.write('done"\n2,z\n')
+        first, second = next(rows), next(rows)
+        assert first.data.values == {"a": "1", "b": "half\ndone"}
+        assert (second.data.values, second.data.line) == ({"a": "2", "b": "z"}, 4)
+        assert second.position["offset"] == growing.stat().st_size
+        assert next(rows) is IDLE

@@ -173,8 +173,9 @@ def _say_start(connector: Any, target: str, store: Any, err: Any) -> None:
     where = ""
     if saved is not None:
         position = saved.get("position") or {}
-        where = (f" from the checkpoint ({position.get('path', '')} byte "
-                 f"{position.get('offset', 0):,}; --from-start to read it all again)")
+        place = (f"{position['path']} byte {position['offset']:,}; "
+                 if "path" in position and position.get("offset") else "")
+        where = f" from the checkpoint ({place}--from-start to read it all again)"
     err.write(f"connect {connector.system}: {connector.describe or connector.identity} → "
               f"{target}{where}\n")
     err.flush()

@@ -30,8 +30,9 @@ def _identity(stat: os.stat_result) -> int:
     return stat.st_ino
 
 
-def _start_offset(path: Path, position: Mapping[str, Any] | None) -> int:
-    """Where to resume in ``path``: the saved offset when it is still the same file."""
+def start_offset(path: Path, position: Mapping[str, Any] | None) -> int:
+    """Where to resume in ``path``: the saved offset when it is still the same file (same
+    inode, at least that long), else 0."""
     if not position or position.get("path") != str(path):
         return 0
     try:
@@ -69,7 +70,7 @@ def read_lines(paths: Sequence[str | os.PathLike[str]], position: Mapping[str, A
     for index in range(first, len(files)):
         path = files[index]
         last = index == len(files) - 1
-        start = _start_offset(path, position) if index == first else 0
+        start = start_offset(path, position) if index == first else 0
         yield from _read_one(path, start, follow=follow and last, encoding=encoding)
 
 

@@ -27,7 +27,7 @@ import orjson
 
 from streams.errors import CcpulseError
 from streams.sources.base import IDLE, Record, _Idle
-from streams.sources.files import _start_offset, read_lines
+from streams.sources.files import start_offset, read_lines
 from streams.sources.mapping import BadRow, Row
 from streams.sources.mapping_spec import InputSpec
 
@@ -114,7 +114,7 @@ def _records(path: str, position: Position, inp: InputSpec, *, follow: bool
 
 
 def _csv(path: str, position: Position, inp: InputSpec, *, follow: bool) -> Items:
-    start = _start_offset(Path(path), position)
+    start = start_offset(Path(path), position)
     header = list(inp.columns) if inp.columns is not None else None
     row = 0
     if start and position is not None:
@@ -148,7 +148,7 @@ def _csv(path: str, position: Position, inp: InputSpec, *, follow: bool) -> Item
 
 
 def _jsonl(path: str, position: Position, inp: InputSpec, *, follow: bool) -> Items:
-    start = _start_offset(Path(path), position)
+    start = start_offset(Path(path), position)
     row = int(position.get("row", 0)) if start and position is not None else 0
     for item in read_lines([path], position if start else None, follow=follow,
                            encoding=inp.encoding):
@@ -195,7 +195,7 @@ def resumable(paths: Sequence[str], position: Mapping[str, Any]) -> bool:
     if position.get("path") not in [str(p) for p in paths]:
         return False
     return not position.get("offset") or \
-        _start_offset(Path(str(position["path"])), position) > 0
+        start_offset(Path(str(position["path"])), position) > 0
 
 
 def read_sorted(paths: Sequence[str], position: Position, inp: InputSpec,

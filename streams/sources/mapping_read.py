@@ -27,7 +27,7 @@ import orjson
 
 from streams.errors import CcpulseError
 from streams.sources.base import IDLE, Record, _Idle
-from streams.sources.files import start_offset, read_lines
+from streams.sources.files import read_lines, start_offset
 from streams.sources.mapping import BadRow, Row
 from streams.sources.mapping_spec import InputSpec
 

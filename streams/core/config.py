@@ -22,12 +22,34 @@ from streams.errors import ConfigError
 CHANNELS = ("voice", "chat")
 ABANDON_MODES = ("negative", "ignored", "positive")
 FLOW_OUT_MODES = ("ignored", "negative", "positive")
+#: The reasons of ``*.flowed_out`` (contract §1.2), the keys of ``flow_outs`` given per reason.
+FLOW_OUT_REASONS = ("timeout", "caller_choice", "overflow", "callback")
 #: A waiting contact must turn stale before its state is dropped (48 h, contract §2), so that
 #: its stale count is the same whether or not a prune has run.
 MAX_STALE_AFTER_SECONDS = 48 * 3600.0
 DEFAULT_TICKET_CATEGORIES = ("billing", "technical", "shipping", "returns", "sales", "cancellation")
 PRIORITIES = ("urgent", "high", "normal", "low")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True, slots=True)
+class FlowOutRules:
+    """``flow_outs`` given per reason (docs/contract.md §3.2): one of :data:`FLOW_OUT_MODES`
+    for each reason of :data:`FLOW_OUT_REASONS`; a reason not named in the table is
+    ``ignored``, and so is a reason outside the contract's."""
+
+    timeout: str = "ignored"
+    caller_choice: str = "ignored"
+    overflow: str = "ignored"
+    callback: str = "ignored"
+
+    def rule(self, reason: str) -> str:
+        """How a flow-out with ``reason`` counts."""
+        return getattr(self, reason) if reason in FLOW_OUT_REASONS else "ignored"
+
+    def items(self) -> tuple[tuple[str, str], ...]:
+        """``(reason, rule)`` for every reason of the contract."""
+        return tuple((reason, getattr(self, reason)) for reason in FLOW_OUT_REASONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +60,13 @@ class ServiceLevelPolicy:
     target_ratio: float = 0.8
     short_abandon_seconds: float = 5.0
     abandons: str = "negative"
-    flow_outs: str = "ignored"
+    #: One of :data:`FLOW_OUT_MODES` for every flow-out alike, or a rule per reason.
+    flow_outs: str | FlowOutRules = "ignored"
+
+    def flow_out_rule(self, reason: str) -> str:
+        """How a flow-out with ``reason`` counts under this policy (either form)."""
+        flow_outs = self.flow_outs
+        return flow_outs if isinstance(flow_outs, str) else flow_outs.rule(reason)
 
     @property
     def threshold_us(self) -> int:
@@ -263,8 +291,7 @@ def _parse_policy(where: str, raw: Any, base: ServiceLevelPolicy) -> ServiceLeve
             if value not in ABANDON_MODES:
                 raise ConfigError(f"{name} must be one of {list(ABANDON_MODES)}, got {value!r}")
         elif key == "flow_outs":
-            if value not in FLOW_OUT_MODES:
-                raise ConfigError(f"{name} must be one of {list(FLOW_OUT_MODES)}, got {value!r}")
+            value = _parse_flow_outs(name, value)
         elif key == "target_ratio":
             _number(name, value)
             if value > 1:
@@ -274,6 +301,23 @@ def _parse_policy(where: str, raw: Any, base: ServiceLevelPolicy) -> ServiceLeve
             value = float(_number(name, value))
         changes[key] = value
     return replace(base, **changes)
+
+
+def _parse_flow_outs(name: str, value: Any) -> str | FlowOutRules:
+    """One rule for every flow-out (``"positive"``), or a table of reason = rule."""
+    if isinstance(value, Mapping):
+        for reason, rule in value.items():
+            if reason not in FLOW_OUT_REASONS:
+                raise ConfigError(f"unknown key {name}.{reason}; expected one of "
+                                  f"{list(FLOW_OUT_REASONS)} (a reason not named is ignored)")
+            if rule not in FLOW_OUT_MODES:
+                raise ConfigError(f"{name}.{reason} must be one of {list(FLOW_OUT_MODES)}, "
+                                  f"got {rule!r}")
+        return FlowOutRules(**value)
+    if value not in FLOW_OUT_MODES:
+        raise ConfigError(f"{name} must be one of {list(FLOW_OUT_MODES)}, or a table of "
+                          f"reason = rule with reasons {list(FLOW_OUT_REASONS)}, got {value!r}")
+    return value
 
 
 def _parse_day_start(where: str, value: Any) -> int:

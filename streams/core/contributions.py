@@ -93,6 +93,10 @@ ABANDONED_WITHIN = "abandoned_within"
 SHORT_ABANDONED = "short_abandoned"
 FLOWED_OUT = "flowed_out"
 FLOWED_OUT_WITHIN = "flowed_out_within"
+#: + the flow-out reason: the same two per reason (``flowed_out:timeout``), for a service-level
+#: policy that counts each reason its own way; read by nothing else, so no metric of its own.
+FLOWED_OUT_FOR = "flowed_out:"
+FLOWED_OUT_WITHIN_FOR = "flowed_out_within:"
 HANDLED = "handled"
 HANDLE_US = "handle_us"
 RESOLVED_FIRST_CONTACT = "fcr"

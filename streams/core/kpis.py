@@ -202,17 +202,25 @@ def _ratio(fam: Family, labels: tuple[str, ...], num: float, den: float) -> None
 def service_level_parts(policy: Any, f: dict[str, float]) -> tuple[float, float]:
     """``(met, counted)`` of docs/contract.md §3.2 for one window's fields under ``policy``:
     A≤T (+ B≤T when abandons are positive) (+ F≤T when flow-outs are positive) over
-    A (+ B unless abandons are ignored) (+ F unless flow-outs are ignored)."""
+    A (+ B unless abandons are ignored) (+ F unless flow-outs are ignored). With
+    ``flow_outs`` given per reason, F and F≤T are summed over the reasons by each one's rule."""
     met = f.get(F.ANSWERED_WITHIN, 0)
     counted = f.get(F.ANSWERED, 0)
     if policy.abandons != "ignored":
         counted += f.get(F.ABANDONED, 0)
         if policy.abandons == "positive":
             met += f.get(F.ABANDONED_WITHIN, 0)
-    if policy.flow_outs != "ignored":
-        counted += f.get(F.FLOWED_OUT, 0)
-        if policy.flow_outs == "positive":
-            met += f.get(F.FLOWED_OUT_WITHIN, 0)
+    flow_outs = policy.flow_outs
+    if isinstance(flow_outs, str):  # every reason alike: the totals
+        rules = ((flow_outs, F.FLOWED_OUT, F.FLOWED_OUT_WITHIN),)
+    else:
+        rules = tuple((rule, F.FLOWED_OUT_FOR + reason, F.FLOWED_OUT_WITHIN_FOR + reason)
+                      for reason, rule in flow_outs.items())
+    for rule, flowed, flowed_within in rules:
+        if rule != "ignored":
+            counted += f.get(flowed, 0)
+            if rule == "positive":
+                met += f.get(flowed_within, 0)
     return met, counted
 
 

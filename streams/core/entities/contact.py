@@ -26,7 +26,9 @@ from streams.core.contributions import (
     CHAT_RESPONSE_US,
     CHAT_RESPONSES,
     FLOWED_OUT,
+    FLOWED_OUT_FOR,
     FLOWED_OUT_WITHIN,
+    FLOWED_OUT_WITHIN_FOR,
     HANDLE_US,
     HANDLED,
     OFFERED,
@@ -266,8 +268,10 @@ def contact_contributions(
             reason = outcome.extra if isinstance(outcome.extra, str) else UNKNOWN
             out.append(_new(Count, ("flowed_out", (q, channel, reason), 1)))
             out.append(_new(Booking, (q, channel, at, FLOWED_OUT, 1)))
+            out.append(_new(Booking, (q, channel, at, FLOWED_OUT_FOR + reason, 1)))
             if within:
                 out.append(_new(Booking, (q, channel, at, FLOWED_OUT_WITHIN, 1)))
+                out.append(_new(Booking, (q, channel, at, FLOWED_OUT_WITHIN_FOR + reason, 1)))
 
     if answered and scan.wrapup is not None:
         _handled(channel, scan, answered, out)

@@ -24,12 +24,13 @@ NOW = "2026-11-22T10:05:00Z"
 class Platform(NamedTuple):
     name: str
     policy: dict[str, Any]
-    #: (outcome, wait in seconds): answered | abandoned | timeout | callback
+    #: (outcome, wait in seconds): answered | abandoned | a flow-out reason
     calls: tuple[tuple[str, int], ...]
     service_level: float
 
 
-def _policy(abandons: str, flow_outs: str, short: int, threshold: int) -> dict[str, Any]:
+def _policy(abandons: str, flow_outs: str | dict[str, str], short: int,
+            threshold: int) -> dict[str, Any]:
     return {"abandons": abandons, "flow_outs": flow_outs, "short_abandon_seconds": short,
             "threshold_seconds": threshold}
 
@@ -66,10 +67,13 @@ PLATFORMS = [
              (("answered", 30), ("answered", 90), ("abandoned", 2), ("abandoned", 45),
               ("timeout", 120)), 1 / 2),
     # (callsabandonedinsl 2 + callscompletedinsl 1) / (callsabandoned 3 + callscompleted 2):
-    # Asterisk records the timeout exit (120 s, after the 60 s level) as abandoned
-    Platform("Asterisk SL2", _policy("positive", "positive", 0, 60),
+    # Asterisk records the timeout exit (120 s, after the 60 s level) as abandoned and the key
+    # exit (caller_choice) in neither counter
+    Platform("Asterisk SL2",
+             _policy("positive", {"timeout": "positive", "overflow": "positive",
+                                  "callback": "positive", "caller_choice": "ignored"}, 0, 60),
              (("answered", 30), ("answered", 90), ("abandoned", 2), ("abandoned", 45),
-              ("timeout", 120)), 3 / 5),
+              ("timeout", 120), ("caller_choice", 10)), 3 / 5),
     # removed from the queue within 20 s (answer 10, abandon 8, callback 12) / queued 4
     Platform("Amazon Connect, Service level X", _policy("positive", "positive", 0, 20),
              (("answered", 10), ("abandoned", 8), ("callback", 12), ("answered", 45)), 3 / 4),

@@ -221,8 +221,6 @@ class KafkaDelivery:
         await self._connected()
 
     async def __call__(self, events: list[dict[str, Any]]) -> None:
-        from streams.errors import BrokerError
-
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s
         last: BaseException | None = None
@@ -237,7 +235,7 @@ class KafkaDelivery:
                 return
             except TimeoutError:
                 break
-            except BrokerError as exc:
+            except Exception as exc:  # BrokerError, or one of aiokafka's unrelated types
                 last = exc
                 self._discard(publisher)
                 await asyncio.sleep(min(RECONNECT_PAUSE_S, max(0.0, deadline - loop.time())))

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-COMMANDS = ["worker", "replay", "produce", "simulate", "kafka", "demo"]
+COMMANDS = ["worker", "replay", "produce", "simulate", "connect", "connect asterisk",
+            "connect amazon-connect", "connect http", "connect csv", "kafka", "demo"]
 
 
 def ccpulse(*args: str) -> subprocess.CompletedProcess[str]:
@@ -17,7 +18,7 @@ def ccpulse(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("command", COMMANDS, ids=COMMANDS)
 def test_help_describes_the_command(command):
-    done = ccpulse(command, "--help")
+    done = ccpulse(*command.split(), "--help")
     assert done.returncode == 0
     usage, _, rest = done.stdout.partition("\n\n")
     description = rest.partition("\n\n")[0]
@@ -35,9 +36,13 @@ def test_help_describes_the_command(command):
      "'ccpulse demo --help'.\n"),
     (["nonsense"],
      "Error: argument COMMAND: invalid choice: 'nonsense' (choose from 'worker', 'replay', "
-     "'produce', 'simulate', 'kafka', 'demo'). Try 'ccpulse --help'.\n"),
+     "'produce', 'simulate', 'connect', 'kafka', 'demo'). Try 'ccpulse --help'.\n"),
 ], ids=["bad-as-of", "port-out-of-range", "unknown-command"])
 def test_usage_errors_are_one_line_with_what_to_do(args, message):
     done = ccpulse(*args)
+    if message is None:  # a runtime error rather than a usage one: still one line, exit 1
+        assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+        assert done.stderr.startswith("Error: "), done.stderr
+        return
     assert done.returncode == 2
     assert done.stderr == message

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from worker_harness import Worker, cli, differences, free_port, kpis, parse_metrics, wait_for
+from worker_harness import Worker, cli, family_total, free_port, wait_equals_replay, wait_for
 
 from streams.core.timestamps import format_us, parse_us
 
@@ -45,32 +45,6 @@ def connect(*args: str) -> str:
     return done.stderr.decode()
 
 
-def replay_kpis(path: Path, as_of_us: int) -> dict:
-    done = cli("replay", str(path), "--as-of", format_us(as_of_us))
-    assert done.returncode == 0, done.stderr.decode()
-    return kpis(parse_metrics(done.stdout.decode()))
-
-
-def wait_converged(worker: Worker, path: Path) -> None:
-    last: list[str] = []
-
-    def check() -> bool:
-        nonlocal last
-        before = now_us()
-        scraped = kpis(worker.metrics())
-        last = differences(scraped, replay_kpis(path, (before + now_us()) // 2))
-        return not last
-
-    try:
-        wait_for(check, "the worker's KPIs to equal the replay's", worker)
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\nfirst differences:\n" + "\n".join(last[:20])) from None
-
-
-def total(worker: Worker, family: str) -> float:
-    return sum(v for (name, _), v in worker.metrics().items() if name == family)
-
-
 def test_connected_records_give_the_worker_the_replays_kpis_and_a_second_run_changes_nothing(
         kafka_bootstrap, unique_name, tmp_path):
     newest = max(parse_us(m) for f in FIXTURES.glob("*.jsonl")
@@ -94,15 +68,15 @@ def test_connected_records_give_the_worker_the_replays_kpis_and_a_second_run_cha
         kafka = ["--broker", kafka_bootstrap, "--topic-prefix", prefix,
                  "--checkpoint-dir", str(tmp_path / "kafka-cp")]
         connect(*inputs, *kafka)
-        wait_converged(worker, expected)
+        wait_equals_replay(worker, expected)
         families = {name for name, _ in worker.metrics()}
         assert {"cc_service_level_ratio", "cc_agents", "cc_average_handle_time_seconds"} \
             <= families
 
         summary = connect(*inputs, *kafka, "--from-start")
         assert f"sent {sent:,} events" in summary
-        wait_for(lambda: total(worker, "cc_events_duplicate_total") == repeated + sent,
+        wait_for(lambda: family_total(worker, "cc_events_duplicate_total") == repeated + sent,
                  "the worker to drop every event of the second run as a duplicate", worker)
-        wait_converged(worker, expected)
+        wait_equals_replay(worker, expected)
     finally:
         worker.stop()

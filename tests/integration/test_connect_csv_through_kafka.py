@@ -9,25 +9,18 @@ equal ``ccpulse replay`` of what the same commands write to files. Connecting ag
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from worker_harness import Worker, cli, differences, free_port, kpis, parse_metrics, wait_for
-
-from streams.core.timestamps import format_us
+from worker_harness import Worker, cli, family_total, free_port, wait_equals_replay, wait_for
 
 pytestmark = pytest.mark.integration
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources" / "csv"
 BERLIN = ZoneInfo("Europe/Berlin")
 ROME = ZoneInfo("Europe/Rome")
-
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def local(moment: datetime, zone: ZoneInfo) -> str:
@@ -68,32 +61,6 @@ def connect(*args: str) -> str:
     return done.stderr.decode()
 
 
-def replay_kpis(paths: list[Path], as_of_us: int) -> dict:
-    done = cli("replay", *map(str, paths), "--as-of", format_us(as_of_us))
-    assert done.returncode == 0, done.stderr.decode()
-    return kpis(parse_metrics(done.stdout.decode()))
-
-
-def wait_converged(worker: Worker, paths: list[Path]) -> None:
-    last: list[str] = []
-
-    def check() -> bool:
-        nonlocal last
-        before = now_us()
-        scraped = kpis(worker.metrics())
-        last = differences(scraped, replay_kpis(paths, (before + now_us()) // 2))
-        return not last
-
-    try:
-        wait_for(check, "the worker's KPIs to equal the replay's", worker)
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\nfirst differences:\n" + "\n".join(last[:20])) from None
-
-
-def total(worker: Worker, family: str) -> float:
-    return sum(v for (name, _), v in worker.metrics().items() if name == family)
-
-
 def test_connected_exports_give_the_worker_the_replays_kpis_and_a_second_run_changes_nothing(
         kafka_bootstrap, unique_name, tmp_path):
     end = datetime.now(BERLIN).replace(microsecond=0) - timedelta(minutes=1)
@@ -117,7 +84,7 @@ def test_connected_exports_give_the_worker_the_replays_kpis_and_a_second_run_cha
         worker.start()
         for name, data in inputs.items():
             connect(str(data), "--mapping", str(FIXTURES / f"{name}.toml"), *kafka)
-        wait_converged(worker, expected)
+        wait_equals_replay(worker, expected)
         families = {name for name, _ in worker.metrics()}
         assert {"cc_service_level_ratio", "cc_tickets_open", "cc_tickets_reopened_total"} \
             <= families
@@ -126,8 +93,8 @@ def test_connected_exports_give_the_worker_the_replays_kpis_and_a_second_run_cha
             summary = connect(str(data), "--mapping", str(FIXTURES / f"{name}.toml"), *kafka,
                               "--from-start")
             assert f"sent {sent[name]:,} events" in summary
-        wait_for(lambda: total(worker, "cc_events_duplicate_total") == sum(sent.values()),
+        wait_for(lambda: family_total(worker, "cc_events_duplicate_total") == sum(sent.values()),
                  "the worker to drop every event of the second run as a duplicate", worker)
-        wait_converged(worker, expected)
+        wait_equals_replay(worker, expected)
     finally:
         worker.stop()

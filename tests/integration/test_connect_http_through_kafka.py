@@ -26,11 +26,9 @@ import pytest
 from worker_harness import (
     WAIT_TIMEOUT_S,
     Worker,
-    cli,
-    differences,
+    family_total,
     free_port,
-    kpis,
-    parse_metrics,
+    wait_equals_replay,
     wait_for,
 )
 
@@ -154,32 +152,6 @@ class Receiver:
         return self.log_path.read_text(errors="replace")
 
 
-def replay_kpis(path: Path, as_of_us: int) -> dict:
-    done = cli("replay", str(path), "--as-of", format_us(as_of_us))
-    assert done.returncode == 0, done.stderr.decode()
-    return kpis(parse_metrics(done.stdout.decode()))
-
-
-def wait_converged(worker: Worker, path: Path) -> None:
-    last: list[str] = []
-
-    def check() -> bool:
-        nonlocal last
-        before = now_us()
-        scraped = kpis(worker.metrics())
-        last = differences(scraped, replay_kpis(path, (before + now_us()) // 2))
-        return not last
-
-    try:
-        wait_for(check, "the worker's KPIs to equal the replay's", worker)
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\nfirst differences:\n" + "\n".join(last[:20])) from None
-
-
-def total(worker: Worker, family: str) -> float:
-    return sum(v for (name, _), v in worker.metrics().items() if name == family)
-
-
 def write_events(path: Path, events: list[dict[str, Any]]) -> None:
     path.write_text("".join(json.dumps(e) + "\n" for e in events))
 
@@ -209,16 +181,16 @@ def test_signed_webhooks_give_the_worker_the_replays_kpis_and_a_second_delivery_
         expected = tmp_path / "events.jsonl"
         write_events(expected, sent)
         assert len(sent) == 9 + 13
-        wait_converged(worker, expected)
+        wait_equals_replay(worker, expected)
         families = {name for name, _ in worker.metrics()}
         assert {"cc_tickets_open", "cc_csat_ratio", "cc_window_contacts_answered"} <= families
 
         for system, data in deliveries(delta):
             status, _ = receiver.deliver(system, data)
             assert status == 200
-        wait_for(lambda: total(worker, "cc_events_duplicate_total") >= len(sent) - 1,
+        wait_for(lambda: family_total(worker, "cc_events_duplicate_total") >= len(sent) - 1,
                  "the worker to drop the second deliveries as duplicates", worker)
-        wait_converged(worker, expected)
+        wait_equals_replay(worker, expected)
     finally:
         summary = receiver.stop() if receiver is not None else ""
         worker.stop()
@@ -259,7 +231,7 @@ def test_a_post_while_kafka_is_down_is_503_and_the_retry_after_it_is_back_is_cou
         write_events(expected, sent + retried)
         worker = Worker(broker.bootstrap, unique_name, prefix, tmp_path / "worker", free_port())
         worker.start()
-        wait_converged(worker, expected)
+        wait_equals_replay(worker, expected)
     finally:
         summary = receiver.stop()
         if worker is not None:

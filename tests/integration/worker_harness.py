@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -158,3 +158,36 @@ def wait_for(condition: Callable[[], bool], what: str, worker: Worker | None = N
         time.sleep(0.3)
     tail = f"\nworker log:\n{worker.log_tail()}" if worker else ""
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}{tail}")
+
+
+def replay_kpis(paths: Path | Sequence[Path], as_of_us: int) -> dict[Sample, float]:
+    """The KPI samples ``ccpulse replay`` gives for ``paths`` at the instant ``as_of_us``."""
+    from streams.core.timestamps import format_us
+
+    files = [paths] if isinstance(paths, Path) else list(paths)
+    done = cli("replay", *map(str, files), "--as-of", format_us(as_of_us))
+    assert done.returncode == 0, done.stderr.decode()
+    return kpis(parse_metrics(done.stdout.decode()))
+
+
+def wait_equals_replay(worker: Worker, paths: Path | Sequence[Path]) -> None:
+    """Until the worker's KPIs equal the replay of ``paths`` at the scrape's instant; on a
+    timeout the first differences are in the assertion message."""
+    last: list[str] = []
+
+    def check() -> bool:
+        nonlocal last
+        before = time.time_ns() // 1000
+        scraped = kpis(worker.metrics())
+        last = differences(scraped, replay_kpis(paths, (before + time.time_ns() // 1000) // 2))
+        return not last
+
+    try:
+        wait_for(check, "the worker's KPIs to equal the replay's", worker)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nfirst differences:\n" + "\n".join(last[:20])) from None
+
+
+def family_total(worker: Worker, family: str) -> float:
+    """The sum of every sample of ``family`` on the worker's ``/metrics``."""
+    return sum(v for (name, _), v in worker.metrics().items() if name == family)

@@ -195,10 +195,10 @@ CATALOGUE: tuple[FamilySpec, ...] = (
                "Short abandons in the window (left out of every ratio).", QCW, _PARTS),
     FamilySpec("cc_window_contacts_service_level_met", _G,
                "Service-level numerator under the queue's policy: A≤T (+ B≤T when abandons "
-               "are positive, + F≤T when flow-outs are positive).", QCW, _PARTS),
+               "are positive, + F≤T of each flow-out reason that is positive).", QCW, _PARTS),
     FamilySpec("cc_window_contacts_service_level_counted", _G,
                "Service-level denominator under the queue's policy: A (+ B unless abandons are "
-               "ignored) (+ F unless flow-outs are ignored).", QCW, _PARTS),
+               "ignored) (+ F of each flow-out reason that is not ignored).", QCW, _PARTS),
     FamilySpec("cc_window_contact_wait_seconds_sum", _G,
                "Sum of the waits of segments answered in the window (ASA numerator).", QCW,
                _PARTS),

@@ -176,22 +176,24 @@ def summary(metrics: bytes) -> str:
     """A one-line floor summary from the exposition text."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    waiting = offered = within = answered = events = 0.0
+    waiting = offered = met = counted = events = 0.0
     for fam in text_string_to_metric_families(metrics.decode()):
         for s in fam.samples:
+            today = s.labels.get("window") == "today"
             if s.name == "cc_queue_contacts_waiting":
                 waiting += s.value
-            elif s.name == "cc_window_contacts_offered" and s.labels.get("window") == "today":
+            elif s.name == "cc_window_contacts_offered" and today:
                 offered += s.value
-            elif s.name == "cc_contacts_answered_within_threshold_total":
-                within += s.value
-            elif s.name == "cc_contacts_answered_total":
-                answered += s.value
+            elif s.name == "cc_window_contacts_service_level_met" and today:
+                met += s.value
+            elif s.name == "cc_window_contacts_service_level_counted" and today:
+                counted += s.value
             elif s.name == "cc_events_total":
                 events += s.value
-    share = f"{within / answered:.0%}" if answered else "n/a"
+    # every queue's own policy, summed as the fleet-wide recording rule does (sum/sum)
+    share = f"{met / counted:.0%}" if counted else "n/a"
     return (f"events processed {events:,.0f} · waiting now {waiting:.0f} · offered today "
-            f"{offered:,.0f} · answered within threshold {share}")
+            f"{offered:,.0f} · service level today {share}")
 
 
 _summary = summary  # the earlier private name
@@ -211,11 +213,12 @@ def child_env(environ: Mapping[str, str], target: KafkaTarget,
 # ---------------------------------------------------------------------------- the command
 
 
-def _check_source(args: argparse.Namespace) -> None:
+def _check_source(args: argparse.Namespace, config: Any) -> None:
     """``--source SYSTEM`` and the options after it, checked as ``ccpulse connect`` would
-    before anything starts (a usage error exits 2 naming the option)."""
+    before anything starts: a usage error exits 2 naming the option; a pull connector's
+    settings and input (a missing file, a bad mapping) are one-line errors."""
     from streams.cli import build_parser
-    from streams.sources.cli import SYSTEMS
+    from streams.sources.cli import SYSTEMS, check_input
 
     if args.source not in SYSTEMS:
         raise CcpulseError(f"--source {args.source!r} is not a system ccpulse connects to; "
@@ -224,13 +227,14 @@ def _check_source(args: argparse.Namespace) -> None:
     if "--to" in extra or any(a.startswith("--to=") for a in extra):
         raise CcpulseError("the demo sends the connector's events to its own broker; drop "
                            "--to from the --source options")
-    build_parser().parse_args(["connect", args.source, *extra])
+    parsed = build_parser().parse_args(["connect", args.source, *extra])
     args.source_args = extra
+    module = parsed.connect_module
+    if hasattr(module, "build"):
+        check_input(module.build(parsed, config))
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    if getattr(args, "source", None) is not None:
-        _check_source(args)
     if args.config is None and not os.environ.get("CCPULSE_CONFIG"):
         args.config = str(DEMO_CONFIG)
         chose_demo_config = True
@@ -243,6 +247,8 @@ def run_demo(args: argparse.Namespace) -> int:
     data = Path(config.deployment.data_dir).resolve()
     if args.stop:
         return stop_demo(data, print)
+    if getattr(args, "source", None) is not None:
+        _check_source(args, config)
     console = Console(data / "logs" / "demo.log")
     try:
         if chose_demo_config:
@@ -324,6 +330,7 @@ class Demo:
         self.worker: subprocess.Popen[bytes] | None = None
         self.simulator: subprocess.Popen[bytes] | None = None  # or the connector
         self.feed_name = "simulator"
+        self.feed_failed = False
 
     def run(self) -> int:
         previous = self.lock.acquire()
@@ -346,7 +353,7 @@ class Demo:
         finally:
             self.lock.release()
             restore_signals()
-        return 0
+        return 1 if self.feed_failed else 0
 
     # -- start ---------------------------------------------------------------------------------
 
@@ -489,6 +496,9 @@ class Demo:
                 raise CcpulseError(f"the worker stopped (status {self.worker.returncode}): "
                                    f"{_last_line(worker_log)} (full log: {worker_log})")
             if self.simulator is not None and self.simulator.poll() is not None:
+                # a connector that stopped on an error (a bad input) fails the demo's exit
+                self.feed_failed = self.args.source is not None and \
+                    (self.simulator.returncode or 0) > 0
                 self.say(f"the {self.feed_name} ended (status {self.simulator.returncode}): "
                          f"{_last_line(sim_log)} (see {sim_log}); the worker keeps serving "
                          "the KPIs — Ctrl-C to stop")

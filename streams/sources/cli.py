@@ -119,7 +119,19 @@ def run_connect(args: argparse.Namespace) -> int:
     if not hasattr(module, "build"):
         return int(module.run(args, config))
     connector = module.build(args, config)
+    check_input(connector)
     return asyncio.run(_run_pull(args, config, connector))
+
+
+def check_input(connector: Any) -> None:
+    """Open the input and read up to its first record, so that a wrong path or an unreadable
+    file is a one-line error before anything starts or any output file is touched. A followed
+    input that does not exist yet is waited for, not an error."""
+    reader = connector.read(None)
+    try:
+        next(reader, None)
+    finally:
+        reader.close()
 
 
 async def _run_pull(args: argparse.Namespace, config: Config, connector: Any) -> int:

@@ -49,11 +49,13 @@ class ConnectReport:
     def sent(self) -> int:
         return sum(self.events.values())
 
-    def skip(self, note: Skipped, where: str) -> None:
+    def skip(self, note: Skipped, where: str) -> bool:
+        """Count ``note``; True when its reason is new in this run."""
         self.skipped[note.reason] += 1
         shown = self.examples.setdefault(note.reason, [])
         if len(shown) < EXAMPLES:
             shown.append(f"{note.where or where}: {note.detail}")
+        return self.skipped[note.reason] == 1
 
     def counts(self) -> dict[str, int]:
         return {"records": self.records, "sent": self.sent,
@@ -111,12 +113,15 @@ async def pump(connector: Connector, sink: Sink, store: CheckpointStore | None, 
         report.records += 1
         for out in _map(mapper, item):
             if isinstance(out, Skipped):
-                report.skip(out, item.where)
+                if report.skip(out, item.where):
+                    progress.first_skip(out.reason)
                 continue
             decoded = decode_obj(out, clock())
             if isinstance(decoded, Invalid):
-                report.skip(Skipped(f"invalid_event:{decoded.reason}",
-                                    f"{out.get('type')}: {decoded.message}"), item.where)
+                reason = f"invalid_event:{decoded.reason}"
+                if report.skip(Skipped(reason, f"{out.get('type')}: {decoded.message}"),
+                              item.where):
+                    progress.first_skip(reason)
                 continue
             await sink.send(out)
             report.events[decoded.type] += 1
@@ -150,6 +155,16 @@ class _Progress:
         self._next = time.monotonic() + PROGRESS_EVERY_S
         self._said_idle_at: int | None = None
 
+    def first_skip(self, reason: str) -> None:
+        """The first record skipped for a reason is said at once (a live feed may run for
+        days before its summary); the rest are counted."""
+        if self._err is None or reason.startswith("ignored:"):
+            return
+        self._err.write(f"connect {self._connector.system}: skipping {reason}: "
+                        f"{self._report.examples[reason][0]} (counted; later ones are only "
+                        "in the summary)\n")
+        self._err.flush()
+
     def maybe(self, *, idle: bool = False) -> None:
         if self._err is None or time.monotonic() < self._next:
             return
@@ -176,9 +191,9 @@ def _newest(report: ConnectReport) -> str:
 def format_summary(connector: Connector, report: ConnectReport, target: str) -> str:
     """The closing lines: records read, events sent by type, skips by reason with examples."""
     took = time.monotonic() - report.started
-    head = (f"connect {connector.system}: read {report.records:,} records"
+    head = (f"connect {connector.system}: read {_n(report.records, 'record')}"
             f"{' (resumed from the checkpoint)' if report.resumed else ''} in {took:.1f} s; "
-            f"sent {report.sent:,} events to {target}")
+            f"sent {_n(report.sent, 'event')} to {target}")
     if report.stopped:
         head += " before stopping"
     lines = [head]
@@ -192,6 +207,10 @@ def format_summary(connector: Connector, report: ConnectReport, target: str) -> 
             lines.append(f"    {reason:<{width}}  {count:>9,}  e.g. "
                          f"{report.examples[reason][0]}")
     return "\n".join(lines)
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def file_target_label(path: str) -> str:

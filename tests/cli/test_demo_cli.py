@@ -297,3 +297,14 @@ def test_a_demo_source_with_a_wrong_option_is_a_usage_error_before_anything_star
     assert done.stderr.decode() == ("Error: the following arguments are required: --queue-log. "
                                     "Try 'ccpulse connect asterisk --help'.\n")
     assert not (tmp_path / "kafka" / "kafka.pid").exists()
+
+
+def test_a_demo_source_whose_file_does_not_exist_fails_before_anything_starts(tmp_path: Path):
+    done = subprocess.run(
+        ccpulse_cmd("demo", "--source", "asterisk", "--queue-log", str(tmp_path / "nope"),
+                    "--web-port", str(free_port()), "--broker-port", str(free_port())),
+        env={**os.environ, "CCPULSE_DATA_DIR": str(tmp_path)}, capture_output=True,
+        timeout=60, check=False)
+    assert done.returncode == 1
+    assert done.stderr.decode() == f"Error: '{tmp_path / 'nope'}' does not exist; check the path\n"
+    assert not (tmp_path / "kafka" / "kafka.pid").exists()

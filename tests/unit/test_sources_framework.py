@@ -78,7 +78,7 @@ def test_every_record_is_sent_or_skipped_with_a_counted_reason(tmp_path: Path) -
     assert report.skipped == {"ignored:comment": 1, "invalid_event:out_of_range": 1,
                               "mapper_error": 1}
     summary = format_summary(_connector(source), report, "memory")
-    assert "read 4 records" in summary and "sent 1 events" in summary
+    assert "read 4 records" in summary and "sent 1 event to memory" in summary
     assert f"{source}:3: call.queued: field 'queue' is an empty string" in summary
     assert "ValueError: mapper bug" in summary
 
@@ -227,3 +227,29 @@ def test_stable_ids_fit_the_contract_and_depend_only_on_their_parts(parts: tuple
     assert stable_id("ast", *parts) == stable_id("ast", *parts)
     assert len(stable_id("ast", *parts)) <= 128
     assert stable_id("ast", *parts) != stable_id("zd", *parts)
+
+
+def test_the_first_skip_of_each_reason_is_said_at_once_not_only_in_the_summary(
+        tmp_path: Path) -> None:
+    source = tmp_path / "in.txt"
+    source.write_text("# a\n" + _line(1, "c1", queue="") + _line(2, "c2", queue=""))
+    err = io.StringIO()
+    asyncio.run(pump(_connector(source), FileSink(io.BytesIO(), "memory"), None, err=err))
+    said = err.getvalue().splitlines()
+    assert said == [f"connect toy: skipping invalid_event:out_of_range: {source}:2: call.queued: "
+                    "field 'queue' is an empty string (counted; later ones are only in the "
+                    "summary)"]
+
+
+def test_a_missing_input_is_one_line_and_leaves_the_output_file_untouched(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from streams.cli import main
+
+    out = tmp_path / "events.jsonl"
+    out.write_text("earlier\n")
+    missing = tmp_path / "queue_log"
+    status = main(["connect", "asterisk", "--queue-log", str(missing), "--to", str(out),
+                   "--checkpoint-dir", str(tmp_path / "cp")])
+    assert status == 1
+    assert capsys.readouterr().err == f"Error: '{missing}' does not exist; check the path\n"
+    assert out.read_text() == "earlier\n"

@@ -276,6 +276,30 @@ class KafkaDelivery:
             task.cancel()
 
 
+#: What a sender's operator should check, per rejection (the 401 body's ``message``). It
+#: names headers and formats only: nothing about the secret.
+_HEADERS = {
+    "zendesk": ("X-Zendesk-Webhook-Signature", "X-Zendesk-Webhook-Signature-Timestamp",
+                "RFC 3339, e.g. 2026-03-10T09:00:00Z, as Zendesk sends it"),
+    "chatwoot": ("X-Chatwoot-Signature", "X-Chatwoot-Timestamp",
+                 "epoch seconds, e.g. 1773133200, as Chatwoot sends it"),
+}
+
+
+def _why(problem: str, system: str, max_age_s: int) -> str:
+    """One line saying why a signature was rejected and what to check."""
+    signature, timestamp, form = _HEADERS[system]
+    return {
+        "no_signature": f"signature rejected: the {signature} and {timestamp} headers are "
+                        "both required",
+        "bad_timestamp": f"signature rejected: {timestamp} must be {form}",
+        "stale_timestamp": f"signature rejected: {timestamp} is more than {max_age_s} s from "
+                           "this receiver's clock (a replayed request, or a clock that is off)",
+        "bad_signature": f"signature rejected: {signature} does not match the body (the "
+                         "signing secret differs, or the body was changed on the way)",
+    }.get(problem, "signature rejected")
+
+
 # --------------------------------------------------------------------------------------------
 # The receiver
 
@@ -336,7 +360,8 @@ class Receiver:
                                           request.headers.get(zendesk.SIGNATURE_HEADER),
                                           timestamp, now, self.zendesk.max_age_s)
         if problem is not None:
-            return self._reject(stats, 401, problem, "signature rejected")
+            return self._reject(stats, 401, problem, _why(problem, "zendesk",
+                                                          self.zendesk.max_age_s))
         sent_us = _parse_or(timestamp, now)
         return await self._accept(stats, body, now,
                                   lambda data: zendesk.map_payload(data, self.zendesk, sent_us))
@@ -365,7 +390,8 @@ class Receiver:
                 self.secrets.chatwoot, body, request.headers.get(chatwoot.SIGNATURE_HEADER),
                 request.headers.get(chatwoot.TIMESTAMP_HEADER), now, self.chatwoot.max_age_s)
             if problem is not None:
-                return self._reject(stats, 401, problem, "signature rejected")
+                return self._reject(stats, 401, problem, _why(problem, "chatwoot",
+                                                              self.chatwoot.max_age_s))
         return await self._accept(stats, body, now,
                                   lambda data: chatwoot.map_payload(data, self.chatwoot))
 

@@ -117,6 +117,21 @@ class TestZendeskRequests:
 
         serve(test)
 
+    def test_an_epoch_timestamp_is_401_saying_zendesk_sends_rfc_3339(self):
+        async def test(client, receiver, kafka):
+            data = body("zendesk", "01-ticket-created.json")
+            stamp = str(NOW_US // 1_000_000)  # the Chatwoot form, sent to the Zendesk route
+            response = await client.post("/zendesk", data=data,
+                                         headers=zendesk_headers(data, stamp))
+            assert response.status == 401
+            assert await response.json() == {
+                "error": "bad_timestamp",
+                "message": "signature rejected: X-Zendesk-Webhook-Signature-Timestamp must be "
+                           "RFC 3339, e.g. 2026-03-10T09:00:00Z, as Zendesk sends it"}
+            assert kafka.sent == []
+
+        serve(test)
+
     def test_the_same_delivery_twice_sends_the_same_events(self):
         async def test(client, receiver, kafka):
             data = body("zendesk", "09-status-solved.json")

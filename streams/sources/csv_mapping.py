@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,49 @@ def required_fields() -> dict[str, frozenset[str]]:
     return {name: frozenset(doc.get("required", ())) for name, doc in load_schemas().items()}
 
 
+def known_fields() -> dict[str, frozenset[str]]:
+    """Each event type's fields: the properties of its JSON Schema, with those it takes by
+    ``$ref`` (the envelope) or from ``allOf``/``anyOf``/``oneOf``/``if``/``then``/``else``."""
+    from streams.validation import load_schemas
+
+    return schema_fields(load_schemas())
+
+
+def schema_fields(schemas: Mapping[str, Mapping[str, Any]]) -> dict[str, frozenset[str]]:
+    """:func:`known_fields` of the schema documents ``schemas`` (keyed by file name without
+    ``.json``, as :func:`streams.validation.load_schemas` gives them)."""
+    return {name: frozenset(_properties(doc, doc, schemas, set()))
+            for name, doc in schemas.items() if name != "envelope"}
+
+
+def _properties(node: Any, doc: Mapping[str, Any], schemas: Mapping[str, Mapping[str, Any]],
+                seen: set[str]) -> set[str]:
+    """The top-level property names ``node`` (a part of the schema document ``doc``) allows."""
+    if not isinstance(node, Mapping):
+        return set()
+    out = set(node.get("properties") or ())
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        # "envelope.json", "envelope.json#/$defs/id", the full $id URI, or "#/..." in doc.
+        where, _, pointer = ref.partition("#")
+        name = where.rsplit("/", 1)[-1].removesuffix(".json")
+        target_doc = schemas.get(name) if where else doc
+        key = f"{name if where else id(doc)}#{pointer}"
+        if isinstance(target_doc, Mapping) and key not in seen:   # a cycle is followed once
+            seen.add(key)
+            target: Any = target_doc
+            for part in (p for p in pointer.split("/") if p):
+                part = part.replace("~1", "/").replace("~0", "~")
+                target = target.get(part) if isinstance(target, Mapping) else None
+            out |= _properties(target, target_doc, schemas, seen)
+    for key in ("allOf", "anyOf", "oneOf"):
+        for sub in node.get(key) or ():
+            out |= _properties(sub, doc, schemas, seen)
+    for key in ("if", "then", "else"):
+        out |= _properties(node.get(key), doc, schemas, seen)
+    return out
+
+
 def load_mapping(name: str) -> Any:
     """Read and check a mapping (``--mapping``'s value). Raises ConfigError."""
     import tomllib
@@ -84,7 +128,7 @@ def load_mapping(name: str) -> Any:
         raise ConfigError(f"cannot read mapping {str(path)!r}: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"mapping {path.name}: not valid TOML: {exc}") from None
-    return parse_mapping(doc, path.name, required_fields())
+    return parse_mapping(doc, path.name, required_fields(), known_fields())
 
 
 def build(args: argparse.Namespace, config: Any) -> Connector:
@@ -95,6 +139,8 @@ def build(args: argparse.Namespace, config: Any) -> Connector:
     from streams.sources.mapping_spec import check_columns
 
     spec = load_mapping(args.mapping)
+    for warning in spec.warnings:   # a field the type lacks: a typo, or an extra on purpose
+        print(f"connect {SYSTEM}: {warning}", file=sys.stderr, flush=True)
     paths = [os.path.abspath(p) for p in args.files]
     follow = bool(getattr(args, "follow", False))
     inp = spec.input

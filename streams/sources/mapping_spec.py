@@ -4,11 +4,14 @@
 :class:`~streams.errors.ConfigError` with one line naming the mapping and the key, e.g.
 ``mapping bank.toml: [[event]] 2 (call.answered) at names time 'left', which [times] does not
 define (times: queued)``. :func:`check_columns` then holds every column a template reads against
-a CSV file's header. Pure: no I/O.
+a CSV file's header. A field that the event type's schema does not have (``priorty``) is not an
+error — the contract lets a producer send extra fields — but :attr:`MappingSpec.warnings` names
+it, with the closest field the type has, for the command to print. Pure: no I/O.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -25,6 +28,8 @@ NAMED_TIME_FORMATS: Final = ("iso", "epoch_s", "epoch_ms", "epoch_us")
 FIELD_TYPES: Final = ("string", "int", "number", "bool")
 #: Fields a mapping never sets: the connector makes them.
 ENVELOPE_MADE: Final = frozenset({"event_id", "type", "occurred_at"})
+#: Fields every event type has (docs/contract.md §1.1, schemas/envelope.json).
+ENVELOPE_FIELDS: Final = ENVELOPE_MADE | {"schema_version", "source"}
 _REASON = re.compile(r"[A-Za-z0-9_.:-]{1,48}")
 _SLOT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -121,6 +126,9 @@ class MappingSpec:
     times: Mapping[str, TimeSpec]
     skips: tuple[SkipRule, ...]
     events: tuple[EventSpec, ...]
+    #: One line per field the event type does not have (a typo, or an extra field on
+    #: purpose), e.g. ``mapping m.toml: [[event]] 2 (call.queued) sets 'priorty', which ...``.
+    warnings: tuple[str, ...] = ()
 
     def templates(self) -> Iterator[tuple[str, Template]]:
         """Every template with where it is (``[[event]] 2 (call.answered) fields.queue``)."""
@@ -149,11 +157,51 @@ class MappingSpec:
 
 
 def parse_mapping(doc: Mapping[str, Any], name: str,
-                  required: Mapping[str, frozenset[str]] | None = None) -> MappingSpec:
+                  required: Mapping[str, frozenset[str]] | None = None,
+                  known: Mapping[str, frozenset[str]] | None = None) -> MappingSpec:
     """Check the TOML document ``doc`` of the mapping file ``name``. ``required``: each event
     type's required fields (from the JSON Schemas), to refuse a mapping that can never make a
-    valid event. Raises ConfigError."""
-    return _Parser(name, required).mapping(doc)
+    valid event. ``known``: each event type's fields (the properties of its schema), to warn of
+    a field the type does not have (:func:`unknown_fields`). Raises ConfigError."""
+    spec = _Parser(name, required).mapping(doc)
+    if known is None:
+        return spec
+    return MappingSpec(spec.name, spec.input, spec.id_prefix, spec.id_key, spec.entity,
+                       spec.common, spec.maps, spec.times, spec.skips, spec.events,
+                       tuple(unknown_fields(spec, known)))
+
+
+def unknown_fields(spec: MappingSpec, known: Mapping[str, frozenset[str]]) -> list[str]:
+    """One line per field the mapping sets that its event type does not have: sent as an extra
+    field, which validation accepts, so a misspelt optional field (``priorty``) would be lost
+    without a word. An ``[[event]]``'s own field is held against its type; a
+    ``[common_fields]`` field against all the mapping's event types together (``queue`` is on
+    call.queued but not on call.ended: no warning), since it goes on every event."""
+    def fields_of(event_type: str) -> frozenset[str]:
+        return known.get(event_type, frozenset()) | ENVELOPE_FIELDS
+
+    def hint(name: str, candidates: frozenset[str]) -> str:
+        close = difflib.get_close_matches(name, sorted(candidates - ENVELOPE_MADE), n=1)
+        return f"; did you mean {close[0]!r}?" if close else ""
+
+    lines = []
+    types = list(dict.fromkeys(e.type for e in spec.events))
+    union = frozenset().union(*(fields_of(t) for t in types))
+    for f in spec.common:
+        if f.name not in union:
+            which = (f"{types[0]} does not have" if len(types) == 1
+                     else f"none of {', '.join(types)} has")
+            lines.append(f"mapping {spec.name}: [common_fields] sets {f.name!r}, which "
+                         f"{which} (sent as an extra field on every event"
+                         f"{hint(f.name, union)})")
+    for event in spec.events:
+        have = fields_of(event.type)
+        for f in event.fields:
+            if f.name not in have:
+                lines.append(f"mapping {spec.name}: {event.label} sets {f.name!r}, which "
+                             f"{event.type} does not have (sent as an extra field"
+                             f"{hint(f.name, have)})")
+    return lines
 
 
 def check_columns(spec: MappingSpec, columns: list[str], where: str) -> None:

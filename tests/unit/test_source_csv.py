@@ -14,7 +14,7 @@ import io
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -24,7 +24,15 @@ from streams.cli import main as ccpulse
 from streams.errors import ConfigError
 from streams.sources.base import Record, Skipped
 from streams.sources.checkpoint import CheckpointStore
-from streams.sources.csv_mapping import build, load_mapping, mapping_path, shipped_mappings
+from streams.sources.csv_mapping import (
+    build,
+    known_fields,
+    load_mapping,
+    mapping_path,
+    required_fields,
+    schema_fields,
+    shipped_mappings,
+)
 from streams.sources.mapping import Row, RowMapper, parse_time
 from streams.sources.mapping_spec import check_columns, parse_mapping
 from streams.sources.mapping_template import RowError, parse_template, render
@@ -194,12 +202,93 @@ class TestMappingChecks:
         assert not (tmp_path / "out.jsonl").exists()
 
 
+class TestFieldsTheTypeLacks:
+    """A field an event type's schema does not have is sent as an extra field (the contract
+    allows them), so a misspelt optional field would be lost silently: it is a warning."""
+
+    DOC: ClassVar[dict[str, Any]] = {
+        "input": {"timezone": "UTC"}, "times": {"at": "{at}"},
+        "common_fields": {"call_id": "{call}", "queue": "{q}"},
+        "event": [{"type": "call.queued", "fields": {"priorty": "{prio}"}},
+                  {"type": "call.ended", "fields": {"agent_id": "{agent}"}}]}
+
+    def test_a_misspelt_field_is_a_warning_with_the_closest_field(self):
+        spec = parse_mapping(self.DOC, "my.toml", required_fields(), known_fields())
+        assert spec.warnings == (
+            "mapping my.toml: [[event]] 1 (call.queued) sets 'priorty', which call.queued does "
+            "not have (sent as an extra field; did you mean 'priority'?)",)
+        # Not an error: the field still goes out, as an extra field.
+        event = RowMapper(spec).map(row(at="2026-03-30T09:00:00Z", call="C1", q="web",
+                                        prio="5", agent="a1"))[0]
+        assert event["priorty"] == "5"
+
+    def test_no_close_field_no_guess(self):
+        doc = {**self.DOC, "event": [{"type": "call.queued", "fields": {"x_crm_ref": "{r}"}}]}
+        (warning,) = parse_mapping(doc, "my.toml", known=known_fields()).warnings
+        assert warning.endswith("sets 'x_crm_ref', which call.queued does not have (sent as "
+                                "an extra field)")
+
+    def test_common_fields_are_held_against_all_the_mappings_types(self):
+        # queue is call.queued's, not call.ended's: no warning. quee is nobody's.
+        doc = {**self.DOC, "event": [{"type": "call.queued"},
+                                     {"type": "call.ended", "fields": {"agent_id": "{a}"}}]}
+        assert parse_mapping(doc, "my.toml", known=known_fields()).warnings == ()
+        doc = {**self.DOC, "common_fields": {"call_id": "{call}", "quee": "{q}"},
+               "event": [{"type": "call.queued", "fields": {"queue": "{q}"}},
+                         {"type": "call.ended", "fields": {"agent_id": "{a}"}}]}
+        assert parse_mapping(doc, "my.toml", known=known_fields()).warnings == (
+            "mapping my.toml: [common_fields] sets 'quee', which none of call.queued, "
+            "call.ended has (sent as an extra field on every event; did you mean 'queue'?)",)
+
+    def test_envelope_fields_are_known_to_every_type(self):
+        doc = {**self.DOC, "common_fields": {"call_id": "{call}", "source": "pbx",
+                                             "schema_version": 1},
+               "event": [{"type": "call.ended", "fields": {"agent_id": "{a}"}}]}
+        assert parse_mapping(doc, "my.toml", known=known_fields()).warnings == ()
+
+    def test_schema_fields_follow_refs_and_combinators(self):
+        schemas = {
+            "envelope": {"properties": {"event_id": {}, "source": {}},
+                         "$defs": {"extra": {"properties": {"from_def": {}}}}},
+            "x.one": {"$ref": "envelope.json", "properties": {"own": {}},
+                      "allOf": [{"$ref": "https://ccpulse.dev/schemas/envelope.json#/$defs/extra"},
+                                {"$ref": "#/$defs/local"}],
+                      "anyOf": [{"properties": {"in_any": {}}}],
+                      "$defs": {"local": {"$ref": "#/$defs/local",
+                                          "properties": {"from_local": {}}}}}}
+        assert schema_fields(schemas) == {"x.one": frozenset(
+            {"event_id", "source", "own", "from_def", "from_local", "in_any"})}
+        # The real ones: qa.reviewed's score and categories are in its anyOf too.
+        assert {"score", "categories", "source"} <= known_fields()["qa.reviewed"]
+
+    def test_the_command_prints_one_line_per_field_before_it_starts(self, tmp_path, capsys):
+        mine = tmp_path / "my.toml"
+        mine.write_text((FIXTURES / "calls.toml").read_text().replace(
+            'fields = { queue = "{queue}" }\n\n[[event]]\ntype = "call.answered"',
+            'fields = { queue = "{queue}", priorty = "{note}" }\n\n[[event]]\n'
+            'type = "call.answered"', 1))
+        code = ccpulse(["connect", "csv", str(FIXTURES / "calls.csv"), "--mapping", str(mine),
+                        "--to", str(tmp_path / "out.jsonl"),
+                        "--checkpoint-dir", str(tmp_path / "ck")])
+        assert code == 0
+        lines = capsys.readouterr().err.splitlines()
+        assert lines[0] == ("connect csv: mapping my.toml: [[event]] 1 (call.queued) sets "
+                            "'priorty', which call.queued does not have (sent as an extra "
+                            "field; did you mean 'priority'?)")
+        assert lines[1].startswith("connect csv: 1 csv file(s) by mapping my.toml")
+        assert sum("priorty" in line for line in lines) == 1
+
+
 class TestShippedMappings:
     def test_a_shipped_mapping_is_found_by_name_and_checks(self):
         assert shipped_mappings() == ["anonymous-bank", "helpdesk-log"]
         for name in shipped_mappings():
             assert mapping_path(name).name == f"{name}.toml"
             assert load_mapping(name).events
+
+    def test_the_shipped_mappings_set_only_fields_their_types_have(self):
+        for name in shipped_mappings():
+            assert load_mapping(name).warnings == ()
 
     def test_an_unknown_name_lists_the_shipped_ones(self):
         with pytest.raises(ConfigError, match="'bank' is neither a file nor a mapping that "

@@ -26,7 +26,13 @@ from streams.core.timestamps import parse_us
 from streams.errors import ConfigError
 from streams.replay import replay_streams
 from streams.settings import load_config
-from streams.sources.amazon_connect import AmazonConnectMapper, build, json_objects, settings
+from streams.sources.amazon_connect import (
+    AmazonConnectMapper,
+    build,
+    json_objects,
+    read_records,
+    settings,
+)
 from streams.sources.base import Record, Skipped
 from streams.sources.run import pump
 from streams.sources.sinks import FileSink
@@ -215,6 +221,77 @@ class TestSkips:
         out = mapped(line)
         assert [getattr(e, "reason", None) or e["type"] for e in out] == [
             "call.queued", "call.abandoned", "ignored:not_queued"]
+
+
+QUEUE_LOG = "".join(f"17645270{i:02d}|1700.{i}|support|NONE|ENTERQUEUE||5551234|1\n"
+                    for i in range(21))
+
+
+def connect_lines(tmp_path: Path, text: str) -> tuple[Any, list[dict[str, Any]]]:
+    """The report and the events of ``ccpulse connect amazon-connect`` of a file of ``text``."""
+    source = tmp_path / "input"
+    source.write_text(text)
+    config_file = tmp_path / "ccpulse.toml"
+    config_file.write_text(CONFIG)
+    args = argparse.Namespace(contact_records=[str(source)], agent_events=[], follow=False)
+    connector = build(args, load_config(config_file, environ={}))
+    out = tmp_path / "out.jsonl"
+    with out.open("wb") as f:
+        report = asyncio.run(pump(connector, FileSink(f, "out"), None))
+    return report, [json.loads(line) for line in out.read_text().splitlines()]
+
+
+class TestCounting:
+    def test_a_queue_log_file_is_one_not_json_skip_per_line_and_nothing_else(self, tmp_path):
+        report, sent = connect_lines(tmp_path, QUEUE_LOG)
+        assert (report.records, sent, dict(report.skipped)) == (21, [], {"not_json": 21})
+        assert report.examples["not_json"][0] == (
+            f"{tmp_path / 'input'}:1: not JSON: a contact record or agent event is a JSON "
+            "object per line ('1764527000|1700.0|support|NONE|ENTERQUEU'…)")
+
+    def test_a_line_starting_with_a_number_is_never_read_as_a_json_number(self):
+        (skip,) = mapped(QUEUE_LOG.splitlines()[0])
+        assert (skip.reason, skip.detail.startswith("not JSON: ")) == ("not_json", True)
+
+    def test_back_to_back_objects_are_each_a_record_read(self, tmp_path):
+        text = (json.dumps(contact(2)) + json.dumps(contact(8)) + "\n"
+                + json.dumps(contact(1)) + "\n")
+        report, sent = connect_lines(tmp_path, text)
+        ids = {e["call_id"] for e in sent}
+        assert ids == {contact(1)["ContactId"], contact(2)["ContactId"]}
+        assert dict(report.skipped) == {"ignored:not_queued": 1}
+        assert report.records == 3 == len(ids) + sum(report.skipped.values())
+
+    def test_an_unreadable_rest_after_back_to_back_objects_is_one_more_record(self, tmp_path):
+        text = json.dumps(contact(2)) + json.dumps(contact(8)) + '{"ContactId": "cut off'
+        report, sent = connect_lines(tmp_path, text)
+        assert {e["call_id"] for e in sent} == {contact(2)["ContactId"]}
+        assert dict(report.skipped) == {"ignored:not_queued": 1, "not_json": 1}
+        assert report.records == 3
+        assert report.examples["not_json"][0].startswith(
+            f"{tmp_path / 'input'}:1 object 3: not JSON: a contact record or agent event is a "
+            "JSON object per line (after 2 objects, from character ")
+
+    @pytest.mark.parametrize(("text", "reason"), [
+        ('{"hello": "world"}', "unknown_record"), ("[1, 2]", "unknown_record"),
+        ('"a string"', "unknown_record"), ("", "ignored:blank_line"),
+        ("{not json", "not_json"), ("12|not json", "not_json")],
+        ids=["neither kind", "an array", "a string", "blank", "broken object", "number first"])
+    def test_every_line_is_one_record_skipped_for_one_reason(self, tmp_path, text, reason):
+        report, sent = connect_lines(tmp_path, text + "\n")
+        assert (report.records, sent, dict(report.skipped)) == (1, [], {reason: 1})
+
+    def test_a_restart_between_objects_of_one_line_reads_the_whole_line_again(self, tmp_path):
+        source = tmp_path / "input"
+        source.write_text(json.dumps(contact(1)) + "\n" + json.dumps(contact(2))
+                          + json.dumps(contact(8)) + "\n")
+        line_1, object_1, object_2 = read_records([str(source)], None)
+        assert [r.where.rsplit("/", 1)[1] for r in (line_1, object_1, object_2)] == [
+            "input:1", "input:2 object 1", "input:2 object 2"]
+        assert object_1.position == line_1.position  # before line 2: nothing of it is lost
+        again = list(read_records([str(source)], object_1.position))
+        assert [r.data for r in again] == [contact(2), contact(8)]
+        assert list(read_records([str(source)], object_2.position)) == []
 
 
 class TestSettings:

@@ -16,6 +16,8 @@ it says so once and waits for it to come back.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import shutil
 import signal
@@ -231,7 +233,9 @@ def _check_source(args: argparse.Namespace, config: Any) -> None:
     args.source_args = extra
     module = parsed.connect_module
     if hasattr(module, "build"):
-        check_input(module.build(parsed, config))
+        # warnings (a mapping field a type lacks) are the connector's to print, in its log
+        with contextlib.redirect_stderr(io.StringIO()):
+            check_input(module.build(parsed, config))
 
 
 def run_demo(args: argparse.Namespace) -> int:

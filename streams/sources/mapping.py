@@ -21,7 +21,7 @@ in the mapping: the same row gives the same ids on every run, from any file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -38,7 +38,7 @@ from streams.sources.mapping_spec import (
     MappingSpec,
     TimeSpec,
 )
-from streams.sources.mapping_template import Ref, RowError, Template, render
+from streams.sources.mapping_template import Ref, RowError, Template, render, time_ref
 
 #: Multipliers of the epoch time formats, to microseconds.
 EPOCH_US: Final = {"epoch_s": 1_000_000, "epoch_ms": 1_000, "epoch_us": 1}
@@ -65,29 +65,46 @@ class BadRow:
     detail: str
 
 
-def parse_time(text: str, time_format: str, zone: ZoneInfo, ambiguous: str = "earlier"
-               ) -> datetime:
-    """``text`` as an aware UTC datetime, exact to the microsecond. A time without an offset
+def parse_time(text: str, time_format: str | Sequence[str], zone: ZoneInfo,
+               ambiguous: str = "earlier") -> datetime:
+    """``text`` as an aware UTC datetime, exact to the microsecond. ``time_format`` is one
+    format or several, tried in order (the first that parses wins). A time without an offset
     is wall time in ``zone``: in a repeated hour (DST ends) the ``ambiguous`` one, and a time
     in a skipped hour (DST starts) is a :class:`RowError` ``bad_time``."""
+    return localise(read_time(text, time_format), zone, ambiguous, text.strip())
+
+
+def read_time(text: str, time_format: str | Sequence[str]) -> datetime:
+    """``text`` as written: a naive wall time, or an aware time (an offset, or epoch: UTC).
+    Raises :class:`RowError` ``bad_time`` naming the formats tried."""
     text = text.strip()
     if not text:
         raise RowError("bad_time", "the time is empty")
-    try:
-        if time_format in EPOCH_US:
-            micros = int(Decimal(text) * EPOCH_US[time_format])
-            return _EPOCH + timedelta(microseconds=micros)
-        moment = (datetime.fromisoformat(text) if time_format == "iso"
-                  else datetime.strptime(text, time_format))
-    except (ValueError, InvalidOperation, OverflowError):
-        shown = "ISO 8601" if time_format == "iso" else repr(time_format)
-        raise RowError("bad_time", f"{text!r} is not a time in the format {shown}") from None
+    formats = (time_format,) if isinstance(time_format, str) else tuple(time_format)
+    for fmt in formats:
+        try:
+            if fmt in EPOCH_US:
+                micros = int(Decimal(text) * EPOCH_US[fmt])
+                return _EPOCH + timedelta(microseconds=micros)
+            return datetime.fromisoformat(text) if fmt == "iso" else datetime.strptime(text, fmt)
+        except (ValueError, InvalidOperation, OverflowError):
+            continue
+    shown = ", ".join("ISO 8601" if f == "iso" else repr(f) for f in formats)
+    what = "the format" if len(formats) == 1 else "any of the formats"
+    raise RowError("bad_time", f"{text!r} is not a time in {what} {shown}")
+
+
+def localise(moment: datetime, zone: ZoneInfo, ambiguous: str = "earlier",
+             text: str | None = None) -> datetime:
+    """A time from :func:`read_time` (written as ``text``) as an aware UTC datetime (see
+    :func:`parse_time`)."""
     if moment.tzinfo is not None:
         return moment.astimezone(UTC)
     local = moment.replace(tzinfo=zone, fold=1 if ambiguous == "later" else 0)
     instant = local.astimezone(UTC)
     if instant.astimezone(zone).replace(tzinfo=None) != moment:
-        raise RowError("bad_time", f"{text!r} does not exist in {zone.key} (the hour skipped "
+        shown = text if text is not None else moment.isoformat(" ")
+        raise RowError("bad_time", f"{shown!r} does not exist in {zone.key} (the hour skipped "
                                    "when daylight saving time starts)")
     return instant
 
@@ -235,6 +252,11 @@ class _RowScope:
             return str(self.row.line)
         if name.startswith("@"):
             return self.slots.get(name[1:], "")
+        target = time_ref(name)
+        if target is not None:
+            time, fmt = target
+            local = self.time(time).astimezone(self.spec.times[time].zone)
+            return local.isoformat() if fmt is None else local.strftime(fmt)
         value = lookup_path(self.row.values, name)
         if value is _MISSING:
             if ref.optional:
@@ -251,11 +273,25 @@ class _RowScope:
         return self._times[name]
 
     def _compute(self, spec: TimeSpec) -> datetime:
+        if spec.absent_when and self.holds(spec.absent_when):
+            assert spec.not_before is not None
+            return self.time(spec.not_before)   # no time in the row: the earliest it can be
         if spec.value is not None:
             text = self.text(spec.value)
             try:
-                moment = parse_time(text, spec.time_format, spec.zone, spec.ambiguous)
+                wall = read_time(text, spec.time_format)
+                moment = localise(wall, spec.zone, spec.ambiguous, text.strip())
+                if spec.rolls_over_after is not None:
+                    since = self.time(spec.rolls_over_after)
+                    if moment < since - timedelta(seconds=spec.slack_seconds):
+                        # Past midnight: the next calendar day at the same wall time, so a
+                        # DST change that night is right (23 or 25 hours later).
+                        moment = (wall + timedelta(days=1)).astimezone(UTC) \
+                            if wall.tzinfo is not None else \
+                            localise(wall + timedelta(days=1), spec.zone, spec.ambiguous)
             except RowError as exc:
+                if exc.detail.startswith("[times] "):  # the time it rolls over after
+                    raise
                 raise RowError(exc.reason, f"[times] {spec.name}: {exc.detail}") from None
         else:
             assert spec.after is not None

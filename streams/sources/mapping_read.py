@@ -11,6 +11,10 @@ from the file's start. The position is ``read_lines``'s (``path``, ``inode``, ``
 With ``[input] order_by`` the rows of every file are read first, then given to the mapper
 sorted (stably) by that time; the position is then how many sorted rows were done, valid while
 the files are unchanged (same inode, size and modification time).
+
+``[input] delimiter = "auto"`` takes, for each file, the one of ``,``, tab, ``;`` and ``|``
+that splits its first line into the most fields (a tie goes to the earlier of that list); a
+first line that none splits is an error asking for the delimiter.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from streams.errors import CcpulseError
 from streams.sources.base import IDLE, Record, _Idle
 from streams.sources.files import read_lines, start_offset
 from streams.sources.mapping import BadRow, Row
-from streams.sources.mapping_spec import InputSpec
+from streams.sources.mapping_spec import AUTO_DELIMITERS, InputSpec
 
 #: Lines one CSV record may span before it is given up as an unmatched quote.
 MAX_RECORD_LINES: Final = 10_000
@@ -69,6 +73,37 @@ def read_header(path: str, inp: InputSpec) -> list[str] | None:
     return None
 
 
+def detect_delimiter(line: str, inp: InputSpec, where: str) -> str:
+    """The delimiter of ``[input] delimiter = "auto"``: the candidate that splits ``line``
+    (the first line of ``where``) into the most fields. Raises CcpulseError when none splits
+    it."""
+    best, most = "", 1
+    for candidate in AUTO_DELIMITERS:
+        try:
+            cells = next(csv.reader([line], delimiter=candidate, quotechar=inp.quotechar), [])
+        except csv.Error:
+            continue
+        if len(cells) > most:
+            best, most = candidate, len(cells)
+    if not best:
+        shown = ", ".join("tab" if d == "\t" else repr(d) for d in AUTO_DELIMITERS)
+        raise CcpulseError(f"cannot tell the delimiter of {where!r}: none of {shown} splits "
+                           "its first line into more than one field; set [input] delimiter "
+                           "in the mapping")
+    return best
+
+
+def _first_line(path: str, inp: InputSpec) -> str | None:
+    """The first line of ``path`` (None: the file is empty or absent)."""
+    try:
+        with open(path, encoding=inp.encoding, errors="replace", newline="") as f:
+            line = f.readline()
+    except FileNotFoundError:
+        return None
+    line = line.removeprefix("\ufeff").rstrip("\r\n")
+    return line if line.strip() else None
+
+
 def _header(cells: list[str]) -> list[str]:
     if cells:
         cells = [cells[0].removeprefix("\ufeff"), *cells[1:]]
@@ -78,7 +113,12 @@ def _header(cells: list[str]) -> list[str]:
 def _records(path: str, position: Position, inp: InputSpec, *, follow: bool
              ) -> Iterator[tuple[list[str] | BadRow, int, Mapping[str, Any]] | _Idle]:
     """CSV records: (cells or a BadRow, first line number, position after it), and IDLE."""
-    dialect = {"delimiter": inp.delimiter, "quotechar": inp.quotechar, "strict": True}
+    auto = inp.delimiter == "auto"
+    delimiter = inp.delimiter
+    if auto:   # from the file's first line; an empty file's when its first line comes
+        first = _first_line(path, inp)
+        delimiter = detect_delimiter(first, inp, path) if first is not None else ""
+    dialect = {"delimiter": delimiter, "quotechar": inp.quotechar, "strict": True}
     lines: list[str] = []
     first_line = 0
     inode = None
@@ -89,10 +129,17 @@ def _records(path: str, position: Position, inp: InputSpec, *, follow: bool
         if item.position.get("inode") != inode:  # a new file (start, or rotation)
             if inode is not None:
                 yield ([], -1, item.position)  # marks a new file: its header comes next
+                if auto:
+                    dialect["delimiter"] = ""
             inode = item.position.get("inode")
             lines = []
         if not lines:
             first_line = int(item.where.rsplit(":", 1)[1])
+            if not dialect["delimiter"]:
+                text = item.data.removeprefix("\ufeff")
+                if not text.strip():   # blank lines before the first: no record
+                    continue
+                dialect["delimiter"] = detect_delimiter(text, inp, path)
         lines.append(item.data)
         try:
             cells = list(csv.reader(io.StringIO("\n".join(lines) + "\n"), **dialect))

@@ -19,11 +19,19 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from streams.errors import ConfigError
-from streams.sources.mapping_template import BUILTINS, Template, is_column, parse_template
+from streams.sources.mapping_template import (
+    BUILTINS,
+    Template,
+    is_column,
+    parse_template,
+    time_ref,
+)
 
 FORMATS: Final = ("csv", "jsonl")
 #: ``time_format`` values that are not strptime formats.
 NAMED_TIME_FORMATS: Final = ("iso", "epoch_s", "epoch_ms", "epoch_us")
+#: ``[input] delimiter = "auto"``: the candidates, in the order that breaks a tie.
+AUTO_DELIMITERS: Final = (",", "\t", ";", "|")
 #: ``as`` of a field: what JSON type its text becomes.
 FIELD_TYPES: Final = ("string", "int", "number", "bool")
 #: Fields a mapping never sets: the connector makes them.
@@ -43,29 +51,14 @@ class InputSpec:
     """``[input]``: how to read the file and its times."""
 
     format: str = "csv"
-    delimiter: str = ","
+    delimiter: str = ","                     # or "auto": detected from each file's first line
     quotechar: str = '"'
     encoding: str = "utf-8"
     columns: tuple[str, ...] | None = None   # the file has no header row
     timezone: str = "UTC"
-    time_format: str = "iso"
+    time_format: tuple[str, ...] = ("iso",)  # tried in order: the first that parses wins
     ambiguous: str = "earlier"               # a repeated wall-clock hour (DST ends)
     order_by: str | None = None              # a [times] name: read all rows, then sort
-
-
-@dataclass(frozen=True)
-class TimeSpec:
-    """One entry of ``[times]``: a template parsed as a time, or another time plus seconds;
-    optionally never before a third time."""
-
-    name: str
-    value: Template | None
-    after: str | None
-    plus_seconds: Template | None
-    not_before: str | None
-    time_format: str
-    zone: ZoneInfo
-    ambiguous: str
 
 
 @dataclass(frozen=True)
@@ -78,6 +71,27 @@ class Condition:
     is_in: tuple[Template, ...] | None = None
     not_in: tuple[Template, ...] | None = None
     changed: bool | None = None
+
+
+@dataclass(frozen=True)
+class TimeSpec:
+    """One entry of ``[times]``: a template parsed as a time, or another time plus seconds;
+    optionally never before a third time. A parsed time with ``rolls_over_after`` is a clock
+    time that may have passed midnight: when it is more than ``slack_seconds`` earlier than
+    that other time, it is on the next day. When ``absent_when`` holds (the row's placeholder
+    for "no time", such as ``0:00:00``) the value is not read: the time is ``not_before``'s."""
+
+    name: str
+    value: Template | None
+    after: str | None
+    plus_seconds: Template | None
+    not_before: str | None
+    time_format: tuple[str, ...]
+    zone: ZoneInfo
+    ambiguous: str
+    rolls_over_after: str | None = None
+    slack_seconds: float = 0.0
+    absent_when: tuple[Condition, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,6 +157,10 @@ class MappingSpec:
             for what, tpl in (("", t.value), (".plus_seconds", t.plus_seconds)):
                 if tpl is not None:
                     yield f"[times] {t.name}{what}", tpl
+            for cond in t.absent_when:
+                for tpl in (cond.value, *(cond.is_in or ()), *(cond.not_in or ())):
+                    if tpl is not None:
+                        yield f"[times] {t.name} absent_when", tpl
         for rule in (*self.skips, *self.events):
             for n, cond in enumerate(rule.when, start=1):
                 for tpl in (cond.value, *(cond.is_in or ()), *(cond.not_in or ())):
@@ -292,8 +310,26 @@ class _Parser:
             raise self.fail("no [[event]]: a mapping needs at least one")
         events = tuple(self.event(n, raw, times, common) for n, raw in
                        enumerate(raw_events, start=1))
-        return MappingSpec(self.name, inp, prefix, key, entity, common, self.maps, times, skips,
+        spec = MappingSpec(self.name, inp, prefix, key, entity, common, self.maps, times, skips,
                            events)
+        self.time_refs(spec)
+        return spec
+
+    def time_refs(self, spec: MappingSpec) -> None:
+        """Every ``{=time}`` names a time of ``[times]``, and is not in ``[times]`` itself."""
+        for place, template in spec.templates():
+            for ref in template.refs():
+                target = time_ref(ref.name)
+                if target is None:
+                    continue
+                shown = f"{place} {template.source!r}"
+                if place.startswith("[times]"):
+                    raise self.fail(f"{shown} reads a time ({{{ref.name}}}); a [times] entry "
+                                    "is read from columns (use after, not_before or "
+                                    "rolls_over_after to relate times)")
+                if target[0] not in spec.times:
+                    raise self.fail(f"{shown} reads time {target[0]!r}, which [times] does "
+                                    f"not define (times: {', '.join(spec.times) or 'none'})")
 
     def array(self, value: Any, where: str) -> list[Any]:
         if not isinstance(value, list):
@@ -307,8 +343,12 @@ class _Parser:
         if fmt not in FORMATS:
             raise self.fail(f"[input] format {fmt!r} is not one of {', '.join(FORMATS)}")
         for key in ("delimiter", "quotechar"):
+            if key == "delimiter" and table.get(key) == "auto":
+                continue
             if key in table and (not isinstance(table[key], str) or len(table[key]) != 1):
-                raise self.fail(f"[input] {key} must be one character, got {table[key]!r}")
+                also = " or \"auto\"" if key == "delimiter" else ""
+                raise self.fail(f"[input] {key} must be one character{also}, got "
+                                f"{table[key]!r}")
         encoding = self.text(table.get("encoding", "utf-8"), "[input] encoding")
         try:
             if "x".encode(encoding) != b"x" or "\n".encode(encoding) != b"\n":
@@ -344,12 +384,19 @@ class _Parser:
             raise self.fail(f"{where} {name!r} is not an IANA time zone (e.g. "
                             "\"Europe/Rome\", \"UTC\")") from None
 
-    def time_format(self, value: Any, where: str) -> str:
-        text = self.text(value, where)
-        if text not in NAMED_TIME_FORMATS and "%" not in text:
-            raise self.fail(f"{where} {text!r} is neither a strptime format (\"%Y-%m-%d "
-                            f"%H:%M:%S\") nor one of {', '.join(NAMED_TIME_FORMATS)}")
-        return text
+    def time_format(self, value: Any, where: str) -> tuple[str, ...]:
+        """One format, or a list of them tried in order."""
+        items = list(value) if isinstance(value, list | tuple) else [value]
+        if not items:
+            raise self.fail(f"{where} is an empty list: name at least one format")
+        out = []
+        for item in items:
+            text = self.text(item, where)
+            if text not in NAMED_TIME_FORMATS and "%" not in text:
+                raise self.fail(f"{where} {text!r} is neither a strptime format (\"%Y-%m-%d "
+                                f"%H:%M:%S\") nor one of {', '.join(NAMED_TIME_FORMATS)}")
+            out.append(text)
+        return tuple(out)
 
     def values(self, raw: Any) -> dict[str, dict[str, str]]:
         maps: dict[str, dict[str, str]] = {}
@@ -374,12 +421,25 @@ class _Parser:
             if isinstance(value, str):
                 value = {"value": value}
             spec = self.table(value, where, ("value", "after", "plus_seconds", "not_before",
-                                             "format", "timezone"))
+                                             "rolls_over_after", "slack_seconds",
+                                             "absent_when", "format", "timezone"))
             if ("value" in spec) == ("after" in spec):
                 raise self.fail(f"{where} needs either value (a template) or after (another "
                                 "time), not both")
             if "plus_seconds" in spec and "after" not in spec:
                 raise self.fail(f"{where} plus_seconds goes with after")
+            if "rolls_over_after" in spec and "value" not in spec:
+                raise self.fail(f"{where} rolls_over_after goes with value (a clock time read "
+                                "from the row)")
+            if "absent_when" in spec and ("value" not in spec or "not_before" not in spec):
+                raise self.fail(f"{where} absent_when goes with value and not_before (the time "
+                                "it is when the row has none)")
+            if "slack_seconds" in spec and "rolls_over_after" not in spec:
+                raise self.fail(f"{where} slack_seconds goes with rolls_over_after")
+            slack = spec.get("slack_seconds", 0)
+            if isinstance(slack, bool) or not isinstance(slack, int | float) or slack < 0:
+                raise self.fail(f"{where} slack_seconds must be a number of seconds >= 0, got "
+                                f"{slack!r}")
             zone_name = self.text(spec.get("timezone", inp.timezone), f"{where} timezone")
             out[name] = TimeSpec(
                 name,
@@ -390,9 +450,15 @@ class _Parser:
                 self.text(spec["not_before"], f"{where} not_before")
                 if "not_before" in spec else None,
                 self.time_format(spec.get("format", inp.time_format), f"{where} format"),
-                self.zone(zone_name, f"{where} timezone"), inp.ambiguous)
+                self.zone(zone_name, f"{where} timezone"), inp.ambiguous,
+                self.text(spec["rolls_over_after"], f"{where} rolls_over_after")
+                if "rolls_over_after" in spec else None,
+                float(slack),
+                self.conditions(spec["absent_when"], where, "absent_when")
+                if "absent_when" in spec else ())
         for spec in out.values():
-            for key, other in (("after", spec.after), ("not_before", spec.not_before)):
+            for key, other in (("after", spec.after), ("not_before", spec.not_before),
+                               ("rolls_over_after", spec.rolls_over_after)):
                 if other is not None and other not in out:
                     raise self.fail(f"[times] {spec.name} {key} names time {other!r}, which "
                                     f"[times] does not define (times: {', '.join(out)})")
@@ -400,7 +466,7 @@ class _Parser:
             seen, todo = set(), [spec.name]
             while todo:
                 current = out[todo.pop()]
-                for other in (current.after, current.not_before):
+                for other in (current.after, current.not_before, current.rolls_over_after):
                     if other == spec.name:
                         raise self.fail(f"[times] {spec.name} depends on itself")
                     if other is not None and other not in seen:
@@ -408,11 +474,11 @@ class _Parser:
                         todo.append(other)
         return out
 
-    def conditions(self, raw: Any, where: str) -> tuple[Condition, ...]:
+    def conditions(self, raw: Any, where: str, key: str = "when") -> tuple[Condition, ...]:
         items = raw if isinstance(raw, list) else [raw]
         out = []
         for n, item in enumerate(items, start=1):
-            here = f"{where} when" + (f" {n}" if len(items) > 1 else "")
+            here = f"{where} {key}" + (f" {n}" if len(items) > 1 else "")
             table = self.table(item, here, ("first", "value", "in", "not_in", "changed"))
             if "first" in table:
                 if len(table) != 1 or not isinstance(table["first"], bool):

@@ -5,7 +5,9 @@ A template is literal text with references in braces. A reference names
 - a column (a CSV header name, or a JSON-lines key or dotted path such as ``agent.id``);
 - ``_row`` (the data row's number, 1 for the first row of each file) or ``_line`` (the line of
   the file it starts on);
-- ``@slot``: what the row's entity remembers under ``slot`` (see ``set`` in docs/sources/csv.md).
+- ``@slot``: what the row's entity remembers under ``slot`` (see ``set`` in docs/sources/csv.md);
+- ``=time`` or ``=time:FORMAT``: the row's ``[times]`` entry ``time``, in its zone, as ISO 8601
+  or written by the strftime ``FORMAT`` (``{=entered:%Y-%m-%d}``).
 
 A ``?`` after the name makes a missing column an empty value instead of a skipped row; ``|f``
 applies a filter: a value map of the mapping by name, or a built-in (:data:`BUILTINS`).
@@ -64,7 +66,7 @@ class Template:
         return [p for p in self.parts if isinstance(p, Ref)]
 
     def columns(self) -> list[str]:
-        """The columns the template reads (not ``_row``, ``_line`` or ``@slots``)."""
+        """The columns the template reads (not ``_row``, ``_line``, ``@slots`` or ``=times``)."""
         return [r.name for r in self.refs() if is_column(r.name)]
 
     def slots(self) -> list[str]:
@@ -72,8 +74,17 @@ class Template:
 
 
 def is_column(name: str) -> bool:
-    """True when ``name`` is a column, not a row property or an entity slot."""
-    return name not in {"_row", "_line"} and not name.startswith("@")
+    """True when ``name`` is a column, not a row property, an entity slot or a time."""
+    return name not in {"_row", "_line"} and not name.startswith(("@", "="))
+
+
+def time_ref(name: str) -> tuple[str, str | None] | None:
+    """``=entered:%Y-%m-%d`` -> ``("entered", "%Y-%m-%d")``, ``=entered`` -> ``("entered",
+    None)``; None when ``name`` is not a reference to a time."""
+    if not name.startswith("="):
+        return None
+    time, sep, fmt = name[1:].partition(":")
+    return time.strip(), (fmt if sep else None)
 
 
 _PIECE = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")

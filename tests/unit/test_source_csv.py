@@ -3,7 +3,10 @@
 Fixtures under tests/fixtures/sources/csv/: ``calls.csv`` (one row = one call with several
 timestamps, a quoted field with a newline, a call across the 2026 DST change in Berlin, and one
 row per skip reason), ``chats.jsonl`` (one row = one event, JSON lines with dotted paths and
-epoch milliseconds) and ``tickets.csv`` (per-ticket memory: first row, changed values, status).
+epoch milliseconds) and ``tickets.csv`` (per-ticket memory: first row, changed values, status);
+``bank_august_1999.txt`` and ``bank_august_1999_republished.csv``: the same hand-made Anonymous
+Bank calls in the original layout (tab-separated, ``990801`` dates) and as re-published (commas,
+``vru.line``, ``1999-08-01``), with calls across midnight and the log's own glitches.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import io
 import shutil
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -493,3 +497,230 @@ class TestFollow:
         assert (second.data.values, second.data.line) == ({"a": "2", "b": "z"}, 4)
         assert second.position["offset"] == growing.stat().st_size
         assert next(rows) is IDLE
+
+
+# --- the Anonymous Bank log in every published form -----------------------------------------
+
+#: The same eight hand-made calls (the original's 17 columns) as the SEE lab's monthly files
+#: write them (tab-separated, header ``vru+line``, dates ``990801``) and as re-publications do
+#: (commas, header ``vru.line``, dates ``1999-08-01``).
+BANK_ORIGINAL = FIXTURES / "bank_august_1999.txt"
+BANK_REPUBLISHED = FIXTURES / "bank_august_1999_republished.csv"
+
+
+def without_ids(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in e.items() if k != "event_id"} for e in events]
+
+
+def wait_seconds(calls: dict[str, list[tuple[str, str]]], call: str) -> float:
+    times = dict(calls[call])
+    return (datetime.fromisoformat(times["call.answered"])
+            - datetime.fromisoformat(times["call.queued"])).total_seconds()
+
+
+class TestBankPublishedForms:
+    def test_the_original_tab_file_and_a_comma_republication_give_the_same_events(self):
+        original, report = connect("anonymous-bank", BANK_ORIGINAL)
+        republished, again = connect("anonymous-bank", BANK_REPUBLISHED)
+        # The ids hash the whole row, whose header and date are written differently.
+        assert without_ids(original) == without_ids(republished)
+        assert report.records == again.records == 8
+        assert dict(report.skipped) == dict(again.skipped) == {"ignored:never_queued": 1}
+        assert [e["type"] for e in original].count("call.queued") == 7
+        first = by_call(original)["33116-1999-08-01T7:13:04"]
+        assert first == [("call.queued", "1999-08-01T07:13:21+03:00"),
+                         ("call.answered", "1999-08-01T07:13:35+03:00"),
+                         ("call.ended", "1999-08-01T07:15:49+03:00"),
+                         ("call.wrapup_ended", "1999-08-01T07:15:49+03:00")]
+
+    def test_a_call_reaching_the_vru_before_midnight_is_queued_and_answered_the_next_day(self):
+        events, _ = connect("anonymous-bank", BANK_ORIGINAL)
+        calls = by_call(events)
+        # date 990801, vru_entry 23:59:50, q_start 0:00:02, q_time 98, ser_exit 0:04:05.
+        assert calls["43702-1999-08-01T23:59:50"] == [
+            ("call.queued", "1999-08-02T00:00:02+03:00"),
+            ("call.answered", "1999-08-02T00:01:40+03:00"),
+            ("call.ended", "1999-08-02T00:04:05+03:00"),
+            ("call.wrapup_ended", "1999-08-02T00:04:05+03:00")]
+        assert wait_seconds(calls, "43702-1999-08-01T23:59:50") == 98
+
+    def test_a_call_queued_before_midnight_is_answered_and_ends_after_it(self):
+        events, _ = connect("anonymous-bank", BANK_REPUBLISHED)
+        calls = by_call(events)
+        assert calls["43678-1999-08-01T23:57:10"] == [
+            ("call.queued", "1999-08-01T23:57:30+03:00"),
+            ("call.answered", "1999-08-02T00:00:50+03:00"),
+            ("call.ended", "1999-08-02T00:03:00+03:00"),
+            ("call.wrapup_ended", "1999-08-02T00:03:00+03:00")]
+        assert wait_seconds(calls, "43678-1999-08-01T23:57:10") == 200
+
+    def test_the_logs_own_glitches_stay_on_their_day(self):
+        calls = by_call(connect("anonymous-bank", BANK_ORIGINAL)[0])
+        # q_start 87 s before vru_entry (vru_time -87): a clock a little behind, not tomorrow.
+        assert calls["7039-1999-08-01T12:04:42"][0] == ("call.queued",
+                                                        "1999-08-01T12:03:15+03:00")
+        # An AGENT row with ser_exit 0:00:00 has no service time: it ends as the wait does,
+        # not at the next midnight.
+        assert calls["37823-1999-08-01T20:48:53"][2:] == [
+            ("call.ended", "1999-08-01T20:53:47+03:00"),
+            ("call.wrapup_ended", "1999-08-01T20:53:47+03:00")]
+
+
+class TestTimeFormatList:
+    FORMATS: ClassVar[list[str]] = ["%Y-%m-%d %H:%M:%S", "%y%m%d %H:%M:%S"]
+
+    @pytest.mark.parametrize("text", ["1999-08-01 0:00:31", "990801 0:00:31"],
+                             ids=["iso-date", "yymmdd"])
+    def test_the_first_format_that_parses_wins(self, text):
+        moment = parse_time(text, self.FORMATS, ZoneInfo("Asia/Jerusalem"))
+        assert moment.isoformat() == "1999-07-31T21:00:31+00:00"
+
+    def test_a_time_no_format_reads_is_bad_time_naming_the_formats_tried(self):
+        with pytest.raises(RowError) as caught:
+            parse_time("01/08/1999 0:00:31", self.FORMATS, BERLIN)
+        assert caught.value.reason == "bad_time"
+        assert caught.value.detail == ("'01/08/1999 0:00:31' is not a time in any of the "
+                                       "formats '%Y-%m-%d %H:%M:%S', '%y%m%d %H:%M:%S'")
+
+    def test_a_mapping_lists_them_under_input_or_per_time(self):
+        m = mapper({"input": {"timezone": "UTC", "time_format": self.FORMATS},
+                    "times": {"at": "{at}", "epoch": {"value": "{e}",
+                                                      "format": ["epoch_ms", "iso"]}},
+                    "event": [{"type": "call.queued", "at": "at",
+                               "fields": {"call_id": "{c}", "queue": "q"}},
+                              {"type": "call.abandoned", "at": "epoch",
+                               "fields": {"call_id": "{c}", "queue": "q"}}]})
+        out = m.map(row(at="990801 9:05:03", e="2026-01-01T00:00:00Z", c="C"))
+        assert [e["occurred_at"] for e in out] == ["1999-08-01T09:05:03+00:00",
+                                                  "2026-01-01T00:00:00+00:00"]
+
+
+class TestRollsOverAfter:
+    """A clock time with the date of another, earlier event (the day a call reached the VRU)
+    that is earlier than that event's time has passed midnight."""
+
+    DOC: ClassVar[dict[str, Any]] = {
+        "input": {"timezone": "Europe/Berlin", "time_format": "%Y-%m-%d %H:%M:%S"},
+        "times": {"entered": "{date} {entry}",
+                  "queued": {"value": "{date} {queue_start}", "rolls_over_after": "entered"}},
+        "event": [{"type": "call.queued", "at": "queued",
+                   "fields": {"call_id": "{c}", "queue": "q"}}]}
+
+    def queued(self, doc: dict[str, Any], date: str, entry: str, queue_start: str) -> str:
+        out = RowMapper(parse_mapping(doc, "m.toml")).map(
+            row(date=date, entry=entry, queue_start=queue_start, c="C"))
+        return out[0]["occurred_at"]
+
+    def test_an_earlier_clock_time_is_the_next_day(self):
+        assert self.queued(self.DOC, "2026-03-30", "23:59:50", "0:00:02") == \
+            "2026-03-31T00:00:02+02:00"
+        assert self.queued(self.DOC, "2026-03-30", "9:00:00", "9:00:30") == \
+            "2026-03-30T09:00:30+02:00"
+
+    def test_the_next_day_is_a_calendar_day_across_a_dst_change(self):
+        # Entered 23:50 CET on the night the clocks go forward; a 03:10 queue start is 03:10
+        # CEST the next morning (3 h 20 min later), not 24 hours after 03:10 CET.
+        assert self.queued(self.DOC, "2026-03-28", "23:50:00", "3:10:00") == \
+            "2026-03-29T03:10:00+02:00"
+
+    def test_within_the_slack_a_time_stays_on_its_day(self):
+        doc = {**self.DOC, "times": {**self.DOC["times"], "queued": {
+            **self.DOC["times"]["queued"], "slack_seconds": 43200}}}
+        assert self.queued(doc, "1999-08-01", "12:04:42", "12:03:15") == \
+            "1999-08-01T12:03:15+02:00"
+        assert self.queued(doc, "1999-08-01", "23:59:50", "0:00:02") == \
+            "1999-08-02T00:00:02+02:00"
+
+    def test_a_placeholder_time_is_absent_and_takes_its_not_before_time(self):
+        doc = {**self.DOC, "times": {**self.DOC["times"], "queued": {
+            "value": "{date} {queue_start}", "not_before": "entered",
+            "absent_when": {"value": "{queue_start}", "in": ["0:00:00"]}}}}
+        assert self.queued(doc, "2026-03-30", "9:00:00", "0:00:00") == \
+            "2026-03-30T09:00:00+02:00"
+
+    @pytest.mark.parametrize(("times", "message"), [
+        ({"at": {"value": "{a}", "rolls_over_after": "then"}},
+         "[times] at rolls_over_after names time 'then', which [times] does not define"),
+        ({"at": "{a}", "b": {"after": "at", "rolls_over_after": "at"}},
+         "[times] b rolls_over_after goes with value"),
+        ({"at": {"value": "{a}", "slack_seconds": 60}},
+         "[times] at slack_seconds goes with rolls_over_after"),
+        ({"at": "{a}", "b": {"value": "{b}", "rolls_over_after": "at", "slack_seconds": -1}},
+         "[times] b slack_seconds must be a number of seconds >= 0"),
+        ({"at": {"value": "{a}", "rolls_over_after": "at"}}, "[times] at depends on itself"),
+        ({"at": {"value": "{a}", "absent_when": {"value": "{a}", "in": [""]}}},
+         "[times] at absent_when goes with value and not_before"),
+        ({"at": {"value": "{a}", "format": []}}, "[times] at format is an empty list"),
+        ({"at": {"value": "{b} {=at:%H}"}}, "[times] at '{b} {=at:%H}' reads a time"),
+    ], ids=["unknown-time", "with-after", "slack-alone", "negative-slack", "itself",
+            "absent-without-not-before", "no-formats", "time-in-times"])
+    def test_a_mistake_is_one_line_naming_the_key(self, times, message):
+        doc = {"input": {"timezone": "UTC"}, "times": times,
+               "event": [{"type": "call.queued", "at": "at",
+                          "fields": {"call_id": "{c}", "queue": "q"}}]}
+        with pytest.raises(ConfigError) as caught:
+            parse_mapping(doc, "m.toml")
+        assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+class TestTimeInTemplates:
+    def test_a_template_writes_a_time_of_the_row_in_its_zone(self):
+        m = mapper({"input": {"timezone": "Asia/Jerusalem",
+                              "time_format": ["%Y-%m-%d %H:%M:%S", "%y%m%d %H:%M:%S"]},
+                    "event": [{"type": "call.queued", "fields": {
+                        "call_id": "{c}-{=at:%Y-%m-%d}", "queue": "{=at}"}}]})
+        (event,) = m.map(row(at="990801 9:05:03", c="7039"))
+        assert event["call_id"] == "7039-1999-08-01"
+        assert event["queue"] == "1999-08-01T09:05:03+03:00"
+
+    def test_a_time_the_mapping_lacks_is_refused(self):
+        with pytest.raises(ConfigError, match=r"reads time 'then', which \[times\] does not "
+                                              r"define \(times: at\)"):
+            parse_mapping({"input": {"timezone": "UTC"}, "times": {"at": "{at}"},
+                           "event": [{"type": "call.queued", "fields": {
+                               "call_id": "{=then}", "queue": "q"}}]}, "m.toml")
+
+
+class TestDelimiterAuto:
+    @pytest.mark.parametrize("delimiter", [",", "\t", ";", "|"],
+                             ids=["comma", "tab", "semicolon", "pipe"])
+    def test_the_header_line_tells_the_delimiter(self, tmp_path, delimiter):
+        from streams.sources.mapping_read import read_rows
+        from streams.sources.mapping_spec import InputSpec
+
+        data = tmp_path / "export.txt"
+        # The values hold the other candidates: only the header decides.
+        data.write_text(delimiter.join(["call", "note", "at"]) + "\n" +
+                        delimiter.join(["C1", '"a, b; c | d"', "9:05:03"]) + "\n")
+        (record,) = read_rows([str(data)], None, InputSpec(delimiter="auto"))
+        assert record.data.values == {"call": "C1", "note": "a, b; c | d", "at": "9:05:03"}
+
+    def test_a_header_no_candidate_splits_is_one_line_asking_for_the_delimiter(
+            self, tmp_path, capsys):
+        mapping = tmp_path / "auto.toml"
+        mapping.write_text((FIXTURES / "calls.toml").read_text().replace(
+            '[input]\n', '[input]\ndelimiter = "auto"\n'))
+        data = tmp_path / "calls.txt"
+        data.write_text("call queue entered\nC1 billing 2026-03-30T09:00:00\n")
+        code = ccpulse(["connect", "csv", str(data), "--mapping", str(mapping),
+                        "--to", str(tmp_path / "out.jsonl"),
+                        "--checkpoint-dir", str(tmp_path / "ck")])
+        assert code == 1
+        err = capsys.readouterr().err.strip()
+        assert err == (f"Error: cannot tell the delimiter of {str(data)!r}: none of ',', tab, "
+                       "';', '|' splits its first line into more than one field; set [input] "
+                       "delimiter in the mapping")
+
+    def test_auto_reads_the_calls_fixture_as_its_comma(self, tmp_path):
+        mapping = tmp_path / "auto.toml"
+        mapping.write_text((FIXTURES / "calls.toml").read_text().replace(
+            '[input]\n', '[input]\ndelimiter = "auto"\n'))
+        fixed, _ = connect(FIXTURES / "calls.toml", FIXTURES / "calls.csv")
+        auto, _ = connect(mapping, FIXTURES / "calls.csv")
+        assert auto == fixed
+
+    def test_a_delimiter_is_one_character_or_auto(self):
+        with pytest.raises(ConfigError, match=r"\[input\] delimiter must be one character or "
+                                              r"\"auto\", got 'tab'"):
+            parse_mapping({"input": {"timezone": "UTC", "delimiter": "tab"},
+                           "times": {"at": "{at}"}, "event": [EVENT]}, "m.toml")

@@ -139,6 +139,9 @@ def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
 CATCH_UP_WAIT_S = 300.0
 #: Newest event younger than this: the replay has caught up.
 CAUGHT_UP_S = 60.0
+#: How long the demo waits for a connector's first events before it prints the URLs anyway (a
+#: followed log or a webhook receiver may be quiet for now).
+FIRST_EVENTS_WAIT_S = 20.0
 
 
 def _behind_seconds(metrics: bytes) -> float | None:
@@ -403,8 +406,14 @@ class Demo:
             self.simulator = start_child(self.connect_command(exe), env, sim_log)
             self.lock.update(children={"worker": self.worker.pid,
                                        "connect": self.simulator.pid})
-            self.say(f"{self.feed_name} sending events (its progress: {sim_log})")
-            self._wait_first_events(base, sim_log)
+            from streams.sources.cli import pulls
+
+            if pulls(self.args.source):
+                self.say(f"{self.feed_name} sending events (its progress: {sim_log})")
+                self._wait_first_events(base, sim_log)
+            else:
+                self.say(f"{self.feed_name} listening (see {sim_log}); the numbers move as "
+                         "the system sends")
             self._show_urls(base, target)
             self._watch(base, worker_log, sim_log)
             return
@@ -437,8 +446,8 @@ class Demo:
 
     def _wait_first_events(self, base: str, log: Path) -> None:
         """Until the worker has applied an event, or the connector stopped (its last lines
-        then say why), or the catch-up wait is over (a source that is quiet for now)."""
-        deadline = time.monotonic() + CATCH_UP_WAIT_S
+        then say why), or :data:`FIRST_EVENTS_WAIT_S` is over (a source quiet for now)."""
+        deadline = time.monotonic() + FIRST_EVENTS_WAIT_S
         while time.monotonic() < deadline:
             if _behind_seconds(_get(base + "/metrics")[1]) is not None:
                 return

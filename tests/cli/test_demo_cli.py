@@ -59,10 +59,10 @@ def wait_until(predicate, what: str, timeout_s: float = DEMO_TIMEOUT_S) -> None:
 class DemoRun:
     """One ``ccpulse demo`` subprocess with its own ports and data directory."""
 
-    def __init__(self, data: Path, *extra: str) -> None:
+    def __init__(self, data: Path, *extra: str, env: dict[str, str] | None = None) -> None:
         self.data = data
         self.web_port = free_port()
-        self.env = {**os.environ, "CCPULSE_DATA_DIR": str(data)}
+        self.env = {**os.environ, "CCPULSE_DATA_DIR": str(data), **(env or {})}
         self.env.pop("CCPULSE_CONFIG", None)
         self.args = ["--speed", "3600",  # the last hour replayed in a second: ready at once
                      "--web-port", str(self.web_port), "--broker-port", str(free_port()),
@@ -308,3 +308,49 @@ def test_a_demo_source_whose_file_does_not_exist_fails_before_anything_starts(tm
     assert done.returncode == 1
     assert done.stderr.decode() == f"Error: '{tmp_path / 'nope'}' does not exist; check the path\n"
     assert not (tmp_path / "kafka" / "kafka.pid").exists()
+
+
+def test_a_demo_fed_by_signed_zendesk_webhooks_shows_the_ticket(tmp_path: Path,
+                                                                demos: list[DemoRun]):
+    from datetime import UTC, datetime
+
+    from streams.sources import zendesk
+
+    secret = "demo-signing-secret"
+    listen = free_port()
+    demo = DemoRun(tmp_path / "data", "--source", "http", "--listen", f"127.0.0.1:{listen}",
+                   env={"CCPULSE_ZENDESK_SIGNING_SECRET": secret})
+    demos.append(demo)
+    demo.wait_ready()
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    body = json.dumps({
+        "type": "zen:event-type:ticket.created", "id": "01JDEMO", "time": stamp,
+        "detail": {"id": "42", "status": "NEW", "priority": "NORMAL", "group_id": "360001",
+                   "requester_id": "7"}, "event": {}}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{listen}/zendesk", data=body, method="POST",
+        headers={zendesk.TIMESTAMP_HEADER: stamp, "Content-Type": "application/json",
+                 zendesk.SIGNATURE_HEADER: zendesk.sign(secret.encode(), stamp, body)})
+    wait_until(lambda: _post_ok(request), "the receiver to accept the signed webhook")
+    wait_until(lambda: _metric_sum(demo.web_port, "cc_tickets_created_total") == 1.0,
+               "the ticket on /metrics")
+    pids = demo.pids()
+    assert "connect" in pids
+    demo.signal_group(signal.SIGINT)
+    assert demo.wait_gone(pids) == 0
+    assert "stopping the http connector" in demo.log()
+
+
+def _post_ok(request: urllib.request.Request) -> bool:
+    try:
+        return urllib.request.urlopen(request, timeout=15).status == 200
+    except (OSError, urllib.error.HTTPError):
+        return False
+
+
+def _metric_sum(port: int, name: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    return sum(s.value for family in text_string_to_metric_families(body)
+               for s in family.samples if s.name == name)

@@ -234,6 +234,7 @@ def _check_source(args: argparse.Namespace, config: Any) -> None:
                            "--to from the --source options")
     parsed = build_parser().parse_args(["connect", args.source, *extra])
     args.source_args = extra
+    args.source_listen = getattr(parsed, "listen", None)
     module = parsed.connect_module
     if hasattr(module, "build"):
         # warnings (a mapping field a type lacks) are the connector's to print, in its log
@@ -460,6 +461,8 @@ class Demo:
             "\n  Wallboard (browser):     " + base + "/wallboard"
             + "\n  KPIs (Prometheus text):  " + base + "/metrics"
             + "\n  Health:                  " + base + "/healthz"
+            + (f"\n  Webhooks (POST):         http://{self.args.source_listen}/zendesk, "
+               f"/chatwoot" if getattr(self.args, "source_listen", None) else "")
             + f"\n  Kafka bootstrap:         {target.broker}"
             + f"\n  Logs:                    {self.logs}/"
             + "\n\n  Press Ctrl-C to stop everything (or `ccpulse demo --stop` from another "

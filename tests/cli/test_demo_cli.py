@@ -322,6 +322,8 @@ def test_a_demo_fed_by_signed_zendesk_webhooks_shows_the_ticket(tmp_path: Path,
                    env={"CCPULSE_ZENDESK_SIGNING_SECRET": secret})
     demos.append(demo)
     demo.wait_ready()
+    assert (f"  Webhooks (POST):         http://127.0.0.1:{listen}/zendesk, /chatwoot"
+            in demo.lines)
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     body = json.dumps({
         "type": "zen:event-type:ticket.created", "id": "01JDEMO", "time": stamp,

@@ -16,11 +16,10 @@ import sys
 from collections.abc import Iterator
 from typing import Any, BinaryIO, TextIO
 
-from streams.core.config import Deployment
 from streams.errors import CcpulseError
 from streams.logfilter import quiet_stderr_logging
 from streams.publish import Publisher, PublishReport
-from streams.settings import kafka_target, load_config
+from streams.settings import add_kafka_arguments, kafka_target, load_config
 
 STDIN_NAME = "<stdin>"
 
@@ -36,16 +35,7 @@ def add_produce_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="JSON-lines files; - is standard input")
     parser.add_argument("--topic", metavar="T",
                         help="send every line unchanged to this topic (no prefix added)")
-    parser.add_argument("--config", metavar="F",
-                        help="TOML config file whose [worker] broker and topic_prefix apply "
-                             "(default: $CCPULSE_CONFIG)")
-    parser.add_argument("--broker", metavar="B",
-                        help=f"Kafka bootstrap servers (default: $CCPULSE_BROKER, else the "
-                             f"config's [worker] broker, else {Deployment().broker})")
-    parser.add_argument("--topic-prefix", metavar="P",
-                        help="prefix of every routed topic name (default: "
-                             "$CCPULSE_TOPIC_PREFIX, else the config's [worker] topic_prefix, "
-                             "else none)")
+    add_kafka_arguments(parser)
     parser.set_defaults(func=run_produce)
     return parser
 

@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from streams.core.config import Config, parse_config
 from streams.errors import ConfigError
@@ -99,3 +99,19 @@ def kafka_target(config: Config, broker: str | None = None,
     return KafkaTarget(broker=broker or deployment.broker,
                        topic_prefix=deployment.topic_prefix if topic_prefix is None
                        else topic_prefix)
+
+
+def add_kafka_arguments(parser: Any, *, config_help: str = "") -> None:
+    """``--config``, ``--broker`` and ``--topic-prefix`` of every command that sends to Kafka
+    (``produce``, ``simulate``, ``connect``), resolved by :func:`kafka_target`."""
+    from streams.core.config import Deployment
+
+    parser.add_argument("--config", metavar="F",
+                        help="TOML config file whose [worker] broker and topic_prefix apply"
+                             f"{config_help} (default: $CCPULSE_CONFIG)")
+    parser.add_argument("--broker", metavar="B",
+                        help=f"Kafka bootstrap servers (default: $CCPULSE_BROKER, else the "
+                             f"config's [worker] broker, else {Deployment().broker})")
+    parser.add_argument("--topic-prefix", metavar="P",
+                        help="prefix of every topic name (default: $CCPULSE_TOPIC_PREFIX, "
+                             "else the config's [worker] topic_prefix, else none)")

@@ -23,12 +23,11 @@ import time
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from streams.core.config import Deployment
 from streams.core.timestamps import parse_us
 from streams.errors import CcpulseError
 from streams.logfilter import quiet_stderr_logging
 from streams.publish import Publisher
-from streams.settings import KafkaTarget, kafka_target, load_config
+from streams.settings import KafkaTarget, add_kafka_arguments, kafka_target, load_config
 from streams.simulate.generator import timed_events
 from streams.simulate.pacing import paced
 from streams.simulate.progress import Progress
@@ -103,15 +102,7 @@ def add_simulate_parser(subparsers: Any) -> argparse.ArgumentParser:
                              "(default: random, printed)")
     parser.add_argument("--out", metavar="FILE",
                         help="write JSON lines to FILE (- for stdout) instead of Kafka")
-    parser.add_argument("--config", metavar="F",
-                        help="TOML config file whose [worker] broker and topic_prefix apply "
-                             "(default: $CCPULSE_CONFIG)")
-    parser.add_argument("--broker", metavar="B",
-                        help=f"Kafka bootstrap servers (default: $CCPULSE_BROKER, else the "
-                             f"config's [worker] broker, else {Deployment().broker})")
-    parser.add_argument("--topic-prefix", metavar="P",
-                        help="prefix of every topic name (default: $CCPULSE_TOPIC_PREFIX, "
-                             "else the config's [worker] topic_prefix, else none)")
+    add_kafka_arguments(parser)
     parser.add_argument("--start", type=parse_start_ms, metavar="T",
                         help="simulated start time, RFC 3339 (default: so that the run ends "
                              "now; an endless Kafka run starts up to 1 h back and goes live)")

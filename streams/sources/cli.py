@@ -25,8 +25,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, BinaryIO
 
-from streams.core.config import Config, Deployment
+from streams.core.config import Config
 from streams.errors import CcpulseError
+from streams.settings import add_kafka_arguments
 
 #: ``ccpulse connect`` systems and their modules, in the order ``--help`` lists them.
 SYSTEMS: dict[str, str] = {
@@ -72,22 +73,9 @@ def add_connect_parser(subparsers: Any) -> argparse.ArgumentParser:
         if hasattr(module, "build"):
             add_common_arguments(p)
         else:
-            add_kafka_arguments(p)
+            add_kafka_arguments(p, config_help=", and this system's [connect.*] table")
         p.set_defaults(func=run_connect, connect_module=module)
     return parser
-
-
-def add_kafka_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--config``, ``--broker``, ``--topic-prefix``: where Kafka is (as ``produce``)."""
-    parser.add_argument("--config", metavar="F",
-                        help="TOML config file: [worker] broker and topic_prefix, and this "
-                             "system's [connect.*] table (default: $CCPULSE_CONFIG)")
-    parser.add_argument("--broker", metavar="B",
-                        help=f"Kafka bootstrap servers (default: $CCPULSE_BROKER, else the "
-                             f"config's [worker] broker, else {Deployment().broker})")
-    parser.add_argument("--topic-prefix", metavar="P",
-                        help="prefix of every topic name (default: $CCPULSE_TOPIC_PREFIX, "
-                             "else the config's [worker] topic_prefix, else none)")
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -96,7 +84,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where events go: kafka (default: the configured broker and "
                              "topic prefix), or a JSON-lines file for `ccpulse replay` "
                              "(- is standard output)")
-    add_kafka_arguments(parser)
+    add_kafka_arguments(parser, config_help=", and this system's [connect.*] table")
     parser.add_argument("--checkpoint-dir", metavar="DIR",
                         help="where the connector remembers how far it has read (default: "
                              "the data directory's connect/ folder: $CCPULSE_DATA_DIR, else "

@@ -166,7 +166,22 @@ class LocalBroker:
         """Whether this state directory's broker process is alive (not whether it is ready)."""
         pid = _process.read_pid(self.pid_path)
         running = pid is not None and _process.is_broker_process(pid, self.config_path)
-        return BrokerStatus(running, pid if running else None, self.bootstrap, self.log_path)
+        bootstrap = (self._running_bootstrap() if running else None) or self.bootstrap
+        return BrokerStatus(running, pid if running else None, bootstrap, self.log_path)
+
+    def _running_bootstrap(self) -> str | None:
+        """``host:port`` the running broker advertises (its own server.properties), which
+        is not this object's port when it was started with another ``--port``."""
+        try:
+            text = self.config_path.read_text()
+        except OSError:
+            return None
+        for line in text.splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "advertised.listeners" and value.strip().startswith(
+                    "PLAINTEXT://"):
+                return value.strip().removeprefix("PLAINTEXT://").split(",")[0]
+        return None
 
     def start(self, timeout_s: float = 60.0) -> BrokerStatus:
         """Start the broker and wait until it answers metadata requests.

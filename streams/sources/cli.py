@@ -102,6 +102,9 @@ def run_connect(args: argparse.Namespace) -> int:
 
     quiet_stderr_logging("connect")
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    # "Topic … not found in cluster metadata" is logged as an error while a broker creates a
+    # topic on first use; a topic that never comes fails the send, which is reported anyway.
+    logging.getLogger("aiokafka.cluster").setLevel(logging.CRITICAL)
     config = load_config(args.config)
     module = args.connect_module
     if not hasattr(module, "build"):

@@ -99,6 +99,8 @@ class TestLocalBrokerLifecycle:
         with pytest.raises(BrokerError, match=r"already running .* with other settings"):
             elsewhere.start(timeout_s=5)
         assert broker.status() == running
+        # `ccpulse kafka status --state-dir D` without --port: the running broker's own port
+        assert elsewhere.status().bootstrap == broker.bootstrap == running.bootstrap
 
     def test_start_refuses_a_port_taken_by_another_program(
         self, new_local_broker: Callable[..., LocalBroker]

@@ -1,0 +1,85 @@
+"""Memory over a long run: does the engine's state stay flat as stream time advances?
+
+Simulated contact-centre traffic (every event family) goes through the one ingest step the
+worker and the replay share (decode, validate, apply, prune by stream time), in-process with the
+replay's in-memory store, for many simulated days. Every ``--every`` events it prints the
+process RSS, the records kept per entity kind and the simulated date, then the RSS growth from
+the 2 M mark to the end (issue 10 asks that RSS after 10 M be within 10 % of RSS after 2 M).
+
+This is the engine's state only (no Faust, no Kafka, no RocksDB). Run:
+
+    .venv/bin/python bench/bench_memory.py [--events 10000000] [--every 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import time
+from collections import Counter
+
+import orjson
+
+from streams.core.config import parse_config
+from streams.core.engine import Engine, MemoryStore
+from streams.core.pipeline import PipelineStats
+from streams.ingest import ingest
+from streams.runtime import tune_gc
+from streams.simulate.generator import generate
+from streams.simulate.scenarios import contact_centre
+
+START_MS = 1_795_338_000_000  # 2026-11-22T09:00Z
+
+
+def rss_mib() -> float:
+    """Resident set size of this process, MiB (Linux /proc)."""
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--every", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    tune_gc()  # as the worker and the replay run
+    store = MemoryStore()
+    engine = Engine(parse_config({}), store)
+    stats = PipelineStats()
+    rows: list[tuple[int, str, float, Counter[str], float]] = []
+    started = time.perf_counter()
+    count = 0
+    dumps = orjson.dumps
+    for event in generate(contact_centre(), seed=args.seed, start_ms=START_MS):
+        ingest(dumps(event), engine, stats)
+        count += 1
+        if count % args.every == 0:
+            gc.collect()
+            kinds = Counter(str(r.get("kind", "base")) for r in store.data.values())
+            rows.append((count, event["occurred_at"][:10], rss_mib(), kinds,
+                         time.perf_counter() - started))
+            print(f"  {count:>12,} events · simulated {event['occurred_at'][:16]} · "
+                  f"RSS {rows[-1][2]:,.0f} MiB", file=sys.stderr, flush=True)
+        if count >= args.events:
+            break
+    kinds_seen = sorted({k for *_, kinds, _ in rows for k in kinds})
+    print(f"engine state over {count:,} simulated events (contact-centre scenario, seed "
+          f"{args.seed}); records kept per kind after pruning by stream time\n")
+    header = f"{'events':>12}  {'simulated':<10}  {'RSS MiB':>8}  {'seconds':>8}  " + "  ".join(
+        f"{k:>9}" for k in kinds_seen)
+    print(header)
+    for n, day, rss, kinds, secs in rows:
+        print(f"{n:>12,}  {day:<10}  {rss:>8,.0f}  {secs:>8,.0f}  "
+              + "  ".join(f"{kinds.get(k, 0):>9,}" for k in kinds_seen))
+    at_2m = next((r for r in rows if r[0] >= 2_000_000), None)
+    if at_2m is not None and rows[-1][0] > at_2m[0]:
+        growth = rows[-1][2] / at_2m[2] - 1
+        print(f"\nRSS growth from {at_2m[0]:,} to {rows[-1][0]:,} events: {growth:+.1%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -57,19 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def settings(config: Any) -> dict[str, str]:
     """The ``queue_names`` of ``[connect.amazon-connect]``, checked. Raises ConfigError."""
-    from streams.errors import ConfigError
+    from streams.sources.settings import check_keys, names
 
     table = dict(getattr(config, "connect", {}).get(SYSTEM, {}))
-    for key in table:
-        if key not in CONFIG_KEYS:
-            raise ConfigError(f"connect.{SYSTEM}.{key} is not a setting; the only one is "
-                              "queue_names")
-    names = table.get("queue_names", {})
-    if not isinstance(names, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in names.items()):
-        raise ConfigError(f"connect.{SYSTEM}.queue_names must be a table of queue id or ARN "
-                          f"= \"name\", got {names!r}")
-    return {k: v.strip() for k, v in names.items()}
+    check_keys(f"connect.{SYSTEM}", table, CONFIG_KEYS)
+    return names(f"connect.{SYSTEM}.queue_names", table.get("queue_names", {}),
+                 'queue id or ARN = "name"')
 
 
 def build(args: argparse.Namespace, config: Any) -> Connector:

@@ -62,12 +62,10 @@ def settings(config: Any, timezone_flag: str | None = None) -> dict[str, Any]:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from streams.errors import ConfigError
+    from streams.sources.settings import check_keys, names
 
     table = dict(getattr(config, "connect", {}).get(SYSTEM, {}))
-    for key in table:
-        if key not in CONFIG_KEYS:
-            raise ConfigError(f"connect.{SYSTEM}.{key} is not a setting; the settings are "
-                              f"{', '.join(CONFIG_KEYS)}")
+    check_keys(f"connect.{SYSTEM}", table, CONFIG_KEYS)
     name = timezone_flag or table.get("timezone", "UTC")
     where = "--timezone" if timezone_flag else f"connect.{SYSTEM}.timezone"
     if not isinstance(name, str):
@@ -91,24 +89,17 @@ def settings(config: Any, timezone_flag: str | None = None) -> dict[str, Any]:
         if "wrapup_seconds" in body:
             per_queue[str(queue)] = _wrapup(body["wrapup_seconds"],
                                             f"connect.{SYSTEM}.queues.{queue}.wrapup_seconds")
-    aliases = table.get("agents", {})
-    if not isinstance(aliases, Mapping) or not all(
-            isinstance(v, str) and v.strip() for v in aliases.values()):
-        raise ConfigError(f"connect.{SYSTEM}.agents must be a table of AGENT field = "
-                          f"\"agent id\" (e.g. \"Alice Smith\" = \"1001\"), got {aliases!r}")
+    aliases = names(f"connect.{SYSTEM}.agents", table.get("agents", {}),
+                    'AGENT field = "agent id" (e.g. "Alice Smith" = "1001")')
     return {"zone": zone, "default_wrapup_us": default * 1_000_000,
             "wrapup_us": {q: s * 1_000_000 for q, s in per_queue.items()},
-            "aliases": {str(k): v.strip() for k, v in aliases.items()}}
+            "aliases": aliases}
 
 
 def _wrapup(value: Any, key: str) -> int:
-    from streams.errors import ConfigError
+    from streams.sources.settings import whole_seconds
 
-    if isinstance(value, bool) or not isinstance(value, int) or \
-            not 0 <= value <= MAX_WRAPUP_SECONDS:
-        raise ConfigError(f"{key} must be whole seconds from 0 to {MAX_WRAPUP_SECONDS} (the "
-                          f"queue's wrapuptime), got {value!r}")
-    return value
+    return whole_seconds(key, value, 0, MAX_WRAPUP_SECONDS, " (the queue's wrapuptime)")
 
 
 def build(args: argparse.Namespace, config: Any) -> Connector:

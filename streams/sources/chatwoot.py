@@ -73,26 +73,18 @@ class ChatwootSettings:
 def parse_settings(table: Mapping[str, Any]) -> ChatwootSettings:
     """Check ``[connect.chatwoot]``; raises :class:`~streams.errors.ConfigError` naming the key."""
     from streams.errors import ConfigError
+    from streams.sources.settings import check_keys, names, whole_seconds
 
-    for key in table:
-        if key not in CONFIG_KEYS:
-            raise ConfigError(f"connect.chatwoot.{key} is not a setting; the settings are "
-                              f"{', '.join(CONFIG_KEYS)}")
-    max_age = table.get("max_age_seconds", MAX_AGE_S)
-    if isinstance(max_age, bool) or not isinstance(max_age, int) or not 10 <= max_age <= 3600:
-        raise ConfigError(f"connect.chatwoot.max_age_seconds must be whole seconds from 10 to "
-                          f"3600, got {max_age!r}")
-    inboxes = table.get("inboxes", {})
-    if not isinstance(inboxes, Mapping) or not all(
-            isinstance(v, str) and v.strip() for v in inboxes.values()):
-        raise ConfigError(f"connect.chatwoot.inboxes must be a table of inbox id = \"queue "
-                          f"name\", got {inboxes!r}")
+    check_keys("connect.chatwoot", table, CONFIG_KEYS)
+    max_age = whole_seconds("connect.chatwoot.max_age_seconds",
+                            table.get("max_age_seconds", MAX_AGE_S), 10, 3600)
+    inboxes = names("connect.chatwoot.inboxes", table.get("inboxes", {}),
+                    'inbox id = "queue name"')
     channels = table.get("ticket_channels", ["Channel::Email"])
     if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
         raise ConfigError(f"connect.chatwoot.ticket_channels must be a list of Chatwoot "
                           f"channel types like \"Channel::Email\", got {channels!r}")
-    return ChatwootSettings(int(max_age), {str(k): v.strip() for k, v in inboxes.items()},
-                            frozenset(channels))
+    return ChatwootSettings(max_age, inboxes, frozenset(channels))
 
 
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:

@@ -110,7 +110,6 @@ def run_connect(args: argparse.Namespace) -> int:
     if not hasattr(module, "build"):
         return int(module.run(args, config))
     connector = module.build(args, config)
-    check_input(connector)
     return asyncio.run(_run_pull(args, config, connector))
 
 
@@ -123,6 +122,21 @@ def check_input(connector: Any) -> None:
         next(reader, None)
     finally:
         reader.close()
+
+
+def primed(connector: Any, store: Any) -> Any:
+    """``connector`` with its input opened and its first record read already, from where the
+    checkpoint in ``store`` says (the position :func:`~streams.sources.run.pump` resumes
+    from), so a wrong path is a one-line error before Kafka is connected or an output file is
+    touched, and the input is still read once."""
+    import itertools
+    from dataclasses import replace
+
+    saved = store.load() if store is not None else None
+    reader = connector.read(saved.get("position") if saved is not None else None)
+    first = next(reader, None)
+    items = reader if first is None else itertools.chain([first], reader)
+    return replace(connector, read=lambda position: items)
 
 
 async def _run_pull(args: argparse.Namespace, config: Config, connector: Any) -> int:
@@ -145,6 +159,7 @@ async def _run_pull(args: argparse.Namespace, config: Config, connector: Any) ->
                                 f"kafka:{target.broker}/{target.topic_prefix}")
         if args.from_start:
             store.clear()
+        connector = primed(connector, store)
         async with Publisher(target.broker, topic_prefix=target.topic_prefix) as publisher:
             sink = KafkaSink(publisher, target.broker)
             _say_start(connector, sink.label, store, err)
@@ -158,6 +173,7 @@ async def _run_pull(args: argparse.Namespace, config: Config, connector: Any) ->
                                     f"file:{label}")
             if args.from_start or not os.path.exists(args.to):
                 store.clear()
+        connector = primed(connector, store)
         with _open_target(args.to, append=store is not None and store.load() is not None) \
                 as out:
             sink = FileSink(out, label)

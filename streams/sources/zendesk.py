@@ -81,26 +81,18 @@ class ZendeskSettings:
 def parse_settings(table: Mapping[str, Any]) -> ZendeskSettings:
     """Check ``[connect.zendesk]``; raises :class:`~streams.errors.ConfigError` naming the key."""
     from streams.errors import ConfigError
+    from streams.sources.settings import check_keys, names, whole_seconds
 
-    for key in table:
-        if key not in CONFIG_KEYS:
-            raise ConfigError(f"connect.zendesk.{key} is not a setting; the settings are "
-                              f"{', '.join(CONFIG_KEYS)}")
-    max_age = table.get("max_age_seconds", MAX_AGE_S)
-    if isinstance(max_age, bool) or not isinstance(max_age, int) or not 10 <= max_age <= 3600:
-        raise ConfigError(f"connect.zendesk.max_age_seconds must be whole seconds from 10 to "
-                          f"3600, got {max_age!r}")
-    groups = table.get("groups", {})
-    if not isinstance(groups, Mapping) or not all(
-            isinstance(v, str) and v.strip() for v in groups.values()):
-        raise ConfigError(f"connect.zendesk.groups must be a table of group id = \"queue "
-                          f"name\", got {groups!r}")
+    check_keys("connect.zendesk", table, CONFIG_KEYS)
+    max_age = whole_seconds("connect.zendesk.max_age_seconds",
+                            table.get("max_age_seconds", MAX_AGE_S), 10, 3600)
+    groups = names("connect.zendesk.groups", table.get("groups", {}),
+                   'group id = "queue name"')
     default = table.get("default_queue", "zendesk")
     if not isinstance(default, str) or not default.strip():
         raise ConfigError(f"connect.zendesk.default_queue must be a queue name, got "
                           f"{default!r}")
-    return ZendeskSettings(int(max_age), {str(k): v.strip() for k, v in groups.items()},
-                           default.strip())
+    return ZendeskSettings(max_age, groups, default.strip())
 
 
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:

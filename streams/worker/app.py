@@ -1,16 +1,19 @@
 """Faust wiring: topics, tables, one agent per source topic, and the web views.
 
-Each message is handled synchronously and completely inside ``handle_message``, through the
-ingest step the replay runs too (``streams.ingest``: decode, validate, apply, count). Every
-exception is caught there, because an exception escaping a Faust agent acks and *skips* the
-message (faust#175): an invalid event goes to the dead-letter topic instead, and a bug in the
-engine is logged with the event's coordinates and counted, never silently dropped.
+Faust's fetch loop hands each fetched batch of a source topic to ``handle_batch``
+(``streams.worker.inline``), which applies every message synchronously and completely through
+the ingest step the replay runs too (``streams.ingest``: decode, validate, apply, count). Every
+exception of an event is caught there, because an exception escaping the handler would stop the
+worker (and one escaping a Faust agent acks and *skips* the message, faust#175): an invalid
+event goes to the dead-letter topic instead, and a bug in the engine is logged with the event's
+coordinates and counted, never silently dropped.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import faust
@@ -27,6 +30,7 @@ from streams.validation import REASONS
 from streams.wallboard import ASSETS, asset, wallboard_model
 from streams.worker.checkpoint import flush_before_commit
 from streams.worker.health import BrokerProbe, HealthState, Verdict, check_broker
+from streams.worker.inline import Record, install_inline_drain
 from streams.worker.state import TP, WorkerState
 
 log = logging.getLogger("ccpulse.worker")
@@ -122,8 +126,11 @@ class Pipeline:
             self.prefix + DEADLETTER_TOPIC, key_serializer="raw", value_serializer="raw",
             partitions=d.partitions,
         )
+        #: Full topic name (with the prefix) -> base name (``cc.calls``).
+        self.base_topics: dict[str, str] = {}
         for topic in SOURCE_TOPICS:
             self._add_agent(topic)
+        install_inline_drain(self.app, self.base_topics.__contains__, self.handle_batch)
         self.health = HealthState(config.health, time.monotonic())
         self.probe = BrokerProbe(bootstrap_servers(d.broker), self._probe_timeout_s())
         self._add_health_timers()
@@ -137,43 +144,58 @@ class Pipeline:
 
     # ------------------------------------------------------------------ agents
     def _add_agent(self, topic: str) -> None:
+        """Subscribe ``topic`` through a Faust agent (consumer group, assignment, acks); its
+        messages reach :meth:`handle_batch` from the inline fetch loop, so the agent's own
+        stream only sees one if that loop is not installed."""
         channel = self.app.topic(
             self.prefix + topic, key_type=bytes, value_type=bytes,
             key_serializer="raw", value_serializer="raw",
             partitions=self.config.deployment.partitions,
         )
+        self.base_topics[self.prefix + topic] = topic
 
         async def consume(stream: Any) -> None:
             async for event in stream.events():
-                await self.handle_message(topic, event)
+                await self.handle_batch(event.message.tp, [event.message])
 
         consume.__name__ = "consume_" + topic.replace(".", "_")
         self.app.agent(channel, name=f"ccpulse.{topic}")(consume)
 
-    async def handle_message(self, topic: str, event: Any) -> None:
-        message = event.message
-        tp: TP = (topic, message.partition)
-        raw = message.value
-        try:
-            if not isinstance(raw, bytes | bytearray):
-                raw = b"" if raw is None else bytes(raw)
-            result = ingest(raw, self.state.engine(tp), self.state.stats, topic=topic,
-                            now_us=self.state.clock_us())
-            if result.outcome == INVALID:
-                invalid = result.invalid
-                await self._dead_letter(topic, message, raw, invalid.reason,  # type: ignore[union-attr]
-                                        invalid.message)  # type: ignore[union-attr]
-        except Exception as exc:  # an agent must never die on input
-            log.exception("event at %s[%s]@%s could not be processed", topic, message.partition,
-                          message.offset)
-            self.state.stats.count_invalid(topic, PROCESSING_ERROR)
-            await self._dead_letter(topic, message, raw if isinstance(raw, bytes) else b"",
-                                    PROCESSING_ERROR, f"processing failed: {exc!r}")
-        finally:
-            self.state.last_offsets[tp] = message.offset
+    async def handle_batch(self, tp: Any, records: Sequence[Record]) -> None:
+        """Apply ``records`` (one partition, in offset order) through the ingest step.
 
-    async def _dead_letter(self, topic: str, message: Any, raw: bytes, code: str,
-                           reason: str) -> None:
+        Every event is handled completely and synchronously; an invalid one, or one that made
+        the engine fail (a bug: logged with its coordinates and counted), goes to the
+        dead-letter topic and the others are untouched. Dead letters are queued on the producer
+        after the batch, so the flush before the next commit sends them.
+        """
+        topic = self.base_topics[tp.topic]
+        key: TP = (topic, tp.partition)
+        engine = self.state.engine(key)
+        stats = self.state.stats
+        clock_us = self.state.clock_us
+        dead: list[tuple[Record, bytes, str, str]] = []
+        for record in records:
+            raw = record.value
+            try:
+                if not isinstance(raw, bytes | bytearray):
+                    raw = b"" if raw is None else bytes(raw)
+                result = ingest(raw, engine, stats, topic=topic, now_us=clock_us())
+                if result.outcome == INVALID:
+                    invalid = result.invalid
+                    dead.append((record, raw, invalid.reason,  # type: ignore[union-attr]
+                                 invalid.message))  # type: ignore[union-attr]
+            except Exception as exc:  # one event must never stop the others
+                log.exception("event at %s[%s]@%s could not be processed", topic,
+                              record.partition, record.offset)
+                stats.count_invalid(topic, PROCESSING_ERROR)
+                dead.append((record, raw if isinstance(raw, bytes) else b"", PROCESSING_ERROR,
+                             f"processing failed: {exc!r}"))
+        self.state.last_offsets[key] = records[-1].offset
+        for record, raw, code, reason in dead:
+            await self._dead_letter(record, raw, code, reason)
+
+    async def _dead_letter(self, message: Record, raw: bytes, code: str, reason: str) -> None:
         headers = [
             (HEADER_REASON, reason.encode()),
             (HEADER_REASON_CODE, code.encode()),

@@ -89,7 +89,7 @@ class Pipeline:
         self.app = faust.App(
             d.app_id,
             broker=broker_url(d.broker),
-            store="memory://",
+            store="rocksdb://",  # local state on disk: a restart reads only the changelog tail
             datadir=d.data_dir,
             web_enabled=True,
             web_bind=d.web_host,
@@ -136,7 +136,7 @@ class Pipeline:
         self._add_health_timers()
         self._add_pages()
         self.app.on_partitions_revoked.connect(self._on_revoked)
-        flush_before_commit(self.app.consumer, self.state.flush)
+        flush_before_commit(self.app.consumer, self.checkpoint)
 
     @staticmethod
     def _state_table_name(topic: str) -> str:
@@ -205,6 +205,10 @@ class Pipeline:
         ]
         await self.deadletter.send(key=message.key, value=raw, headers=headers)
 
+    async def checkpoint(self) -> int:
+        """Write every dirty record (changelog, acknowledged, then local store)."""
+        return await self.state.checkpoint(self.app.producer._ensure_producer())
+
     # ------------------------------------------------------------------ rebalancing
     def active_partitions(self) -> set[TP]:
         """The source partitions this worker actively owns (standbys excluded)."""
@@ -222,8 +226,7 @@ class Pipeline:
         back to this worker, and commit them later; so records are written here, not dropped.
         The rebalance cannot finish before this returns, so a new owner recovers them.
         """
-        written = self.state.flush()
-        await self.app.producer.flush()
+        written = await self.checkpoint()
         gone = []
         for tp in revoked:
             name = tp.topic[len(self.prefix):] if tp.topic.startswith(self.prefix) else tp.topic

@@ -1,20 +1,30 @@
 """Checkpointing: every changed record written once, right before Faust commits offsets.
 
-The engines mark records dirty through a :class:`TableStore`; :func:`flush_pending` writes each
-dirty record once — to the Faust table's data and, explicitly to the engine's partition, to
-its changelog — and :func:`flush_before_commit` makes the consumer do that right before it
-commits the consumer offsets. So the changelog always holds at least what the committed
-offsets cover: a crash loses only uncommitted work, which Kafka redelivers and the records'
-event ids make a duplicate. An entity touched by many events between two commits (a call's
-queued/answered/ended/wrap-up) costs one changelog message instead of one per event.
+The engines mark records dirty through a :class:`TableStore`. At each commit,
+:func:`checkpoint` writes each dirty record once, in this order:
 
-:func:`records_by_partition` reads a recovered table back, grouped by engine partition.
+1. to the table's **changelog** (one Kafka batch per partition, ``acks=all``), and waits until
+   Kafka has acknowledged every message;
+2. to the table's **local store** (a RocksDB database per partition, or memory), with the
+   changelog offset it now covers (Faust's *persisted offset*, so a restart reads only the
+   changelog after it);
+3. only then are the consumer offsets committed (:func:`flush_before_commit`).
+
+So the changelog always holds at least what the local store holds, and both at least what the
+committed offsets cover: a crash loses only uncommitted work, which Kafka redelivers and the
+records' event ids make a duplicate. (Faust's own ``table[key] = value`` writes the local store
+first and its offset when the changelog answers; a crash between the two leaves a local record
+the changelog never got, and a node without that disk would recover without it.) An entity
+touched by many events between two commits (a call's queued/answered/ended/wrap-up) costs one
+changelog message instead of one per event.
+
+:func:`local_records` reads a recovered table back, grouped by engine partition.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, Protocol
 
 import orjson
@@ -25,15 +35,16 @@ log = logging.getLogger("ccpulse.worker")
 
 
 class ChangelogTable(Protocol):
-    """The part of a Faust table the worker uses: its local data and its changelog."""
+    """The part of a Faust table the worker uses: its local data and its changelog topic."""
 
     data: MutableMapping[bytes, bytes]
-
-    def send_changelog(self, partition: int | None, key: Any, value: Any) -> Any: ...
+    changelog_topic: Any
 
 
 #: table key -> (partition, record or None for a delete), written at the next commit
 Pending = dict[bytes, tuple[int, dict[str, Any] | None]]
+#: One record as written: table key and JSON bytes, or None for a delete.
+Write = tuple[bytes, bytes | None]
 
 
 class TableStore:
@@ -69,31 +80,100 @@ def encode_record(record: dict[str, Any]) -> bytes:
     return orjson.dumps(record, default=_plain)
 
 
-def flush_pending(table: ChangelogTable, pending: Pending) -> int:
-    """Write every dirty record once (a tombstone for a delete); returns how many.
+def writes_by_partition(pending: Pending) -> dict[int, list[Write]]:
+    """Encode every dirty record once and group the writes by partition, emptying ``pending``.
 
-    Base records go first: a prune's deletes must never reach the changelog before the base
-    record that keeps their counters (see ``Engine.prune``)."""
-    count = len(pending)
+    Base records go first: a prune's deletes must never be applied before the base record
+    that keeps their counters (see ``Engine.prune``)."""
     base = BASE_KEY.encode()
-    ordered = sorted(pending.items(), key=lambda item: not item[0].startswith(base))
-    for key, (partition, record) in ordered:
-        if record is None:
-            table.data.pop(key, None)
-            table.send_changelog(partition, key, None)
-        else:
-            raw = encode_record(record)
-            table.data[key] = raw
-            table.send_changelog(partition, key, raw)
+    out: dict[int, list[Write]] = {}
+    for key, (partition, record) in sorted(pending.items(),
+                                           key=lambda item: not item[0].startswith(base)):
+        out.setdefault(partition, []).append(
+            (key, None if record is None else encode_record(record)))
     pending.clear()
+    return out
+
+
+#: A queued Kafka batch: its future (resolving to the ``RecordMetadata`` of its first message)
+#: and how many messages it holds.
+Sent = tuple[Awaitable[Any], int]
+
+
+async def send_changelog(producer: Any, topic: str, partition: int,
+                         writes: list[Write]) -> list[Sent]:
+    """Queue ``writes`` on ``topic``/``partition`` in as few Kafka batches as fit (aiokafka's
+    ``create_batch``/``send_batch``); returns the batches in order."""
+    futures: list[Sent] = []
+    batch = producer.create_batch()
+    for key, value in writes:
+        if batch.append(key=key, value=value, timestamp=None) is None:
+            futures.append((await producer.send_batch(batch, topic, partition=partition),
+                            batch.record_count()))
+            batch = producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                raise ValueError(f"a record of {len(value or b'')} bytes does not fit in a "
+                                 f"Kafka batch of {topic}: raise the producer's max_batch_size")
+    if batch.record_count():
+        futures.append((await producer.send_batch(batch, topic, partition=partition),
+                        batch.record_count()))
+    return futures
+
+
+def write_local(data: Any, partition: int, writes: list[Write],
+                offset: int | None = None) -> None:
+    """Write ``writes`` to the table's local store: one atomic RocksDB write batch into the
+    partition's database (Faust's ``rocksdb://`` store), with the changelog ``offset`` they
+    cover as the persisted offset; or into the dict of the ``memory://`` store."""
+    if hasattr(data, "_db_for_partition"):  # faust.stores.rocksdb.Store
+        import rocksdict
+
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        for key, value in writes:
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+        if offset is not None:
+            batch.put(data.offset_key, str(offset).encode())
+        data._db_for_partition(partition).write(batch)
+        return
+    for key, value in writes:
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+
+
+async def checkpoint(tables: dict[str, ChangelogTable], pending: dict[str, Pending],
+                     producer: Any) -> int:
+    """Write every dirty record: changelog first, acknowledged, then the local store (see the
+    module docstring). Returns how many records were written. Raises what the producer raises
+    when Kafka refuses a write (the commit then fails and nothing is committed)."""
+    sent: list[tuple[Any, int, list[Write], list[Sent]]] = []
+    count = 0
+    for topic, dirty in pending.items():
+        if not dirty:
+            continue
+        table = tables[topic]
+        name = table.changelog_topic.get_topic_name()
+        for partition, writes in writes_by_partition(dirty).items():
+            futures = await send_changelog(producer, name, partition, writes)
+            sent.append((table, partition, writes, futures))
+            count += len(writes)
+    for table, partition, writes, batches in sent:
+        offset = None
+        for future, size in batches:
+            offset = (await future).offset + size - 1
+        write_local(table.data, partition, writes, offset=offset)
     return count
 
 
-def flush_before_commit(consumer: Any, flush: Callable[[], int]) -> None:
-    """Make ``consumer`` call ``flush`` right before it commits offsets.
+def flush_before_commit(consumer: Any, flush: Callable[[], Awaitable[int]]) -> None:
+    """Make ``consumer`` await ``flush`` right before it commits offsets.
 
-    Faust's consumer flushes the producer and then commits in ``_commit_offsets``; sending the
-    records' changelog messages just before that puts them in the same flush, so no offset is
+    Faust's consumer flushes the producer and then commits in ``_commit_offsets``; writing the
+    records first (:func:`checkpoint` waits for Kafka's acknowledgement) means no offset is
     ever committed ahead of the state it produced. faust-streaming 0.15.x has no pre-commit
     hook (``tables.on_commit`` fires after the commit); a unit test pins the method this
     relies on.
@@ -101,7 +181,7 @@ def flush_before_commit(consumer: Any, flush: Callable[[], int]) -> None:
     commit_offsets = consumer._commit_offsets
 
     async def flushing_commit(offsets: Any, start_new_transaction: bool = True) -> Any:
-        written = flush()
+        written = await flush()
         log.debug("commit: %d dirty records written first", written)
         return await commit_offsets(offsets, start_new_transaction=start_new_transaction)
 
@@ -122,3 +202,20 @@ def records_by_partition(
             key = BASE_KEY
         out.setdefault(record["p"], []).append((key, record))
     return out
+
+
+def local_records(data: Any, partitions: Iterable[int],
+                  ) -> dict[int, list[tuple[str, dict[str, Any]]]]:
+    """The records of ``partitions`` in a table's local store, grouped by engine partition:
+    read from each partition's RocksDB database (Faust's ``rocksdb://`` store; its offset key
+    left out), or from the ``memory://`` store's dict."""
+    if hasattr(data, "_db_for_partition"):
+        offset_key = data.offset_key
+        out: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+        for partition in partitions:
+            db = data._db_for_partition(partition)
+            items = ((k, v) for k, v in db.items() if k != offset_key)
+            for p, records in records_by_partition(items).items():
+                out.setdefault(p, []).extend(records)
+        return out
+    return records_by_partition(data.items())

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from streams.core.config import Config
 from streams.core.engine import Directory, Engine
@@ -31,8 +31,8 @@ from streams.worker.checkpoint import (
     ChangelogTable,
     Pending,
     TableStore,
-    flush_pending,
-    records_by_partition,
+    checkpoint,
+    local_records,
 )
 
 TP = tuple[str, int]  # (base topic name, partition)
@@ -102,7 +102,7 @@ class WorkerState:
     def rebuild(self, topic: str, partitions: set[int]) -> None:
         """Build the engines of ``partitions`` of ``topic`` in one pass over its table."""
         table = self.tables.get(topic)
-        grouped = records_by_partition(table.data.items()) if table is not None else {}
+        grouped = local_records(table.data, partitions) if table is not None else {}
         for p in partitions:
             store = TableStore(self.pending[topic], p) if table is not None else None
             directory = self.directories.setdefault(p, Directory())
@@ -133,9 +133,10 @@ class WorkerState:
             if engine is not None:
                 engine.directory.detach(engine)
 
-    def flush(self) -> int:
-        """Write every dirty record to its table and changelog (called before a commit)."""
-        return sum(flush_pending(self.tables[t], p) for t, p in self.pending.items() if p)
+    async def checkpoint(self, producer: Any) -> int:
+        """Write every dirty record to its changelog, then to its table's local store (called
+        before a commit; see ``streams.worker.checkpoint``). Returns how many."""
+        return await checkpoint(self.tables, self.pending, producer)
 
     # ------------------------------------------------------------------ live clocks
     def note_read(self, tp: TP) -> None:

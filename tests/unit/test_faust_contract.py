@@ -1,12 +1,16 @@
-"""The two faust-streaming internals the worker relies on, pinned so an upgrade that changes
-them fails here first (see streams/worker/app.py ``_flush_before_commit``)."""
+"""The faust-streaming internals the worker relies on, pinned so an upgrade that changes them
+fails here first (streams/worker/checkpoint.py ``flush_before_commit`` and ``checkpoint``,
+streams/worker/inline.py ``install_inline_drain``)."""
 
 from __future__ import annotations
 
 import inspect
 
+import aiokafka
+from faust.stores.rocksdb import Store as RocksDBStore
 from faust.tables.base import Collection
-from faust.transport.consumer import Consumer
+from faust.transport.consumer import Consumer, Fetcher
+from faust.transport.drivers.aiokafka import Producer
 
 
 def test_consumer_flushes_the_producer_inside_commit_offsets_before_committing():
@@ -22,3 +26,38 @@ def test_commit_tps_goes_through_commit_offsets():
 def test_tables_can_write_their_changelog_to_an_explicit_partition():
     params = inspect.signature(Collection.send_changelog).parameters
     assert list(params)[:4] == ["self", "partition", "key", "value"]
+
+
+def test_the_fetcher_runs_the_consumers_drain_messages_looked_up_at_run_time():
+    source = inspect.getsource(Fetcher)  # ``_fetcher`` is a mode ServiceTask
+    assert "await consumer._drain_messages(self)" in source
+
+
+def test_fausts_fetch_loop_still_has_the_shape_the_inline_loop_mirrors():
+    source = inspect.getsource(Consumer._drain_messages)
+    for step in ("getmany(timeout=1.0)",
+                 "get_read_offset(tp)", "offset >= r_offset", "await self._add_gap(",
+                 "self._n_acked >= commit_every", "callback(message)"):
+        assert step in source, step
+    wait = inspect.getsource(Consumer.getmany)
+    assert "self._wait_next_records(timeout)" in wait
+    assert "self.perform_seek()" in wait
+
+
+def test_ack_bookkeeping_is_the_three_structures_acknowledge_writes():
+    source = inspect.getsource(Consumer.ack)
+    for name in ("self._acked_index[tp]", "self._acked[tp]", "self._n_acked += 1",
+                 "self._committed_offset[tp]"):
+        assert name in source, name
+
+
+def test_the_changelog_is_written_with_aiokafkas_batch_api_on_fausts_producer():
+    assert callable(Producer._ensure_producer)
+    assert callable(aiokafka.AIOKafkaProducer.create_batch)
+    assert callable(aiokafka.AIOKafkaProducer.send_batch)
+
+
+def test_the_rocksdb_store_keeps_one_database_per_partition_and_an_offset_key():
+    assert callable(RocksDBStore._db_for_partition)
+    assert RocksDBStore.offset_key == b"__faust\0offset__"
+    assert "self.offset_key" in inspect.getsource(RocksDBStore.persisted_offset)

@@ -1,0 +1,230 @@
+"""The inline fetch loop (streams/worker/inline.py) against a consumer that has exactly the
+Faust internals it uses: what is applied, what is acknowledged and when, rebalances, gaps,
+and Faust's own path for the topics it does not take."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from faust.types import TP
+
+from streams.worker.inline import acknowledge, install_inline_drain
+
+CALLS = TP("p.cc.calls", 0)
+CHANGELOG = TP("p.calls-records-changelog", 0)
+
+
+def record(tp: TP, offset: int) -> Any:
+    return SimpleNamespace(topic=tp.topic, partition=tp.partition, offset=offset, key=b"k",
+                           value=b"v%d" % offset, headers=[])
+
+
+class Flag:
+    def __init__(self) -> None:
+        self.on = False
+
+    def is_set(self) -> bool:
+        return self.on
+
+
+class FakeConsumer:
+    """Faust's Consumer as far as the inline loop reads and writes it; ``fetches`` are the
+    record maps ``_wait_next_records`` returns one after the other, then the loop stops."""
+
+    def __init__(self, app: FakeApp, fetches: list[dict[TP, list[Any]]],
+                 commit_every: int | None = None) -> None:
+        self.app = app
+        self.fetches = list(fetches)
+        self._stopped = Flag()
+        self.should_stop = False
+        self.flow_active = True
+        self._read_offset: defaultdict[TP, int | None] = defaultdict(lambda: None)
+        self._committed_offset: defaultdict[TP, int | None] = defaultdict(lambda: None)
+        self._acked: defaultdict[TP, list[int]] = defaultdict(list)
+        self._acked_index: defaultdict[TP, set[int]] = defaultdict(set)
+        self._n_acked = 0
+        self._commit_every = commit_every
+        self._buffered_partitions: set[TP] = set()
+        self.gaps: list[tuple[TP, int, int]] = []
+        self.delivered: list[int] = []
+        self.commits: list[dict[TP, list[int]]] = []
+        self.seeks = 0
+        self.diag = SimpleNamespace(set_flag=lambda flag: None, unset_flag=lambda flag: None)
+        self.suspend_flow = asyncio.Event()
+        self.consumer_stopped_errors = (RuntimeError,)
+        self.transport = SimpleNamespace(app=SimpleNamespace(should_stop=False))
+
+    async def _drain_messages(self, fetcher: Any) -> None:
+        raise AssertionError("Faust's own fetch loop ran: it should have been replaced")
+
+    async def _wait_next_records(self, timeout: float) -> tuple[Any, Any]:
+        if not self.fetches:
+            self._stopped.on = True
+            return {}, set()
+        records = self.fetches.pop(0)
+        return records, set(records)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def perform_seek(self) -> None:
+        self.seeks += 1
+
+    def highwater(self, tp: TP) -> int:
+        return 0
+
+    async def _add_gap(self, tp: TP, start: int, end: int) -> None:
+        self.gaps.append((tp, start, end))
+
+    async def commit(self) -> None:
+        self.commits.append({tp: list(offsets) for tp, offsets in self._acked.items()})
+
+    def _to_message(self, tp: TP, rec: Any) -> Any:
+        return rec
+
+    async def callback(self, message: Any) -> None:
+        self.delivered.append(message.offset)
+
+    async def wait_first(self, *coros: Any) -> None:
+        first, *rest = coros
+        await first
+        for c in rest:
+            c.close()
+
+
+class FakeApp:
+    def __init__(self) -> None:
+        self.consumer_generation_id = 1
+        self.topics = SimpleNamespace(acks_enabled_for=lambda topic: True)
+        self.monitor = SimpleNamespace(track_tp_end_offset=lambda tp, offset: None)
+        self.consumer: FakeConsumer | None = None
+
+
+def run(fetches: list[dict[TP, list[Any]]], handler: Any, chunk: int = 1000,
+        commit_every: int | None = None) -> FakeConsumer:
+    app = FakeApp()
+    consumer = app.consumer = FakeConsumer(app, fetches, commit_every)
+    install_inline_drain(app, lambda topic: topic == CALLS.topic, handler, chunk=chunk)
+    asyncio.run(consumer._drain_messages(SimpleNamespace(_stopped=Flag())))
+    return consumer
+
+
+def test_every_fetched_record_is_applied_once_in_offset_order_and_then_acknowledged():
+    applied: list[int] = []
+    seen_acked: list[int] = []
+    consumer: FakeConsumer | None = None
+
+    async def handler(tp: TP, records: list[Any]) -> None:
+        assert consumer is not None
+        seen_acked.append(len(consumer._acked[tp]))  # nothing of this chunk acked yet
+        applied.extend(r.offset for r in records)
+
+    app = FakeApp()
+    consumer = app.consumer = FakeConsumer(app, [{CALLS: [record(CALLS, o) for o in range(5)]},
+                                                 {CALLS: [record(CALLS, o) for o in range(5, 9)]}])
+    install_inline_drain(app, lambda topic: topic == CALLS.topic, handler, chunk=3)
+    asyncio.run(consumer._drain_messages(SimpleNamespace(_stopped=Flag())))
+
+    assert applied == list(range(9))
+    assert seen_acked == [0, 3, 5, 8]  # chunks of 3: 0-2, 3-4, then the next fetch: 5-7, 8
+    assert consumer._acked[CALLS] == list(range(9))
+    assert consumer._n_acked == 9
+    assert consumer._read_offset[CALLS] == 8
+
+
+def test_a_rebalance_during_a_batch_leaves_the_rest_unapplied_and_unacknowledged():
+    applied: list[int] = []
+    app_ref: list[FakeApp] = []
+
+    async def handler(tp: TP, records: list[Any]) -> None:
+        applied.extend(r.offset for r in records)
+        app_ref[0].consumer_generation_id += 1  # a rebalance starts while this chunk runs
+
+    app = FakeApp()
+    app_ref.append(app)
+    consumer = app.consumer = FakeConsumer(app, [{CALLS: [record(CALLS, o) for o in range(10)]}])
+    install_inline_drain(app, lambda topic: topic == CALLS.topic, handler, chunk=4)
+    asyncio.run(consumer._drain_messages(SimpleNamespace(_stopped=Flag())))
+
+    assert applied == [0, 1, 2, 3]
+    assert consumer._acked[CALLS] == [0, 1, 2, 3]  # Faust seeks back; 4.. come again
+
+
+def test_records_fetched_while_the_flow_is_stopped_are_dropped_and_sought_back():
+    applied: list[int] = []
+
+    async def handler(tp: TP, records: list[Any]) -> None:
+        applied.extend(r.offset for r in records)
+
+    app = FakeApp()
+    consumer = app.consumer = FakeConsumer(app, [{CALLS: [record(CALLS, 0)]}])
+    consumer.flow_active = False
+    install_inline_drain(app, lambda topic: topic == CALLS.topic, handler)
+    asyncio.run(consumer._drain_messages(SimpleNamespace(_stopped=Flag())))
+    assert applied == []
+    assert consumer.seeks >= 1
+    assert not consumer._acked[CALLS]
+
+
+def test_records_below_the_read_offset_are_skipped_and_holes_become_gaps():
+    applied: list[int] = []
+
+    async def handler(tp: TP, records: list[Any]) -> None:
+        applied.extend(r.offset for r in records)
+
+    consumer = run([{CALLS: [record(CALLS, o) for o in (3, 4)]},
+                    {CALLS: [record(CALLS, o) for o in (2, 4, 9)]}], handler)
+    # 2 is older than what was read; 4 again is re-read the way Faust's loop does
+    # (offset >= the read offset), and the engine drops it by event id
+    assert applied == [3, 4, 4, 9]
+    assert consumer.gaps == [(CALLS, 5, 9)]
+    assert consumer._acked[CALLS] == [3, 4, 9]
+
+
+def test_offsets_below_the_committed_one_are_not_acknowledged_again():
+    consumer = FakeConsumer(FakeApp(), [])
+    consumer._committed_offset[CALLS] = 5
+    assert acknowledge(consumer, CALLS, [3, 4, 5, 6, 6]) == 2
+    assert consumer._acked[CALLS] == [5, 6]
+    assert consumer._n_acked == 2
+
+
+def test_commit_every_commits_after_the_chunk_that_reached_it():
+    async def handler(tp: TP, records: list[Any]) -> None:
+        return None
+
+    consumer = run([{CALLS: [record(CALLS, o) for o in range(10)]}], handler, chunk=4,
+                   commit_every=6)
+    assert consumer.commits == [{CALLS: list(range(8))}]  # after chunks 0-3 and 4-7
+
+
+def test_topics_it_does_not_take_go_through_fausts_callback_one_message_at_a_time():
+    applied: list[int] = []
+
+    async def handler(tp: TP, records: list[Any]) -> None:
+        applied.extend(r.offset for r in records)
+
+    consumer = run([{CHANGELOG: [record(CHANGELOG, o) for o in range(3)],
+                     CALLS: [record(CALLS, 7)]}], handler)
+    assert consumer.delivered == [0, 1, 2]
+    assert applied == [7]
+    assert not consumer._acked[CHANGELOG]  # Faust's streams ack their own messages
+
+
+def test_an_exception_escaping_the_handler_stops_the_loop_without_acknowledging():
+    async def handler(tp: TP, records: list[Any]) -> None:
+        raise ValueError("engine bug outside the per-event guard")
+
+    with pytest.raises(ValueError):
+        run([{CALLS: [record(CALLS, 0)]}], handler)
+
+
+def test_a_consumer_without_the_internals_it_needs_is_refused_at_start():
+    app = FakeApp()
+    app.consumer = SimpleNamespace()
+    with pytest.raises(RuntimeError, match="faust's Consumer changed"):
+        install_inline_drain(app, lambda topic: True, lambda tp, records: None)

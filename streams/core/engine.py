@@ -386,9 +386,13 @@ class Engine:
         its topic-partition is first needed), so feedback restored here may reference entities
         of engines built before it, and entities restored here may be awaited by feedback of
         engines built before it. Resolve both ways: the result does not depend on the order
-        the engines were built in."""
+        the engines were built in. Every restored feedback record is resolved again, not only
+        those without a queue: the tables of one checkpoint reach the changelog one after the
+        other, so after a crash a contact may hold a change (a transfer) that the survey
+        following it was restored without, and the redelivered event is then a duplicate
+        that changes nothing."""
         for key, record in list(self._records.items()):
-            if record["kind"] in _REFERRING and record.get("rq") is None:
+            if record["kind"] in _REFERRING:
                 self.resolve_feedback(key)
         watchers = self.directory.watchers
         for key in [k for k in watchers if k in self._records]:

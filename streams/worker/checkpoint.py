@@ -150,14 +150,17 @@ async def checkpoint(tables: dict[str, ChangelogTable], pending: dict[str, Pendi
     """Write every dirty record: changelog first, acknowledged, then the local store (see the
     module docstring). Returns how many records were written. Raises what the producer raises
     when Kafka refuses a write (the commit then fails and nothing is committed)."""
+    # One snapshot of every table, taken before the first await: the engines keep applying
+    # events while Kafka answers, and an event can change records of two tables (a contact
+    # and the survey whose queue follows it); tables written as of different instants could
+    # restore a survey that missed a change its contact already holds.
+    snapshot = [(tables[topic], writes_by_partition(dirty))
+                for topic, dirty in pending.items() if dirty]
     sent: list[tuple[Any, int, list[Write], list[Sent]]] = []
     count = 0
-    for topic, dirty in pending.items():
-        if not dirty:
-            continue
-        table = tables[topic]
+    for table, by_partition in snapshot:
         name = table.changelog_topic.get_topic_name()
-        for partition, writes in writes_by_partition(dirty).items():
+        for partition, writes in by_partition.items():
             futures = await send_changelog(producer, name, partition, writes)
             sent.append((table, partition, writes, futures))
             count += len(writes)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import faust
@@ -31,6 +32,7 @@ from streams.wallboard import ASSETS, asset, wallboard_model
 from streams.worker.checkpoint import flush_before_commit
 from streams.worker.health import BrokerProbe, HealthState, Verdict, check_broker
 from streams.worker.inline import Record, install_inline_drain
+from streams.worker.restore import restore_batch
 from streams.worker.state import TP, WorkerState
 
 log = logging.getLogger("ccpulse.worker")
@@ -130,7 +132,8 @@ class Pipeline:
         self.base_topics: dict[str, str] = {}
         for topic in SOURCE_TOPICS:
             self._add_agent(topic)
-        install_inline_drain(self.app, self.base_topics.__contains__, self.handle_batch)
+        install_inline_drain(self.app, self.base_topics.__contains__, self.handle_batch,
+                             restore=partial(restore_batch, self.app))
         self.health = HealthState(config.health, time.monotonic())
         self.probe = BrokerProbe(bootstrap_servers(d.broker), self._probe_timeout_s())
         self._add_health_timers()

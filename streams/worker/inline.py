@@ -11,8 +11,9 @@ agent's stream takes it off the queue and acks it. Measured with py-spy, that ma
 assignment, tables and their changelogs, standbys, offset commits, the web server — and
 replaces only its fetch loop (``Consumer._drain_messages``) with one that gives each fetched
 batch of a source topic to a handler in chunks, synchronously, then acknowledges the chunk's
-offsets exactly as ``Consumer.ack`` would. Everything else it fetches (the tables' changelogs
-during recovery and standby) takes Faust's own path, message by message.
+offsets exactly as ``Consumer.ack`` would. The tables' changelogs, read during recovery and by
+standbys, are written to the local store a batch at a time (``streams.worker.restore``);
+anything else it fetches takes Faust's own path, message by message.
 
 The guarantees are Faust's, unchanged:
 
@@ -80,10 +81,19 @@ def acknowledge(consumer: Any, tp: Any, offsets: Sequence[int]) -> int:
     return added
 
 
+#: ``restore(tp, records)`` applies a batch of a changelog partition that Faust's recovery is
+#: reading and returns True, or returns False (nothing applied) for any other partition.
+RestoreHandler = Callable[[Any, Sequence[Record]], bool]
+
+
 def install_inline_drain(app: Any, inline: Callable[[str], bool],
-                         handler: BatchHandler, chunk: int = CHUNK) -> None:
+                         handler: BatchHandler, chunk: int = CHUNK,
+                         restore: RestoreHandler | None = None) -> None:
     """Replace ``app.consumer``'s fetch loop with one that hands the batches of every topic for
-    which ``inline(topic)`` is true to ``handler`` (see :data:`BatchHandler`).
+    which ``inline(topic)`` is true to ``handler`` (see :data:`BatchHandler`), and those
+    ``restore`` accepts (changelogs being recovered) to ``restore``: Faust's own path then gets
+    only each batch's last record, which it finds applied and uses to check whether recovery is
+    complete.
 
     Raises ``RuntimeError`` at start-up when Faust's consumer lacks an internal this relies on.
     """
@@ -138,6 +148,9 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                         continue
                     if inline(tp.topic):
                         if not await _apply(tp, fresh, current):
+                            break
+                    elif restore is not None and restore(tp, fresh):
+                        if not await _deliver(tp, fresh[-1:], current):
                             break
                     else:
                         if not await _deliver(tp, fresh, current):

@@ -1,0 +1,191 @@
+"""Restart and recovery of a worker holding a large state, through a real Kafka broker.
+
+The worker's tables hold contact records (calls and chats, kept 48 h) and ticket records (open
+tickets are kept until solved). This bench writes ``--contacts`` contact records and
+``--tickets`` open-ticket records straight into the tables' changelog topics, in the format the
+worker writes them (cloned, with fresh ids, from the records an engine keeps after an hour of
+simulated traffic), then:
+
+1. **new node**: starts ``ccpulse worker`` with an empty data directory. It recovers every
+   record from the changelogs into its RocksDB store: the time until ``/healthz`` answers 200,
+   and the recovery rate (records ÷ that time);
+2. **restart**: stops it (SIGTERM) and starts it again on the same data directory. Its local
+   state is on disk, so it reads only the changelog tail: the time until ``/healthz`` is 200;
+3. in both cases, the time until ``/metrics`` first answers, which is when the engines are
+   rebuilt from the recovered records and every record counts in the KPIs again (the sum of
+   ``cc_tickets_open`` is checked against ``--tickets``).
+
+Prints a table (``--json``: also one JSON object of formatted results on the last line, for
+``bench/bench_side_by_side.py``). Starts its own broker on free ports in a temp dir (or uses
+``CCPULSE_TEST_BROKER``). Run:
+
+    .venv/bin/python bench/bench_restart.py [--contacts 1000000] [--tickets 200000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+
+from worker_harness import Worker, free_port, wait_for
+
+from streams.core.config import parse_config
+from streams.core.engine import Engine
+from streams.kafka import LocalBroker
+from streams.kafka.admin import ensure_topics
+from streams.simulate.generator import generate
+from streams.simulate.model import IntradayProfile
+from streams.simulate.scenarios import contact_centre
+from streams.validation import decode
+from streams.worker.checkpoint import encode_record
+
+PARTITIONS = 4
+TIMEOUT_S = 1800.0
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def templates() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Contact records and open-ticket records an engine keeps after an hour of traffic."""
+    busy = replace(contact_centre(), profile=IntradayProfile(((0.0, 1.0),)))
+    now_ms = time.time_ns() // 1_000_000
+    engine = Engine(parse_config({}))
+    for event in generate(busy, seed=3, start_ms=now_ms - 3_600_000, duration_ms=3_600_000):
+        decoded = decode(orjson.dumps(event))
+        engine.apply(decoded)  # type: ignore[arg-type]
+    records = engine._records  # a bench may look inside
+    contacts = [r for r in records.values() if r["kind"] == "contact"]
+    tickets = [r for r in records.values() if r["kind"] == "ticket"
+               and not any(e[3] in ("solved", "closed") for e in r["ev"])]
+    return contacts, tickets
+
+
+def clone(record: dict[str, Any], n: int, partition: int) -> bytes:
+    """``record`` with every event id made unique by ``n``, in ``partition``."""
+    events = [[*e[:2], f"{e[2]}~{n}", *e[3:]] for e in record["ev"]]
+    return encode_record({**record, "p": partition, "ev": events})
+
+
+async def fill_changelog(bootstrap: str, topic: str, records: list[dict[str, Any]],
+                         count: int, prefix: str) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20,
+                                max_batch_size=1_048_576, acks=1)
+    await producer.start()
+    try:
+        batches: dict[int, Any] = {}
+        pending = []
+        for n in range(count):
+            partition = n % PARTITIONS
+            template = records[n % len(records)]
+            key = f"{prefix}:{n:08d}".encode()
+            value = clone(template, n, partition)
+            batch = batches.get(partition) or producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                pending.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None)
+            batches[partition] = batch
+            if n and n % 200_000 == 0:
+                say(f"  {topic}: {n:,} of {count:,} records")
+        for partition, batch in batches.items():
+            if batch.record_count():
+                pending.append(await producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+def total(worker: Worker, family: str) -> float:
+    return sum(v for (name, _), v in worker.metrics().items() if name == family)
+
+
+def timed_start(worker: Worker) -> tuple[float, float]:
+    """Seconds from starting the process to ``/healthz`` 200, and to the first ``/metrics``."""
+    t0 = time.monotonic()
+    worker.start()  # returns once /healthz answers 200
+    ready = time.monotonic() - t0
+    wait_for(lambda: worker._get("/metrics")[0] == 200, "/metrics to answer", worker,
+             timeout_s=TIMEOUT_S)
+    return ready, time.monotonic() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=1_000_000)
+    parser.add_argument("--tickets", type=int, default=200_000)
+    parser.add_argument("--json", action="store_true", help="also print the results as JSON")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="ccpulse-restart-"))
+    broker = None
+    bootstrap = os.environ.get("CCPULSE_TEST_BROKER")
+    rows: list[tuple[str, str]] = []
+    worker: Worker | None = None
+    try:
+        if not bootstrap:
+            broker = LocalBroker(state_dir=tmp / "kafka", port=free_port(),
+                                 controller_port=free_port())
+            broker.start()
+            bootstrap = broker.bootstrap
+        app = f"restart{int(time.time())}"
+        prefix = app + "."
+        say("building record templates from an hour of simulated traffic ...")
+        contacts, tickets = templates()
+        calls = f"{app}-calls-records-changelog"
+        helpdesk = f"{app}-tickets-records-changelog"
+        ensure_topics(bootstrap, [calls, helpdesk], PARTITIONS)
+        say(f"writing {args.contacts:,} contact and {args.tickets:,} open-ticket records "
+            "into the changelogs ...")
+        asyncio.run(fill_changelog(bootstrap, calls, contacts, args.contacts, "call:bench"))
+        asyncio.run(fill_changelog(bootstrap, helpdesk, tickets, args.tickets, "ticket:bench"))
+        records = args.contacts + args.tickets
+
+        say("new node: empty data directory, recovery from the changelogs ...")
+        worker = Worker(bootstrap, app, prefix, tmp / "node", free_port(), partitions=PARTITIONS)
+        ready, served = timed_start(worker)
+        open_tickets = total(worker, "cc_tickets_open")
+        rows.append(("new node: recovered, /healthz 200", f"{ready:.1f} s"))
+        rows.append(("new node: recovery rate", f"{records / ready:,.0f} records/s"))
+        rows.append(("new node: first /metrics (engines rebuilt)", f"{served:.1f} s"))
+        rows.append(("open tickets shown after recovery", f"{open_tickets:,.0f}"))
+        worker.stop()
+
+        say("restart on the same data directory ...")
+        worker = Worker(bootstrap, app, prefix, tmp / "node", free_port(), partitions=PARTITIONS)
+        ready, served = timed_start(worker)
+        rows.append((f"restart with {records:,} records: /healthz 200", f"{ready:.1f} s"))
+        rows.append(("restart: first /metrics (engines rebuilt)", f"{served:.1f} s"))
+        rows.append(("open tickets shown after restart",
+                     f"{total(worker, 'cc_tickets_open'):,.0f}"))
+    finally:
+        if worker is not None:
+            worker.stop()
+        if broker:
+            broker.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    width = max(len(name) for name, _ in rows) + 2
+    print(f"\n{'measure':<{width}}result")
+    for name, result in rows:
+        print(f"{name:<{width}}{result}")
+    if args.json:
+        print(json.dumps(dict(rows)))
+
+
+if __name__ == "__main__":
+    main()

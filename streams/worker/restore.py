@@ -1,0 +1,43 @@
+"""Changelog records applied to a table's local store a fetched batch at a time.
+
+Faust recovers a table message by message: each changelog record is wrapped in an event,
+queued, taken off the queue with a timeout and buffered before a write batch reaches RocksDB
+(~4,000 records/s measured on 2 cores: a million-record table took minutes to recover on a new
+node). :func:`restore_batch` writes a whole fetched batch of one changelog partition into the
+partition's RocksDB database in one write batch, with the offset it covers, and advances
+Faust's recovery offsets for it; the fetch loop (``streams.worker.inline``) then hands the
+batch's last record to Faust's own path, which finds it already applied and only checks
+whether recovery is complete — so Faust still decides when a table is recovered, when a
+standby is up to date, and when the worker is ready.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from streams.worker.checkpoint import write_local
+
+
+def restore_batch(app: Any, tp: Any, records: Sequence[Any]) -> bool:
+    """Apply ``records`` (one changelog partition, in offset order) to the local store of
+    the table they belong to, if Faust's recovery is reading that partition (an active one
+    being recovered, or a standby). Returns False, applying nothing, for anything else: a
+    record Faust's recovery has not asked for goes its own way."""
+    recovery = app.tables.recovery
+    table = recovery.tp_to_table.get(tp)
+    if table is None:
+        return False
+    if tp in recovery.active_tps:
+        offsets = recovery.active_offsets
+    elif tp in recovery.standby_tps:
+        offsets = recovery.standby_offsets
+    else:
+        return False
+    seen = offsets.get(tp)
+    fresh = [r for r in records if seen is None or r.offset > seen]
+    if fresh:
+        write_local(table.data, tp.partition, [(r.key, r.value) for r in fresh],
+                    offset=fresh[-1].offset)
+        offsets[tp] = fresh[-1].offset
+    return True

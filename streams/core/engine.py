@@ -353,7 +353,15 @@ class Engine:
                 self._load_base(raw)
             else:
                 pending.append((key, raw))
-        for key, raw in pending:
+        self.restore(pending)
+        self.finish_rebuild()
+
+    def restore(self, items: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Restore persisted entity records, some at a time (a worker restores a large
+        partition in slices between which it serves requests): the base record, if any, must
+        have been loaded first (:meth:`load_base`), and :meth:`finish_rebuild` called after
+        the last slice."""
+        for key, raw in items:
             version = raw.get("v", 1)
             if version >= 2:
                 kind = KIND_BY_NAME[raw["kind"]]
@@ -378,6 +386,13 @@ class Engine:
             newest = kind.newest_us(record)
             if newest > self.stream_us:
                 self.stream_us = newest
+
+    def load_base(self, raw: dict[str, Any]) -> None:
+        """Load the persisted base record (before any :meth:`restore`)."""
+        self._load_base(raw)
+
+    def finish_rebuild(self) -> None:
+        """Complete a rebuild: prune from the restored stream time, resolve references."""
         self._last_prune_us = self.stream_us
         self._resolve_after_rebuild()
 

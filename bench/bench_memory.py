@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import sys
 import time
@@ -45,6 +46,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--every", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true",
+                        help="also print the results as one JSON object on the last line")
     args = parser.parse_args()
     tune_gc()  # as the worker and the replay run
     store = MemoryStore()
@@ -79,6 +82,15 @@ def main() -> None:
     if at_2m is not None and rows[-1][0] > at_2m[0]:
         growth = rows[-1][2] / at_2m[2] - 1
         print(f"\nRSS growth from {at_2m[0]:,} to {rows[-1][0]:,} events: {growth:+.1%}")
+    if args.json:
+        last = rows[-1]
+        result = {f"RSS after {last[0]:,} events (engine state)": f"{last[2]:,.0f} MiB",
+                  "records kept at the end": ", ".join(
+                      f"{k} {n:,}" for k, n in sorted(last[3].items()))}
+        if at_2m is not None and last[0] > at_2m[0]:
+            result[f"RSS growth {at_2m[0]:,} -> {last[0]:,} events"] = (
+                f"{last[2] / at_2m[2] - 1:+.1%} ({at_2m[2]:,.0f} -> {last[2]:,.0f} MiB)")
+        print(json.dumps(result))
 
 
 if __name__ == "__main__":

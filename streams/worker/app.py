@@ -11,6 +11,7 @@ coordinates and counted, never silently dropped.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -133,7 +134,9 @@ class Pipeline:
         for topic in SOURCE_TOPICS:
             self._add_agent(topic)
         install_inline_drain(self.app, self.base_topics.__contains__, self.handle_batch,
-                             restore=partial(restore_batch, self.app))
+                             restore=partial(restore_batch, self.app),
+                             prepare=self._engine_built)
+        self._add_engine_builder()
         self.health = HealthState(config.health, time.monotonic())
         self.probe = BrokerProbe(bootstrap_servers(d.broker), self._probe_timeout_s())
         self._add_health_timers()
@@ -207,6 +210,36 @@ class Pipeline:
             (HEADER_OFFSET, str(message.offset).encode()),
         ]
         await self.deadletter.send(key=message.key, value=raw, headers=headers)
+
+    # ------------------------------------------------------------------ engines
+    def _wanted_engines(self) -> set[TP]:
+        return self.active_partitions() if self.recovered() else set()
+
+    def engines_built(self) -> bool:
+        """Every actively owned partition has its engine (rebuilt from the recovered tables)."""
+        return all(tp in self.state.engines for tp in self._wanted_engines())
+
+    def _add_engine_builder(self) -> None:
+        @self.app.task
+        async def build_engines() -> None:
+            """Once tables are recovered, rebuild the engines of the active partitions a slice
+            of records at a time (``WorkerState.build``): readiness waits for it, and the
+            fetch loop waits for a partition's engine before applying its events."""
+            while True:
+                if self.recovered() and not self.engines_built():
+                    started = time.monotonic()
+                    built = await self.state.build(self._wanted_engines)
+                    if built:
+                        log.info("rebuilt %d engines in %.1f s", built,
+                                 time.monotonic() - started)
+                await asyncio.sleep(0.1)
+
+    async def _engine_built(self, tp: Any) -> None:
+        """Wait until the engine of ``tp`` (a Faust TP) is built, or the partition is no
+        longer ours to apply."""
+        key: TP = (self.base_topics[tp.topic], tp.partition)
+        while key not in self.state.engines and key in self._wanted_engines():
+            await asyncio.sleep(0.05)
 
     async def checkpoint(self) -> int:
         """Write every dirty record (changelog, acknowledged, then local store)."""
@@ -288,14 +321,16 @@ class Pipeline:
 
     def readiness(self) -> Verdict:
         return self.health.readiness(time.monotonic(), assigned=not self.app.rebalancing,
-                                     recovered=self.app.tables.recovery.completed.is_set())
+                                     recovered=self.app.tables.recovery.completed.is_set(),
+                                     built=self.engines_built())
 
     # ------------------------------------------------------------------ web
     def families(self) -> list[Any]:
         """One consistent snapshot of every family this worker exports."""
         active = self.active_partitions() if self.recovered() else set()
-        stateful = {tp for tp in active if tp[0] in STATEFUL_TOPICS}
-        self.state.ensure(stateful)
+        # only partitions whose engines are built: one being rebuilt joins when complete
+        # (readiness says so meanwhile) instead of stalling the scrape until it is
+        stateful = {tp for tp in active if tp[0] in STATEFUL_TOPICS and tp in self.state.engines}
         families = self.state.families(stateful)
         families.append(self._consumer_lag(active))
         return families

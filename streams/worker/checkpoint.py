@@ -24,7 +24,7 @@ changelog message instead of one per event.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from typing import Any, Protocol
 
 import orjson
@@ -222,3 +222,37 @@ def local_records(data: Any, partitions: Iterable[int],
                 out.setdefault(p, []).extend(records)
         return out
     return records_by_partition(data.items())
+
+
+def local_base(data: Any, partition: int) -> dict[str, Any] | None:
+    """The base record of ``partition`` in a table's local store, if any."""
+    key = table_key(BASE_KEY, partition)
+    raw = data._db_for_partition(partition).get(key) if hasattr(data, "_db_for_partition") \
+        else data.get(key)
+    return None if raw is None else orjson.loads(raw)
+
+
+def local_slices(data: Any, partition: int, size: int,
+                 ) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """The entity records of ``partition`` in a table's local store (base record left out),
+    decoded, ``size`` at a time: a worker restores a large partition slice by slice."""
+    base = table_key(BASE_KEY, partition)
+    if hasattr(data, "_db_for_partition"):
+        skip = {data.offset_key, base}
+        items: Iterable[tuple[bytes, bytes]] = (
+            (k, v) for k, v in data._db_for_partition(partition).items() if k not in skip)
+    else:
+        items = ((k, v) for k, v in list(data.items()) if k != base)
+    chunk: list[tuple[str, dict[str, Any]]] = []
+    for raw_key, raw_value in items:
+        if raw_value is None:
+            continue
+        record = orjson.loads(raw_value)
+        if record.get("p", partition) != partition or record.get("kind") == "base":
+            continue
+        chunk.append((raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key), record))
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -83,19 +83,22 @@ class HealthState:
         reasons = [] if ok else [f"event loop heartbeat missed for {silent:.0f} s"]
         return Verdict(ok, {"event_loop": ok}, reasons)
 
-    def readiness(self, now_s: float, *, assigned: bool, recovered: bool) -> Verdict:
+    def readiness(self, now_s: float, *, assigned: bool, recovered: bool,
+                  built: bool = True) -> Verdict:
         s = self.settings
         unanswered = now_s - self.broker_ok_at
         broker = unanswered <= s.broker_timeout_seconds
         idle = now_s - self.progress_at
         consuming = idle <= s.stall_seconds
-        checks = {"assigned": assigned, "recovered": recovered, "broker": broker,
-                  "consuming": consuming}
+        checks = {"assigned": assigned, "recovered": recovered, "built": built,
+                  "broker": broker, "consuming": consuming}
         reasons = []
         if not assigned:
             reasons.append("partitions are being rebalanced")
         if not recovered:
             reasons.append("tables are recovering from their changelogs")
+        elif not built:
+            reasons.append("the engines are being rebuilt from the recovered tables")
         if not broker:
             why = f": {self.broker_error}" if self.broker_error else ""
             reasons.append(f"the broker has not answered for {unanswered:.0f} s{why}")

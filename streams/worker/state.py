@@ -18,6 +18,7 @@ live_clock`; the rule is in docs/decisions.md).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
@@ -32,7 +33,9 @@ from streams.worker.checkpoint import (
     Pending,
     TableStore,
     checkpoint,
+    local_base,
     local_records,
+    local_slices,
 )
 
 TP = tuple[str, int]  # (base topic name, partition)
@@ -115,6 +118,42 @@ class WorkerState:
             # Restored state is not a read: the partition's feed is known from its next one.
             self.feeds.pop((topic, p), None)
             self._stream_at_read[(topic, p)] = engine.stream_us
+
+    async def build(self, wanted: Callable[[], set[TP]], slice_records: int = 2000) -> int:
+        """Build the engine of every partition in ``wanted()`` that has none, restoring its
+        records a slice at a time and returning to the event loop between slices, so a large
+        partition (a million records take tens of seconds) never stalls the worker's web
+        server, heartbeats or commits. A partition no longer wanted, or built meanwhile, is
+        abandoned. Returns how many engines were built."""
+        built = 0
+        for tp in sorted(wanted()):
+            if tp in self.engines:
+                continue
+            topic, p = tp
+            table = self.tables.get(topic)
+            store = TableStore(self.pending[topic], p) if table is not None else None
+            directory = self.directories.setdefault(p, Directory())
+            engine = Engine(self.config, store, partition=p, directory=directory)
+            abandoned = False
+            if table is not None:
+                base = local_base(table.data, p)
+                if base is not None:
+                    engine.load_base(base)
+                for records in local_slices(table.data, p, slice_records):
+                    engine.restore(records)
+                    await asyncio.sleep(0)
+                    if tp in self.engines or tp not in wanted():
+                        abandoned = True
+                        break
+            if abandoned or tp in self.engines:
+                directory.detach(engine)
+                continue
+            engine.finish_rebuild()
+            self.engines[tp] = engine
+            self.feeds.pop(tp, None)
+            self._stream_at_read[tp] = engine.stream_us
+            built += 1
+        return built
 
     def ensure(self, active: Iterable[TP]) -> None:
         missing: dict[str, set[int]] = {}

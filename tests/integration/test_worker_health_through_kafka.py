@@ -43,7 +43,8 @@ def test_not_ready_while_the_broker_is_down_and_ready_again_after(new_local_brok
         worker.start()  # waits for /healthz 200
         status, body = get(worker.url + "/readyz")
         assert status == 200 and body["checks"] == {
-            "assigned": True, "recovered": True, "broker": True, "consuming": True}
+            "assigned": True, "recovered": True, "built": True, "broker": True,
+            "consuming": True}
         assert get(worker.url + "/livez")[0] == 200
         with browser() as b:
             page = open_page(b, worker.url + "/wallboard")

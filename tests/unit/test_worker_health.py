@@ -17,7 +17,7 @@ SETTINGS = HealthSettings(broker_timeout_seconds=15, stall_seconds=60,
 
 def ready(state: HealthState, now_s: float, **kw: bool):
     return state.readiness(now_s, assigned=kw.get("assigned", True),
-                           recovered=kw.get("recovered", True))
+                           recovered=kw.get("recovered", True), built=kw.get("built", True))
 
 
 class TestReadiness:
@@ -26,12 +26,15 @@ class TestReadiness:
         assert verdict.ok and verdict.reasons == []
         assert verdict.as_json()["status"] == "ok"
 
-    @pytest.mark.parametrize(("assigned", "recovered", "reason"), [
-        (False, True, "partitions are being rebalanced"),
-        (True, False, "tables are recovering from their changelogs")],
-        ids=["rebalancing", "recovering"])
-    def test_not_ready_while_rebalancing_or_recovering(self, assigned, recovered, reason):
-        verdict = ready(HealthState(SETTINGS, 0.0), 1.0, assigned=assigned, recovered=recovered)
+    @pytest.mark.parametrize(("assigned", "recovered", "built", "reason"), [
+        (False, True, True, "partitions are being rebalanced"),
+        (True, False, False, "tables are recovering from their changelogs"),
+        (True, True, False, "the engines are being rebuilt from the recovered tables")],
+        ids=["rebalancing", "recovering", "rebuilding"])
+    def test_not_ready_while_rebalancing_recovering_or_rebuilding(self, assigned, recovered,
+                                                                  built, reason):
+        verdict = ready(HealthState(SETTINGS, 0.0), 1.0, assigned=assigned, recovered=recovered,
+                        built=built)
         assert not verdict.ok and verdict.reasons == [reason]
         assert verdict.as_json()["status"] == "unavailable"
 
@@ -54,7 +57,8 @@ class TestReadiness:
         state.broker_answered(61.0, 12, 100)
         verdict = ready(state, 61.0)
         assert not verdict.ok and verdict.checks == {
-            "assigned": True, "recovered": True, "broker": True, "consuming": False}
+            "assigned": True, "recovered": True, "built": True, "broker": True,
+            "consuming": False}
         assert verdict.reasons == ["12 messages wait and none was processed for 61 s"]
         assert verdict.lag_messages == 12
         state.broker_answered(65.0, 4, 108)  # consuming again

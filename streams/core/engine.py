@@ -58,10 +58,22 @@ WINDOW_KEEP_US = 3 * DAY_US
 PRUNE_STEP_US = HOUR_US
 
 
-#: Kinds with a constant-time path for an event appended at the end (``kind.appended``).
+#: Kinds with a fast path for an event appended at the end (``kind.appended``).
 _APPENDABLE = frozenset(k.name for k in KIND_BY_NAME.values() if hasattr(k, "appended"))
 #: Kinds whose records may take their queue from another entity (``kind.references``).
 _REFERRING = frozenset(k.name for k in KIND_BY_NAME.values() if hasattr(k, "references"))
+
+
+def _without(contributions: list[Contribution],
+             removed: list[Contribution]) -> list[Contribution]:
+    """``contributions`` less one of each of ``removed`` (all of which it holds)."""
+    n_kept = len(contributions) - len(removed)
+    if contributions[n_kept:] == removed:  # the usual case: the tail
+        return contributions[:n_kept]
+    kept = list(contributions)
+    for contribution in removed:
+        kept.remove(contribution)
+    return kept
 
 
 class Outcome(StrEnum):
@@ -201,7 +213,7 @@ class Engine:
             refs = kind.references(record)  # type: ignore[attr-defined]
             record["rq"] = self.directory.queue_of(refs, at) if refs else None
             self.directory.watch(refs, key, self)
-        self._update(key, kind, record)
+        self._update(key, kind, record, event)
         self.store.put(key, record)
         if key in self.directory.watchers:
             self.directory.changed(key)
@@ -234,16 +246,26 @@ class Engine:
         self._update(key, kind, record)
         self.store.put(key, record)
 
-    def _update(self, key: str, kind: EntityKind, record: Record) -> None:
-        """Swap the entity's contributions: retract what it no longer adds, add what is new."""
+    def _update(self, key: str, kind: EntityKind, record: Record,
+                event: Event | None = None) -> None:
+        """Swap the entity's contributions: retract what it no longer adds, add what is new.
+
+        ``event`` is the event just added to ``record``, if any: a kind with an ``appended``
+        fast path may then say what it changed without a full recompute. An entity's
+        contributions are a multiset: their order carries no meaning.
+        """
         old = self._contributions.get(key)
-        if old and kind.name in _APPENDABLE:
-            fast = kind.appended(record, old)  # type: ignore[attr-defined]
+        if old and event is not None and kind.name in _APPENDABLE:
+            fast = kind.appended(record, old, event, self.config)  # type: ignore[attr-defined]
             if fast is not None:
                 removed, added = fast
-                self.ledger.retract(key, removed)
-                self.ledger.add(key, added)
-                self._contributions[key] = old[: len(old) - len(removed)] + added
+                if removed:
+                    self.ledger.retract(key, removed)
+                    old = _without(old, removed)
+                if added:
+                    self.ledger.add(key, added)
+                    old = old + added
+                self._contributions[key] = old
                 return
         new = kind.contributions(record, self.config)
         self._contributions[key] = new

@@ -86,10 +86,9 @@ class AgentKind:
                              tuple(queues) if isinstance(queues, list) else None)
         insort(record["tl"], change)
 
-    def appended(self, record: dict[str, Any],
-                 previous: list[Contribution]) -> tuple[list[Contribution],
-                                                        list[Contribution]] | None:
-        """Fast path when the newest change went to the end of the timeline:
+    def appended(self, record: dict[str, Any], previous: list[Contribution], event: Event,
+                 config: Config) -> tuple[list[Contribution], list[Contribution]] | None:
+        """Fast path when the newest change (``event``) went to the end of the timeline:
         ``(removed, added)``; only the open state closes and a new one opens, so the work is
         constant. ``None`` means "recompute everything"."""
         timeline: list[StateChange] = record["tl"]

@@ -185,6 +185,52 @@ class ContactKind(EventLogKind):
     def add(self, record: dict[str, Any], event: Event) -> None:
         insort(record["ev"], compact(event))
 
+    def appended(self, record: dict[str, Any], previous: list[Contribution], event: Event,
+                 config: Config) -> tuple[list[Contribution], list[Contribution]] | None:
+        """What ``event``, just added to ``record``, changes in the contact's contributions
+        (``previous``, those of the record without it), as ``(removed, added)`` when that
+        is quick to tell; ``None`` means "recompute everything".
+
+        Most events arrive after every other event of their contact, and then change little:
+
+        * holds, ``ended`` and bot messages change nothing wherever they fall (no KPI reads
+          them), nor does a customer message at the end (a later reply would);
+        * an agent message at the end answers the customer messages since the last agent
+          message, if any: one chat response, in the contact's latest queue;
+        * ``queued`` at the end opens a waiting segment (unless an earlier outcome had no
+          segment left, which this one would take);
+        * an outcome at the end closes the oldest open segment of its queue: its
+          :class:`Waiting` goes, the wait and outcome come;
+        * ``wrapup_ended`` at the end, the contact's first: it is handled;
+        * ``transferred`` at the end before any wrap-up only matters to a later one.
+
+        Anything else (an event out of order, a second wrap-up, an outcome after the wrap-up,
+        a block) is recomputed. The result equals :func:`contact_contributions` as a multiset
+        (a unit test pins it); the order may differ, which nothing reads.
+        """
+        events: list[ContactEvent] = record["ev"]
+        new = events[-1]
+        if new.event_id != event.event_id:  # inserted before later events
+            kind = event.type.partition(".")[2]
+            sender = event.body.get("sender") if kind == "message" else None
+            return ([], []) if _changes_nothing(kind, sender) else None
+        kind = new.kind
+        if _changes_nothing(kind, new.extra):
+            return [], []
+        if kind == "message":
+            if new.extra == "customer":
+                return [], []
+            return [], _reply(events)
+        if kind == "wrapup_ended":
+            return _first_wrapup(record["ch"], events)
+        if kind == "transferred":
+            return None if _has_wrapup(events) else ([], [])
+        if kind == "queued":
+            return _queued_last(record["ch"], events)
+        if kind in OUTCOMES:
+            return _outcome_last(record["ch"], events, config)
+        return None  # blocked
+
     def expired(self, record: dict[str, Any], stream_us: int) -> bool:
         events = record["ev"]
         return bool(events) and stream_us - events[-1][0] > RETENTION_US  # [0]: at_us
@@ -230,48 +276,15 @@ def contact_contributions(
     answered: list[_Segment] = []
     for seg in ordered:
         q = seg.queue
-        labels = (q, channel)
-        out.append(_new(Count, ("offered", labels, 1)))
+        out.append(_new(Count, ("offered", (q, channel), 1)))
         out.append(_new(Booking, (q, channel, seg.queued_us, OFFERED, 1)))
         outcome = seg.outcome
-        settings = config.queue(q)
         if outcome is None:
             out.append(_new(Waiting, (q, channel, seg.queued_us)))
             continue
-        at = outcome.at_us
-        wait_us = max(0, at - seg.queued_us)
-        if wait_us > settings.stale_after_us:
-            out.append(_new(Count, (STALE, labels, 1)))  # it had left the live gauges as stale
-        policy = settings.policy(channel)
-        within = wait_us <= policy.threshold_us
-        kind = outcome.kind
-        if kind == "answered":
+        if outcome.kind == "answered":
             answered.append(seg)
-            out.append(_new(Count, ("answered", labels, 1)))
-            out.append(_new(Observe, ("wait", (q, channel, "answered"), wait_us)))
-            out.append(_new(Booking, (q, channel, at, ANSWERED, 1)))
-            out.append(_new(Booking, (q, channel, at, WAIT_ANSWERED_US, wait_us)))
-            if within:
-                out.append(_new(Count, ("answered_within", labels, 1)))
-                out.append(_new(Booking, (q, channel, at, ANSWERED_WITHIN, 1)))
-        elif kind == "abandoned":
-            out.append(_new(Observe, ("wait", (q, channel, "abandoned"), wait_us)))
-            if wait_us < policy.short_abandon_us:
-                out.append(_new(Count, ("short_abandoned", labels, 1)))
-                out.append(_new(Booking, (q, channel, at, SHORT_ABANDONED, 1)))
-            else:
-                out.append(_new(Count, ("abandoned", labels, 1)))
-                out.append(_new(Booking, (q, channel, at, ABANDONED, 1)))
-                if within:
-                    out.append(_new(Booking, (q, channel, at, ABANDONED_WITHIN, 1)))
-        else:  # flowed_out
-            reason = outcome.extra if isinstance(outcome.extra, str) else UNKNOWN
-            out.append(_new(Count, ("flowed_out", (q, channel, reason), 1)))
-            out.append(_new(Booking, (q, channel, at, FLOWED_OUT, 1)))
-            out.append(_new(Booking, (q, channel, at, FLOWED_OUT_FOR + reason, 1)))
-            if within:
-                out.append(_new(Booking, (q, channel, at, FLOWED_OUT_WITHIN, 1)))
-                out.append(_new(Booking, (q, channel, at, FLOWED_OUT_WITHIN_FOR + reason, 1)))
+        _closed(channel, seg, config, out)
 
     if answered and scan.wrapup is not None:
         _handled(channel, scan, answered, out)
@@ -280,6 +293,155 @@ def contact_contributions(
     if scan.messages:
         _chat_responses(scan, out)
     return out
+
+
+def _closed(channel: str, seg: _Segment, config: Config, out: list[Contribution]) -> None:
+    """What a segment with its outcome adds besides being offered (wait, SL, outcome)."""
+    q = seg.queue
+    labels = (q, channel)
+    outcome = seg.outcome
+    assert outcome is not None
+    settings = config.queue(q)
+    at = outcome.at_us
+    wait_us = max(0, at - seg.queued_us)
+    if wait_us > settings.stale_after_us:
+        out.append(_new(Count, (STALE, labels, 1)))  # it had left the live gauges as stale
+    policy = settings.policy(channel)
+    within = wait_us <= policy.threshold_us
+    kind = outcome.kind
+    if kind == "answered":
+        out.append(_new(Count, ("answered", labels, 1)))
+        out.append(_new(Observe, ("wait", (q, channel, "answered"), wait_us)))
+        out.append(_new(Booking, (q, channel, at, ANSWERED, 1)))
+        out.append(_new(Booking, (q, channel, at, WAIT_ANSWERED_US, wait_us)))
+        if within:
+            out.append(_new(Count, ("answered_within", labels, 1)))
+            out.append(_new(Booking, (q, channel, at, ANSWERED_WITHIN, 1)))
+    elif kind == "abandoned":
+        out.append(_new(Observe, ("wait", (q, channel, "abandoned"), wait_us)))
+        if wait_us < policy.short_abandon_us:
+            out.append(_new(Count, ("short_abandoned", labels, 1)))
+            out.append(_new(Booking, (q, channel, at, SHORT_ABANDONED, 1)))
+        else:
+            out.append(_new(Count, ("abandoned", labels, 1)))
+            out.append(_new(Booking, (q, channel, at, ABANDONED, 1)))
+            if within:
+                out.append(_new(Booking, (q, channel, at, ABANDONED_WITHIN, 1)))
+    else:  # flowed_out
+        reason = outcome.extra if isinstance(outcome.extra, str) else UNKNOWN
+        out.append(_new(Count, ("flowed_out", (q, channel, reason), 1)))
+        out.append(_new(Booking, (q, channel, at, FLOWED_OUT, 1)))
+        out.append(_new(Booking, (q, channel, at, FLOWED_OUT_FOR + reason, 1)))
+        if within:
+            out.append(_new(Booking, (q, channel, at, FLOWED_OUT_WITHIN, 1)))
+            out.append(_new(Booking, (q, channel, at, FLOWED_OUT_WITHIN_FOR + reason, 1)))
+
+
+# --------------------------------------------------------------------------------------------
+# One event after all the others (ContactKind.appended)
+
+#: Kinds no contribution reads, and the senders whose messages count for chat responses.
+_NO_EFFECT = frozenset({"hold_started", "hold_ended", "ended"})
+_REPLY_SENDERS = ("customer", "agent")
+Change = tuple[list[Contribution], list[Contribution]]
+
+
+def _changes_nothing(kind: str, sender: Any) -> bool:
+    """Whether an event of ``kind`` (a message from ``sender``) changes no contribution
+    wherever it falls among its contact's events: no KPI reads it."""
+    return kind in _NO_EFFECT or (kind == "message" and sender not in _REPLY_SENDERS)
+
+
+def _has_wrapup(events: list[ContactEvent]) -> bool:
+    return any(ev.kind == "wrapup_ended" for ev in events)
+
+
+def _reply(events: list[ContactEvent]) -> list[Contribution]:
+    """The chat response of the agent message ``events[-1]``: it answers the customer
+    messages since the previous agent message (from the oldest of them), in the contact's
+    latest queue (that of its latest segment: every segment started by then)."""
+    reply = events[-1]
+    since_us = None
+    for ev in reversed(events[:-1]):
+        if ev.kind == "message":
+            if ev.extra == "agent":
+                break
+            if ev.extra == "customer":
+                since_us = ev.at_us
+    if since_us is None:
+        return []
+    queue = next((ev.queue for ev in reversed(events)
+                  if ev.kind == "queued" and ev.queue is not None), UNKNOWN)
+    at_us = reply.at_us
+    return [_new(Booking, (queue, "chat", at_us, CHAT_RESPONSE_US, at_us - since_us)),
+            _new(Booking, (queue, "chat", at_us, CHAT_RESPONSES, 1))]
+
+
+def _first_wrapup(channel: str, events: list[ContactEvent]) -> Change | None:
+    """A first ``wrapup_ended`` at the end: the contact is handled if it was answered."""
+    if _has_wrapup(events[:-1]):
+        return None  # the handled contact moves to the newer wrap-up
+    scan = _Scan(events)
+    answered = [seg for seg in scan.ordered
+                if seg.outcome is not None and seg.outcome.kind == "answered"]
+    out: list[Contribution] = []
+    if answered:
+        _handled(channel, scan, answered, out)
+    return [], out
+
+
+def _queue_counts(events: list[ContactEvent], queue: str) -> tuple[list[int], int]:
+    """The start times of ``queue``'s segments in ``events``, and how many outcomes name it."""
+    starts = []
+    n_outcomes = 0
+    for ev in events:
+        if ev.queue == queue:
+            if ev.kind == "queued":
+                starts.append(ev.at_us)
+            elif ev.kind in OUTCOMES:
+                n_outcomes += 1
+    return starts, n_outcomes
+
+
+def _queued_last(channel: str, events: list[ContactEvent]) -> Change | None:
+    """``queued`` at the end opens a waiting segment. Every other event is earlier (``queued``
+    ranks first at equal times), so a block or message without a queue keeps the queue it
+    had — unless this is the first segment, whose queue they take. An earlier outcome that
+    found no open segment would close this one. In both cases: recompute."""
+    new = events[-1]
+    queue = new.queue
+    if queue is None:
+        return [], []
+    before = events[:-1]
+    starts, n_outcomes = _queue_counts(before, queue)
+    if n_outcomes > len(starts):
+        return None
+    if not starts and not any(ev.kind == "queued" and ev.queue is not None for ev in before):
+        return None
+    at_us = new.at_us
+    return [], [_new(Count, ("offered", (queue, channel), 1)),
+                _new(Booking, (queue, channel, at_us, OFFERED, 1)),
+                _new(Waiting, (queue, channel, at_us))]
+
+
+def _outcome_last(channel: str, events: list[ContactEvent], config: Config) -> Change | None:
+    """An outcome at the end closes the oldest open segment of its queue: the i-th outcome of
+    a queue closes its i-th segment (outcomes are matched in time order). After a wrap-up an
+    answer changes the handled contact: then recompute."""
+    new = events[-1]
+    queue = new.queue
+    if queue is None:
+        return [], []  # names no segment
+    if _has_wrapup(events):
+        return None
+    starts, n_outcomes = _queue_counts(events[:-1], queue)
+    if n_outcomes >= len(starts):
+        return [], []  # no open segment left: ignored
+    seg = _Segment(queue, starts[n_outcomes])
+    seg.outcome = new
+    added: list[Contribution] = []
+    _closed(channel, seg, config, added)
+    return [_new(Waiting, (queue, channel, seg.queued_us))], added
 
 
 def _handled(channel: str, scan: _Scan, answered: list[_Segment],

@@ -1,9 +1,12 @@
 """Prometheus exposition of the KPI families (docs/contract.md §4).
 
-One custom collector turns the core's plain :class:`~streams.core.metrics.Family` values into
-prometheus-client metric families. It reads one consistent snapshot per scrape (the source
-callable runs synchronously on the event loop, between two events), registers on the registry
-it is given, and has a ``describe()`` that never touches live state.
+:func:`render` writes the text exposition format (0.0.4) of one consistent snapshot of the
+core's plain :class:`~streams.core.metrics.Family` values, byte for byte what prometheus-client's
+``generate_latest`` writes for them through :class:`KpiCollector` (a unit test compares the two
+on a simulated day and on hostile label values). It exists for speed: at 500 queues × 2
+channels a scrape is ~78,000 series, which prometheus-client's per-sample objects took ~630 ms
+to render on 2 cores; written directly it takes a fraction of that. :class:`KpiCollector`
+remains for registries that want the collector interface.
 """
 
 from __future__ import annotations
@@ -72,8 +75,83 @@ class KpiCollector:
             yield to_metric(fam)
 
 
-def render(source: FamilySource) -> bytes:
-    """The text exposition of ``source`` on a fresh registry."""
+def render_with_client(source: FamilySource) -> bytes:
+    """The text exposition of ``source`` through prometheus-client (the reference)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(KpiCollector(source))
     return generate_latest(registry)
+
+
+def render(source: FamilySource) -> bytes:
+    """The text exposition (format 0.0.4) of ``source``'s families and ``cc_build_info``,
+    identical to :func:`render_with_client`."""
+    out: list[str] = []
+    for fam in [*source(), build_info()]:
+        _render_family(fam, out)
+    return "".join(out).encode()
+
+
+def _go(value: float) -> str:
+    """``floatToGoString``, with a fast path for the small whole numbers most samples are."""
+    if value.__class__ is int and -1_000_000_000_000_000 < value < 1_000_000:
+        return f"{value}.0"  # what repr(float(value)) gives for these
+    return floatToGoString(value)
+
+
+#: (label names, label values) -> the rendered pairs: most series repeat scrape after scrape.
+_LABELS: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
+_LABELS_MAX = 1_000_000
+
+
+def _label_text(names: tuple[str, ...], order: list[int], values: tuple[str, ...]) -> str:
+    key = (names, values)
+    text = _LABELS.get(key)
+    if text is None:
+        text = ",".join(f'{names[i]}="{_escape_value(values[i])}"' for i in order)
+        if len(_LABELS) >= _LABELS_MAX:
+            _LABELS.clear()
+        _LABELS[key] = text
+    return text
+
+
+def _escape_value(value: str) -> str:
+    if "\\" in value or "\n" in value or '"' in value:
+        return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"')
+    return value
+
+
+def _render_family(fam: Family, out: list[str]) -> None:
+    kind = fam.kind
+    name = fam.name
+    if kind == "counter":
+        name = (name[:-6] if name.endswith("_total") else name) + "_total"
+    help_text = fam.help.replace("\\", r"\\").replace("\n", r"\n")
+    out.append(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
+    names = fam.labels
+    order = sorted(range(len(names)), key=names.__getitem__)  # labels by name, as the client
+    go = _go
+    if kind != "histogram":
+        append = out.append
+        if names:
+            for values, value in sorted(fam.samples.items()):
+                append(f"{name}{{{_label_text(names, order, values)}}} {go(value)}\n")
+        else:
+            for value in fam.samples.values():
+                append(f"{name} {go(value)}\n")
+        return
+    # "le" takes its place among the sorted label names
+    le_at = sum(1 for n in names if n < "le")
+    for values, (bounds, counts, total) in sorted(fam.samples.items()):
+        pairs = [f'{names[i]}="{_escape_value(values[i])}"' for i in order]
+        before, after = ",".join(pairs[:le_at]), ",".join(pairs[le_at:])
+        head = f"{name}_bucket{{{before}," if before else f"{name}_bucket{{"
+        tail = f",{after}}} " if after else "} "
+        running = 0.0
+        for bound, n in zip(bounds, counts, strict=False):
+            running += n
+            out.append(f'{head}le="{go(bound)}"{tail}{go(running)}\n')
+        running += counts[-1]
+        out.append(f'{head}le="+Inf"{tail}{go(running)}\n')
+        labels = ",".join(pairs)
+        braces = f"{{{labels}}}" if labels else ""
+        out.append(f"{name}_count{braces} {go(running)}\n{name}_sum{braces} {go(total)}\n")

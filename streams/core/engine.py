@@ -64,16 +64,19 @@ _APPENDABLE = frozenset(k.name for k in KIND_BY_NAME.values() if hasattr(k, "app
 _REFERRING = frozenset(k.name for k in KIND_BY_NAME.values() if hasattr(k, "references"))
 
 
-def _without(contributions: list[Contribution],
-             removed: list[Contribution]) -> list[Contribution]:
-    """``contributions`` less one of each of ``removed`` (all of which it holds)."""
-    n_kept = len(contributions) - len(removed)
-    if contributions[n_kept:] == removed:  # the usual case: the tail
-        return contributions[:n_kept]
-    kept = list(contributions)
-    for contribution in removed:
-        kept.remove(contribution)
-    return kept
+def _swap(contributions: list[Contribution], removed: list[Contribution],
+          added: list[Contribution]) -> None:
+    """Take one of each of ``removed`` (all of which ``contributions`` holds) out of
+    ``contributions`` and append ``added``, in place: an agent's list holds two days of
+    spans, so copying it would cost more than the change."""
+    if removed:
+        n_kept = len(contributions) - len(removed)
+        if contributions[n_kept:] == removed:  # the usual case: the tail
+            del contributions[n_kept:]
+        else:
+            for contribution in removed:
+                contributions.remove(contribution)
+    contributions.extend(added)
 
 
 class Outcome(StrEnum):
@@ -259,13 +262,9 @@ class Engine:
             fast = kind.appended(record, old, event, self.config)  # type: ignore[attr-defined]
             if fast is not None:
                 removed, added = fast
-                if removed:
-                    self.ledger.retract(key, removed)
-                    old = _without(old, removed)
-                if added:
-                    self.ledger.add(key, added)
-                    old = old + added
-                self._contributions[key] = old
+                self.ledger.retract(key, removed)
+                self.ledger.add(key, added)
+                _swap(old, removed, added)
                 return
         new = kind.contributions(record, self.config)
         self._contributions[key] = new

@@ -22,6 +22,8 @@ UNKNOWN_TOPIC = "unknown"
 #: ``Ingested.outcome`` of a replay event after ``--as-of``: it has not happened yet.
 AFTER_AS_OF = "after_as_of"
 INVALID = "invalid"
+#: ``Outcome`` member -> its value (a dict lookup; ``.value`` on an enum member is not cheap).
+_VALUE_OF: dict[Outcome, str] = {outcome: outcome.value for outcome in Outcome}
 
 
 class Ingested(NamedTuple):
@@ -69,4 +71,4 @@ def ingest(raw: bytes, engine: Engine, stats: PipelineStats, *, topic: str | Non
         if now_us is not None:
             stats.observe_lag(topic, max(0.0, (now_us - result.occurred_us) / 1e6))
     engine.maybe_prune()
-    return Ingested(outcome.value, event=result)
+    return Ingested(_VALUE_OF[outcome], result)

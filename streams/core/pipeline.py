@@ -6,6 +6,7 @@ and are not persisted (a restart resets them, which Prometheus handles as a coun
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from streams.core.metrics import Family, new_family
@@ -54,10 +55,7 @@ class PipelineStats:
         row = self.lag.get(topic)
         if row is None:
             row = self.lag[topic] = [0.0] * (len(LAG_BOUNDS) + 2)
-        i = 0
-        while i < len(LAG_BOUNDS) and lag_seconds > LAG_BOUNDS[i]:
-            i += 1
-        row[i] += 1
+        row[bisect_left(LAG_BOUNDS, lag_seconds)] += 1  # le is inclusive: lag <= bound
         row[-1] += lag_seconds
 
     def families(self, *, with_lag: bool = True) -> list[Family]:

@@ -64,6 +64,15 @@ class QueueCalendar:
     def day_start(self, instant_us: int) -> int:
         return self.day_bounds(instant_us)[0]
 
+    def starts(self, instant_us: int) -> tuple[int, int]:
+        """``(interval start, day start)`` of ``instant_us``: :meth:`interval_start` and
+        :meth:`day_start` with one offset lookup (the ledger books every window this way)."""
+        local = instant_us + self.offset_us(instant_us)
+        bounds = self._day_cache.get(local // 86_400_000_000)
+        if bounds is None or not bounds[0] <= instant_us < bounds[1]:
+            bounds = self.day_bounds(instant_us)
+        return instant_us - local % self.interval_us, bounds[0]
+
     def _local_day_start(self, local_date: date) -> int:
         """The first instant of ``local_date`` whose wall time is at or after ``day_start``.
 

@@ -206,14 +206,15 @@ class Ledger:
             del self.histograms[(metric, labels)]  # fully retracted
 
     def _book(self, queue: str, channel: str, at_us: int, field: str, amount: int) -> None:
-        cal = self.calendar(queue)
+        cal = self._calendars.get(queue) or self.calendar(queue)
         key = (queue, channel)
         buckets = self.intervals.get(key)
         if buckets is None:
             buckets = self.intervals[key] = {}
             self.days[key] = {}
-        _add_field(buckets.setdefault(cal.interval_start(at_us), {}), field, amount)
-        _add_field(self.days[key].setdefault(cal.day_start(at_us), {}), field, amount)
+        interval_start, day_start = cal.starts(at_us)
+        _add_field(buckets.setdefault(interval_start, {}), field, amount)
+        _add_field(self.days[key].setdefault(day_start, {}), field, amount)
         if field in MINUTE_FIELDS:
             minute = self.minutes.setdefault(key, {}).setdefault(at_us - at_us % MINUTE_US, {})
             _add_field(minute, field, amount)

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from enum import StrEnum
+from itertools import chain
 from typing import Any, Protocol
 
 from streams.core.config import Config
@@ -60,6 +61,8 @@ PRUNE_STEP_US = HOUR_US
 
 #: Kinds with a fast path for an event appended at the end (``kind.appended``).
 _APPENDABLE = frozenset(k.name for k in KIND_BY_NAME.values() if hasattr(k, "appended"))
+#: Kinds whose retention is a stream time known from the record (``kind.expires_us``).
+_DUE_TRACKED = frozenset(k.name for k in KIND_BY_NAME.values() if hasattr(k, "expires_us"))
 #: Kinds whose records may take their queue from another entity (``kind.references``).
 _REFERRING = frozenset(k.name for k in KIND_BY_NAME.values() if hasattr(k, "references"))
 
@@ -182,6 +185,11 @@ class Engine:
         self._records: dict[str, Record] = {}
         self._contributions: dict[str, list[Contribution]] = {}
         self._seen: dict[str, str] = {}
+        #: What :meth:`prune` visits. Entities of kinds with ``expires_us``, by the prune step
+        #: their retention ends in (step -> keys, key -> step); the others, in an ordered set.
+        self._due_keys: dict[int, set[str]] = {}
+        self._due_step: dict[str, int] = {}
+        self._undated: dict[str, None] = {}
 
     # ------------------------------------------------------------------ events
     def apply(self, event: Event) -> Outcome:
@@ -206,6 +214,7 @@ class Engine:
                       **kind.new_record(event)}
             self._records[key] = record
         kind.add(record, event)
+        self._track(key, kind, record)
         self._seen[event.event_id] = key
         first_seen = self.ledger.first_seen
         for queue in kind.queues_of(event):
@@ -297,6 +306,7 @@ class Engine:
         was stale, and is counted so. Bookings and spans stay in their window buckets, which
         are pruned by age."""
         record = self._records.pop(key)
+        self._untrack(key)
         if kind.name in _REFERRING:
             self.directory.unwatch(kind.references(record), key)  # type: ignore[attr-defined]
         for c in self._contributions.pop(key, []):
@@ -324,12 +334,17 @@ class Engine:
         """Apply retention at stream time to every entity; returns how many were dropped.
 
         Results never depend on when this runs (an expired entity is already gone for
-        :meth:`apply`, and contributes nothing a KPI can show): it only frees memory.
+        :meth:`apply`, and contributes nothing a KPI can show): it only frees memory. Only the
+        entities that may be due are visited: those whose retention ends by the current prune
+        step, and those of kinds without ``expires_us``.
         """
         stream = self.stream_us
         self._last_prune_us = stream
+        step = stream // PRUNE_STEP_US
+        due = sorted(key for s, keys in self._due_keys.items() if s <= step for key in keys)
         expired = []
-        for key, record in self._records.items():
+        for key in chain(due, list(self._undated)):
+            record = self._records[key]
             kind = KIND_BY_NAME[record["kind"]]
             if kind.expired(record, stream):
                 expired.append((key, kind))
@@ -345,6 +360,34 @@ class Engine:
                 self.store.delete(key)
         self.ledger.prune_windows(stream - WINDOW_KEEP_US)
         return len(expired)
+
+    def _track(self, key: str, kind: EntityKind, record: Record) -> None:
+        """File the entity where :meth:`prune` will look for it (after each change)."""
+        due_us = kind.expires_us(record) if kind.name in _DUE_TRACKED else None  # type: ignore
+        step = None if due_us is None else due_us // PRUNE_STEP_US
+        old = self._due_step.get(key)
+        if step == old:
+            if step is None:
+                self._undated[key] = None
+            return
+        self._untrack(key)
+        if step is None:
+            self._undated[key] = None
+        else:
+            self._due_step[key] = step
+            keys = self._due_keys.get(step)
+            if keys is None:
+                keys = self._due_keys[step] = set()
+            keys.add(key)
+
+    def _untrack(self, key: str) -> None:
+        step = self._due_step.pop(key, None)
+        if step is not None:
+            keys = self._due_keys[step]
+            keys.discard(key)
+            if not keys:
+                del self._due_keys[step]
+        self._undated.pop(key, None)
 
     def maybe_prune(self) -> int:
         """:meth:`prune` when stream time has moved :data:`PRUNE_STEP_US` since the last one."""
@@ -395,6 +438,7 @@ class Engine:
             if self._watermark_us and kind.expired(record, self._watermark_us):
                 continue  # already folded into the base before a crash
             self._records[key] = record
+            self._track(key, kind, record)
             if kind.name in _REFERRING:  # keeps the queue it had; follows later changes
                 self.directory.watch(kind.references(record), key, self)  # type: ignore
             for event_id in kind.event_ids(record):

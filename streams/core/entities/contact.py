@@ -235,6 +235,11 @@ class ContactKind(EventLogKind):
         events = record["ev"]
         return bool(events) and stream_us - events[-1][0] > RETENTION_US  # [0]: at_us
 
+    def expires_us(self, record: dict[str, Any]) -> int | None:
+        """The stream time after which :meth:`expired` holds (``None``: never, by time)."""
+        events = record["ev"]
+        return events[-1][0] + RETENTION_US if events else None
+
     def feedback_queue(self, record: dict[str, Any], at_us: int) -> str | None:
         """The queue a survey or review at ``at_us`` of this contact belongs to: that of its
         last segment answered by then (where its handling is booked), else of its last

@@ -215,6 +215,10 @@ class CustomerKind(EventLogKind):
     def expired(self, record: dict[str, Any], stream_us: int) -> bool:
         return stream_us - self.newest_us(record) > RETENTION_US
 
+    def expires_us(self, record: dict[str, Any]) -> int | None:
+        """The stream time after which :meth:`expired` holds."""
+        return self.newest_us(record) + RETENTION_US
+
     def queues_of(self, event: Event) -> tuple[str, ...]:
         return ()
 

@@ -106,6 +106,11 @@ class FeedbackKind(EventLogKind):
         events = record["ev"]
         return bool(events) and stream_us - events[-1][0] > RETENTION_US
 
+    def expires_us(self, record: dict[str, Any]) -> int | None:
+        """The stream time after which :meth:`expired` holds (``None``: never, by time)."""
+        events = record["ev"]
+        return events[-1][0] + RETENTION_US if events else None
+
     def restore(self, record: dict[str, Any], version: int) -> dict[str, Any]:
         return {"ev": sorted(FeedbackEvent(*e) for e in record["ev"]), "rq": record.get("rq")}
 

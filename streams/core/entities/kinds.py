@@ -63,6 +63,11 @@ class EntityKind(Protocol):
         """Whether the entity is past its retention at ``stream_us``: then it is gone."""
         ...
 
+    # Optional: ``expires_us(record) -> int | None``, the stream time after which
+    # :meth:`expired` holds, a function of the record alone (``None``: not by time). A kind
+    # with it keeps or drops an entity whole (its :meth:`trim` drops nothing), so a prune
+    # visits only its entities that are due; the others' are visited at every prune.
+
     def is_late(self, record: Record | None, event_us: int, stream_us: int) -> bool:
         """Whether an event at ``event_us`` is too old to change anything (``record`` is the
         entity's live record, or ``None``)."""

@@ -402,10 +402,15 @@ class Engine:
         self.store.put(key, record)
 
     def _update_full(self, key: str, kind: EntityKind, record: Record) -> None:
+        """Recompute the entity's contributions and book only the multiset difference: a
+        trimmed agent loses a few spans of the thousands its two days hold."""
         old = self._contributions.get(key, [])
         new = kind.contributions(record, self.config)
-        self.ledger.retract(key, old)
-        self.ledger.add(key, new)
+        diff = Counter(old)
+        diff.subtract(new)
+        for contribution, n in diff.items():
+            if n:
+                self.ledger.add_one(key, contribution, -n)
         self._contributions[key] = new
 
     # ------------------------------------------------------------------ restore

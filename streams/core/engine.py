@@ -398,7 +398,13 @@ class Engine:
     def _trimmed(self, key: str, kind: EntityKind, record: Record, dropped: list[str]) -> None:
         for event_id in dropped:
             self._seen.pop(event_id, None)
-        self._update_full(key, kind, record)
+        trimmed = getattr(kind, "trimmed", None)
+        if trimmed is None:
+            self._update_full(key, kind, record)
+        else:  # the kind tells which contributions the trim dropped
+            kept, gone = trimmed(record, self._contributions.get(key, []))
+            self.ledger.retract(key, gone)
+            self._contributions[key] = kept
         self.store.put(key, record)
 
     def _update_full(self, key: str, kind: EntityKind, record: Record) -> None:

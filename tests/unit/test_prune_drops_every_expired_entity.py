@@ -4,6 +4,8 @@ its retention, drops none inside it, and equals pruning never (the replay) in ev
 
 from __future__ import annotations
 
+from collections import Counter
+
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -70,3 +72,24 @@ class TestPrune:
             assert every_entity_is_filed_once(pruned)
         now_us = pruned.stream_us + 60_000_000
         assert exported(pruned, now_us) == exported(replay, now_us)
+
+
+def kept_contributions_equal_a_recompute(engine: Engine) -> bool:
+    return all(Counter(engine._contributions.get(key, []))
+               == Counter(KIND_BY_NAME[r["kind"]].contributions(r, engine.config))
+               for key, r in engine._records.items())
+
+
+class TestAgentTrim:
+    def test_a_trimmed_agent_keeps_what_a_recompute_of_its_trimmed_timeline_gives(self):
+        engine = Engine(parse_config({}))
+        trims = 0
+        for event in TRAFFIC:
+            engine.apply(event)
+            if engine.stream_us - engine._last_prune_us >= 3_600_000_000:
+                before = sum(len(r["tl"]) for r in engine._records.values() if "tl" in r)
+                engine.prune()
+                trims += before - sum(len(r["tl"]) for r in engine._records.values()
+                                      if "tl" in r)
+                assert kept_contributions_equal_a_recompute(engine)
+        assert trims > 0  # the traffic really trimmed agents' history

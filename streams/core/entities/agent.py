@@ -103,6 +103,22 @@ class AgentKind:
         closed = span_contributions(before, new.at_us, old_live.queues)
         return [old_live], [*closed, AgentNow(new.state, queues, new.at_us)]
 
+    def trimmed(self, record: dict[str, Any],
+                previous: list[Contribution]) -> tuple[list[Contribution], list[Contribution]]:
+        """After :meth:`trim`: ``(kept, dropped)`` of the contributions of the untrimmed
+        timeline. The head keeps its time, state and queues in effect, so exactly the spans
+        of the dropped changes go, and they all start before the head (a change at the head's
+        instant before it closed no span)."""
+        head_us = record["tl"][0].at_us
+        kept: list[Contribution] = []
+        dropped: list[Contribution] = []
+        for c in previous:
+            if c.__class__ is Span and c.start_us < head_us:  # type: ignore[union-attr]
+                dropped.append(c)
+            else:
+                kept.append(c)
+        return kept, dropped
+
     def newest_us(self, record: dict[str, Any]) -> int:
         return record["tl"][-1].at_us if record["tl"] else 0
 

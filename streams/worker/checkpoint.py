@@ -160,6 +160,11 @@ async def checkpoint(tables: dict[str, ChangelogTable], pending: dict[str, Pendi
     count = 0
     for table, by_partition in snapshot:
         name = table.changelog_topic.get_topic_name()
+        # aiokafka's send_batch finds a topic in the metadata cache without tracking it when
+        # an earlier all-topics fetch put it there; the next update asks for tracked topics
+        # only, the topic's leaders drop out, and the batch waits for ever while the sender
+        # forces metadata updates (a worker stalled mid-backlog at 60 % CPU). Track it first.
+        await producer.client.add_topic(name)
         for partition, writes in by_partition.items():
             futures = await send_changelog(producer, name, partition, writes)
             sent.append((table, partition, writes, futures))

@@ -61,3 +61,13 @@ def test_the_rocksdb_store_keeps_one_database_per_partition_and_an_offset_key():
     assert callable(RocksDBStore._db_for_partition)
     assert RocksDBStore.offset_key == b"__faust\0offset__"
     assert "self.offset_key" in inspect.getsource(RocksDBStore.persisted_offset)
+
+
+def test_aiokafka_finds_a_cached_topic_without_tracking_it_which_checkpoint_works_around():
+    """``_wait_on_metadata`` returns a topic's partitions from the metadata cache without
+    adding the topic to the tracked set, so later updates drop it (see ``checkpoint``'s
+    ``add_topic``). If aiokafka starts tracking it there, the workaround is harmless."""
+    source = inspect.getsource(aiokafka.AIOKafkaProducer.send_batch)
+    assert "_wait_on_metadata(topic)" in source
+    wait = inspect.getsource(aiokafka.client.AIOKafkaClient._wait_on_metadata)
+    assert wait.index("return partitions") < wait.index("self.add_topic(topic)")

@@ -44,11 +44,20 @@ class FakeProducer:
         self.room = room
         self.sent: list[tuple[str, int, FakeBatch, asyncio.Future]] = []
         self.next_offset: dict[tuple[str, int], int] = {}
+        self.tracked: set[str] = set()
+        self.client = SimpleNamespace(add_topic=self._add_topic)
+
+    def _add_topic(self, topic: str) -> asyncio.Future:
+        self.tracked.add(topic)
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(True)
+        return future
 
     def create_batch(self) -> FakeBatch:
         return FakeBatch(self.room)
 
     async def send_batch(self, batch: FakeBatch, topic: str, *, partition: int) -> Any:
+        assert topic in self.tracked, "a changelog topic must be tracked before send_batch"
         future = asyncio.get_running_loop().create_future()
         self.sent.append((topic, partition, batch, future))
         return future

@@ -1,8 +1,9 @@
 """ccpulse beside its peers: one run, one broker, one table.
 
 Starts its own Kafka broker (free ports, a temp dir), produces N simulated call events once
-into ``<prefix>cc.calls`` (``--partitions``, default 4; keyed by ``call_id`` as ``ccpulse
-simulate`` keys them; the busy flat profile of the contact-centre scenario, call events only),
+into ``<prefix>cc.calls`` (``--partitions``, default 4, kept for ever: ``retention.ms=-1``;
+keyed by ``call_id`` as ``ccpulse simulate`` keys them; the busy flat profile of the
+contact-centre scenario, call events only, the newest just before the run starts),
 then lets four consumers drain that same topic, one after the other, each in its own
 subprocess with its own consumer group, from the earliest offset to the end:
 
@@ -91,6 +92,7 @@ REPO = Path(__file__).resolve().parents[1]
 PEERS = REPO / "bench" / "peers"
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
 from worker_harness import Worker, free_port, parse_metrics  # noqa: E402
 
 from streams.kafka import LocalBroker, ensure_topics  # noqa: E402
@@ -267,6 +269,20 @@ def wide_scenario(queues: int = 500, per_group: int = 10) -> Scenario:
                    for g in range(queues // per_group))
     return Scenario(name="wide", contact_streams=tuple(streams), agent_groups=groups,
                     profile=FLAT_PEAK)
+
+
+async def create_kept_topic(bootstrap: str, name: str, partitions: int) -> None:
+    """Create ``name`` with ``retention.ms=-1``. The events' event times reach days back, and
+    Quix Streams stamps its repartition topic's records with event time and gives that topic
+    the source topic's retention: under the local broker's 72 h the broker deletes records
+    before Quix reads them back (a trial stalled at 150,000 of 200,000)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, partitions, 1,
+                                            topic_configs={"retention.ms": "-1"})])
+    finally:
+        await admin.close()
 
 
 async def send(bootstrap: str, prefix: str, events: list[dict[str, Any]],
@@ -607,6 +623,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> list[Row]:
         stack.callback(broker.stop)
         bootstrap = broker.bootstrap
         prefix = f"sbs{int(time.time())}."
+        asyncio.run(create_kept_topic(bootstrap, prefix + "cc.calls", args.partitions))
         ensure_topics(bootstrap, [prefix + t for t in TOPICS], args.partitions)
     if "throughput" in sections:
         log(f"generating {args.events:,} call events")

@@ -11,9 +11,9 @@ simulated traffic), then:
    and the recovery rate (records ÷ that time);
 2. **restart**: stops it (SIGTERM) and starts it again on the same data directory. Its local
    state is on disk, so it reads only the changelog tail: the time until ``/healthz`` is 200;
-3. in both cases, the time until ``/metrics`` first answers, which is when the engines are
-   rebuilt from the recovered records and every record counts in the KPIs again (the sum of
-   ``cc_tickets_open`` is checked against ``--tickets``).
+3. in both cases, the time until ``/readyz`` says the tables are recovered, and until it answers
+   200: the engines rebuilt from the recovered records, every record counting in the KPIs
+   again (the sum of ``cc_tickets_open`` is shown beside ``--tickets``).
 
 Prints a table (``--json``: also one JSON object of formatted results on the last line, for
 ``bench/bench_side_by_side.py``). Starts its own broker on free ports in a temp dir (or uses
@@ -29,9 +29,12 @@ import asyncio
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -117,13 +120,32 @@ def total(worker: Worker, family: str) -> float:
 
 
 def timed_start(worker: Worker) -> tuple[float, float]:
-    """Seconds from starting the process to ``/healthz`` 200, and to the first ``/metrics``."""
+    """Seconds from starting the process until ``/readyz`` says the tables are recovered, and
+    until it answers 200 (every engine rebuilt from the recovered records)."""
     t0 = time.monotonic()
-    worker.start()  # returns once /healthz answers 200
-    ready = time.monotonic() - t0
-    wait_for(lambda: worker._get("/metrics")[0] == 200, "/metrics to answer", worker,
-             timeout_s=TIMEOUT_S)
-    return ready, time.monotonic() - t0
+    worker.data_dir.mkdir(parents=True, exist_ok=True)
+    with open(worker.log_path, "ab") as log:
+        worker.proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"],
+                                       env=worker.env, stdout=log, stderr=subprocess.STDOUT)
+    recovered: list[float] = []
+
+    def ready() -> bool:
+        if worker.proc is not None and worker.proc.poll() is not None:
+            raise AssertionError(f"worker exited:\n{worker.log_tail()}")
+        try:
+            with urllib.request.urlopen(worker.url + "/readyz", timeout=5) as answer:
+                status, body = answer.status, answer.read()
+        except urllib.error.HTTPError as exc:  # 503 while recovering or rebuilding
+            status, body = exc.code, exc.read()
+        except OSError:
+            return False
+        if not recovered and body and json.loads(body)["checks"].get("recovered"):
+            recovered.append(time.monotonic() - t0)
+        return status == 200
+
+    wait_for(ready, "/readyz to answer 200", worker, timeout_s=TIMEOUT_S)
+    done = time.monotonic() - t0
+    return (recovered[0] if recovered else done), done
 
 
 def main() -> None:
@@ -158,19 +180,21 @@ def main() -> None:
 
         say("new node: empty data directory, recovery from the changelogs ...")
         worker = Worker(bootstrap, app, prefix, tmp / "node", free_port(), partitions=PARTITIONS)
-        ready, served = timed_start(worker)
+        recovered, ready = timed_start(worker)
         open_tickets = total(worker, "cc_tickets_open")
-        rows.append(("new node: recovered, /healthz 200", f"{ready:.1f} s"))
-        rows.append(("new node: recovery rate", f"{records / ready:,.0f} records/s"))
-        rows.append(("new node: first /metrics (engines rebuilt)", f"{served:.1f} s"))
+        rows.append(("new node: tables recovered from the changelogs", f"{recovered:.1f} s"))
+        rows.append(("new node: recovery rate (incl. process start)",
+                     f"{records / recovered:,.0f} records/s"))
+        rows.append(("new node: engines rebuilt, /readyz 200", f"{ready:.1f} s"))
         rows.append(("open tickets shown after recovery", f"{open_tickets:,.0f}"))
         worker.stop()
 
         say("restart on the same data directory ...")
         worker = Worker(bootstrap, app, prefix, tmp / "node", free_port(), partitions=PARTITIONS)
-        ready, served = timed_start(worker)
-        rows.append((f"restart with {records:,} records: /healthz 200", f"{ready:.1f} s"))
-        rows.append(("restart: first /metrics (engines rebuilt)", f"{served:.1f} s"))
+        recovered, ready = timed_start(worker)
+        rows.append((f"restart with {records:,} records: tables recovered", f"{recovered:.1f} s"))
+        rows.append((f"restart with {records:,} records: engines rebuilt, /readyz 200",
+                     f"{ready:.1f} s"))
         rows.append(("open tickets shown after restart",
                      f"{total(worker, 'cc_tickets_open'):,.0f}"))
     finally:

@@ -119,7 +119,7 @@ class WorkerState:
             self.feeds.pop((topic, p), None)
             self._stream_at_read[(topic, p)] = engine.stream_us
 
-    async def build(self, wanted: Callable[[], set[TP]], slice_records: int = 2000) -> int:
+    async def build(self, wanted: Callable[[], set[TP]], slice_records: int = 500) -> int:
         """Build the engine of every partition in ``wanted()`` that has none, restoring its
         records a slice at a time and returning to the event loop between slices, so a large
         partition (a million records take tens of seconds) never stalls the worker's web

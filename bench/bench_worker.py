@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -147,6 +148,7 @@ def main() -> None:
     finally:
         if broker:
             broker.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     print(f"\n{'measure':<34}{'events':>10}  result")
     for name, n, result in rows:
         print(f"{name:<34}{n:>10}  {result}")

@@ -46,7 +46,7 @@ def _iso(ms: int) -> str:
 
 def _events(count: int, end_ms: int) -> list[dict]:
     busy = replace(contact_centre(), profile=IntradayProfile(((0.0, 1.0),)))
-    hours = max(1, count // 9000 + 1)
+    hours = max(1, count // 5000 + 1)  # the busy profile gives ~7,700 events an hour
     start = end_ms - hours * 3_600_000
     out = []
     for e in generate(busy, seed=5, start_ms=start, duration_ms=hours * 3_600_000):
@@ -121,10 +121,15 @@ def main() -> None:
         t_ready = time.monotonic()
         first: list[float] = []
 
+        shown = [time.monotonic()]
+
         def consumed() -> bool:
             done = _total(worker.metrics(), "cc_events_total")
             if done and not first:
                 first.append(time.monotonic())
+            if time.monotonic() - shown[0] >= 5:
+                shown[0] = time.monotonic()
+                print(f"  worker: {done:,.0f} of {len(events):,} events applied", flush=True)
             return done >= len(events)
 
         wait_for(consumed, "the backlog to be consumed", worker, timeout_s=1800)

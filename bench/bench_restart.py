@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -45,11 +44,11 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
 
+from bench_worker import start_broker
 from worker_harness import Worker, free_port, wait_for
 
 from streams.core.config import parse_config
 from streams.core.engine import Engine
-from streams.kafka import LocalBroker
 from streams.kafka.admin import ensure_topics
 from streams.simulate.generator import generate
 from streams.simulate.model import IntradayProfile
@@ -158,15 +157,10 @@ def main() -> None:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="ccpulse-restart-"))
     broker = None
-    bootstrap = os.environ.get("CCPULSE_TEST_BROKER")
     rows: list[tuple[str, str]] = []
     worker: Worker | None = None
     try:
-        if not bootstrap:
-            broker = LocalBroker(state_dir=tmp / "kafka", port=free_port(),
-                                 controller_port=free_port())
-            broker.start()
-            bootstrap = broker.bootstrap
+        broker, bootstrap = start_broker(tmp)
         app = f"restart{int(time.time())}"
         prefix = app + "."
         say("building record templates from an hour of simulated traffic ...")

@@ -93,6 +93,7 @@ PEERS = REPO / "bench" / "peers"
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
+from bench_worker import lag_quantile  # noqa: E402
 from worker_harness import Worker, free_port, parse_metrics  # noqa: E402
 
 from streams.kafka import LocalBroker, ensure_topics  # noqa: E402
@@ -441,25 +442,9 @@ def run_ccpulse(bootstrap: str, prefix: str, events: int, partitions: int, tmp: 
     return Row(name, drained=drained), worker
 
 
-def lag_buckets(text: str) -> dict[float, float]:
-    buckets: dict[float, float] = {}
-    for (n, labels), v in parse_metrics(text).items():
-        if n == "cc_event_lag_seconds_bucket":
-            le = dict(labels)["le"]
-            bound = float("inf") if le == "+Inf" else float(le)
-            buckets[bound] = buckets.get(bound, 0) + v
-    return buckets
-
-
 def quantile_bound(after: str, before: str, q: float) -> float:
     """Upper bucket bound of quantile ``q`` of the lag observed between two scrapes."""
-    old = lag_buckets(before)
-    ordered = sorted((b, v - old.get(b, 0)) for b, v in lag_buckets(after).items())
-    total = ordered[-1][1] if ordered else 0
-    for bound, cumulative in ordered:
-        if total and cumulative >= q * total:
-            return bound
-    return float("nan")
+    return lag_quantile(parse_metrics(after), parse_metrics(before), q)
 
 
 def freshness(worker: Worker, bootstrap: str, prefix: str, rate: float,

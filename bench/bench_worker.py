@@ -74,7 +74,8 @@ def _total(metrics: dict, name: str) -> float:
     return sum(v for (n, _), v in metrics.items() if n == name)
 
 
-def _lag_buckets(metrics: dict) -> dict[float, float]:
+def lag_buckets(metrics: dict) -> dict[float, float]:
+    """``cc_event_lag_seconds`` bucket bound -> cumulative count, summed over every series."""
     buckets: dict[float, float] = {}
     for (n, labels), v in metrics.items():
         if n == "cc_event_lag_seconds_bucket":
@@ -84,29 +85,35 @@ def _lag_buckets(metrics: dict) -> dict[float, float]:
     return buckets
 
 
-def _quantile(after: dict, before: dict, q: float) -> float:
-    """Upper bucket bound of quantile ``q`` of the lag observed between two scrapes."""
-    old = _lag_buckets(before)
-    buckets = {b: v - old.get(b, 0) for b, v in _lag_buckets(after).items()}
+def lag_quantile(after: dict, before: dict, q: float) -> float:
+    """Upper bucket bound of quantile ``q`` of the lag observed between two scrapes (parsed
+    with ``worker_harness.parse_metrics``); NaN when nothing was observed."""
+    old = lag_buckets(before)
+    buckets = {b: v - old.get(b, 0) for b, v in lag_buckets(after).items()}
     ordered = sorted(buckets.items())
     total = ordered[-1][1] if ordered else 0
     for bound, cumulative in ordered:
-        if cumulative >= q * total:
+        if total and cumulative >= q * total:
             return bound
     return float("nan")
+
+
+def start_broker(tmp: Path) -> tuple[LocalBroker | None, str]:
+    """``CCPULSE_TEST_BROKER`` if set, else a local broker on free ports under ``tmp``;
+    returns the broker to stop (None for an outside one) and its bootstrap address."""
+    bootstrap = os.environ.get("CCPULSE_TEST_BROKER")
+    if bootstrap:
+        return None, bootstrap
+    broker = LocalBroker(state_dir=tmp / "kafka", port=free_port(), controller_port=free_port())
+    broker.start()
+    return broker, broker.bootstrap
 
 
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     rate = float(sys.argv[2]) if len(sys.argv) > 2 else 1000.0
     tmp = Path(tempfile.mkdtemp(prefix="ccpulse-bench-"))
-    broker = None
-    bootstrap = os.environ.get("CCPULSE_TEST_BROKER")
-    if not bootstrap:
-        broker = LocalBroker(state_dir=tmp / "kafka", port=free_port(),
-                             controller_port=free_port())
-        broker.start()
-        bootstrap = broker.bootstrap
+    broker, bootstrap = start_broker(tmp)
     prefix = f"bench{int(time.time())}."
     rows = []
     try:
@@ -146,9 +153,9 @@ def main() -> None:
                  >= _total(before, "cc_events_total") + len(live), "live events", worker)
         m = worker.metrics()
         rows.append((f"freshness at {rate:,.0f} ev/s, p50", f"{len(live):,}",
-                     f"≤ {_quantile(m, before, 0.5)} s (send → processed, bucket bound)"))
+                     f"≤ {lag_quantile(m, before, 0.5)} s (send → processed, bucket bound)"))
         rows.append((f"freshness at {rate:,.0f} ev/s, p99", "",
-                     f"≤ {_quantile(m, before, 0.99)} s"))
+                     f"≤ {lag_quantile(m, before, 0.99)} s"))
         worker.stop()
     finally:
         if broker:

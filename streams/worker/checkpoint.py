@@ -18,7 +18,7 @@ the changelog never got, and a node without that disk would recover without it.)
 touched by many events between two commits (a call's queued/answered/ended/wrap-up) costs one
 changelog message instead of one per event.
 
-:func:`local_records` reads a recovered table back, grouped by engine partition.
+:func:`local_base` and :func:`local_slices` read a partition's records back from the local store.
 """
 
 from __future__ import annotations
@@ -194,39 +194,6 @@ def flush_before_commit(consumer: Any, flush: Callable[[], Awaitable[int]]) -> N
         return await commit_offsets(offsets, start_new_transaction=start_new_transaction)
 
     consumer._commit_offsets = flushing_commit
-
-
-def records_by_partition(
-    items: Iterable[tuple[bytes, bytes]],
-) -> dict[int, list[tuple[str, dict[str, Any]]]]:
-    """Decode a table's records and group them by the engine partition stored in each."""
-    out: dict[int, list[tuple[str, dict[str, Any]]]] = {}
-    for raw_key, raw_value in items:
-        if raw_value is None:
-            continue
-        record = orjson.loads(raw_value)
-        key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
-        if key.startswith(BASE_KEY + ":"):
-            key = BASE_KEY
-        out.setdefault(record["p"], []).append((key, record))
-    return out
-
-
-def local_records(data: Any, partitions: Iterable[int],
-                  ) -> dict[int, list[tuple[str, dict[str, Any]]]]:
-    """The records of ``partitions`` in a table's local store, grouped by engine partition:
-    read from each partition's RocksDB database (Faust's ``rocksdb://`` store; its offset key
-    left out), or from the ``memory://`` store's dict."""
-    if hasattr(data, "_db_for_partition"):
-        offset_key = data.offset_key
-        out: dict[int, list[tuple[str, dict[str, Any]]]] = {}
-        for partition in partitions:
-            db = data._db_for_partition(partition)
-            items = ((k, v) for k, v in db.items() if k != offset_key)
-            for p, records in records_by_partition(items).items():
-                out.setdefault(p, []).extend(records)
-        return out
-    return records_by_partition(data.items())
 
 
 def local_base(data: Any, partition: int) -> dict[str, Any] | None:

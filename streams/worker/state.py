@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from streams.core.config import Config
@@ -34,7 +34,6 @@ from streams.worker.checkpoint import (
     TableStore,
     checkpoint,
     local_base,
-    local_records,
     local_slices,
 )
 
@@ -103,21 +102,17 @@ class WorkerState:
         return engine
 
     def rebuild(self, topic: str, partitions: set[int]) -> None:
-        """Build the engines of ``partitions`` of ``topic`` in one pass over its table."""
-        table = self.tables.get(topic)
-        grouped = local_records(table.data, partitions) if table is not None else {}
+        """Build the engines of ``partitions`` of ``topic`` from its table, at once."""
         for p in partitions:
-            store = TableStore(self.pending[topic], p) if table is not None else None
-            directory = self.directories.setdefault(p, Directory())
-            old = self.engines.get((topic, p))
+            tp = (topic, p)
+            old = self.engines.get(tp)
             if old is not None:
-                directory.detach(old)
-            engine = Engine(self.config, store, partition=p, directory=directory)
-            engine.rebuild(grouped.get(p, []))
-            self.engines[(topic, p)] = engine
-            # Restored state is not a read: the partition's feed is known from its next one.
-            self.feeds.pop((topic, p), None)
-            self._stream_at_read[(topic, p)] = engine.stream_us
+                old.directory.detach(old)
+                del self.engines[tp]
+            engine = self._new_engine(tp)
+            for _ in self._restoring(tp, engine, slice_records=10_000):
+                pass
+            self._install(tp, engine)
 
     async def build(self, wanted: Callable[[], set[TP]], slice_records: int = 500) -> int:
         """Build the engine of every partition in ``wanted()`` that has none, restoring its
@@ -129,31 +124,42 @@ class WorkerState:
         for tp in sorted(wanted()):
             if tp in self.engines:
                 continue
-            topic, p = tp
-            table = self.tables.get(topic)
-            store = TableStore(self.pending[topic], p) if table is not None else None
-            directory = self.directories.setdefault(p, Directory())
-            engine = Engine(self.config, store, partition=p, directory=directory)
-            abandoned = False
-            if table is not None:
-                base = local_base(table.data, p)
-                if base is not None:
-                    engine.load_base(base)
-                for records in local_slices(table.data, p, slice_records):
-                    engine.restore(records)
-                    await asyncio.sleep(0)
-                    if tp in self.engines or tp not in wanted():
-                        abandoned = True
-                        break
-            if abandoned or tp in self.engines:
-                directory.detach(engine)
+            engine = self._new_engine(tp)
+            for _ in self._restoring(tp, engine, slice_records):
+                await asyncio.sleep(0)
+                if tp in self.engines or tp not in wanted():
+                    break
+            if tp in self.engines or tp not in wanted():
+                engine.directory.detach(engine)
                 continue
-            engine.finish_rebuild()
-            self.engines[tp] = engine
-            self.feeds.pop(tp, None)
-            self._stream_at_read[tp] = engine.stream_us
+            self._install(tp, engine)
             built += 1
         return built
+
+    def _new_engine(self, tp: TP) -> Engine:
+        topic, p = tp
+        store = TableStore(self.pending[topic], p) if topic in self.tables else None
+        return Engine(self.config, store, partition=p,
+                      directory=self.directories.setdefault(p, Directory()))
+
+    def _restoring(self, tp: TP, engine: Engine, slice_records: int) -> Iterator[None]:
+        """Restore ``tp``'s records from its table into ``engine``, yielding after each slice."""
+        table = self.tables.get(tp[0])
+        if table is None:
+            return
+        base = local_base(table.data, tp[1])
+        if base is not None:
+            engine.load_base(base)
+        for records in local_slices(table.data, tp[1], slice_records):
+            engine.restore(records)
+            yield
+
+    def _install(self, tp: TP, engine: Engine) -> None:
+        engine.finish_rebuild()
+        self.engines[tp] = engine
+        # Restored state is not a read: the partition's feed is known from its next one.
+        self.feeds.pop(tp, None)
+        self._stream_at_read[tp] = engine.stream_us
 
     def ensure(self, active: Iterable[TP]) -> None:
         missing: dict[str, set[int]] = {}

@@ -15,7 +15,7 @@ import rocksdict
 from streams.worker.checkpoint import (
     checkpoint,
     flush_before_commit,
-    local_records,
+    local_slices,
     write_local,
 )
 
@@ -170,8 +170,8 @@ def test_rocksdb_gets_the_records_and_the_changelog_offset_of_the_last_batch(tmp
         db = store._db_for_partition(3)
         assert db[OFFSET_KEY] == b"104"  # offsets 100..104: Faust resumes at 105
         assert orjson.loads(db[b"c4"]) == rec(3, 4)
-        grouped = local_records(store, [3])
-        assert sorted(key for key, _ in grouped[3]) == [f"c{i}" for i in range(5)]
+        restored = [key for chunk in local_slices(store, 3, 2) for key, _ in chunk]
+        assert sorted(restored) == [f"c{i}" for i in range(5)]
     finally:
         store.close()
 
@@ -181,7 +181,7 @@ def test_a_delete_removes_the_record_from_rocksdb(tmp_path):
     try:
         write_local(store, 0, [(b"a", b'{"p": 0}'), (b"b", b'{"p": 0}')], offset=7)
         write_local(store, 0, [(b"a", None)], offset=8)
-        assert [k for k, _ in local_records(store, [0])[0]] == ["b"]
+        assert [k for chunk in local_slices(store, 0, 10) for k, _ in chunk] == ["b"]
         assert store._db_for_partition(0)[OFFSET_KEY] == b"8"
     finally:
         store.close()

@@ -10,12 +10,16 @@ and then the same simulation carries on in real time so that every ``rate(...[1m
 What you should see: a table of every query with its number of series and value range. The
 test passes when, at one moment, every panel query and every recording rule returns at least
 one series with a sane value: finite, >= 0, and <= 1 for ratios. NaN is accepted only where a
-query is defined to give it, and that is checked separately: the data-age tile's
-``or vector(NaN)`` fallback (asked at a time before the first scrape). The one other
-exception is explicit too: the wallboard's service-level tiles are one value split into
-mutually exclusive colour bands (one query per band), so only one band per channel can have
-data; for them the test checks that each channel is in exactly one band. NPS (−100…100) and
-the customer lifetime value (revenue less the acquisition cost) may be negative.
+query is defined to give it: the data-age tile's ``or vector(NaN)`` fallback (asked at a
+time before the first scrape, checked separately), and a rolling percentile
+(``histogram_quantile`` over ``rate``) for a series that had no observation in its window —
+PromQL defines that as NaN, and the test checks the series' own observation rate is 0 before
+accepting it (a quiet minute without an abandoned chat is not a fault; at least one series of
+the panel must still have a value). The other exception is explicit too: the wallboard's
+service-level tiles are one value split into mutually exclusive colour bands (one query per
+band), so only one band per channel can have data; for them the test checks that each
+channel is in exactly one band. NPS (−100…100) and the customer lifetime value (revenue less
+the acquisition cost) may be negative.
 
 The worker is configured with first-response targets per priority, so that some tickets are
 overdue. With one worker, every fleet rule of tickets, feedback and customers
@@ -66,8 +70,9 @@ LIVE_MS = 5 * 60_000
 #: The checks start this long after the worker has caught up with the past, so that the
 #: 1-minute panels (rates, rolling percentiles, event lag) see only the live part.
 LIVE_ONLY_AFTER_S = 65.0
-#: How long after that they may take to all pass at once (every rolling panel needs each
-#: channel to answer, abandon and finish a contact within the same minute).
+#: How long after that they may take to all pass at once (every rolling panel needs some
+#: channel to answer, abandon and finish a contact within the same minute; a channel without
+#: one shows the NaN PromQL defines for an empty window).
 CHECK_TIMEOUT_S = 90.0
 #: Live plausibility: the freshness and the event lag of a worker keeping up with the feed.
 MAX_LIVE_AGE_S = 60.0
@@ -185,6 +190,43 @@ def value_problems(result: list[Series], ratio: bool, upper: float = math.inf,
     return problems
 
 
+#: A rolling percentile: ``histogram_quantile(q, sum by (le[, by]) (rate(H_bucket{m}[w])))``.
+ROLLING_QUANTILE = re.compile(
+    r"^histogram_quantile\([\d.]+, sum by \(le(?:, (?P<by>[^)]*))?\) "
+    r"\(rate\((?P<histogram>\w+)_bucket(?P<matchers>\{[^}]*\})\[(?P<window>\w+)\]\)\)\)$")
+
+
+def observation_rate_expr(expr: str) -> str | None:
+    """The observation rate behind a rolling percentile, grouped as it is; None otherwise.
+
+    >>> observation_rate_expr('histogram_quantile(0.5, sum by (le, channel) '
+    ...     '(rate(h_bucket{q="a"}[1m])))')
+    'sum by (channel) (rate(h_count{q="a"}[1m]))'
+    """
+    found = ROLLING_QUANTILE.match(expr)
+    if found is None:
+        return None
+    return (f"sum by ({found['by'] or ''}) "
+            f"(rate({found['histogram']}_count{found['matchers']}[{found['window']}]))")
+
+
+def without_empty_windows(prometheus: Prometheus, expr: str,
+                          result: list[Series]) -> list[Series]:
+    """``result`` less the NaN series of a rolling percentile whose window saw nothing.
+
+    PromQL's ``histogram_quantile`` of an all-zero rate is NaN by definition; such a series is
+    dropped only after checking its own observation rate is 0, so a NaN with observations
+    behind it still fails.
+    """
+    rate_expr = observation_rate_expr(expr)
+    if rate_expr is None or not any(math.isnan(s.value) for s in result):
+        return result
+    idle = {tuple(sorted(s.labels.items())) for s in prometheus.query(rate_expr)
+            if s.value == 0}
+    return [s for s in result
+            if not (math.isnan(s.value) and tuple(sorted(s.labels.items())) in idle)]
+
+
 def band_problems(prometheus: Prometheus, bands: list[PanelQuery]) -> list[str]:
     """Each channel's value in exactly one colour band, the no-target band empty."""
     *coloured, no_target = bands
@@ -218,7 +260,8 @@ class Checks:
             if (panel.dashboard_uid, panel.panel_title) in BANDED:
                 banded.setdefault((panel.dashboard_uid, panel.panel_title), []).append(panel)
                 continue
-            result = self.prometheus.query(panel.expr)
+            result = without_empty_windows(self.prometheus, panel.expr,
+                                           self.prometheus.query(panel.expr))
             upper = MAX_LIVE_AGE_S if panel.panel_title in LIVE_BOUNDED else math.inf
             if "cc_nps:score" in panel.expr:
                 upper = NPS_BOUND
@@ -387,3 +430,17 @@ def test_every_panel_query_and_recording_rule_returns_sane_data(
         "cc_customer_lifetime_value", "cc_customer_interactions_per_customer"}
     # Some tickets were past their first-response target (the overdue panels show them).
     assert prometheus.value("sum(cc_tickets_first_response_overdue)") > 0
+
+
+def test_every_rolling_percentile_panel_has_its_observation_rate() -> None:
+    """The NaN allowance applies to every rolling percentile on the dashboards, grouped as it
+    is (a new quantile shape would otherwise fail the live test on a quiet minute)."""
+    quantiles = [p.expr for p in all_panel_queries() if "histogram_quantile" in p.expr]
+    assert quantiles
+    assert all(observation_rate_expr(expr) for expr in quantiles)
+    assert observation_rate_expr(
+        'histogram_quantile(0.5, sum by (le, channel) (rate(cc_contact_wait_seconds_bucket'
+        '{queue=~".*", outcome="abandoned"}[1m])))') == (
+        'sum by (channel) (rate(cc_contact_wait_seconds_count'
+        '{queue=~".*", outcome="abandoned"}[1m]))')
+    assert observation_rate_expr("sum(rate(cc_contacts_total[1m]))") is None

@@ -49,8 +49,7 @@ from typing import Any, NamedTuple
 
 import pytest
 import yaml
-from conftest import free_port
-from worker_harness import WAIT_TIMEOUT_S, Worker
+from worker_harness import WAIT_TIMEOUT_S, Worker, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_PROMETHEUS = REPO / "deploy" / "prometheus" / "prometheus.yml"

@@ -25,7 +25,7 @@ from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from streams.core.events import EVENT_TYPES, entity_key, topic_for_type
 from streams.errors import BrokerError
-from streams.kafka.admin import bootstrap_servers
+from streams.kafka.admin import MAX_MESSAGE_BYTES, bootstrap_servers
 
 _KNOWN_TYPES = frozenset(EVENT_TYPES)
 
@@ -149,7 +149,8 @@ class Publisher:
         self._servers = bootstrap_servers(broker)
         self._producer = producer_factory(
             bootstrap_servers=self._servers, acks="all", linger_ms=linger_ms,
-            max_batch_size=MAX_BATCH_BYTES, request_timeout_ms=30_000,
+            max_batch_size=MAX_BATCH_BYTES, max_request_size=MAX_MESSAGE_BYTES,
+            request_timeout_ms=30_000,
             partitioner=KeyHashCache())
         self._failures: list[BaseException] = []
         self._queued = 0

@@ -17,7 +17,17 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
+from streams.core.events import DEADLETTER_TOPIC
 from streams.errors import BrokerError
+
+#: ``max.message.bytes`` of the topics ccpulse creates: far above any real event (a few hundred
+#: bytes) and above the broker's 1 MB default, so that an oversized message still reaches the
+#: worker and goes to the dead-letter topic with its reason, where operators look, instead of
+#: being refused by the broker at a producer nobody watches.
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+#: The dead-letter topic's limit: a dead letter is the original message (key and value, at most
+#: :data:`MAX_MESSAGE_BYTES`) plus headers (the reason, the source coordinates).
+DEADLETTER_MAX_MESSAGE_BYTES = MAX_MESSAGE_BYTES + 1024 * 1024
 
 _RETRY_S = 0.2
 _MAX_REQUEST_S = 10.0
@@ -66,8 +76,11 @@ async def ensure_topics_async(
 ) -> dict[str, int]:
     """Create the topics that are missing; return each topic's partition count.
 
-    Idempotent: existing topics are fine when their partition count is ``partitions``. Returns
-    only when every partition of every topic has a leader, so producing can start at once.
+    A topic is created with ``max.message.bytes`` :data:`MAX_MESSAGE_BYTES`
+    (:data:`DEADLETTER_MAX_MESSAGE_BYTES` for the dead-letter topic); an existing topic keeps
+    its configuration. Idempotent: existing topics are fine when their partition count is
+    ``partitions``. Returns only when every partition of every topic has a leader, so producing
+    can start at once.
     """
     if partitions < 1:
         raise BrokerError(f"a topic needs at least 1 partition, got {partitions}.")
@@ -75,7 +88,9 @@ async def ensure_topics_async(
     deadline = time.monotonic() + timeout_s
     async with _admin(bootstrap, deadline, timeout_s) as admin:
         response = await admin.create_topics(
-            [NewTopic(name, partitions, replication_factor) for name in wanted],
+            [NewTopic(name, partitions, replication_factor,
+                      topic_configs={"max.message.bytes": str(max_message_bytes(name))})
+             for name in wanted],
             timeout_ms=int(_request_s(deadline) * 1000),
         )
         for result in response.to_object()["topic_errors"]:
@@ -95,6 +110,13 @@ async def ensure_topics_async(
             "`ccpulse kafka stop` and remove its state directory) and start again."
         )
     return counts
+
+
+def max_message_bytes(topic: str) -> int:
+    """The ``max.message.bytes`` ccpulse gives ``topic`` (with or without a prefix)."""
+    if topic.endswith(DEADLETTER_TOPIC):
+        return DEADLETTER_MAX_MESSAGE_BYTES
+    return MAX_MESSAGE_BYTES
 
 
 def ensure_topics(

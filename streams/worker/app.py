@@ -28,6 +28,7 @@ from streams.core.metrics import new_family
 from streams.exporter import render
 from streams.ingest import INVALID, ingest
 from streams.kafka import bootstrap_servers
+from streams.kafka.admin import DEADLETTER_MAX_MESSAGE_BYTES
 from streams.validation import REASONS
 from streams.wallboard import ASSETS, asset, wallboard_model
 from streams.worker.checkpoint import flush_before_commit
@@ -103,6 +104,8 @@ class Pipeline:
             topic_allow_declare=True,
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
+            # A dead letter carries the original message, up to the source topics' limit.
+            producer_max_request_size=DEADLETTER_MAX_MESSAGE_BYTES,
             broker_commit_every=10_000,
             broker_commit_interval=2.8,
             table_cleanup_interval=3600.0,

@@ -1,0 +1,274 @@
+"""Hostile input (issue 11): garbage of every kind and deliberately nasty messages never stop
+the worker, each goes to the dead-letter topic with its original bytes and its reason code,
+and the valid events' KPIs are exactly those of ``ccpulse replay`` of the valid events alone.
+
+Decisions this file pins (measured, not assumed):
+
+* A 5 MB message: ccpulse creates its topics with ``max.message.bytes`` 8 MiB (the dead-letter
+  topic 9 MiB, room for the headers) and its producers may send that much, so an oversized
+  message reaches the worker and is dead-lettered like any other garbage, where operators look.
+  Before, the broker's 1 MB default refused it at the producer, and on a topic that accepted it
+  the worker crashed sending the dead letter (``MessageSizeTooLargeError``).
+* JSON nested 10,000 deep, invalid UTF-8, ``NaN`` and ``1e400``: not JSON for the decoder
+  (orjson: nesting over 1024, no NaN literal, a number that is infinity as a double).
+* A 100,000-character ``event_id`` breaks the envelope's 1–128 characters (``out_of_range``).
+  The contract sets no length for queue names or agent ids, so an event naming a
+  100,000-character queue or agent is *valid*: it is counted like any other, and the worker
+  still equals the replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer
+from worker_harness import (
+    AGENT_SECONDS_FAMILIES,
+    CLOCK_FAMILIES,
+    Worker,
+    differences,
+    family_total,
+    free_port,
+    kpis,
+    parse_metrics,
+    replay_kpis,
+    wait_for,
+)
+
+from streams.core.timestamps import HOUR_US, format_us
+from streams.publish import Publisher, Route, route_line
+from streams.simulate.generator import generate
+from streams.simulate.model import IntradayProfile
+from streams.simulate.scenarios import contact_centre
+
+SOURCE_TOPICS = ("cc.calls", "cc.chats", "cc.agents", "cc.tickets", "cc.feedback",
+                 "cc.customers")
+MB = 1_000_000
+LONG = 100_000
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def simulated_lines(minutes: int, seed: int) -> list[bytes]:
+    """A realistic stream of every family that ends about now."""
+    start = now_us() // 1000 - minutes * 60_000
+    daytime = replace(contact_centre(), profile=IntradayProfile(((0.0, 1.0),)))
+    return [orjson.dumps(e) for e in generate(daytime, seed=seed, start_ms=start,
+                                              duration_ms=minutes * 60_000)]
+
+
+def garbage_of_every_kind(n: int, at: str) -> list[tuple[str, bytes]]:
+    """``(expected reason code, message)``: the ``n``-th instance of each invalid kind of
+    SPEC §1.1, at event time ``at``."""
+    call = {"event_id": f"bad-{n}", "type": "call.queued", "occurred_at": at,
+            "call_id": f"bad-call-{n}", "queue": "sales"}
+    return [
+        ("not_json", b"{this is not json %d" % n),
+        ("not_object", b'["call.queued", %d]' % n),
+        ("missing_field", orjson.dumps({k: v for k, v in call.items() if k != "event_id"})),
+        ("wrong_type", orjson.dumps({**call, "event_id": n})),
+        ("unknown_type", orjson.dumps({**call, "type": "call.teleported"})),
+        ("bad_timestamp", orjson.dumps({**call, "occurred_at": f"yesterday at {n}"})),
+        ("bad_timestamp", orjson.dumps({**call, "occurred_at": at.rstrip("Z")})),  # no offset
+        ("future_timestamp", orjson.dumps({**call, "occurred_at": format_us(now_us() + HOUR_US)})),
+        ("bad_enum", orjson.dumps({**call, "type": "call.flowed_out", "reason": "bored"})),
+        ("bad_enum", orjson.dumps({"event_id": f"bad-agent-{n}", "type": "agent.state_changed",
+                                   "occurred_at": at, "agent_id": "a-1", "state": "napping"})),
+    ]
+
+
+def hostile(at: str) -> dict[str, tuple[str, bytes]]:
+    """The issue's examples: name -> (expected reason code, message)."""
+    call = {"event_id": "hostile", "type": "call.queued", "occurred_at": at,
+            "call_id": "hostile-call", "queue": "sales"}
+    five_mb = orjson.dumps({k: v for k, v in call.items() if k != "event_id"}
+                           | {"notes": "x" * (5 * MB)})
+    survey = (b'{"event_id": "hostile-%s", "type": "survey.responded", "occurred_at": "'
+              + at.encode() + b'", "survey": "csat", "score": %s}')
+    return {
+        "a 5 MB message": ("missing_field", five_mb),
+        "JSON nested 10,000 deep": ("not_json", b'{"a":' * 10_000 + b"1" + b"}" * 10_000),
+        "invalid UTF-8": ("not_json", orjson.dumps(call).replace(b"sales", b"sa\xff\xfeles")),
+        "a NaN number": ("not_json", survey % (b"nan", b"NaN")),
+        "a 1e400 number": ("not_json", survey % (b"inf", b"1e400")),
+        "a 100,000-character event_id": ("out_of_range",
+                                         orjson.dumps({**call, "event_id": "e" * LONG})),
+    }
+
+
+def long_names_but_valid(at: str) -> list[bytes]:
+    """Valid events naming a 100,000-character queue and agent (no limit in the contract)."""
+    queue, agent = "q" * LONG, "a" * LONG
+    return [orjson.dumps(e) for e in (
+        {"event_id": "long-q1", "type": "call.queued", "occurred_at": at,
+         "call_id": "long-call", "queue": queue},
+        {"event_id": "long-q2", "type": "call.abandoned", "occurred_at": at,
+         "call_id": "long-call", "queue": queue},
+        {"event_id": "long-a1", "type": "agent.state_changed", "occurred_at": at,
+         "agent_id": agent, "state": "available", "queues": ["sales"]},
+    )]
+
+
+async def send_in_order(bootstrap: str, prefix: str,
+                        messages: list[tuple[str | None, bytes]]) -> None:
+    """Send ``(topic, value)`` in this order: a valid line (topic ``None``) to its type's
+    topic keyed by its entity id, as ``ccpulse produce`` does; garbage as-is to its topic."""
+    async with Publisher(bootstrap, topic_prefix=prefix) as publisher:
+        for topic, value in messages:
+            route = route_line(value, prefix) if topic is None else Route(topic, None, value)
+            assert isinstance(route, Route), route
+            await publisher.send(route)
+
+
+async def read_topic(bootstrap: str, topic: str, expected: int,
+                     timeout_s: float = 60.0) -> list[dict[str, Any]]:
+    """Every record of ``topic``: ``expected`` of them, then one more second to see none
+    comes after."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False)
+    await consumer.start()
+    out: list[dict[str, Any]] = []
+    try:
+        deadline = time.monotonic() + timeout_s
+        while len(out) < expected and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                out += [{"value": r.value, "headers": {k: v.decode() for k, v in r.headers}}
+                        for r in records]
+        for records in (await consumer.getmany(timeout_ms=1000)).values():
+            out += [{"value": r.value, "headers": {k: v.decode() for k, v in r.headers}}
+                    for r in records]
+    finally:
+        await consumer.stop()
+    return out
+
+
+def livez(worker: Worker) -> int:
+    try:
+        with urllib.request.urlopen(worker.url + "/livez", timeout=5) as answer:
+            return answer.status
+    except OSError:
+        return 0
+
+
+def scrape(worker: Worker) -> tuple[int, str, int]:
+    """``/metrics`` as text, between the instants (epoch µs) just before and just after the
+    request: the worker's clock is somewhere in between."""
+    before = now_us()
+    status, body = worker._get("/metrics")
+    after = now_us()
+    assert status == 200, f"/metrics answered {status}"
+    return before, body, after
+
+
+def bracket_differences(scraped: dict, early: dict, late: dict) -> list[str]:
+    """:func:`differences` against the replay at the instants before and after the scrape: a
+    sample equal to either is right, and so is a clock-dependent one between the two (a
+    100,000-character queue name makes the exposition megabytes long, so the request takes
+    long enough for open agents' seconds to move past the harness's fixed allowance)."""
+    moving = (*AGENT_SECONDS_FAMILIES, *CLOCK_FAMILIES)
+    problems = []
+    for key in sorted(set(scraped) | set(early) | set(late), key=str):
+        one = {key: scraped[key]} if key in scraped else {}
+        if not differences(one, {key: early[key]} if key in early else {}):
+            continue
+        if not differences(one, {key: late[key]} if key in late else {}):
+            continue
+        a, e, lt = scraped.get(key), early.get(key), late.get(key)
+        if (a is not None and e is not None and lt is not None and key[0].startswith(moving)
+                and min(e, lt) <= a <= max(e, lt)):
+            continue
+        problems.append(f"{key[0]}{dict(key[1])}: worker={a} replay={e}..{lt}")
+    return problems
+
+
+def wait_equals_replay(worker: Worker, path: Path) -> None:
+    """Until the worker's KPIs equal ``ccpulse replay`` of ``path`` at the scrape's instant."""
+    last: list[str] = []
+
+    def check() -> bool:
+        nonlocal last
+        before, body, after = scrape(worker)
+        last = bracket_differences(kpis(parse_metrics(body)), replay_kpis(path, before),
+                                   replay_kpis(path, after))
+        return not last
+
+    try:
+        wait_for(check, "the worker's KPIs to equal the replay's", worker)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nfirst differences:\n" + "\n".join(last[:20])) from None
+
+
+def write_lines(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    return path
+
+
+@pytest.fixture
+def worker(kafka_bootstrap: str, unique_name: str, tmp_path: Path):
+    w = Worker(kafka_bootstrap, unique_name, unique_name + ".", tmp_path / "worker", free_port())
+    yield w
+    w.stop()
+
+
+def test_garbage_and_hostile_messages_are_dead_lettered_with_their_reason_and_leave_the_valid_kpis_untouched(  # noqa: E501
+        kafka_bootstrap, unique_name, tmp_path, worker):
+    prefix = unique_name + "."
+    valid = simulated_lines(minutes=10, seed=21)
+    at = format_us(now_us() - 60_000_000)
+    valid += long_names_but_valid(at)
+    rng = random.Random(21)
+    garbage: list[tuple[str, bytes]] = []
+    n = 0
+    while len(garbage) < len(valid) // 9:  # ~10 % of everything sent
+        garbage += garbage_of_every_kind(n, at)
+        n += 1
+    nasty = hostile(at)
+    garbage += nasty.values()
+    assert {reason for reason, _ in garbage} == {
+        "not_json", "not_object", "missing_field", "wrong_type", "unknown_type",
+        "bad_timestamp", "future_timestamp", "bad_enum", "out_of_range"}
+    # Each piece of garbage to a random source topic, at a random place in the stream.
+    addressed = [(prefix + rng.choice(SOURCE_TOPICS), reason, value) for reason, value in garbage]
+    messages: list[tuple[str | None, bytes]] = [(None, line) for line in valid]
+    for topic, _, value in addressed:
+        messages.insert(rng.randrange(len(messages) + 1), (topic, value))
+    valid_only = write_lines(tmp_path / "valid.jsonl", valid)
+
+    worker.start()
+    asyncio.run(send_in_order(kafka_bootstrap, prefix, messages))
+    wait_for(lambda: family_total(worker, "cc_events_total") + family_total(
+        worker, "cc_events_invalid_total") >= len(messages), "the worker to take every message",
+        worker)
+    assert livez(worker) == 200
+    wait_equals_replay(worker, valid_only)
+    shown = kpis(worker.metrics())
+    assert shown[("cc_contacts_offered_total", frozenset(
+        {("queue", "q" * LONG), ("channel", "voice")}))] == 1, "a long queue name is valid"
+
+    counted = Counter({(dict(labels)["topic"], dict(labels)["reason"]): int(value) for
+                       (name, labels), value in worker.metrics().items()
+                       if name == "cc_events_invalid_total" and value})
+    assert counted == Counter((topic.removeprefix(prefix), reason)
+                              for topic, reason, _ in addressed)
+    letters = asyncio.run(read_topic(kafka_bootstrap, prefix + "cc.deadletter", len(garbage)))
+    got = Counter((m["headers"]["ccpulse.source.topic"], m["headers"]["ccpulse.reason_code"],
+                   m["value"]) for m in letters)
+    assert got == Counter(addressed), "exactly the garbage, byte for byte, with its reason"
+    for name, (reason, value) in nasty.items():
+        letter = next(m for m in letters if m["value"] == value)
+        assert letter["headers"]["ccpulse.reason_code"] == reason, name
+        assert 0 < len(letter["headers"]["ccpulse.reason"]) < 1000, name
+    assert max(len(m["value"]) for m in letters) > 5 * MB
+    assert livez(worker) == 200
+    assert worker.proc is not None and worker.proc.poll() is None, "the worker never stopped"

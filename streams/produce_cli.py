@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO, TextIO
 
 from streams.errors import CcpulseError
+from streams.kafka.security import KafkaSecurity
 from streams.logfilter import quiet_stderr_logging
 from streams.publish import Publisher, PublishReport
 from streams.settings import add_kafka_arguments, kafka_target, load_config
@@ -52,7 +53,8 @@ def run_produce(args: argparse.Namespace, out: TextIO | None = None,
     target = kafka_target(load_config(args.config), args.broker, args.topic_prefix)
     sources = _open_all(args.files)
     try:
-        report = asyncio.run(_produce(sources, target.broker, target.topic_prefix, args.topic))
+        report = asyncio.run(_produce(sources, target.broker, target.topic_prefix, args.topic,
+                                      target.security))
     finally:
         for name, stream in sources:
             if name != STDIN_NAME:
@@ -74,8 +76,8 @@ def format_report(report: PublishReport) -> str:
 
 
 async def _produce(sources: list[tuple[str, BinaryIO]], broker: str, prefix: str,
-                   topic: str | None) -> PublishReport:
-    async with Publisher(broker, topic_prefix=prefix) as publisher:
+                   topic: str | None, security: KafkaSecurity | None = None) -> PublishReport:
+    async with Publisher(broker, topic_prefix=prefix, security=security) as publisher:
         await publisher.send_lines(_numbered_lines(sources), topic=topic)
     return publisher.report
 

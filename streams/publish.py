@@ -26,6 +26,7 @@ from aiokafka.partitioner import DefaultPartitioner, murmur2
 from streams.core.events import EVENT_TYPES, entity_key, topic_for_type
 from streams.errors import BrokerError
 from streams.kafka.admin import MAX_MESSAGE_BYTES, bootstrap_servers
+from streams.kafka.security import KafkaSecurity, raise_if_refused
 
 _KNOWN_TYPES = frozenset(EVENT_TYPES)
 
@@ -143,15 +144,16 @@ class Publisher:
 
     def __init__(self, broker: str, *, topic_prefix: str = "",
                  producer_factory: ProducerFactory = AIOKafkaProducer,
-                 linger_ms: int = LINGER_MS) -> None:
+                 linger_ms: int = LINGER_MS, security: KafkaSecurity | None = None) -> None:
         self.topic_prefix = topic_prefix
         self.report = PublishReport()
         self._servers = bootstrap_servers(broker)
+        self._security = security or KafkaSecurity()
         self._producer = producer_factory(
             bootstrap_servers=self._servers, acks="all", linger_ms=linger_ms,
             max_batch_size=MAX_BATCH_BYTES, max_request_size=MAX_MESSAGE_BYTES,
             request_timeout_ms=30_000,
-            partitioner=KeyHashCache())
+            partitioner=KeyHashCache(), **self._security.aiokafka_kwargs())
         self._failures: list[BaseException] = []
         self._queued = 0
         self._outstanding = 0
@@ -165,6 +167,7 @@ class Publisher:
             await self._producer.start()
         except Exception as exc:  # aiokafka raises several unrelated types here
             await self._producer.stop()
+            await raise_if_refused(self._servers, self._security)  # a refused login: say so
             raise BrokerError(
                 f"could not connect to Kafka at {self._servers} ({type(exc).__name__}: {exc}). "
                 "Is it running? Start the local broker with `ccpulse kafka start`, or set "

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from streams.core.config import Config, parse_config
 from streams.errors import ConfigError
+from streams.kafka.security import KafkaSecurity, security_from
 
 ENV_OVERRIDES = {
     "CCPULSE_BROKER": "broker",
@@ -28,7 +29,16 @@ ENV_OVERRIDES = {
     "CCPULSE_DATA_DIR": "data_dir",
     "CCPULSE_PARTITIONS": "partitions",
     "CCPULSE_REPLICATION_FACTOR": "replication_factor",
+    "CCPULSE_SECURITY_PROTOCOL": "security_protocol",
+    "CCPULSE_SASL_MECHANISM": "sasl_mechanism",
+    "CCPULSE_SASL_USERNAME": "sasl_username",
+    "CCPULSE_SASL_PASSWORD_FILE": "sasl_password_file",
+    "CCPULSE_SSL_CAFILE": "ssl_cafile",
+    "CCPULSE_SSL_CERTFILE": "ssl_certfile",
+    "CCPULSE_SSL_KEYFILE": "ssl_keyfile",
 }
+#: The SASL password itself: only ever from the environment (or ``sasl_password_file``).
+PASSWORD_VARIABLE = "CCPULSE_SASL_PASSWORD"
 
 
 def load_config(path: str | os.PathLike[str] | None = None,
@@ -75,14 +85,31 @@ def load_config(path: str | os.PathLike[str] | None = None,
             changes[key] = value
     if changes:
         config = replace(config, deployment=replace(config.deployment, **changes))
+    return _with_password(config, env)
+
+
+def _with_password(config: Config, env: Mapping[str, str]) -> Config:
+    """Put the SASL password in (``CCPULSE_SASL_PASSWORD``, else ``sasl_password_file``) and
+    check the Kafka security settings, so a bad one fails every command at start."""
+    from streams.kafka.security import read_password_file
+
+    d = config.deployment
+    password = env.get(PASSWORD_VARIABLE) or ""
+    if not password and d.sasl_password_file and d.security_protocol.upper().startswith("SASL_"):
+        password = read_password_file(d.sasl_password_file)
+    if password:
+        config = replace(config, deployment=replace(d, sasl_password=password))
+    security_from(config.deployment)
     return config
 
 
 class KafkaTarget(NamedTuple):
-    """Where a command sends events: the bootstrap servers and the topic-name prefix."""
+    """Where a command sends events: the bootstrap servers, the topic-name prefix, and how
+    to authenticate (``streams.kafka.security``)."""
 
     broker: str
     topic_prefix: str
+    security: KafkaSecurity = KafkaSecurity()
 
 
 def kafka_target(config: Config, broker: str | None = None,
@@ -98,7 +125,8 @@ def kafka_target(config: Config, broker: str | None = None,
     deployment = config.deployment
     return KafkaTarget(broker=broker or deployment.broker,
                        topic_prefix=deployment.topic_prefix if topic_prefix is None
-                       else topic_prefix)
+                       else topic_prefix,
+                       security=security_from(deployment))
 
 
 def add_kafka_arguments(parser: Any, *, config_help: str = "") -> None:

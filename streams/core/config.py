@@ -154,6 +154,18 @@ class Deployment:
     data_dir: str = "./.ccpulse"
     partitions: int = 4
     replication_factor: int = 1
+    #: How clients reach Kafka (``streams.kafka.security``): PLAINTEXT, SSL, SASL_SSL or
+    #: SASL_PLAINTEXT, the SASL mechanism and user, and the TLS files.
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    sasl_username: str = ""
+    sasl_password_file: str = ""
+    ssl_cafile: str = ""
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+    #: Never a TOML key: read from ``CCPULSE_SASL_PASSWORD`` or ``sasl_password_file`` by
+    #: ``streams.settings.load_config``, and kept out of ``repr``.
+    sasl_password: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +273,8 @@ _QUEUE_KEYS = {
 }
 _DEPLOYMENT_KEYS = {
     "broker", "app_id", "topic_prefix", "web_host", "web_port", "data_dir", "partitions",
-    "replication_factor",
+    "replication_factor", "security_protocol", "sasl_mechanism", "sasl_username",
+    "sasl_password_file", "ssl_cafile", "ssl_certfile", "ssl_keyfile",
 }
 
 
@@ -525,6 +538,10 @@ def _parse_deployment(raw: Any) -> Deployment:
         raise ConfigError(f"worker must be a table, got {raw!r}")
     changes: dict[str, Any] = {}
     for key, value in raw.items():
+        if key == "sasl_password":
+            raise ConfigError("worker.sasl_password is not read from the config file: put the "
+                              "password in a file named by worker.sasl_password_file, or in "
+                              "CCPULSE_SASL_PASSWORD")
         if key not in _DEPLOYMENT_KEYS:
             raise ConfigError(
                 f"unknown key worker.{key}; expected one of {sorted(_DEPLOYMENT_KEYS)}"

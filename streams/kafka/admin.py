@@ -9,9 +9,10 @@ event loop (a Faust worker) and a blocking wrapper for the CLI, the broker and t
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -19,6 +20,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from streams.core.events import DEADLETTER_TOPIC
 from streams.errors import BrokerError
+from streams.kafka.security import KafkaSecurity, raise_if_refused
 
 #: ``max.message.bytes`` of the topics ccpulse creates: far above any real event (a few hundred
 #: bytes) and above the broker's 1 MB default, so that an oversized message still reaches the
@@ -55,15 +57,17 @@ def bootstrap_servers(address: str) -> str:
     return ",".join(servers)
 
 
-async def wait_until_ready_async(bootstrap: str, timeout_s: float = 30.0) -> None:
+async def wait_until_ready_async(bootstrap: str, timeout_s: float = 30.0, *,
+                                 security: KafkaSecurity | None = None) -> None:
     """Return once the cluster answers a metadata request naming a broker and a controller."""
-    async with _admin(bootstrap, time.monotonic() + timeout_s, timeout_s):
+    async with _admin(bootstrap, time.monotonic() + timeout_s, timeout_s, security):
         return
 
 
-def wait_until_ready(bootstrap: str, timeout_s: float = 30.0) -> None:
+def wait_until_ready(bootstrap: str, timeout_s: float = 30.0, *,
+                     security: KafkaSecurity | None = None) -> None:
     """Blocking form of :func:`wait_until_ready_async`."""
-    asyncio.run(wait_until_ready_async(bootstrap, timeout_s))
+    asyncio.run(wait_until_ready_async(bootstrap, timeout_s, security=security))
 
 
 async def ensure_topics_async(
@@ -73,6 +77,7 @@ async def ensure_topics_async(
     *,
     replication_factor: int = 1,
     timeout_s: float = 30.0,
+    security: KafkaSecurity | None = None,
 ) -> dict[str, int]:
     """Create the topics that are missing; return each topic's partition count.
 
@@ -86,7 +91,7 @@ async def ensure_topics_async(
         raise BrokerError(f"a topic needs at least 1 partition, got {partitions}.")
     wanted = list(dict.fromkeys(names))
     deadline = time.monotonic() + timeout_s
-    async with _admin(bootstrap, deadline, timeout_s) as admin:
+    async with _admin(bootstrap, deadline, timeout_s, security) as admin:
         response = await admin.create_topics(
             [NewTopic(name, partitions, replication_factor,
                       topic_configs={"max.message.bytes": str(max_message_bytes(name))})
@@ -126,6 +131,7 @@ def ensure_topics(
     timeout_s: float = 30.0,
     *,
     replication_factor: int = 1,
+    security: KafkaSecurity | None = None,
 ) -> dict[str, int]:
     """Blocking form of :func:`ensure_topics_async`."""
     return asyncio.run(
@@ -135,31 +141,40 @@ def ensure_topics(
             partitions,
             replication_factor=replication_factor,
             timeout_s=timeout_s,
+            security=security,
         )
     )
 
 
 @asynccontextmanager
-async def _admin(bootstrap: str, deadline: float, timeout_s: float) -> AsyncIterator[Any]:
+async def _admin(bootstrap: str, deadline: float, timeout_s: float,
+                 security: KafkaSecurity | None = None) -> AsyncIterator[Any]:
     """An admin client connected to a cluster that has a broker and a controller.
 
     Retries until ``deadline`` because "ready" is exactly what callers wait for: a broker that
     is starting refuses connections, then answers metadata without a controller for a moment.
+    A refused login or an untrusted certificate is not retried (:func:`raise_if_refused`).
     """
     servers = bootstrap_servers(bootstrap)
+    security = security or KafkaSecurity()
+    auth = security.aiokafka_kwargs()
     last_error = "no answer"
     while True:
         admin = AIOKafkaAdminClient(
-            bootstrap_servers=servers, request_timeout_ms=int(_request_s(deadline) * 1000)
-        )
+            bootstrap_servers=servers, request_timeout_ms=int(_request_s(deadline) * 1000),
+            **auth)
         try:
-            await admin.start()
+            with _quiet_aiokafka(security.protocol != "PLAINTEXT"):
+                await admin.start()
             cluster = await admin.describe_cluster()
             if cluster.get("brokers") and cluster.get("controller_id", -1) >= 0:
                 break
             last_error = f"the cluster has no controller yet ({cluster})"
         except (TimeoutError, KafkaError, OSError) as exc:
             last_error = f"{type(exc).__name__}: {exc}"
+            if security.protocol != "PLAINTEXT":
+                await _close_then(admin, raise_if_refused(servers, security,
+                                                          min(_MAX_REQUEST_S, timeout_s)))
         await admin.close()
         if time.monotonic() + _RETRY_S >= deadline:
             raise BrokerError(
@@ -196,6 +211,28 @@ async def _wait_for_leaders(
                 "the broker log (`ccpulse kafka status` shows where it is)."
             )
         await asyncio.sleep(_RETRY_S)
+
+
+@contextmanager
+def _quiet_aiokafka(quiet: bool) -> Iterator[None]:
+    """aiokafka logs a refused login before it raises; the caller reports it in one line."""
+    log = logging.getLogger("aiokafka")
+    level = log.level
+    if quiet:
+        log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+async def _close_then(admin: Any, check: Any) -> None:
+    """Await ``check``; if it raises, close ``admin`` first so that no client is leaked."""
+    try:
+        await check
+    except BaseException:
+        await admin.close()
+        raise
 
 
 def _request_s(deadline: float) -> float:

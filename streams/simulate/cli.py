@@ -148,13 +148,13 @@ def _to_file(args: argparse.Namespace, seed: int, now_ms: int) -> int:
 async def _to_kafka(args: argparse.Namespace, target: KafkaTarget, seed: int,
                     now_ms: int) -> int:
     speed = args.speed
-    broker, prefix = target
+    broker, prefix = target.broker, target.topic_prefix
     fast_ms = args.duration or CATCH_UP_MS
     start_ms = args.start if args.start is not None else now_ms - round(fast_ms * (1 - 1 / speed))
     progress = Progress(sys.stderr, every_s=PROGRESS_EVERY_S)
     events = timed_events(SCENARIOS[args.scenario](), seed=seed, start_ms=start_ms,
                           duration_ms=args.duration)
-    async with Publisher(broker, topic_prefix=prefix) as publisher:
+    async with Publisher(broker, topic_prefix=prefix, security=target.security) as publisher:
         _say(f"seed {seed} · {_span(start_ms, args.duration)} · {speed:g}× real time · to "
              f"Kafka {broker}" + (f" (topic prefix {prefix!r})" if prefix else ""))
         reporter = asyncio.create_task(_report_every(progress, PROGRESS_EVERY_S, broker))

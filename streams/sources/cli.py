@@ -160,7 +160,8 @@ async def _run_pull(args: argparse.Namespace, config: Config, connector: Any) ->
         if args.from_start:
             store.clear()
         connector = primed(connector, store)
-        async with Publisher(target.broker, topic_prefix=target.topic_prefix) as publisher:
+        async with Publisher(target.broker, topic_prefix=target.topic_prefix,
+                             security=target.security) as publisher:
             sink = KafkaSink(publisher, target.broker)
             _say_start(connector, sink.label, store, err)
             report = await pump(connector, sink, store, err=err, stop=stop)

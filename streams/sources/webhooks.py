@@ -208,9 +208,10 @@ class KafkaDelivery:
     """
 
     def __init__(self, broker: str, topic_prefix: str, *,
-                 timeout_s: float = DELIVERY_TIMEOUT_S) -> None:
+                 timeout_s: float = DELIVERY_TIMEOUT_S, security: Any = None) -> None:
         self.broker = broker
         self.topic_prefix = topic_prefix
+        self.security = security
         self.timeout_s = timeout_s
         self._publisher: Any = None
         self._lock = asyncio.Lock()
@@ -247,7 +248,8 @@ class KafkaDelivery:
 
         async with self._lock:
             if self._publisher is None:
-                publisher = Publisher(self.broker, topic_prefix=self.topic_prefix)
+                publisher = Publisher(self.broker, topic_prefix=self.topic_prefix,
+                                      security=self.security)
                 await publisher.__aenter__()
                 self._publisher = publisher
             return self._publisher
@@ -499,14 +501,14 @@ def run(args: argparse.Namespace, config: Any) -> int:
     target = kafka_target(config, args.broker, args.topic_prefix)
     ensure_port_free(host, port, "the webhook receiver", "--listen")
     return asyncio.run(_serve(host, port, connect, secrets, target.broker,
-                              target.topic_prefix))
+                              target.topic_prefix, target.security))
 
 
 async def _serve(host: str, port: int, connect: Mapping[str, Any], secrets: Secrets,
-                 broker: str, topic_prefix: str) -> int:
+                 broker: str, topic_prefix: str, security: Any = None) -> int:
     from aiohttp import web
 
-    delivery = KafkaDelivery(broker, topic_prefix)
+    delivery = KafkaDelivery(broker, topic_prefix, security=security)
     receiver = Receiver(connect, secrets, delivery)
     await delivery.start()
     stop = asyncio.Event()

@@ -29,6 +29,7 @@ from streams.exporter import render
 from streams.ingest import INVALID, ingest
 from streams.kafka import bootstrap_servers
 from streams.kafka.admin import DEADLETTER_MAX_MESSAGE_BYTES
+from streams.kafka.security import security_from
 from streams.validation import REASONS
 from streams.wallboard import ASSETS, asset, wallboard_model
 from streams.worker.checkpoint import flush_before_commit
@@ -93,6 +94,7 @@ class Pipeline:
         self.app = faust.App(
             d.app_id,
             broker=broker_url(d.broker),
+            broker_credentials=security_from(d).faust_credentials(),
             store="rocksdb://",  # local state on disk: a restart reads only the changelog tail
             datadir=d.data_dir,
             web_enabled=True,
@@ -141,7 +143,8 @@ class Pipeline:
                              prepare=self._engine_built)
         self._add_engine_builder()
         self.health = HealthState(config.health, time.monotonic())
-        self.probe = BrokerProbe(bootstrap_servers(d.broker), self._probe_timeout_s())
+        self.probe = BrokerProbe(bootstrap_servers(d.broker), self._probe_timeout_s(),
+                                 security_from(d).aiokafka_kwargs())
         self._add_health_timers()
         self._add_pages()
         self.app.on_partitions_revoked.connect(self._on_revoked)

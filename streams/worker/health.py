@@ -126,8 +126,10 @@ class BrokerProbe:
     """End offsets from the broker through an aiokafka consumer of its own (no group, no
     commits). Started on first use and started afresh after a failure."""
 
-    def __init__(self, bootstrap: str, request_timeout_s: float) -> None:
+    def __init__(self, bootstrap: str, request_timeout_s: float,
+                 security_kwargs: Mapping[str, Any] | None = None) -> None:
         self.bootstrap = bootstrap
+        self.security_kwargs = dict(security_kwargs or {})
         self.request_timeout_ms = max(1000, int(request_timeout_s * 1000))
         self._consumer: Any = None
 
@@ -138,7 +140,8 @@ class BrokerProbe:
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
                 request_timeout_ms=self.request_timeout_ms, client_id="ccpulse-health",
-                metadata_max_age_ms=30_000, connections_max_idle_ms=60_000)
+                metadata_max_age_ms=30_000, connections_max_idle_ms=60_000,
+                **self.security_kwargs)
             try:
                 await consumer.start()
             except BaseException:

@@ -34,6 +34,7 @@ def run_worker(config_path: str | None) -> int:
     import faust
 
     from streams.kafka.admin import ensure_topics
+    from streams.kafka.security import security_from
     from streams.worker.app import SOURCE_TOPICS, build_pipeline
 
     config = load_config(config_path)
@@ -42,7 +43,7 @@ def run_worker(config_path: str | None) -> int:
     topics = [d.topic_prefix + t for t in (*SOURCE_TOPICS, DEADLETTER_TOPIC)]
     try:
         ensure_topics(d.broker, topics, d.partitions,
-                      replication_factor=d.replication_factor)
+                      replication_factor=d.replication_factor, security=security_from(d))
     except Exception as exc:
         if isinstance(exc, BrokerError):
             raise

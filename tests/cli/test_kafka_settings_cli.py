@@ -14,6 +14,7 @@ import streams.produce_cli
 import streams.simulate.cli
 from streams.cli import main
 from streams.demo import child_env
+from streams.kafka.security import KafkaSecurity
 from streams.publish import PublishReport
 from streams.settings import ENV_OVERRIDES, KafkaTarget
 
@@ -25,8 +26,9 @@ class RecordingPublisher:
 
     opened: ClassVar[list[KafkaTarget]] = []
 
-    def __init__(self, broker: str, *, topic_prefix: str = "") -> None:
-        self.opened.append(KafkaTarget(broker, topic_prefix))
+    def __init__(self, broker: str, *, topic_prefix: str = "",
+                 security: KafkaSecurity | None = None) -> None:
+        self.opened.append(KafkaTarget(broker, topic_prefix, security or KafkaSecurity()))
         self.topic_prefix = topic_prefix
         self.report = PublishReport()
 
@@ -97,6 +99,19 @@ def test_broker_and_prefix_resolve_flag_env_toml_default(command, config_via, en
         monkeypatch.setenv(var, value)
     assert main(argv) == 0
     assert opened == [expected]
+
+
+@pytest.mark.parametrize("command", ["produce", "simulate"])
+def test_security_settings_reach_the_publisher(command, opened, tmp_path, monkeypatch):
+    password = tmp_path / "password"
+    password.write_text("pw\n")
+    toml = tmp_path / "secure.toml"
+    toml.write_text('[worker]\nsecurity_protocol = "SASL_PLAINTEXT"\nsasl_username = "u"\n'
+                    f'sasl_password_file = "{password}"\n')
+    monkeypatch.setenv("CCPULSE_SASL_USERNAME", "env-user")
+    assert main([*_command(command, tmp_path), "--config", str(toml)]) == 0
+    assert [t.security for t in opened] == [KafkaSecurity("SASL_PLAINTEXT", "SCRAM-SHA-512",
+                                                          "env-user", "pw")]
 
 
 @pytest.mark.parametrize("command", ["produce", "simulate"])

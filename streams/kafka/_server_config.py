@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import uuid
 from pathlib import Path
+from typing import NamedTuple
 
 DEFAULT_PARTITIONS = 4
 """Partitions of a topic created without a count (auto-created or by a client default)."""
@@ -27,20 +28,35 @@ def new_cluster_id() -> str:
             return text
 
 
+class SecureListener(NamedTuple):
+    """The client listener of ``kafka start --secure``: SASL_SSL with SCRAM-SHA-512 and PLAIN
+    for one user, the broker's key and certificate chain in one PEM file, the CA in another."""
+
+    keystore: Path
+    truststore: Path
+    username: str
+    password: str
+
+
 def render_server_properties(
-    *, host: str, port: int, controller_port: int, data_dir: Path, node_id: int = 1
+    *, host: str, port: int, controller_port: int, data_dir: Path, node_id: int = 1,
+    secure: SecureListener | None = None,
 ) -> str:
-    """The broker's configuration; the only inputs are where it listens and stores data."""
+    """The broker's configuration; the inputs are where it listens and stores data, and the
+    secure client listener if there is one (the controller listener stays PLAINTEXT: it is
+    this process talking to itself)."""
+    client = "SASL_SSL" if secure else "PLAINTEXT"
     settings: list[tuple[str, object]] = [
         # One process, both roles, a static quorum of itself.
         ("process.roles", "broker,controller"),
         ("node.id", node_id),
         ("controller.quorum.voters", f"{node_id}@{host}:{controller_port}"),
-        ("listeners", f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}"),
-        ("advertised.listeners", f"PLAINTEXT://{host}:{port}"),
+        ("listeners", f"{client}://{host}:{port},CONTROLLER://{host}:{controller_port}"),
+        ("advertised.listeners", f"{client}://{host}:{port}"),
         ("controller.listener.names", "CONTROLLER"),
-        ("inter.broker.listener.name", "PLAINTEXT"),
-        ("listener.security.protocol.map", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"),
+        ("inter.broker.listener.name", client),
+        ("listener.security.protocol.map", f"CONTROLLER:PLAINTEXT,{client}:{client}"),
+        *(_secure_settings(secure) if secure else []),
         # Storage: data and the metadata log in one directory of the state dir.
         ("log.dirs", data_dir),
         ("metadata.log.dir", data_dir),
@@ -75,3 +91,31 @@ def render_server_properties(
     lines = ["# Written by ccpulse (streams/kafka/local_broker.py) at every start; edits are lost."]
     lines += [f"{key}={value}" for key, value in settings]
     return "\n".join(lines) + "\n"
+
+
+def _secure_settings(secure: SecureListener) -> list[tuple[str, object]]:
+    """SASL_SSL: TLS from PEM files, SCRAM-SHA-512 (credentials added at format time, see
+    :func:`scram_format_option`) and PLAIN (users in the JAAS line) for clients; the broker
+    itself, should it connect to its own listener, logs in with PLAIN as the same user."""
+    user, password = secure.username, secure.password
+    plain = ("org.apache.kafka.common.security.plain.PlainLoginModule required "
+             f'username="{user}" password="{password}" user_{user}="{password}";')
+    return [
+        ("sasl.enabled.mechanisms", "SCRAM-SHA-512,PLAIN"),
+        ("sasl.mechanism.inter.broker.protocol", "PLAIN"),
+        ("listener.name.sasl_ssl.plain.sasl.jaas.config", plain),
+        ("listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config",
+         "org.apache.kafka.common.security.scram.ScramLoginModule required;"),
+        ("ssl.keystore.type", "PEM"),
+        ("ssl.keystore.location", secure.keystore),
+        ("ssl.truststore.type", "PEM"),
+        ("ssl.truststore.location", secure.truststore),
+        ("ssl.client.auth", "none"),
+    ]
+
+
+def scram_format_option(secure: SecureListener) -> list[str]:
+    """``kafka-storage format`` arguments that create the SCRAM-SHA-512 user: KRaft keeps
+    SCRAM credentials in the metadata log, which is written first at format time."""
+    return ["--add-scram",
+            f"SCRAM-SHA-512=[name={secure.username},password={secure.password}]"]

@@ -66,6 +66,13 @@ def add_kafka_parser(
         default=None,
         help=f"seconds to wait for start ({_START_TIMEOUT_S:g}) or stop ({_STOP_TIMEOUT_S:g})",
     )
+    parser.add_argument(
+        "--secure",
+        action="store_true",
+        help="start: the client listener is SASL_SSL (SCRAM-SHA-512, and PLAIN) with a CA, a "
+        "certificate and a user 'ccpulse' generated in the state directory's secure/; prints "
+        "the settings clients need (see docs/security.md)",
+    )
     parser.set_defaults(func=handle_kafka)
     return parser
 
@@ -77,6 +84,7 @@ def handle_kafka(args: argparse.Namespace) -> int:
         port=args.port,
         controller_port=args.controller_port,
         progress=_progress,
+        secure=getattr(args, "secure", False),
     )
     if args.action == "fetch":
         lib_dir = broker.fetch()
@@ -87,6 +95,8 @@ def handle_kafka(args: argparse.Namespace) -> int:
         was_running = broker.status().running
         status = broker.start(timeout_s=args.timeout or _START_TIMEOUT_S)
         print(_running_line(status, already=was_running))
+        if broker.secure:
+            print(_secure_lines(broker))
         return EXIT_OK
     if args.action == "stop":
         pid = broker.stop(timeout_s=args.timeout or _STOP_TIMEOUT_S)
@@ -108,6 +118,17 @@ def default_state_dir() -> Path:
 def _running_line(status: BrokerStatus, *, already: bool = False) -> str:
     verb = "is already running" if already else "is running"
     return f"Kafka {verb} on {status.bootstrap} (pid {status.pid}, log: {status.log_path})"
+
+
+def _secure_lines(broker: LocalBroker) -> str:
+    """How clients connect to the secure broker: the settings, never the password itself."""
+    security = broker.client_security
+    return "\n".join([
+        f"SASL_SSL with SCRAM-SHA-512 (PLAIN too) as user {security.username!r}; clients need:",
+        f"  CCPULSE_SECURITY_PROTOCOL=SASL_SSL CCPULSE_SASL_USERNAME={security.username}",
+        f"  CCPULSE_SASL_PASSWORD_FILE={broker.password_path}",
+        f"  CCPULSE_SSL_CAFILE={broker.ca_path}",
+    ])
 
 
 def _progress(message: str) -> None:

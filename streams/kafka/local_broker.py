@@ -18,6 +18,7 @@ that shell does not reach it; ``stop()`` ends it. ``start`` and ``stop`` are ide
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import time
@@ -27,11 +28,18 @@ from pathlib import Path
 
 from streams.errors import BrokerError, PortInUseError, SetupError
 from streams.kafka import _process
+from streams.kafka._certs import write_ca_and_server_cert, write_private
 from streams.kafka._jars import JarCache
 from streams.kafka._lock import locked
-from streams.kafka._server_config import new_cluster_id, render_server_properties
+from streams.kafka._server_config import (
+    SecureListener,
+    new_cluster_id,
+    render_server_properties,
+    scram_format_option,
+)
 from streams.kafka._tools import find_java, find_maven
 from streams.kafka.admin import wait_until_ready
+from streams.kafka.security import KafkaSecurity
 
 _REPO = Path(__file__).resolve().parents[2]
 KAFKA_DEPLOY_DIR = _REPO / "deploy" / "kafka"
@@ -53,6 +61,9 @@ DEFAULT_JVM_OPTIONS: tuple[str, ...] = (
     "-XX:+ExplicitGCInvokesConcurrent",
     "-Djava.awt.headless=true",
 )
+
+SECURE_USERNAME = "ccpulse"
+"""The SASL user of ``kafka start --secure``."""
 
 _POLL_S = 0.2
 _READY_PROBE_S = 3.0
@@ -93,12 +104,16 @@ class LocalBroker:
         deploy_dir: Path = KAFKA_DEPLOY_DIR,
         port_options: tuple[str, str] = ("--port", "--controller-port"),
         die_with_parent: bool = False,
+        secure: bool = False,
     ) -> None:
         """``env`` is where Java and Maven are looked up and what the JVM runs with (default:
         this process's environment); ``progress`` receives one-line messages for slow steps.
         ``port_options`` name the caller's options for the two ports in a port-in-use error.
         ``die_with_parent`` (the demo): the JVM gets SIGTERM when the process that started it
-        dies, even by SIGKILL, so a crashed demo leaves no broker behind."""
+        dies, even by SIGKILL, so a crashed demo leaves no broker behind. ``secure``: the
+        client listener is SASL_SSL (SCRAM-SHA-512 and PLAIN for the user ``ccpulse``) with a
+        CA and certificate generated under ``<state_dir>/secure/`` (:attr:`client_security`
+        is how to connect)."""
         if port == controller_port:
             raise BrokerError(
                 f"the broker port and the controller port are both {port}; pick two different "
@@ -116,6 +131,7 @@ class LocalBroker:
         self._child: subprocess.Popen[bytes] | None = None
         self._port_options = port_options
         self._die_with_parent = die_with_parent
+        self.secure = secure
 
     # -- paths ---------------------------------------------------------------------------------
 
@@ -143,6 +159,30 @@ class LocalBroker:
     @property
     def _data_dir(self) -> Path:
         return self.state_dir / "data"
+
+    @property
+    def secure_dir(self) -> Path:
+        """``--secure``: the CA clients trust (``ca.pem``), the broker's key and certificate
+        (``broker.pem``) and the user's password (``client.password``)."""
+        return self.state_dir / "secure"
+
+    @property
+    def ca_path(self) -> Path:
+        return self.secure_dir / "ca.pem"
+
+    @property
+    def password_path(self) -> Path:
+        return self.secure_dir / "client.password"
+
+    @property
+    def client_security(self) -> KafkaSecurity:
+        """How a client reaches this broker: PLAINTEXT, or SASL_SSL with SCRAM-SHA-512 as the
+        generated user (the password is read from :attr:`password_path`)."""
+        if not self.secure:
+            return KafkaSecurity()
+        return KafkaSecurity(protocol="SASL_SSL", mechanism="SCRAM-SHA-512",
+                             username=SECURE_USERNAME, password=self._secure_listener().password,
+                             cafile=str(self.ca_path))
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -178,9 +218,8 @@ class LocalBroker:
             return None
         for line in text.splitlines():
             key, _, value = line.partition("=")
-            if key.strip() == "advertised.listeners" and value.strip().startswith(
-                    "PLAINTEXT://"):
-                return value.strip().removeprefix("PLAINTEXT://").split(",")[0]
+            if key.strip() == "advertised.listeners" and "://" in value:
+                return value.strip().partition("://")[2].split(",")[0]
         return None
 
     def start(self, timeout_s: float = 60.0) -> BrokerStatus:
@@ -263,12 +302,29 @@ class LocalBroker:
             port=self.port,
             controller_port=self.controller_port,
             data_dir=self._data_dir,
+            secure=self._secure_listener() if self.secure else None,
         )
+
+    def _secure_listener(self) -> SecureListener:
+        """The secure listener's files, made on first use and kept (restarts reuse them)."""
+        keystore = self.secure_dir / "broker.pem"
+        if not self.password_path.is_file():
+            write_private(self.password_path, (secrets.token_hex(16) + "\n").encode())
+        if not (self.ca_path.is_file() and keystore.is_file()):
+            self._progress(f"Generating a CA and the broker's TLS certificate in "
+                           f"{self.secure_dir}")
+            write_ca_and_server_cert(self.ca_path, keystore, _cert_hosts(self.host))
+        return SecureListener(keystore=keystore, truststore=self.ca_path,
+                              username=SECURE_USERNAME,
+                              password=self.password_path.read_text().strip())
 
     def _write_config(self) -> None:
         self._data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(self._server_properties())
+        if self.secure:  # it holds the password: the owner's only
+            write_private(self.config_path, self._server_properties().encode())
+        else:
+            self.config_path.write_text(self._server_properties())
 
     def _check_same_config(self, pid: int) -> None:
         """A running broker satisfies ``start`` only if it runs with the asked-for settings:
@@ -293,7 +349,14 @@ class LocalBroker:
 
         ``--ignore-formatted`` keeps a repeat harmless should the check ever be wrong.
         """
+        scram_marker = self.secure_dir / "scram-user-added"
         if (self._data_dir / "meta.properties").is_file():
+            if self.secure and not scram_marker.is_file():
+                raise BrokerError(
+                    f"the Kafka storage in {self._data_dir} was formatted without --secure, "
+                    "and KRaft adds SCRAM users only when it formats: start the secure broker "
+                    f"with another --state-dir, or remove {self.state_dir} (its topics are "
+                    "lost) and start again.")
             return
         cluster_id = self._cluster_id()
         self._progress(f"Formatting Kafka storage in {self._data_dir} (cluster id {cluster_id})")
@@ -301,6 +364,7 @@ class LocalBroker:
             str(java), *self._log_options(), "-cp", f"{lib_dir}/*",
             "kafka.tools.StorageTool", "format",
             "-t", cluster_id, "-c", str(self.config_path), "--ignore-formatted",
+            *(scram_format_option(self._secure_listener()) if self.secure else []),
         ]  # fmt: skip
         done = subprocess.run(
             command,
@@ -317,6 +381,8 @@ class LocalBroker:
                 f"{(done.stdout + done.stderr).strip()[-2000:]}\nIf the directory holds data "
                 f"of another cluster, remove {self.state_dir} and start again."
             )
+        if self.secure:
+            scram_marker.write_text("SCRAM-SHA-512 user added when the storage was formatted\n")
 
     def _launch(self, java: Path, lib_dir: Path) -> int:
         command = [
@@ -369,12 +435,18 @@ class LocalBroker:
                 )
             if _accepts(self.host, self.port):
                 try:
-                    wait_until_ready(self.bootstrap, timeout_s=min(remaining, _READY_PROBE_S))
+                    wait_until_ready(self.bootstrap, timeout_s=min(remaining, _READY_PROBE_S),
+                                     security=self.client_security)
                 except BrokerError:
                     pass
                 else:
                     return
             time.sleep(_POLL_S)
+
+
+def _cert_hosts(host: str) -> list[str]:
+    """Names in the broker's certificate: its listen address, and the loopback names."""
+    return list(dict.fromkeys([host, "localhost", "127.0.0.1"]))
 
 
 def _accepts(host: str, port: int) -> bool:

@@ -42,6 +42,10 @@ log = logging.getLogger("ccpulse.worker")
 
 SOURCE_TOPICS = tuple(dict.fromkeys(TOPIC_OF_FAMILY.values()))  # cc.calls, cc.chats, ...
 
+#: How long the group waits for a silent member before it moves its partitions, and how
+#: often members heartbeat (a third of it, as Kafka recommends).
+SESSION_TIMEOUT_S = 10.0
+HEARTBEAT_INTERVAL_S = 3.0
 #: Reason code of an event that was valid but made the engine fail (a bug): dead-lettered too.
 PROCESSING_ERROR = "processing_error"
 
@@ -110,6 +114,13 @@ class Pipeline:
             producer_max_request_size=DEADLETTER_MAX_MESSAGE_BYTES,
             broker_commit_every=10_000,
             broker_commit_interval=2.8,
+            # A worker that dies (SIGKILL, OOM, a lost node) hands its partitions on once the
+            # group misses its heartbeats for this long: 10 s (Kafka Streams' long-time
+            # default) instead of Faust's 60 s, a minute of frozen wallboard tiles. Nothing
+            # blocks the event loop for seconds (batches and rebuilds yield), and a spurious
+            # rebalance changes no KPI (docs/decisions.md).
+            broker_session_timeout=SESSION_TIMEOUT_S,
+            broker_heartbeat_interval=HEARTBEAT_INTERVAL_S,
             table_cleanup_interval=3600.0,
             stream_wait_empty=False,
             autodiscover=False,

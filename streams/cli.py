@@ -132,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--controller-port", type=port_number, default=DEFAULT_CONTROLLER_PORT,
                    metavar="PORT", help="the local Kafka broker's KRaft controller port "
                                         f"(default {DEFAULT_CONTROLLER_PORT})")
+    p.add_argument("--secure", action="store_true",
+                   help="run the local broker with a SASL_SSL listener (as `ccpulse kafka "
+                        "start --secure`) and connect the worker and the simulator over it; "
+                        "implied when the config's security_protocol is not PLAINTEXT")
     p.add_argument("--source", metavar="SYSTEM",
                    help="feed the demo from a real system instead of the simulator; that "
                         "system's `ccpulse connect SYSTEM` options follow, e.g. `ccpulse demo "

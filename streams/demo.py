@@ -205,11 +205,17 @@ _summary = summary  # the earlier private name
 
 
 def child_env(environ: Mapping[str, str], target: KafkaTarget,
-              config_path: str | None) -> dict[str, str]:
+              config_path: str | None,
+              security: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of the worker and simulator the demo starts: both get the same broker
-    and topic prefix (resolved once, by the demo) and the same config file."""
+    and topic prefix (resolved once, by the demo) and the same config file; with a secure
+    broker, its ``security`` settings (``LocalBroker.client_environment``), which override
+    the configured ones, as its address does."""
     env = {**environ, "CCPULSE_BROKER": target.broker,
            "CCPULSE_TOPIC_PREFIX": target.topic_prefix}
+    if security:
+        env.pop("CCPULSE_SASL_PASSWORD", None)  # it would win over the broker's password file
+        env.update(security)
     if config_path:
         env["CCPULSE_CONFIG"] = str(Path(config_path).resolve())
     return env
@@ -330,10 +336,14 @@ class Demo:
         self.console = console
         self.say = console.say
         self.lock = DemoLock(data)
+        # A configuration that asks for TLS or SASL gets a secure demo broker too.
+        secure = (getattr(args, "secure", False)
+                  or config.deployment.security_protocol.upper() != "PLAINTEXT")
         self.broker = LocalBroker(
             state_dir=data / "kafka", port=args.broker_port,
             controller_port=args.controller_port, progress=self.say,
-            port_options=("--broker-port", "--controller-port"), die_with_parent=True)
+            port_options=("--broker-port", "--controller-port"), die_with_parent=True,
+            secure=secure)
         self.broker_started = False
         self.worker: subprocess.Popen[bytes] | None = None
         self.simulator: subprocess.Popen[bytes] | None = None  # or the connector
@@ -386,12 +396,14 @@ class Demo:
         self.lock.update(broker_started_by_demo=self.broker_started)
         self.broker.start()
         # The demo's own broker wins over any configured one; the prefix is the configured one.
-        target = kafka_target(self.config, broker=self.broker.bootstrap)
+        target = kafka_target(self.config, broker=self.broker.bootstrap)._replace(
+            security=self.broker.client_security)
         topics = [target.topic_prefix + t for t in (*SOURCE_TOPICS, DEADLETTER_TOPIC)]
-        ensure_topics(target.broker, topics, d.partitions)
+        ensure_topics(target.broker, topics, d.partitions, security=target.security)
         self.say(f"topics ready: {', '.join(topics)}")
 
-        env = child_env(self.environ, target, self.args.config)
+        env = child_env(self.environ, target, self.args.config,
+                        self.broker.client_environment())
         # This very interpreter and package, whatever PATH holds or however we were started.
         exe = [sys.executable, "-m", "streams.cli"]
         worker_log = self.logs / "worker.log"
@@ -464,6 +476,8 @@ class Demo:
             + (f"\n  Webhooks (POST):         http://{self.args.source_listen}/zendesk, "
                f"/chatwoot" if getattr(self.args, "source_listen", None) else "")
             + f"\n  Kafka bootstrap:         {target.broker}"
+            + (f" ({target.security.describe()}, CA {target.security.cafile})"
+               if target.security.uses_tls else "")
             + f"\n  Logs:                    {self.logs}/"
             + "\n\n  Press Ctrl-C to stop everything (or `ccpulse demo --stop` from another "
               "shell).\n")

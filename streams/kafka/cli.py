@@ -122,12 +122,12 @@ def _running_line(status: BrokerStatus, *, already: bool = False) -> str:
 
 def _secure_lines(broker: LocalBroker) -> str:
     """How clients connect to the secure broker: the settings, never the password itself."""
-    security = broker.client_security
+    settings = broker.client_environment()
     return "\n".join([
-        f"SASL_SSL with SCRAM-SHA-512 (PLAIN too) as user {security.username!r}; clients need:",
-        f"  CCPULSE_SECURITY_PROTOCOL=SASL_SSL CCPULSE_SASL_USERNAME={security.username}",
-        f"  CCPULSE_SASL_PASSWORD_FILE={broker.password_path}",
-        f"  CCPULSE_SSL_CAFILE={broker.ca_path}",
+        f"SASL_SSL with SCRAM-SHA-512 (PLAIN too) as user "
+        f"{settings['CCPULSE_SASL_USERNAME']!r}; clients need these settings (or the [worker] "
+        "keys of the same names, in lower case without CCPULSE_):",
+        *(f"  {name}={value}" for name, value in settings.items()),
     ])
 
 

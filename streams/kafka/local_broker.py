@@ -184,6 +184,17 @@ class LocalBroker:
                              username=SECURE_USERNAME, password=self._secure_listener().password,
                              cafile=str(self.ca_path))
 
+    def client_environment(self) -> dict[str, str]:
+        """The ``CCPULSE_*`` security settings of a client of this broker (none when it is
+        not secure): the password by its file, never by value."""
+        if not self.secure:
+            return {}
+        return {"CCPULSE_SECURITY_PROTOCOL": "SASL_SSL",
+                "CCPULSE_SASL_MECHANISM": "SCRAM-SHA-512",
+                "CCPULSE_SASL_USERNAME": SECURE_USERNAME,
+                "CCPULSE_SASL_PASSWORD_FILE": str(self.password_path),
+                "CCPULSE_SSL_CAFILE": str(self.ca_path)}
+
     # -- public API ----------------------------------------------------------------------------
 
     def fetch(self) -> Path:
@@ -356,7 +367,7 @@ class LocalBroker:
                     f"the Kafka storage in {self._data_dir} was formatted without --secure, "
                     "and KRaft adds SCRAM users only when it formats: start the secure broker "
                     f"with another --state-dir, or remove {self.state_dir} (its topics are "
-                    "lost) and start again.")
+                    "lost; `ccpulse demo --reset` for the demo's) and start again.")
             return
         cluster_id = self._cluster_id()
         self._progress(f"Formatting Kafka storage in {self._data_dir} (cluster id {cluster_id})")
@@ -383,6 +394,8 @@ class LocalBroker:
             )
         if self.secure:
             scram_marker.write_text("SCRAM-SHA-512 user added when the storage was formatted\n")
+        else:
+            scram_marker.unlink(missing_ok=True)
 
     def _launch(self, java: Path, lib_dir: Path) -> int:
         command = [

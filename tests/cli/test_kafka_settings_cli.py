@@ -135,3 +135,16 @@ class TestDemo:
     def test_an_empty_prefix_is_passed_on_explicitly(self):
         env = child_env({"CCPULSE_TOPIC_PREFIX": "stale."}, KafkaTarget("b:1", ""), None)
         assert env == {"CCPULSE_BROKER": "b:1", "CCPULSE_TOPIC_PREFIX": ""}
+
+    def test_a_secure_demo_broker_gives_its_security_settings_not_a_password(self, tmp_path):
+        from streams.kafka import LocalBroker
+
+        broker = LocalBroker(state_dir=tmp_path, secure=True)
+        env = child_env({"CCPULSE_SASL_PASSWORD": "configured", "CCPULSE_SASL_USERNAME": "me"},
+                        KafkaTarget("b:1", ""), None, broker.client_environment())
+        assert env == {"CCPULSE_BROKER": "b:1", "CCPULSE_TOPIC_PREFIX": "",
+                       "CCPULSE_SECURITY_PROTOCOL": "SASL_SSL",
+                       "CCPULSE_SASL_MECHANISM": "SCRAM-SHA-512",
+                       "CCPULSE_SASL_USERNAME": "ccpulse",
+                       "CCPULSE_SASL_PASSWORD_FILE": str(broker.password_path),
+                       "CCPULSE_SSL_CAFILE": str(broker.ca_path)}

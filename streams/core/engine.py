@@ -221,6 +221,8 @@ class Engine:
             seen = first_seen.get(queue)
             if seen is None or at < seen:
                 first_seen[queue] = at
+        if len(first_seen) > self.ledger.first_seen_cap:
+            self.ledger.bound_first_seen()
         if kind.name in _REFERRING:
             refs = kind.references(record)  # type: ignore[attr-defined]
             record["rq"] = self.directory.queue_of(refs, at) if refs else None

@@ -112,17 +112,33 @@ class Ledger:
         self.tickets_awaiting: dict[tuple[str, str], int] = {}
         self.tickets_created_at: dict[tuple[str, str], SortedList] = {}
         self.tickets_due_at: dict[tuple[str, str, str], SortedList] = {}
-        #: queue -> earliest event time naming it (the max_queues admission, docs/contract.md §4)
+        #: queue -> earliest event time naming it (the max_queues admission, docs/contract.md §4):
+        #: the configured queues and ``unknown``, and of the others at least the
+        #: ``max_queues`` earliest (see :meth:`bound_first_seen`).
         self.first_seen: dict[str, int] = {}
+        #: Past this many entries, :attr:`first_seen` is cut back to what admission can use.
+        self.first_seen_cap = 2 * config.limits.max_queues + len(config.queues) + 1024
+        #: The calendar of each configured queue; every other queue has the defaults' one.
         self._calendars: dict[str, QueueCalendar] = {}
+        self._default_calendar: QueueCalendar | None = None
 
     # ------------------------------------------------------------------ calendars
     def calendar(self, queue: str) -> QueueCalendar:
+        """The queue's calendar: one per configured queue, one shared by all the others (a
+        calendar depends on its settings alone, and a flood of queue names must not cost a
+        calendar each)."""
         cal = self._calendars.get(queue)
         if cal is None:
-            s = self.config.queue(queue)
-            cal = QueueCalendar(s.timezone, s.interval_minutes, s.day_start_minutes)
-            self._calendars[queue] = cal
+            if queue in self.config.queues:
+                s = self.config.queues[queue]
+                cal = QueueCalendar(s.timezone, s.interval_minutes, s.day_start_minutes)
+                self._calendars[queue] = cal
+            else:
+                cal = self._default_calendar
+                if cal is None:
+                    s = self.config.defaults
+                    cal = QueueCalendar(s.timezone, s.interval_minutes, s.day_start_minutes)
+                    self._default_calendar = cal
         return cal
 
     # ------------------------------------------------------------------ admission
@@ -133,6 +149,23 @@ class Ledger:
             seen = first.get(q)
             if seen is None or at_us < seen:
                 first[q] = at_us
+        if len(first) > self.first_seen_cap:
+            self.bound_first_seen()
+
+    def bound_first_seen(self) -> None:
+        """Forget the first-seen times no admission can use: keep the configured queues,
+        ``unknown`` and the ``max_queues`` other queues first seen earliest (ties by name).
+
+        Exact: a forgotten queue had ``max_queues`` others first seen before it, which stay
+        (or give way to earlier ones), so it can never be admitted again — named later it comes
+        back with a later time and is still behind them. Over several ledgers, a queue the
+        merged admission keeps is among the earliest of the ledger holding its earliest time,
+        so it is kept there with that time."""
+        first = self.first_seen
+        always = self.config.queues
+        others = sorted((at, q) for q, at in first.items() if q not in always and q != "unknown")
+        for _, q in others[self.config.limits.max_queues:]:
+            del first[q]
 
     # ------------------------------------------------------------------ applying
     def add(self, key: str, contributions: Iterable[Contribution], times: int = 1) -> None:

@@ -2,7 +2,8 @@
 
     CcpulseError                 -- root: a message fit for a one-line ``Error: ...`` on the CLI
      +-- ConfigError             -- the TOML configuration is invalid (names the key)
-     +-- BrokerError             -- the local Kafka broker could not be fetched/started/stopped
+     +-- BrokerError             -- the local Kafka broker could not be fetched/started/stopped,
+                                    or a broker is unreachable or refused ccpulse's login or TLS
      +-- PortInUseError          -- a port ccpulse must listen on is taken (names the option)
      +-- DemoRunningError        -- another ``ccpulse demo`` runs from the same data directory
      +-- SetupError              -- a required tool (Java, Maven, ...) is missing
@@ -20,7 +21,8 @@ class ConfigError(CcpulseError):
 
 
 class BrokerError(CcpulseError):
-    """The local Kafka broker could not be fetched, started, stopped or reached."""
+    """The local Kafka broker could not be fetched, started, stopped or reached, or a broker
+    refused the login (SASL) or presented a certificate ccpulse does not trust."""
 
 
 class SetupError(CcpulseError):

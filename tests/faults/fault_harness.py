@@ -1,0 +1,153 @@
+"""What the fault scenarios share: a mixed event stream ending now, a steady producer in a
+background thread, and a fleet comparison of several workers' exports with the replay.
+
+The replay is the reference: ``ccpulse replay`` of exactly the events sent, at the scrape's
+instant. One worker must equal it sample for sample (``worker_harness.differences``); several
+workers must sum to it over the families a fleet sums (counters, histograms and the
+``cc_window_*`` parts that the recording rules divide), each partition exported by exactly one
+worker (a standby that exported would double its partition's counts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import orjson
+from worker_harness import (
+    Sample,
+    Worker,
+    differences,
+    kpis,
+    replay_kpis,
+    wait_for,
+)
+
+from streams.publish import Publisher, route_line
+from streams.simulate.generator import generate
+from streams.simulate.model import IntradayProfile
+from streams.simulate.scenarios import contact_centre
+
+#: Events per simulated minute of the flat, all-day demo centre (calls, chats, agents,
+#: tickets, surveys, QA reviews, customers, marketing): about 125.
+EVENTS_PER_MINUTE = 120
+STOP_TIMEOUT_S = 120.0
+
+
+def mixed_events(count: int, seed: int) -> list[bytes]:
+    """``count`` events of every family, the first of a stream ending now (so today's windows
+    hold them)."""
+    minutes = max(10, count // EVENTS_PER_MINUTE)
+    start_ms = time.time_ns() // 1_000_000 - minutes * 60_000
+    daytime = replace(contact_centre(), profile=IntradayProfile(((0.0, 1.0),)))
+    return [orjson.dumps(e) for e in
+            generate(daytime, seed=seed, start_ms=start_ms, duration_ms=minutes * 60_000)][:count]
+
+
+def write_lines(path: Path, lines: Sequence[bytes]) -> Path:
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    return path
+
+
+class SteadyFeed:
+    """Sends ``lines`` (routed as ``ccpulse produce`` routes them) at ``rate`` per second from
+    a background thread, every message acknowledged by Kafka (``acks=all``); ``sent`` counts
+    those queued so far. Leaving the context waits for the last acknowledgement and re-raises
+    what failed in the thread."""
+
+    def __init__(self, bootstrap: str, prefix: str, lines: Sequence[bytes],
+                 rate: float) -> None:
+        self.bootstrap, self.prefix, self.lines, self.rate = bootstrap, prefix, lines, rate
+        self.sent = 0
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="steady-feed", daemon=True)
+
+    def __enter__(self) -> SteadyFeed:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.wait()
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def wait(self) -> None:
+        self._thread.join(STOP_TIMEOUT_S)
+        if self._thread.is_alive():
+            raise AssertionError(f"the feed did not finish in {STOP_TIMEOUT_S:.0f} s "
+                                 f"({self.sent:,} of {len(self.lines):,} sent)")
+        if self.error is not None:
+            raise AssertionError(f"the feed failed: {self.error!r}") from self.error
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # re-raised by wait()
+            self.error = exc
+
+    async def _main(self) -> None:
+        step_s = 0.05
+        per_step = max(1, int(self.rate * step_s))
+        started = time.monotonic()
+        async with Publisher(self.bootstrap, topic_prefix=self.prefix) as publisher:
+            for i in range(0, len(self.lines), per_step):
+                for line in self.lines[i:i + per_step]:
+                    route = route_line(line, self.prefix)
+                    assert not isinstance(route, str), route
+                    await publisher.send(route)
+                    self.sent += 1
+                due = started + (i + per_step) / self.rate
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+
+
+def fleet_families(name: str) -> bool:
+    """Families a fleet sums over its workers: counters, histograms, the window parts."""
+    return (name.endswith(("_total", "_bucket", "_count", "_sum"))
+            or name.startswith("cc_window_"))
+
+
+def fleet_sum(workers: Sequence[Worker]) -> dict[Sample, float]:
+    out: dict[Sample, float] = {}
+    for worker in workers:
+        for key, value in kpis(worker.metrics()).items():
+            if fleet_families(key[0]):
+                out[key] = out.get(key, 0.0) + value
+    return out
+
+
+def exported_partitions(worker: Worker) -> list[tuple[str, str]]:
+    """The (topic, partition) pairs whose consumer lag ``worker`` exports: those it owns."""
+    return [(dict(labels)["topic"], dict(labels)["partition"])
+            for name, labels in worker.metrics() if name == "cc_consumer_lag_messages"]
+
+
+def wait_fleet_equals_replay(workers: Sequence[Worker], path: Path) -> None:
+    """Until every source partition is exported by exactly one worker and the workers' fleet
+    families sum to the replay of ``path`` at the scrapes' instant."""
+    last: list[str] = []
+
+    def check() -> bool:
+        nonlocal last
+        owners: dict[tuple[str, str], int] = {}
+        for worker in workers:
+            for tp in exported_partitions(worker):
+                owners[tp] = owners.get(tp, 0) + 1
+        doubled = [f"{tp} exported by {n} workers" for tp, n in owners.items() if n > 1]
+        before = time.time_ns() // 1000
+        summed = fleet_sum(workers)
+        expected = {k: v for k, v in
+                    replay_kpis(path, (before + time.time_ns() // 1000) // 2).items()
+                    if fleet_families(k[0])}
+        last = doubled + differences(summed, expected)
+        return not last
+
+    try:
+        wait_for(check, "the workers' summed exports to equal the replay's", workers[-1])
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nfirst differences:\n" + "\n".join(last[:20])) from None

@@ -33,6 +33,7 @@ from streams.kafka.security import security_from
 from streams.validation import REASONS
 from streams.wallboard import ASSETS, asset, wallboard_model
 from streams.worker.checkpoint import flush_before_commit
+from streams.worker.deadletter import DeadLetters, Letter
 from streams.worker.health import BrokerProbe, HealthState, Verdict, check_broker
 from streams.worker.inline import Record, install_inline_drain
 from streams.worker.restore import restore_batch
@@ -145,6 +146,8 @@ class Pipeline:
             self.prefix + DEADLETTER_TOPIC, key_serializer="raw", value_serializer="raw",
             partitions=d.partitions,
         )
+        #: Dead letters wait here until Kafka acknowledges them (streams.worker.deadletter).
+        self.deadletters = DeadLetters(self._send_dead_letter)
         #: Full topic name (with the prefix) -> base name (``cc.calls``).
         self.base_topics: dict[str, str] = {}
         for topic in SOURCE_TOPICS:
@@ -159,7 +162,8 @@ class Pipeline:
         self._add_health_timers()
         self._add_pages()
         self.app.on_partitions_revoked.connect(self._on_revoked)
-        flush_before_commit(self.app.consumer, self.checkpoint)
+        self._add_dead_letter_sender()
+        flush_before_commit(self.app.consumer, self._before_commit)
 
     @staticmethod
     def _state_table_name(topic: str) -> str:
@@ -189,8 +193,9 @@ class Pipeline:
 
         Every event is handled completely and synchronously; an invalid one, or one that made
         the engine fail (a bug: logged with its coordinates and counted), goes to the
-        dead-letter topic and the others are untouched. Dead letters are queued on the producer
-        after the batch, so the flush before the next commit sends them.
+        dead-letter topic and the others are untouched. Dead letters are put in the
+        dead-letter buffer after the batch (waiting for room while it is full), before the
+        batch's offsets are acknowledged; the next commit waits until Kafka has them.
         """
         topic = self.base_topics[tp.topic]
         key: TP = (topic, tp.partition)
@@ -226,7 +231,25 @@ class Pipeline:
             (HEADER_PARTITION, str(message.partition).encode()),
             (HEADER_OFFSET, str(message.offset).encode()),
         ]
-        await self.deadletter.send(key=message.key, value=raw, headers=headers)
+        await self.deadletters.put(Letter(message.key, raw, headers))
+
+    async def _send_dead_letter(self, letter: Letter) -> Any:
+        """Queue ``letter`` on the producer; the future of its delivery."""
+        producer = self.app.producer._ensure_producer()
+        return await producer.send(self.deadletter.get_topic_name(), letter.value,
+                                   key=letter.key, headers=list(letter.headers))
+
+    def _add_dead_letter_sender(self) -> None:
+        @self.app.task
+        async def send_dead_letters() -> None:
+            await self.deadletters.run()
+
+    async def _before_commit(self) -> int:
+        """Right before offsets are committed: every dead letter put so far is on its topic
+        (no offset is committed past an invalid event whose letter Kafka does not have), then
+        the dirty records are written (:meth:`checkpoint`)."""
+        await self.deadletters.delivered()
+        return await self.checkpoint()
 
     # ------------------------------------------------------------------ engines
     def _wanted_engines(self) -> set[TP]:

@@ -14,7 +14,7 @@ Decisions this file pins (measured, not assumed):
 * A 100,000-character ``event_id`` breaks the envelope's 1–128 characters (``out_of_range``).
   The contract sets no length for queue names or agent ids, so an event naming a
   100,000-character queue or agent is *valid*: it is counted like any other, and the worker
-  still equals the replay.
+  still equals the replay. So is a 5 MB event whose size is an unknown extra field.
 """
 
 from __future__ import annotations
@@ -109,8 +109,9 @@ def hostile(at: str) -> dict[str, tuple[str, bytes]]:
     }
 
 
-def long_names_but_valid(at: str) -> list[bytes]:
-    """Valid events naming a 100,000-character queue and agent (no limit in the contract)."""
+def valid_oddities(at: str) -> list[bytes]:
+    """Valid events naming a 100,000-character queue and agent (the contract sets no length
+    for them), and a 5 MB valid event (unknown extra fields are allowed and ignored)."""
     queue, agent = "q" * LONG, "a" * LONG
     return [orjson.dumps(e) for e in (
         {"event_id": "long-q1", "type": "call.queued", "occurred_at": at,
@@ -119,6 +120,8 @@ def long_names_but_valid(at: str) -> list[bytes]:
          "call_id": "long-call", "queue": queue},
         {"event_id": "long-a1", "type": "agent.state_changed", "occurred_at": at,
          "agent_id": agent, "state": "available", "queues": ["sales"]},
+        {"event_id": "big-1", "type": "call.queued", "occurred_at": at, "call_id": "big-call",
+         "queue": "big", "notes": "x" * (5 * MB)},
     )]
 
 
@@ -268,7 +271,7 @@ def test_garbage_and_hostile_messages_are_dead_lettered_with_their_reason_and_le
     prefix = unique_name + "."
     valid = simulated_lines(minutes=10, seed=21)
     at = format_us(now_us() - 60_000_000)
-    valid += long_names_but_valid(at)
+    valid += valid_oddities(at)
     rng = random.Random(21)
     garbage: list[tuple[str, bytes]] = []
     n = 0
@@ -298,6 +301,8 @@ def test_garbage_and_hostile_messages_are_dead_lettered_with_their_reason_and_le
         shown = kpis(worker.metrics())
         assert shown[("cc_contacts_offered_total", frozenset(
             {("queue", "q" * LONG), ("channel", "voice")}))] == 1, "a long queue name is valid"
+        assert shown[("cc_contacts_offered_total", frozenset(
+            {("queue", "big"), ("channel", "voice")}))] == 1, "a 5 MB valid event counts"
 
         counted = Counter({(dict(labels)["topic"], dict(labels)["reason"]): int(value) for
                            (name, labels), value in worker.metrics().items()

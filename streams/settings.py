@@ -36,6 +36,7 @@ ENV_OVERRIDES = {
     "CCPULSE_SSL_CAFILE": "ssl_cafile",
     "CCPULSE_SSL_CERTFILE": "ssl_certfile",
     "CCPULSE_SSL_KEYFILE": "ssl_keyfile",
+    "CCPULSE_WEB_CONFIG_FILE": "web_config_file",
 }
 #: The SASL password itself: only ever from the environment (or ``sasl_password_file``).
 PASSWORD_VARIABLE = "CCPULSE_SASL_PASSWORD"

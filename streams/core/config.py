@@ -163,6 +163,9 @@ class Deployment:
     ssl_cafile: str = ""
     ssl_certfile: str = ""
     ssl_keyfile: str = ""
+    #: TLS and basic auth of the web server (/metrics, /wallboard): a YAML file in the format
+    #: of Prometheus' exporters (``streams.webconfig``); empty = plain HTTP, no login.
+    web_config_file: str = ""
     #: Never a TOML key: read from ``CCPULSE_SASL_PASSWORD`` or ``sasl_password_file`` by
     #: ``streams.settings.load_config``, and kept out of ``repr``.
     sasl_password: str = field(default="", repr=False)
@@ -274,7 +277,7 @@ _QUEUE_KEYS = {
 _DEPLOYMENT_KEYS = {
     "broker", "app_id", "topic_prefix", "web_host", "web_port", "data_dir", "partitions",
     "replication_factor", "security_protocol", "sasl_mechanism", "sasl_username",
-    "sasl_password_file", "ssl_cafile", "ssl_certfile", "ssl_keyfile",
+    "sasl_password_file", "ssl_cafile", "ssl_certfile", "ssl_keyfile", "web_config_file",
 }
 
 

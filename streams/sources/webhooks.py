@@ -60,12 +60,21 @@ RETRY_AFTER_S: Final = 30
 RECONNECT_PAUSE_S: Final = 0.5
 EXAMPLES: Final = 3
 SYSTEMS: Final = ("zendesk", "chatwoot")
+#: The receiver's own web config file, when ``--web-config-file`` is not given.
+WEB_CONFIG_VARIABLE: Final = "CCPULSE_CONNECT_WEB_CONFIG_FILE"
+#: Answered without credentials when basic auth is on: probes carry none.
+OPEN_PATHS: Final = ("/healthz",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--listen", default="127.0.0.1:8088", metavar="HOST:PORT",
                         help="where to listen (default: 127.0.0.1:8088; put a TLS proxy in "
                              "front for the internet)")
+    parser.add_argument("--web-config-file", metavar="F",
+                        help="TLS and basic auth of the receiver: a web config file in the "
+                             "format of Prometheus' exporters (docs/security.md) (default: "
+                             f"${WEB_CONFIG_VARIABLE}, else [connect.http] web_config_file, "
+                             "else plain HTTP without a login)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -325,11 +334,15 @@ class Receiver:
         self.stats = {name: SystemStats() for name in SYSTEMS}
         self.started = time.monotonic()
 
-    def app(self) -> Any:
-        """The aiohttp application serving this receiver."""
+    def app(self, auth: Any = None) -> Any:
+        """The aiohttp application serving this receiver; with ``auth`` (a
+        :class:`streams.webconfig.BasicAuth`) every route but ``/healthz`` needs a login."""
         from aiohttp import web
 
-        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        from streams.webconfig import auth_middleware
+
+        middlewares = [auth_middleware(auth, OPEN_PATHS)] if auth else []
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
         app.router.add_post("/zendesk", self._zendesk)
         app.router.add_post("/chatwoot", self._chatwoot)
         app.router.add_post("/chatwoot/{token}", self._chatwoot)
@@ -494,20 +507,39 @@ def run(args: argparse.Namespace, config: Any) -> int:
     """``ccpulse connect http``: serve until SIGINT/SIGTERM, then print the summary."""
     from streams.netcheck import ensure_port_free
     from streams.settings import kafka_target
+    from streams.webconfig import load_web_config
 
     host, port = parse_listen(args.listen)
     connect = getattr(config, "connect", {}) or {}
     secrets = load_secrets(connect, os.environ)
+    web_config = load_web_config(web_config_file(args, connect, os.environ))
     target = kafka_target(config, args.broker, args.topic_prefix)
     ensure_port_free(host, port, "the webhook receiver", "--listen")
     return asyncio.run(_serve(host, port, connect, secrets, target.broker,
-                              target.topic_prefix, target.security))
+                              target.topic_prefix, target.security, web_config))
+
+
+def web_config_file(args: argparse.Namespace, connect: Mapping[str, Any],
+                    environ: Mapping[str, str]) -> str:
+    """The receiver's web config file: ``--web-config-file``, else
+    ``CCPULSE_CONNECT_WEB_CONFIG_FILE``, else ``[connect.http] web_config_file``, else none."""
+    chosen = getattr(args, "web_config_file", None) or environ.get(WEB_CONFIG_VARIABLE)
+    if chosen:
+        return str(chosen)
+    value = _table(connect, "http").get("web_config_file", "")
+    if not isinstance(value, str):
+        raise ConfigError(f"connect.http.web_config_file must be a file name, got {value!r}")
+    return value
 
 
 async def _serve(host: str, port: int, connect: Mapping[str, Any], secrets: Secrets,
-                 broker: str, topic_prefix: str, security: Any = None) -> int:
+                 broker: str, topic_prefix: str, security: Any = None,
+                 web_config: Any = None) -> int:
     from aiohttp import web
 
+    from streams.webconfig import WebConfig
+
+    web_config = web_config or WebConfig()
     delivery = KafkaDelivery(broker, topic_prefix, security=security)
     receiver = Receiver(connect, secrets, delivery)
     await delivery.start()
@@ -516,15 +548,16 @@ async def _serve(host: str, port: int, connect: Mapping[str, Any], secrets: Secr
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(receiver.app(), access_log=None, handle_signals=False)
+    runner = web.AppRunner(receiver.app(web_config.basic_auth()), access_log=None,
+                           handle_signals=False)
     await runner.setup()
     label = f"Kafka {broker}" + (f" (topic prefix {topic_prefix!r})" if topic_prefix else "")
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, ssl_context=web_config.ssl_context()).start()
         on = [name for name, on in (("zendesk", secrets.zendesk),
                                     ("chatwoot", secrets.chatwoot or
                                      secrets.chatwoot_url_token)) if on]
-        print(f"connect http: listening on http://{host}:{port} "
+        print(f"connect http: listening on {web_config.scheme}://{host}:{port} "
               f"({', '.join('POST /' + name for name in on)}; GET /stats) → {label}",
               file=sys.stderr, flush=True)
         await stop.wait()

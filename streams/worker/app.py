@@ -32,6 +32,7 @@ from streams.kafka.admin import DEADLETTER_MAX_MESSAGE_BYTES
 from streams.kafka.security import security_from
 from streams.validation import REASONS
 from streams.wallboard import ASSETS, asset, wallboard_model
+from streams.webconfig import WebConfig, auth_middleware, load_web_config
 from streams.worker.checkpoint import flush_before_commit
 from streams.worker.deadletter import DeadLetters, Letter
 from streams.worker.health import BrokerProbe, HealthState, Verdict, check_broker
@@ -55,6 +56,10 @@ HEADER_REASON_CODE = "ccpulse.reason_code"
 HEADER_TOPIC = "ccpulse.source.topic"
 HEADER_PARTITION = "ccpulse.source.partition"
 HEADER_OFFSET = "ccpulse.source.offset"
+
+#: The probes answer without credentials when basic auth is on: the kubelet's HTTP probes
+#: (and Docker's healthcheck) carry none. They tell only whether the worker is up and ready.
+OPEN_PATHS = ("/livez", "/readyz", "/healthz")
 
 
 def broker_url(broker: str) -> str:
@@ -92,9 +97,12 @@ def keep_buffers_on_resume(flow_control: Any) -> None:
 class Pipeline:
     """The Faust app with its topics, tables, agents and pages, built from a config."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, web: WebConfig | None = None) -> None:
         d = config.deployment
         self.config = config
+        #: TLS and basic auth of the web server (``streams.webconfig``); off by default.
+        self.web = load_web_config(d.web_config_file) if web is None else web
+        auth = self.web.basic_auth()
         self.prefix = d.topic_prefix
         self.app = faust.App(
             d.app_id,
@@ -106,6 +114,11 @@ class Pipeline:
             web_bind=d.web_host,
             web_host=d.web_host,
             web_port=d.web_port,
+            web_ssl_context=self.web.ssl_context(),
+            # Faust passes these to aiohttp's Application: the login guards every page,
+            # Faust's own included, except the probes.
+            web_application_options=(
+                {"middlewares": [auth_middleware(auth, OPEN_PATHS)]} if auth else None),
             topic_partitions=d.partitions,
             topic_replication_factor=d.replication_factor,
             topic_allow_declare=True,
@@ -441,5 +454,5 @@ class Pipeline:
                                             "Cache-Control": "no-cache"})
 
 
-def build_pipeline(config: Config) -> Pipeline:
-    return Pipeline(config)
+def build_pipeline(config: Config, web: WebConfig | None = None) -> Pipeline:
+    return Pipeline(config, web)

@@ -18,6 +18,7 @@ from streams.logfilter import collapse_repeats_on
 from streams.netcheck import ensure_port_free
 from streams.runtime import tune_gc
 from streams.settings import load_config
+from streams.webconfig import load_web_config
 
 WEB_PORT_OPTION = "[worker] web_port in the config or CCPULSE_WEB_PORT"
 #: A worker still shutting down this long after SIGTERM/SIGINT exits anyway.
@@ -39,6 +40,7 @@ def run_worker(config_path: str | None) -> int:
 
     config = load_config(config_path)
     d = config.deployment
+    web = load_web_config(d.web_config_file)  # a bad file fails here, in one line
     ensure_port_free(d.web_host, d.web_port, "the worker's web port", WEB_PORT_OPTION)
     topics = [d.topic_prefix + t for t in (*SOURCE_TOPICS, DEADLETTER_TOPIC)]
     try:
@@ -52,10 +54,10 @@ def run_worker(config_path: str | None) -> int:
             "or set CCPULSE_BROKER"
         ) from None
     tune_gc()
-    pipeline = build_pipeline(config)
+    pipeline = build_pipeline(config, web)
     loglevel = os.environ.get("CCPULSE_LOG_LEVEL", "warning")
     logging.getLogger("ccpulse").setLevel(loglevel.upper())
-    print(f"ccpulse worker {d.app_id}: metrics on http://{d.web_host}:{d.web_port}/metrics",
+    print(f"ccpulse worker {d.app_id}: metrics on {web.scheme}://{d.web_host}:{d.web_port}/metrics",
           flush=True)
 
     class Worker(faust.Worker):

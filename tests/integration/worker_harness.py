@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -97,10 +98,15 @@ class Worker:
             "CCPULSE_PARTITIONS": str(partitions),
         }
         self.proc: subprocess.Popen[bytes] | None = None
+        #: For a worker with a web config file: "https", the context trusting its CA, and the
+        #: ``Authorization`` header every request of this harness sends.
+        self.scheme = "http"
+        self.ssl_context: ssl.SSLContext | None = None
+        self.headers: dict[str, str] = {}
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -114,7 +120,8 @@ class Worker:
         if self.proc is not None and self.proc.poll() is not None:
             raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.log_tail()}")
         try:
-            with urllib.request.urlopen(self.url + path, timeout=5) as r:
+            request = urllib.request.Request(self.url + path, headers=self.headers)
+            with urllib.request.urlopen(request, timeout=5, context=self.ssl_context) as r:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, ""

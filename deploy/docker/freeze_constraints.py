@@ -6,6 +6,9 @@ month resolves to the same packages as the development ``.venv`` that the test s
     .venv/bin/python deploy/docker/freeze_constraints.py          # rewrite constraints.txt
     .venv/bin/python deploy/docker/freeze_constraints.py --check  # exit 1 when it is stale
 
+Then run lock_constraints.py beside it: the image installs requirements.lock, these pins with
+the sha256 of every file (``pip install --require-hashes``).
+
 The closure is read from the interpreter that runs this script: start from the
 ``[project].dependencies`` of pyproject.toml (runtime only, never the ``dev`` extra) and follow
 every installed distribution's requirements whose environment markers hold here. The image's

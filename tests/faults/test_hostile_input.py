@@ -312,7 +312,9 @@ def test_garbage_and_hostile_messages_are_dead_lettered_with_their_reason_and_le
         letters = asyncio.run(read_topic(kafka_bootstrap, prefix + "cc.deadletter", len(garbage)))
         got = Counter((m["headers"]["ccpulse.source.topic"], m["headers"]["ccpulse.reason_code"],
                        m["value"]) for m in letters)
-        assert got == Counter(addressed), "exactly the garbage, byte for byte, with its reason"
+        assert got == Counter(addressed), (
+            f"not exactly the garbage ({len(letters)} letters for {len(addressed)}), byte for "
+            f"byte, with its reason; worker log:\n{worker.log_tail()}")
         for name, (reason, value) in nasty.items():
             letter = next(m for m in letters if m["value"] == value)
             assert letter["headers"]["ccpulse.reason_code"] == reason, name

@@ -208,17 +208,20 @@ def _ssl_context(tls: TlsServerConfig, path: str) -> ssl.SSLContext:
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"{where}: tls_server_config: cannot load cert_file "
                           f"{tls.cert_file!r} with key_file {tls.key_file!r}: "
-                          f"{getattr(exc, 'reason', None) or exc}; both must be PEM and "
-                          "belong together") from None
+                          f"{_ssl_reason(exc)}; both must be PEM and belong together") from None
     if tls.client_ca_file:
         try:
             context.load_verify_locations(cafile=tls.client_ca_file)
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(f"{where}: tls_server_config: cannot load client_ca_file "
-                              f"{tls.client_ca_file!r}: {getattr(exc, 'strerror', None) or exc}"
-                              ) from None
+                              f"{tls.client_ca_file!r}: {_ssl_reason(exc)}") from None
     context.verify_mode = CLIENT_AUTH_TYPES[tls.client_auth_type]
     return context
+
+
+def _ssl_reason(exc: Exception) -> str:
+    """OpenSSL's words without the source location: ``[SSL] PEM lib``."""
+    return re.sub(r"\s*\(_ssl\.c:\d+\)$", "", getattr(exc, "strerror", None) or str(exc))
 
 
 class BasicAuth:

@@ -259,3 +259,66 @@ class TestWorkerWiring:
             Web._new_transport_tcp)
         assert [m.__name__ for m in pipeline.app.web.web_app.middlewares] == ["basic_auth"]
         assert OPEN_PATHS == ("/livez", "/readyz", "/healthz")
+
+
+class TestWebhookReceiverLogin:
+    """``connect http`` with basic auth: the login comes before the signature, and a request
+    without one reaches neither the mapper nor Kafka; /healthz stays open."""
+
+    def test_without_credentials_nothing_is_sent_and_with_them_the_delivery_is(self) -> None:
+        from streams.core.timestamps import parse_us
+        from streams.sources import zendesk
+        from streams.sources.webhooks import Receiver, Secrets
+
+        sent: list[dict[str, object]] = []
+
+        async def deliver(events: list[dict[str, object]]) -> None:
+            sent.extend(events)
+
+        data = (Path(__file__).resolve().parents[1] / "fixtures" / "sources" / "zendesk"
+                / "01-ticket-created.json").read_bytes()
+        stamp = "2026-03-10T10:00:00Z"
+        signed = {zendesk.TIMESTAMP_HEADER: stamp, "Content-Type": "application/json",
+                  zendesk.SIGNATURE_HEADER: zendesk.sign(b"zd", stamp, data)}
+
+        async def main() -> list[tuple[int, str]]:
+            receiver = Receiver({}, Secrets(b"zd"), deliver,
+                                clock=lambda: parse_us("2026-03-10T10:00:00.25Z"))
+            auth = BasicAuth({"zendesk": HASH.encode()})
+            out = []
+            async with TestClient(TestServer(receiver.app(auth))) as client:
+                for method, path, headers in (
+                        ("POST", "/zendesk", signed),
+                        ("POST", "/zendesk", {**signed, "Authorization": basic("zendesk", "x")}),
+                        ("GET", "/stats", {}),
+                        ("GET", "/healthz", {}),
+                        ("POST", "/zendesk", {**signed,
+                                              "Authorization": basic("zendesk", "s3cret")})):
+                    response = await client.request(method, path, data=data, headers=headers)
+                    out.append((response.status, response.headers.get("WWW-Authenticate", "")))
+                    if path == "/zendesk" and response.status == 401:
+                        assert receiver.stats["zendesk"].received == 0
+            return out
+
+        challenge = 'Basic realm="ccpulse"'
+        assert asyncio.run(main()) == [(401, challenge), (401, challenge), (401, challenge),
+                                       (200, ""), (200, "")]
+        assert [event["type"] for event in sent] == ["ticket.created"]
+
+    @pytest.mark.parametrize("flag, environ, table, expected", [
+        ("f.yml", {"CCPULSE_CONNECT_WEB_CONFIG_FILE": "e.yml"}, {"web_config_file": "t.yml"},
+         "f.yml"),
+        (None, {"CCPULSE_CONNECT_WEB_CONFIG_FILE": "e.yml"}, {"web_config_file": "t.yml"},
+         "e.yml"),
+        (None, {}, {"web_config_file": "t.yml"}, "t.yml"),
+        (None, {"CCPULSE_WEB_CONFIG_FILE": "worker.yml"}, {}, ""),
+    ], ids=["flag", "environment", "toml", "not-the-workers"])
+    def test_the_receivers_file_is_flag_then_environment_then_toml(
+            self, flag: str | None, environ: dict[str, str], table: dict[str, str],
+            expected: str) -> None:
+        import argparse
+
+        from streams.sources.webhooks import web_config_file
+
+        args = argparse.Namespace(web_config_file=flag)
+        assert web_config_file(args, {"http": table}, environ) == expected

@@ -34,7 +34,7 @@ from streams.validation import REASONS
 from streams.wallboard import ASSETS, asset, wallboard_model
 from streams.webconfig import WebConfig, auth_middleware, load_web_config
 from streams.worker.checkpoint import flush_before_commit
-from streams.worker.deadletter import DeadLetters, Letter
+from streams.worker.deadletter import DeadLetters, Letter, LetterProducer
 from streams.worker.health import BrokerProbe, HealthState, Verdict, check_broker
 from streams.worker.inline import Record, install_inline_drain
 from streams.worker.restore import restore_batch
@@ -160,7 +160,10 @@ class Pipeline:
             partitions=d.partitions,
         )
         #: Dead letters wait here until Kafka acknowledges them (streams.worker.deadletter).
-        self.deadletters = DeadLetters(self._send_dead_letter)
+        self.letter_producer = LetterProducer(
+            bootstrap_servers(d.broker), self.deadletter.get_topic_name(),
+            DEADLETTER_MAX_MESSAGE_BYTES, security_from(d).aiokafka_kwargs())
+        self.deadletters = DeadLetters(self.letter_producer.send)
         #: Full topic name (with the prefix) -> base name (``cc.calls``).
         self.base_topics: dict[str, str] = {}
         for topic in SOURCE_TOPICS:
@@ -246,16 +249,15 @@ class Pipeline:
         ]
         await self.deadletters.put(Letter(message.key, raw, headers))
 
-    async def _send_dead_letter(self, letter: Letter) -> Any:
-        """Queue ``letter`` on the producer; the future of its delivery."""
-        producer = self.app.producer._ensure_producer()
-        return await producer.send(self.deadletter.get_topic_name(), letter.value,
-                                   key=letter.key, headers=list(letter.headers))
-
     def _add_dead_letter_sender(self) -> None:
         @self.app.task
         async def send_dead_letters() -> None:
             await self.deadletters.run()
+
+        async def close_letter_producer(sender: Any = None, **_: Any) -> None:
+            await self.letter_producer.close()
+
+        self.app.on_before_shutdown.connect(close_letter_producer)
 
     async def _before_commit(self) -> int:
         """Right before offsets are committed: every dead letter put so far is on its topic

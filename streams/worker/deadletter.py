@@ -18,6 +18,14 @@ after a backoff, for as long as it takes. So:
   lag grows, and ``/readyz`` turns ``consuming`` false after ``[health] stall_seconds``).
   Commits wait for the delivery meanwhile, so after ``broker_commit_every`` acknowledged events
   the fetch loop waits on its commit as well.
+
+Letters go through a producer of their own (:class:`LetterProducer`), not Faust's: a batch
+aiokafka holds for a partition without a leader (the topic deleted after the producer learned
+it) makes aiokafka's sender request metadata again as soon as each answer arrives, with no
+backoff, until the batch expires — with Faust's 20-minute producer timeout, a worker waiting
+for its dead-letter topic spent half a core on metadata requests. Here batches expire after
+:data:`REQUEST_TIMEOUT_S` and the retry waits its backoff; and the commits' producer flush
+never waits for letters.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +45,8 @@ CAPACITY = 10_000
 WINDOW = 500
 #: Backoff between two attempts after a failure: doubled from the first to the last.
 BACKOFF_S = (0.5, 30.0)
+#: How long the letter producer waits for a topic's metadata, or keeps a batch it cannot send.
+REQUEST_TIMEOUT_S = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,3 +153,49 @@ class DeadLetters:
             del self._pending[number]
             self.delivered_count += 1
         return error
+
+
+class LetterProducer:
+    """An aiokafka producer for the dead-letter topic only (``acks=all``, batches kept at most
+    :data:`REQUEST_TIMEOUT_S`): started on first use, and afresh after a failed start."""
+
+    def __init__(self, bootstrap: str, topic: str, max_request_size: int,
+                 security_kwargs: Mapping[str, Any] | None = None,
+                 request_timeout_s: float = REQUEST_TIMEOUT_S) -> None:
+        """``max_request_size``: the largest letter sent (the topic's ``max.message.bytes``:
+        a letter is a source message, as large as its topic allows, plus headers)."""
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.max_request_size = max_request_size
+        self.security_kwargs = dict(security_kwargs or {})
+        self.request_timeout_ms = int(request_timeout_s * 1000)
+        self._producer: Any = None
+
+    async def send(self, letter: Letter) -> Awaitable[Any]:
+        """Queue ``letter``; the future of its delivery (see :data:`Send`)."""
+        if self._producer is None:
+            from aiokafka import AIOKafkaProducer
+
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap, acks="all", client_id="ccpulse-deadletter",
+                request_timeout_ms=self.request_timeout_ms,
+                max_request_size=self.max_request_size, **self.security_kwargs)
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        future: Awaitable[Any] = await self._producer.send(
+            self.topic, letter.value, key=letter.key, headers=list(letter.headers))
+        return future
+
+    async def close(self, timeout_s: float = 5.0) -> None:
+        """Stop the producer; letters it still holds are not needed (they were not
+        acknowledged, so no offset was committed past them)."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await asyncio.wait_for(producer.stop(), timeout_s)
+            except Exception:  # the broker is gone, or the stop took too long
+                log.debug("dead-letter producer did not stop cleanly", exc_info=True)

@@ -172,3 +172,52 @@ def test_no_offset_is_committed_while_a_dead_letter_put_before_the_commit_waits(
 def test_capacity_and_window_must_be_positive():
     with pytest.raises(ValueError):
         DeadLetters(FlakyTopic().send, capacity=0)
+
+
+def test_the_letter_producer_is_its_own_short_lived_batches_large_enough_for_any_letter(
+        monkeypatch):
+    """Letters go through a producer of their own whose batches expire after seconds (not
+    Faust's 20 minutes, during which aiokafka asks for metadata without pause) and whose
+    request size fits the largest letter; a failed start is retried at the next send."""
+    import aiokafka
+
+    from streams.worker.deadletter import REQUEST_TIMEOUT_S, LetterProducer
+
+    made: list[dict[str, Any]] = []
+    sent: list[tuple[Any, ...]] = []
+    fail_start = [True]
+
+    class Producer:
+        def __init__(self, **options: Any) -> None:
+            made.append(options)
+
+        async def start(self) -> None:
+            if fail_start[0]:
+                fail_start[0] = False
+                raise ConnectionError("no broker")
+
+        async def stop(self) -> None:
+            pass
+
+        async def send(self, topic: str, value: bytes, *, key: Any, headers: Any) -> str:
+            sent.append((topic, value, key, headers))
+            return "future"
+
+    monkeypatch.setattr(aiokafka, "AIOKafkaProducer", Producer)
+
+    async def scenario() -> None:
+        producer = LetterProducer("k:9092", "p.cc.deadletter", 9_000_000,
+                                  {"security_protocol": "SSL"})
+        with pytest.raises(ConnectionError):
+            await producer.send(letter(1))
+        assert await producer.send(letter(1)) == "future"
+        assert await producer.send(letter(2)) == "future"
+        await producer.close()
+
+    asyncio.run(scenario())
+    assert len(made) == 2  # the failed start, then one producer for both letters
+    assert made[-1]["acks"] == "all" and made[-1]["max_request_size"] == 9_000_000
+    assert made[-1]["request_timeout_ms"] == int(REQUEST_TIMEOUT_S * 1000) <= 30_000
+    assert made[-1]["security_protocol"] == "SSL"
+    assert sent == [("p.cc.deadletter", b"bad-1", None, [("ccpulse.reason", b"x")]),
+                    ("p.cc.deadletter", b"bad-2", None, [("ccpulse.reason", b"x")])]

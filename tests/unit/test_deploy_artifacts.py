@@ -478,6 +478,15 @@ class TestComposeServices:
         assert int(env["PARTITIONS"]) == partitions
         assert "--if-not-exists" in init["command"][0]
 
+    def test_kafka_init_gives_the_topics_the_message_size_ccpulse_gives_its_own(self):
+        from streams.kafka.admin import DEADLETTER_MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES
+
+        command = load_compose()["services"]["kafka-init"]["command"][0]
+        assert f"bytes={MAX_MESSAGE_BYTES}\n" in command
+        assert (f'if [ "$$topic" = cc.deadletter ]; then bytes={DEADLETTER_MAX_MESSAGE_BYTES}; fi'
+                in command)
+        assert '--config "max.message.bytes=$$bytes"' in command
+
     @pytest.mark.parametrize("service", ["worker", "simulator"])
     def test_ccpulse_services_wait_for_the_broker_and_the_topics(self, service):
         depends = load_compose()["services"][service]["depends_on"]

@@ -263,6 +263,12 @@ def run_demo(args: argparse.Namespace) -> int:
         return stop_demo(data, print)
     if getattr(args, "source", None) is not None:
         _check_source(args, config)
+    if config.deployment.web_config_file:
+        # The demo watches its worker's /metrics, and a web config's basic auth holds only
+        # bcrypt hashes: the demo could not log in. TLS and logins are for deployments.
+        raise CcpulseError("the demo serves its worker over plain HTTP on "
+                           f"{config.deployment.web_host}; drop web_config_file from [worker] "
+                           "(or unset CCPULSE_WEB_CONFIG_FILE) for `ccpulse demo`")
     console = Console(data / "logs" / "demo.log")
     try:
         if chose_demo_config:

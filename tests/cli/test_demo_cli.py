@@ -356,3 +356,18 @@ def _metric_sum(port: int, name: str) -> float:
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     return sum(s.value for family in text_string_to_metric_families(body)
                for s in family.samples if s.name == name)
+
+
+def test_a_demo_with_a_web_config_file_is_refused_before_anything_starts(tmp_path: Path):
+    web_config = tmp_path / "web.yml"
+    web_config.write_text("basic_auth_users: {}\n")
+    done = subprocess.run(
+        ccpulse_cmd("demo", "--web-port", str(free_port()), "--broker-port", str(free_port())),
+        env={**os.environ, "CCPULSE_DATA_DIR": str(tmp_path),
+             "CCPULSE_WEB_CONFIG_FILE": str(web_config)},
+        capture_output=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert done.stderr.decode() == (
+        "Error: the demo serves its worker over plain HTTP on 127.0.0.1; drop web_config_file "
+        "from [worker] (or unset CCPULSE_WEB_CONFIG_FILE) for `ccpulse demo`\n")
+    assert not (tmp_path / "kafka" / "kafka.pid").exists()

@@ -85,7 +85,7 @@ EXPOSE 6066
 # partitions are assigned and its tables recovered, so a long recovery needs the start period.
 # Non-worker commands (simulate, produce) serve no /healthz: compose disables the check there.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
-  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('CCPULSE_WEB_PORT', '6066') + '/healthz', timeout=4)"]
+  CMD ["python", "-m", "streams.worker.healthcheck"]
 
 ENTRYPOINT ["ccpulse"]
 CMD ["worker"]

@@ -138,6 +138,10 @@ def test_worker_answers_only_https_with_credentials_and_prometheus_scrapes_it(
             assert request(url, trust, basic(USER, PASSWORD)) == (200, ""), path
         for probe in ("/readyz", "/livez", "/healthz"):
             assert request(worker.url + probe, trust) == (200, ""), probe
+        # the image's HEALTHCHECK, with the worker's own settings, asks over HTTPS
+        check = subprocess.run([sys.executable, "-m", "streams.worker.healthcheck"],
+                               env=worker.env, capture_output=True, timeout=30, check=False)
+        assert (check.returncode, check.stderr) == (0, b"")
         # plain HTTP gets no page, and a client that does not trust the CA refuses the server
         plain = f"http://127.0.0.1:{worker.port}/readyz"
         with pytest.raises((urllib.error.URLError, ConnectionError)):

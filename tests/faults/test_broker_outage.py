@@ -23,7 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from kafka_reads import committed_offsets
 from traffic import LiveFeed, now_ms, produce, recent_and_live, write_jsonl
 from worker_harness import (
     WAIT_TIMEOUT_S,
@@ -103,13 +103,8 @@ async def messages_in(bootstrap: str, topics: list[str]) -> int:
 
 async def committed_in(bootstrap: str, group: str, topics: list[str]) -> int:
     """How many messages of ``topics`` the consumer group ``group`` has committed."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    return sum(max(0, meta.offset) for tp, meta in offsets.items() if tp.topic in topics)
+    return sum(max(0, offset) for (topic, _), offset in
+               (await committed_offsets(bootstrap, group)).items() if topic in topics)
 
 
 def test_broker_restart_under_a_live_feed_the_worker_recovers_alone_and_equals_the_replay(

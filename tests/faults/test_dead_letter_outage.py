@@ -29,6 +29,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from kafka_reads import committed_offsets, read_topic
 from traffic import produce, write_jsonl
 from worker_harness import (
     WAIT_TIMEOUT_S,
@@ -144,29 +145,8 @@ async def topic_exists(bootstrap: str, topic: str) -> bool:
 
 
 async def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
-
-
-async def dead_letters(bootstrap: str, topic: str, expected: int) -> list[dict]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    out: list[dict] = []
-    try:
-        deadline = time.monotonic() + 30
-        while len(out) < expected and time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=1000)).values():
-                out += [{"value": r.value, "headers": {k: v.decode() for k, v in r.headers}}
-                        for r in records]
-    finally:
-        await consumer.stop()
-    return out
+    return {p: offset for (t, p), offset in (await committed_offsets(bootstrap, group)).items()
+            if t == topic}
 
 
 def test_dead_letter_topic_missing_valid_events_flow_and_no_invalid_event_is_lost(
@@ -196,7 +176,7 @@ def test_dead_letter_topic_missing_valid_events_flow_and_no_invalid_event_is_los
                  "writes to the deleted dead-letter topic to fail", worker)
 
     def letters(expected: int) -> list[dict]:
-        return asyncio.run(dead_letters(bootstrap, deadletter, expected))
+        return asyncio.run(read_topic(bootstrap, deadletter, expected, timeout_s=30))
 
     port = free_port()
     workers: list[Worker] = []

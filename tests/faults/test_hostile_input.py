@@ -28,11 +28,10 @@ import urllib.request
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
+from kafka_reads import read_topic
 from worker_harness import (
     AGENT_SECONDS_FAMILIES,
     CLOCK_FAMILIES,
@@ -134,28 +133,6 @@ async def send_in_order(bootstrap: str, prefix: str,
             route = route_line(value, prefix) if topic is None else Route(topic, None, value)
             assert isinstance(route, Route), route
             await publisher.send(route)
-
-
-async def read_topic(bootstrap: str, topic: str, expected: int,
-                     timeout_s: float = 60.0) -> list[dict[str, Any]]:
-    """Every record of ``topic``: ``expected`` of them, then one more second to see none
-    comes after."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False)
-    await consumer.start()
-    out: list[dict[str, Any]] = []
-    try:
-        deadline = time.monotonic() + timeout_s
-        while len(out) < expected and time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=1000)).values():
-                out += [{"value": r.value, "headers": {k: v.decode() for k, v in r.headers}}
-                        for r in records]
-        for records in (await consumer.getmany(timeout_ms=1000)).values():
-            out += [{"value": r.value, "headers": {k: v.decode() for k, v in r.headers}}
-                    for r in records]
-    finally:
-        await consumer.stop()
-    return out
 
 
 def livez(worker: Worker) -> int:

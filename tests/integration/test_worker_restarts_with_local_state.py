@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import orjson
-from aiokafka.admin import AIOKafkaAdminClient
+from kafka_reads import committed_offsets
 from worker_harness import Worker, cli, family_total, free_port, wait_equals_replay, wait_for
 
 from streams.simulate.generator import generate
@@ -38,14 +38,8 @@ def produce(bootstrap: str, prefix: str, path: Path) -> None:
     assert done.returncode == 0, done.stderr.decode()
 
 
-async def committed_offsets(bootstrap: str, group: str) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-        return sum(max(0, meta.offset) for meta in offsets.values())
-    finally:
-        await admin.close()
+async def committed_total(bootstrap: str, group: str) -> int:
+    return sum(max(0, offset) for offset in (await committed_offsets(bootstrap, group)).values())
 
 
 def rocksdb_databases(data_dir: Path) -> list[Path]:
@@ -84,7 +78,7 @@ def test_sigkill_mid_batch_then_restarts_with_and_without_local_state_equal_the_
         def partly_done_and_committed() -> bool:
             applied = family_total(first, "cc_events_total")
             return applied > total // 5 and asyncio.run(
-                committed_offsets(kafka_bootstrap, unique_name)) > 0
+                committed_total(kafka_bootstrap, unique_name)) > 0
 
         wait_for(partly_done_and_committed, "the worker to commit part of the backlog", first)
         applied_at_kill = family_total(first, "cc_events_total")

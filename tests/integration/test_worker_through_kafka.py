@@ -14,8 +14,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
+from kafka_reads import committed_offsets, read_topic
 from worker_harness import (
     Worker,
     cli,
@@ -197,7 +196,7 @@ def test_invalid_events_go_to_the_dead_letter_topic_and_leave_valid_kpis_untouch
     values = worker.metrics()
     invalid_count = sum(v for (n, _), v in values.items() if n == "cc_events_invalid_total")
     assert invalid_count == len(invalid)
-    letters = asyncio.run(_read_dead_letters(kafka_bootstrap, unique_name + ".cc.deadletter",
+    letters = asyncio.run(read_topic(kafka_bootstrap, unique_name + ".cc.deadletter",
                                              len(invalid)))
     assert sorted(m["value"] for m in letters) == sorted(invalid.values())
     for m in letters:
@@ -209,32 +208,9 @@ def test_invalid_events_go_to_the_dead_letter_topic_and_leave_valid_kpis_untouch
 
 async def _committed(bootstrap: str, group: str) -> int:
     """How many messages the consumer group has committed, over all partitions."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    return sum(max(0, meta.offset) for tp, meta in offsets.items()
-               if not tp.topic.endswith("-changelog"))
-
-
-async def _read_dead_letters(bootstrap: str, topic: str, expected: int) -> list[dict]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False)
-    await consumer.start()
-    out: list[dict] = []
-    try:
-        deadline = time.monotonic() + 30
-        while len(out) < expected and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=1000)
-            for records in batch.values():
-                for r in records:
-                    out.append({"value": r.value,
-                                "headers": {k: v.decode() for k, v in r.headers}})
-    finally:
-        await consumer.stop()
-    return out
+    return sum(max(0, offset) for (topic, _), offset in
+               (await committed_offsets(bootstrap, group)).items()
+               if not topic.endswith("-changelog"))
 
 
 def _summed(workers: list[Worker]) -> dict:

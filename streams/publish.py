@@ -69,6 +69,11 @@ class PublishReport:
         return sum(self.sent.values())
 
 
+#: The longest line sent: the topics' ``max.message.bytes`` less room for the key, the
+#: headers and the record framing (a larger one would fail the whole send at Kafka).
+MAX_LINE_BYTES = MAX_MESSAGE_BYTES - 64 * 1024
+
+
 def route_event(event: dict[str, Any], topic_prefix: str = "") -> Route:
     """The route of a generated event (known to be well formed): its topic, key and JSON."""
     event_type = event["type"]
@@ -88,6 +93,9 @@ def route_line(line: bytes, topic_prefix: str = "",
     topic with ``topic_prefix`` in front. The engine validates the rest.
     """
     value = line.rstrip(b"\r\n")
+    if len(value) > MAX_LINE_BYTES:
+        return (f"{len(value):,} bytes, more than a topic accepts ({MAX_LINE_BYTES:,} bytes "
+                "with the record's key and headers); split or trim the event")
     try:
         body = orjson.loads(value)
     except orjson.JSONDecodeError as exc:

@@ -12,6 +12,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from streams.errors import BrokerError
 from streams.publish import (
+    MAX_LINE_BYTES,
     KeyHashCache,
     Publisher,
     Route,
@@ -99,6 +100,18 @@ class TestRouteLine:
     )
     def test_explicit_topic_takes_every_line_as_is(self, line, key):
         assert route_line(line + b"\n", "ignored.", topic="raw") == Route("raw", key, line)
+
+    @pytest.mark.parametrize("topic", [None, "raw"], ids=["routed", "as-is"])
+    def test_a_line_larger_than_a_topic_accepts_is_reported_not_sent(self, topic):
+        # 9 MiB: it would fail the whole send at Kafka (MessageSizeTooLargeError)
+        big = CALL[:-1] + b',"note":"' + b"x" * (9 * 1024 * 1024) + b'"}'
+        assert route_line(big, topic=topic) == (
+            f"{len(big):,} bytes, more than a topic accepts ({MAX_LINE_BYTES:,} bytes with the "
+            "record's key and headers); split or trim the event")
+        # a line just inside the limit still goes
+        fits = CALL[:-1] + b',"note":"' + b"x" * (MAX_LINE_BYTES - len(CALL) - 11) + b'"}'
+        assert len(fits) <= MAX_LINE_BYTES
+        assert isinstance(route_line(fits, topic=topic), Route)
 
     def test_a_generated_event_goes_out_as_compact_json(self):
         event = orjson.loads(CALL)

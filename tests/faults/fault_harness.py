@@ -57,20 +57,34 @@ class SteadyFeed:
     """Sends ``lines`` (routed as ``ccpulse produce`` routes them) at ``rate`` per second from
     a background thread, every message acknowledged by Kafka (``acks=all``); ``sent`` counts
     those queued so far. Leaving the context waits for the last acknowledgement and re-raises
-    what failed in the thread."""
+    what failed in the thread.
+
+    The last ``held`` lines wait for :meth:`release`: a scenario that must happen while events
+    still flow (kills, a rolling restart) releases them once it is done, so that on a slow
+    machine the feed cannot run out first.
+    """
 
     def __init__(self, bootstrap: str, prefix: str, lines: Sequence[bytes],
-                 rate: float) -> None:
+                 rate: float, held: int = 0) -> None:
         self.bootstrap, self.prefix, self.lines, self.rate = bootstrap, prefix, lines, rate
         self.sent = 0
         self.error: BaseException | None = None
+        self._hold_at = len(lines) - held
+        self._released = threading.Event()
+        if not held:
+            self._released.set()
         self._thread = threading.Thread(target=self._run, name="steady-feed", daemon=True)
+
+    def release(self) -> None:
+        """Send the held lines too."""
+        self._released.set()
 
     def __enter__(self) -> SteadyFeed:
         self._thread.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.release()
         self.wait()
 
     @property
@@ -94,15 +108,19 @@ class SteadyFeed:
     async def _main(self) -> None:
         step_s = 0.05
         per_step = max(1, int(self.rate * step_s))
-        started = time.monotonic()
         async with Publisher(self.bootstrap, topic_prefix=self.prefix) as publisher:
+            started, base = time.monotonic(), 0
             for i in range(0, len(self.lines), per_step):
                 for line in self.lines[i:i + per_step]:
+                    if self.sent == self._hold_at and not self._released.is_set():
+                        while not self._released.is_set():
+                            await asyncio.sleep(0.05)
+                        started, base = time.monotonic(), self.sent  # the pace resumes
                     route = route_line(line, self.prefix)
                     assert not isinstance(route, str), route
                     await publisher.send(route)
                     self.sent += 1
-                due = started + (i + per_step) / self.rate
+                due = started + (i + per_step - base) / self.rate
                 await asyncio.sleep(max(0.0, due - time.monotonic()))
 
 

@@ -47,9 +47,12 @@ def test_five_sigkills_at_random_moments_while_100000_events_flow_lose_and_doubl
     worker.start()
     killed_at = []
     try:
-        with SteadyFeed(kafka_bootstrap, prefix, lines, KILL_RATE) as feed:
+        # the last tenth waits until the last restart: every kill lands mid-stream however
+        # slow the machine
+        with SteadyFeed(kafka_bootstrap, prefix, lines, KILL_RATE,
+                        held=len(lines) // 10) as feed:
             for n, moment in enumerate(moments, start=1):
-                wait_for(lambda m=moment: feed.sent >= m or feed.done,
+                wait_for(lambda m=moment: feed.sent >= m,
                          f"the feed to reach event {moment:,}", worker, timeout_s=180)
                 worker.kill()
                 killed_at.append(feed.sent)
@@ -57,6 +60,7 @@ def test_five_sigkills_at_random_moments_while_100000_events_flow_lose_and_doubl
                 worker = Worker(kafka_bootstrap, unique_name, prefix,
                                 tmp_path / data_dirs[n], port)
                 worker.start()
+            feed.release()
         # every kill landed while events were still flowing
         assert all(sent < len(lines) for sent in killed_at), killed_at
         wait_equals_replay(worker, path)
@@ -75,12 +79,14 @@ def test_three_workers_one_killed_and_a_new_one_started_mid_stream_sum_to_the_re
     try:
         for worker in workers:
             worker.start()
-        with SteadyFeed(kafka_bootstrap, prefix, lines, FLEET_RATE) as feed:
+        with SteadyFeed(kafka_bootstrap, prefix, lines, FLEET_RATE,
+                        held=len(lines) // 5) as feed:
             wait_for(lambda: feed.sent >= len(lines) // 3, "a third of the feed", workers[1])
             workers[1].kill()
             wait_for(lambda: feed.sent >= len(lines) // 2, "half of the feed", workers[0])
             replacement.start()  # a new node: no local state, takes over by rebalance
             assert not feed.done, "the fleet changed only after the feed had ended"
+            feed.release()
         wait_fleet_equals_replay([workers[0], workers[2], replacement], path)
     finally:
         for worker in [*workers, replacement]:
@@ -97,7 +103,8 @@ def test_a_rolling_restart_of_three_workers_mid_stream_sums_to_the_replay(
     try:
         for worker in workers:
             worker.start()
-        with SteadyFeed(kafka_bootstrap, prefix, lines, FLEET_RATE) as feed:
+        with SteadyFeed(kafka_bootstrap, prefix, lines, FLEET_RATE,
+                        held=len(lines) // 5) as feed:
             wait_for(lambda: feed.sent >= len(lines) // 5, "a fifth of the feed", workers[0])
             for n, worker in enumerate(workers):  # one at a time, as a StatefulSet rolls
                 began = time.monotonic()
@@ -106,6 +113,7 @@ def test_a_rolling_restart_of_three_workers_mid_stream_sums_to_the_replay(
                 say(f"worker {n} restarted in {time.monotonic() - began:.1f} s, "
                     f"{feed.sent:,} events sent")
             assert not feed.done, "the rolling restart ended only after the feed had ended"
+            feed.release()
         wait_fleet_equals_replay(workers, path)
     finally:
         for worker in workers:

@@ -91,6 +91,14 @@ def render(source: FamilySource) -> bytes:
     return "".join(out).encode()
 
 
+def family_text(fam: Family) -> str:
+    """One family in the text format (its ``# HELP`` and ``# TYPE`` lines first), as
+    :func:`render` writes it; the backfill's OpenMetrics writer stamps its sample lines."""
+    out: list[str] = []
+    _render_family(fam, out)
+    return "".join(out)
+
+
 def _go(value: float) -> str:
     """``floatToGoString``, with a fast path for the small whole numbers most samples are."""
     if value.__class__ is int and -1_000_000_000_000_000 < value < 1_000_000:

@@ -38,6 +38,35 @@ def _replay(args: argparse.Namespace) -> int:
     return run_replay(args.files, config, args.as_of, sys.stdout.buffer, sys.stderr)
 
 
+def parse_step_us(text: str) -> int:
+    """``--step``: a duration (``1m``, ``15m``, ``1h``, ``300``) of whole seconds, as
+    microseconds."""
+    from streams.simulate.cli import parse_duration_ms
+
+    step_ms = parse_duration_ms(text)
+    if step_ms % 1000:
+        raise argparse.ArgumentTypeError(f"the step is a whole number of seconds, got {text!r}")
+    return step_ms * 1000
+
+
+def parse_disorder_us(text: str) -> int:
+    """``--max-disorder``: a duration, 0 allowed, as microseconds."""
+    from streams.simulate.cli import parse_duration_ms
+
+    return 0 if text.strip() in {"0", "0s"} else parse_duration_ms(text) * 1000
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    from streams.backfill import run_backfill
+    from streams.runtime import tune_gc
+    from streams.settings import load_config
+
+    config = load_config(args.config)
+    tune_gc()
+    return run_backfill(args.files, config, args.out, step_us=args.step, from_us=args.from_,
+                        to_us=args.to, max_disorder_us=args.max_disorder, err=sys.stderr)
+
+
 def _worker(args: argparse.Namespace) -> int:
     from streams.worker.main import run_worker
 
@@ -98,6 +127,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", type=parse_timestamp_us, metavar="TIMESTAMP",
                    help="engine clock (RFC 3339); default: the newest valid occurred_at")
     p.set_defaults(func=_replay)
+
+    p = sub.add_parser(
+        "backfill", help="the replay at every step of an archive, as OpenMetrics for promtool",
+        description="Run the replay over an event archive and write its state at every step "
+                    "boundary (what `ccpulse replay --as-of T` prints at T, every family) as "
+                    "OpenMetrics with timestamps: one file per UTC day in --out, each ready "
+                    "for `promtool tsdb create-blocks-from openmetrics FILE DATA_DIR`. The "
+                    "archive is read once (gzip files too); memory is bounded by the engine's "
+                    "state, not the archive. Snapshots are exact for an archive in event-time "
+                    "order, or out of order by at most --max-disorder; an event later than "
+                    "that is left out of the snapshots already written and counted as behind. "
+                    "Progress and a summary on standard error; exit 1 if a file holds no valid "
+                    "event.")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="JSON-lines event files, read in order, gzip or not; - is stdin")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="directory for the day files ccpulse-YYYY-MM-DD.om (created if missing)")
+    p.add_argument("--step", type=parse_step_us, default=60_000_000, metavar="D",
+                   help="time between snapshots, whole seconds: 30s, 1m, 15m, 1h, 300 (default "
+                        "1m); the boundaries are multiples of the step since the epoch")
+    p.add_argument("--from", dest="from_", type=parse_timestamp_us, metavar="TIMESTAMP",
+                   help="first snapshot at the first boundary at or after this (RFC 3339); "
+                        "default: the first event's; earlier events still count")
+    p.add_argument("--to", type=parse_timestamp_us, metavar="TIMESTAMP",
+                   help="last snapshot at the last boundary at or before this (RFC 3339); "
+                        "default: the first boundary at or after the newest event")
+    p.add_argument("--max-disorder", type=parse_disorder_us, default=0, metavar="D",
+                   help="how far an event may arrive after a later one and still be in every "
+                        "snapshot (default 0: the archive is in event-time order); events "
+                        "wait in memory that long")
+    p.add_argument("--config", help="TOML config file (default: $CCPULSE_CONFIG)")
+    p.set_defaults(func=_backfill)
 
     from streams.produce_cli import add_produce_parser
     from streams.simulate.cli import add_simulate_parser

@@ -2,7 +2,7 @@
 
 The simulator writes a week of the contact centre at a fifth of its demand (every event type,
 a quarter of the events: the test stays near a minute on two shared cores);
-``ccpulse backfill --step 15m`` turns it into
+``ccpulse backfill --step 15m`` turns it, gzipped, into
 day files; ``promtool tsdb create-blocks-from openmetrics`` imports each into a fresh data
 directory; a real ``prometheus`` serves it. At instants inside the week, every ``cc_`` series
 Prometheus has (the query a dashboard's selectors narrow down) must be the series of
@@ -15,7 +15,9 @@ No Kafka here: the replay is the reference, the worker is not involved.
 
 from __future__ import annotations
 
+import gzip
 import math
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -88,10 +90,13 @@ def test_a_backfilled_week_answers_queries_as_the_replay_does(tmp_path: Path):
     with open(archive, "wb") as out:
         write_jsonl(timed_events(quiet_contact_centre(), seed=SEED,
                                  start_ms=parse_us(START) // 1000, duration_ms=WEEK_MS), out)
+    packed = tmp_path / "week.jsonl.gz"  # the backfill reads it gzipped, the replay plain
+    with open(archive, "rb") as src, gzip.open(packed, "wb", compresslevel=1) as dst:
+        shutil.copyfileobj(src, dst)
     out = tmp_path / "om"
     # the reference replays run beside the backfill (two cores)
     replays = {at: ccpulse("replay", str(archive), "--as-of", at) for at in INSTANTS}
-    backfill = ccpulse("backfill", str(archive), "--out", str(out), "--step", "15m")
+    backfill = ccpulse("backfill", str(packed), "--out", str(out), "--step", "15m")
     expected = {at: replay_series(finish(proc)) for at, proc in replays.items()}
     finish(backfill)
     days = sorted(out.glob("ccpulse-*.om"))

@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 
 from streams.backfill import (
+    PROGRESS_EVERY_S,
+    BackfillResult,
     DayFiles,
+    Progress,
     backfill_streams,
     first_boundary,
     open_archive,
@@ -180,3 +183,19 @@ def snapshot_families_names() -> list[str]:
     from streams.openmetrics import family_name
 
     return [family_name(f) for f in snapshot_families(Engine(CONFIG), PipelineStats(), 0)]
+
+
+class TestProgress:
+    def test_a_line_every_few_seconds_with_the_archives_time(self):
+        now = [0.0]
+        err = io.StringIO()
+        progress = Progress(err, clock=lambda: now[0])
+        result = BackfillResult(snapshots=12)
+        result.counts["read"] = 34_567
+        progress(result, us("09:30:00"))
+        assert err.getvalue() == ""
+        now[0] = PROGRESS_EVERY_S
+        progress(result, us("09:30:00"))
+        progress(result, us("09:31:00"))
+        assert err.getvalue() == ("backfill: at 2026-11-22T09:30Z · 34,567 events read · 12 "
+                                  "snapshots written\n")

@@ -14,8 +14,14 @@ import sys
 import time
 from pathlib import Path
 
-from fault_harness import SteadyFeed, mixed_events, wait_fleet_equals_replay, write_lines
-from worker_harness import Worker, free_port, wait_equals_replay, wait_for
+from fault_harness import (
+    SteadyFeed,
+    mixed_events,
+    wait_equals_replay,
+    wait_fleet_equals_replay,
+    write_lines,
+)
+from worker_harness import Worker, free_port, wait_for
 
 KILLS = 5
 KILL_EVENTS = 100_000

@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
-from fault_harness import mixed_events, write_lines
+from fault_harness import mixed_events, wait_equals_replay, write_lines
 from traffic import produce
-from worker_harness import Worker, family_total, free_port, wait_equals_replay, wait_for
+from worker_harness import Worker, family_total, free_port, wait_for
 
 EVENTS = 30_000
 HOUR_MS = 3_600_000

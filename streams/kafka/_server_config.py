@@ -15,6 +15,12 @@ from typing import NamedTuple
 DEFAULT_PARTITIONS = 4
 """Partitions of a topic created without a count (auto-created or by a client default)."""
 
+MESSAGE_MAX_BYTES = 8 * 1024 * 1024
+"""The broker's largest message, for the topics it creates itself (auto-created by a first
+``ccpulse produce``): the ``max.message.bytes`` ccpulse gives the topics it creates
+(``streams.kafka.admin.MAX_MESSAGE_BYTES``), so an oversized event reaches the worker, and its
+dead-letter topic, whoever created the topic."""
+
 
 def new_cluster_id() -> str:
     """A cluster id as ``kafka-storage.sh random-uuid`` makes it, without starting a JVM.
@@ -76,6 +82,7 @@ def render_server_properties(
         # ad-hoc tools, with the project's default partition count.
         ("auto.create.topics.enable", "true"),
         ("num.partitions", DEFAULT_PARTITIONS),
+        ("message.max.bytes", MESSAGE_MAX_BYTES),
         # Development retention: a few days, at most 1 GiB per partition, 64 MiB segments so
         # that old data can actually be deleted.
         ("log.retention.hours", 72),

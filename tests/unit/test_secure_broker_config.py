@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from streams.kafka._certs import write_ca_and_server_cert
 from streams.kafka._server_config import (
     SecureListener,
@@ -22,6 +24,16 @@ class TestSecureBrokerConfig:
                                         data_dir=Path("/d"))
         assert "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:19093\n" in text
         assert "sasl" not in text and "ssl" not in text
+
+    @pytest.mark.parametrize("secure", [False, True], ids=["plaintext", "secure"])
+    def test_auto_created_topics_accept_what_ccpulse_topics_accept(self, secure):
+        # a first `ccpulse produce` auto-creates its topics: they got Kafka's 1 MB before
+        from streams.kafka.admin import MAX_MESSAGE_BYTES
+
+        text = render_server_properties(host="127.0.0.1", port=9092, controller_port=19093,
+                                        data_dir=Path("/d"),
+                                        secure=self.LISTENER if secure else None)
+        assert f"message.max.bytes={MAX_MESSAGE_BYTES}" in text.splitlines()
 
     def test_secure_broker_has_a_sasl_ssl_client_listener(self):
         text = render_server_properties(host="127.0.0.1", port=9092, controller_port=19093,

@@ -15,10 +15,7 @@ that the source topics hold exactly the events sent: the replay gets exactly wha
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import urllib.error
-import urllib.request
 from dataclasses import replace
 from typing import Any
 
@@ -32,6 +29,9 @@ from worker_harness import (
     free_port,
     wait_equals_replay,
     wait_for,
+)
+from worker_harness import (
+    get_json as get,
 )
 
 from streams.publish import Publisher
@@ -48,16 +48,6 @@ LIVE_MS = 60_000
 PARTITIONS = 4
 #: How long the feed's batches wait for the broker before they fail (aiokafka: the batch TTL).
 FEED_BATCH_TTL_MS = 180_000
-
-
-def get(url: str) -> tuple[int, dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
-    except OSError:
-        return 0, {}
 
 
 class OutageProofFeed(LiveFeed):

@@ -4,27 +4,15 @@ ready again once the broker is back; the wallboard says "not live" meanwhile."""
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from wallboard_browser import browser, needs_browser, open_page, screenshot
 from worker_harness import WAIT_TIMEOUT_S, Worker, free_port, wait_for
+from worker_harness import get_json as get
 
 BROKER_TIMEOUT_S = 4
 CHECK_INTERVAL_S = 1
-
-
-def get(url: str) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
-    except OSError:
-        return 0, {}
 
 
 @needs_browser

@@ -6,6 +6,7 @@ id, topic prefix, web port and data directory, so tests never share state.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -17,6 +18,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -153,6 +155,18 @@ class Worker:
             return self.log_path.read_text(errors="replace")[-chars:]
         except OSError:
             return "(no log)"
+
+
+def get_json(url: str) -> tuple[int, dict[str, Any]]:
+    """GET ``url``: its status and JSON body (``{}`` when it has none; ``(0, {})`` when nothing
+    answered)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+    except OSError:
+        return 0, {}
 
 
 def wait_for(condition: Callable[[], bool], what: str, worker: Worker | None = None,

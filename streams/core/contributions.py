@@ -88,6 +88,11 @@ OFFERED = "offered"
 ANSWERED = "answered"
 ANSWERED_WITHIN = "answered_within"
 WAIT_ANSWERED_US = "wait_answered_us"
+#: Total wait of the segments that left the queue unanswered: every abandon (short ones too)
+#: and every flow-out, booked at the outcome. With ``WAIT_ANSWERED_US`` they are the exposure
+#: of the patience estimate (docs/contract.md §3.5, ``streams.core.staffing``).
+WAIT_ABANDONED_US = "wait_abandoned_us"
+WAIT_FLOWED_OUT_US = "wait_flowed_out_us"
 ABANDONED = "abandoned"
 ABANDONED_WITHIN = "abandoned_within"
 SHORT_ABANDONED = "short_abandoned"

@@ -40,8 +40,11 @@ TICKET_HISTOGRAMS = ("ticket_first_response", "ticket_resolution",
 Fields = dict[str, int]
 
 MINUTE_US = 60_000_000
-#: Fields also kept per minute, for the trailing-30-minute workforce (Erlang) inputs.
-MINUTE_FIELDS = frozenset({"offered", "handled", "handle_us"})
+#: Fields also kept per minute, for the trailing-30-minute workforce (Erlang) inputs: load
+#: and AHT (Erlang C), abandons and waits (the Erlang A patience), blocked calls (Erlang B).
+MINUTE_FIELDS = frozenset({"offered", "handled", "handle_us", "abandoned", "short_abandoned",
+                           "wait_answered_us", "wait_abandoned_us", "wait_flowed_out_us",
+                           "blocked"})
 
 
 def _add_field(fields: Fields, field: str, amount: int) -> None:

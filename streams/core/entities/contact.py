@@ -35,7 +35,9 @@ from streams.core.contributions import (
     RESOLVED_FIRST_CONTACT,
     SHORT_ABANDONED,
     STALE,
+    WAIT_ABANDONED_US,
     WAIT_ANSWERED_US,
+    WAIT_FLOWED_OUT_US,
     Booking,
     Contribution,
     Count,
@@ -324,6 +326,7 @@ def _closed(channel: str, seg: _Segment, config: Config, out: list[Contribution]
             out.append(_new(Booking, (q, channel, at, ANSWERED_WITHIN, 1)))
     elif kind == "abandoned":
         out.append(_new(Observe, ("wait", (q, channel, "abandoned"), wait_us)))
+        out.append(_new(Booking, (q, channel, at, WAIT_ABANDONED_US, wait_us)))
         if wait_us < policy.short_abandon_us:
             out.append(_new(Count, ("short_abandoned", labels, 1)))
             out.append(_new(Booking, (q, channel, at, SHORT_ABANDONED, 1)))
@@ -337,6 +340,7 @@ def _closed(channel: str, seg: _Segment, config: Config, out: list[Contribution]
         out.append(_new(Count, ("flowed_out", (q, channel, reason), 1)))
         out.append(_new(Booking, (q, channel, at, FLOWED_OUT, 1)))
         out.append(_new(Booking, (q, channel, at, FLOWED_OUT_FOR + reason, 1)))
+        out.append(_new(Booking, (q, channel, at, WAIT_FLOWED_OUT_US, wait_us)))
         if within:
             out.append(_new(Booking, (q, channel, at, FLOWED_OUT_WITHIN, 1)))
             out.append(_new(Booking, (q, channel, at, FLOWED_OUT_WITHIN_FOR + reason, 1)))

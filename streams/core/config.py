@@ -92,6 +92,9 @@ class QueueSettings:
     business_hours: BusinessHours | None = None
     #: priority -> first-response target in seconds (business time when business hours are set)
     first_response_target_seconds: Mapping[str, float] = field(default_factory=dict)
+    #: Voice trunks (lines) in front of the queue, for Erlang B's predicted blocking
+    #: (contract §3.5); None = not known, no prediction.
+    trunks: int | None = None
     stale_after_us: int = field(init=False, repr=False, compare=False, default=0)
     first_response_target_us: Mapping[str, int] = field(
         init=False, repr=False, compare=False, default_factory=dict
@@ -272,7 +275,7 @@ _POLICY_KEYS = {
 }
 _QUEUE_KEYS = {
     "timezone", "interval_minutes", "day_start", "backlog_age_seconds", "stale_after_seconds",
-    "service_level", "business_hours", "first_response_target_seconds",
+    "service_level", "business_hours", "first_response_target_seconds", "trunks",
 }
 _DEPLOYMENT_KEYS = {
     "broker", "app_id", "topic_prefix", "web_host", "web_port", "data_dir", "partitions",
@@ -470,6 +473,8 @@ def _parse_queue(where: str, raw: Any, base: QueueSettings) -> QueueSettings:
             changes[key] = seconds
         elif key == "backlog_age_seconds":
             changes[key] = float(_number(name, value))
+        elif key == "trunks":
+            changes[key] = int(_number(name, value, minimum=1, integer=True))
         elif key == "first_response_target_seconds":
             changes[key] = _parse_targets(name, value, base.first_response_target_seconds)
     hours = None

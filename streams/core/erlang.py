@@ -155,8 +155,12 @@ class ErlangAResult:
     service_level: float
     #: Busy agents / agents: answered traffic ``λ·(1 − P(abandon))·AHT / N``.
     occupancy: float
-    #: Mean time in queue over all callers, answered or not (Little: ``E[queue]/λ``).
+    #: Mean time in queue over all callers, answered or not (Little: ``E[queue]/λ``); what
+    #: pyworkforce calls ``average_speed_of_answer``.
     average_wait_seconds: float
+    #: Mean wait of the callers who are answered (contract §3.2's ASA: answered waits over
+    #: answered), ``Σⱼ p(N+j)·P(answered | j ahead)·E[wait | j ahead]`` over ``P(answered)``.
+    average_speed_of_answer_seconds: float = 0.0
 
 
 def erlang_a(agents: int, arrival_rate_per_second: float, aht_seconds: float,
@@ -178,30 +182,49 @@ def erlang_a(agents: int, arrival_rate_per_second: float, aht_seconds: float,
     mean_queue = math.fsum(j * q for j, q in enumerate(tail)) / total
     abandon_probability = theta * mean_queue / lam
     answered_late = _answered_within(tail, service_rate, theta, threshold_seconds)
+    answered = 1.0 - abandon_probability
     return ErlangAResult(
         wait_probability=wait_probability,
         abandon_probability=abandon_probability,
         service_level=min(1.0, (below + answered_late) / total),
-        occupancy=min(1.0, lam * (1.0 - abandon_probability) / service_rate),
+        occupancy=min(1.0, lam * answered / service_rate),
         average_wait_seconds=mean_queue / lam,
+        average_speed_of_answer_seconds=(
+            _answered_wait(tail, service_rate, theta) / total / answered if answered > 0
+            else math.inf),
     )
 
 
 def required_agents_erlang_a(arrival_rate_per_second: float, aht_seconds: float,
                              patience_seconds: float, threshold_seconds: float,
                              target_ratio: float) -> int:
-    """Smallest N whose Erlang A service level reaches ``target_ratio`` (0 for no traffic)."""
+    """Smallest N whose Erlang A service level reaches ``target_ratio`` (0 for no traffic).
+
+    The service level rises with N, so the answer is bracketed by doubling from ``⌈A⌉`` and
+    then bisected: about ``2·log₂ N`` evaluations instead of N (this runs on every scrape).
+    Raises ``ValueError`` when no N up to ``A + MAX_EXTRA_AGENTS`` reaches the target.
+    """
     _require_ratio("target_ratio", target_ratio)
     if arrival_rate_per_second == 0:
         return 0
     traffic = traffic_erlangs(arrival_rate_per_second, aht_seconds)
-    agents = 1
-    while erlang_a(agents, arrival_rate_per_second, aht_seconds, patience_seconds,
-                   threshold_seconds).service_level < target_ratio:
-        agents += 1
-        if agents > traffic + MAX_EXTRA_AGENTS:
+
+    def meets(agents: int) -> bool:
+        return erlang_a(agents, arrival_rate_per_second, aht_seconds, patience_seconds,
+                        threshold_seconds).service_level >= target_ratio
+
+    low, high = 0, max(1, math.ceil(traffic))        # meets(low) is False (no agents)
+    while not meets(high):
+        low, high = high, 2 * high
+        if high > traffic + MAX_EXTRA_AGENTS:
             raise ValueError(f"no staffing reaches service level {target_ratio}")
-    return agents
+    while high - low > 1:
+        middle = (low + high) // 2
+        if meets(middle):
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 def _erlang_a_distribution(agents: int, traffic: float, lam: float, service_rate: float,
@@ -249,6 +272,21 @@ def _answered_within(tail: list[float], service_rate: float, theta: float,
         reached = max(0.0, 1.0 - cumulative)
         answered += weight * service_rate / (service_rate + (j + 1) * theta) * reached
     return answered
+
+
+def _answered_wait(tail: list[float], service_rate: float, theta: float) -> float:
+    """Σⱼ tail[j] · P(answered | j ahead) · E[wait | j ahead, answered].
+
+    In queue position k the caller stays an ``Exp(N·μ + (k+1)·θ)`` time whichever event ends
+    it, so the wait of an answered caller who found ``j`` ahead is the sum of those means for
+    k = j … 0, and P(answered | j) = N·μ / (N·μ + (j+1)·θ) (module doc).
+    """
+    total = 0.0
+    mean_wait = 0.0
+    for j, weight in enumerate(tail):
+        mean_wait += 1.0 / (service_rate + (j + 1) * theta)
+        total += weight * service_rate / (service_rate + (j + 1) * theta) * mean_wait
+    return total
 
 
 # --------------------------------------------------------------------------------------------

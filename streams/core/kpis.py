@@ -137,6 +137,8 @@ def contact_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
     fams.extend(live)
     fams.extend(_window_families(config, ledgers, label, now_us))
     fams.extend(_agent_families(config, ledgers, label, now_us))
+    from streams.core.staffing import erlang_families  # staffing reads this module's sums
+
     fams.extend(erlang_families(config, ledgers, now_us, label))
     return fams
 
@@ -360,64 +362,3 @@ def _agent_families(
         _ratio(occupancy, (q, window), busy, staffed)
     return [agents, occupancy, busy_fam, staffed_fam]
 
-
-#: Trailing window of the Erlang inputs (contract §3.5): the 30 whole minutes before this one.
-ERLANG_WINDOW_US = 30 * 60 * SECOND_US
-_STAFFED = ("available", "on_contact", "after_contact_work")
-
-
-def erlang_families(
-    config: Config, ledgers: Sequence[Ledger], now_us: int, label: QueueLabels | None = None
-) -> list[Family]:
-    """Erlang C staffing per queue and channel (docs/contract.md §3.5).
-
-    Arrival rate = segments offered in the trailing 30 minutes / 1800 s; AHT = handle time of
-    the contacts handled in those minutes (else today's); staffed = agents serving the queue
-    who are logged in and not on a break (available, on contact or in ACW) right now.
-    """
-    from streams.core import erlang
-
-    label = label or QueueLabels(config, ledgers)
-    required = new_family("cc_erlang_required_agents")
-    predicted = new_family("cc_erlang_predicted_service_level_ratio")
-    this_minute = now_us - now_us % (60 * SECOND_US)
-    lo = this_minute - ERLANG_WINDOW_US
-    trailing: dict[tuple[str, str], dict[str, float]] = {}
-    policies: dict[tuple[str, str], Any] = {}
-    for ledger in ledgers:
-        for (queue, channel), minutes in ledger.minutes.items():
-            if not channel:
-                continue
-            key = (label(queue), channel)
-            policies.setdefault(key, config.policy(queue, channel))
-            acc = trailing.setdefault(key, {})
-            for start, fields in minutes.items():
-                if lo <= start < this_minute:
-                    _sum_fields(acc, fields)
-    today = _window_sums(ledgers, label, now_us)
-    staffed: dict[str, int] = {}
-    for ledger in ledgers:
-        for state, queues, _ in ledger.agents.values():
-            if state in _STAFFED:
-                for queue in queues:
-                    q = label(queue)
-                    staffed[q] = staffed.get(q, 0) + 1
-    for (q, channel), f in trailing.items():
-        offered = f.get(F.OFFERED, 0)
-        handled, handle_us = f.get(F.HANDLED, 0), f.get(F.HANDLE_US, 0)
-        if not handled:
-            day = today.get((q, channel, "today"), {})
-            handled, handle_us = day.get(F.HANDLED, 0), day.get(F.HANDLE_US, 0)
-        if not handled or handle_us <= 0:
-            continue  # no AHT yet: no staffing estimate
-        aht_s = handle_us / handled / SECOND_US
-        traffic = erlang.traffic_erlangs(offered / (ERLANG_WINDOW_US / SECOND_US), aht_s)
-        policy = policies[(q, channel)]
-        required.samples[(q, channel)] = erlang.required_agents(
-            traffic, aht_s, policy.threshold_seconds, policy.target_ratio)
-        agents = staffed.get(q, 0)
-        if traffic > 0:
-            predicted.samples[(q, channel)] = (
-                erlang.service_level(agents, traffic, aht_s, policy.threshold_seconds)
-                if agents > 0 else 0.0)
-    return [required, predicted]

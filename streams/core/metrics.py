@@ -120,6 +120,32 @@ CATALOGUE: tuple[FamilySpec, ...] = (
                "rate and AHT.", QC, _LIVE),
     FamilySpec("cc_erlang_predicted_service_level_ratio", _G,
                "Erlang C service level predicted with the agents staffed now.", QC, _LIVE),
+    FamilySpec("cc_erlang_arrival_rate_per_second", _G,
+               "Segments offered in the trailing 30 minutes / 1800 s (the Erlang arrival rate).",
+               QC, _LIVE),
+    FamilySpec("cc_erlang_average_handle_time_seconds", _G,
+               "AHT of the trailing 30 minutes (else today's) used by the Erlang models.", QC,
+               _LIVE),
+    FamilySpec("cc_erlang_a_patience_seconds", _G,
+               "Mean patience estimated from the trailing 30 minutes: waiting time / abandons "
+               "(short ones included). Absent without abandons.", QC, _LIVE),
+    FamilySpec("cc_erlang_a_required_agents", _G,
+               "Erlang A agents needed to meet the SL target (abandons count against) with the "
+               "estimated patience.", QC, _LIVE),
+    FamilySpec("cc_erlang_a_predicted_service_level_ratio", _G,
+               "Erlang A service level (answered in threshold / offered) predicted with the "
+               "agents staffed now.", QC, _LIVE),
+    FamilySpec("cc_erlang_a_predicted_abandon_ratio", _G,
+               "Erlang A share of contacts predicted to abandon with the agents staffed now.",
+               QC, _LIVE),
+    FamilySpec("cc_erlang_a_predicted_wait_probability_ratio", _G,
+               "Erlang A probability of waiting at all, predicted with the agents staffed now.",
+               QC, _LIVE),
+    FamilySpec("cc_erlang_b_trunks", _G, "Voice trunks of the queue (the trunks setting).",
+               ("queue",), _LIVE),
+    FamilySpec("cc_erlang_b_predicted_blocking_ratio", _G,
+               "Erlang B blocking predicted at the trailing-30-minute trunk load ((offered + "
+               "blocked voice) / 1800 s × AHT).", ("queue",), _LIVE),
     # --- windowed KPIs (per worker; fleet-wide values come from the recording rules)
     FamilySpec("cc_window_contacts_offered", _G,
                "Segments that started waiting in the window.", QCW, _WINDOW),

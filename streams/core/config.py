@@ -136,6 +136,12 @@ class QueueSettings:
 class Limits:
     max_queues: int = 500
     ticket_categories: tuple[str, ...] = DEFAULT_TICKET_CATEGORIES
+    #: Per-agent series (``cc_per_agent_*``, ``cc_window_per_agent_*``): off by default
+    #: (docs/contract.md §4, docs/security.md "Personal data").
+    per_agent: bool = False
+    #: With ``per_agent``: how many agent ids become ``agent`` label values per day; the
+    #: others are summed under ``agent="other"`` (``streams.core.agent_kpis``).
+    max_agents: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -536,8 +542,16 @@ def _parse_limits(raw: Any) -> Limits:
                     f"limits.ticket_categories must be a list of strings, got {value!r}"
                 )
             limits = replace(limits, ticket_categories=tuple(value))
+        elif key == "per_agent":
+            if not isinstance(value, bool):
+                raise ConfigError(f"limits.per_agent must be true or false, got {value!r}")
+            limits = replace(limits, per_agent=value)
+        elif key == "max_agents":
+            limits = replace(limits, max_agents=int(_number("limits.max_agents", value,
+                                                            minimum=1, integer=True)))
         else:
-            raise ConfigError(f"unknown key limits.{key}; expected max_queues or ticket_categories")
+            raise ConfigError(f"unknown key limits.{key}; expected max_queues, "
+                              "ticket_categories, per_agent or max_agents")
     return limits
 
 

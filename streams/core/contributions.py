@@ -81,7 +81,29 @@ class TicketNow(NamedTuple):
     first_response_due_us: int | None
 
 
-Contribution = Count | Observe | Booking | Span | Waiting | AgentNow | TicketNow
+class AgentBooking(NamedTuple):
+    """``amount`` of per-agent field ``field`` (``handled``, ``handle_us``, ``fcr``) booked for
+    ``agent`` in the per-agent day containing ``at_us`` (``streams.core.agent_ledger``). Only
+    with ``[limits] per_agent``."""
+
+    agent: str
+    at_us: int
+    field: str
+    amount: int
+
+
+class AgentSpan(NamedTuple):
+    """Time the agent entity contributing it spent in ``state`` (every state but offline),
+    split over the per-agent days it crosses; the agent is the one the entity's key names.
+    Only with ``[limits] per_agent``."""
+
+    state: str
+    start_us: int
+    end_us: int
+
+
+Contribution = (Count | Observe | Booking | Span | Waiting | AgentNow | TicketNow | AgentBooking
+                | AgentSpan)
 
 # Window fields of contacts, booked per (queue, channel).
 OFFERED = "offered"

@@ -81,6 +81,7 @@ def all_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
     ``live_us`` (one per ledger, each at most ``now_us``) is the instant each ledger's live
     contact and ticket ages are shown as of (see :func:`contact_families`); by default
     ``now_us``."""
+    from streams.core.agent_kpis import per_agent_families
     from streams.core.ticket_kpis import feedback_families, ticket_families
 
     return [
@@ -88,6 +89,7 @@ def all_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
         *customer_families(config, ledgers, now_us),
         *ticket_families(config, ledgers, now_us, live_us),
         *feedback_families(config, ledgers, now_us),
+        *per_agent_families(config, ledgers, now_us),
     ]
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from sortedcontainers import SortedList
 
+from streams.core.agent_ledger import AgentDays
 from streams.core.calendar import QueueCalendar
 from streams.core.config import Config
 from streams.core.contributions import (
@@ -124,6 +125,8 @@ class Ledger:
         #: The calendar of each configured queue; every other queue has the defaults' one.
         self._calendars: dict[str, QueueCalendar] = {}
         self._default_calendar: QueueCalendar | None = None
+        #: Per-agent day sums, only with ``[limits] per_agent`` (streams.core.agent_ledger).
+        self.per_agent = AgentDays(config) if config.limits.per_agent else None
 
     # ------------------------------------------------------------------ calendars
     def calendar(self, queue: str) -> QueueCalendar:
@@ -220,6 +223,8 @@ class Ledger:
             elif self.tickets.get(key) == c:
                 del self.tickets[key]
                 self._open_ticket(c, -1)  # type: ignore[arg-type]
+        elif self.per_agent is not None:  # AgentBooking, AgentSpan (per_agent on)
+            self.per_agent.add(key, c, times)
 
     def _open_ticket(self, t: TicketNow, step: int) -> None:
         qc = (t.queue, t.channel)
@@ -280,6 +285,8 @@ class Ledger:
     # ------------------------------------------------------------------ upkeep
     def prune_windows(self, before_us: int) -> None:
         """Forget window buckets that started before ``before_us`` (no window can show them)."""
+        if self.per_agent is not None:
+            self.per_agent.prune(before_us)
         for store in (self.intervals, self.days, self.minutes):
             for buckets in store.values():
                 for start in [s for s in buckets if s < before_us]:

@@ -50,6 +50,8 @@ _C, _G, _H = "counter", "gauge", "histogram"
 _COUNTERS, _HISTOGRAMS, _LIVE = "Counters", "Histograms", "Live gauges"
 _WINDOW, _PARTS, _PIPE = "Windowed KPIs", "Windowed parts of ratios", "Pipeline health"
 _CUSTOMERS = "Customer lifecycle (months)"
+_PER_AGENT = "Per agent (opt-in: [limits] per_agent)"
+AW = ("agent", "window")
 
 CATALOGUE: tuple[FamilySpec, ...] = (
     # --- counters since the start of the stream
@@ -288,6 +290,32 @@ CATALOGUE: tuple[FamilySpec, ...] = (
     FamilySpec("cc_window_qa_reviews", _G, "QA reviews in the window.", QCW, _PARTS),
     FamilySpec("cc_window_iqs_score", _G, "Sum of review scores, each 0-1 (IQS numerator).", QCW,
                _PARTS),
+    # --- per agent, only with [limits] per_agent (docs/security.md "Personal data"); window
+    # "today" of the [defaults] calendar; agents past max_agents are summed under agent="other"
+    FamilySpec("cc_per_agent_average_handle_time_seconds", _G,
+               "Average handle time of the contacts the agent wrapped up last.", AW, _PER_AGENT),
+    FamilySpec("cc_per_agent_first_contact_resolution_ratio", _G,
+               "The agent's handled contacts resolved without transfer / handled.", AW,
+               _PER_AGENT),
+    FamilySpec("cc_per_agent_occupancy_ratio", _G,
+               "The agent's time on contact + after-contact work / available + on contact + "
+               "ACW.", AW, _PER_AGENT),
+    FamilySpec("cc_window_per_agent_contacts_handled", _G,
+               "Contacts whose last wrap-up the agent ended (AHT and FCR denominator).", AW,
+               _PER_AGENT),
+    FamilySpec("cc_window_per_agent_handle_seconds", _G,
+               "Sum of the handle times of those contacts (AHT numerator).", AW, _PER_AGENT),
+    FamilySpec("cc_window_per_agent_contacts_resolved_first_contact", _G,
+               "Those contacts resolved without transfer (FCR numerator).", AW, _PER_AGENT),
+    FamilySpec("cc_window_per_agent_busy_seconds", _G,
+               "The agent's time on contact + after-contact work (occupancy numerator).", AW,
+               _PER_AGENT),
+    FamilySpec("cc_window_per_agent_staffed_seconds", _G,
+               "The agent's time available + on contact + after-contact work (occupancy "
+               "denominator).", AW, _PER_AGENT),
+    FamilySpec("cc_window_per_agent_state_seconds", _G,
+               "The agent's time in each state but offline (available, on_contact, "
+               "after_contact_work, not_ready).", ("agent", "state", "window"), _PER_AGENT),
     # --- customer lifecycle (calendar months in [customers] timezone)
     FamilySpec("cc_customer_retention_ratio", _G,
                "(customers at the end - acquired) / customers at the start of the month.",
@@ -384,6 +412,13 @@ RATIO_PARTS: dict[str, tuple[str, str]] = {
     "cc_iqs_ratio": ("cc_window_iqs_score", "cc_window_qa_reviews"),
     "cc_customer_churn_ratio": ("cc_window_customers_churned", "cc_window_customers_start"),
     "cc_referral_ratio": ("cc_window_customers_referred", "cc_window_customers_acquired"),
+    "cc_per_agent_average_handle_time_seconds": ("cc_window_per_agent_handle_seconds",
+                                                 "cc_window_per_agent_contacts_handled"),
+    "cc_per_agent_first_contact_resolution_ratio": (
+        "cc_window_per_agent_contacts_resolved_first_contact",
+        "cc_window_per_agent_contacts_handled"),
+    "cc_per_agent_occupancy_ratio": ("cc_window_per_agent_busy_seconds",
+                                     "cc_window_per_agent_staffed_seconds"),
 }
 
 

@@ -5,7 +5,9 @@ The record is the agent's state changes sorted by time (ties by event id), each 
 agent serves no queue — or ``None`` when it carried none (the agent keeps serving the queues it
 had; an agent that never said is reported under queue ``unknown``). Each state lasts until the
 next change; closed spans in the occupancy states become :class:`Span` contributions, the last
-state one :class:`AgentNow` that the KPI layer extends to "now".
+state one :class:`AgentNow` that the KPI layer extends to "now". With ``[limits] per_agent``
+every closed span in a state other than ``offline`` is also one :class:`AgentSpan` (the
+agent's own state time, once whatever the queues it serves; ``streams.core.agent_kpis``).
 
 Retention (contract §2): the current state and queues are kept for ever; the history (the spans
 behind occupancy) for 48 h of stream time. An event older than that is late.
@@ -17,13 +19,17 @@ from bisect import insort
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from streams.core.agent_ledger import AGENT_KEY_PREFIX
 from streams.core.config import Config
-from streams.core.contributions import OCCUPANCY_STATES, AgentNow, Contribution, Span
+from streams.core.contributions import OCCUPANCY_STATES, AgentNow, AgentSpan, Contribution, Span
 from streams.core.events import Event
 from streams.core.timestamps import HOUR_US
 
 UNKNOWN_QUEUE = "unknown"
 HISTORY_US = 48 * HOUR_US
+#: The state whose time the per-agent views do not book: a logged-out agent is not at work,
+#: and an agent seen once would otherwise have a day of state time every day.
+NOT_BOOKED_PER_AGENT = "offline"
 
 
 class StateChange(NamedTuple):
@@ -45,22 +51,33 @@ def _queues_in_effect(timeline: list[StateChange]) -> list[tuple[str, ...]]:
     return out
 
 
-def span_contributions(start: StateChange, end_us: int,
-                       queues: tuple[str, ...]) -> list[Contribution]:
-    """Contributions of one closed state span (none outside the occupancy states)."""
-    if start.state not in OCCUPANCY_STATES or end_us <= start.at_us:
+def span_contributions(start: StateChange, end_us: int, queues: tuple[str, ...],
+                       per_agent: bool = False) -> list[Contribution]:
+    """Contributions of one closed state span: a :class:`Span` per queue served in the
+    occupancy states, and with ``per_agent`` one :class:`AgentSpan` in every state but
+    offline; none for an empty span."""
+    if end_us <= start.at_us:
         return []
-    return [Span(q, start.state, start.at_us, end_us) for q in queues]
+    state = start.state
+    out: list[Contribution] = []
+    if state in OCCUPANCY_STATES:
+        out = [Span(q, state, start.at_us, end_us) for q in queues]
+    if per_agent and state != NOT_BOOKED_PER_AGENT:
+        out.append(AgentSpan(state, start.at_us, end_us))
+    return out
 
 
-def agent_contributions(timeline: list[StateChange]) -> list[Contribution]:
-    """Every contribution of an agent, from its whole (time-sorted) timeline."""
+def agent_contributions(timeline: list[StateChange],
+                        per_agent: bool = False) -> list[Contribution]:
+    """Every contribution of an agent, from its whole (time-sorted) timeline; the per-agent
+    spans only with ``per_agent`` (``[limits] per_agent``)."""
     if not timeline:
         return []
     queues = _queues_in_effect(timeline)
     out: list[Contribution] = []
     for i in range(len(timeline) - 1):
-        out.extend(span_contributions(timeline[i], timeline[i + 1].at_us, queues[i]))
+        out.extend(span_contributions(timeline[i], timeline[i + 1].at_us, queues[i],
+                                      per_agent))
     last = timeline[-1]
     out.append(AgentNow(last.state, queues[-1], last.at_us))
     return out
@@ -75,7 +92,7 @@ class AgentKind:
     late_after_us = HISTORY_US
 
     def key(self, event: Event) -> str:
-        return f"agent:{event.body['agent_id']}"
+        return AGENT_KEY_PREFIX + event.body["agent_id"]
 
     def new_record(self, event: Event) -> dict[str, Any]:
         return {"tl": []}
@@ -100,7 +117,8 @@ class AgentKind:
                 or old_live.state != before.state):
             return None
         queues = old_live.queues if new.queues is None else new.queues
-        closed = span_contributions(before, new.at_us, old_live.queues)
+        closed = span_contributions(before, new.at_us, old_live.queues,
+                                    config.limits.per_agent)
         return [old_live], [*closed, AgentNow(new.state, queues, new.at_us)]
 
     def trimmed(self, record: dict[str, Any],
@@ -113,7 +131,8 @@ class AgentKind:
         kept: list[Contribution] = []
         dropped: list[Contribution] = []
         for c in previous:
-            if c.__class__ is Span and c.start_us < head_us:  # type: ignore[union-attr]
+            cls = c.__class__
+            if (cls is Span or cls is AgentSpan) and c.start_us < head_us:  # type: ignore
                 dropped.append(c)
             else:
                 kept.append(c)
@@ -171,4 +190,4 @@ class AgentKind:
         return {"tl": timeline}
 
     def contributions(self, record: dict[str, Any], config: Config) -> list[Contribution]:
-        return agent_contributions(record["tl"])
+        return agent_contributions(record["tl"], config.limits.per_agent)

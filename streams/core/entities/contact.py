@@ -38,6 +38,7 @@ from streams.core.contributions import (
     WAIT_ABANDONED_US,
     WAIT_ANSWERED_US,
     WAIT_FLOWED_OUT_US,
+    AgentBooking,
     Booking,
     Contribution,
     Count,
@@ -61,7 +62,9 @@ class ContactEvent(NamedTuple):
     """The fields of a call/chat event the KPIs use, in sort order (a plain tuple comparison
     orders a contact's events; ``event_id`` is unique, so later fields never decide).
     ``extra`` is the one type-specific field: the flow-out or block ``reason``, a message's
-    ``sender``, a wrap-up's ``resolved``."""
+    ``sender``, a wrap-up's ``resolved``. ``agent`` is a wrap-up's ``agent_id`` (the agent
+    a handled contact is credited to in the per-agent views), ``None`` on every other event
+    and on records persisted before it was kept."""
 
     at_us: int
     rank: int  # life-cycle order at equal times, see rank_of
@@ -69,6 +72,7 @@ class ContactEvent(NamedTuple):
     kind: str  # the type without its family: "queued", "answered", ...
     queue: str | None
     extra: Any
+    agent: str | None = None
 
 
 #: Order of events at the same instant (lower first).
@@ -87,15 +91,18 @@ def compact(event: Event) -> ContactEvent:
     kind = event.type.partition(".")[2]
     body = event.body
     extra: Any = None
+    agent = None
     if kind in ("flowed_out", "blocked"):
         extra = body.get("reason")
     elif kind == "message":
         extra = body.get("sender")
     elif kind == "wrapup_ended":
         extra = body.get("resolved")
+        agent = body.get("agent_id")
     queue = body.get("queue")
     return ContactEvent(event.occurred_us, rank_of(kind, extra), event.event_id, kind,
-                        queue if isinstance(queue, str) else None, extra)
+                        queue if isinstance(queue, str) else None, extra,
+                        agent if isinstance(agent, str) else None)
 
 
 class _Segment:
@@ -122,7 +129,7 @@ class _Scan:
         by_queue: dict[str, list[_Segment]] = {}
         outcomes: list[ContactEvent] = []
         for ev in events:
-            at_us, _, _, kind, queue, _ = ev
+            at_us, _, _, kind, queue, _, _ = ev
             if kind == "queued":
                 if queue is not None:
                     seg = _Segment(queue, at_us)
@@ -224,7 +231,7 @@ class ContactKind(EventLogKind):
                 return [], []
             return [], _reply(events)
         if kind == "wrapup_ended":
-            return _first_wrapup(record["ch"], events)
+            return _first_wrapup(record["ch"], events, config.limits.per_agent)
         if kind == "transferred":
             return None if _has_wrapup(events) else ([], [])
         if kind == "queued":
@@ -294,7 +301,7 @@ def contact_contributions(
         _closed(channel, seg, config, out)
 
     if answered and scan.wrapup is not None:
-        _handled(channel, scan, answered, out)
+        _handled(channel, scan, answered, out, config.limits.per_agent)
     if scan.blocked:
         _blocked(scan, out)
     if scan.messages:
@@ -386,7 +393,7 @@ def _reply(events: list[ContactEvent]) -> list[Contribution]:
             _new(Booking, (queue, "chat", at_us, CHAT_RESPONSES, 1))]
 
 
-def _first_wrapup(channel: str, events: list[ContactEvent]) -> Change | None:
+def _first_wrapup(channel: str, events: list[ContactEvent], per_agent: bool) -> Change | None:
     """A first ``wrapup_ended`` at the end: the contact is handled if it was answered."""
     if _has_wrapup(events[:-1]):
         return None  # the handled contact moves to the newer wrap-up
@@ -395,7 +402,7 @@ def _first_wrapup(channel: str, events: list[ContactEvent]) -> Change | None:
                 if seg.outcome is not None and seg.outcome.kind == "answered"]
     out: list[Contribution] = []
     if answered:
-        _handled(channel, scan, answered, out)
+        _handled(channel, scan, answered, out, per_agent)
     return [], out
 
 
@@ -454,12 +461,16 @@ def _outcome_last(channel: str, events: list[ContactEvent], config: Config) -> C
 
 
 def _handled(channel: str, scan: _Scan, answered: list[_Segment],
-             out: list[Contribution]) -> None:
+             out: list[Contribution], per_agent: bool = False) -> None:
     """A handled contact: booked at its last ``wrapup_ended`` in its last answered queue.
 
     Handle time (contract §3.3) = talk + hold + ACW = wrap-up end − the first answer, less the
     waits of the contact's later queue segments: after a transfer to a queue the caller waits
     again, and that wait belongs to the new queue's ASA, not to anybody's handling.
+
+    With ``per_agent`` the same handled contact, handle time and resolution are also booked
+    for the agent of that last wrap-up (:class:`AgentBooking`, docs/decisions.md "Per-agent
+    views"), so the agents' sums equal the queues'.
     """
     wrapup = scan.wrapup
     assert wrapup is not None
@@ -477,8 +488,15 @@ def _handled(channel: str, scan: _Scan, answered: list[_Segment],
     out.append(_new(Observe, ("handle", (q, channel), handle_us)))
     out.append(_new(Booking, (q, channel, end, HANDLED, 1)))
     out.append(_new(Booking, (q, channel, end, HANDLE_US, handle_us)))
-    if wrapup.extra is True and not scan.transferred:
+    resolved = wrapup.extra is True and not scan.transferred
+    if resolved:
         out.append(_new(Booking, (q, channel, end, RESOLVED_FIRST_CONTACT, 1)))
+    if per_agent and wrapup.agent is not None:
+        agent = wrapup.agent
+        out.append(_new(AgentBooking, (agent, end, HANDLED, 1)))
+        out.append(_new(AgentBooking, (agent, end, HANDLE_US, handle_us)))
+        if resolved:
+            out.append(_new(AgentBooking, (agent, end, RESOLVED_FIRST_CONTACT, 1)))
 
 
 def _blocked(scan: _Scan, out: list[Contribution]) -> None:
@@ -497,7 +515,7 @@ def _chat_responses(scan: _Scan, out: list[Contribution]) -> None:
     ordered = scan.ordered
     only_queue = ordered[0].queue if len(ordered) == 1 else None  # the usual chat
     add = out.append
-    for at_us, _, _, _, _, sender in scan.messages:
+    for at_us, _, _, _, _, sender, _ in scan.messages:
         if sender == "customer":
             if unanswered_since is None:
                 unanswered_since = at_us

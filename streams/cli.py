@@ -174,6 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_kafka_parser(sub)
 
+    from streams.staffing_cli import add_staffing_parser
+
+    add_staffing_parser(sub)
+
     p = sub.add_parser(
         "demo", help="broker, topics, worker and simulator together",
         description="Start a local Kafka broker, the topics, a worker and the simulator, print "

@@ -9,7 +9,9 @@ so the rules live in one tested place and the page only paints them.
 
 One tile per queue and channel with contacts (waiting now, oldest wait, service level this
 interval and today against the target, ASA this interval, abandoned today, agents available
-and on contact); one back-office tile per queue with tickets (open, first responses overdue,
+and on contact, and the agents needed now — Erlang A's requirement where a patience is
+observed, else Erlang C's — which the page shows when it differs from the agents staffed);
+one back-office tile per queue with tickets (open, first responses overdue,
 awaiting reply, CSAT today). It shows this worker's partitions: with several workers, use
 Grafana (``grafana/``).
 """
@@ -22,6 +24,7 @@ from typing import Any
 
 from streams.core.config import Config, WallboardSettings
 from streams.core.metrics import Family
+from streams.core.staffing import STAFFED_STATES
 
 GOOD, WARN, BAD = "good", "warn", "bad"
 #: The static files of the page, served as they are: name -> content type.
@@ -77,6 +80,14 @@ def agents_level(available: float | None, waiting: float | None) -> str | None:
     if waiting > 0 and available == 0:
         return BAD
     return WARN if available < waiting else GOOD
+
+
+def agents_needed_level(needed: float | None, staffed: float) -> str | None:
+    """Amber when the model needs more agents than are staffed; no colour otherwise (fewer
+    needed is no alarm)."""
+    if needed is None:
+        return None
+    return WARN if needed > staffed else None
 
 
 def csat_level(value: float | None) -> str | None:
@@ -141,6 +152,8 @@ def wallboard_model(families: list[Family], config: Config, *, now_s: float,
     abandoned = _samples(fams, "cc_window_contacts_abandoned")
     abandon_ratio = _samples(fams, "cc_abandon_ratio")
     agents = _samples(fams, "cc_agents")
+    needed_a = _samples(fams, "cc_erlang_a_required_agents")
+    needed_c = _samples(fams, "cc_erlang_required_agents")
 
     contacts = []
     for key in sorted(waiting):
@@ -159,6 +172,9 @@ def wallboard_model(families: list[Family], config: Config, *, now_s: float,
         busy = agents.get((("queue", q), ("state", "on_contact")))
         abandoned_today = abandoned.get(w("today"))
         asa_now = asa.get(w("interval"))
+        staffed = sum(agents.get((("queue", q), ("state", state)), 0)
+                      for state in STAFFED_STATES)
+        needed = needed_a.get(key, needed_c.get(key))
         contacts.append({
             "queue": q, "channel": ch,
             "target_ratio": tgt, "threshold_seconds": policy.threshold_seconds,
@@ -175,7 +191,9 @@ def wallboard_model(families: list[Family], config: Config, *, now_s: float,
                     abandon_ratio.get(w("today")), s.abandon_rate_amber, s.abandon_rate_red)),
                 "agents_available": _metric(free, agents_level(free, waiting[key])),
                 "agents_on_contact": _metric(busy, None),
+                "agents_needed": _metric(needed, agents_needed_level(needed, staffed)),
             },
+            "agents_staffed": staffed,
         })
 
     open_ = _sum_per_queue(fams, "cc_tickets_open", keep)

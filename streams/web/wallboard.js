@@ -83,6 +83,14 @@ function metricCell([key, label, kind], metric) {
   }, el("span", { class: "label" }, label), el("span", { class: "value" }, format(m.value, kind)));
 }
 
+// "Needed now" (Erlang A, else C) only when it differs from the agents staffed now.
+function neededCell(tile) {
+  const needed = tile.metrics.agents_needed;
+  if (!needed || needed.value === null || needed.value === undefined
+      || needed.value === tile.agents_staffed) return [];
+  return [metricCell(["agents_needed", "Needed now", "count"], needed)];
+}
+
 function layout(section, count) {
   // The column count that gives the largest tiles of about 1.7:1 in the space there is.
   const box = section.parentElement.getBoundingClientRect();
@@ -110,7 +118,8 @@ function render(data) {
   el("div", { class: "metrics primary" },
     ...CONTACT_PRIMARY.map((spec) => metricCell(spec, tile.metrics[spec[0]]))),
   el("div", { class: "metrics secondary" },
-    ...CONTACT_SECONDARY.map((spec) => metricCell(spec, tile.metrics[spec[0]]))))));
+    ...CONTACT_SECONDARY.map((spec) => metricCell(spec, tile.metrics[spec[0]])),
+    ...neededCell(tile)))));
   const tickets = document.getElementById("tickets");
   tickets.replaceChildren(...data.tickets.map((tile) => el("article", {
     class: "tile", "data-queue": tile.queue,

@@ -30,6 +30,9 @@ from streams.ingest import INVALID, ingest
 from streams.kafka import bootstrap_servers
 from streams.kafka.admin import DEADLETTER_MAX_MESSAGE_BYTES
 from streams.kafka.security import security_from
+from streams.staffing_page import ASSETS as STAFFING_ASSETS
+from streams.staffing_page import asset as staffing_asset
+from streams.staffing_page import staffing_model
 from streams.validation import REASONS
 from streams.wallboard import ASSETS, asset, wallboard_model
 from streams.webconfig import WebConfig, auth_middleware, load_web_config
@@ -432,6 +435,22 @@ class Pipeline:
                 health=pipeline.readiness().as_json())
             return web.json(model, headers={"Cache-Control": "no-store"})
 
+        for name, content_type in STAFFING_ASSETS.items():
+            self._add_staffing_asset(name.replace(".html", ""), name, content_type)
+
+        @self.app.page("/staffing.json")
+        async def staffing_json(web: Any, request: Any) -> Any:
+            query = request.query
+            text = query.get("agents", "")
+            if text and not (text.isdigit() and len(text) <= 6):
+                return web.json({"error": f"agents must be a whole number ≥ 0, got {text!r}"},
+                                status=400)
+            model = staffing_model(
+                pipeline.families(), pipeline.config, now_s=time.time(),
+                queues=query.getall("queue", []), channels=query.getall("channel", []),
+                agents=int(text) if text else None)
+            return web.json(model, headers={"Cache-Control": "no-store"})
+
         @self.app.page("/livez")
         async def livez(web: Any, request: Any) -> Any:
             verdict = pipeline.health.liveness(time.monotonic())
@@ -454,6 +473,15 @@ class Pipeline:
         async def serve(web: Any, request: Any) -> Any:
             return web.bytes(asset(name), headers={"Content-Type": content_type,
                                             "Cache-Control": "no-cache"})
+
+
+    def _add_staffing_asset(self, path: str, name: str, content_type: str) -> None:
+        staffing_asset(name)  # fail at start, not at the first request, when a file is missing
+
+        @self.app.page("/" + path, name=f"asset_{name}")
+        async def serve(web: Any, request: Any) -> Any:
+            return web.bytes(staffing_asset(name), headers={"Content-Type": content_type,
+                                                     "Cache-Control": "no-cache"})
 
 
 def build_pipeline(config: Config, web: WebConfig | None = None) -> Pipeline:

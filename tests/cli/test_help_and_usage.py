@@ -8,7 +8,7 @@ import sys
 import pytest
 
 COMMANDS = ["worker", "replay", "produce", "simulate", "connect", "connect asterisk",
-            "connect amazon-connect", "connect http", "connect csv", "kafka", "demo"]
+            "connect amazon-connect", "connect http", "connect csv", "kafka", "staffing", "demo"]
 
 
 def ccpulse(*args: str) -> subprocess.CompletedProcess[str]:
@@ -36,7 +36,8 @@ def test_help_describes_the_command(command):
      "'ccpulse demo --help'.\n"),
     (["nonsense"],
      "Error: argument COMMAND: invalid choice: 'nonsense' (choose from 'worker', 'replay', "
-     "'backfill', 'produce', 'simulate', 'connect', 'kafka', 'demo'). Try 'ccpulse --help'.\n"),
+     "'backfill', 'produce', 'simulate', 'connect', 'kafka', 'staffing', 'demo'). Try 'ccpulse "
+     "--help'.\n"),
 ], ids=["bad-as-of", "port-out-of-range", "unknown-command"])
 def test_usage_errors_are_one_line_with_what_to_do(args, message):
     done = ccpulse(*args)

@@ -10,12 +10,13 @@ from collections.abc import Callable
 
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from . import agents, pipeline, queue_detail, tickets, wallboard
+from . import agent_detail, agents, pipeline, queue_detail, tickets, wallboard
 
 DASHBOARDS: tuple[Callable[[], Dashboard], ...] = (
     wallboard.build,
     queue_detail.build,
     agents.build,
+    agent_detail.build,
     tickets.build,
     pipeline.build,
 )

@@ -1,6 +1,9 @@
 """No personal data out (contract §4): after a simulated day of every event family, no customer,
 contact, ticket, agent or event id appears in any label of ``/metrics`` nor anywhere in
-``/wallboard.json`` — per-agent series are off by default.
+``/wallboard.json`` — per-agent series are off by default. With ``[limits] per_agent = true``
+(the opt-in, docs/security.md) agent ids appear only as the ``agent`` label of the per-agent
+families, still never in ``/wallboard.json`` nor in the Grafana wallboard's queries, and no
+customer, contact, ticket or event id appears anywhere.
 
 The day runs through the replay (the worker's own ingest step and engine) and the wallboard
 model the worker serves; a few invalid lines carrying ids go through the dead-letter path's
@@ -12,20 +15,29 @@ JSON is what it can show.
 from __future__ import annotations
 
 import io
+import re
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.core.config import Config
+from streams.core.config import Config, parse_config
 from streams.replay import ReplayResult, replay_streams
 from streams.simulate.generator import generate
 from streams.simulate.scenarios import contact_centre
 from streams.wallboard import wallboard_model
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:  # `grafana/` is a top-level folder, not an installed package
+    sys.path.insert(0, str(REPO))
+
+from grafana.queries import all_panel_queries  # noqa: E402
 
 DAY_START_MS = 1_795_392_000_000  # 2026-11-23T00:00:00Z, a Monday
 DAY_MS = 24 * 3_600_000
@@ -150,9 +162,58 @@ class TestNoPersonalDataOut:
         assert leaks(ids, out) == []
 
     def test_per_agent_series_are_off_by_default(self):
-        # [limits] per_agent does not exist yet (issue 13 adds per-agent series); whenever it
-        # does, its default must stay off, or the test above no longer covers the default.
-        assert not getattr(Config().limits, "per_agent", False)
+        # The day above runs on the default configuration: it covers the default only while
+        # per-agent series stay off by default (docs/contract.md §4).
+        assert Config().limits.per_agent is False
+
+
+#: The per-agent families: the only ones that may carry an agent id, as their ``agent`` label.
+PER_AGENT_FAMILY = re.compile(r"^cc_(window_)?per_agent_")
+PER_AGENT = parse_config({"limits": {"per_agent": True}})
+
+
+@pytest.fixture(scope="module")
+def opted_in(day) -> tuple[set[str], set[str], Outputs]:
+    """The same day with per-agent series on: (agent ids, every other id, the outputs)."""
+    events, ids, _ = day
+    agents = {e[k] for e in events for k in ("agent_id", "to_agent") if k in e}
+    result = replay([orjson.dumps(e) for e in events], PER_AGENT)
+    return agents, ids - agents, outputs(result, PER_AGENT)
+
+
+class TestPerAgentOptIn:
+    def test_agent_ids_are_only_the_agent_label_of_per_agent_families(self, opted_in):
+        agents, _, out = opted_in
+        shown, elsewhere = set(), []
+        for family in text_string_to_metric_families(out.exposition):
+            for sample in family.samples:
+                for label, value in sample.labels.items():
+                    if value not in agents:
+                        continue
+                    if label == "agent" and PER_AGENT_FAMILY.match(sample.name):
+                        shown.add(value)
+                    else:
+                        elsewhere.append(f"{sample.name}{{{label}={value!r}}}")
+        assert elsewhere == []
+        assert len(shown) > 20, "not vacuous: the day's agents are shown"
+        lines = [line for line in out.exposition.splitlines()
+                 if any(agent in line for agent in agents)]
+        assert lines and all(PER_AGENT_FAMILY.match(line) for line in lines)
+
+    def test_no_customer_contact_ticket_or_event_id_appears(self, opted_in):
+        _, others, out = opted_in
+        assert leaks(others, out) == []
+
+    def test_the_wallboard_document_shows_no_agent_id(self, opted_in):
+        agents, _, out = opted_in
+        assert out.wallboard["contacts"], "tiles were drawn"
+        board = list(strings_in(out.wallboard))
+        assert [a for a in sorted(agents) if any(a in text for text in board)] == []
+
+    def test_the_grafana_wallboard_reads_no_per_agent_family_nor_agent_label(self):
+        exprs = [q.expr for q in all_panel_queries() if q.dashboard_uid == "ccpulse-wallboard"]
+        assert exprs
+        assert [e for e in exprs if "per_agent" in e or re.search(r"\bagent\s*=", e)] == []
 
 
 class TestTheCheckFindsALeak:

@@ -36,6 +36,7 @@ LEVELS = {
     ("queue", "channel", "window"): "queue_channel_window",
     ("queue", "window"): "queue_window",
     ("window",): "window",
+    ("agent", "window"): "agent_window",
 }
 #: The operation part for the unit a ratio or average is in; anything else is a `mean`.
 OPERATIONS = (("_ratio", "ratio"), ("_seconds", "seconds"), ("_score", "score"))

@@ -19,6 +19,7 @@ The day (UTC, per-agent day 2026-11-22, clock 10:00):
 
 from __future__ import annotations
 
+import functools
 import random
 
 import orjson
@@ -31,6 +32,9 @@ from streams.core.engine import Engine, MemoryStore
 from streams.core.events import Event
 from streams.core.kpis import all_families
 from streams.core.timestamps import DAY_US
+from streams.simulate.generator import generate
+from streams.simulate.scenarios import contact_centre
+from streams.validation import decode
 from streams.worker.checkpoint import encode_record
 
 NOW = "2026-11-22T10:00:00Z"
@@ -311,3 +315,83 @@ class TestPartitionsAndRestarts:
         c.feed(c.events[-1:])
         c.engine.prune()
         assert min(days) >= us("2026-11-26T10:00:00Z") - 3 * DAY_US
+
+
+# ------------------------------------------------------------------ a simulated centre
+
+SIM_START_MS = 1_795_338_000_000  # 2026-11-22T09:00Z
+
+
+@functools.cache
+def simulated() -> tuple[Event, ...]:
+    """40 minutes of the simulated centre, then 40 more three days later (retention acts:
+    contacts retire, the agents' histories are trimmed)."""
+    out = []
+    for start in (SIM_START_MS, SIM_START_MS + 72 * 3_600_000):
+        for raw in generate(contact_centre(), seed=9, start_ms=start, duration_ms=40 * 60_000):
+            event = decode(orjson.dumps(raw))
+            assert isinstance(event, Event)
+            out.append(event)
+    return tuple(out)
+
+
+SIM_CONFIG = parse_config({"limits": {"per_agent": True, "max_agents": 8}})
+
+
+def sim_run(events, *, prune_every: int = 0) -> Engine:
+    engine = Engine(SIM_CONFIG)
+    for n, event in enumerate(events):
+        engine.apply(event)
+        if prune_every and n % prune_every == 0:
+            engine.prune()
+    return engine
+
+
+def sim_now(events) -> int:
+    return max(e.occurred_us for e in events) + 60_000_000
+
+
+def sim_exported(engine: Engine, now_us: int) -> dict:
+    return {(f.name, labels): v for f in all_families(SIM_CONFIG, [engine.ledger], now_us)
+            for labels, v in f.samples.items() if "per_agent" in f.name}
+
+
+class TestSimulatedCentre:
+    def test_shuffled_within_ten_minutes_pruned_or_not_gives_the_same_per_agent_values(self):
+        events = simulated()
+        rng = random.Random(3)
+        shuffled = sorted(events, key=lambda e: e.occurred_us + rng.randrange(600_000_000))
+        now = sim_now(events)
+        expected = sim_exported(sim_run(events), now)
+        assert len({labels[0] for _, labels in expected}) == 8 + 1  # max_agents, then other
+        assert sim_exported(sim_run(shuffled), now) == expected
+        assert sim_exported(sim_run(events, prune_every=50), now) == expected
+
+    def test_rebuilt_from_the_records_after_retention_gives_the_same_per_agent_values(self):
+        events = simulated()
+        cut = len(events) * 3 // 4  # in the second stretch: records trimmed and retired
+        store = MemoryStore()
+        first = Engine(SIM_CONFIG, store)
+        for event in events[:cut]:
+            first.apply(event)
+        first.prune()
+        persisted = [(key, orjson.loads(encode_record(rec))) for key, rec in store.data.items()]
+        second = Engine(SIM_CONFIG)
+        second.rebuild(persisted)
+        for event in events[cut:]:
+            first.apply(event)
+            second.apply(event)
+        now = sim_now(events)
+        assert sim_exported(second, now) == sim_exported(first, now) != {}
+
+    def test_per_agent_contributions_never_equal_one_of_another_type(self):
+        # The engine diffs an entity's contributions of every type in one multiset.
+        engine = sim_run(simulated())
+        by_type: dict[type, set] = {}
+        for contributions in engine._contributions.values():
+            for c in contributions:
+                by_type.setdefault(type(c), set()).add(c)
+        mine = by_type.get(AgentBooking, set()) | by_type.get(AgentSpan, set())
+        assert by_type.get(AgentBooking) and by_type.get(AgentSpan)
+        others = set().union(*(v for t, v in by_type.items() if t not in (AgentBooking, AgentSpan)))
+        assert not {tuple(c) for c in mine} & {tuple(c) for c in others}

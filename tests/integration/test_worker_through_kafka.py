@@ -1,7 +1,10 @@
 """The worker through the real broker: same KPIs as the replay, restarts, dead letters.
 
 Each test writes an event file, sends it with ``ccpulse produce``, runs ``ccpulse worker`` as a
-subprocess and compares its ``/metrics`` with ``ccpulse replay`` of the same file.
+subprocess and compares its ``/metrics`` with ``ccpulse replay`` of the same file. The first
+runs both with per-agent series on (``[limits] per_agent``, fewer ``max_agents`` than the
+centre has agents), so the opt-in families and their ``agent="other"`` bucket agree too; the
+others run on the default configuration.
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ STATEFUL = ("call", "chat", "agent", "ticket", "survey", "qa", "customer", "mark
 EVERY_KIND = ("cc_service_level_ratio", "cc_agents", "cc_tickets_created_total",
               "cc_tickets_open", "cc_survey_responses_total", "cc_qa_reviews_total",
               "cc_window_customers_acquired")
+#: Per-agent series on, with fewer agent labels than the simulated centre has agents.
+PER_AGENT_CONFIG = "[limits]\nper_agent = true\nmax_agents = 5\n"
+PER_AGENT_FAMILIES = ("cc_window_per_agent_state_seconds", "cc_window_per_agent_contacts_handled",
+                      "cc_per_agent_occupancy_ratio", "cc_per_agent_average_handle_time_seconds")
 
 
 def now_us() -> int:
@@ -64,27 +71,30 @@ def produce(bootstrap: str, prefix: str, path: Path, topic: str | None = None) -
     assert done.returncode == 0, done.stderr.decode()
 
 
-def replay_kpis(path: Path, as_of_us: int) -> dict:
-    done = cli("replay", str(path), "--as-of", format_us(as_of_us))
+def replay_kpis(path: Path, as_of_us: int, config: Path | None = None) -> dict:
+    args = ["replay", str(path), "--as-of", format_us(as_of_us)]
+    if config is not None:
+        args += ["--config", str(config)]
+    done = cli(*args)
     assert done.returncode == 0, done.stderr.decode()
     return kpis(parse_metrics(done.stdout.decode()))
 
 
-def converged(worker: Worker, path: Path) -> tuple[bool, list[str]]:
+def converged(worker: Worker, path: Path, config: Path | None = None) -> tuple[bool, list[str]]:
     """Scrape, then replay with the scrape time as the clock; compare the KPI values."""
     before = now_us()
     scraped = kpis(worker.metrics())
-    expected = replay_kpis(path, (before + now_us()) // 2)
+    expected = replay_kpis(path, (before + now_us()) // 2, config)
     problems = differences(scraped, expected)
     return not problems, problems
 
 
-def wait_converged(worker: Worker, path: Path) -> None:
+def wait_converged(worker: Worker, path: Path, config: Path | None = None) -> None:
     last: list[str] = []
 
     def check() -> bool:
         nonlocal last
-        ok, last = converged(worker, path)
+        ok, last = converged(worker, path, config)
         return ok
 
     try:
@@ -116,14 +126,20 @@ def test_worker_through_kafka_exposes_the_same_kpis_as_the_replay(
     tracked = [orjson.dumps(e) for e in events if e["type"].split(".")[0] in STATEFUL]
     lines += random.Random(3).sample(tracked, 40)  # redelivered duplicates
     path = write_lines(tmp_path / "events.jsonl", lines)
+    config = tmp_path / "ccpulse.toml"
+    config.write_text(PER_AGENT_CONFIG)
     worker = worker_factory()
+    worker.env["CCPULSE_CONFIG"] = str(config)
     worker.start()
     produce(kafka_bootstrap, unique_name + ".", path)
-    wait_converged(worker, path)
+    wait_converged(worker, path, config)
     values = worker.metrics()
     assert sum(v for (n, _), v in values.items() if n == "cc_events_duplicate_total") == 40
     shown = {n for n, _ in values}
     assert set(EVERY_KIND) <= shown, set(EVERY_KIND) - shown
+    assert set(PER_AGENT_FAMILIES) <= shown, set(PER_AGENT_FAMILIES) - shown
+    agents = {dict(labels)["agent"] for n, labels in values if n in PER_AGENT_FAMILIES}
+    assert len(agents) == 5 + 1 and "other" in agents, agents  # max_agents, then "other"
 
 
 def test_worker_killed_mid_stream_and_restarted_counts_nothing_twice_and_loses_nothing(

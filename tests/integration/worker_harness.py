@@ -28,10 +28,14 @@ WAIT_TIMEOUT_S = 90.0
 PIPELINE_FAMILIES = ("cc_events_", "cc_event_lag_seconds", "cc_last_event_timestamp_seconds",
                      "cc_consumer_lag_messages", "cc_build_info")
 #: Families whose value moves with the clock between a scrape and the replay's --as-of.
-CLOCK_FAMILIES = ("cc_queue_oldest_wait_seconds", "cc_occupancy_ratio")
+CLOCK_FAMILIES = ("cc_queue_oldest_wait_seconds", "cc_occupancy_ratio",
+                  "cc_per_agent_occupancy_ratio")
 #: Agent-seconds up to the scrape (occupancy's numerator and denominator): every agent whose
 #: state is still open adds the clock difference, a few milliseconds, so a fixed allowance.
-AGENT_SECONDS_FAMILIES = ("cc_window_agent_busy_seconds", "cc_window_agent_staffed_seconds")
+AGENT_SECONDS_FAMILIES = ("cc_window_agent_busy_seconds", "cc_window_agent_staffed_seconds",
+                          "cc_window_per_agent_busy_seconds",
+                          "cc_window_per_agent_staffed_seconds",
+                          "cc_window_per_agent_state_seconds")
 AGENT_SECONDS_TOLERANCE = 5.0
 
 Sample = tuple[str, frozenset[tuple[str, str]]]

@@ -2,8 +2,10 @@
 
 ``cc_agents`` counts an agent in every queue they serve (contract §3.1), so the rows are per
 queue and nothing here adds queues together: a multi-skilled agent would count twice.
-Occupancy and the actual service level are the fleet-wide recording rules (sum over the workers
-of numerator and denominator), one series per queue (and channel) and window.
+Occupancy and the actual service level and blocking are the fleet-wide recording rules (sum over
+the workers of numerator and denominator), one series per queue (and channel) and window. The
+Erlang C, A and B predictions are per worker (each worker predicts for the queues of its
+partitions).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from grafana_foundation_sdk.models import dashboard as model
 from . import panels
 from .common import (
     AMBER,
+    BLOCKING_RATIO,
     BLUE,
     GREEN,
     OCCUPANCY,
@@ -40,7 +43,7 @@ def build() -> model.Dashboard:
         UID,
         "ccpulse - Agents",
         area="agents",
-        description="Agents by state, occupancy and Erlang C staffing per queue.",
+        description="Agents by state, occupancy and Erlang C, A and B staffing per queue.",
         refresh="30s",
         time_from="now-6h",
     ).with_variable(queue_variable("cc_agents"))
@@ -104,11 +107,18 @@ def queue_panels() -> list[panels.Panel]:
                 "required {{channel}} (Erlang C)",
                 "D",
             ),
+            query(
+                f"sum by (channel) (cc_erlang_a_required_agents{{{QUEUE}}})",
+                "required {{channel}} (Erlang A)",
+                "E",
+            ),
             unit="none",
             w=8,
             h=8,
             description="Staffed = available + on contact + after-contact work. Required: agents "
-            "Erlang C needs to meet the SL target at the last 30 minutes' load.",
+            "Erlang C needs to meet the SL target at the last 30 minutes' load; Erlang A, with "
+            "the patience callers showed in those minutes (only where some abandoned). "
+            "What-if tables: /staffing on the worker.",
         ),
         panels.step_graph(
             "Occupancy over time",
@@ -121,7 +131,7 @@ def queue_panels() -> list[panels.Panel]:
             description="Completed intervals (steps) and the running day.",
         ),
         panels.graph(
-            "Predicted service level (Erlang C)",
+            "Predicted service level, abandons and blocking",
             query(
                 f"max by (channel) (cc_erlang_predicted_service_level_ratio{{{QUEUE}}})",
                 "predicted {{channel}}",
@@ -132,11 +142,35 @@ def queue_panels() -> list[panels.Panel]:
                 "actual {{channel}} (interval)",
                 "B",
             ),
+            query(
+                f"max by (channel) (cc_erlang_a_predicted_service_level_ratio{{{QUEUE}}})",
+                "predicted {{channel}} (Erlang A)",
+                "C",
+            ),
+            query(
+                f"max by (channel) (cc_erlang_a_predicted_abandon_ratio{{{QUEUE}}})",
+                "predicted abandons {{channel}} (Erlang A)",
+                "D",
+            ),
+            query(
+                f"max(cc_erlang_b_predicted_blocking_ratio{{{QUEUE}}})",
+                "predicted blocking (Erlang B)",
+                "E",
+            ),
+            query(
+                f'{BLOCKING_RATIO}{{{QUEUE}, window="interval"}}',
+                "actual blocking (interval)",
+                "F",
+            ),
             unit="percentunit",
             max_value=1,
             w=8,
             h=8,
-            description="The service level Erlang C predicts with the agents staffed now, beside "
-            "the interval's actual one.",
+            description="With the agents staffed now: the service level Erlang C predicts "
+            "(nobody abandons) and Erlang A's (callers abandon with the patience they showed in "
+            "the last 30 minutes; answered in time / offered), beside the interval's actual one; "
+            "the share Erlang A predicts will abandon; and the blocking Erlang B predicts for "
+            "the queue's trunks setting at the last 30 minutes' load, beside the interval's "
+            "actual blocking.",
         ),
     ]

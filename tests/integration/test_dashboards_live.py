@@ -85,10 +85,12 @@ SIGNED = re.compile(r"cc_nps:score|cc_customer_lifetime_value")
 NPS_BOUND = 100.0
 CX_RULES = SHIPPED_RULES / "ccpulse-cx-recording.yml"
 #: Tickets become overdue within the test's 45 minutes (the simulated first replies take
-#: longer): the "First responses overdue" panels have something to show.
+#: longer): the "First responses overdue" panels have something to show. Trunks: the Erlang B
+#: prediction has something to show.
 CONFIG = """
 [defaults]
 first_response_target_seconds = { urgent = 600, high = 1800, normal = 3600, low = 7200 }
+trunks = 100
 """
 #: Panels of a live pipeline: how old the newest event is, how late events are processed.
 LIVE_BOUNDED = {"Data age", "Data age by topic", "Event lag (processing - event time)",

@@ -30,6 +30,7 @@ from enum import StrEnum
 from itertools import chain
 from typing import Any, Protocol
 
+from streams.core.admission import OTHER_QUEUE, AdmissionView, QueueLabels
 from streams.core.config import Config
 from streams.core.contributions import (
     STALE,
@@ -40,6 +41,7 @@ from streams.core.contributions import (
     TicketNow,
     Waiting,
 )
+from streams.core.entities.customer import PREFIX as CUSTOMER_PREFIX
 from streams.core.entities.kinds import (
     KIND_BY_NAME,
     KIND_OF_FAMILY,
@@ -63,6 +65,9 @@ PRUNE_STEP_US = HOUR_US
 _APPENDABLE = frozenset(k.name for k in KIND_BY_NAME.values() if hasattr(k, "appended"))
 #: Kinds whose retention is a stream time known from the record (``kind.expires_us``).
 _DUE_TRACKED = frozenset(k.name for k in KIND_BY_NAME.values() if hasattr(k, "expires_us"))
+#: Kinds whose counters and histograms have the queue as their first label (customers' have
+#: none).
+_NAMING_QUEUES = frozenset(k.name for k in KIND_BY_NAME.values() if k.name != "customer")
 #: Kinds whose records may take their queue from another entity (``kind.references``).
 _REFERRING = frozenset(k.name for k in KIND_BY_NAME.values() if hasattr(k, "references"))
 
@@ -169,13 +174,19 @@ class Engine:
     """State of one partition (or of one replay): records, contributions, ledger."""
 
     def __init__(self, config: Config, store: RecordStore | None = None, partition: int = 0,
-                 directory: Directory | None = None):
+                 directory: Directory | None = None,
+                 admission_view: AdmissionView | None = None):
         self.config = config
         self.partition = partition
         self.store: RecordStore = store if store is not None else MemoryStore()
         self.directory = directory if directory is not None else Directory()
         self.directory.engines.append(self)
         self.ledger = Ledger(config)
+        #: The queue labels retirements follow: the merged admission of the engines whose
+        #: KPIs are shown together (a worker's partitions; by default this engine alone). The
+        #: shell adds this engine's ledger to a shared view once it is built.
+        self.admission_view = (admission_view if admission_view is not None
+                               else AdmissionView(config, [self.ledger]))
         self._base = Ledger(config)  # counters/histograms of retired entities
         #: Newest event time applied (epoch µs); 0 before any event.
         self.stream_us = 0
@@ -220,9 +231,7 @@ class Engine:
         for queue in kind.queues_of(event):
             seen = first_seen.get(queue)
             if seen is None or at < seen:
-                first_seen[queue] = at
-        if len(first_seen) > self.ledger.first_seen_cap:
-            self.ledger.bound_first_seen()
+                self.ledger.admission.see(queue, at)
         if kind.name in _REFERRING:
             refs = kind.references(record)  # type: ignore[attr-defined]
             record["rq"] = self.directory.queue_of(refs, at) if refs else None
@@ -298,26 +307,37 @@ class Engine:
     # ------------------------------------------------------------------ retention
     def _retire(self, key: str, kind: EntityKind) -> None:
         """Drop one entity past its retention (see :meth:`_fold`), persisted at once."""
-        self._fold(key, kind)
+        self._fold(key, kind, self.admission_view.labels())
         self._write_base()
         self.store.delete(key)
 
-    def _fold(self, key: str, kind: EntityKind) -> None:
+    def _fold(self, key: str, kind: EntityKind, label: QueueLabels) -> None:
         """Forget an entity in memory. What it added to the since-the-start counters and
         histograms stays, in the base; a segment still waiting when its contact is dropped
         was stale, and is counted so. Bookings and spans stay in their window buckets, which
-        are pruned by age."""
+        are pruned by age.
+
+        What it added under a queue name that ``label`` (the merged admission) shows as
+        ``other`` is kept under ``other``: a flood of queue names leaves no state per name
+        once its contacts are gone (streams.core.admission)."""
         record = self._records.pop(key)
         self._untrack(key)
         if kind.name in _REFERRING:
             self.directory.unwatch(kind.references(record), key)  # type: ignore[attr-defined]
+        names_queues = kind.name in _NAMING_QUEUES
         for c in self._contributions.pop(key, []):
             cls = c.__class__
             if cls is Count or cls is Observe:
+                labels = c[1]  # type: ignore[index]
+                if names_queues and labels[0] != OTHER_QUEUE and label(labels[0]) == OTHER_QUEUE:
+                    kept = cls(c[0], (OTHER_QUEUE, *labels[1:]), c[2])  # type: ignore
+                    self.ledger.add_one(key, c, -1)
+                    self.ledger.add_one(key, kept, 1)
+                    c = kept
                 self._base.add_one(key, c, 1)
             elif cls is Waiting:
                 self.ledger.add_one(key, c, -1)
-                stale = Count(STALE, (c.queue, c.channel), 1)  # type: ignore[union-attr]
+                stale = Count(STALE, (label(c.queue), c.channel), 1)  # type: ignore[union-attr]
                 self._base.add_one(key, stale, 1)
                 self.ledger.add_one(key, stale, 1)
             elif cls is AgentNow or cls is TicketNow:
@@ -354,14 +374,33 @@ class Engine:
                 dropped = kind.trim(record, stream)
                 if dropped:
                     self._trimmed(key, kind, record, dropped)
-        if expired:
-            for key, kind in expired:
-                self._fold(key, kind)
+        label = self.admission_view.labels()
+        for key, kind in expired:
+            self._fold(key, kind, label)
+        if self._fold_base(label) or expired:
             self._write_base()  # one base write covers every retirement, before the deletes
-            for key, _ in expired:
-                self.store.delete(key)
+        for key, _ in expired:
+            self.store.delete(key)
         self.ledger.prune_windows(stream - WINDOW_KEEP_US)
         return len(expired)
+
+    def _fold_base(self, label: QueueLabels) -> int:
+        """Move the base's totals under queue names ``label`` shows as ``other`` (names
+        admitted when their contacts retired, since displaced by names seen earlier) to
+        ``other``, in the base and the ledger alike; returns how many moved. The KPIs do not
+        change: such a name is labelled ``other`` already."""
+        moved = 0
+        for store in (self._base.counters, self._base.histograms):
+            for (metric, labels), value in list(store.items()):
+                queue = labels[0] if labels else OTHER_QUEUE
+                if (queue == OTHER_QUEUE or metric.startswith(CUSTOMER_PREFIX)
+                        or label(queue) != OTHER_QUEUE):
+                    continue
+                into = (OTHER_QUEUE, *labels[1:])
+                self._base.move_totals(metric, labels, into, value)
+                self.ledger.move_totals(metric, labels, into, value)
+                moved += 1
+        return moved
 
     def _track(self, key: str, kind: EntityKind, record: Record) -> None:
         """File the entity where :meth:`prune` will look for it (after each change)."""

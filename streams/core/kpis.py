@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from streams.core import contributions as F
+from streams.core.admission import QueueLabels
 from streams.core.config import Config
 from streams.core.contributions import AGENT_STATES, CONTACT_CHANNELS, OCCUPANCY_STATES, STALE
 from streams.core.customers import customer_families
@@ -18,34 +19,7 @@ from streams.core.ledger import Ledger
 from streams.core.metrics import Family, new_family
 
 WINDOWS = ("interval", "previous_interval", "today")
-OTHER_QUEUE = "other"
-#: The queue of what names none (a blocked call of no known queue, an agent that never said):
-#: always a label of its own, like the configured queues.
-UNKNOWN_QUEUE = "unknown"
 SECOND_US = 1_000_000
-
-
-class QueueLabels:
-    """Maps queue names to label values (contract §4): configured queues (and ``unknown``), then
-    the ``max_queues``
-    others whose first event is earliest in event time (ties by name), then ``other`` — so a
-    producer bug cannot explode the series count, and the labels depend on the events alone:
-    not on arrival order, restarts or rebalances (the first-seen times are persisted)."""
-
-    def __init__(self, config: Config, ledgers: Sequence[Ledger]) -> None:
-        first: dict[str, int] = {}
-        for ledger in ledgers:
-            for q, at in ledger.first_seen.items():
-                if q not in first or at < first[q]:
-                    first[q] = at
-        allowed = dict.fromkeys([*config.queues, UNKNOWN_QUEUE])
-        others = sorted((at, q) for q, at in first.items() if q not in allowed)
-        for _, q in others[: config.limits.max_queues]:
-            allowed[q] = None
-        self._allowed = allowed
-
-    def __call__(self, queue: str) -> str:
-        return queue if queue in self._allowed else OTHER_QUEUE
 
 
 _COUNTERS = {

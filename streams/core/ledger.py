@@ -13,6 +13,7 @@ from typing import Any
 
 from sortedcontainers import SortedList
 
+from streams.core.admission import Admission
 from streams.core.agent_ledger import AgentDays
 from streams.core.calendar import QueueCalendar
 from streams.core.config import Config
@@ -84,6 +85,8 @@ def _add_time(times: dict[Any, SortedList], key: Any, at_us: int, step: int) -> 
         found.add(at_us)
     else:
         found.remove(at_us)
+        if not found:  # a queue with nothing open keeps no list (queue-name floods)
+            del times[key]
 
 
 class Ledger:
@@ -116,12 +119,10 @@ class Ledger:
         self.tickets_awaiting: dict[tuple[str, str], int] = {}
         self.tickets_created_at: dict[tuple[str, str], SortedList] = {}
         self.tickets_due_at: dict[tuple[str, str, str], SortedList] = {}
-        #: queue -> earliest event time naming it (the max_queues admission, docs/contract.md §4):
-        #: the configured queues and ``unknown``, and of the others at least the
-        #: ``max_queues`` earliest (see :meth:`bound_first_seen`).
-        self.first_seen: dict[str, int] = {}
-        #: Past this many entries, :attr:`first_seen` is cut back to what admission can use.
-        self.first_seen_cap = 2 * config.limits.max_queues + len(config.queues) + 1024
+        #: The max_queues admission (docs/contract.md §4, streams.core.admission): queue ->
+        #: earliest event time naming it, for the admitted names only.
+        self.admission = Admission(config.queues, config.limits.max_queues)
+        self.first_seen: dict[str, int] = self.admission.first_seen
         #: The calendar of each configured queue; every other queue has the defaults' one.
         self._calendars: dict[str, QueueCalendar] = {}
         self._default_calendar: QueueCalendar | None = None
@@ -150,28 +151,9 @@ class Ledger:
     # ------------------------------------------------------------------ admission
     def saw_queues(self, queues: Iterable[str], at_us: int) -> None:
         """Note that ``queues`` were named by an event at ``at_us`` (keeps the earliest)."""
-        first = self.first_seen
+        see = self.admission.see
         for q in queues:
-            seen = first.get(q)
-            if seen is None or at_us < seen:
-                first[q] = at_us
-        if len(first) > self.first_seen_cap:
-            self.bound_first_seen()
-
-    def bound_first_seen(self) -> None:
-        """Forget the first-seen times no admission can use: keep the configured queues,
-        ``unknown`` and the ``max_queues`` other queues first seen earliest (ties by name).
-
-        Exact: a forgotten queue had ``max_queues`` others first seen before it, which stay
-        (or give way to earlier ones), so it can never be admitted again — named later it comes
-        back with a later time and is still behind them. Over several ledgers, a queue the
-        merged admission keeps is among the earliest of the ledger holding its earliest time,
-        so it is kept there with that time."""
-        first = self.first_seen
-        always = self.config.queues
-        others = sorted((at, q) for q, at in first.items() if q not in always and q != "unknown")
-        for _, q in others[self.config.limits.max_queues:]:
-            del first[q]
+            see(q, at_us)
 
     # ------------------------------------------------------------------ applying
     def add(self, key: str, contributions: Iterable[Contribution], times: int = 1) -> None:
@@ -208,6 +190,8 @@ class Ledger:
                 segs[k2] = n
             else:
                 segs.pop(k2, None)
+                if not segs:
+                    del self.waiting[(queue, channel)]
         elif cls is Span:
             queue, state, start_us, end_us = c
             self._book_span(queue, state, start_us, end_us, times)
@@ -252,10 +236,12 @@ class Ledger:
         buckets = self.intervals.get(key)
         if buckets is None:
             buckets = self.intervals[key] = {}
-            self.days[key] = {}
+        days = self.days.get(key)
+        if days is None:
+            days = self.days[key] = {}
         interval_start, day_start = cal.starts(at_us)
         _add_field(buckets.setdefault(interval_start, {}), field, amount)
-        _add_field(self.days[key].setdefault(day_start, {}), field, amount)
+        _add_field(days.setdefault(day_start, {}), field, amount)
         if field in MINUTE_FIELDS:
             minute = self.minutes.setdefault(key, {}).setdefault(at_us - at_us % MINUTE_US, {})
             _add_field(minute, field, amount)
@@ -284,13 +270,43 @@ class Ledger:
 
     # ------------------------------------------------------------------ upkeep
     def prune_windows(self, before_us: int) -> None:
-        """Forget window buckets that started before ``before_us`` (no window can show them)."""
+        """Forget window buckets that started before ``before_us`` (no window can show them),
+        and the queues left with none: a flood of queue names costs nothing once its windows
+        have passed."""
         if self.per_agent is not None:
             self.per_agent.prune(before_us)
         for store in (self.intervals, self.days, self.minutes):
             for buckets in store.values():
                 for start in [s for s in buckets if s < before_us]:
                     del buckets[start]
+        # The KPI layer reads a queue's days beside its intervals: both go, or neither.
+        for key in [k for k, b in self.intervals.items() if not b and not self.days.get(k)]:
+            del self.intervals[key]
+            self.days.pop(key, None)
+        for key in [k for k, b in self.minutes.items() if not b]:
+            del self.minutes[key]
+
+    def move_totals(self, metric: str, labels: tuple[str, ...], into: tuple[str, ...],
+                    value: int | list[int]) -> None:
+        """Move ``value`` (a counter's amount or a histogram row, as :attr:`counters` or
+        :attr:`histograms` hold) of ``metric`` from ``labels`` to ``into``; what is left at 0
+        is removed, as if never booked."""
+        store: dict[Any, Any] = self.histograms if isinstance(value, list) else self.counters
+        for key, sign in (((metric, labels), -1), ((metric, into), 1)):
+            prev = store.get(key)
+            if isinstance(value, list):
+                row = [sign * v for v in value] if prev is None else [
+                    a + sign * b for a, b in zip(prev, value, strict=True)]
+                if any(row):
+                    store[key] = row
+                else:
+                    store.pop(key, None)
+            else:
+                total = (prev or 0) + sign * value
+                if total:
+                    store[key] = total
+                else:
+                    store.pop(key, None)
 
     def export_totals(self) -> dict[str, Any]:
         """Counters and histograms as plain data (to persist what retired entities added)."""

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
+from streams.core.admission import AdmissionView
 from streams.core.config import Config
 from streams.core.engine import Directory, Engine
 from streams.core.kpis import all_families
@@ -83,6 +84,9 @@ class WorkerState:
         #: its contact in the calls/chats/tickets engine of the same number: the topics are
         #: keyed by the same ids and co-partitioned).
         self.directories: dict[int, Directory] = {}
+        #: The merged queue admission of the engines this worker owns: the labels of its
+        #: ``/metrics``, which retirements follow too (streams.core.admission).
+        self.admissions = AdmissionView(config)
         self.stats = PipelineStats()
         #: The wall clock (epoch µs): which windows are current, live ages, the future limit.
         self.clock_us = clock_us or (lambda: time.time_ns() // 1000)
@@ -108,7 +112,7 @@ class WorkerState:
             old = self.engines.get(tp)
             if old is not None:
                 old.directory.detach(old)
-                del self.engines[tp]
+                self._forget(tp)
             engine = self._new_engine(tp)
             for _ in self._restoring(tp, engine, slice_records=10_000):
                 pass
@@ -140,7 +144,8 @@ class WorkerState:
         topic, p = tp
         store = TableStore(self.pending[topic], p) if topic in self.tables else None
         return Engine(self.config, store, partition=p,
-                      directory=self.directories.setdefault(p, Directory()))
+                      directory=self.directories.setdefault(p, Directory()),
+                      admission_view=self.admissions)
 
     def _restoring(self, tp: TP, engine: Engine, slice_records: int) -> Iterator[None]:
         """Restore ``tp``'s records from its table into ``engine``, yielding after each slice."""
@@ -157,6 +162,7 @@ class WorkerState:
     def _install(self, tp: TP, engine: Engine) -> None:
         engine.finish_rebuild()
         self.engines[tp] = engine
+        self.admissions.ledgers.append(engine.ledger)
         # Restored state is not a read: the partition's feed is known from its next one.
         self.feeds.pop(tp, None)
         self._stream_at_read[tp] = engine.stream_us
@@ -174,9 +180,15 @@ class WorkerState:
         for tp in tps:
             self.feeds.pop(tp, None)
             self._stream_at_read.pop(tp, None)
-            engine = self.engines.pop(tp, None)
+            engine = self._forget(tp)
             if engine is not None:
                 engine.directory.detach(engine)
+
+    def _forget(self, tp: TP) -> Engine | None:
+        engine = self.engines.pop(tp, None)
+        if engine is not None:
+            self.admissions.ledgers.remove(engine.ledger)
+        return engine
 
     async def checkpoint(self, producer: Any) -> int:
         """Write every dirty record to its changelog, then to its table's local store (called

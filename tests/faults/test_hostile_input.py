@@ -303,14 +303,15 @@ def test_garbage_and_hostile_messages_are_dead_lettered_with_their_reason_and_le
 
 
 MAX_QUEUES = 5
-#: Distinct queue names per step of the flood. A million does not fit in the suite, nor in a
-#: worker: the engine keeps the window buckets, counters and waiting segments of every queue
-#: name it sees, before ``max_queues`` folds them into ``other`` at the scrape (measured: ~4 kB
-#: of worker RSS per name, and a scrape over 150,000 names takes over 5 s). What is bounded is
-#: the cost of each name, pinned here between 20,000 and 40,000 names; the first-seen map and
-#: the calendars no longer grow with the names (tests/unit/test_queue_name_flood.py).
+#: Distinct queue names per step of the flood. While its call is live, a name past
+#: ``max_queues`` costs its call's record and the window buckets and counters booked under it
+#: (labelled ``other`` at the scrape); when its call retires, what it added is kept under
+#: ``other`` and its windows age out, so nothing stays per name (streams.core.admission;
+#: tests/unit/test_queue_name_flood.py pins that, and bench/bench_queue_flood.py measures a
+#: million names). Pinned here through a worker between 20,000 and 40,000 names: the cost of
+#: a live name is bounded.
 FLOOD = 20_000
-#: Worker memory one more distinct queue name (with a call waiting in it) may cost.
+#: Worker memory one more distinct queue name (with a call waiting in it) may cost while live.
 MAX_BYTES_PER_NAME = 8 * 1024
 
 

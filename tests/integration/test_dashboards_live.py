@@ -91,6 +91,9 @@ CONFIG = """
 [defaults]
 first_response_target_seconds = { urgent = 600, high = 1800, normal = 3600, low = 7200 }
 trunks = 100
+
+[limits]
+per_agent = true                # the per-agent dashboard (ccpulse-agent-detail) has data
 """
 #: Panels of a live pipeline: how old the newest event is, how late events are processed.
 LIVE_BOUNDED = {"Data age", "Data age by topic", "Event lag (processing - event time)",

@@ -127,6 +127,7 @@ def _secure_lines(broker: LocalBroker) -> str:
         f"SASL_SSL with SCRAM-SHA-512 (PLAIN too) as user "
         f"{settings['CCPULSE_SASL_USERNAME']!r}; clients need these settings (or the [worker] "
         "keys of the same names, in lower case without CCPULSE_):",
+        f"  CCPULSE_BROKER={broker.bootstrap}",
         *(f"  {name}={value}" for name, value in settings.items()),
     ])
 

@@ -340,7 +340,18 @@ class LocalBroker:
     def _check_same_config(self, pid: int) -> None:
         """A running broker satisfies ``start`` only if it runs with the asked-for settings:
         otherwise the caller would wait on a port nobody listens on."""
-        if self.config_path.read_text() != self._server_properties():
+        running = self.config_path.read_text()
+        running_secure = "SASL_SSL://" in running
+        if running_secure != self.secure:
+            how = ("with --secure (SASL_SSL)" if running_secure
+                   else "without --secure (PLAINTEXT)")
+            use = ("add --secure to use it" if running_secure
+                   else "leave out --secure to use it")
+            raise BrokerError(
+                f"Kafka (pid {pid}) is already running from {self.state_dir} {how}; {use}, "
+                "or stop it with `ccpulse kafka stop` first to change how it listens"
+            )
+        if running != self._server_properties():
             raise BrokerError(
                 f"Kafka (pid {pid}) is already running from {self.state_dir} with other "
                 f"settings than asked for ({self.bootstrap}); see {self.config_path}. Stop it "

@@ -4,8 +4,9 @@ each agent — only for team leads, and only when the workers run with
 
 A dashboard of its own, not a section of ``ccpulse-agents``: Grafana grants access per
 dashboard and folder, so this one can be restricted to the team leads while the aggregated
-agents dashboard and the wallboard stay open (docs/security.md "Personal data"). It is not
-linked from the wallboard, and the wallboard reads no per-agent family (a unit test checks).
+agents dashboard and the wallboard stay open (docs/security.md "Personal data"). Like every
+ccpulse dashboard it is in the header links (tag ``ccpulse``), which list only the dashboards
+a viewer may open; the wallboard reads no per-agent family (a unit test checks).
 
 One agent's numbers are spread over partitions (its state events, the contacts it wraps up),
 so the ratios are the fleet recording rules of ``ccpulse-agent-recording.yml`` and the counts

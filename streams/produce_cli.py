@@ -3,8 +3,9 @@
 Each line goes to its type's topic keyed by its entity id, or with ``--topic T`` every line
 goes to ``T`` as-is. Lines that cannot be routed (not JSON, no or unknown ``type``) are
 reported on standard error as ``FILE:LINE: reason`` and skipped; they do not change the exit
-status. Standard output gets the count sent per topic. Exit 1 only when a file cannot be read
-or Kafka fails; every file is opened before anything is sent, so a typo sends nothing.
+status. Empty lines are skipped and counted. Standard output gets the count sent per topic.
+Exit 1 only when a file cannot be read or Kafka fails; every file is opened before anything is
+sent, so a typo sends nothing.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def add_produce_parser(subparsers: Any) -> argparse.ArgumentParser:
         "produce", help="send JSON-lines events to Kafka",
         description="Send JSON-lines events to Kafka: each line to its type's topic keyed "
                     "by its id (call_id, chat_id, ticket_id, agent_id, ...), or every line "
-                    "as-is to --topic. Lines that cannot be routed are reported on stderr.")
+                    "as-is to --topic. Lines that cannot be routed are reported on stderr; "
+                    "empty lines are skipped and counted in the summary.")
     parser.add_argument("files", nargs="+", metavar="FILE",
                         help="JSON-lines files; - is standard input")
     parser.add_argument("--topic", metavar="T",
@@ -67,12 +69,19 @@ def run_produce(args: argparse.Namespace, out: TextIO | None = None,
 
 def format_report(report: PublishReport) -> str:
     """``sent N events`` and one ``  topic  count`` line per topic (and skipped lines)."""
-    lines = [f"sent {report.total_sent} events"]
+    lines = [f"sent {_count(report.total_sent, 'event')}"]
     width = max((len(topic) for topic in report.sent), default=0)
     lines += [f"  {topic:<{width}}  {count}" for topic, count in sorted(report.sent.items())]
     if report.unroutable:
-        lines.append(f"skipped {len(report.unroutable)} unroutable lines (see stderr)")
+        lines.append(f"skipped {_count(len(report.unroutable), 'unroutable line')} (see stderr)")
+    if report.empty_lines:
+        lines.append(f"skipped {_count(report.empty_lines, 'empty line')}")
     return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 event``, ``2 events``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 async def _produce(sources: list[tuple[str, BinaryIO]], broker: str, prefix: str,

@@ -13,6 +13,7 @@ bytes read (a JSON line is not re-encoded), so what the engine sees is what the 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -21,6 +22,7 @@ from typing import Any, NamedTuple
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from streams.core.events import EVENT_TYPES, entity_key, topic_for_type
@@ -58,10 +60,12 @@ class Unroutable(NamedTuple):
 
 @dataclass
 class PublishReport:
-    """What a publish run did: messages sent per topic and the lines it could not route."""
+    """What a publish run did: messages sent per topic, the lines it could not route and
+    the empty (or blank) lines it passed over."""
 
     sent: Counter[str] = field(default_factory=Counter)
     unroutable: list[Unroutable] = field(default_factory=list)
+    empty_lines: int = 0
 
     @property
     def total_sent(self) -> int:
@@ -162,7 +166,7 @@ class Publisher:
             max_batch_size=MAX_BATCH_BYTES, max_request_size=MAX_MESSAGE_BYTES,
             request_timeout_ms=30_000,
             partitioner=KeyHashCache(), **self._security.aiokafka_kwargs())
-        self._failures: list[BaseException] = []
+        self._failures: list[tuple[str, BaseException]] = []
         self._queued = 0
         self._outstanding = 0
 
@@ -195,7 +199,7 @@ class Publisher:
         """Queue one message; delivery is checked at :meth:`flush`."""
         future = await self._producer.send(route.topic, route.value, key=route.key)
         self._outstanding += 1
-        future.add_done_callback(self._delivered)
+        future.add_done_callback(functools.partial(self._delivered, route.topic))
         self.report.sent[route.topic] += 1
         self._queued += 1
         if self._queued % YIELD_EVERY == 0:
@@ -207,10 +211,11 @@ class Publisher:
 
     async def send_lines(self, lines: Iterable[tuple[str, int, bytes]],
                          topic: str | None = None) -> None:
-        """Send ``(source, line_no, line)`` triples; blank lines are skipped, unroutable ones
-        are recorded in the report and skipped."""
+        """Send ``(source, line_no, line)`` triples; blank lines are counted and skipped,
+        unroutable ones are recorded in the report and skipped."""
         for source, line_no, line in lines:
             if not line.strip():
+                self.report.empty_lines += 1
                 continue
             route = route_line(line, self.topic_prefix, topic)
             if isinstance(route, str):
@@ -223,16 +228,28 @@ class Publisher:
         await self._producer.flush()
         while self._outstanding:  # delivery callbacks run soon after their batch completes
             await asyncio.sleep(0.001)
+        too_large = [topic for topic, exc in self._failures
+                     if isinstance(exc, MessageSizeTooLargeError)]
+        if too_large:
+            raise BrokerError(
+                f"Kafka at {self._servers} refused {len(too_large)} message(s) to "
+                f"{', '.join(sorted(set(too_large)))} as too large (MessageSizeTooLargeError): "
+                "larger than the topic's max.message.bytes (or the broker's "
+                "message.max.bytes). ccpulse creates its topics with "
+                f"{MAX_MESSAGE_BYTES:,} bytes; a topic created otherwise has the broker's "
+                "default (1 MiB in Kafka's own): raise it with `kafka-configs.sh --alter "
+                "--entity-type topics --entity-name TOPIC --add-config "
+                f"max.message.bytes={MAX_MESSAGE_BYTES}`, or send smaller events")
         if self._failures:
-            first = self._failures[0]
+            _, first = self._failures[0]
             raise BrokerError(
                 f"Kafka at {self._servers} did not accept {len(self._failures)} message(s) "
                 f"({type(first).__name__}: {first}). Check the broker log and that the topics "
                 "exist (or auto-creation is on).")
 
-    def _delivered(self, future: asyncio.Future[Any]) -> None:
+    def _delivered(self, topic: str, future: asyncio.Future[Any]) -> None:
         self._outstanding -= 1
         if future.cancelled():
-            self._failures.append(asyncio.CancelledError("delivery cancelled"))
+            self._failures.append((topic, asyncio.CancelledError("delivery cancelled")))
         elif future.exception() is not None:
-            self._failures.append(future.exception())  # type: ignore[arg-type]
+            self._failures.append((topic, future.exception()))  # type: ignore[arg-type]

@@ -57,7 +57,7 @@ def client_env(broker: LocalBroker, prefix: str, **more: str) -> dict[str, str]:
 
 def sent_count(output: bytes) -> int:
     """The count in ``sent N events`` of produce's stdout or simulate's stderr."""
-    found = re.search(rb"sent ([\d,]+) events", output)
+    found = re.search(rb"sent ([\d,]+) events?", output)
     assert found, output.decode(errors="replace")
     return int(found.group(1).replace(b",", b""))
 

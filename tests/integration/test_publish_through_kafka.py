@@ -93,8 +93,8 @@ def test_explicit_topic_takes_every_line_as_is_and_routing_reports_bad_lines(
     assert problems[0].startswith(f"{path}:2: not JSON (")
     assert problems[1] == f"{path}:4: unknown type 'call.teleported'"
     assert captured.out.splitlines() == [
-        "sent 1 events", f"  {unique_name}.cc.calls  1",
-        "skipped 2 unroutable lines (see stderr)"]
+        "sent 1 event", f"  {unique_name}.cc.calls  1",
+        "skipped 2 unroutable lines (see stderr)", "skipped 1 empty line"]
 
     assert main(["produce", str(path), "--broker", kafka_bootstrap, "--topic", raw_topic]) == 0
     records = asyncio.run(read_back(kafka_bootstrap, [raw_topic], 3))

@@ -7,10 +7,12 @@ from typing import Any, ClassVar
 
 import orjson
 import pytest
-from aiokafka.errors import KafkaTimeoutError
+from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from aiokafka.partitioner import DefaultPartitioner
 
 from streams.errors import BrokerError
+from streams.kafka.admin import MAX_MESSAGE_BYTES
+from streams.produce_cli import format_report
 from streams.publish import (
     MAX_LINE_BYTES,
     KeyHashCache,
@@ -26,14 +28,15 @@ CALL = b'{"event_id":"e1","type":"call.queued","occurred_at":"2026-11-22T09:00:0
 
 
 class FakeProducer:
-    """Records sends; each delivery succeeds unless ``fail`` is set."""
+    """Records sends; each delivery succeeds unless ``fail`` is set (True: a timeout, or the
+    exception to fail with)."""
 
     instances: ClassVar[list[FakeProducer]] = []
 
     def __init__(self, **config: Any) -> None:
         self.config = config
         self.sent: list[tuple[str, bytes | None, bytes]] = []
-        self.fail = False
+        self.fail: bool | BaseException = False
         self.stopped = False
         FakeProducer.instances.append(self)
 
@@ -50,7 +53,8 @@ class FakeProducer:
         self.sent.append((topic, key, value))
         delivery = asyncio.get_running_loop().create_future()
         if self.fail:
-            delivery.set_exception(KafkaTimeoutError("no ack"))
+            delivery.set_exception(self.fail if isinstance(self.fail, BaseException)
+                                   else KafkaTimeoutError("no ack"))
         else:
             delivery.set_result(None)
         return delivery
@@ -118,7 +122,8 @@ class TestRouteLine:
         assert route_event(event, "p.") == Route("p.cc.calls", b"c-1", orjson.dumps(event))
 
 
-def publish(lines: list[bytes], fail: bool = False, **options: Any) -> tuple[Publisher, Any]:
+def publish(lines: list[bytes], fail: bool | BaseException = False,
+            **options: Any) -> tuple[Publisher, Any]:
     async def run() -> Publisher:
         publisher = Publisher("kafka://localhost:9092", producer_factory=FakeProducer,
                               **options)
@@ -152,6 +157,35 @@ class TestPublisher:
         with pytest.raises(BrokerError, match=r"localhost:9092 did not accept 1 message"):
             publish([CALL], fail=True)
         assert FakeProducer.instances[-1].stopped
+
+    def test_a_message_too_large_for_its_topic_names_the_size_limit_not_missing_topics(self):
+        with pytest.raises(BrokerError) as refused:
+            publish([CALL, CALL], fail=MessageSizeTooLargeError(), topic_prefix="x.")
+        assert str(refused.value) == (
+            "Kafka at localhost:9092 refused 2 message(s) to x.cc.calls as too large "
+            "(MessageSizeTooLargeError): larger than the topic's max.message.bytes (or the "
+            f"broker's message.max.bytes). ccpulse creates its topics with {MAX_MESSAGE_BYTES:,} "
+            "bytes; a topic created otherwise has the broker's default (1 MiB in Kafka's own): "
+            "raise it with `kafka-configs.sh --alter --entity-type topics --entity-name TOPIC "
+            f"--add-config max.message.bytes={MAX_MESSAGE_BYTES}`, or send smaller events")
+
+    def test_counts_the_empty_lines_it_skips(self):
+        publisher, producer = publish([CALL, b"\n", b"  \r\n", CALL])
+        assert publisher.report.empty_lines == 2
+        assert publisher.report.unroutable == []
+        assert len(producer.sent) == 2
+
+
+class TestProduceReport:
+    def test_one_event_is_singular(self):
+        publisher, _ = publish([CALL], topic_prefix="x.")
+        assert format_report(publisher.report) == "sent 1 event\n  x.cc.calls  1"
+
+    def test_says_how_many_unroutable_and_empty_lines_it_skipped(self):
+        publisher, _ = publish([CALL, b"garbage", b"\n", CALL, b"\n"], topic_prefix="x.")
+        assert format_report(publisher.report).splitlines() == [
+            "sent 2 events", "  x.cc.calls  2", "skipped 1 unroutable line (see stderr)",
+            "skipped 2 empty lines"]
 
 
 class TestKeyHashCache:

@@ -13,11 +13,13 @@ The inputs, per queue and channel, from the 30 whole minutes before the current 
   ``θ̂ = abandons / total time spent waiting``, mean patience ``1/θ̂``. This is the maximum
   likelihood estimate of an exponential rate from right-censored observations: every
   segment's wait is an exposure to abandoning, an abandon is an observed patience, an answer
-  or a flow-out (and a wait still going on) a censored one. Source: Brown, Gans, Mandelbaum,
+  or a flow-out (and a wait still going on) a censored one. Sources: Brown, Gans, Mandelbaum,
   Sakov, Shen, Zeltyn, Zhao, "Statistical analysis of a telephone call center: a
-  queueing-science perspective", JASA 100 (2005) §6 (hazard rates of patience), and
-  Mandelbaum & Zeltyn, "Staffing many-server queues with impatient customers", Operations
-  Research 57 (2009) §2, where ``θ̂ = P(Ab)/E[W]`` — the same ratio per caller. Abandons are
+  queueing-science perspective", JASA 100 (2005) — patience estimated from abandons and
+  censored waits; Mandelbaum & Zeltyn, "Staffing many-server queues with impatient
+  customers", Operations Research 57 (2009), and "The Palm/Erlang-A queue, with applications
+  to call centers" (Technion, 2005) §4.6, where ``P(Ab) = θ·E[W]`` under exponential patience,
+  so ``θ̂ = P(Ab)/E[W]`` — the same ratio per caller. Abandons are
   every abandon booked in the window, *short abandons included* (a short abandon is a
   patience that ran out early; leaving it out would bias the estimate up). The exposure is
   the whole wait of every segment whose outcome (answered, abandoned, flowed out) falls in the

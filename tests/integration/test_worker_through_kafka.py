@@ -23,6 +23,7 @@ from worker_harness import (
     cli,
     differences,
     free_port,
+    get_json,
     kpis,
     parse_metrics,
     wait_for,
@@ -140,6 +141,34 @@ def test_worker_through_kafka_exposes_the_same_kpis_as_the_replay(
     assert set(PER_AGENT_FAMILIES) <= shown, set(PER_AGENT_FAMILIES) - shown
     agents = {dict(labels)["agent"] for n, labels in values if n in PER_AGENT_FAMILIES}
     assert len(agents) == 5 + 1 and "other" in agents, agents  # max_agents, then "other"
+    what_if_through_the_worker(worker)
+
+
+def what_if_through_the_worker(worker: Worker) -> None:
+    """``/staffing.json`` is built from the live Erlang families the worker exports, and
+    ``ccpulse staffing`` prints its table from it (contract §3.5)."""
+    rate_key = ("cc_erlang_arrival_rate_per_second",
+                frozenset({"queue": "support", "channel": "voice"}.items()))
+    entry: dict = {}
+
+    def same_rate_as_metrics() -> bool:  # the trailing window moves on each minute: retry
+        nonlocal entry
+        status, doc = get_json(worker.url + "/staffing.json?queue=support&channel=voice")
+        assert status == 200, doc
+        (entry,) = doc["queues"]
+        return entry["arrival_rate_per_second"] == worker.metrics().get(rate_key)
+
+    wait_for(same_rate_as_metrics, "/staffing.json to show the exported arrival rate", worker)
+    assert [row["agents"] for row in entry["rows"]] == list(
+        range(max(1, entry["agents"] - 2), entry["agents"] + 4))
+    done = cli("staffing", "--queue", "support", "--channel", "voice", "--agents", "10",
+               "--url", worker.url)
+    assert done.returncode == 0, done.stderr.decode()
+    table = done.stdout.decode().splitlines()
+    assert table[0].startswith(f"support · voice (live from {worker.url}): ")
+    assert [line.split()[0] for line in table[2:]] == ["8", "9", "10", "11", "12", "13"]
+    status, error = get_json(worker.url + "/staffing.json?agents=lots")
+    assert (status, error) == (400, {"error": "agents must be a whole number ≥ 0, got 'lots'"})
 
 
 def test_worker_killed_mid_stream_and_restarted_counts_nothing_twice_and_loses_nothing(

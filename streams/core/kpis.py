@@ -8,6 +8,7 @@ denominator-sum, never an average of ratios. A ratio with a zero denominator is 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import Any
 
 from streams.core import contributions as F
@@ -19,6 +20,9 @@ from streams.core.ledger import Ledger
 from streams.core.metrics import Family, new_family
 
 WINDOWS = ("interval", "previous_interval", "today")
+#: What one :func:`all_families` call computes once for all its builders (pure: a cache
+#: that lives for the call only).
+_SCRAPE: ContextVar[dict[Any, Any] | None] = ContextVar("ccpulse_scrape", default=None)
 SECOND_US = 1_000_000
 
 
@@ -58,13 +62,17 @@ def all_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
     from streams.core.agent_kpis import per_agent_families
     from streams.core.ticket_kpis import feedback_families, ticket_families
 
-    return [
-        *contact_families(config, ledgers, now_us, live_us),
-        *customer_families(config, ledgers, now_us),
-        *ticket_families(config, ledgers, now_us, live_us),
-        *feedback_families(config, ledgers, now_us),
-        *per_agent_families(config, ledgers, now_us),
-    ]
+    token = _SCRAPE.set({})  # the window sums, computed once for every builder below
+    try:
+        return [
+            *contact_families(config, ledgers, now_us, live_us),
+            *customer_families(config, ledgers, now_us),
+            *ticket_families(config, ledgers, now_us, live_us),
+            *feedback_families(config, ledgers, now_us),
+            *per_agent_families(config, ledgers, now_us),
+        ]
+    finally:
+        _SCRAPE.reset(token)
 
 
 def contact_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
@@ -155,11 +163,22 @@ def _live_contact_families(
 def _window_sums(
     ledgers: Sequence[Ledger], label: QueueLabels, now_us: int
 ) -> dict[tuple[str, str, str], dict[str, float]]:
-    """(queue label, channel, window) -> summed fields; channel "" holds agent time."""
+    """(queue label, channel, window) -> summed fields; channel "" holds agent time.
+
+    Within one :func:`all_families` (same ledgers, labels and clock) computed once and shared:
+    callers only read it."""
+    memo = _SCRAPE.get()
+    if memo is not None and ("window_sums", now_us) in memo:
+        return memo[("window_sums", now_us)]
     sums: dict[tuple[str, str, str], dict[str, float]] = {}
+    windows_of: dict[Any, tuple[int, int, int]] = {}  # calendar -> its windows at now_us
     for ledger in ledgers:
         for (queue, channel), buckets in ledger.intervals.items():
-            current, previous, day = ledger.calendar(queue).windows(now_us)
+            cal = ledger.calendar(queue)
+            found = windows_of.get(cal)
+            if found is None:
+                found = windows_of[cal] = cal.windows(now_us)
+            current, previous, day = found
             days = ledger.days[(queue, channel)]
             q = label(queue)
             windows = (("interval", buckets.get(current)),
@@ -169,6 +188,8 @@ def _window_sums(
                 continue  # nothing now (e.g. only bookings since retracted): no series
             for window, fields in windows:  # the other windows of a live one show 0
                 _sum_fields(sums.setdefault((q, channel, window), {}), fields)
+    if memo is not None:
+        memo[("window_sums", now_us)] = sums
     return sums
 
 
@@ -228,7 +249,9 @@ def _window_families(
         for (metric, labels) in ledger.counters:
             if metric == "offered" and labels[1] in CONTACT_CHANNELS:
                 queue, channel = labels
-                policies.setdefault((label(queue), channel), config.policy(queue, channel))
+                key = (label(queue), channel)
+                if key not in policies:  # every name labelled other shares the defaults'
+                    policies[key] = config.policy(queue, channel)
     blocked_by_qw: dict[tuple[str, str], float] = {}
     offered_voice_by_qw: dict[tuple[str, str], float] = {}
     requests: dict[tuple[str, str], float] = {}

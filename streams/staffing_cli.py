@@ -16,6 +16,7 @@ Errors are one line: what was wrong, and what to do.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import math
 import re
@@ -97,7 +98,8 @@ def add_staffing_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="service-level threshold in seconds (default: the queue's policy)")
     p.add_argument("--url", metavar="URL",
                    help="the worker's web address (default: http://WEB_HOST:WEB_PORT of the "
-                        "config; CCPULSE_WEB_PORT)")
+                        "config; CCPULSE_WEB_PORT); behind a login, "
+                        "http://USER:PASSWORD@HOST:PORT")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--config", help="TOML config file (default: $CCPULSE_CONFIG)")
     p.set_defaults(func=run_staffing)
@@ -112,14 +114,31 @@ def worker_url(config: Any, url: str | None) -> str:
     return f"http://{host}:{config.deployment.web_port}"
 
 
+def without_login(url: str) -> str:
+    """``url`` without its ``user:password@`` (never printed)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(
+        netloc=(parts.hostname or "") + (f":{parts.port}" if parts.port else "")))
+
+
 def fetch_live(base: str, queue: str, channel: str | None, agents: int) -> dict[str, Any]:
     """The worker's ``/staffing.json`` entry for ``queue`` (and ``channel``)."""
     query = urllib.parse.urlencode({"queue": queue, "agents": agents,
                                     **({"channel": channel} if channel else {})})
+    parts = urllib.parse.urlsplit(base)
+    headers = {}
+    if parts.username is not None:  # http://user:password@host:port: the worker's basic auth
+        login = f"{urllib.parse.unquote(parts.username)}:" \
+                f"{urllib.parse.unquote(parts.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(login.encode()).decode()
+        base = without_login(base)
     url = f"{base}/staffing.json?{query}"
     offline = "or give both --rate and --aht to compute without a worker"
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
+        request = urllib.request.Request(url, headers=headers)
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
             doc = json.load(response)
     except urllib.error.HTTPError as exc:
         raise CcpulseError(f"the worker at {base} answered HTTP {exc.code} for /staffing.json; "
@@ -160,7 +179,7 @@ def run_staffing(args: argparse.Namespace, out: TextIO | None = None) -> int:
     else:
         base = worker_url(config, args.url)
         live = {**fetch_live(base, args.queue, args.channel, args.agents),
-                "source": f"live from {base}"}
+                "source": f"live from {without_login(base)}"}
         if (args.rate is None and live.get("arrival_rate_per_second") is None) or (
                 args.aht is None and live.get("aht_seconds") is None):
             raise CcpulseError(f"queue {args.queue!r} ({live['channel']}) has no live "

@@ -91,10 +91,12 @@ def live_entry(channel: str = "voice") -> dict:
 @contextmanager
 def fake_worker(entries: list[dict], status: int = 200) -> Iterator[str]:
     asked: list[str] = []
+    logins: list[str | None] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             asked.append(self.path)
+            logins.append(self.headers.get("Authorization"))
             body = json.dumps({"queues": entries}).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -113,6 +115,7 @@ def fake_worker(entries: list[dict], status: int = 200) -> Iterator[str]:
         server.shutdown()
         server.server_close()
     fake_worker.asked = asked  # type: ignore[attr-defined]
+    fake_worker.logins = logins  # type: ignore[attr-defined]
 
 
 class TestFromALiveWorker:
@@ -122,6 +125,15 @@ class TestFromALiveWorker:
         assert (code, err) == (0, "")
         assert out == TABLE_14.replace("(given numbers)", f"(live from {url})")
         assert fake_worker.asked == ["/staffing.json?queue=billing&agents=14"]  # type: ignore
+
+    def test_a_login_in_the_url_is_sent_as_basic_auth_and_never_printed(self, capsys):
+        with fake_worker([live_entry()]) as url:
+            with_login = url.replace("http://", "http://lead:s%40cret@")
+            code, out, err = run(capsys, "--queue", "billing", "--agents", "14", "--url",
+                                 with_login)
+        assert (code, err) == (0, "")
+        assert fake_worker.logins == ["Basic bGVhZDpzQGNyZXQ="]  # type: ignore[attr-defined]
+        assert "cret" not in out and out.startswith(f"billing · voice (live from {url}): ")
 
     def test_a_given_number_replaces_the_live_one(self, capsys):
         with fake_worker([live_entry()]) as url:

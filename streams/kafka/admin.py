@@ -153,7 +153,8 @@ async def _admin(bootstrap: str, deadline: float, timeout_s: float,
 
     Retries until ``deadline`` because "ready" is exactly what callers wait for: a broker that
     is starting refuses connections, then answers metadata without a controller for a moment.
-    A refused login or an untrusted certificate is not retried (:func:`raise_if_refused`).
+    A refused login, an untrusted certificate or a listener of another protocol is not retried
+    (:func:`raise_if_refused`).
     """
     servers = bootstrap_servers(bootstrap)
     security = security or KafkaSecurity()
@@ -164,7 +165,7 @@ async def _admin(bootstrap: str, deadline: float, timeout_s: float,
             bootstrap_servers=servers, request_timeout_ms=int(_request_s(deadline) * 1000),
             **auth)
         try:
-            with _quiet_aiokafka(security.protocol != "PLAINTEXT"):
+            with _quiet_aiokafka():
                 await admin.start()
             cluster = await admin.describe_cluster()
             if cluster.get("brokers") and cluster.get("controller_id", -1) >= 0:
@@ -172,9 +173,8 @@ async def _admin(bootstrap: str, deadline: float, timeout_s: float,
             last_error = f"the cluster has no controller yet ({cluster})"
         except (TimeoutError, KafkaError, OSError) as exc:
             last_error = f"{type(exc).__name__}: {exc}"
-            if security.protocol != "PLAINTEXT":
-                await _close_then(admin, raise_if_refused(servers, security,
-                                                          min(_MAX_REQUEST_S, timeout_s)))
+            await _close_then(admin, raise_if_refused(servers, security,
+                                                      min(_MAX_REQUEST_S, timeout_s)))
         await admin.close()
         if time.monotonic() + _RETRY_S >= deadline:
             raise BrokerError(
@@ -214,12 +214,12 @@ async def _wait_for_leaders(
 
 
 @contextmanager
-def _quiet_aiokafka(quiet: bool) -> Iterator[None]:
-    """aiokafka logs a refused login before it raises; the caller reports it in one line."""
+def _quiet_aiokafka() -> Iterator[None]:
+    """aiokafka logs a refused login (or a closed connection) before it raises; the caller
+    reports it in one line."""
     log = logging.getLogger("aiokafka")
     level = log.level
-    if quiet:
-        log.setLevel(logging.CRITICAL)
+    log.setLevel(logging.CRITICAL)
     try:
         yield
     finally:

@@ -11,8 +11,10 @@ TOML key: it comes from ``CCPULSE_SASL_PASSWORD`` or the file ``sasl_password_fi
 and no ``repr`` or message shows it.
 
 aiokafka retries a refused login like a broker that is down, and logs the reason only;
-:func:`raise_if_refused` connects once and turns a refused password or an untrusted
-certificate into one :class:`BrokerError` line, so commands fail at once instead.
+:func:`raise_if_refused` connects once and turns a refused password, an untrusted
+certificate or a listener that speaks another protocol (TLS to a client without it, and the
+other way round, or a SASL login it does not take or wants) into one :class:`BrokerError`
+line, so commands fail at once instead.
 """
 
 from __future__ import annotations
@@ -184,10 +186,9 @@ def read_password_file(path: str) -> str:
 async def raise_if_refused(servers: str, security: KafkaSecurity,
                            timeout_s: float = PROBE_TIMEOUT_S) -> None:
     """Connect once to each bootstrap server and raise one :class:`BrokerError` line if the
-    broker refuses the login or its certificate is not trusted; return quietly otherwise
-    (connected, or unreachable: the caller reports an unreachable broker its own way)."""
-    if security.protocol == "PLAINTEXT":
-        return
+    broker refuses the login, its certificate is not trusted or its listener speaks another
+    protocol than ``security``'s; return quietly otherwise (connected, or unreachable: the
+    caller reports an unreachable broker its own way)."""
     from aiokafka.conn import create_conn
     from aiokafka.errors import KafkaError
 
@@ -199,17 +200,101 @@ async def raise_if_refused(servers: str, security: KafkaSecurity,
                 create_conn(host, int(port), request_timeout_ms=int(timeout_s * 1000),
                             **kwargs), timeout_s)
         except (OSError, KafkaError, TimeoutError) as exc:
-            problem = explain(exc, server, security)
+            problem = None
+            if _closed_by_the_broker(exc):
+                problem = await _protocol_mismatch(host, int(port), server, security,
+                                                   timeout_s)
+            problem = problem or explain(exc, server, security)
             if problem is not None:
                 raise BrokerError(problem) from None
             continue
-        conn.close()
+        try:
+            wants_sasl = not security.uses_sasl and await _offers_sasl(conn, timeout_s)
+        finally:
+            conn.close()
+        if wants_sasl:  # it closes the connection at the first request without a login
+            raise BrokerError(wants_a_login(server, security))
+
+
+async def _offers_sasl(conn: Any, timeout_s: float) -> bool:
+    """Whether the listener behind ``conn`` answers a SASL handshake with its mechanisms (a
+    listener without SASL answers ILLEGAL_SASL_STATE, or nothing)."""
+    from aiokafka.errors import KafkaError, UnsupportedSaslMechanismError
+    from aiokafka.protocol.admin import SaslHandShakeRequest
+
+    try:
+        answer = await asyncio.wait_for(conn.send(SaslHandShakeRequest(DEFAULT_MECHANISM)),
+                                        timeout_s)
+    except (OSError, KafkaError, TimeoutError):
+        return False
+    return answer.error_code in (0, UnsupportedSaslMechanismError.errno)
+
+
+def _closed_by_the_broker(exc: BaseException) -> bool:
+    """The broker accepted the connection and closed it: what a listener of another protocol
+    does (a refused or timed-out connection is a broker that is down, not this)."""
+    from aiokafka.errors import KafkaConnectionError
+
+    if isinstance(exc, ConnectionRefusedError):
+        return False
+    return isinstance(exc, (KafkaConnectionError, ConnectionError, ssl.SSLEOFError))
+
+
+async def _protocol_mismatch(host: str, port: int, server: str, security: KafkaSecurity,
+                             timeout_s: float) -> str | None:
+    """The one-line message when the listener at ``server`` speaks TLS to a client without it
+    or the other way round, or takes no SASL login from a client with one; else None."""
+    from streams.kafka.listener_probe import CLEAR, TLS, listener_protocol
+
+    listener = await listener_protocol(host, port, timeout_s)
+    if listener == TLS and not security.uses_tls:
+        return speaks_tls(server, security)
+    if listener == CLEAR and security.uses_tls:
+        return speaks_no_tls(server, security)
+    return None
+
+
+_SET_PROTOCOL = "set [worker] security_protocol (or CCPULSE_SECURITY_PROTOCOL) to"
+
+
+def speaks_tls(server: str, security: KafkaSecurity) -> str:
+    """A client without TLS, a TLS listener."""
+    want = "SASL_SSL" if security.uses_sasl else "SSL, or SASL_SSL with a login,"
+    return (f"Kafka at {server} closed the connection: its listener speaks TLS and "
+            f"security_protocol is {security.protocol}; {_SET_PROTOCOL} {want} and ssl_cafile "
+            "to the CA that signed its certificate")
+
+
+def speaks_no_tls(server: str, security: KafkaSecurity) -> str:
+    """A TLS client, a listener without TLS."""
+    want = "SASL_PLAINTEXT" if security.uses_sasl else "PLAINTEXT"
+    return (f"Kafka at {server} did not answer the TLS handshake: its listener speaks Kafka "
+            f"without TLS and security_protocol is {security.protocol}; {_SET_PROTOCOL} {want} "
+            "and remove the ssl_* settings, or use the broker's TLS listener")
+
+
+def takes_no_login(server: str, security: KafkaSecurity) -> str:
+    """A SASL client, a listener without SASL."""
+    return (f"Kafka at {server} refused the SASL handshake: its listener takes no login and "
+            f"security_protocol is {security.protocol}; {_SET_PROTOCOL} "
+            f"{'SSL' if security.uses_tls else 'PLAINTEXT'} and remove the sasl_* settings, or "
+            "use the broker's SASL listener")
+
+
+def wants_a_login(server: str, security: KafkaSecurity) -> str:
+    """A client without SASL, a SASL listener."""
+    want = "SASL_SSL" if security.uses_tls else "SASL_PLAINTEXT (or SASL_SSL)"
+    return (f"Kafka at {server} closed the connection at the first request: its listener "
+            f"wants a SASL login and security_protocol is {security.protocol}; {_SET_PROTOCOL} "
+            f"{want} with sasl_username and a password")
 
 
 def explain(exc: BaseException, server: str, security: KafkaSecurity) -> str | None:
-    """The one-line message for a refused login or an untrusted certificate, else None."""
+    """The one-line message for a refused login, an untrusted certificate or a SASL
+    handshake with a listener without SASL, else None."""
     from aiokafka.errors import (
         AuthenticationFailedError,
+        IllegalSaslStateError,
         SaslAuthenticationFailed,
         UnsupportedSaslMechanismError,
     )
@@ -227,6 +312,8 @@ def explain(exc: BaseException, server: str, security: KafkaSecurity) -> str | N
         return (f"Kafka at {server} refused the login of user {security.username!r} "
                 f"({security.mechanism}): wrong username or password; check "
                 "CCPULSE_SASL_PASSWORD or the file in sasl_password_file")
+    if isinstance(exc, IllegalSaslStateError):  # the answer to a handshake it does not take
+        return takes_no_login(server, security)
     if isinstance(exc, UnsupportedSaslMechanismError):
         return (f"Kafka at {server} does not accept sasl_mechanism {security.mechanism}; set "
                 "[worker] sasl_mechanism (or CCPULSE_SASL_MECHANISM) to one it enables")

@@ -4,9 +4,10 @@ SCRAM-SHA-512 and PLAIN for the user ``ccpulse``) and the real commands against 
 ``produce`` and ``simulate`` send over SCRAM-SHA-512 with the settings in ``CCPULSE_*``
 variables, the worker reads them with the settings in its TOML ``[worker]`` table and a
 password file, and its ``/metrics`` counts every event sent. PLAIN over TLS works too. A wrong
-password and a CA that did not sign the broker's certificate each end ``produce``,
+password, a CA that did not sign the broker's certificate and a security_protocol that does not
+match the listener (PLAINTEXT, SASL_PLAINTEXT, SSL without a login) each end ``produce``,
 ``simulate`` and ``worker`` within seconds, with exit code 1 and one ``Error:`` line that names
-the problem, instead of retrying for ever.
+the problem, instead of retrying (or waiting 30 s).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,38 @@ def test_an_untrusted_certificate_fails_fast(command, secure_broker, unique_name
                            f"is not trusted by the CA in ssl_cafile '{other_ca}': ")
     assert line.endswith("set [worker] ssl_cafile (or CCPULSE_SSL_CAFILE) to the CA that "
                          "signed the broker's certificate")
+
+
+#: Clients whose security_protocol does not match the secure broker's SASL_SSL listener: the
+#: settings that replace client_env's security settings, and the start of the one line each
+#: must get.
+MISMATCHES: dict[str, tuple[Callable[[LocalBroker], dict[str, str]], str]] = {
+    "plaintext": (lambda broker: {"CCPULSE_SECURITY_PROTOCOL": "PLAINTEXT"},
+                  "closed the connection: its listener speaks TLS and security_protocol is "
+                  "PLAINTEXT; set [worker] security_protocol (or CCPULSE_SECURITY_PROTOCOL) to "
+                  "SSL, or SASL_SSL with a login,"),
+    "sasl-plaintext": (lambda broker: {"CCPULSE_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+                                       "CCPULSE_SASL_USERNAME": "ccpulse",
+                                       "CCPULSE_SASL_PASSWORD_FILE": str(broker.password_path)},
+                       "closed the connection: its listener speaks TLS and security_protocol "
+                       "is SASL_PLAINTEXT; set [worker] security_protocol (or "
+                       "CCPULSE_SECURITY_PROTOCOL) to SASL_SSL"),
+    "ssl-without-login": (lambda broker: {"CCPULSE_SECURITY_PROTOCOL": "SSL",
+                                          "CCPULSE_SSL_CAFILE": str(broker.ca_path)},
+                          "closed the connection at the first request: its listener wants a "
+                          "SASL login and security_protocol is SSL; set [worker] "
+                          "security_protocol (or CCPULSE_SECURITY_PROTOCOL) to SASL_SSL"),
+}
+
+
+@pytest.mark.parametrize("mismatch", sorted(MISMATCHES))
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_a_protocol_that_does_not_match_the_listener_fails_fast(
+        command, mismatch, secure_broker, unique_name, command_dir):
+    settings, expected = MISMATCHES[mismatch]
+    env = {k: v for k, v in client_env(secure_broker, f"{unique_name}.").items()
+           if not k.startswith(("CCPULSE_SASL", "CCPULSE_SSL", "CCPULSE_SECURITY"))}
+    env.update(settings(secure_broker))
+    line = _fails_fast_with_one_line(COMMANDS[command](command_dir),
+                                     _isolated(env, command_dir, unique_name), command_dir)
+    assert line.startswith(f"Error: Kafka at {secure_broker.bootstrap} {expected}"), line

@@ -365,6 +365,10 @@ CATALOGUE: tuple[FamilySpec, ...] = (
     FamilySpec("cc_consumer_lag_messages", _G,
                "Messages in the partition not yet processed by this worker.",
                ("topic", "partition"), _PIPE),
+    FamilySpec("cc_dead_letters_pending", _G,
+               "Dead letters of this worker waiting for the dead-letter topic to acknowledge "
+               "them (a bounded buffer: when it is full the worker stops fetching).",
+               (), _PIPE),
     FamilySpec("cc_build_info", _G, "ccpulse build; the value is always 1.", ("version",),
                _PIPE),
 )

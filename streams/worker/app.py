@@ -391,6 +391,7 @@ class Pipeline:
         stateful = {tp for tp in active if tp[0] in STATEFUL_TOPICS and tp in self.state.engines}
         families = self.state.families(stateful)
         families.append(self._consumer_lag(active))
+        families.append(self.deadletters.family())
         return families
 
     def snapshot(self) -> bytes:

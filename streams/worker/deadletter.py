@@ -37,6 +37,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from streams.core.metrics import Family, new_family
+
 log = logging.getLogger("ccpulse.worker")
 
 #: Letters that may wait for the dead-letter topic before the fetch loop waits for room.
@@ -87,6 +89,12 @@ class DeadLetters:
     def pending(self) -> int:
         """How many letters wait for Kafka's acknowledgement."""
         return len(self._pending)
+
+    def family(self) -> Family:
+        """``cc_dead_letters_pending``: :attr:`pending`, for ``/metrics``."""
+        family = new_family("cc_dead_letters_pending")
+        family.samples[()] = self.pending
+        return family
 
     def _condition(self) -> asyncio.Condition:
         if self._changed is None:  # made in the running loop

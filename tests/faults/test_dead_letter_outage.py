@@ -194,10 +194,14 @@ def test_dead_letter_topic_missing_valid_events_flow_and_no_invalid_event_is_los
         wait_equals_replay(first, files)  # valid events flow while dead letters wait
         wait_for(lambda: family_total(first, "cc_events_invalid_total") == INVALID_PER_HALF,
                  "every invalid event to be counted", first)
+        # the gauge an operator sees (and CcpulseDeadLettersStuck reads): every letter waits
+        assert family_total(first, "cc_dead_letters_pending") == INVALID_PER_HALF
         assert not asyncio.run(topic_exists(bootstrap, deadletter))
         ensure_topics(bootstrap, [deadletter], PARTITIONS)  # the outage ends: same worker
         delivered = letters(INVALID_PER_HALF)
         assert sorted(m["value"] for m in delivered) == sorted(sent_invalid["a"])
+        wait_for(lambda: family_total(first, "cc_dead_letters_pending") == 0,
+                 "the pending dead letters to drop to 0 once delivered", first)
         caught_up = asyncio.run(end_offsets(bootstrap, source))
         wait_for(lambda: asyncio.run(committed(bootstrap, unique_name, source)) == caught_up,
                  "the commits to resume once the letters are delivered", first)

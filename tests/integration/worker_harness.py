@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 WAIT_TIMEOUT_S = 90.0
 
 PIPELINE_FAMILIES = ("cc_events_", "cc_event_lag_seconds", "cc_last_event_timestamp_seconds",
-                     "cc_consumer_lag_messages", "cc_build_info")
+                     "cc_consumer_lag_messages", "cc_dead_letters_pending", "cc_build_info")
 #: Families whose value moves with the clock between a scrape and the replay's --as-of.
 CLOCK_FAMILIES = ("cc_queue_oldest_wait_seconds", "cc_occupancy_ratio",
                   "cc_per_agent_occupancy_ratio")

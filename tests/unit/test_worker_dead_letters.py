@@ -113,6 +113,31 @@ def test_a_full_buffer_makes_put_wait_until_letters_are_delivered():
     asyncio.run(scenario())
 
 
+def test_the_pending_gauge_counts_the_letters_waiting_and_drops_to_zero_once_delivered():
+    def gauge(letters: DeadLetters) -> Any:
+        family = letters.family()
+        assert (family.name, family.kind, family.labels) == ("cc_dead_letters_pending",
+                                                              "gauge", ())
+        return family.samples
+
+    async def scenario() -> None:
+        topic = FlakyTopic()
+        topic.down = True
+        letters = DeadLetters(topic.send, capacity=10, window=2, sleep=no_sleep)
+        assert gauge(letters) == {(): 0}
+        sender = asyncio.create_task(letters.run())
+        for n in range(3):
+            await letters.put(letter(n))
+        await until(lambda: topic.attempts >= 3, "the topic to refuse a few sends")
+        assert gauge(letters) == {(): 3}
+        topic.down = False
+        await asyncio.wait_for(letters.delivered(), 2)
+        assert gauge(letters) == {(): 0}
+        sender.cancel()
+
+    asyncio.run(scenario())
+
+
 def test_delivered_waits_only_for_the_letters_put_before_it():
     async def scenario() -> None:
         topic = FlakyTopic()

@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, BinaryIO, TextIO
@@ -166,10 +166,13 @@ def backfill_streams(
     write: Callable[[int, list[Family]], None],
     *, step_us: int, from_us: int | None = None, to_us: int | None = None,
     max_disorder_us: int = 0, progress: Callable[[BackfillResult, int], None] | None = None,
+    instants: Sequence[int] | None = None,
 ) -> BackfillResult:
     """Read ``sources`` once and ``write(T, families)`` at every step boundary T from the
     first at or after ``from_us`` (default: the first valid event's time) to the last at or
-    before ``to_us`` (default: the first at or after the newest event)."""
+    before ``to_us`` (default: the first at or after the newest event). With ``instants``
+    (``ccpulse report``'s month and day boundaries), T is each of those instead, and the
+    step, ``from_us`` and ``to_us`` are not used."""
     stats = PipelineStats()
     engine = Engine(config)
     result = BackfillResult()
@@ -177,6 +180,12 @@ def backfill_streams(
     pending: list[tuple[int, int, bytes]] = []  # (occurred_us, arrival, line) ahead of `at`
     at: int | None = None  # the next snapshot instant
     last_to = None if to_us is None else to_us // step_us * step_us
+    planned = iter(sorted(set(instants or ())))
+    if instants:
+        last_to = max(instants)
+
+    def advance(previous: int) -> int:
+        return previous + step_us if instants is None else next(planned, last_to + 1)
     written_us = -1 << 62  # the last snapshot written
     newest = -1 << 62
 
@@ -188,7 +197,7 @@ def backfill_streams(
         if result.first_us is None:
             result.first_us = at
         result.last_us = written_us = at
-        at += step_us
+        at = advance(at)
         while pending and pending[0][0] <= at:
             ingest(heapq.heappop(pending)[2], engine, stats, as_of_us=at)
 
@@ -208,7 +217,8 @@ def backfill_streams(
             counts["behind"] += 1
         newest = max(newest, occurred)
         if at is None:
-            at = first_boundary(occurred if from_us is None else from_us, step_us)
+            at = (first_boundary(occurred if from_us is None else from_us, step_us)
+                  if instants is None else advance(0))
             while pending and pending[0][0] <= at:
                 ingest(heapq.heappop(pending)[2], engine, stats, as_of_us=at)
         while newest > at + max_disorder_us and (last_to is None or at <= last_to):

@@ -178,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_staffing_parser(sub)
 
+    from streams.report_cli import add_report_parser
+
+    add_report_parser(sub)
+
     p = sub.add_parser(
         "demo", help="broker, topics, worker and simulator together",
         description="Start a local Kafka broker, the topics, a worker and the simulator, print "

@@ -36,8 +36,8 @@ def test_help_describes_the_command(command):
      "'ccpulse demo --help'.\n"),
     (["nonsense"],
      "Error: argument COMMAND: invalid choice: 'nonsense' (choose from 'worker', 'replay', "
-     "'backfill', 'produce', 'simulate', 'connect', 'kafka', 'staffing', 'demo'). Try 'ccpulse "
-     "--help'.\n"),
+     "'backfill', 'produce', 'simulate', 'connect', 'kafka', 'staffing', 'report', 'demo'). "
+     "Try 'ccpulse --help'.\n"),
 ], ids=["bad-as-of", "port-out-of-range", "unknown-command"])
 def test_usage_errors_are_one_line_with_what_to_do(args, message):
     done = ccpulse(*args)

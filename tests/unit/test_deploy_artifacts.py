@@ -22,6 +22,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from streams.settings import ENV_OVERRIDES, PASSWORD_VARIABLE, kafka_target, load_config
+
 REPO = Path(__file__).resolve().parents[2]
 SPEC = REPO / "docs" / "contract.md"
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -66,6 +68,13 @@ PUBLISHED_PORTS = {
 }
 LONG_RUNNING = {"kafka", "worker", "prometheus", "alertmanager", "grafana"}
 CORE_KINDS = {"Namespace", "ConfigMap", "Service", "StatefulSet", "PodDisruptionBudget"}
+
+KAFKA_TLS_MARK = "(uncomment for Kafka TLS/SASL):"
+"""Ends the comment line above each optional Kafka TLS/SASL block of the deployments."""
+KAFKA_SECURITY_VARIABLES = frozenset(
+    {var for var, key in ENV_OVERRIDES.items() if key.startswith(("security_", "sasl_", "ssl_"))}
+    | {PASSWORD_VARIABLE})
+"""The Kafka security variables ccpulse reads (streams.settings, streams.kafka.security)."""
 
 # Fields the Prometheus Operator's PrometheusRule CRD accepts in a group and in a rule.
 RULE_GROUP_KEYS = {"name", "interval", "rules", "limit", "partial_response_strategy",
@@ -246,6 +255,45 @@ def container_env(container: dict[str, Any]) -> dict[str, str]:
         )
         env = {**config_map["data"], **env}  # explicit env wins, as in Kubernetes
     return env
+
+
+def with_kafka_tls(text: str) -> str:
+    """``text`` with its optional Kafka TLS/SASL blocks uncommented, as an operator would: the
+    comment lines right after a line ending in :data:`KAFKA_TLS_MARK`, at its indentation."""
+    out: list[str] = []
+    indent: str | None = None
+    for line in text.splitlines():
+        if indent is not None and line.startswith(indent + "# "):
+            out.append(indent + line[len(indent) + 2:])
+            continue
+        indent = None
+        if line.rstrip().endswith(KAFKA_TLS_MARK):
+            indent = line[: len(line) - len(line.lstrip())]
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def variables_ccpulse_reads() -> set[str]:
+    """Every ``CCPULSE_*`` name the package spells as a string literal: what it can read."""
+    names: set[str] = set()
+    for path in (REPO / "streams").rglob("*.py"):
+        names.update(re.findall(r"[\"'](CCPULSE_[A-Z_]+)[\"']", path.read_text()))
+    return names
+
+
+def accepted_security(env: dict[str, str], tmp_path: Path) -> Any:
+    """The Kafka security ccpulse makes of ``env``'s security variables, with each file they
+    name replaced by a file of that name under ``tmp_path`` (the password file holds one)."""
+    local = {}
+    for var, value in env.items():
+        if var not in KAFKA_SECURITY_VARIABLES:
+            continue
+        if value.startswith("/"):
+            copy_ = tmp_path / PurePosixPath(value).name
+            copy_.write_text("a-password\n")
+            value = str(copy_)
+        local[var] = value
+    return kafka_target(load_config(environ=local)).security
 
 
 # --------------------------------------------------------------------------- Dockerfile
@@ -818,6 +866,102 @@ class TestPrometheusRule:
         (tmp_path / "x.yml").write_text("- just a list\n")
         with pytest.raises(self.generator.RuleFileError, match=r"x\.yml.*'groups'"):
             self.generator.render(tmp_path)
+
+
+# --------------------------------------------------------------------------- Kafka TLS/SASL
+
+
+class TestKafkaSecurityInTheDeployments:
+    """Compose and Kubernetes show how the worker gets Kafka's CA and SASL password: files from
+    a secret mounted read-only, named by the CCPULSE_* settings of an optional block that is
+    commented out, so that the default (the compose Kafka, PLAINTEXT) still works."""
+
+    @pytest.mark.parametrize("path", [COMPOSE_FILE, *sorted(KUBE_DIR.glob("*.yaml"))],
+                             ids=lambda p: p.name)
+    def test_every_ccpulse_variable_named_is_one_ccpulse_reads(self, path):
+        named = set(re.findall(r"CCPULSE_[A-Z_]+", path.read_text()))
+        assert named - variables_ccpulse_reads() == set()
+
+    def test_the_known_security_variables_are_read_by_the_code(self):
+        # a control: the derived set is not empty and the scan sees it
+        assert {"CCPULSE_SECURITY_PROTOCOL", "CCPULSE_SSL_CAFILE"} <= KAFKA_SECURITY_VARIABLES
+        assert KAFKA_SECURITY_VARIABLES - variables_ccpulse_reads() == set()
+
+    def test_the_uncommenting_helper_uncomments_only_the_marked_blocks(self):
+        text = ("a: 1\n# keep\n# x (uncomment for Kafka TLS/SASL):\n# b: 2\n#   - c\n"
+                "d: 3\n# e: 4\n")
+        assert with_kafka_tls(text) == ("a: 1\n# keep\n# x (uncomment for Kafka TLS/SASL):\n"
+                                        "b: 2\n  - c\nd: 3\n# e: 4\n")
+
+
+class TestKafkaSecurityInKubernetes:
+    def secret_mount(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        spec = kube_one("StatefulSet")["spec"]["template"]["spec"]
+        (volume,) = [v for v in spec["volumes"] if "secret" in v]
+        (mount,) = [m for m in worker_container()["volumeMounts"]
+                    if m["name"] == volume["name"]]
+        return volume, mount
+
+    def tls_env(self) -> dict[str, str]:
+        (config_map,) = [d for d in yaml.safe_load_all(
+            with_kafka_tls((KUBE_DIR / "configmap.yaml").read_text()))
+            if d and d["metadata"]["name"] == "ccpulse-env"]
+        kubernetes_validate.validate(config_map, KUBERNETES_VERSION, strict=True)
+        return config_map["data"]
+
+    def test_the_secret_is_optional_and_read_only_and_the_default_is_plaintext(self):
+        volume, mount = self.secret_mount()
+        assert volume["secret"]["optional"] is True  # pods start without it
+        assert mount["readOnly"] is True
+        assert volume["secret"]["defaultMode"] & 0o007 == 0  # not world-readable
+        assert volume["secret"]["defaultMode"] & 0o040  # the group (fsGroup) reads it
+        assert KAFKA_SECURITY_VARIABLES & set(container_env(worker_container())) == set()
+
+    def test_the_settings_block_names_the_files_of_the_mounted_secret(self):
+        volume, mount = self.secret_mount()
+        env = self.tls_env()
+        added = set(env) - set(container_env(worker_container()))
+        assert added and added <= KAFKA_SECURITY_VARIABLES
+        files = {str(PurePosixPath(mount["mountPath"]) / item["path"])
+                 for item in volume["secret"]["items"]}
+        assert {env["CCPULSE_SASL_PASSWORD_FILE"], env["CCPULSE_SSL_CAFILE"]} == files
+
+    def test_the_settings_block_is_a_configuration_ccpulse_accepts(self, tmp_path):
+        security = accepted_security(self.tls_env(), tmp_path)
+        assert security.protocol == "SASL_SSL" and security.password == "a-password"
+
+
+class TestKafkaSecurityInCompose:
+    def tls_compose(self) -> dict[str, Any]:
+        return yaml.safe_load(with_kafka_tls(COMPOSE_FILE.read_text()))
+
+    def test_the_default_is_plaintext_without_secrets(self):
+        compose = load_compose()
+        assert "secrets" not in compose
+        for name in ("worker", "simulator"):
+            service = compose["services"][name]
+            assert "secrets" not in service
+            assert KAFKA_SECURITY_VARIABLES & set(service["environment"]) == set()
+
+    @pytest.mark.parametrize("name", ["worker", "simulator"])
+    def test_the_settings_name_secrets_the_service_mounts(self, name):
+        compose = self.tls_compose()
+        service = compose["services"][name]
+        env = service["environment"]
+        assert KAFKA_SECURITY_VARIABLES & set(env)
+        mounted = {f"/run/secrets/{secret}" for secret in service["secrets"]}
+        assert {env["CCPULSE_SASL_PASSWORD_FILE"], env["CCPULSE_SSL_CAFILE"]} <= mounted
+        assert set(service["secrets"]) <= set(compose["secrets"])
+
+    def test_the_secret_files_stay_out_of_the_image_build_context(self):
+        for secret in self.tls_compose()["secrets"].values():
+            assert secret["file"].startswith("./deploy/secrets/"), secret
+            assert dockerignore_excludes(secret["file"][2:], dockerignore_patterns()), secret
+
+    def test_the_settings_are_a_configuration_ccpulse_accepts(self, tmp_path):
+        env = self.tls_compose()["services"]["worker"]["environment"]
+        security = accepted_security(env, tmp_path)
+        assert security.protocol == "SASL_SSL" and security.username == "ccpulse"
 
 
 # --------------------------------------------------------------------------- README

@@ -2,7 +2,10 @@
 
 The session starts one real local broker (``LocalBroker``) on free ports in a temporary
 directory, from the shared jar cache (fetched on first use), and stops it at the end. To run
-the tests against a broker you already have, set ``CCPULSE_TEST_BROKER=host:port``. Every test
+the tests against a broker you already have, set ``CCPULSE_TEST_BROKER=host:port``, and for a
+broker with TLS or SASL its client settings in the ``CCPULSE_*`` variables the commands read
+(``CCPULSE_SECURITY_PROTOCOL``, ``CCPULSE_SASL_*``, ``CCPULSE_SSL_*``: ``broker_security``,
+docs/security.md). Every test
 isolates itself with ``unique_name``: topics and Faust app ids never collide, so tests share
 the broker without cleaning up after each other.
 """
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from broker_security import security_for
 from worker_harness import free_port
 
 from streams.kafka import LocalBroker, bootstrap_servers, wait_until_ready
@@ -32,7 +36,7 @@ def kafka_bootstrap(
     """``"127.0.0.1:PORT"`` of a running broker for the whole session."""
     external = os.environ.get("CCPULSE_TEST_BROKER")
     if external:
-        wait_until_ready(external, BROKER_TIMEOUT_S)
+        wait_until_ready(external, BROKER_TIMEOUT_S, security=security_for(external))
         yield bootstrap_servers(external)
         return
     broker = LocalBroker(

@@ -2,7 +2,8 @@
 
 The session starts one real local broker (``LocalBroker``) on free ports in a temporary
 directory, from the shared jar cache (fetched on first use), and stops it at the end. To run
-the integration tests against a broker you already have, set ``CCPULSE_TEST_BROKER=host:port``.
+the integration tests against a broker you already have, set ``CCPULSE_TEST_BROKER=host:port``
+(with TLS or SASL: and its client settings in the ``CCPULSE_*`` security variables).
 Every test isolates itself with ``unique_name``: topics and Faust app ids never collide, so
 tests share the broker without cleaning up after each other.
 """

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
+from broker_security import security_for
 
 
 async def read_topic(bootstrap: str, topic: str, expected: int,
@@ -19,7 +20,8 @@ async def read_topic(bootstrap: str, topic: str, expected: int,
     str}}``: until ``expected`` have come (or ``timeout_s``), then one more poll of a second,
     so that a record too many shows."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False)
+                                enable_auto_commit=False,
+                                **security_for(bootstrap).aiokafka_kwargs())
     await consumer.start()
     out: list[dict[str, Any]] = []
 
@@ -41,7 +43,8 @@ async def read_topic(bootstrap: str, topic: str, expected: int,
 async def committed_offsets(bootstrap: str, group: str) -> dict[tuple[str, int], int]:
     """``(topic, partition) -> committed offset`` of the consumer group ``group`` (the next
     offset to read; -1 where nothing is committed)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap,
+                                **security_for(bootstrap).aiokafka_kwargs())
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)

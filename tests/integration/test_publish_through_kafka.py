@@ -15,6 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
+from broker_security import security_for
 
 from streams.cli import main
 from streams.core.events import TOPIC_OF_FAMILY, entity_key, topic_for_type
@@ -29,7 +30,8 @@ SOURCE_TOPICS = sorted(set(TOPIC_OF_FAMILY.values()))
 async def read_back(bootstrap: str, topics: list[str], expected: int) -> list:
     """Every record of ``topics`` once ``expected`` have arrived (or at the deadline)."""
     consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+                                auto_offset_reset="earliest", enable_auto_commit=False,
+                                **security_for(bootstrap).aiokafka_kwargs())
     await consumer.start()
     records = []
     deadline = time.monotonic() + TIMEOUT_S
@@ -55,7 +57,8 @@ def test_produced_events_land_on_their_topics_keyed_by_entity(
     path, lines = two_minutes
     prefix = f"{unique_name}."
     topics = [prefix + topic for topic in SOURCE_TOPICS]
-    ensure_topics(kafka_bootstrap, topics, partitions=3)
+    ensure_topics(kafka_bootstrap, topics, partitions=3,
+                  security=security_for(kafka_bootstrap))
     events = [orjson.loads(line) for line in lines]
     expected_counts = Counter(prefix + str(topic_for_type(e["type"])) for e in events)
 
@@ -83,7 +86,8 @@ def test_explicit_topic_takes_every_line_as_is_and_routing_reports_bad_lines(
            b'"call_id":"c-1","queue":"sales"}'
     path.write_bytes(good + b"\nnot json\n\n" + b'{"type":"call.teleported"}\n')
     raw_topic = f"{unique_name}.raw"
-    ensure_topics(kafka_bootstrap, [raw_topic, f"{unique_name}.cc.calls"], partitions=1)
+    ensure_topics(kafka_bootstrap, [raw_topic, f"{unique_name}.cc.calls"], partitions=1,
+                  security=security_for(kafka_bootstrap))
 
     assert main(["produce", str(path), "--broker", kafka_bootstrap,
                  "--topic-prefix", f"{unique_name}."]) == 0
@@ -107,7 +111,8 @@ def test_simulate_sends_the_seeded_run_straight_to_kafka(kafka_bootstrap, unique
 
     prefix = f"{unique_name}."
     topics = [prefix + topic for topic in SOURCE_TOPICS]
-    ensure_topics(kafka_bootstrap, topics, partitions=2)
+    ensure_topics(kafka_bootstrap, topics, partitions=2,
+                  security=security_for(kafka_bootstrap))
     start = "2026-11-22T09:00:00Z"
     assert main(["simulate", "--speed", "600", "--duration", "10m", "--seed", "5", "--start",
                  start, "--broker", kafka_bootstrap, "--topic-prefix", prefix]) == 0

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from broker_security import environment_for, security_for
 from worker_harness import cli
 
 from streams.publish import Publisher
@@ -65,7 +66,7 @@ def produce(bootstrap: str, prefix: str, path: Path, topic: str | None = None) -
     args = ["produce", str(path), "--broker", bootstrap, "--topic-prefix", prefix]
     if topic is not None:
         args += ["--topic", topic]
-    done = cli(*args)
+    done = cli(*args, env=environment_for(bootstrap))
     assert done.returncode == 0, done.stderr.decode()
     return done.stdout.decode()
 
@@ -110,7 +111,8 @@ class LiveFeed:
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
         self._started.set()
-        async with Publisher(self.bootstrap, topic_prefix=self.prefix) as publisher:
+        async with Publisher(self.bootstrap, topic_prefix=self.prefix,
+                             security=security_for(self.bootstrap)) as publisher:
             start = now_ms()
             await send_to_kafka(
                 paced(self.events, speed=1.0, start_ms=start, wall_epoch_ms=start), publisher,

@@ -7,7 +7,6 @@ id, topic prefix, web port and data directory, so tests never share state.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import ssl
@@ -20,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from broker_security import environment_for
 from prometheus_client.parser import text_string_to_metric_families
 
 #: One timeout for everything a test waits for (worker ready, events processed).
@@ -95,7 +95,7 @@ class Worker:
         self.data_dir = data_dir
         self.log_path = data_dir / "worker.log"
         self.env = {
-            **os.environ,
+            **environment_for(bootstrap),
             "CCPULSE_BROKER": bootstrap,
             "CCPULSE_APP_ID": app_id,
             "CCPULSE_TOPIC_PREFIX": prefix,

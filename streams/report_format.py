@@ -27,7 +27,7 @@ def value_text(key: str, value: float | None) -> str:
         return f"{value:+.1f}"
     if unit == "money":
         return f"{value:,.2f} {key.partition(':')[2]}".strip()
-    return f"{value:,.2f}"
+    return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.3f}"
 
 
 def change_text(key: str, value: float | None) -> str:
@@ -43,4 +43,4 @@ def change_text(key: str, value: float | None) -> str:
         return f"{value:+,.0f}"
     if unit == "score":
         return f"{value:+.1f}"
-    return f"{value:+,.2f}"
+    return f"{value:+,.2f}" if abs(value) >= 1 else f"{value:+.3f}"

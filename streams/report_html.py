@@ -30,9 +30,11 @@ td.nodata { color: #9aa5b1; font-style: italic; }
 .chart { border: 1px solid #e4e7eb; border-radius: 6px; padding: 8px; break-inside: avoid; }
 .chart h3 { margin: 0 0 4px; } .legend span { margin-right: 12px; font-size: 12px; }
 .legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; }
-.formulas td { text-align: left; vertical-align: top; } .formulas td.f { width: 45%; }
+.formulas { table-layout: fixed; } .formulas th, .formulas td { text-align: left;
+  vertical-align: top; } .formulas code { font-size: 11px; overflow-wrap: anywhere; }
 .note { color: #52606d; font-size: 12px; }
 section.scope { break-inside: auto; }
+@page { size: A4; margin: 12mm; }
 @media print { body { margin: 0; max-width: none; } h2 { break-after: avoid; }
   tr { break-inside: avoid; } }
 """
@@ -177,6 +179,8 @@ def charts_html(report: Report) -> str:
     c = report.charts
     days = [d[8:10] for d in c["days"]]
     months = c["months"]
+    # months before the first with customer data are left off the chart (not off the JSON)
+    first = next((i for i, v in enumerate(c["retention"]) if v is not None), len(months) - 1)
     return '<div class="charts">' + "".join((
         stacked_bars("Requests per day by channel", days, c["requests_by_channel"]),
         hbars("Tickets by category", c["tickets_by_category"]),
@@ -186,8 +190,9 @@ def charts_html(report: Report) -> str:
         lines("First response and resolution time per day (hours)", days,
               {"first response": c["frt"], "resolution": c["resolution_time"]},
               scale=1 / 3600, fmt="{:,.1f}"),
-        lines("Customer retention and churn per month (%)", months,
-              {"retention": c["retention"], "churn": c["churn"]}, lo=0, hi=100, scale=100),
+        lines("Customer retention and churn per month (%)", months[first:],
+              {"retention": c["retention"][first:], "churn": c["churn"][first:]}, lo=0,
+              hi=100, scale=100),
     )) + "</div>"
 
 
@@ -198,9 +203,10 @@ def formulas_html() -> str:
         if k.direction != "neutral" else
         f"<tr><td>{esc(k.name)}</td><td class=f>{esc(k.formula)}</td>"
         f"<td><code>{esc(k.families)}</code></td><td>–</td></tr>" for k in KPIS)
-    return ('<table class="formulas"><thead><tr><th>KPI</th><th>formula (month = counter at '
-            'the end − counter at the start)</th><th>families</th><th>direction</th></tr>'
-            f"</thead><tbody>{rows}</tbody></table>")
+    return ('<table class="formulas"><colgroup><col style="width:17%"><col style="width:43%">'
+            '<col style="width:28%"><col style="width:12%"></colgroup><thead><tr><th>KPI</th>'
+            "<th>formula (a month's count = the counter at its end − at its start)</th>"
+            f"<th>families</th><th>direction</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
 def render_html(report: Report) -> str:

@@ -255,9 +255,10 @@ KPIS: tuple[Kpi, ...] = (
     _k("resolution_time_business", "Resolution time, business hours", "seconds", LOWER,
        "as resolution time, counting business hours only",
        "cc_ticket_resolution_business_seconds"),
-    _k("resolution_ratio", "Resolution ratio", "ratio", HIGHER,
-       "first solves in the month / tickets created in the month (the windowed gauge's "
-       "'created in the window and solved since' has no counter)",
+    _k("resolution_ratio", "Resolution ratio (solved / created)", "ratio", HIGHER,
+       "first solves in the month / tickets created in the month; over 100 % when the month "
+       "solved more than it received (the windowed gauge's share of the window's tickets "
+       "solved since has no counter, so it cannot be read for a month)",
        "cc_tickets_solved_total, cc_tickets_created_total"),
     _k("reopened", "Tickets reopened", "count", LOWER,
        "reopens in the month", "cc_tickets_reopened_total"),

@@ -114,6 +114,10 @@ def run_report(args: argparse.Namespace, err: TextIO | None = None) -> int:
 
         snapshots = prometheus_snapshots(args.prometheus, instants, err, args.lookback)
         source = f"Prometheus {args.prometheus}"
+    if not any(snapshots[plan.start_us].series.values()):
+        print("report: nothing before the month's start: 'last month' has no data, and the "
+              "month's open cases and customers count only what the month itself shows",
+              file=err)
     report = build_report(plan, snapshots, config, source)
     write_outputs(report, out, pdf=not args.no_pdf, err=err)
     return 0

@@ -43,4 +43,6 @@ def change_text(key: str, value: float | None) -> str:
         return f"{value:+,.0f}"
     if unit == "score":
         return f"{value:+.1f}"
+    if unit == "money":
+        return f"{value:+,.2f}"
     return f"{value:+,.2f}" if abs(value) >= 1 else f"{value:+.3f}"

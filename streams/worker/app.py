@@ -102,6 +102,9 @@ class Pipeline:
 
     def __init__(self, config: Config, web: WebConfig | None = None) -> None:
         d = config.deployment
+        #: Kafka TLS/SASL of every client of this worker: Faust's, the dead-letter producer's
+        #: and the broker probe's (streams.kafka.security).
+        security = security_from(d)
         self.config = config
         #: TLS and basic auth of the web server (``streams.webconfig``); off by default.
         self.web = load_web_config(d.web_config_file) if web is None else web
@@ -110,7 +113,7 @@ class Pipeline:
         self.app = faust.App(
             d.app_id,
             broker=broker_url(d.broker),
-            broker_credentials=security_from(d).faust_credentials(),
+            broker_credentials=security.faust_credentials(),
             store="rocksdb://",  # local state on disk: a restart reads only the changelog tail
             datadir=d.data_dir,
             web_enabled=True,
@@ -165,7 +168,7 @@ class Pipeline:
         #: Dead letters wait here until Kafka acknowledges them (streams.worker.deadletter).
         self.letter_producer = LetterProducer(
             bootstrap_servers(d.broker), self.deadletter.get_topic_name(),
-            DEADLETTER_MAX_MESSAGE_BYTES, security_from(d).aiokafka_kwargs())
+            DEADLETTER_MAX_MESSAGE_BYTES, security.aiokafka_kwargs())
         self.deadletters = DeadLetters(self.letter_producer.send)
         #: Full topic name (with the prefix) -> base name (``cc.calls``).
         self.base_topics: dict[str, str] = {}
@@ -177,7 +180,7 @@ class Pipeline:
         self._add_engine_builder()
         self.health = HealthState(config.health, time.monotonic())
         self.probe = BrokerProbe(bootstrap_servers(d.broker), self._probe_timeout_s(),
-                                 security_from(d).aiokafka_kwargs())
+                                 security.aiokafka_kwargs())
         self._add_health_timers()
         self._add_pages()
         self.app.on_partitions_revoked.connect(self._on_revoked)

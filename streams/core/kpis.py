@@ -36,7 +36,11 @@ _COUNTERS = {
     "handled": "cc_contacts_handled_total",
     "blocked": "cc_calls_blocked_total",
     STALE: "cc_contacts_stale_total",
+    "resolved_first_contact": "cc_contacts_resolved_first_contact_total",
+    "chat_responses": "cc_chat_responses_total",
 }
+#: Counters of summed times, kept in integer µs (exact in any order), exported in seconds.
+_SECONDS_COUNTERS = {"chat_response_us": "cc_chat_response_seconds_total"}
 
 _HISTOGRAMS = {"wait": "cc_contact_wait_seconds", "handle": "cc_contact_handle_seconds"}
 
@@ -89,12 +93,20 @@ def contact_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
     label = QueueLabels(config, ledgers)
     fams: list[Family] = []
 
-    counters = {k: new_family(name) for k, name in _COUNTERS.items()}
+    counters = {k: new_family(name) for k, name in (*_COUNTERS.items(),
+                                                    *_SECONDS_COUNTERS.items())}
     for ledger in ledgers:
         for (metric, labels), value in ledger.counters.items():
             fam = counters.get(metric)
             if fam is not None:  # other kinds' counters are exported by their own builders
                 fam.add((label(labels[0]), *labels[1:]), value)
+    for metric in _SECONDS_COUNTERS:
+        fam = counters[metric]
+        fam.samples = {k: v / SECOND_US for k, v in fam.samples.items()}
+    for key in counters["handled"].samples:  # a counter starts at 0 beside its denominator
+        counters["resolved_first_contact"].samples.setdefault(key, 0)
+    for key in counters["chat_responses"].samples:
+        counters["chat_response_us"].samples.setdefault(key, 0.0)
 
     hists = {k: new_family(name) for k, name in _HISTOGRAMS.items()}
     for ledger in ledgers:

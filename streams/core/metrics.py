@@ -72,6 +72,15 @@ CATALOGUE: tuple[FamilySpec, ...] = (
                QC, _COUNTERS),
     FamilySpec("cc_calls_blocked_total", _C, "Calls that could not be served at all.",
                ("queue", "reason"), _COUNTERS),
+    FamilySpec("cc_contacts_resolved_first_contact_total", _C,
+               "Handled contacts resolved at first contact (resolved=true on the last wrap-up, "
+               "no transfer); over cc_contacts_handled_total, the FCR of any period.", QC,
+               _COUNTERS),
+    FamilySpec("cc_chat_responses_total", _C,
+               "Chat agent messages that answered waiting customer messages.", QC, _COUNTERS),
+    FamilySpec("cc_chat_response_seconds_total", _C,
+               "Sum of the chat response times (agent message - the oldest unanswered customer "
+               "message); over cc_chat_responses_total, the average.", QC, _COUNTERS),
     FamilySpec("cc_contacts_stale_total", _C,
                "Waiting segments dropped from the live gauges as stale (no outcome within "
                "stale_after_seconds of queueing).", QC, _COUNTERS),
@@ -83,9 +92,24 @@ CATALOGUE: tuple[FamilySpec, ...] = (
     FamilySpec("cc_tickets_reopened_total", _C,
                "Reopens: a status change from solved/closed back to open, pending or on hold.",
                QC, _COUNTERS),
+    FamilySpec("cc_tickets_resolved_first_contact_total", _C,
+               "First solves with exactly one public agent reply and at most one agent before "
+               "them; over cc_tickets_solved_total, the ticket FCR of any period.", QC,
+               _COUNTERS),
+    FamilySpec("cc_ticket_replies_before_solve_total", _C,
+               "Public agent replies before the first solve, counted at the first solve; over "
+               "cc_tickets_solved_total, the replies per ticket.", QC, _COUNTERS),
+    FamilySpec("cc_ticket_responses_total", _C,
+               "Public agent replies that answered waiting customer messages.", QC, _COUNTERS),
+    FamilySpec("cc_ticket_response_seconds_total", _C,
+               "Sum of the ticket response times (reply - the oldest unanswered customer "
+               "message); over cc_ticket_responses_total, the average.", QC, _COUNTERS),
     FamilySpec("cc_survey_responses_total", _C, "Survey responses by survey and score.",
                ("survey", "queue", "channel", "score"), _COUNTERS),
     FamilySpec("cc_qa_reviews_total", _C, "QA reviews.", QC, _COUNTERS),
+    FamilySpec("cc_qa_review_score_total", _C,
+               "Sum of the QA review scores, each 0-1; over cc_qa_reviews_total, the IQS.", QC,
+               _COUNTERS),
     # --- histograms
     FamilySpec("cc_contact_wait_seconds", _H,
                "Wait of answered and abandoned segments (short abandons included).",

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from streams.core import contributions as F
 from streams.core.config import Config
 from streams.core.entities import ticket as T
+from streams.core.entities.feedback import QA_SCORE_PPM
 from streams.core.kpis import SECOND_US, WINDOWS, QueueLabels, _ratio, _window_sums
 from streams.core.ledger import Ledger
 from streams.core.metrics import Family, new_family
@@ -20,7 +21,13 @@ from streams.core.metrics import Family, new_family
 PRIORITIES = ("low", "normal", "high", "urgent")
 
 _TICKET_COUNTERS = {T.CREATED: "cc_tickets_created_total", T.SOLVED: "cc_tickets_solved_total",
-                    T.REOPENED: "cc_tickets_reopened_total"}
+                    T.REOPENED: "cc_tickets_reopened_total",
+                    T.RESOLVED_FIRST_CONTACT: "cc_tickets_resolved_first_contact_total",
+                    T.REPLIES_BEFORE_SOLVE: "cc_ticket_replies_before_solve_total",
+                    T.RESPONSES: "cc_ticket_responses_total",
+                    T.RESPONSE_US: "cc_ticket_response_seconds_total"}
+#: Counters of summed times, kept in integer µs (exact in any order), exported in seconds.
+_SECONDS_COUNTERS = (T.RESPONSE_US,)
 _TICKET_HISTOGRAMS = {
     T.FIRST_RESPONSE: "cc_ticket_first_response_seconds",
     T.RESOLUTION: "cc_ticket_resolution_seconds",
@@ -29,7 +36,8 @@ _TICKET_HISTOGRAMS = {
 }
 SURVEY_RESPONSES, QA_REVIEWS = "survey_responses", "qa_reviews"
 _FEEDBACK_COUNTERS = {SURVEY_RESPONSES: "cc_survey_responses_total",
-                      QA_REVIEWS: "cc_qa_reviews_total"}
+                      QA_REVIEWS: "cc_qa_reviews_total",
+                      QA_SCORE_PPM: "cc_qa_review_score_total"}
 
 #: Windowed count gauges: family -> field (0 when nothing was booked).
 _TICKET_COUNTS = {
@@ -133,8 +141,12 @@ def ticket_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
     for ledger in ledgers:  # ... or has it open now
         for queue, channel, _ in ledger.tickets_open:
             pairs.add((label(queue), channel))
+    for metric in _SECONDS_COUNTERS:
+        fam = counters[metric]
+        fam.samples = {k: v / SECOND_US for k, v in fam.samples.items()}
     for pair in pairs:  # a counter starts at 0, so increase() sees its first step
-        for metric in (T.SOLVED, T.REOPENED):
+        for metric in (T.SOLVED, T.REOPENED, T.RESOLVED_FIRST_CONTACT, T.REPLIES_BEFORE_SOLVE,
+                       T.RESPONSES, T.RESPONSE_US):
             counters[metric].samples.setdefault(pair, 0)
     fams: list[Family] = [*counters.values()]
     fams.extend(_merge_histograms(ledgers, label, _TICKET_HISTOGRAMS))
@@ -207,6 +219,12 @@ def feedback_families(config: Config, ledgers: Sequence[Ledger], now_us: int) ->
                 key = (label(labels[0]), labels[1])
                 counters[metric].add(key, value)
                 seen["qa"].add(key)
+            elif metric == QA_SCORE_PPM:  # the scores' sum, 0-1 each, kept in millionths
+                counters[metric].add((label(labels[0]), labels[1]), value)
+    scores = counters[QA_SCORE_PPM]
+    scores.samples = {k: v / 1_000_000 for k, v in scores.samples.items()}
+    for key in counters[QA_REVIEWS].samples:  # a counter starts at 0 beside its denominator
+        scores.samples.setdefault(key, 0.0)
     g = {name: new_family(name) for name in (
         "cc_nps_score", "cc_window_nps_responses", "cc_window_nps_promoters",
         "cc_window_nps_detractors", *_SURVEY_PARTS["csat"], *_SURVEY_PARTS["ces"],

@@ -120,6 +120,8 @@ def test_queue_transfer_makes_a_second_segment_in_the_new_queue(centre: Centre):
     # Resolved, but transferred: not a first-contact resolution.
     assert v(NOW, "cc_first_contact_resolution_ratio", queue="billing", channel="voice",
              window="interval") == 0.0
+    assert v(NOW, "cc_contacts_resolved_first_contact_total", queue="billing",
+             channel="voice") == 0
 
 
 def test_handle_time_is_talk_hold_and_after_contact_work(centre: Centre):
@@ -135,6 +137,8 @@ def test_handle_time_is_talk_hold_and_after_contact_work(centre: Centre):
                         window="interval") == pytest.approx(240.0)
     assert centre.value(NOW, "cc_first_contact_resolution_ratio", queue="q", channel="voice",
                         window="interval") == 1.0
+    assert centre.value(NOW, "cc_contacts_resolved_first_contact_total", queue="q",
+                        channel="voice") == 1
 
 
 def test_blocked_call_takes_queue_of_its_contact_else_unknown(centre: Centre):
@@ -228,6 +232,10 @@ def test_chat_response_time_measures_from_oldest_unanswered_customer_message(cen
     # responses: 40 s (from 09:00:00) and 30 s; the second agent message answers nothing.
     assert c.value(NOW, "cc_chat_response_average_seconds", queue="web",
                    window="interval") == pytest.approx(35.0)
+    # The same responses since the start, for any period (the monthly report).
+    assert c.value(NOW, "cc_chat_responses_total", queue="web", channel="chat") == 2
+    assert c.value(NOW, "cc_chat_response_seconds_total", queue="web",
+                   channel="chat") == pytest.approx(70.0)
 
 
 def test_result_does_not_depend_on_arrival_order():

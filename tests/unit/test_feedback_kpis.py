@@ -61,6 +61,8 @@ def test_iqs_is_the_weighted_mean_of_categories_and_a_failed_critical_one_makes_
     # (0.575 + 0 + 0.9) / 3
     assert abs(c.value(NOW, "cc_iqs_ratio", **w) - 1.475 / 3) < 1e-9
     assert c.value(NOW, "cc_qa_reviews_total", queue="sales", channel="voice") == 3
+    assert abs(c.value(NOW, "cc_qa_review_score_total", queue="sales", channel="voice")
+               - 1.475) < 1e-9
 
 
 def test_a_survey_before_its_contact_takes_the_contacts_queue_when_it_arrives():

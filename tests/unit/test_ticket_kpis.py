@@ -120,6 +120,8 @@ def test_response_time_runs_from_the_oldest_unanswered_customer_message():
     c.feed()
     assert c.value(NOW, "cc_window_ticket_responses", **W) == 2
     assert c.value(NOW, "cc_ticket_response_average_seconds", **W) == 2100.0
+    assert c.value(NOW, "cc_ticket_responses_total", **Q) == 2
+    assert c.value(NOW, "cc_ticket_response_seconds_total", **Q) == 4200.0
 
 
 def test_a_bot_reply_counts_for_neither_side():
@@ -173,6 +175,10 @@ def test_ticket_fcr_needs_one_public_agent_reply_and_at_most_one_agent():
     assert c.value(NOW, "cc_window_tickets_resolved_first_contact", **W) == 1
     assert abs(c.value(NOW, "cc_ticket_first_contact_resolution_ratio", **W) - 1 / 3) < 1e-12
     assert c.value(NOW, "cc_replies_per_ticket", **W) == 4 / 3
+    # The same parts since the start, for any period (the monthly report).
+    assert c.value(NOW, "cc_tickets_resolved_first_contact_total", **Q) == 1
+    assert c.value(NOW, "cc_ticket_replies_before_solve_total", **Q) == 4
+    assert c.value(NOW, "cc_tickets_solved_total", **Q) == 3
 
 
 def test_update_moves_live_gauges_while_windowed_kpis_keep_the_queue_at_booking_time():

@@ -56,6 +56,11 @@ _new = tuple.__new__
 OUTCOMES = frozenset({"answered", "abandoned", "flowed_out"})
 CHANNEL_OF_FAMILY = {"call": "voice", "chat": "chat"}
 RETENTION_US = 48 * HOUR_US
+#: Counter metrics (since the start) beside the window fields of the same name: handled
+#: contacts resolved at first contact, chat responses and their summed time in µs.
+RESOLVED_FIRST_CONTACT_COUNT = "resolved_first_contact"
+CHAT_RESPONSES_COUNT = "chat_responses"
+CHAT_RESPONSE_US_COUNT = "chat_response_us"
 
 
 class ContactEvent(NamedTuple):
@@ -389,8 +394,9 @@ def _reply(events: list[ContactEvent]) -> list[Contribution]:
     queue = next((ev.queue for ev in reversed(events)
                   if ev.kind == "queued" and ev.queue is not None), UNKNOWN)
     at_us = reply.at_us
-    return [_new(Booking, (queue, "chat", at_us, CHAT_RESPONSE_US, at_us - since_us)),
-            _new(Booking, (queue, "chat", at_us, CHAT_RESPONSES, 1))]
+    out: list[Contribution] = []
+    _chat_response(queue, at_us, at_us - since_us, out)
+    return out
 
 
 def _first_wrapup(channel: str, events: list[ContactEvent], per_agent: bool) -> Change | None:
@@ -491,6 +497,7 @@ def _handled(channel: str, scan: _Scan, answered: list[_Segment],
     resolved = wrapup.extra is True and not scan.transferred
     if resolved:
         out.append(_new(Booking, (q, channel, end, RESOLVED_FIRST_CONTACT, 1)))
+        out.append(_new(Count, (RESOLVED_FIRST_CONTACT_COUNT, (q, channel), 1)))
     if per_agent and wrapup.agent is not None:
         agent = wrapup.agent
         out.append(_new(AgentBooking, (agent, end, HANDLED, 1)))
@@ -514,13 +521,22 @@ def _chat_responses(scan: _Scan, out: list[Contribution]) -> None:
     unanswered_since: int | None = None
     ordered = scan.ordered
     only_queue = ordered[0].queue if len(ordered) == 1 else None  # the usual chat
-    add = out.append
     for at_us, _, _, _, _, sender, _ in scan.messages:
         if sender == "customer":
             if unanswered_since is None:
                 unanswered_since = at_us
         elif sender == "agent" and unanswered_since is not None:
-            queue = only_queue or queue_at(ordered, at_us)
-            add(_new(Booking, (queue, "chat", at_us, CHAT_RESPONSE_US, at_us - unanswered_since)))
-            add(_new(Booking, (queue, "chat", at_us, CHAT_RESPONSES, 1)))
+            _chat_response(only_queue or queue_at(ordered, at_us), at_us,
+                           at_us - unanswered_since, out)
             unanswered_since = None
+
+
+def _chat_response(queue: str, at_us: int, response_us: int, out: list[Contribution]) -> None:
+    """One chat response, booked at the agent's message in ``queue``: in the windows and in
+    the counters since the start (their sum only when not 0: a counter never holds a 0 that a
+    retraction could not tell from another entity's)."""
+    out.append(_new(Booking, (queue, "chat", at_us, CHAT_RESPONSE_US, response_us)))
+    out.append(_new(Booking, (queue, "chat", at_us, CHAT_RESPONSES, 1)))
+    out.append(_new(Count, (CHAT_RESPONSES_COUNT, (queue, "chat"), 1)))
+    if response_us:
+        out.append(_new(Count, (CHAT_RESPONSE_US_COUNT, (queue, "chat"), response_us)))

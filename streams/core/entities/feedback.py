@@ -32,6 +32,8 @@ UNKNOWN = "unknown"
 RETENTION_US = 48 * HOUR_US
 DEFAULT_SCALE_MAX = {"nps": 10, "csat": 5, "ces": 7}
 SURVEY_RESPONSES, QA_REVIEWS = "survey_responses", "qa_reviews"
+#: Counter of the reviews' scores, 0-1 each, in millionths (beside ``QA_REVIEWS``).
+QA_SCORE_PPM = "qa_score_ppm"
 PPM = 1_000_000
 
 
@@ -140,6 +142,8 @@ class FeedbackKind(EventLogKind):
                 out.append(Count(QA_REVIEWS, (queue, channel), 1))
                 out.append(Booking(queue, channel, at, F.QA_REVIEWS, 1))
                 out.append(Booking(queue, channel, at, F.IQS_PPM, ev.score))
+                if ev.score:  # never a 0 (a retraction could not tell it from another's)
+                    out.append(Count(QA_SCORE_PPM, (queue, channel), ev.score))
                 continue
             survey, score = ev.survey, ev.score
             out.append(Count(SURVEY_RESPONSES, (queue, survey, channel, str(score)), 1))

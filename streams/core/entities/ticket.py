@@ -53,6 +53,12 @@ CREATED, SOLVED, REOPENED = "tickets_created", "tickets_solved", "tickets_reopen
 FIRST_RESPONSE, RESOLUTION = "ticket_first_response", "ticket_resolution"
 FIRST_RESPONSE_BUSINESS, RESOLUTION_BUSINESS = (
     "ticket_first_response_business", "ticket_resolution_business")
+#: Counters beside the window fields of the same quantity: responses and their summed time in
+#: µs (booked at the reply), first solves resolved at first contact and the public agent replies
+#: before the first solve (booked at the first solve).
+RESPONSES, RESPONSE_US = "ticket_responses", "ticket_response_us"
+RESOLVED_FIRST_CONTACT, REPLIES_BEFORE_SOLVE = (
+    "tickets_resolved_first_contact", "ticket_replies_before_solve")
 
 #: Order of a ticket's events at the same instant (lower first).
 _RANK = {"created": 0, "updated": 1, "assigned": 2, "replied": 3, "status_changed": 4}
@@ -177,6 +183,12 @@ def ticket_contributions(events: list[TicketEvent], config: Config) -> list[Cont
     def book(at_us: int, field: str, amount: int) -> None:
         out.append(Booking(queue, channel, at_us, field, amount))
 
+    def count(metric: str, amount: int) -> None:
+        """A counter since the start, in the queue of the booking beside it; never a 0 (a
+        retraction could not tell it from another ticket's)."""
+        if amount:
+            out.append(Count(metric, (queue, channel), amount))
+
     # Created first; an event stamped before it (clock skew between systems) counts as at
     # creation — except an update, which creation overrides.
     ordered = [created, *(ev for ev in events if ev is not created)]
@@ -215,8 +227,11 @@ def ticket_contributions(events: list[TicketEvent], config: Config) -> list[Cont
             if first_solve_us is None:
                 public_agent_replies += 1
             if unanswered_since is not None:
+                response_us = at - unanswered_since
                 book(at, F.TICKET_RESPONSES, 1)
-                book(at, F.TICKET_RESPONSE_US, at - unanswered_since)
+                book(at, F.TICKET_RESPONSE_US, response_us)
+                count(RESPONSES, 1)
+                count(RESPONSE_US, response_us)
                 unanswered_since = None
             if first_reply_us is None:
                 first_reply_us = at
@@ -251,8 +266,10 @@ def ticket_contributions(events: list[TicketEvent], config: Config) -> list[Cont
                     book(at, F.TICKET_RESOLUTION_US, resolution_us)
                     book(at, F.TICKET_RESOLUTION_BUSINESS_US, resolution_business_us)
                     book(at, F.TICKET_REPLIES_BEFORE_SOLVE, public_agent_replies)
+                    count(REPLIES_BEFORE_SOLVE, public_agent_replies)
                     if public_agent_replies == 1 and len(agents) <= 1:
                         book(at, F.TICKETS_RESOLVED_FIRST_CONTACT, 1)
+                        count(RESOLVED_FIRST_CONTACT, 1)
             elif solved:
                 solved = False
                 out.append(Count(REOPENED, (queue, channel), 1))

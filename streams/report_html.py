@@ -212,6 +212,9 @@ def formulas_html() -> str:
 def render_html(report: Report) -> str:
     plan = report.plan
     gaps = ", ".join(row_name(k) for k in NOT_DERIVABLE)
+    gaps_note = ("Not derivable for a calendar month from ccpulse's exported families, so "
+                 f'always "no data": {esc(gaps)} (exported only for the interval and today '
+                 "windows)." if gaps else "")
     scopes = "".join(
         f'<section class="scope"><h3>{esc("Queue " + q)}</h3>{overview_table(report, q)}'
         "</section>" for q in report.queues)
@@ -226,8 +229,7 @@ in {esc(plan.customer_timezone)}), compared with {esc(plan.previous_month)}. Sou
 <h2>Overview — whole centre</h2>
 {overview_table(report, "centre")}
 <p class="note">No data: the KPI had nothing to measure in the month (never shown as 0).
-Not derivable for a calendar month from ccpulse's exported families, so always "no data":
-{esc(gaps)} (exported only for the interval and today windows).</p>
+{gaps_note}</p>
 <h2>Charts — whole centre</h2>
 {charts_html(report)}
 <h2>Overview per queue</h2>

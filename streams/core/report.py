@@ -15,8 +15,9 @@ workers, or the replay). Whatever the source (the replay at that instant, or a P
 
 A KPI whose denominator is 0 in the month, or whose family has no series, is ``None`` ("no
 data"), never 0. :data:`NOT_DERIVABLE` lists the KPIs of the issue that the exposition
-exports only as ``interval``/``today`` windows: a month value cannot be read off it. Pure: no
-I/O; the instants come from :func:`month_plan`.
+exports only as ``interval``/``today`` windows, so that a month value cannot be read off it:
+none any more (each has a counter, or a pair, since the start). Pure: no I/O; the instants
+come from :func:`month_plan`.
 """
 
 from __future__ import annotations
@@ -45,7 +46,11 @@ COUNTERS = ("cc_contacts_offered_total", "cc_contacts_answered_total",
             "cc_contacts_flowed_out_total", "cc_contacts_answered_within_threshold_total",
             "cc_contacts_handled_total", "cc_calls_blocked_total", "cc_tickets_created_total",
             "cc_tickets_solved_total", "cc_tickets_reopened_total", "cc_survey_responses_total",
-            "cc_qa_reviews_total")
+            "cc_qa_reviews_total", "cc_contacts_resolved_first_contact_total",
+            "cc_chat_responses_total", "cc_chat_response_seconds_total",
+            "cc_tickets_resolved_first_contact_total", "cc_ticket_replies_before_solve_total",
+            "cc_ticket_responses_total", "cc_ticket_response_seconds_total",
+            "cc_qa_review_score_total")
 LIVE = ("cc_tickets_open", "cc_tickets_backlog")
 CUSTOMER_PARTS = ("cc_window_customers_start", "cc_window_customers_end",
                   "cc_window_customers_acquired", "cc_window_customers_churned",
@@ -246,9 +251,10 @@ KPIS: tuple[Kpi, ...] = (
        "as first response time, counting business hours only",
        "cc_ticket_first_response_business_seconds"),
     _k("response_time", "Average response time", "seconds", LOWER,
-       "not derivable for a month: every agent reply's response time is exported only as "
-       "interval/today windows (no counter or histogram since the start)",
-       "cc_ticket_response_average_seconds, cc_chat_response_average_seconds (windows only)"),
+       "Σ (agent reply − the oldest unanswered customer message) / such replies, over the "
+       "tickets' public agent replies and the chats' agent messages, booked at the reply",
+       "cc_ticket_response_seconds_total, cc_ticket_responses_total, "
+       "cc_chat_response_seconds_total, cc_chat_responses_total"),
     _k("resolution_time", "Resolution time", "seconds", LOWER,
        "Σ (first solve − created) / first solves, booked at the solve",
        "cc_ticket_resolution_seconds"),
@@ -263,14 +269,14 @@ KPIS: tuple[Kpi, ...] = (
     _k("reopened", "Tickets reopened", "count", LOWER,
        "reopens in the month", "cc_tickets_reopened_total"),
     _k("fcr_contacts", "First contact resolution, contacts", "ratio", HIGHER,
-       "not derivable for a month: handled contacts resolved without transfer are exported "
-       "only as interval/today windows", "cc_first_contact_resolution_ratio (windows only)"),
+       "handled contacts with resolved=true on the last wrap-up and no transfer / contacts "
+       "handled", "cc_contacts_resolved_first_contact_total, cc_contacts_handled_total"),
     _k("fcr_tickets", "First contact resolution, tickets", "ratio", HIGHER,
-       "not derivable for a month: exported only as interval/today windows",
-       "cc_ticket_first_contact_resolution_ratio (windows only)"),
+       "first solves with exactly one public agent reply and at most one agent / first solves",
+       "cc_tickets_resolved_first_contact_total, cc_tickets_solved_total"),
     _k("replies_per_ticket", "Replies per ticket", "number", LOWER,
-       "not derivable for a month: exported only as interval/today windows",
-       "cc_replies_per_ticket (windows only)"),
+       "public agent replies before the first solve / first solves, booked at the solve",
+       "cc_ticket_replies_before_solve_total, cc_tickets_solved_total"),
     _k("nps", "NPS", "score", HIGHER,
        "100 × (responses 9–10 − responses 0–6) / NPS responses",
        "cc_survey_responses_total{survey=\"nps\"}"),
@@ -287,9 +293,8 @@ KPIS: tuple[Kpi, ...] = (
     _k("qa_reviews", "QA reviews", "count", NEUTRAL,
        "QA reviews in the month", "cc_qa_reviews_total"),
     _k("iqs", "IQS", "ratio", HIGHER,
-       "not derivable for a month: the review scores are exported only as interval/today "
-       "windows (cc_qa_reviews_total counts reviews, not their scores)",
-       "cc_iqs_ratio (windows only)"),
+       "Σ QA review score (each 0–1: the 0–100 score / 100, or its categories' weighted "
+       "mean) / QA reviews", "cc_qa_review_score_total, cc_qa_reviews_total"),
     _k("retention", "Customer retention", "ratio", HIGHER,
        "(customers at the end − acquired) / customers at the start",
        "cc_window_customers_{start,end,acquired}{window=\"previous_month\"} at the month's "
@@ -314,7 +319,7 @@ KPIS: tuple[Kpi, ...] = (
 )
 KPI_BY_KEY = {k.key: k for k in (*KPIS, CHANNEL_REQUESTS)}
 #: KPIs of the issue the exposition cannot give for a month (no counter since the start).
-NOT_DERIVABLE = ("response_time", "fcr_contacts", "fcr_tickets", "replies_per_ticket", "iqs")
+NOT_DERIVABLE: tuple[str, ...] = ()
 
 
 def _div(num: float, den: float, scale: float = 1.0) -> float | None:
@@ -424,6 +429,7 @@ def contact_kpis(p: Period, config: Config) -> dict[str, float | None]:
     blocked = p.n("cc_calls_blocked_total")
     voice = p.n("cc_contacts_offered_total", channel="voice")
     created = p.n("cc_tickets_created_total")
+    solved = p.n("cc_tickets_solved_total")
     requests = requests_by_channel(p)
     any_traffic = any(p.seen(n) for n in ("cc_contacts_offered_total", "cc_calls_blocked_total",
                                           "cc_tickets_created_total"))
@@ -448,7 +454,15 @@ def contact_kpis(p: Period, config: Config) -> dict[str, float | None]:
         "frt_business": p.average("cc_ticket_first_response_business_seconds"),
         "resolution_time": p.average("cc_ticket_resolution_seconds"),
         "resolution_time_business": p.average("cc_ticket_resolution_business_seconds"),
-        "resolution_ratio": _div(p.n("cc_tickets_solved_total"), created),
+        "resolution_ratio": _div(solved, created),
+        "response_time": _div(p.n("cc_ticket_response_seconds_total")
+                              + p.n("cc_chat_response_seconds_total"),
+                              p.n("cc_ticket_responses_total") + p.n("cc_chat_responses_total")),
+        "fcr_contacts": _div(p.n("cc_contacts_resolved_first_contact_total"),
+                             p.n("cc_contacts_handled_total")),
+        "fcr_tickets": _div(p.n("cc_tickets_resolved_first_contact_total"), solved),
+        "replies_per_ticket": _div(p.n("cc_ticket_replies_before_solve_total"), solved),
+        "iqs": _div(p.n("cc_qa_review_score_total"), p.n("cc_qa_reviews_total")),
         "reopened": p.count("cc_tickets_reopened_total"),
         "survey_responses": p.count("cc_survey_responses_total"),
         "qa_reviews": p.count("cc_qa_reviews_total"),

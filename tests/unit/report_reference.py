@@ -27,16 +27,25 @@ CATEGORIES = ("billing", "technical", "shipping", "returns", "sales", "cancellat
 
 
 #: Order of a contact's or ticket's events at the same instant (contract §2, decisions.md:
-#: lower first, then event id).
+#: lower first, then event id; messages by sender, below).
 CONTACT_RANK = {"queued": 0, "answered": 1, "abandoned": 1, "flowed_out": 1, "blocked": 1,
                 "transferred": 2, "hold_started": 3, "hold_ended": 4, "message": 6,
                 "ended": 8, "wrapup_ended": 9}
 TICKET_RANK = {"created": 0, "updated": 1, "assigned": 2, "replied": 3, "status_changed": 4}
 
 
+#: Chat messages at one instant: the customer's, the bot's, then the agent's (decisions.md),
+#: so a customer message and an agent reply stamped together are a response of 0 s.
+MESSAGE_RANK = {"customer": 5, "bot": 6, "agent": 7}
+
+
 def in_order(events: list[dict], rank: dict[str, int]) -> list[dict]:
-    return sorted(events, key=lambda e: (e["t"], rank.get(e["type"].split(".")[1], 5),
-                                         e["event_id"]))
+    def key(e: dict) -> tuple:
+        kind = e["type"].split(".")[1]
+        r = MESSAGE_RANK.get(e.get("sender"), 6) if kind == "message" else rank.get(kind, 5)
+        return (e["t"], r, e["event_id"])
+
+    return sorted(events, key=key)
 
 
 def read_events(path: str) -> list[dict]:
@@ -83,17 +92,35 @@ def contact_month(events: Iterable[dict], start: int, end: int) -> dict[str, Tal
             feedback.append(e)
     for e in feedback:
         queue = e.get("queue") or _referenced_queue(e, by_contact, tickets, end)
-        add(queue, "qa" if e["type"] == "qa.reviewed" else f"{e['survey']}:{e['score']}")
+        if e["type"] == "qa.reviewed":
+            add(queue, "qa")
+            add(queue, "qa_score", review_score(e))
+        else:
+            add(queue, f"{e['survey']}:{e['score']}")
     for evs in by_contact.values():
         evs = in_order(evs, CONTACT_RANK)
         channel = "voice" if evs[0]["type"].startswith("call.") else "chat"
         open_segments: dict[str, list[int]] = defaultdict(list)
         segments: list[list] = []  # [queue, queued_us, outcome_us or None, outcome]
         wrapup = None
+        resolved = transferred = False
+        waiting_since = None  # the oldest customer chat message no agent has answered
+        first_queue = next((e["queue"] for e in evs
+                            if e["type"].endswith(".queued") and e["t"] <= end), "unknown")
         for e in evs:
             kind = e["type"].split(".")[1]
             if e["t"] > end:
                 break
+            if kind == "message" and e["sender"] == "customer":
+                waiting_since = e["t"] if waiting_since is None else waiting_since
+            elif kind == "message" and e["sender"] == "agent" and waiting_since is not None:
+                if inside(e["t"]):  # in the queue of the contact's latest segment by then
+                    queue = segments[-1][0] if segments else first_queue
+                    add(queue, "responses")
+                    add(queue, "response", (e["t"] - waiting_since) / 1e6)
+                waiting_since = None
+            elif kind == "transferred":
+                transferred = True
             if kind == "queued":
                 seg = [e["queue"], e["t"], None, None]
                 segments.append(seg)
@@ -120,6 +147,7 @@ def contact_month(events: Iterable[dict], start: int, end: int) -> dict[str, Tal
                     add(e["queue"], "flowed")
             elif kind == "wrapup_ended":
                 wrapup = e["t"]
+                resolved = e.get("resolved") is True
         answered = [s for s in segments if s[3] == "answered"]
         if wrapup is not None and answered and inside(wrapup):
             first = min(s[2] for s in answered)
@@ -128,6 +156,8 @@ def contact_month(events: Iterable[dict], start: int, end: int) -> dict[str, Tal
             queue = max(answered, key=lambda s: s[2])[0]
             add(queue, "handled")
             add(queue, "handle", max(0, wrapup - first - again) / 1e6)
+            if resolved and not transferred:
+                add(queue, "fcr")
     for evs in tickets.values():
         evs = in_order(evs, TICKET_RANK)
         created = next((e for e in evs if e["type"] == "ticket.created"), None)
@@ -142,9 +172,27 @@ def contact_month(events: Iterable[dict], start: int, end: int) -> dict[str, Tal
             add(queue, f"category:{category}")
         solved = replied = False
         state_open = True
+        waiting_since = created["t"]  # created is the customer's first message
+        agent_replies = 0  # public agent replies before the first solve
+        agents: set[str] = set()  # assigned or replying (private notes too) before it
         for e in evs:
             if e["t"] > end:
                 break
+            public = e.get("public", True)
+            if e["type"] == "ticket.assigned" and not solved and e.get("agent_id"):
+                agents.add(e["agent_id"])
+            if e["type"] == "ticket.replied" and e["author"] == "agent":
+                if not solved and e.get("agent_id"):
+                    agents.add(e["agent_id"])
+                if public and not solved:
+                    agent_replies += 1
+                if public and waiting_since is not None:
+                    if inside(e["t"]):
+                        add(queue, "responses")
+                        add(queue, "response", (e["t"] - waiting_since) / 1e6)
+                    waiting_since = None
+            elif e["type"] == "ticket.replied" and e["author"] == "customer" and public:
+                waiting_since = e["t"] if waiting_since is None else waiting_since
             if e["type"] == "ticket.updated" and e.get("queue"):
                 queue = e["queue"]
             elif (e["type"] == "ticket.replied" and e["author"] == "agent"
@@ -160,6 +208,9 @@ def contact_month(events: Iterable[dict], start: int, end: int) -> dict[str, Tal
                     if inside(e["t"]):
                         add(queue, "solved")
                         add(queue, "resolution", (e["t"] - created["t"]) / 1e6)
+                        add(queue, "replies", agent_replies)
+                        if agent_replies == 1 and len(agents) <= 1:
+                            add(queue, "ticket_fcr")
                 elif not closing and not state_open and inside(e["t"]):
                     add(queue, "reopened")
                 state_open = not closing
@@ -168,6 +219,19 @@ def contact_month(events: Iterable[dict], start: int, end: int) -> dict[str, Tal
             if end - created["t"] > BACKLOG_US:
                 add(queue, "backlog")
     return out
+
+
+def review_score(e: dict) -> float:
+    """A QA review's score as a share, 0–1 (contract §3.3 IQS): the 0–100 score / 100, or
+    its categories' weighted mean of (score − min) / (max − min), 0 when a critical one is
+    under 50 %."""
+    if not e.get("categories"):
+        return e["score"] / 100
+    shares = [((c["score"] - c["min"]) / (c["max"] - c["min"]), c.get("weight", 1),
+               c.get("critical", False)) for c in e["categories"]]
+    if any(critical and share < 0.5 for share, _, critical in shares):
+        return 0.0
+    return sum(share * w for share, w, _ in shares) / sum(w for _, w, _ in shares)
 
 
 def _referenced_queue(e: dict, contacts: dict[str, list[dict]],
@@ -248,6 +312,11 @@ def month_kpis(t: Tally, ever: Tally | None = None) -> dict[str, float | None]:
         "ces_average": _div(sum(s * v for s, v in ces.items()), sum(ces.values())),
         "survey_responses": sum(nps.values()) + sum(csat.values()) + sum(ces.values()),
         "qa_reviews": n["qa"],
+        "response_time": _div(n["response"], n["responses"]),
+        "fcr_contacts": _div(n["fcr"], n["handled"]),
+        "fcr_tickets": _div(n["ticket_fcr"], n["solved"]),
+        "replies_per_ticket": _div(n["replies"], n["solved"]),
+        "iqs": _div(n["qa_score"], n["qa"]),
     }
     for channel, v in merged.items():
         if v:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from . import agent_detail, agents, pipeline, queue_detail, tickets, wallboard
+from . import agent_detail, agents, month, pipeline, queue_detail, tickets, wallboard
 
 DASHBOARDS: tuple[Callable[[], Dashboard], ...] = (
     wallboard.build,
@@ -18,5 +18,6 @@ DASHBOARDS: tuple[Callable[[], Dashboard], ...] = (
     agents.build,
     agent_detail.build,
     tickets.build,
+    month.build,
     pipeline.build,
 )

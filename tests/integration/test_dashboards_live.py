@@ -52,6 +52,7 @@ from prometheus_harness import (
 )
 from traffic import LiveFeed, now_ms, produce, recent_and_live, write_jsonl
 
+from grafana.dashboards_src import month
 from grafana.queries import PanelQuery, all_panel_queries
 from streams.core.metrics import SPECS
 from streams.simulate.model import (
@@ -78,10 +79,14 @@ CHECK_TIMEOUT_S = 90.0
 MAX_LIVE_AGE_S = 60.0
 LATE_BY_MS = 49 * 3_600_000  # older than the engine's 48 h retention: counted as late
 
-#: Panels whose value is a share in 0-1 although no ``*_ratio`` metric is in the query.
-COMPUTED_RATIOS = {"Invalid share", "Answered within threshold (rolling)", "CSAT today"}
-#: Values that may be negative: NPS (-100..100) and CLV (revenue less acquisition cost).
-SIGNED = re.compile(r"cc_nps:score|cc_customer_lifetime_value")
+#: Panels whose value is a share in 0-1 although no ``*_ratio`` metric is in the query (the
+#: Month dashboard's ratios are differences of counters over differences of counters).
+COMPUTED_RATIOS = {"Invalid share", "Answered within threshold (rolling)", "CSAT today",
+                   *month.RATIO_TITLES}
+#: Values that may be negative: NPS (-100..100: the fleet rule, or the Month dashboard's from
+#: the survey counter) and CLV (revenue less acquisition cost).
+NPS = re.compile(r'cc_nps:score|survey="nps"')
+SIGNED = re.compile(rf"{NPS.pattern}|cc_customer_lifetime_value")
 NPS_BOUND = 100.0
 CX_RULES = SHIPPED_RULES / "ccpulse-cx-recording.yml"
 #: Tickets become overdue within the test's 45 minutes (the simulated first replies take
@@ -268,7 +273,7 @@ class Checks:
             result = without_empty_windows(self.prometheus, panel.expr,
                                            self.prometheus.query(panel.expr))
             upper = MAX_LIVE_AGE_S if panel.panel_title in LIVE_BOUNDED else math.inf
-            if "cc_nps:score" in panel.expr:
+            if NPS.search(panel.expr):
                 upper = NPS_BOUND
             self._record(f"{panel.dashboard_uid} / {panel.panel_title}", panel.expr, result,
                          is_ratio(panel.expr, panel.panel_title), upper,

@@ -23,7 +23,7 @@ if str(REPO) not in sys.path:  # `grafana/` is a top-level folder, not an instal
     sys.path.insert(0, str(REPO))
 
 from grafana import generate, queries  # noqa: E402
-from grafana.dashboards_src import tickets, wallboard  # noqa: E402
+from grafana.dashboards_src import month, tickets, wallboard  # noqa: E402
 from streams.core.metrics import CATALOGUE, COMPOSITE_PARTS, RATIO_PARTS  # noqa: E402
 
 DASHBOARDS_DIR = REPO / "grafana" / "dashboards"
@@ -476,3 +476,82 @@ class TestWallboardTicketTiles:
             'sum(cc_window_csat_satisfied{queue=~"$queue", window="today"}) '
             '/ (sum(cc_window_csat_responses{queue=~"$queue", window="today"}) > 0)'
         )
+
+
+class TestMonthDashboard:
+    """The monthly report's overview: exact counter differences over the dashboard's range,
+    this range beside the same panels one calendar month earlier."""
+
+    def panels(self):
+        return list(queries.panels(DASHBOARDS[month.UID]))
+
+    def test_opens_on_this_month_so_far_and_lists_every_queue(self):
+        dashboard = DASHBOARDS[month.UID]
+        assert dashboard["title"] == month.TITLE
+        assert dashboard["tags"] == ["ccpulse", "month"]
+        assert dashboard["time"] == {"from": "now/M", "to": "now"}
+        (variable,) = dashboard["templating"]["list"]
+        assert variable["name"] == "queue" and variable["includeAll"]
+        assert "cc_contacts_offered_total|cc_tickets_created_total" in variable["query"]
+
+    def test_every_panel_is_an_instant_stat_or_table(self):
+        for panel in self.panels():
+            assert panel["type"] in ("stat", "table"), panel["title"]
+            assert all(target["instant"] for target in panel["targets"]), panel["title"]
+
+    def test_every_panel_has_a_twin_one_calendar_month_earlier(self):
+        by_title = {panel["title"]: panel for panel in self.panels()}
+        current = [p for p in self.panels() if not p["title"].endswith(month.EARLIER_SUFFIX)]
+        assert len(current) * 2 == len(by_title)
+        for panel in current:
+            twin = by_title[panel["title"] + month.EARLIER_SUFFIX]
+            assert "timeShift" not in panel, panel["title"]
+            assert twin["timeShift"] == "1M", twin["title"]
+            assert [t["expr"] for t in twin["targets"]] == [t["expr"] for t in panel["targets"]]
+            if panel["type"] == "stat":  # side by side: this range left, a month earlier right
+                assert panel["gridPos"]["x"] < 12 <= twin["gridPos"]["x"]
+                assert panel["gridPos"]["y"] == twin["gridPos"]["y"]
+
+    def test_counts_are_counter_differences_over_the_range_never_increase(self):
+        assert month.delta("cc_x_total", 'queue=~"$queue"', "queue") == (
+            '(sum by (queue) (cc_x_total{queue=~"$queue"}) - '
+            '(sum by (queue) (cc_x_total{queue=~"$queue"} offset ${__range_s}s) '
+            'or sum by (queue) (cc_x_total{queue=~"$queue"}) * 0))'
+        )
+        for _, title, target in raw_targets():
+            if _ != month.UID:
+                continue
+            expr = target["expr"]
+            assert not re.search(r"\b(increase|rate|irate|delta)\(", expr), title
+            offsets = re.findall(r"offset ([^\s)]+)", expr)
+            assert set(offsets) <= {"${__range_s}s"}, f"{title}: {offsets}"
+
+    def test_the_range_in_seconds_is_substituted_for_the_tests(self):
+        assert queries.substitute("x offset ${__range_s}s", queries.BUILTINS) == "x offset 3600s"
+        exprs = [expr for uid, _, expr in queries.all_panel_queries() if uid == month.UID]
+        assert exprs and all("offset 3600s" in e for e in exprs if "offset" in e)
+
+    def test_summed_families_are_contract_counters(self):
+        # {__name__=~"a|b"} adds counters without vector matching; metric_names cannot see them.
+        counters = {spec.name for spec in CATALOGUE if spec.kind == "counter"}
+        for uid, title, expr in queries.all_panel_queries():
+            if uid != month.UID:
+                continue
+            for names in re.findall(r'__name__=~"([^"]*)"', expr):
+                assert set(names.split("|")) <= counters, f"{title}: {names}"
+
+    def test_shows_every_kpi_of_the_report_overview(self):
+        titles = {panel["title"] for panel in self.panels()}
+        assert {
+            "Offered", "Answered", "Service level", "Average speed of answer", "Abandon ratio",
+            "Average handle time", "Blocked calls", "First contact resolution",
+            "Average response time", "Tickets created", "Tickets solved", "Open at the end",
+            "Backlog at the end", "First response time", "Resolution time",
+            "Ticket first contact resolution", "Replies per ticket", "CSAT", "NPS", "CES",
+            "IQS", "Retention", "Churn", "Referral", "Engagement", "Acquisition cost",
+            "Per queue",
+        } <= titles
+
+    def test_is_listed_in_the_grafana_readme(self):
+        readme = (REPO / "grafana" / "README.md").read_text(encoding="utf-8")
+        assert "`/d/ccpulse-month`" in readme

@@ -236,7 +236,7 @@ def _erlang_a_distribution(agents: int, traffic: float, lam: float, service_rate
     ``j`` callers already waiting. Tail terms that would overflow when the queue is heavily
     overloaded are rescaled together with ``below``.
     """
-    below = 1.0 / erlang_b(agents, traffic) - 1.0
+    log_below = _log_inverse_blocking_minus_one(agents, traffic)
     log_terms = [0.0]
     log_q = 0.0
     peak = 0.0
@@ -248,8 +248,30 @@ def _erlang_a_distribution(agents: int, traffic: float, lam: float, service_rate
         peak = max(peak, log_q)
         if service_rate + j * theta > lam and log_q < peak - LOG_TAIL_CUTOFF:
             break
-    scale = -peak if peak > 600.0 else 0.0
-    return below * math.exp(scale), [math.exp(t + scale) for t in log_terms]
+    # Scale every mass by the largest, so that neither side overflows: many agents and little
+    # traffic make ``below`` astronomically large (the tail then underflows to 0: nobody
+    # waits), a heavy overload makes the tail so.
+    top = max(peak, log_below)
+    scale = -top if top > 600.0 else 0.0
+    below = math.exp(log_below + scale) if log_below > -math.inf else 0.0
+    return below, [math.exp(t + scale) for t in log_terms]
+
+
+def _log_inverse_blocking_minus_one(servers: int, traffic: float) -> float:
+    """``log(1/B(N, A) − 1)`` (``-inf`` for no servers), computed in logs.
+
+    By the recursion ``1/B(k) = 1 + k/A · 1/B(k−1)``, ``1/B(0) = 1``: with many servers and
+    little traffic ``B`` underflows to 0 and ``1/B`` overflows a float (a pool of 200 agents
+    on a queue of a few calls an hour), while its logarithm stays small.
+    """
+    log_traffic = math.log(traffic)
+    log_inverse = 0.0
+    for k in range(1, servers + 1):
+        x = math.log(k) - log_traffic + log_inverse  # log(k/A · 1/B(k−1))
+        log_inverse = x + math.log1p(math.exp(-x)) if x > 0 else math.log1p(math.exp(x))
+    if log_inverse == 0.0:
+        return -math.inf
+    return log_inverse + math.log(-math.expm1(-log_inverse))
 
 
 def _answered_within(tail: list[float], service_rate: float, theta: float,

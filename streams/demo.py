@@ -477,6 +477,7 @@ class Demo:
     def _show_urls(self, base: str, target: KafkaTarget) -> None:
         self.console.show(
             "\n  Wallboard (browser):     " + base + "/wallboard"
+            + "\n  What-if staffing:        " + base + "/staffing"
             + "\n  KPIs (Prometheus text):  " + base + "/metrics"
             + "\n  Health:                  " + base + "/healthz"
             + (f"\n  Webhooks (POST):         http://{self.args.source_listen}/zendesk, "

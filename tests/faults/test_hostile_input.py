@@ -147,8 +147,11 @@ def livez(worker: Worker) -> int:
 
 
 class LivenessWatch:
-    """Asks ``/livez`` twice a second from a thread, from entry to exit, and notes every
-    answer that is not 200 and whether the worker process exited."""
+    """Asks ``/livez`` twice a second from a thread, from entry to exit and at least
+    :data:`MIN_ASKS` times (a fast worker may take a flood in a few seconds; the watch then
+    covers its aftermath too), and notes every answer that is not 200."""
+
+    MIN_ASKS = 11
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
@@ -170,6 +173,9 @@ class LivenessWatch:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        deadline = time.monotonic() + self.MIN_ASKS  # twice a second: twice the time needed
+        while self.asked < self.MIN_ASKS and time.monotonic() < deadline:
+            time.sleep(0.1)
         self._stop.set()
         self._thread.join()
 

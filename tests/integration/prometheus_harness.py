@@ -447,3 +447,19 @@ def monitored_worker(bootstrap: str, app_id: str, work_dir: Path, *,
     with monitored_fleet(bootstrap, app_id, work_dir, workers=1, config_toml=config_toml,
                          for_overrides=for_overrides) as fleet:
         yield Stack(fleet.workers[0], fleet.prometheus, fleet.alertmanager, fleet.webhooks)
+
+
+class HistoryPrometheus(Prometheus):
+    """A Prometheus that scrapes nothing: it serves backfilled blocks under ``work_dir/data``
+    (``promtool tsdb create-blocks-from openmetrics``), kept for ten years so that months in
+    the past are not dropped at start-up."""
+
+    def __init__(self, work_dir: Path, port: int) -> None:
+        super().__init__(work_dir, port, worker_port=[], alertmanager_port=0)
+
+    def write_config(self) -> Path:
+        self.config_path.write_text("global:\n  evaluation_interval: 1m\n")
+        return self.config_path
+
+    def _command(self) -> list[str]:
+        return [*super()._command(), "--storage.tsdb.retention.time=10y"]

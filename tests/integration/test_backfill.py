@@ -24,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
-from prometheus_harness import Prometheus, Series, require_binary
+from prometheus_harness import HistoryPrometheus, Series, require_binary
 from worker_harness import free_port
 
 from streams.core.timestamps import parse_us
@@ -56,17 +56,6 @@ def finish(proc: subprocess.Popen[bytes]) -> bytes:
     out, err = proc.communicate(timeout=COMMAND_TIMEOUT_S)
     assert proc.returncode == 0, f"{proc.args} exited {proc.returncode}:\n{err.decode()}"
     return out
-
-
-class BackfilledPrometheus(Prometheus):
-    """A Prometheus that scrapes nothing: it serves the blocks under ``work_dir/data``."""
-
-    def __init__(self, work_dir: Path, port: int) -> None:
-        super().__init__(work_dir, port, worker_port=[], alertmanager_port=0)
-
-    def write_config(self) -> Path:
-        self.config_path.write_text("global:\n  evaluation_interval: 1m\n")
-        return self.config_path
 
 
 def replay_series(exposition: bytes) -> dict[tuple[str, frozenset], float]:
@@ -102,7 +91,7 @@ def test_a_backfilled_week_answers_queries_as_the_replay_does(tmp_path: Path):
     days = sorted(out.glob("ccpulse-*.om"))
     assert [p.name for p in days] == [f"ccpulse-2026-03-{d:02d}.om" for d in range(2, 10)]
 
-    prom = BackfilledPrometheus(tmp_path / "prom", free_port())
+    prom = HistoryPrometheus(tmp_path / "prom", free_port())
     for day in days:
         done = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", "-q",
                                str(day), str(prom.work_dir / "data")], capture_output=True,

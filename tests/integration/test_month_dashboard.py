@@ -26,7 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from prometheus_harness import Prometheus, require_binary
+from prometheus_harness import HistoryPrometheus, require_binary
 from worker_harness import free_port
 
 from grafana.dashboards_src import month
@@ -65,20 +65,6 @@ REPORT_ROW = {
     "Acquisition cost": "cac",
 }
 CUSTOMERS = {kpi.title for kpi in month.customers()}
-
-
-class HistoryPrometheus(Prometheus):
-    """A Prometheus that scrapes nothing and keeps the backfilled days."""
-
-    def __init__(self, work_dir: Path, port: int) -> None:
-        super().__init__(work_dir, port, worker_port=[], alertmanager_port=0)
-
-    def write_config(self) -> Path:
-        self.config_path.write_text("global:\n  evaluation_interval: 1m\n")
-        return self.config_path
-
-    def _command(self) -> list[str]:
-        return [*super()._command(), "--storage.tsdb.retention.time=10y"]
 
 
 def run(*args: str) -> None:

@@ -17,7 +17,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from prometheus_harness import Prometheus, require_binary
+from prometheus_harness import HistoryPrometheus, require_binary
 from worker_harness import free_port
 
 from streams.core.timestamps import parse_us
@@ -38,20 +38,6 @@ def small_centre() -> Scenario:
     groups = tuple(replace(g, count=max(1, g.count // 25), follows_profile=False)
                    for g in base.agent_groups)
     return replace(base, profile=profile, agent_groups=groups, trunks=3)
-
-
-class HistoryPrometheus(Prometheus):
-    """A Prometheus that scrapes nothing and keeps the backfilled months."""
-
-    def __init__(self, work_dir: Path, port: int) -> None:
-        super().__init__(work_dir, port, worker_port=[], alertmanager_port=0)
-
-    def write_config(self) -> Path:
-        self.config_path.write_text("global:\n  evaluation_interval: 1m\n")
-        return self.config_path
-
-    def _command(self) -> list[str]:
-        return [*super()._command(), "--storage.tsdb.retention.time=10y"]
 
 
 def ccpulse(*args: str) -> subprocess.Popen[bytes]:

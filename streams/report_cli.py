@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from streams.core.report import Report, build_report, month_plan
+from streams.core.report import Report, Snapshot, build_report, month_plan
+from streams.core.timestamps import format_us
 from streams.errors import CcpulseError
 
 PDF_TIMEOUT_S = 120
@@ -118,9 +119,33 @@ def run_report(args: argparse.Namespace, err: TextIO | None = None) -> int:
         print("report: nothing before the month's start: 'last month' has no data, and the "
               "month's open cases and customers count only what the month itself shows",
               file=err)
+    elif not any(snapshots[plan.previous_start_us].series.values()):
+        print("report: nothing before the previous month's start: 'last month' may cover "
+              "only part of it", file=err)
+    quiet_from = _unchanged_since(plan, snapshots)
+    if quiet_from is not None:
+        print(f"report: nothing changed after {format_us(quiet_from)[:10]}: the source may "
+              "cover only part of the month (or none of it)", file=err)
     report = build_report(plan, snapshots, config, source)
     write_outputs(report, out, pdf=not args.no_pdf, err=err)
     return 0
+
+
+def _unchanged_since(plan: Any, snapshots: dict[int, Snapshot]) -> int | None:
+    """The earliest day boundary of the month after which no counter moved, if the month's
+    last day saw nothing (a source that ends early, or a month beyond it); None otherwise."""
+    def counters(at: int) -> dict[str, Any]:  # gauges (a backlog ageing) move by themselves
+        return {name: series for name, series in snapshots[at].series.items()
+                if name.endswith(("_total", "_count", "_sum"))}
+
+    days = plan.days_us
+    end = counters(days[-1])
+    quiet = None
+    for at in reversed(days[:-1]):
+        if counters(at) != end:
+            break
+        quiet = at
+    return quiet
 
 
 def write_outputs(report: Report, out: Path, *, pdf: bool, err: TextIO) -> None:

@@ -88,3 +88,14 @@ def test_an_unreachable_prometheus_is_one_line(tmp_path: Path):
         "Error: cannot reach Prometheus at http://127.0.0.1:9/api/v1/query (")
     assert done.stderr.splitlines()[-1].endswith(
         "); check --prometheus (e.g. http://localhost:9090)")
+
+
+def test_a_month_the_archive_does_not_reach_is_reported_with_a_warning(tmp_path: Path):
+    """A fresh-user trial: a month past the archive's end gave a report of zeros, silently."""
+    archive = tmp_path / "events.jsonl"
+    archive.write_bytes(EVENTS)
+    done = ccpulse("report", "--month", "2027-03", "--events", str(archive), "--out",
+                   str(tmp_path / "report"), "--timezone", "UTC", "--no-pdf")
+    assert done.returncode == 0, done.stderr
+    assert ("report: nothing changed after 2027-03-01: the source may cover only part of the "
+            "month (or none of it)") in done.stderr.splitlines()

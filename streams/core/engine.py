@@ -25,7 +25,7 @@ counters is kept in a small *base* record, with the stream time it was written a
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from itertools import chain
 from typing import Any, Protocol
@@ -59,6 +59,8 @@ BASE_VERSION = 2
 WINDOW_KEEP_US = 3 * DAY_US
 #: The replay prunes whenever stream time has moved on this much (memory bounded by state).
 PRUNE_STEP_US = HOUR_US
+#: The layout of :meth:`Engine.snapshot`.
+SNAPSHOT_FORMAT = 1
 
 
 #: Kinds with a fast path for an event appended at the end (``kind.appended``).
@@ -195,7 +197,16 @@ class Engine:
         self._last_prune_us = 0
         self._records: dict[str, Record] = {}
         self._contributions: dict[str, list[Contribution]] = {}
+        #: Event id -> the key of the kept entity whose record holds it; the rare id held by
+        #: the records of several entities (a producer reusing ids) has the others in
+        #: ``_shared_ids``. De-duplication is per entity (:meth:`_holds`).
         self._seen: dict[str, str] = {}
+        self._shared_ids: dict[str, set[str]] = {}
+        #: Entities restored from a snapshot (:meth:`load_snapshot`) whose records are still
+        #: only in the store: read by ``_cold_source`` when first needed (:meth:`_record`).
+        self._cold: set[str] = set()
+        self._cold_source: Callable[[str], dict[str, Any] | None] | None = None
+        self._cold_undated: list[str] = []
         #: What :meth:`prune` visits. Entities of kinds with ``expires_us``, by the prune step
         #: their retention ends in (step -> keys, key -> step); the others, in an ordered set.
         self._due_keys: dict[int, set[str]] = {}
@@ -207,14 +218,16 @@ class Engine:
         kind = KIND_OF_FAMILY.get(event.type.partition(".")[0])
         if kind is None:
             return Outcome.UNTRACKED
-        if event.event_id in self._seen:
+        key = kind.key(event)
+        record = self._records.get(key)
+        if record is None and self._cold and key in self._cold:
+            record = self._materialize(key)
+        if self._holds(event.event_id, key):
             return Outcome.DUPLICATE
         at = event.occurred_us
         if at > self.stream_us:
             self.stream_us = at
         stream = self.stream_us
-        key = kind.key(event)
-        record = self._records.get(key)
         if record is not None and kind.expired(record, stream):
             self._retire(key, kind)
             record = None
@@ -226,7 +239,7 @@ class Engine:
             self._records[key] = record
         kind.add(record, event)
         self._track(key, kind, record)
-        self._seen[event.event_id] = key
+        self._hold(event.event_id, key)
         first_seen = self.ledger.first_seen
         for queue in kind.queues_of(event):
             seen = first_seen.get(queue)
@@ -246,7 +259,7 @@ class Engine:
     def feedback_queue(self, key: str, at_us: int) -> str | None:
         """The queue a survey or review at ``at_us`` of entity ``key`` takes, if this engine
         keeps it."""
-        record = self._records.get(key)
+        record = self._record(key)
         if record is None:
             return None
         kind = KIND_BY_NAME[record["kind"]]
@@ -257,7 +270,7 @@ class Engine:
 
     def resolve_feedback(self, key: str) -> None:
         """Resolve again the queue of feedback ``key`` (a referenced entity changed)."""
-        record = self._records.get(key)
+        record = self._record(key)
         if record is None:
             return
         kind = KIND_BY_NAME[record["kind"]]
@@ -343,7 +356,7 @@ class Engine:
             elif cls is AgentNow or cls is TicketNow:
                 self.ledger.add_one(key, c, -1)
         for event_id in kind.event_ids(record):
-            self._seen.pop(event_id, None)
+            self._release(event_id, key)
 
     def _write_base(self) -> None:
         """Persist the base record; written before the deletes it accounts for."""
@@ -366,7 +379,8 @@ class Engine:
         due = sorted(key for s, keys in self._due_keys.items() if s <= step for key in keys)
         expired = []
         for key in chain(due, list(self._undated)):
-            record = self._records[key]
+            record = self._record(key)
+            assert record is not None, key
             kind = KIND_BY_NAME[record["kind"]]
             if kind.expired(record, stream):
                 expired.append((key, kind))
@@ -438,7 +452,7 @@ class Engine:
 
     def _trimmed(self, key: str, kind: EntityKind, record: Record, dropped: list[str]) -> None:
         for event_id in dropped:
-            self._seen.pop(event_id, None)
+            self._release(event_id, key)
         trimmed = getattr(kind, "trimmed", None)
         if trimmed is None:
             self._update_full(key, kind, record)
@@ -494,7 +508,7 @@ class Engine:
             if kind.name in _REFERRING:  # keeps the queue it had; follows later changes
                 self.directory.watch(kind.references(record), key, self)  # type: ignore
             for event_id in kind.event_ids(record):
-                self._seen[event_id] = key
+                self._hold(event_id, key)
             for queue, at in kind.first_seen(record).items():
                 self.ledger.saw_queues((queue,), at)
             contributions = kind.contributions(record, self.config)
@@ -527,7 +541,7 @@ class Engine:
             if record["kind"] in _REFERRING:
                 self.resolve_feedback(key)
         watchers = self.directory.watchers
-        for key in [k for k in watchers if k in self._records]:
+        for key in [k for k in watchers if k in self._records or k in self._cold]:
             self.directory.changed(key)
 
     def _load_base(self, raw: dict[str, Any]) -> None:
@@ -543,6 +557,138 @@ class Engine:
         self._base.add_totals(raw, scale)
         self.ledger.add_totals(raw, scale)
 
+    # ------------------------------------------------------------------ de-duplication
+    def _holds(self, event_id: str, key: str) -> bool:
+        """Whether the kept record of entity ``key`` holds ``event_id`` (a duplicate)."""
+        holder = self._seen.get(event_id)
+        if holder is None:
+            return False
+        if holder == key:
+            return True
+        shared = self._shared_ids.get(event_id)
+        return shared is not None and key in shared
+
+    def _hold(self, event_id: str, key: str) -> None:
+        holder = self._seen.get(event_id)
+        if holder is None:
+            self._seen[event_id] = key
+        elif holder != key:
+            self._shared_ids.setdefault(event_id, set()).add(key)
+
+    def _release(self, event_id: str, key: str) -> None:
+        shared = self._shared_ids.get(event_id)
+        if self._seen.get(event_id) == key:
+            if shared:
+                self._seen[event_id] = shared.pop()
+                if not shared:
+                    del self._shared_ids[event_id]
+            else:
+                del self._seen[event_id]
+        elif shared is not None:
+            shared.discard(key)
+            if not shared:
+                del self._shared_ids[event_id]
+
+    # ------------------------------------------------------------------ snapshots
+    def _record(self, key: str) -> Record | None:
+        """The kept record of ``key``, read from the store first if it is still cold."""
+        record = self._records.get(key)
+        if record is None and self._cold and key in self._cold:
+            record = self._materialize(key)
+        return record
+
+    def _materialize(self, key: str) -> Record | None:
+        """Bring a cold entity's record into memory, unchanged since the snapshot: the
+        snapshot's ledger, prune index and watchers already count it, so only its decoded
+        record, its contributions (to swap at its next change) and its event ids are kept."""
+        self._cold.discard(key)
+        raw = self._cold_source(key) if self._cold_source is not None else None
+        if raw is None:
+            raise LookupError(f"entity {key!r} of the snapshot of partition {self.partition} "
+                              "is missing from the store")
+        version = raw.get("v", 1)
+        kind = KIND_BY_NAME[raw["kind"]]
+        record = {"kind": kind.name, "v": kind.version, "p": raw.get("p", self.partition),
+                  **kind.restore(raw, version)}
+        self._records[key] = record
+        for event_id in kind.event_ids(record):
+            self._hold(event_id, key)
+        self._contributions[key] = kind.contributions(record, self.config)
+        return record
+
+    def warm_undated(self, limit: int) -> int:
+        """Bring up to ``limit`` cold records of kinds without a known expiry (open tickets,
+        agents: every prune visits them) into memory; returns how many are still cold. A
+        worker does this in the background after a snapshot restore, so its first prune does
+        not read them all at once. Changes no value."""
+        queue = self._cold_undated
+        while limit > 0 and queue:
+            key = queue.pop()
+            if key in self._cold:
+                self._materialize(key)
+                limit -= 1
+        while queue and queue[-1] not in self._cold:
+            queue.pop()
+        return len(queue)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The engine's derived state, for :meth:`load_snapshot` after a clean stop: the
+        ledger and base, stream time, the prune index and the references this engine's
+        feedback watches. Records are not in it: they are in the store. Valid only with the
+        store exactly as it is now (the shell checks that by its changelog offset) and the
+        same config and core code (:func:`snapshot_fingerprint`)."""
+        watching: dict[str, list[str]] = {}
+        for ref, keys in self.directory.watchers.items():
+            mine = [k for k, e in keys.items() if e is self]
+            if mine:
+                watching[ref] = mine
+        return {
+            "format": SNAPSHOT_FORMAT,
+            "partition": self.partition,
+            "stream_us": self.stream_us,
+            "watermark_us": self._watermark_us,
+            "legacy_watermark_ms": self._legacy_watermark_ms,
+            "last_prune_us": self._last_prune_us,
+            "ledger": self.ledger,
+            "base": self._base,
+            "due_keys": self._due_keys,
+            "undated": list(self._undated),
+            "watching": watching,
+        }
+
+    def load_snapshot(self, state: dict[str, Any],
+                      cold_source: Callable[[str], dict[str, Any] | None]) -> None:
+        """Restore a fresh engine from :meth:`snapshot`: every entity stays cold, read by
+        ``cold_source(key)`` (its persisted record, or None) when an event, a prune or a
+        reference first needs it. Costs time in the number of entities only to rebuild the
+        prune index, not to decode or recompute them. Raises ValueError for another format."""
+        if state.get("format") != SNAPSHOT_FORMAT or state.get("partition") != self.partition:
+            raise ValueError("not a snapshot of this engine's format and partition")
+        if self._records or self._cold:
+            raise ValueError("load_snapshot needs a fresh engine")
+        ledger: Ledger = state["ledger"]
+        ledger.config = self.config
+        shown_with = self.admission_view.ledgers  # labels follow the restored admission
+        if self.ledger in shown_with:
+            shown_with[shown_with.index(self.ledger)] = ledger
+        self.ledger = ledger
+        self._base = state["base"]
+        self._base.config = self.config
+        self.stream_us = state["stream_us"]
+        self._watermark_us = state["watermark_us"]
+        self._legacy_watermark_ms = state["legacy_watermark_ms"]
+        self._last_prune_us = state["last_prune_us"]
+        self._due_keys = state["due_keys"]
+        self._due_step = {key: step for step, keys in self._due_keys.items() for key in keys}
+        self._undated = dict.fromkeys(state["undated"])
+        self._cold = set(self._due_step)
+        self._cold.update(self._undated)
+        self._cold_undated = list(self._undated)
+        self._cold_source = cold_source
+        for ref, keys in state["watching"].items():
+            for key in keys:
+                self.directory.watch((ref,), key, self)
+
     @property
     def entity_count(self) -> int:
-        return len(self._records)
+        return len(self._records) + len(self._cold)

@@ -19,6 +19,7 @@ live_clock`; the rule is in docs/decisions.md).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
@@ -36,7 +37,11 @@ from streams.worker.checkpoint import (
     checkpoint,
     local_base,
     local_slices,
+    table_key,
 )
+from streams.worker.snapshots import Snapshots, cold_source, local_offset
+
+log = logging.getLogger("ccpulse.worker")
 
 TP = tuple[str, int]  # (base topic name, partition)
 
@@ -75,8 +80,16 @@ class WorkerState:
     """Engines per owned partition, pipeline counts, and the snapshot for ``/metrics``."""
 
     def __init__(self, config: Config, tables: Mapping[str, ChangelogTable],
-                 clock_us: Callable[[], int] | None = None) -> None:
+                 clock_us: Callable[[], int] | None = None,
+                 snapshots: Snapshots | None = None) -> None:
         self.config = config
+        #: Engine snapshots in the data directory (streams.worker.snapshots), if kept.
+        self.snapshots = snapshots
+        #: Partitions whose engine came from a snapshot: their undated records (open tickets,
+        #: agents) are read into memory in the background (:meth:`warm`).
+        self.warming: set[TP] = set()
+        #: How many engines were restored from snapshots, since the worker started.
+        self.from_snapshots = 0
         self.tables = tables  # base topic -> Faust table
         self.pending: dict[str, Pending] = {topic: {} for topic in tables}
         self.engines: dict[TP, Engine] = {}
@@ -152,6 +165,15 @@ class WorkerState:
         table = self.tables.get(tp[0])
         if table is None:
             return
+        if self.snapshots is not None and hasattr(table.data, "_db_for_partition"):
+            state = self.snapshots.take(tp, local_offset(table.data, tp[1]))
+            if state is not None:
+                engine.load_snapshot(state, cold_source(table.data, tp[1], table_key))
+                self.warming.add(tp)
+                self.from_snapshots += 1
+                log.info("engine of %s-%d restored from its snapshot: %d records stay on "
+                         "disk until needed", tp[0], tp[1], engine.entity_count)
+                return
         base = local_base(table.data, tp[1])
         if base is not None:
             engine.load_base(base)
@@ -184,7 +206,41 @@ class WorkerState:
             if engine is not None:
                 engine.directory.detach(engine)
 
+    async def warm(self, slice_records: int = 500) -> None:
+        """Read the cold undated records (open tickets, agents) of engines restored from a
+        snapshot into memory, a slice at a time between which the event loop runs, so the
+        first prune does not read them all at once."""
+        for tp in sorted(self.warming):
+            engine = self.engines.get(tp)
+            while engine is not None and self.engines.get(tp) is engine:
+                if not engine.warm_undated(slice_records):
+                    break
+                await asyncio.sleep(0)
+            self.warming.discard(tp)
+
+    def write_snapshots(self, tps: Iterable[TP] | None = None) -> int:
+        """Write the snapshot of each engine in ``tps`` (default: all) whose records are all
+        in its local store (none dirty), with the changelog offset the store covers: call
+        right after a checkpoint, with no event applied since. Returns how many."""
+        if self.snapshots is None:
+            return 0
+        written = 0
+        for tp in sorted(self.engines if tps is None else tps):
+            engine = self.engines.get(tp)
+            table = self.tables.get(tp[0])
+            if engine is None or table is None or not hasattr(table.data, "_db_for_partition"):
+                continue
+            if any(p == tp[1] for p, _ in self.pending[tp[0]].values()):
+                continue  # records not yet written: the store is behind the engine
+            offset = local_offset(table.data, tp[1])
+            if offset is None:
+                continue
+            self.snapshots.write(tp, engine, offset)
+            written += 1
+        return written
+
     def _forget(self, tp: TP) -> Engine | None:
+        self.warming.discard(tp)
         engine = self.engines.pop(tp, None)
         if engine is not None:
             self.admissions.ledgers.remove(engine.ledger)

@@ -9,6 +9,7 @@ the changelogs. Both must expose exactly what ``ccpulse replay`` gives for the s
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -100,3 +101,46 @@ def test_sigkill_mid_batch_then_restarts_with_and_without_local_state_equal_the_
     finally:
         for w in workers:
             w.stop()
+
+
+def test_a_clean_stop_writes_engine_snapshots_and_the_restart_from_them_equals_the_replay(
+        kafka_bootstrap, unique_name, tmp_path):
+    """SIGTERM: the worker writes each engine's snapshot after its last checkpoint; restarted
+    on the same data directory it restores the engines from them, its records left on disk
+    until needed (streams.worker.snapshots), and must give the replay's values: at once, after
+    fresh traffic that changes restored entities (agents, tickets), and after every event is
+    sent again (all duplicates, most of them of entities still only on disk)."""
+    events = tmp_path / "events.jsonl"
+    simulated(events, 90, seed=31)
+    prefix = unique_name + "."
+    produce(kafka_bootstrap, prefix, events)
+    files = [events]
+    data = tmp_path / "node"
+    worker = Worker(kafka_bootstrap, unique_name, prefix, data, free_port())
+    try:
+        worker.start()
+        wait_equals_replay(worker, files)
+        worker.stop()
+        assert worker.proc is not None and worker.proc.returncode == 0, worker.log_tail()
+        written = sorted(p.name for p in data.rglob("*.snapshot"))
+        assert written, f"no engine snapshot written on a clean stop:\n{worker.log_tail()}"
+
+        restarted = Worker(kafka_bootstrap, unique_name, prefix, data, free_port())
+        worker = restarted
+        restarted.start()
+        wait_for(lambda: re.search(r"engines built in [\d.]+ s \([1-9]\d* restored from "
+                                   r"snapshots, 0 rebuilt", restarted.log_tail(200_000)),
+                 "the engines restored from their snapshots", restarted)
+        wait_equals_replay(restarted, files)
+        assert not list(data.rglob("*.snapshot")), "a snapshot is read once"
+
+        fresh = tmp_path / "fresh.jsonl"
+        simulated(fresh, 2, seed=32)
+        produce(kafka_bootstrap, prefix, fresh)
+        files.append(fresh)
+        produce(kafka_bootstrap, prefix, events)  # every event again: duplicates
+        wait_for(lambda: family_total(restarted, "cc_events_duplicate_total") > 0,
+                 "the resent events to be counted as duplicates", restarted)
+        wait_equals_replay(restarted, files)
+    finally:
+        worker.stop()

@@ -11,7 +11,10 @@ remains for registries that want the collector interface.
 
 from __future__ import annotations
 
+import math
+from array import array
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, disable_created_metrics, generate_latest
 from prometheus_client.core import (
@@ -84,11 +87,76 @@ def render_with_client(source: FamilySource) -> bytes:
 
 def render(source: FamilySource) -> bytes:
     """The text exposition (format 0.0.4) of ``source``'s families and ``cc_build_info``,
-    identical to :func:`render_with_client`."""
-    out: list[str] = []
-    for fam in [*source(), build_info()]:
-        _render_family(fam, out)
-    return "".join(out).encode()
+    identical to :func:`render_with_client`.
+
+    A family whose samples equal those it had at the previous render is not written again:
+    its text from then is reused (:func:`_cached_text` says when that is exact)."""
+    return b"".join([_cached_text(fam) for fam in [*source(), build_info()]])
+
+
+#: Family name -> (kind, help, labels, what its samples were, their text in UTF-8) at its last
+#: render (:func:`_fingerprint`). Bounded by one exposition: one entry per family name.
+_RENDERED: dict[str, tuple[str, str, tuple[str, ...], Any, bytes]] = {}
+_NEGATIVE_ZERO = array("d", [-0.0]).tobytes()
+
+
+def _fingerprint(fam: Family) -> Any:
+    """What the text of ``fam`` is a function of, to compare with ``==``; ``None`` when that
+    cannot be told cheaply.
+
+    A number is written from its value as a float alone (``_go``: an int is written as
+    ``repr(float(value))`` writes it), so a gauge's or counter's samples are known by their
+    keys in order and their values' IEEE 754 bits (``-0.0`` and ``0.0`` differ there, as in
+    the text). A histogram's by a copy of its samples, compared by value, when no bound or
+    sum is ``-0.0`` (the one number equal to another that is written differently; counts
+    are integers)."""
+    samples = fam.samples
+    if fam.kind != "histogram":
+        try:
+            return list(samples), array("d", samples.values()).tobytes()
+        except (TypeError, OverflowError):  # not all numbers, or beyond a float
+            return None
+    if not _plain_histogram(fam):
+        return None
+    return {k: (b, list(c), t) for k, (b, c, t) in samples.items()}  # counts: lists
+
+
+def _plain_histogram(fam: Family) -> bool:
+    """Whether no bound or sum of the histogram ``fam`` is -0.0 (and all are numbers)."""
+    try:
+        numbers = array("d", [total for _, _, total in fam.samples.values()])
+        for bounds in {id(v[0]): v[0] for v in fam.samples.values()}.values():
+            numbers.extend(bounds)
+    except (TypeError, OverflowError, ValueError):
+        return False
+    packed = numbers.tobytes()
+    at = packed.find(_NEGATIVE_ZERO)
+    while at >= 0:
+        if at % 8 == 0:
+            return False
+        at = packed.find(_NEGATIVE_ZERO, at + 1)
+    return True
+
+
+def _cached_text(fam: Family) -> bytes:
+    """``family_text(fam)`` in UTF-8, reused from the previous render of a family of that
+    name when it had the same kind, help, label names and :func:`_fingerprint`."""
+    cached = _RENDERED.get(fam.name)
+    if cached is not None and cached[0] == fam.kind and cached[1] == fam.help \
+            and cached[2] == fam.labels:
+        seen = cached[3]
+        if fam.kind == "histogram":
+            if seen == fam.samples and _plain_histogram(fam):
+                return cached[4]
+        elif seen is not None and seen == _fingerprint(fam):
+            return cached[4]
+    text = family_text(fam).encode()
+    found = _fingerprint(fam)
+    if found is None:
+        _RENDERED.pop(fam.name, None)
+    else:
+        _RENDERED[fam.name] = (fam.kind, fam.help, fam.labels, found, text)
+    return text
 
 
 def family_text(fam: Family) -> str:
@@ -100,9 +168,13 @@ def family_text(fam: Family) -> str:
 
 
 def _go(value: float) -> str:
-    """``floatToGoString``, with a fast path for the small whole numbers most samples are."""
-    if value.__class__ is int and -1_000_000_000_000_000 < value < 1_000_000:
-        return f"{value}.0"  # what repr(float(value)) gives for these
+    """``floatToGoString``, with fast paths for the small whole numbers most samples are and
+    for floats below 1e6 (neither NaN nor -Inf), which it writes as ``repr`` does."""
+    cls = value.__class__
+    if cls is int and -9_007_199_254_740_992 <= value < 1_000_000:
+        return f"{value}.0"  # what repr(float(value)) gives for these (exact as floats)
+    if cls is float and -math.inf < value < 1_000_000.0:
+        return repr(value)
     return floatToGoString(value)
 
 

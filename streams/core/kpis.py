@@ -7,16 +7,21 @@ denominator-sum, never an average of ratios. A ratio with a zero denominator is 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import weakref
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
+from itertools import accumulate
 from typing import Any
 
 from streams.core import contributions as F
 from streams.core.admission import QueueLabels
+from streams.core.calendar import QueueCalendar
 from streams.core.config import Config
 from streams.core.contributions import AGENT_STATES, CONTACT_CHANNELS, OCCUPANCY_STATES, STALE
 from streams.core.customers import customer_families
-from streams.core.ledger import Ledger
+from streams.core.entities.customer import month_calendar
+from streams.core.ledger import MINUTE_US, Ledger
 from streams.core.metrics import Family, new_family
 
 WINDOWS = ("interval", "previous_interval", "today")
@@ -24,6 +29,9 @@ WINDOWS = ("interval", "previous_interval", "today")
 #: that lives for the call only).
 _SCRAPE: ContextVar[dict[Any, Any] | None] = ContextVar("ccpulse_scrape", default=None)
 SECOND_US = 1_000_000
+#: What the last :func:`all_families` computed from the ledgers' contents (and the window
+#: boundaries) alone, kept for the next call: see :class:`_Reuse`.
+_LAST: list[_Reuse] = []
 
 
 _COUNTERS = {
@@ -66,17 +74,99 @@ def all_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
     from streams.core.agent_kpis import per_agent_families
     from streams.core.ticket_kpis import feedback_families, ticket_families
 
-    token = _SCRAPE.set({})  # the window sums, computed once for every builder below
+    reuse = _reuse_for(config, ledgers, now_us)
+    token = _SCRAPE.set({"reuse": reuse.results})  # the window sums etc., computed once
     try:
+        # The customer families follow the clock only by its month (streams.core.customers).
+        month = month_calendar(config.customers.timezone).month(now_us)
         return [
             *contact_families(config, ledgers, now_us, live_us),
-            *customer_families(config, ledgers, now_us),
+            *_reused(("customers", month),
+                     lambda: customer_families(config, ledgers, now_us)),
             *ticket_families(config, ledgers, now_us, live_us),
             *feedback_families(config, ledgers, now_us),
             *per_agent_families(config, ledgers, now_us),
         ]
     finally:
         _SCRAPE.reset(token)
+
+
+class _Reuse:
+    """The state a scrape read — the ledgers (each one's identity and :attr:`Ledger.version`),
+    the queue labels, the configuration and the window boundaries at the clock — with
+    ``results``: what was computed from that state and nothing else (not the clock itself:
+    live ages and open spans are computed at every scrape). A scrape of the same state
+    reuses them, so a quiet worker's scrape costs only what moves with the clock.
+
+    Exact: a ledger's version is stamped anew at every change of its contents
+    (``streams.core.ledger``), a ledger is held by a weak reference (an id is never mistaken
+    for a new ledger's), the labels are compared by value, and everything keyed by windows is
+    keyed by every calendar's window boundaries at the clock."""
+
+    def __init__(self, config: Config, ledgers: Sequence[Ledger], allowed: dict[str, None],
+                 windows: tuple[Any, ...]) -> None:
+        self.config = config
+        self.refs = [weakref.ref(ledger) for ledger in ledgers]
+        self.versions = [ledger.version for ledger in ledgers]
+        self.allowed = allowed
+        self.windows = windows
+        self.results: dict[Any, Any] = {}
+
+    def holds(self, config: Config, ledgers: Sequence[Ledger], allowed: dict[str, None],
+              windows: tuple[Any, ...]) -> bool:
+        return (config is self.config and len(ledgers) == len(self.refs)
+                and all(ref() is ledger for ref, ledger in zip(self.refs, ledgers, strict=True))
+                and [ledger.version for ledger in ledgers] == self.versions
+                and windows == self.windows and allowed == self.allowed)
+
+
+def _windows_at(config: Config, now_us: int) -> tuple[Any, ...]:
+    """The window boundaries (:meth:`QueueCalendar.windows`) at ``now_us`` of every calendar
+    the configuration gives a queue (a calendar is a function of these settings alone)."""
+    settings = {(s.timezone, s.interval_minutes, s.day_start_minutes)
+                for s in (config.defaults, *config.queues.values())}
+    return tuple((key, QueueCalendar(*key).windows(now_us)) for key in sorted(settings))
+
+
+def _reuse_for(config: Config, ledgers: Sequence[Ledger], now_us: int) -> _Reuse:
+    """The reusable results of the last scrape when it read the same state, else a new,
+    empty set of them (the last one's are dropped)."""
+    label = QueueLabels(config, ledgers)
+    windows = _windows_at(config, now_us)
+    if _LAST and _LAST[0].holds(config, ledgers, label._allowed, windows):
+        return _LAST[0]
+    _LAST[:] = [_Reuse(config, ledgers, dict(label._allowed), windows)]
+    _LAST[0].results["labels"] = label
+    return _LAST[0]
+
+
+def queue_labels(config: Config, ledgers: Sequence[Ledger]) -> QueueLabels:
+    """``QueueLabels(config, ledgers)``; inside :func:`all_families`, the scrape's."""
+    return _reused_value("labels", lambda: QueueLabels(config, ledgers))  # type: ignore[no-any-return]
+
+
+def _reused_value(key: Any, compute: Callable[[], Any]) -> Any:
+    """``compute()``, or inside :func:`all_families` its result for the same state if already
+    computed (shared: callers only read it)."""
+    memo = _SCRAPE.get()
+    if memo is None:
+        return compute()
+    results = memo["reuse"]
+    found = results.get(key)
+    if found is None:
+        found = results[key] = compute()
+    return found
+
+
+def _reused(key: Any, compute: Callable[[], list[Family]]) -> list[Family]:
+    """:func:`_reused_value` for families: always families of their own (a caller may add
+    to them)."""
+    return copy_families(_reused_value(key, compute))
+
+
+def copy_families(fams: Sequence[Family]) -> list[Family]:
+    """New families with the samples of ``fams`` (the sample values shared, not changed)."""
+    return [Family(f.name, f.kind, f.help, f.labels, dict(f.samples)) for f in fams]
 
 
 def contact_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
@@ -90,9 +180,47 @@ def contact_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
 
     A pure read: two calls with the same ledgers and clocks give the same families.
     """
-    label = QueueLabels(config, ledgers)
+    label = queue_labels(config, ledgers)
     fams: list[Family] = []
+    totals = _reused("contact totals", lambda: _contact_totals(ledgers, label))
+    counters = dict(zip((*_COUNTERS, *_SECONDS_COUNTERS), totals, strict=False))
+    hists = dict(zip(_HISTOGRAMS, totals[len(counters):], strict=True))
 
+    clocks = [now_us] * len(ledgers) if live_us is None else live_us
+    live = _live_contact_families(config, ledgers, label, clocks, counters[STALE])
+    fams.extend(counters.values())
+    fams.extend(hists.values())
+    fams.extend(live)
+    fams.extend(_reused("window families",
+                        lambda: _window_families(config, ledgers, label, now_us)))
+    fams.extend(_agent_families(config, ledgers, label, now_us))
+    from streams.core.staffing import erlang_families  # staffing reads this module's sums
+
+    # The Erlang families follow the clock by its minute (the trailing 30 minutes), its
+    # windows (today's AHT) and which waiting segments are stale (streams.core.staffing).
+    stale = bisect_left(_reused_value("stale instants", lambda: _stale_instants(config, ledgers)),
+                        now_us)
+    fams.extend(_reused(("erlang", now_us - now_us % MINUTE_US, stale),
+                        lambda: erlang_families(config, ledgers, now_us, label)))
+    return fams
+
+
+def _stale_instants(config: Config, ledgers: Sequence[Ledger]) -> list[int]:
+    """When each waiting segment turns stale, ascending: a segment is stale at ``now_us``
+    when its instant is before it (``queued_us < now_us - stale_after_us``), so the stale
+    segments at ``now_us`` are the first ``bisect_left(instants, now_us)``."""
+    instants = []
+    for ledger in ledgers:
+        for (queue, _), segs in ledger.waiting.items():
+            after_us = config.queue(queue).stale_after_us
+            instants.extend(queued_us + after_us for _, queued_us in segs)
+    instants.sort()
+    return instants
+
+
+def _contact_totals(ledgers: Sequence[Ledger], label: QueueLabels) -> list[Family]:
+    """The contact counters (:data:`_COUNTERS`, :data:`_SECONDS_COUNTERS`, in that order) and
+    histograms (:data:`_HISTOGRAMS`): functions of the ledgers' contents alone."""
     counters = {k: new_family(name) for k, name in (*_COUNTERS.items(),
                                                     *_SECONDS_COUNTERS.items())}
     for ledger in ledgers:
@@ -126,17 +254,7 @@ def contact_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
         for key, (bounds, counts, total_us) in fam.samples.items():
             fam.samples[key] = (bounds, counts, total_us / SECOND_US)
 
-    clocks = [now_us] * len(ledgers) if live_us is None else live_us
-    live = _live_contact_families(config, ledgers, label, clocks, counters[STALE])
-    fams.extend(counters.values())
-    fams.extend(hists.values())
-    fams.extend(live)
-    fams.extend(_window_families(config, ledgers, label, now_us))
-    fams.extend(_agent_families(config, ledgers, label, now_us))
-    from streams.core.staffing import erlang_families  # staffing reads this module's sums
-
-    fams.extend(erlang_families(config, ledgers, now_us, label))
-    return fams
+    return [*counters.values(), *hists.values()]
 
 
 def _live_contact_families(
@@ -151,13 +269,11 @@ def _live_contact_families(
     the stale cut-off are measured from it (a segment queued after it is 0 s old)."""
     waiting = new_family("cc_queue_contacts_waiting")
     oldest = new_family("cc_queue_oldest_wait_seconds")
+    for key in _reused_value("offered keys", lambda: _offered_keys(ledgers, label)):
+        waiting.samples.setdefault(key, 0)
+        oldest.samples.setdefault(key, 0.0)
+        stale.samples.setdefault(key, 0)
     for ledger, now_us in zip(ledgers, live_us, strict=True):
-        for (metric, labels) in ledger.counters:
-            if metric == "offered":
-                key = (label(labels[0]), labels[1])
-                waiting.samples.setdefault(key, 0)
-                oldest.samples.setdefault(key, 0.0)
-                stale.samples.setdefault(key, 0)
         for (queue, channel), segs in ledger.waiting.items():
             key = (label(queue), channel)
             stale_before = now_us - config.queue(queue).stale_after_us
@@ -172,16 +288,23 @@ def _live_contact_families(
     return [waiting, oldest]
 
 
+def _offered_keys(ledgers: Sequence[Ledger], label: QueueLabels) -> list[tuple[str, str]]:
+    """(queue label, channel) of every offered counter, in the ledgers' order."""
+    return list(dict.fromkeys((label(labels[0]), labels[1]) for ledger in ledgers
+                              for (metric, labels) in ledger.counters if metric == "offered"))
+
+
 def _window_sums(
     ledgers: Sequence[Ledger], label: QueueLabels, now_us: int
 ) -> dict[tuple[str, str, str], dict[str, float]]:
     """(queue label, channel, window) -> summed fields; channel "" holds agent time.
 
-    Within one :func:`all_families` (same ledgers, labels and clock) computed once and shared:
-    callers only read it."""
+    Within :func:`all_families` (same ledgers and labels) computed once for a state and its
+    windows, and shared: callers only read it."""
     memo = _SCRAPE.get()
-    if memo is not None and ("window_sums", now_us) in memo:
-        return memo[("window_sums", now_us)]
+    results = memo["reuse"] if memo is not None else None  # this state's, at these windows
+    if results is not None and "window sums" in results:
+        return results["window sums"]
     sums: dict[tuple[str, str, str], dict[str, float]] = {}
     windows_of: dict[Any, tuple[int, int, int]] = {}  # calendar -> its windows at now_us
     for ledger in ledgers:
@@ -200,8 +323,8 @@ def _window_sums(
                 continue  # nothing now (e.g. only bookings since retracted): no series
             for window, fields in windows:  # the other windows of a live one show 0
                 _sum_fields(sums.setdefault((q, channel, window), {}), fields)
-    if memo is not None:
-        memo[("window_sums", now_us)] = sums
+    if results is not None:
+        results["window sums"] = sums
     return sums
 
 
@@ -339,30 +462,20 @@ def _agent_families(
     busy_fam = new_family("cc_window_agent_busy_seconds")
     staffed_fam = new_family("cc_window_agent_staffed_seconds")
     sums = _window_sums(ledgers, label, now_us)
+    counts, open_starts = _reused_value("agents", lambda: _agent_parts(ledgers, label, now_us))
+    agents.samples = dict(counts)
     time_in: dict[tuple[str, str], dict[str, float]] = {}
     for (q, channel, window), f in sums.items():
         if channel == "":
             time_in[(q, window)] = dict(f)
-    for ledger in ledgers:
-        for state, queues, since in ledger.agents.values():
-            for queue in queues:
-                q = label(queue)
-                for s in AGENT_STATES:
-                    agents.samples.setdefault((q, s), 0)
-                agents.add((q, state), 1)
-                if state not in OCCUPANCY_STATES:
-                    continue
-                cal = ledger.calendar(queue)
-                current, previous, day = cal.windows(now_us)
-                for window, lo, hi in (
-                    ("interval", current, current + cal.interval_us),
-                    ("previous_interval", previous, current),
-                    ("today", day, now_us),
-                ):
-                    span = _open_span_us(since, now_us, lo, hi)
-                    if span:
-                        f = time_in.setdefault((q, window), {})
-                        f["t_" + state] = f.get("t_" + state, 0) + span
+    for key, field, hi, starts, before in open_starts:
+        # Σ max(0, end - start) over the starts: those before end, each (end - start).
+        end = now_us if hi is None or now_us < hi else hi
+        n = bisect_left(starts, end)
+        span = n * end - before[n]  # integer µs: exact
+        if span:
+            f = time_in.setdefault(key, {})
+            f[field] = f.get(field, 0) + span
     for (q, window), f in time_in.items():
         busy = (f.get("t_on_contact", 0) + f.get("t_after_contact_work", 0)) / SECOND_US
         staffed = busy + f.get("t_available", 0) / SECOND_US
@@ -373,3 +486,42 @@ def _agent_families(
         _ratio(occupancy, (q, window), busy, staffed)
     return [agents, occupancy, busy_fam, staffed_fam]
 
+
+def _agent_parts(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> tuple[
+        dict[tuple[str, str], int],
+        list[tuple[tuple[str, str], str, int | None, list[int], list[int]]]]:
+    """What the agent families take from the ledgers and the windows at ``now_us``:
+    ``(counts, open starts)``. Counts: (queue label, state) -> agents, every state of a queue
+    with agents present. Open starts: per (queue label, window), state field and window end
+    (``None``: the clock), the instants each open state span starts within the window — its
+    start, or the window's if later — ascending, and their running sums (``before[n]`` sums
+    the first ``n``): the span up to a clock ``end`` then costs a bisection, not an agent."""
+    counts: dict[tuple[str, str], int] = {}
+    starts: dict[tuple[tuple[str, str], str, int | None], list[int]] = {}
+    windows_of: dict[Any, tuple[tuple[str, int, int | None], ...]] = {}
+    for ledger in ledgers:
+        for state, queues, since in ledger.agents.values():
+            occupied = state in OCCUPANCY_STATES
+            field = "t_" + state
+            for queue in queues:
+                q = label(queue)
+                for s in AGENT_STATES:
+                    counts.setdefault((q, s), 0)
+                counts[(q, state)] += 1
+                if not occupied:
+                    continue
+                cal = ledger.calendar(queue)
+                found = windows_of.get(cal)
+                if found is None:
+                    current, previous, day = cal.windows(now_us)
+                    found = windows_of[cal] = (("interval", current, current + cal.interval_us),
+                                               ("previous_interval", previous, current),
+                                               ("today", day, None))
+                for window, lo, hi in found:
+                    starts.setdefault(((q, window), field, hi), []).append(max(since, lo))
+    open_starts = []
+    for (key, field, hi), found_starts in starts.items():
+        found_starts.sort()
+        open_starts.append((key, field, hi, found_starts, list(accumulate(found_starts,
+                                                                          initial=0))))
+    return counts, open_starts

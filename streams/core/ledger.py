@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable
+from itertools import count
 from typing import Any
 
 from sortedcontainers import SortedList
@@ -47,6 +48,10 @@ MINUTE_US = 60_000_000
 MINUTE_FIELDS = frozenset({"offered", "handled", "handle_us", "abandoned", "short_abandoned",
                            "wait_answered_us", "wait_abandoned_us", "wait_flowed_out_us",
                            "blocked"})
+
+
+#: Stamps of ledger states (:attr:`Ledger.version`): unique in the process, over all ledgers.
+_STAMPS = count(1)
 
 
 def _add_field(fields: Fields, field: str, amount: int) -> None:
@@ -90,10 +95,16 @@ def _add_time(times: dict[Any, SortedList], key: Any, at_us: int, step: int) -> 
 
 
 class Ledger:
-    """Counters, histograms, window buckets and live state of one engine."""
+    """Counters, histograms, window buckets and live state of one engine.
+
+    Every change goes through a method here, which stamps :attr:`version` anew: a state is
+    known by its ledger and its version (the KPI layer reuses what it computed from a state
+    while the version stays; the queue admission has its own version)."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        #: A stamp of the current state, new at every change, unique over all ledgers.
+        self.version = next(_STAMPS)
         self.counters: dict[tuple[str, tuple[str, ...]], int] = {}
         #: (metric, labels) -> [count per bucket (len(bounds)+1, last is +Inf)..., sum in µs]
         self.histograms: dict[tuple[str, tuple[str, ...]], list[int]] = {}
@@ -128,6 +139,12 @@ class Ledger:
         self._default_calendar: QueueCalendar | None = None
         #: Per-agent day sums, only with ``[limits] per_agent`` (streams.core.agent_ledger).
         self.per_agent = AgentDays(config) if config.limits.per_agent else None
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickling: the state as pickled, under a new :attr:`version` (a stamp of another
+        process, or of the state this one had then, must not be taken for a current one)."""
+        self.__dict__.update(state)
+        self.version = next(_STAMPS)
 
     # ------------------------------------------------------------------ calendars
     def calendar(self, queue: str) -> QueueCalendar:
@@ -165,6 +182,7 @@ class Ledger:
         self.add(key, contributions, -1)
 
     def add_one(self, key: str, c: Contribution, times: int) -> None:
+        self.version = next(_STAMPS)
         # Dispatch on the exact type and unpack (faster than attribute access, per event).
         cls = c.__class__
         if cls is Booking:
@@ -273,6 +291,7 @@ class Ledger:
         """Forget window buckets that started before ``before_us`` (no window can show them),
         and the queues left with none: a flood of queue names costs nothing once its windows
         have passed."""
+        self.version = next(_STAMPS)
         if self.per_agent is not None:
             self.per_agent.prune(before_us)
         for store in (self.intervals, self.days, self.minutes):
@@ -291,6 +310,7 @@ class Ledger:
         """Move ``value`` (a counter's amount or a histogram row, as :attr:`counters` or
         :attr:`histograms` hold) of ``metric`` from ``labels`` to ``into``; what is left at 0
         is removed, as if never booked."""
+        self.version = next(_STAMPS)
         store: dict[Any, Any] = self.histograms if isinstance(value, list) else self.counters
         for key, sign in (((metric, labels), -1), ((metric, into), 1)):
             prev = store.get(key)
@@ -318,6 +338,7 @@ class Ledger:
     def add_totals(self, totals: dict[str, Any], scale_sums: int = 1) -> None:
         """Add persisted counters and histograms (:meth:`export_totals`); ``scale_sums``
         converts histogram sums of an older format (milliseconds) to microseconds."""
+        self.version = next(_STAMPS)
         for metric, labels, value in totals.get("c", []):
             k = (metric, tuple(labels))
             self.counters[k] = self.counters.get(k, 0) + value

@@ -14,7 +14,17 @@ from streams.core import contributions as F
 from streams.core.config import Config
 from streams.core.entities import ticket as T
 from streams.core.entities.feedback import QA_SCORE_PPM
-from streams.core.kpis import SECOND_US, WINDOWS, QueueLabels, _ratio, _window_sums
+from streams.core.kpis import (
+    SECOND_US,
+    WINDOWS,
+    QueueLabels,
+    _ratio,
+    _reused,
+    _reused_value,
+    _window_sums,
+    copy_families,
+    queue_labels,
+)
 from streams.core.ledger import Ledger
 from streams.core.metrics import Family, new_family
 
@@ -120,7 +130,20 @@ def ticket_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
     """Every ticket family of docs/contract.md §4 (and §3.6) at the engine clock ``now_us``;
     the live ages (backlog, overdue) of ``ledgers[i]`` as of ``live_us[i]`` (its feed's time,
     see :func:`streams.core.kpis.contact_families`), by default ``now_us``."""
-    label = QueueLabels(config, ledgers)
+    label = queue_labels(config, ledgers)
+    head, tail, pairs = _reused_value(
+        "ticket totals", lambda: _ticket_parts(config, ledgers, label, now_us))
+    clocks = list(live_us) if live_us is not None else [now_us] * len(ledgers)
+    return [*copy_families(head),
+            *_live_ticket_families(config, ledgers, label, clocks, pairs),
+            *copy_families(tail)]
+
+
+def _ticket_parts(config: Config, ledgers: Sequence[Ledger], label: QueueLabels, now_us: int
+                  ) -> tuple[list[Family], list[Family], set[tuple[str, str]]]:
+    """The ticket families before the live ones (counters, histograms) and after them
+    (windowed), and the (queue label, channel) pairs that have ticket series: functions of
+    the ledgers' contents and the windows at ``now_us`` alone."""
     counters = {metric: new_family(name) for metric, name in _TICKET_COUNTERS.items()}
     pairs: set[tuple[str, str]] = set()  # (queue label, channel) that ever had a ticket
     categories: set[tuple[str, str, str]] = set()
@@ -150,8 +173,6 @@ def ticket_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
             counters[metric].samples.setdefault(pair, 0)
     fams: list[Family] = [*counters.values()]
     fams.extend(_merge_histograms(ledgers, label, _TICKET_HISTOGRAMS))
-    clocks = list(live_us) if live_us is not None else [now_us] * len(ledgers)
-    fams.extend(_live_ticket_families(config, ledgers, label, clocks, pairs))
 
     g = {name: new_family(name) for name in (
         "cc_window_tickets_created", *_TICKET_COUNTS, *_TICKET_SECONDS, *_TICKET_RATIOS)}
@@ -171,8 +192,7 @@ def ticket_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
             f = sums.get((q, channel, window), {})
             created.samples[(q, channel, category, window)] = f.get(
                 F.TICKETS_CREATED_IN + category, 0)
-    fams.extend(g.values())
-    return fams
+    return fams, list(g.values()), pairs
 
 
 def _live_ticket_families(config: Config, ledgers: Sequence[Ledger], label: QueueLabels,
@@ -204,8 +224,13 @@ def _live_ticket_families(config: Config, ledgers: Sequence[Ledger], label: Queu
 
 
 def feedback_families(config: Config, ledgers: Sequence[Ledger], now_us: int) -> list[Family]:
-    """Survey (NPS, CSAT, CES) and QA-review (IQS) families at the engine clock ``now_us``."""
-    label = QueueLabels(config, ledgers)
+    """Survey (NPS, CSAT, CES) and QA-review (IQS) families at the engine clock ``now_us``:
+    functions of the ledgers' contents and the windows at ``now_us`` alone."""
+    return _reused("feedback", lambda: _feedback_families(config, ledgers, now_us))
+
+
+def _feedback_families(config: Config, ledgers: Sequence[Ledger], now_us: int) -> list[Family]:
+    label = queue_labels(config, ledgers)
     counters = {metric: new_family(name) for metric, name in _FEEDBACK_COUNTERS.items()}
     seen: dict[str, set[tuple[str, str]]] = {"nps": set(), "csat": set(), "ces": set(),
                                              "qa": set()}

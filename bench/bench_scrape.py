@@ -1,0 +1,164 @@
+"""One worker's /metrics at 500 queues × 2 channels, in-process: the KPI families and the
+exposition timed apart.
+
+Fills a :class:`~streams.worker.state.WorkerState` (no Kafka: engines per topic and partition
+as a worker has them, events routed by their key's murmur2 as the producer routes them) with
+``--minutes`` simulated minutes of the side-by-side bench's wide scenario (500 queues on voice
+and chat, 50 agent groups of 30), then times ``--scrapes`` scrapes of each kind:
+
+* ``same state``: the wall clock moves on 1 s per scrape, nothing else changes (Prometheus
+  scraping a quiet worker);
+* ``events between``: ``--between`` further events applied before each scrape (a live feed
+  between two scrapes), the wall clock on by the events' span.
+
+Each row: the median and p90 in ms of the families (``WorkerState.families``, what
+``/metrics`` computes), of the exposition (``streams.exporter.render``) and of both, with the
+sample count. ``--profile FILE`` writes a cProfile of the ``same state`` scrapes.
+
+A benchmark: it prints, it never asserts. Run:
+
+    .venv/bin/python bench/bench_scrape.py [--minutes 30] [--scrapes 15] [--partitions 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from aiokafka.partitioner import murmur2
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO))
+
+from bench_side_by_side import wide_scenario  # noqa: E402
+
+from streams.core.config import parse_config  # noqa: E402
+from streams.core.timestamps import parse_us  # noqa: E402
+from streams.exporter import render  # noqa: E402
+from streams.ingest import ingest  # noqa: E402
+from streams.publish import route_event  # noqa: E402
+from streams.runtime import tune_gc  # noqa: E402
+from streams.simulate.generator import generate  # noqa: E402
+from streams.worker.state import TP, WorkerState  # noqa: E402
+
+START_US = 1_795_338_000_000_000  # 2026-11-22T09:00Z
+
+
+class Clock:
+    """The worker's wall clock, set by the bench."""
+
+    def __init__(self, now_us: int) -> None:
+        self.now_us = now_us
+
+    def __call__(self) -> int:
+        return self.now_us
+
+
+def fill(state: WorkerState, events: Iterator[dict], partitions: int, limit: int | None,
+         clock: Clock, until_us: int | None = None) -> int:
+    """Apply events as a worker of ``partitions`` partitions per topic would, ``limit`` of
+    them or up to ``until_us``; returns how many. The clock follows the events."""
+    n = 0
+    for event in events:
+        at_us = parse_us(event["occurred_at"])
+        if until_us is not None and at_us >= until_us:
+            break  # (this one event is left out)
+        route = route_event(event)
+        p = (murmur2(route.key) & 0x7FFFFFFF) % partitions if route.key else 0
+        tp: TP = (route.topic, p)
+        clock.now_us = max(clock.now_us, at_us)
+        ingest(route.value, state.engine(tp), state.stats, topic=route.topic,
+               now_us=clock.now_us)
+        state.last_offsets[tp] = n
+        n += 1
+        if limit is not None and n >= limit:
+            break
+    return n
+
+
+def time_scrapes(state: WorkerState, scrapes: int, before: Callable[[], None]
+                 ) -> tuple[list[float], list[float], int, int]:
+    """(families ms, render ms, samples, bytes) over ``scrapes`` scrapes."""
+    fam_ms: list[float] = []
+    out_ms: list[float] = []
+    samples = size = 0
+    for _ in range(scrapes):
+        before()
+        gc.collect()
+        t0 = time.perf_counter()
+        families = state.families(state.engines)
+        t1 = time.perf_counter()
+        body = render(lambda: families)  # noqa: B023 (called at once)
+        t2 = time.perf_counter()
+        fam_ms.append((t1 - t0) * 1000)
+        out_ms.append((t2 - t1) * 1000)
+        samples = sum(len(f.samples) for f in families)
+        size = len(body)
+    return fam_ms, out_ms, samples, size
+
+
+def p90(values: list[float]) -> float:
+    return statistics.quantiles(values, n=10)[-1] if len(values) > 1 else values[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=int, default=30, help="simulated minutes of fill")
+    parser.add_argument("--scrapes", type=int, default=15)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--fill", type=int, default=None,
+                        help="events of the fill (default: all of --minutes)")
+    parser.add_argument("--between", type=int, default=1000,
+                        help="events applied before each 'events between' scrape")
+    parser.add_argument("--profile", type=Path, help="cProfile of the same-state scrapes")
+    args = parser.parse_args()
+    tune_gc()
+
+    span_ms = args.minutes * 60_000
+    start_ms = START_US // 1000 - span_ms
+    events = generate(wide_scenario(), seed=7, start_ms=start_ms,
+                      duration_ms=span_ms + 3_600_000)  # the rest feeds 'events between'
+    clock = Clock(START_US - span_ms * 1000)
+    state = WorkerState(parse_config({}), {}, clock_us=clock)
+    started = time.perf_counter()
+    filled = fill(state, events, args.partitions, args.fill, clock, until_us=START_US)
+    clock.now_us = START_US
+    print(f"filled {filled:,} events in {time.perf_counter() - started:.1f} s, "
+          f"{len(state.engines)} engines", file=sys.stderr)
+
+    def tick() -> None:
+        clock.now_us += 1_000_000
+
+    def feed() -> None:
+        fill(state, events, args.partitions, args.between, clock)
+
+    rows = []
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler:
+        profiler.enable()
+    rows.append(("same state, clock +1 s", *time_scrapes(state, args.scrapes, tick)))
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+    rows.append((f"{args.between:,} events between", *time_scrapes(state, args.scrapes, feed)))
+
+    print(f"| scrape ({args.scrapes} each) | samples | KiB | families ms median / p90 "
+          "| exposition ms median / p90 | total ms median / p90 |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, fam_ms, out_ms, samples, size in rows:
+        total = [a + b for a, b in zip(fam_ms, out_ms, strict=True)]
+        print(f"| {name} | {samples:,} | {size / 1024:,.0f} "
+              f"| {statistics.median(fam_ms):.1f} / {p90(fam_ms):.1f} "
+              f"| {statistics.median(out_ms):.1f} / {p90(out_ms):.1f} "
+              f"| {statistics.median(total):.1f} / {p90(total):.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,273 @@
+"""A scrape reuses what an earlier one computed from the same state (``streams.core.kpis``:
+the ledgers unchanged, the same window boundaries) and the exposition reuses a family's text
+while its samples are the same (``streams.exporter``). Neither changes a value: at every
+step of a run — events applied, the clock moving within a window, across a minute, an
+interval, a business day, a month, past a waiting segment's stale instant, and back — the
+families and the exposition equal a fresh computation's, byte for byte, and two scrapes at
+the same clock and state are identical."""
+
+from __future__ import annotations
+
+import math
+import pickle
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka.partitioner import murmur2
+
+from streams import exporter
+from streams.core import kpis
+from streams.core.config import parse_config
+from streams.core.contributions import Count
+from streams.core.engine import Engine
+from streams.core.kpis import all_families
+from streams.core.ledger import Ledger
+from streams.core.metrics import Family
+from streams.core.timestamps import format_us, parse_us
+from streams.exporter import render, render_with_client
+from streams.ingest import ingest
+from streams.publish import route_event
+from streams.simulate.generator import generate
+from streams.simulate.model import IntradayProfile
+from streams.simulate.scenarios import contact_centre
+from streams.worker.state import WorkerState
+
+MINUTE_US = 60_000_000
+START_US = parse_us("2026-11-30T22:40:00Z")  # near the end of a day and of a month
+CONFIG = {
+    # a customers' month that starts inside every calendar's interval (18:15Z on the 30th)
+    "defaults": {"stale_after_seconds": 300, "interval_minutes": 60},
+    "customers": {"timezone": "Asia/Kathmandu"},
+    "queues": {"billing": {"timezone": "America/New_York", "interval_minutes": 30,
+                           "day_start": "06:00"},
+               "sales": {"trunks": 12}},
+    "limits": {"per_agent": True},
+}
+PARTITIONS = 2
+
+
+class Clock:
+    def __init__(self, now_us: int) -> None:
+        self.now_us = now_us
+
+    def __call__(self) -> int:
+        return self.now_us
+
+
+def snapshot(fams: list[Family]) -> list[Any]:
+    """Everything of ``fams`` a consumer could read (``repr`` tells -0.0, ints and floats)."""
+    return [(f.name, f.kind, f.labels, sorted((k, repr(v)) for k, v in f.samples.items()))
+            for f in fams]
+
+
+def fresh(state: WorkerState) -> list[Family]:
+    """The families computed with nothing kept from an earlier scrape."""
+    kpis._LAST.clear()
+    return state.families(state.engines)
+
+
+def fresh_text(fams: list[Family]) -> bytes:
+    exporter._RENDERED.clear()
+    return render(lambda: fams)
+
+
+class Run:
+    """A worker's engines fed the simulated contact centre, partitioned as Kafka would."""
+
+    def __init__(self) -> None:
+        busy = replace(contact_centre(), profile=IntradayProfile(((0.0, 1.0),)))
+        self.events: Iterator[dict[str, Any]] = iter(generate(
+            busy, seed=3, start_ms=(START_US - 2 * 3_600_000_000) // 1000,
+            duration_ms=4 * 3_600_000))
+        self.clock = Clock(START_US - 2 * 3_600_000_000)
+        self.state = WorkerState(parse_config(CONFIG), {}, clock_us=self.clock)
+
+    def feed(self, n: int | None = None, until_us: int | None = None) -> None:
+        self.apply(self.events, n, until_us)
+
+    def queue_calls(self, ago_s: tuple[int, ...]) -> None:
+        """Calls queued ``ago_s`` seconds before the clock and left waiting, and in each queue
+        one abandoned a minute before (so the Erlang A patience counts the waiting ones): the
+        scenario answers nearly every call quickly."""
+        now, queues = self.clock.now_us, ("support", "billing", "sales")
+
+        def event(type_: str, call_id: str, ago: int, queue: str) -> dict[str, Any]:
+            return {"event_id": f"{type_}-{call_id}", "type": type_, "source": "test",
+                    "occurred_at": format_us(now - ago * 1_000_000), "call_id": call_id,
+                    "queue": queue}
+
+        events = [event("call.queued", f"held-{i}", s, queues[i % 3])
+                  for i, s in enumerate(ago_s)]
+        for queue in queues:
+            events.append(event("call.queued", f"gone-{queue}", 200, queue))
+            events.append(event("call.abandoned", f"gone-{queue}", 60, queue))
+        self.apply(iter(events))
+
+    def apply(self, events: Iterator[dict[str, Any]], n: int | None = None,
+              until_us: int | None = None) -> None:
+        for i, event in enumerate(events):
+            at_us = parse_us(event["occurred_at"])
+            route = route_event(event)
+            p = (murmur2(route.key) & 0x7FFFFFFF) % PARTITIONS if route.key else 0
+            self.clock.now_us = max(self.clock.now_us, at_us)
+            ingest(route.value, self.state.engine((route.topic, p)), self.state.stats,
+                   topic=route.topic, now_us=self.clock.now_us)
+            if (n is not None and i + 1 >= n) or (until_us is not None and at_us >= until_us):
+                return
+
+    def stale_instant(self) -> int:
+        """When some segment waiting now turns stale (it is stale after this instant)."""
+        for engine in self.state.engines.values():
+            for (queue, _), segs in engine.ledger.waiting.items():
+                after_us = self.state.config.queue(queue).stale_after_us
+                for _, queued_us in segs:
+                    if queued_us + after_us > self.clock.now_us:
+                        return queued_us + after_us
+        raise AssertionError("nothing waiting: the scenario should keep contacts queued")
+
+
+def check(run: Run) -> None:
+    state = run.state
+    cached = state.families(state.engines)
+    text = render(lambda: cached)
+    again = state.families(state.engines)
+    assert snapshot(again) == snapshot(cached)
+    assert render(lambda: again) == text  # same clock, same state: the same bytes
+    new = fresh(state)
+    assert snapshot(cached) == snapshot(new)
+    assert text == fresh_text(new)
+
+
+@pytest.fixture(scope="module")
+def run() -> Run:
+    r = Run()
+    r.feed(until_us=START_US)
+    r.clock.now_us = START_US
+    r.queue_calls((10, 100, 250, 299, 400))
+    r.clock.now_us = START_US
+    return r
+
+
+def test_cached_scrapes_equal_fresh_ones_as_the_clock_moves_and_events_arrive(run):
+    check(run)
+    steps: list[Any] = [1, 1, 17_000_000]  # µs or s steps within a minute
+    for step in steps:
+        run.clock.now_us += step
+        check(run)
+    next_minute = run.clock.now_us - run.clock.now_us % MINUTE_US + MINUTE_US
+    for at in (next_minute - 1, next_minute, next_minute + 1):
+        run.clock.now_us = at
+        check(run)
+    stale = run.stale_instant()
+    for at in (stale - 1, stale, stale + 1, stale + 2):  # stale once the clock is past it
+        run.clock.now_us = at
+        check(run)
+    run.feed(n=400)
+    check(run)
+    run.clock.now_us += 1
+    check(run)
+    # billing's 30-minute interval (New York), the default calendar's hour
+    half_hour = 30 * MINUTE_US
+    boundary = run.clock.now_us - run.clock.now_us % half_hour + half_hour
+    for at in (boundary - 1, boundary, boundary + 1, boundary + half_hour,
+               boundary + 2 * half_hour):
+        run.clock.now_us = at
+        check(run)
+    run.feed(n=300)
+    check(run)
+
+
+def test_cached_scrapes_equal_fresh_ones_across_a_day_a_month_and_back(run):
+    start = run.clock.now_us
+    midnight = parse_us("2026-12-01T00:00:00Z")  # the default calendar's day
+    billing_day = parse_us("2026-12-01T11:00:00Z")  # 06:00 in New York
+    month = parse_us("2026-11-30T18:15:00Z")  # December in Kathmandu, in no window's bounds
+    for at in (midnight - 1, midnight, midnight + 1, billing_day - 1, billing_day,
+               billing_day + 1, start, month - 1, month, month + 1, month - 1, start):
+        run.clock.now_us = max(at, 0)
+        check(run)
+    run.feed(n=200)
+    check(run)
+
+
+def test_a_scrape_of_a_copied_ledger_is_not_taken_for_its_original():
+    config = parse_config(CONFIG)
+    ledger = Ledger(config)
+    ledger.add("c1", [Count("offered", ("sales", "voice"), 1)])
+    now = START_US
+    before = snapshot(all_families(config, [ledger], now))
+    copy = pickle.loads(pickle.dumps(ledger))  # the same version, another ledger
+    copy.add("c2", [Count("offered", ("sales", "voice"), 1)])
+    ledger.add("c3", [Count("offered", ("support", "voice"), 1)])
+    assert snapshot(all_families(config, [copy], now)) == snapshot(fresh_families(config, copy,
+                                                                                   now))
+    assert snapshot(all_families(config, [ledger], now)) != before
+
+
+def fresh_families(config, ledger, now):
+    kpis._LAST.clear()
+    return all_families(config, [ledger], now)
+
+
+def test_every_change_to_a_ledger_stamps_a_new_version():
+    engine = Engine(parse_config(CONFIG))
+    seen = {engine.ledger.version}
+    for event in generate(contact_centre(), seed=5, start_ms=START_US // 1000,
+                          duration_ms=600_000):
+        from streams.validation import decode
+
+        engine.apply(decode(orjson.dumps(event)))  # type: ignore[arg-type]
+        seen.add(engine.ledger.version)
+    assert len(seen) > 100
+    ledger = engine.ledger
+    for change in (lambda: ledger.prune_windows(START_US + 3_600_000_000),
+                   lambda: ledger.move_totals("offered", ("sales", "voice"), ("other", "voice"),
+                                              0),
+                   lambda: ledger.add_totals({"c": [["offered", ["sales", "voice"], 1]]})):
+        version = ledger.version
+        change()
+        assert ledger.version != version
+
+
+def family(name: str, kind: str, samples: dict[tuple[str, ...], Any]) -> Family:
+    labels = ("queue", "window") if kind != "histogram" else ("queue",)
+    return Family(name, kind, "help", labels, samples)
+
+
+@pytest.mark.parametrize("first, then", [
+    (0.0, -0.0), (-0.0, 0.0), (0, -0.0), (1, 1.0), (1.0, 1), (math.nan, math.nan),
+    (2**53, 2**53 + 1), (-(2**53) - 1, -(2**53) - 2), (1e6, 1_000_000), (0.1 + 0.2, 0.3),
+], ids=["zero-then-negative-zero", "negative-zero-then-zero", "int-zero-then-negative-zero",
+        "int-then-float", "float-then-int", "nan", "ints-past-2**53", "negative-ints-past-2**53",
+        "a-million", "close-floats"])
+def test_a_reused_text_is_what_prometheus_client_writes_for_the_new_samples(first, then):
+    for kind in ("gauge", "counter"):
+        for value in (first, then):
+            if kind == "counter" and (value != value or value < 0):
+                continue
+            fams = [family("cc_x_total" if kind == "counter" else "cc_x", kind,
+                           {("a", "today"): value, ("b", "today"): 2})]
+            assert render(lambda: fams) == render_with_client(lambda: fams)  # noqa: B023
+
+
+@pytest.mark.parametrize("first, then", [
+    (((1.0, 2.0), [1, 2, 3], 0.0), ((1.0, 2.0), [1, 2, 3], -0.0)),
+    (((1.0, 2.0), [1, 2, 3], 1.5), ((1.0, 2.0), [1, 3, 2], 1.5)),
+    (((0.0, 2.0), [1, 2, 3], 1.5), ((-0.0, 2.0), [1, 2, 3], 1.5)),
+    (((1.0, 2.0), [1, 2, 3], 1), ((1.0, 2.0), [1, 2, 3], 1.0)),
+], ids=["sum-sign-of-zero", "counts", "bound-sign-of-zero", "int-sum"])
+def test_a_reused_histogram_text_is_what_prometheus_client_writes(first, then):
+    for value in (first, then, first):
+        fams = [family("cc_h_seconds", "histogram", {("a",): value})]
+        assert render(lambda: fams) == render_with_client(lambda: fams)  # noqa: B023
+
+
+def test_a_reused_text_follows_a_histogram_changed_in_place():
+    counts = [1, 2, 3]
+    fams = [family("cc_h_seconds", "histogram", {("a",): ((1.0, 2.0), counts, 1.5)})]
+    render(lambda: fams)
+    counts[0] = 7  # the same list, changed after the render
+    assert render(lambda: fams) == render_with_client(lambda: fams)

@@ -24,12 +24,35 @@ The customer's life-cycle, read from its events in order (one *life* = one kept 
 
 Retention (docs/contract.md §2): kept for :data:`RETENTION_US` (13 × 31 days, at least 13 calendar
 months) of stream time after its newest event; an event older than that is late.
+
+**Compaction** (record format 3; docs/customers.md, "What a customer's state holds").
+Revenue and interactions never change the life-cycle state: each adds to its own month's
+counter, and beyond that only the times of the first and of the newest event matter. So once
+a record holds more than :data:`FOLD_AFTER` of them, they are *folded*: summed per month
+(``fi``: month -> interactions, ``fr``: "month currency" -> micro-units), with the oldest and
+newest folded times (``flo``, ``fhi``), in the time zone ``ftz`` (``[customers] timezone``,
+noted by :meth:`CustomerKind.contributions`). ``acquired`` and ``churned`` stay events. The
+contributions are the same with or without folding, in any arrival order: a revenue or
+interaction that arrives later, whatever its time, is folded into its month's sum in turn.
+
+The ids of folded events stay in the record (``fid``, by bucket of :data:`ID_BUCKET_US` of
+event time) for de-duplication until :meth:`CustomerKind.trim` releases the buckets more than
+:data:`ID_WINDOW_US` behind stream time (``fgone``: the end of the newest one released). A
+revenue or interaction older than ``fgone`` then adds nothing to its month
+(:meth:`CustomerKind.ignores`; ``fx`` keeps its id until the next trim): it can no longer be
+told from a duplicate of a folded event. That changes no KPI: its month is before the
+previous month of any engine clock (at most 5 minutes behind stream time), which no customer
+gauge shows, and S does not depend on revenue or interaction counters. Its time still counts
+as the customer's oldest (``flo``), as when it is applied, so the month a customer first seen
+without ``acquired`` counts as existing in, and lateness, are those of the full history.
 """
 
 from __future__ import annotations
 
 import functools
+import sys
 from bisect import insort
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, NamedTuple
@@ -42,6 +65,16 @@ from streams.core.events import Event
 from streams.core.timestamps import DAY_US
 
 RETENTION_US = 13 * 31 * DAY_US
+#: Revenue and interaction events kept as events before a record folds them (module docstring).
+FOLD_AFTER = 4
+#: The ids of folded events are held this long behind stream time: longer than a month and
+#: the month before it together (62 days, 62 days and an hour across a DST change), so an
+#: event older than that is in a month before any window a customer KPI shows.
+ID_WINDOW_US = 64 * DAY_US
+#: Folded ids are held in buckets of this much event time, released a bucket at a time.
+ID_BUCKET_US = 8 * DAY_US
+#: Event kinds that are folded.
+FOLDABLE = frozenset({"interaction", "revenue"})
 
 # Counter metrics (labels: (month,), money ones (month, currency)).
 ACQUIRED = "cust_acquired"
@@ -133,18 +166,41 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def lifecycle_totals(events: list[CustomerEvent],
-                     cal: MonthCalendar) -> dict[tuple[str, tuple[str, ...]], int]:
-    """(metric, labels) -> amount for one entity's time-sorted events (the module docstring
-    states the rules)."""
+def _intern(text: str | None) -> str | None:
+    return None if text is None else sys.intern(text)
+
+
+def lifecycle_totals(events: list[CustomerEvent], cal: MonthCalendar,
+                     folded: dict[str, Any] | None = None
+                     ) -> dict[tuple[str, tuple[str, ...]], int]:
+    """(metric, labels) -> amount for one entity's time-sorted events and, if the record has
+    folded some (``folded``: the record itself), their sums (the module docstring states the
+    rules)."""
     totals: dict[tuple[str, tuple[str, ...]], int] = {}
 
     def add(metric: str, labels: tuple[str, ...], amount: int = 1) -> None:
         key = (metric, labels)
         totals[key] = totals.get(key, 0) + amount
 
+    # The first (non-spend) event's month: where a customer first seen without acquired
+    # counts as existing; the newest event's time: where a customer still active lapses.
+    first_us = newest_us = None
+    if folded is not None and "flo" in folded:
+        first_us, newest_us = folded["flo"], folded["fhi"]
+        for month, n in folded["fi"].items():
+            totals[(INTERACTIONS, (month,))] = n
+        for month_currency, micro in folded["fr"].items():
+            totals[(REVENUE_MICRO, (month_currency[:7], month_currency[8:]))] = micro
+    for ev in events:
+        if ev.kind != "spend":
+            if first_us is None or ev.at_us < first_us:
+                first_us = ev.at_us
+            break
+    if events and (newest_us is None or events[-1].at_us > newest_us):
+        newest_us = events[-1].at_us
+    first_month = None if first_us is None else cal.month(first_us)
+
     active: bool | None = None  # None: not known yet (no acquired or churned so far)
-    first_month: str | None = None  # of the first customer event
     start_us = end_us = 0
     month = ""
     interactions_key = (INTERACTIONS, (month,))
@@ -159,7 +215,6 @@ def lifecycle_totals(events: list[CustomerEvent],
             add(REVENUE_MICRO, (month, ev.currency or ""), ev.amount_micro)
         elif kind == "spend":
             add(SPEND_MICRO, (month, ev.currency or ""), ev.amount_micro)
-            continue
         elif kind == "acquired":
             if not active:
                 add(ACQUIRED, (month,))
@@ -172,14 +227,48 @@ def lifecycle_totals(events: list[CustomerEvent],
             if active is not False:
                 add(CHURNED, (month,))
                 active = False
-        if first_month is None:
-            first_month = month
     if active is None and first_month is not None:
         add(EXISTING, (first_month,))
         active = True
-    if active:
-        add(LAPSED, (cal.month(events[-1].at_us + RETENTION_US),))
+    if active and newest_us is not None:
+        add(LAPSED, (cal.month(newest_us + RETENTION_US),))
     return totals
+
+
+def fold(record: dict[str, Any]) -> None:
+    """Fold the record's revenue and interaction events into its per-month sums, in the time
+    zone ``record["ftz"]`` (in place; the contributions stay the same: module docstring)."""
+    events: list[CustomerEvent] = record["ev"]
+    kept = [ev for ev in events if ev.kind not in FOLDABLE]
+    folded = [ev for ev in events if ev.kind in FOLDABLE]
+    if not folded:
+        return
+    cal = month_calendar(record["ftz"])
+    if "flo" not in record:
+        record.update(flo=folded[0].at_us, fhi=folded[-1].at_us, fi={}, fr={}, fid={})
+    else:
+        record["flo"] = min(record["flo"], folded[0].at_us)
+        record["fhi"] = max(record["fhi"], folded[-1].at_us)
+    interactions: dict[str, int] = record["fi"]
+    revenue: dict[str, int] = record["fr"]
+    ids: dict[str, list[str]] = record["fid"]
+    start_us = end_us = 0
+    month = ""
+    bucket, bucket_ids = -1, []
+    for ev in folded:
+        if not start_us <= ev.at_us < end_us:
+            start_us, end_us, month = cal.bounds(ev.at_us)
+            month = sys.intern(month)
+        if ev.kind == "interaction":
+            interactions[month] = interactions.get(month, 0) + 1
+        else:
+            key = sys.intern(f"{month} {ev.currency or ''}")
+            revenue[key] = revenue.get(key, 0) + ev.amount_micro
+        if ev.at_us // ID_BUCKET_US != bucket:
+            bucket = ev.at_us // ID_BUCKET_US
+            bucket_ids = ids.setdefault(sys.intern(str(bucket)), [])
+        bucket_ids.append(ev.event_id)
+    record["ev"] = kept
 
 
 class CustomerKind(EventLogKind):
@@ -188,9 +277,10 @@ class CustomerKind(EventLogKind):
 
     name = "customer"
     families = ("customer", "marketing")
-    #: 2, not 1: ``Engine.rebuild`` reads a record of version < 2 as a format-1 record of the
-    #: first release (before records named their kind); 2 is the first customer format.
-    version = 2
+    #: 2 was the first customer format (``Engine.rebuild`` reads a record of version < 2 as a
+    #: format-1 record of the first release, before records named their kind); 3 adds the
+    #: folded sums (module docstring). Records of format 2 are read as they are.
+    version = 3
     late_after_us = RETENTION_US
 
     def key(self, event: Event) -> str:
@@ -201,16 +291,51 @@ class CustomerKind(EventLogKind):
     def new_record(self, event: Event) -> dict[str, Any]:
         return {"ev": []}
 
-    def add(self, record: dict[str, Any], event: Event) -> None:
+    def ignores(self, record: dict[str, Any], event: Event) -> bool:
+        """Whether ``event`` adds nothing to its month: a revenue or interaction older than
+        the ids of folded events still held (module docstring)."""
+        return (event.occurred_us < record.get("fgone", 0)
+                and event.type.partition(".")[2] in FOLDABLE)
+
+    def add(self, record: dict[str, Any], event: Event) -> bool:
+        """Put ``event`` into ``record``; returns True when it :meth:`ignores` it (then only
+        its time counts, as the oldest if it is, and its id is kept until the next trim)."""
         body = event.body
-        kind = event.type.partition(".")[2]
+        kind = sys.intern(event.type.partition(".")[2])
+        at_us = event.occurred_us
+        if self.ignores(record, event):
+            record["flo"] = min(record["flo"], at_us)
+            record.setdefault("fx", []).append(event.event_id)
+            return True
         amount = body.get("amount")
         micro = to_micro(amount) if isinstance(amount, int | float) and not isinstance(
             amount, bool) else 0
-        item = CustomerEvent(event.occurred_us, event.event_id, kind, micro,
-                             _text(body.get("currency")),
+        item = CustomerEvent(at_us, event.event_id, kind, micro,
+                             _intern(_text(body.get("currency"))),
                              kind == "acquired" and _text(body.get("referred_by")) is not None)
-        insort(record["ev"], item)
+        events = record["ev"]
+        insort(events, item)
+        if (kind in FOLDABLE and "ftz" in record and len(events) > FOLD_AFTER
+                and sum(ev.kind in FOLDABLE for ev in events) > FOLD_AFTER):
+            fold(record)
+        return False
+
+    def newest_us(self, record: dict[str, Any]) -> int:
+        events = record["ev"]
+        newest = events[-1].at_us if events else 0
+        return max(newest, record["fhi"]) if "fhi" in record else newest
+
+    def oldest_us(self, record: dict[str, Any]) -> int:
+        events = record["ev"]
+        if "flo" not in record:
+            return events[0].at_us
+        return min(events[0].at_us, record["flo"]) if events else record["flo"]
+
+    def is_late(self, record: dict[str, Any] | None, event_us: int, stream_us: int) -> bool:
+        """As :meth:`EventLogKind.is_late`, with the folded events counted as kept."""
+        if stream_us - event_us <= self.late_after_us:
+            return False
+        return record is None or self.oldest_us(record) - event_us > self.late_after_us
 
     def expired(self, record: dict[str, Any], stream_us: int) -> bool:
         return stream_us - self.newest_us(record) > RETENTION_US
@@ -225,12 +350,65 @@ class CustomerKind(EventLogKind):
     def first_seen(self, record: dict[str, Any]) -> dict[str, int]:
         return {}
 
+    def event_ids(self, record: dict[str, Any]) -> Iterable[str]:
+        ids: Iterable[str] = (ev.event_id for ev in record["ev"])
+        if "fid" in record:
+            return [*ids, *(i for bucket in record["fid"].values() for i in bucket),
+                    *record.get("fx", ())]
+        return ids
+
+    def trim(self, record: dict[str, Any], stream_us: int) -> list[str]:
+        """Release the ids of folded events more than :data:`ID_WINDOW_US` behind stream time
+        (whole buckets of :data:`ID_BUCKET_US`) and of ignored ones (module docstring).
+        Changes no contribution. Returns the released ids."""
+        if "fid" not in record:
+            return []
+        horizon = (stream_us - ID_WINDOW_US) // ID_BUCKET_US  # buckets before it are due
+        buckets: dict[str, list[str]] = record["fid"]
+        released: list[str] = record.pop("fx", [])
+        gone = record.get("fgone", 0)
+        for name in [b for b in buckets if int(b) < horizon]:
+            released += buckets.pop(name)
+            gone = max(gone, (int(name) + 1) * ID_BUCKET_US)
+        if gone:
+            record["fgone"] = gone
+        return released
+
+    def trim_due_us(self, record: dict[str, Any]) -> int | None:
+        """The stream time after which :meth:`trim` releases ids (None: it has none to)."""
+        if "fid" not in record:
+            return None
+        due = [(int(b) + 1) * ID_BUCKET_US + ID_WINDOW_US for b in record["fid"]]
+        if record.get("fx"):
+            due.append(record.get("fgone", 0) + ID_WINDOW_US)
+        return min(due) if due else None
+
+    def trimmed(self, record: dict[str, Any], contributions: list[Contribution]
+                ) -> tuple[list[Contribution], list[Contribution]]:
+        """What :meth:`trim` left of ``contributions`` and what it dropped: nothing."""
+        return contributions, []
+
     def restore(self, record: dict[str, Any], version: int) -> dict[str, Any]:
-        events = [CustomerEvent(*e) for e in record["ev"]]
+        events = [CustomerEvent(at, eid, sys.intern(kind), micro, _intern(currency), referred)
+                  for at, eid, kind, micro, currency, referred in record["ev"]]
         events.sort()
-        return {"ev": events}
+        out: dict[str, Any] = {"ev": events}
+        if "ftz" in record:
+            out["ftz"] = record["ftz"]
+        if version >= 3 and "flo" in record:
+            out.update(flo=record["flo"], fhi=record["fhi"],
+                       fi={sys.intern(m): n for m, n in record["fi"].items()},
+                       fr={sys.intern(k): v for k, v in record["fr"].items()},
+                       fid={sys.intern(b): list(ids) for b, ids in record["fid"].items()})
+            for name in ("fgone", "fx"):
+                if name in record:
+                    out[name] = record[name] if name == "fgone" else list(record[name])
+        return out
 
     def contributions(self, record: dict[str, Any], config: Config) -> list[Contribution]:
-        totals = lifecycle_totals(record["ev"], month_calendar(config.customers.timezone))
+        timezone = config.customers.timezone
+        if record.get("ftz") != timezone:
+            record["ftz"] = timezone  # the months :func:`fold` sums by from now on
+        totals = lifecycle_totals(record["ev"], month_calendar(timezone), record)
         return [Count(metric, labels, amount)
                 for (metric, labels), amount in sorted(totals.items())]

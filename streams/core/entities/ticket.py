@@ -33,6 +33,7 @@ last solve (so a reopen is still recognised).
 
 from __future__ import annotations
 
+import sys
 from bisect import insort
 from typing import Any, NamedTuple
 
@@ -83,17 +84,25 @@ class TicketEvent(NamedTuple):
 
 
 def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+    """A text field, interned: the labels (kind, queue, channel, status, agent...) of a
+    ticket's events repeat across thousands of records, so each is held once."""
+    return sys.intern(value) if isinstance(value, str) else None
 
 
 def compact(event: Event) -> TicketEvent:
     body = event.body
-    kind = event.type.partition(".")[2]
+    kind = sys.intern(event.type.partition(".")[2])
     return TicketEvent(event.occurred_us, _RANK.get(kind, 5), event.event_id, kind,
                        _text(body.get("queue")), _text(body.get("channel")),
                        _text(body.get("status")), _text(body.get("priority")),
                        _text(body.get("category")), _text(body.get("author")),
                        body.get("public", True) is not False, _text(body.get("agent_id")))
+
+
+def _interned(event: TicketEvent) -> TicketEvent:
+    """A restored event with its labels interned (see :func:`_text`)."""
+    return TicketEvent(event[0], event[1], event[2], *(
+        _text(v) if isinstance(v, str) else v for v in event[3:]))
 
 
 class TicketKind(EventLogKind):
@@ -140,7 +149,7 @@ class TicketKind(EventLogKind):
             events = [TicketEvent(e[0], _RANK.get(e[2], 5), e[1], e[2], e[3], e[4], e[5],
                                   None, None, None, True, None) for e in record["ev"]]
         else:
-            events = [TicketEvent(*e) for e in record["ev"]]
+            events = [_interned(TicketEvent(*e)) for e in record["ev"]]
         events.sort()
         return {"ev": events}
 

@@ -184,7 +184,12 @@ def main() -> None:
         rows.append(("new node: engines rebuilt, /readyz 200", f"{ready:.1f} s"))
         rows.append((f"cc_tickets_open after recovery (of {args.tickets:,} ticket records)",
                      f"{open_tickets:,.0f}"))
-        worker.stop()
+        stopped = time.monotonic()
+        worker.stop()  # SIGTERM: a clean stop writes the engines' snapshots
+        rows.append(("clean stop (SIGTERM), engine snapshots written",
+                     f"{time.monotonic() - stopped:.1f} s"))
+        say("\n".join(line for line in worker.log_tail(100_000).splitlines()
+                       if "ccpulse worker:" in line))
 
         say("restart on the same data directory ...")
         worker = Worker(bootstrap, app, prefix, tmp / "node", free_port(), partitions=PARTITIONS)
@@ -194,6 +199,8 @@ def main() -> None:
                      f"{ready:.1f} s"))
         rows.append(("cc_tickets_open after restart",
                      f"{total(worker, 'cc_tickets_open'):,.0f}"))
+        say("\n".join(line for line in worker.log_tail(100_000).splitlines()
+                       if "ccpulse worker:" in line))
     finally:
         if worker is not None:
             worker.stop()

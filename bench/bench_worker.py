@@ -8,9 +8,10 @@
    event time; /metrics serves the in-memory state, so processed = visible) gives p50/p99.
 
 Prints a table. Starts its own broker on free ports in a temp dir (or uses
-``CCPULSE_TEST_BROKER``). Run:
+``CCPULSE_TEST_BROKER``). ``--calls``: the backlog is call events only, the stream
+``bench/bench_side_by_side.py`` drains (its ccpulse row without the peers). Run:
 
-    .venv/bin/python bench/bench_worker.py [events] [rate]
+    .venv/bin/python bench/bench_worker.py [events] [rate] [--calls]
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from streams.kafka.admin import ensure_topics
 from streams.publish import Publisher
 from streams.simulate.generator import generate
 from streams.simulate.model import IntradayProfile
-from streams.simulate.scenarios import contact_centre
+from streams.simulate.scenarios import FLAT_PEAK, contact_centre
 
 TOPICS = ("cc.calls", "cc.chats", "cc.tickets", "cc.agents", "cc.feedback", "cc.customers",
           "cc.deadletter")
@@ -44,12 +45,17 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
-def _events(count: int, end_ms: int) -> list[dict]:
+def _events(count: int, end_ms: int, calls_only: bool = False) -> list[dict]:
     busy = replace(contact_centre(), profile=IntradayProfile(((0.0, 1.0),)))
     hours = max(1, count // 5000 + 1)  # the busy profile gives ~7,700 events an hour
+    if calls_only:  # as bench_side_by_side.call_events
+        busy = replace(contact_centre(), profile=FLAT_PEAK)
+        hours = count // 1200 + 1
     start = end_ms - hours * 3_600_000
     out = []
     for e in generate(busy, seed=5, start_ms=start, duration_ms=hours * 3_600_000):
+        if calls_only and not e["type"].startswith("call."):
+            continue
         out.append(e)
         if len(out) >= count:
             break
@@ -110,8 +116,9 @@ def start_broker(tmp: Path) -> tuple[LocalBroker | None, str]:
 
 
 def main() -> None:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    rate = float(sys.argv[2]) if len(sys.argv) > 2 else 1000.0
+    args = [a for a in sys.argv[1:] if a != "--calls"]
+    count = int(args[0]) if args else 100_000
+    rate = float(args[1]) if len(args) > 1 else 1000.0
     tmp = Path(tempfile.mkdtemp(prefix="ccpulse-bench-"))
     broker, bootstrap = start_broker(tmp)
     prefix = f"bench{int(time.time())}."
@@ -119,7 +126,7 @@ def main() -> None:
     try:
         ensure_topics(bootstrap, [prefix + t for t in TOPICS], 4)
         now = time.time_ns() // 1_000_000
-        events = _events(count, now)
+        events = _events(count, now, calls_only="--calls" in sys.argv)
         print(f"producing {len(events):,} simulated events ...", flush=True)
         asyncio.run(_send(bootstrap, prefix, events, None))
         worker = Worker(bootstrap, prefix.rstrip("."), prefix, tmp / "worker", free_port())

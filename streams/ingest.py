@@ -24,6 +24,9 @@ AFTER_AS_OF = "after_as_of"
 INVALID = "invalid"
 #: ``Outcome`` member -> its value (a dict lookup; ``.value`` on an enum member is not cheap).
 _VALUE_OF: dict[Outcome, str] = {outcome: outcome.value for outcome in Outcome}
+#: Builds an :class:`Ingested` from a tuple of its fields without the named tuple's
+#: Python-level ``__new__``.
+_new = tuple.__new__
 
 
 class Ingested(NamedTuple):
@@ -55,20 +58,20 @@ def ingest(raw: bytes, engine: Engine, stats: PipelineStats, *, topic: str | Non
     replay's ``--as-of``) leaves out events that occur after it.
     """
     result = decode(raw, now_us)
-    if isinstance(result, Invalid):
-        stats.count_invalid(topic or topic_of_line(raw), result.reason)
-        return Ingested(INVALID, invalid=result)
-    topic = topic or topic_for_type(result.type) or UNKNOWN_TOPIC
-    if as_of_us is not None and result.occurred_us > as_of_us:
-        return Ingested(AFTER_AS_OF, event=result)
-    outcome = engine.apply(result)
+    if result.__class__ is Invalid:
+        stats.count_invalid(topic or topic_of_line(raw), result.reason)  # type: ignore[union-attr]
+        return Ingested(INVALID, invalid=result)  # type: ignore[arg-type]
+    event_type = result.type  # type: ignore[union-attr]
+    topic = topic or topic_for_type(event_type) or UNKNOWN_TOPIC
+    occurred_us = result.occurred_us  # type: ignore[union-attr]
+    if as_of_us is not None and occurred_us > as_of_us:
+        return Ingested(AFTER_AS_OF, event=result)  # type: ignore[arg-type]
+    outcome = engine.apply(result)  # type: ignore[arg-type]
     if outcome is Outcome.DUPLICATE:
         stats.count_duplicate(topic)
     else:
         if outcome is Outcome.LATE:
             stats.count_late(topic)
-        stats.count_processed(topic, result.type, result.occurred_us)
-        if now_us is not None:
-            stats.observe_lag(topic, max(0.0, (now_us - result.occurred_us) / 1e6))
+        stats.count_applied(topic, event_type, occurred_us, now_us)
     engine.maybe_prune()
-    return Ingested(_VALUE_OF[outcome], result)
+    return _new(Ingested, (_VALUE_OF[outcome], result, None))

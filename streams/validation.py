@@ -29,7 +29,6 @@ parse, one compiled ``is_valid`` call in Rust and one timestamp parse, with no e
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -66,6 +65,11 @@ REASONS: Final[tuple[str, ...]] = (
     "out_of_range",
     "invalid",
 )
+
+
+#: Builds an :class:`Event` from a tuple of its fields without the named tuple's Python-level
+#: ``__new__`` (one call less per event).
+_new_event: Final = tuple.__new__
 
 
 class Invalid(NamedTuple):
@@ -132,10 +136,16 @@ def compile_validators(
     return validators
 
 
-@functools.cache
+#: The compiled validators of ``schemas/``, once built (:func:`_validators`).
+_compiled: dict[str, jsonschema_rs.Validator] | None = None
+
+
 def _validators() -> dict[str, jsonschema_rs.Validator]:
     """The compiled validators of ``schemas/``, built on first use and kept for the process."""
-    return compile_validators(load_schemas())
+    global _compiled
+    if _compiled is None:
+        _compiled = compile_validators(load_schemas())
+    return _compiled
 
 
 # --------------------------------------------------------------------------------------------
@@ -164,7 +174,7 @@ def decode_obj(obj: Any, now_us: int | None = None) -> Event | Invalid:
     if not isinstance(obj, dict):
         return Invalid("not_object", f"the message is a JSON {_json_kind(obj)}, not an object")
     event_type = obj.get("type")
-    validators = _validators()
+    validators = _compiled if _compiled is not None else _validators()
     validator = validators.get(event_type) if isinstance(event_type, str) else None
     if validator is None:
         return _bad_type(obj, event_type)
@@ -187,7 +197,7 @@ def decode_obj(obj: Any, now_us: int | None = None) -> Event | Invalid:
             return problem
     if None in obj.values():
         obj = {key: value for key, value in obj.items() if value is not None}
-    return Event(obj["event_id"], event_type, occurred_us, obj)
+    return _new_event(Event, (obj["event_id"], event_type, occurred_us, obj))
 
 
 def _too_far_ahead(text: Any, occurred_us: int, now_us: int) -> Invalid:

@@ -41,6 +41,25 @@ class PipelineStats:
         if occurred_us > self.last_event_us.get(topic, -1):
             self.last_event_us[topic] = occurred_us
 
+    def count_applied(self, topic: str, event_type: str, occurred_us: int,
+                      now_us: int | None) -> None:
+        """:meth:`count_processed`, then :meth:`observe_lag` of ``now_us`` − the event time
+        when ``now_us`` is given (a live worker): the two counts of an event the engine
+        took, in one call."""
+        k = (topic, event_type)
+        processed = self.processed
+        processed[k] = processed.get(k, 0) + 1
+        last = self.last_event_us
+        if occurred_us > last.get(topic, -1):
+            last[topic] = occurred_us
+        if now_us is not None:
+            lag_seconds = max(0.0, (now_us - occurred_us) / 1e6)
+            row = self.lag.get(topic)
+            if row is None:
+                row = self.lag[topic] = [0.0] * (len(LAG_BOUNDS) + 2)
+            row[bisect_left(LAG_BOUNDS, lag_seconds)] += 1  # le is inclusive: lag <= bound
+            row[-1] += lag_seconds
+
     def count_invalid(self, topic: str, reason: str) -> None:
         k = (topic, reason)
         self.invalid[k] = self.invalid.get(k, 0) + 1

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 from typing import Final
 
 SECOND_US: Final = 1_000_000
@@ -50,23 +49,48 @@ def parse_us(text: str) -> int:
     leap second) takes a fast path; anything else goes to the full parser, which gives the
     same result, or the error message, for every input.
     """
-    if text.__class__ is str and len(text) >= 20 and text[-1] == "Z" and text.isascii():
-        minute_us = _utc_minute_us(text[:16])
-        second = text[17:19]
-        if minute_us is not None and text[16] == ":" and second.isdigit() and second < "60":
-            if len(text) == 20:
-                return minute_us + int(second) * SECOND_US
-            fraction = text[20:-1]
-            if text[19] == "." and fraction.isdigit():  # ASCII: isdigit is exactly [0-9]+
-                return minute_us + int(second) * SECOND_US + int(fraction[:6].ljust(6, "0"))
+    if text.__class__ is str and text[-1:] == "Z" and text.isascii():
+        minute_us = _MINUTES.get(text[:16])
+        if minute_us is None:
+            minute_us = _minute_us(text[:16])
+        if minute_us is not None and text[16] == ":":
+            size = len(text)
+            if size == 24 and text[19] == ".":  # milliseconds: the usual shape
+                digits = text[17:19] + text[20:23]
+                if digits.isdigit() and digits < "60":
+                    return minute_us + int(digits) * 1000
+            elif size == 20:
+                second = text[17:19]
+                if second.isdigit() and second < "60":
+                    return minute_us + int(second) * SECOND_US
+            elif size > 21 and text[19] == ".":
+                second = text[17:19]
+                fraction = text[20:-1]
+                if second.isdigit() and second < "60" and fraction.isdigit():
+                    return minute_us + int(second) * SECOND_US + int(fraction[:6].ljust(6, "0"))
     return _parse_us_full(text)
 
 
-@lru_cache(maxsize=4096)
+#: ``YYYY-MM-DDTHH:MM`` -> its epoch microseconds (:func:`_utc_minute_us`), for the minutes
+#: seen lately: events of a stream share few minutes, so the calendar arithmetic runs once per
+#: minute, not once per event. Emptied when it holds :data:`_MINUTES_KEPT`.
+_MINUTES: Final[dict[str, int]] = {}
+_MINUTES_KEPT: Final = 4096
+
+
+def _minute_us(prefix: str) -> int | None:
+    """:func:`_utc_minute_us`, remembered in :data:`_MINUTES` when it is one."""
+    minute_us = _utc_minute_us(prefix)
+    if minute_us is not None:
+        if len(_MINUTES) >= _MINUTES_KEPT:
+            _MINUTES.clear()
+        _MINUTES[prefix] = minute_us
+    return minute_us
+
+
 def _utc_minute_us(prefix: str) -> int | None:
     """Epoch microseconds of ``YYYY-MM-DDTHH:MM`` read as UTC, or ``None`` for any other
-    string (then :func:`_parse_us_full` decides). Events of a stream share few minutes, so
-    the calendar arithmetic runs once per minute, not once per event."""
+    string (then :func:`_parse_us_full` decides)."""
     if not (len(prefix) == 16 and prefix.isascii() and prefix[4] == "-" and prefix[7] == "-"
             and prefix[10] == "T" and prefix[13] == ":"):
         return None

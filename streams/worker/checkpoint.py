@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
+from itertools import islice
+from operator import is_, itemgetter
 from typing import Any, Protocol
 
 import orjson
@@ -69,30 +71,135 @@ def table_key(key: str, partition: int) -> bytes:
     return key.encode()
 
 
-def _plain(value: Any) -> Any:
-    """orjson's fallback: records hold named tuples (events, state changes); store lists."""
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"cannot persist {type(value).__name__}")
+#: orjson's fallback: records hold named tuples (events, state changes), which orjson does not
+#: write itself; their slice ``[:]`` is the plain tuple of their fields, which it writes as a
+#: list. In C: called for every event of every record written, a Python function was a fifth
+#: of a checkpoint. What else orjson cannot write has no slice (``TypeError``) or one it
+#: cannot write either (``bytes``): ``orjson.dumps`` raises for it as before.
+_plain = itemgetter(slice(None))
 
 
 def encode_record(record: dict[str, Any]) -> bytes:
     return orjson.dumps(record, default=_plain)
 
 
-def writes_by_partition(pending: Pending) -> dict[int, list[Write]]:
+#: A record whose last field is a list of at least this many items (an agent's timeline holds
+#: two days of state changes) is written with the JSON of the items its previous write already
+#: had reused (:class:`ListJson`): a checkpoint usually adds a few state changes to it.
+LONG_LIST = 64
+
+
+class ListJson:
+    """The JSON of each item of the long lists written last, per table key, so that the next
+    write of the same record encodes only its new items.
+
+    An item's JSON is reused only for the very same object (``is``) as last written: records
+    hold immutable named tuples of strings, numbers and tuples, so the same object has the same
+    JSON. Two changes keep most of a list: items added at the end, and the history trimmed at
+    the head (an agent's oldest changes dropped, its new first change a new object); anything
+    else is encoded anew. Bounded: at :data:`KEPT_ITEMS` items held, everything is forgotten.
+    """
+
+    KEPT_ITEMS = 500_000
+
+    def __init__(self) -> None:
+        self._lists: dict[bytes, tuple[list[Any], list[bytes]]] = {}
+        self._items = 0
+
+    def encode(self, key: bytes, record: dict[str, Any]) -> bytes:
+        """``encode_record(record)``, byte for byte."""
+        name = next(reversed(record), None)
+        items = record[name] if name is not None else None
+        if items.__class__ is not list or len(items) < LONG_LIST or name.__class__ is not str:
+            if key in self._lists:
+                self.forget(key)
+            return orjson.dumps(record, default=_plain)
+        parts = self._parts(key, items)  # type: ignore[arg-type]
+        rest = orjson.dumps({k: v for k, v in record.items() if k != name}, default=_plain)
+        field = orjson.dumps(name) + b":[" + b",".join(parts) + b"]}"
+        return (rest[:-1] + b"," if len(rest) > 2 else b"{") + field
+
+    def forget(self, key: bytes) -> None:
+        kept = self._lists.pop(key, None)
+        if kept is not None:
+            self._items -= len(kept[0])
+
+    def _parts(self, key: bytes, items: list[Any]) -> list[bytes]:
+        kept = self._lists.get(key)
+        parts = None
+        if kept is not None:
+            parts = _reused(items, *kept)
+            self._items -= len(kept[0])
+        if parts is None:
+            parts = [orjson.dumps(item, default=_plain) for item in items]
+        if self._items + len(items) > self.KEPT_ITEMS:
+            self._lists.clear()
+            self._items = 0
+        self._lists[key] = (items.copy(), parts)
+        self._items += len(items)
+        return parts
+
+
+def _reused(items: list[Any], old: list[Any], old_parts: list[bytes]) -> list[bytes] | None:
+    """The JSON of ``items``, reusing ``old_parts`` (that of ``old``) where ``items`` holds the
+    same objects in the same order: ``old`` then new items, or a new head, a tail of ``old``,
+    then new items. ``None`` for any other change."""
+    n, n_old = len(items), len(old)
+    if n >= n_old and all(map(is_, items, old)):  # map stops at the shorter: old's length
+        return old_parts + [orjson.dumps(item, default=_plain) for item in items[n_old:]]
+    if n < 2:
+        return None
+    try:
+        j = old.index(items[1])
+    except ValueError:
+        return None
+    kept = n_old - j  # old[j:] should be items[1:1 + kept]
+    if kept > n - 1 or not all(map(is_, islice(items, 1, None), islice(old, j, None))):
+        return None
+    head = old_parts[j - 1] if j and items[0] is old[j - 1] else orjson.dumps(
+        items[0], default=_plain)
+    return [head, *old_parts[j:],
+            *[orjson.dumps(item, default=_plain) for item in items[1 + kept:]]]
+
+
+#: The worker's: one process, one set of tables.
+_LIST_JSON = ListJson()
+
+
+def writes_by_partition(pending: Pending, lists: ListJson | None = None,
+                        ) -> dict[int, list[Write]]:
     """Encode every dirty record once and group the writes by partition, emptying ``pending``.
 
     Base records go first: a prune's deletes must never be applied before the base record
-    that keeps their counters (see ``Engine.prune``)."""
+    that keeps their counters (see ``Engine.prune``). Records with a long list reuse the JSON
+    of the items their previous write had (``lists``, by default the process's
+    :class:`ListJson`)."""
+    lists = _LIST_JSON if lists is None else lists
     base = BASE_KEY.encode()
     out: dict[int, list[Write]] = {}
-    for key, (partition, record) in sorted(pending.items(),
-                                           key=lambda item: not item[0].startswith(base)):
-        out.setdefault(partition, []).append(
-            (key, None if record is None else encode_record(record)))
+    later: list[tuple[bytes, tuple[int, dict[str, Any] | None]]] = []
+    for item in pending.items():
+        if item[0].startswith(base):
+            _write(out, lists, *item)
+        else:
+            later.append(item)
+    for item in later:
+        _write(out, lists, *item)
     pending.clear()
     return out
+
+
+def _write(out: dict[int, list[Write]], lists: ListJson, key: bytes,
+           value: tuple[int, dict[str, Any] | None]) -> None:
+    partition, record = value
+    writes = out.get(partition)
+    if writes is None:
+        writes = out[partition] = []
+    if record is None:
+        lists.forget(key)
+        writes.append((key, None))
+    else:
+        writes.append((key, lists.encode(key, record)))
 
 
 #: A queued Kafka batch: its future (resolving to the ``RecordMetadata`` of its first message)

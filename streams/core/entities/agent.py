@@ -26,6 +26,8 @@ from streams.core.events import Event
 from streams.core.timestamps import HOUR_US
 
 UNKNOWN_QUEUE = "unknown"
+#: Builds a named tuple from a tuple of its fields without its Python-level ``__new__``.
+_new = tuple.__new__
 HISTORY_US = 48 * HOUR_US
 #: The state whose time the per-agent views do not book: a logged-out agent is not at work,
 #: and an agent seen once would otherwise have a day of state time every day.
@@ -56,14 +58,15 @@ def span_contributions(start: StateChange, end_us: int, queues: tuple[str, ...],
     """Contributions of one closed state span: a :class:`Span` per queue served in the
     occupancy states, and with ``per_agent`` one :class:`AgentSpan` in every state but
     offline; none for an empty span."""
-    if end_us <= start.at_us:
+    start_us = start[0]  # at_us
+    if end_us <= start_us:
         return []
-    state = start.state
+    state = start[2]  # state
     out: list[Contribution] = []
     if state in OCCUPANCY_STATES:
-        out = [Span(q, state, start.at_us, end_us) for q in queues]
+        out = [_new(Span, (q, state, start_us, end_us)) for q in queues]
     if per_agent and state != NOT_BOOKED_PER_AGENT:
-        out.append(AgentSpan(state, start.at_us, end_us))
+        out.append(_new(AgentSpan, (state, start_us, end_us)))
     return out
 
 
@@ -99,8 +102,8 @@ class AgentKind:
 
     def add(self, record: dict[str, Any], event: Event) -> None:
         queues = event.body.get("queues")
-        change = StateChange(event.occurred_us, event.event_id, event.body["state"],
-                             tuple(queues) if isinstance(queues, list) else None)
+        change = _new(StateChange, (event.occurred_us, event.event_id, event.body["state"],
+                                    tuple(queues) if isinstance(queues, list) else None))
         insort(record["tl"], change)
 
     def appended(self, record: dict[str, Any], previous: list[Contribution], event: Event,
@@ -119,7 +122,8 @@ class AgentKind:
         queues = old_live.queues if new.queues is None else new.queues
         closed = span_contributions(before, new.at_us, old_live.queues,
                                     config.limits.per_agent)
-        return [old_live], [*closed, AgentNow(new.state, queues, new.at_us)]
+        closed.append(_new(AgentNow, (new.state, queues, new.at_us)))
+        return [old_live], closed
 
     def trimmed(self, record: dict[str, Any],
                 previous: list[Contribution]) -> tuple[list[Contribution], list[Contribution]]:
@@ -168,7 +172,12 @@ class AgentKind:
 
     def queues_of(self, event: Event) -> Iterable[str]:
         queues = event.body.get("queues")
-        return tuple(q for q in queues if isinstance(q, str)) if isinstance(queues, list) else ()
+        if not isinstance(queues, list):
+            return ()
+        for q in queues:
+            if q.__class__ is not str:
+                return tuple(q for q in queues if isinstance(q, str))
+        return queues  # the usual list of names: read, never kept
 
     def first_seen(self, record: dict[str, Any]) -> dict[str, int]:
         out: dict[str, int] = {}

@@ -14,6 +14,7 @@ Retention (contract §2): a contact is kept until 48 h of stream time after its 
 from __future__ import annotations
 
 from bisect import insort
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from streams.core.config import Config
@@ -46,7 +47,7 @@ from streams.core.contributions import (
     Waiting,
 )
 from streams.core.entities.event_log import EventLogKind
-from streams.core.events import Event
+from streams.core.events import EVENT_TYPES, Event
 from streams.core.timestamps import HOUR_US
 
 UNKNOWN = "unknown"
@@ -92,8 +93,16 @@ def rank_of(kind: str, extra: Any) -> int:
     return _MESSAGE_RANK.get(extra, 6) if kind == "message" else _RANK.get(kind, 5)
 
 
+#: Event type -> (entity key prefix, id field, kind): ``call.queued`` -> (``call:``,
+#: ``call_id``, ``queued``).
+_OF_TYPE: dict[str, tuple[str, str, str]] = {
+    t: (f"{t.partition('.')[0]}:", f"{t.partition('.')[0]}_id", t.partition(".")[2])
+    for t in EVENT_TYPES if t.partition(".")[0] in CHANNEL_OF_FAMILY}
+
+
 def compact(event: Event) -> ContactEvent:
-    kind = event.type.partition(".")[2]
+    of_type = _OF_TYPE.get(event.type)
+    kind = of_type[2] if of_type is not None else event.type.partition(".")[2]
     body = event.body
     extra: Any = None
     agent = None
@@ -105,9 +114,11 @@ def compact(event: Event) -> ContactEvent:
         extra = body.get("resolved")
         agent = body.get("agent_id")
     queue = body.get("queue")
-    return ContactEvent(event.occurred_us, rank_of(kind, extra), event.event_id, kind,
-                        queue if isinstance(queue, str) else None, extra,
-                        agent if isinstance(agent, str) else None)
+    return _new(ContactEvent, (
+        event.occurred_us,
+        _MESSAGE_RANK.get(extra, 6) if kind == "message" else _RANK.get(kind, 5),  # rank_of
+        event.event_id, kind, queue if isinstance(queue, str) else None, extra,
+        agent if isinstance(agent, str) else None))
 
 
 class _Segment:
@@ -123,13 +134,14 @@ class _Scan:
     """One pass over a contact's events: its segments with their outcomes matched, and the
     events the other KPIs need."""
 
-    __slots__ = ("blocked", "messages", "ordered", "transferred", "wrapup")
+    __slots__ = ("blocked", "messages", "ordered", "transferred", "wrapup", "wrapups")
 
     def __init__(self, events: list[ContactEvent]) -> None:
         self.ordered: list[_Segment] = []
         self.blocked: list[ContactEvent] = []
         self.messages: list[ContactEvent] = []
         self.wrapup: ContactEvent | None = None  # the last one (events are time-sorted)
+        self.wrapups = 0
         self.transferred = False
         by_queue: dict[str, list[_Segment]] = {}
         outcomes: list[ContactEvent] = []
@@ -146,6 +158,7 @@ class _Scan:
                 self.messages.append(ev)
             elif kind == "wrapup_ended":
                 self.wrapup = ev
+                self.wrapups += 1
             elif kind == "transferred":
                 self.transferred = True
             elif kind == "blocked":
@@ -190,8 +203,11 @@ class ContactKind(EventLogKind):
     late_after_us = RETENTION_US
 
     def key(self, event: Event) -> str:
-        family = event.type.partition(".")[0]
-        return f"{family}:{event.body[family + '_id']}"
+        of_type = _OF_TYPE.get(event.type)
+        if of_type is None:
+            family = event.type.partition(".")[0]
+            return f"{family}:{event.body[family + '_id']}"
+        return f"{of_type[0]}{event.body[of_type[1]]}"
 
     def new_record(self, event: Event) -> dict[str, Any]:
         return {"ch": CHANNEL_OF_FAMILY[event.type.partition(".")[0]], "ev": []}
@@ -229,12 +245,10 @@ class ContactKind(EventLogKind):
             sender = event.body.get("sender") if kind == "message" else None
             return ([], []) if _changes_nothing(kind, sender) else None
         kind = new.kind
-        if _changes_nothing(kind, new.extra):
+        if kind in _NO_EFFECT:
             return [], []
-        if kind == "message":
-            if new.extra == "customer":
-                return [], []
-            return [], _reply(events)
+        if kind == "message":  # only an agent's answers a customer (_changes_nothing)
+            return [], (_reply(events) if new.extra == "agent" else [])
         if kind == "wrapup_ended":
             return _first_wrapup(record["ch"], events, config.limits.per_agent)
         if kind == "transferred":
@@ -374,7 +388,24 @@ def _changes_nothing(kind: str, sender: Any) -> bool:
 
 
 def _has_wrapup(events: list[ContactEvent]) -> bool:
-    return any(ev.kind == "wrapup_ended" for ev in events)
+    return "wrapup_ended" in map(_KIND, events)
+
+
+#: A contact event's ``kind`` (a C-level getter: the fast paths scan whole contacts with it).
+_KIND = itemgetter(3)
+
+
+def _latest_queue(events: list[ContactEvent]) -> str:
+    """The queue of the contact's latest segment (its last ``queued`` event naming one), or
+    ``unknown``."""
+    kinds = list(map(_KIND, events))
+    end = len(kinds)
+    while "queued" in kinds[:end]:  # scanned from the end, in C
+        end = end - 1 - kinds[end - 1::-1].index("queued")
+        queue = events[end][4]  # queue
+        if queue is not None:
+            return queue
+    return UNKNOWN
 
 
 def _reply(events: list[ContactEvent]) -> list[Contribution]:
@@ -383,27 +414,27 @@ def _reply(events: list[ContactEvent]) -> list[Contribution]:
     latest queue (that of its latest segment: every segment started by then)."""
     reply = events[-1]
     since_us = None
-    for ev in reversed(events[:-1]):
-        if ev.kind == "message":
-            if ev.extra == "agent":
+    for i in range(len(events) - 2, -1, -1):
+        ev = events[i]
+        if ev[3] == "message":  # kind
+            sender = ev[5]  # extra
+            if sender == "agent":
                 break
-            if ev.extra == "customer":
-                since_us = ev.at_us
+            if sender == "customer":
+                since_us = ev[0]  # at_us
     if since_us is None:
         return []
-    queue = next((ev.queue for ev in reversed(events)
-                  if ev.kind == "queued" and ev.queue is not None), UNKNOWN)
-    at_us = reply.at_us
+    at_us = reply[0]
     out: list[Contribution] = []
-    _chat_response(queue, at_us, at_us - since_us, out)
+    _chat_response(_latest_queue(events), at_us, at_us - since_us, out)
     return out
 
 
 def _first_wrapup(channel: str, events: list[ContactEvent], per_agent: bool) -> Change | None:
     """A first ``wrapup_ended`` at the end: the contact is handled if it was answered."""
-    if _has_wrapup(events[:-1]):
-        return None  # the handled contact moves to the newer wrap-up
     scan = _Scan(events)
+    if scan.wrapups > 1:
+        return None  # the handled contact moves to the newer wrap-up
     answered = [seg for seg in scan.ordered
                 if seg.outcome is not None and seg.outcome.kind == "answered"]
     out: list[Contribution] = []
@@ -417,10 +448,11 @@ def _queue_counts(events: list[ContactEvent], queue: str) -> tuple[list[int], in
     starts = []
     n_outcomes = 0
     for ev in events:
-        if ev.queue == queue:
-            if ev.kind == "queued":
-                starts.append(ev.at_us)
-            elif ev.kind in OUTCOMES:
+        if ev[4] == queue:  # queue
+            kind = ev[3]
+            if kind == "queued":
+                starts.append(ev[0])  # at_us
+            elif kind in OUTCOMES:
                 n_outcomes += 1
     return starts, n_outcomes
 
@@ -434,11 +466,20 @@ def _queued_last(channel: str, events: list[ContactEvent]) -> Change | None:
     queue = new.queue
     if queue is None:
         return [], []
-    before = events[:-1]
-    starts, n_outcomes = _queue_counts(before, queue)
-    if n_outcomes > len(starts):
-        return None
-    if not starts and not any(ev.kind == "queued" and ev.queue is not None for ev in before):
+    starts: list[int] = []
+    n_outcomes = 0
+    segments_before = False  # an earlier segment, in any queue
+    for i in range(len(events) - 1):
+        ev = events[i]
+        kind = ev[3]
+        if kind == "queued":
+            if ev[4] is not None:
+                segments_before = True
+                if ev[4] == queue:
+                    starts.append(ev[0])
+        elif ev[4] == queue and kind in OUTCOMES:
+            n_outcomes += 1
+    if n_outcomes > len(starts) or not segments_before:
         return None
     at_us = new.at_us
     return [], [_new(Count, ("offered", (queue, channel), 1)),
@@ -454,9 +495,18 @@ def _outcome_last(channel: str, events: list[ContactEvent], config: Config) -> C
     queue = new.queue
     if queue is None:
         return [], []  # names no segment
-    if _has_wrapup(events):
-        return None
-    starts, n_outcomes = _queue_counts(events[:-1], queue)
+    starts: list[int] = []
+    n_outcomes = 0
+    for i in range(len(events) - 1):
+        ev = events[i]
+        kind = ev[3]
+        if kind == "wrapup_ended":
+            return None
+        if ev[4] == queue:
+            if kind == "queued":
+                starts.append(ev[0])
+            elif kind in OUTCOMES:
+                n_outcomes += 1
     if n_outcomes >= len(starts):
         return [], []  # no open segment left: ignored
     seg = _Segment(queue, starts[n_outcomes])
@@ -480,24 +530,29 @@ def _handled(channel: str, scan: _Scan, answered: list[_Segment],
     """
     wrapup = scan.wrapup
     assert wrapup is not None
-    end = wrapup.at_us
-    first_answer = min(seg.outcome.at_us for seg in answered)  # type: ignore[union-attr]
+    end = wrapup[0]  # at_us
+    if len(answered) == 1:  # the usual contact
+        last = answered[0]
+        first_answer = last.outcome[0]  # type: ignore[index]
+    else:
+        first_answer = min(seg.outcome.at_us for seg in answered)  # type: ignore[union-attr]
+        last = max(answered, key=lambda seg: seg.outcome.at_us)  # type: ignore[union-attr]
     waited_again = 0
     for seg in scan.ordered:
         if seg.queued_us >= first_answer:
-            left = seg.outcome.at_us if seg.outcome is not None else end
+            left = seg.outcome[0] if seg.outcome is not None else end
             waited_again += max(0, min(left, end) - seg.queued_us)
     handle_us = max(0, end - first_answer - waited_again)
-    last = max(answered, key=lambda seg: seg.outcome.at_us)  # type: ignore[union-attr]
     q = last.queue
-    out.append(_new(Count, ("handled", (q, channel), 1)))
-    out.append(_new(Observe, ("handle", (q, channel), handle_us)))
+    labels = (q, channel)
+    out.append(_new(Count, ("handled", labels, 1)))
+    out.append(_new(Observe, ("handle", labels, handle_us)))
     out.append(_new(Booking, (q, channel, end, HANDLED, 1)))
     out.append(_new(Booking, (q, channel, end, HANDLE_US, handle_us)))
     resolved = wrapup.extra is True and not scan.transferred
     if resolved:
         out.append(_new(Booking, (q, channel, end, RESOLVED_FIRST_CONTACT, 1)))
-        out.append(_new(Count, (RESOLVED_FIRST_CONTACT_COUNT, (q, channel), 1)))
+        out.append(_new(Count, (RESOLVED_FIRST_CONTACT_COUNT, labels, 1)))
     if per_agent and wrapup.agent is not None:
         agent = wrapup.agent
         out.append(_new(AgentBooking, (agent, end, HANDLED, 1)))

@@ -150,7 +150,7 @@ def _cached_text(fam: Family) -> bytes:
                 return cached[4]
         elif seen is not None and seen == _fingerprint(fam):
             return cached[4]
-    text = family_text(fam).encode()
+    text = _text_reusing_samples(fam).encode()
     found = _fingerprint(fam)
     if found is None:
         _RENDERED.pop(fam.name, None)
@@ -200,17 +200,23 @@ def _escape_value(value: str) -> str:
     return value
 
 
-def _render_family(fam: Family, out: list[str]) -> None:
+def _header(fam: Family) -> tuple[str, str]:
+    """The sample name of ``fam`` (a counter's ends in ``_total``) and its HELP/TYPE lines."""
     kind = fam.kind
     name = fam.name
     if kind == "counter":
         name = (name[:-6] if name.endswith("_total") else name) + "_total"
     help_text = fam.help.replace("\\", r"\\").replace("\n", r"\n")
-    out.append(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
+    return name, f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n"
+
+
+def _render_family(fam: Family, out: list[str]) -> None:
+    name, header = _header(fam)
+    out.append(header)
     names = fam.labels
     order = sorted(range(len(names)), key=names.__getitem__)  # labels by name, as the client
     go = _go
-    if kind != "histogram":
+    if fam.kind != "histogram":
         append = out.append
         if names:
             for values, value in sorted(fam.samples.items()):
@@ -219,19 +225,86 @@ def _render_family(fam: Family, out: list[str]) -> None:
             for value in fam.samples.values():
                 append(f"{name} {go(value)}\n")
         return
-    # "le" takes its place among the sorted label names
-    le_at = sum(1 for n in names if n < "le")
-    for values, (bounds, counts, total) in sorted(fam.samples.items()):
-        pairs = [f'{names[i]}="{_escape_value(values[i])}"' for i in order]
-        before, after = ",".join(pairs[:le_at]), ",".join(pairs[le_at:])
-        head = f"{name}_bucket{{{before}," if before else f"{name}_bucket{{"
-        tail = f",{after}}} " if after else "} "
-        running = 0.0
-        for bound, n in zip(bounds, counts, strict=False):
-            running += n
-            out.append(f'{head}le="{go(bound)}"{tail}{go(running)}\n')
-        running += counts[-1]
-        out.append(f'{head}le="+Inf"{tail}{go(running)}\n')
-        labels = ",".join(pairs)
-        braces = f"{{{labels}}}" if labels else ""
-        out.append(f"{name}_count{braces} {go(running)}\n{name}_sum{braces} {go(total)}\n")
+    le_at = sum(1 for n in names if n < "le")  # "le" takes its place among the label names
+    for values, sample in sorted(fam.samples.items()):
+        out.append(_histogram_text(name, names, order, le_at, values, sample))
+
+
+def _histogram_text(name: str, names: tuple[str, ...], order: list[int], le_at: int,
+                    values: tuple[str, ...], sample: Any) -> str:
+    """The lines of one histogram sample: buckets, ``_count``, ``_sum``."""
+    bounds, counts, total = sample
+    go = _go
+    pairs = [f'{names[i]}="{_escape_value(values[i])}"' for i in order]
+    before, after = ",".join(pairs[:le_at]), ",".join(pairs[le_at:])
+    head = f"{name}_bucket{{{before}," if before else f"{name}_bucket{{"
+    tail = f",{after}}} " if after else "} "
+    out = []
+    running = 0.0
+    for bound, n in zip(bounds, counts, strict=False):
+        running += n
+        out.append(f'{head}le="{go(bound)}"{tail}{go(running)}\n')
+    running += counts[-1]
+    out.append(f'{head}le="+Inf"{tail}{go(running)}\n')
+    labels = ",".join(pairs)
+    braces = f"{{{labels}}}" if labels else ""
+    out.append(f"{name}_count{braces} {go(running)}\n{name}_sum{braces} {go(total)}\n")
+    return "".join(out)
+
+
+#: Family name -> (kind, label names, label values -> (value, its line(s))) at its last render
+#: by :func:`_text_reusing_samples`; the keys in order of the values, as written.
+_SAMPLES: dict[str, tuple[str, tuple[str, ...], dict[Any, tuple[Any, str]]]] = {}
+
+
+def _same_number(old: Any, new: Any) -> bool:
+    """Whether ``new`` is written as ``old`` was, told cheaply: equal and not a float zero
+    (``-0.0`` equals ``0.0``); NaN equals nothing."""
+    return old == new and (new != 0 or (new.__class__ is int and old.__class__ is int))
+
+
+def _text_reusing_samples(fam: Family) -> str:
+    """``family_text(fam)``, reusing the line(s) of each sample whose value is written as at
+    the previous render of this family (:func:`_same_number`; a histogram's counts are
+    integers and its bounds the same tuple), and that render's order of the keys when the
+    keys are the same."""
+    names = fam.labels
+    if not names:
+        return family_text(fam)
+    name, header = _header(fam)
+    kind = fam.kind
+    samples = fam.samples
+    found = _SAMPLES.get(fam.name)
+    seen: dict[Any, tuple[Any, str]] = (
+        found[2] if found is not None and found[0] == kind and found[1] == names else {})
+    keys = list(seen) if samples.keys() == seen.keys() else sorted(samples)
+    order = sorted(range(len(names)), key=names.__getitem__)
+    now: dict[Any, tuple[Any, str]] = {}
+    out = [header]
+    if kind != "histogram":
+        go = _go
+        for values in keys:
+            value = samples[values]
+            old = seen.get(values)
+            if old is not None and old[0] == value and (  # _same_number, inline: per sample
+                    value != 0 or (value.__class__ is int and old[0].__class__ is int)):
+                line = old[1]
+            else:
+                line = f"{name}{{{_label_text(names, order, values)}}} {go(value)}\n"
+            now[values] = (value, line)
+            out.append(line)
+    else:
+        le_at = sum(1 for n in names if n < "le")
+        for values in keys:
+            bounds, counts, total = samples[values]
+            old = seen.get(values)
+            if (old is not None and old[0][0] is bounds and old[0][1] == counts
+                    and _same_number(old[0][2], total)):
+                text = old[1]
+            else:
+                text = _histogram_text(name, names, order, le_at, values,
+                                       (bounds, counts, total))
+            now[values] = ((bounds, list(counts), total), text)
+            out.append(text)
+    _SAMPLES[fam.name] = (kind, names, now)
+    return "".join(out)

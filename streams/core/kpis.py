@@ -468,14 +468,15 @@ def _agent_families(
     for (q, channel, window), f in sums.items():
         if channel == "":
             time_in[(q, window)] = dict(f)
-    for key, field, hi, starts, before in open_starts:
+    for keys, field, hi, starts, before in open_starts:
         # Σ max(0, end - start) over the starts: those before end, each (end - start).
         end = now_us if hi is None or now_us < hi else hi
         n = bisect_left(starts, end)
         span = n * end - before[n]  # integer µs: exact
         if span:
-            f = time_in.setdefault(key, {})
-            f[field] = f.get(field, 0) + span
+            for key in keys:
+                f = time_in.setdefault(key, {})
+                f[field] = f.get(field, 0) + span
     for (q, window), f in time_in.items():
         busy = (f.get("t_on_contact", 0) + f.get("t_after_contact_work", 0)) / SECOND_US
         staffed = busy + f.get("t_available", 0) / SECOND_US
@@ -489,28 +490,35 @@ def _agent_families(
 
 def _agent_parts(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> tuple[
         dict[tuple[str, str], int],
-        list[tuple[tuple[str, str], str, int | None, list[int], list[int]]]]:
+        list[tuple[list[tuple[str, str]], str, int | None, list[int], list[int]]]]:
     """What the agent families take from the ledgers and the windows at ``now_us``:
     ``(counts, open starts)``. Counts: (queue label, state) -> agents, every state of a queue
-    with agents present. Open starts: per (queue label, window), state field and window end
-    (``None``: the clock), the instants each open state span starts within the window — its
-    start, or the window's if later — ascending, and their running sums (``before[n]`` sums
-    the first ``n``): the span up to a clock ``end`` then costs a bisection, not an agent."""
+    with agents present. Open starts: per group of agents in the same state serving the same
+    queues, and window of a calendar: the (queue label, window) keys it adds to, the state's
+    field, the window's end (``None``: the clock), the instants the agents' open spans start
+    within the window — each one's start, or the window's if later — ascending, and their
+    running sums (``before[n]`` sums the first ``n``): the span up to a clock ``end`` then
+    costs a bisection, not an agent."""
     counts: dict[tuple[str, str], int] = {}
-    starts: dict[tuple[tuple[str, str], str, int | None], list[int]] = {}
+    open_starts = []
     windows_of: dict[Any, tuple[tuple[str, int, int | None], ...]] = {}
     for ledger in ledgers:
+        groups: dict[tuple[str, tuple[str, ...]], list[int]] = {}
         for state, queues, since in ledger.agents.values():
-            occupied = state in OCCUPANCY_STATES
-            field = "t_" + state
+            groups.setdefault((state, tuple(queues)), []).append(since)
+        for (state, queues), sinces in groups.items():
+            n = len(sinces)
+            by_cal: dict[Any, list[str]] = {}
             for queue in queues:
                 q = label(queue)
                 for s in AGENT_STATES:
                     counts.setdefault((q, s), 0)
-                counts[(q, state)] += 1
-                if not occupied:
-                    continue
-                cal = ledger.calendar(queue)
+                counts[(q, state)] += n
+                by_cal.setdefault(ledger.calendar(queue), []).append(q)
+            if state not in OCCUPANCY_STATES:
+                continue
+            field = "t_" + state
+            for cal, labels in by_cal.items():
                 found = windows_of.get(cal)
                 if found is None:
                     current, previous, day = cal.windows(now_us)
@@ -518,10 +526,7 @@ def _agent_parts(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> 
                                                ("previous_interval", previous, current),
                                                ("today", day, None))
                 for window, lo, hi in found:
-                    starts.setdefault(((q, window), field, hi), []).append(max(since, lo))
-    open_starts = []
-    for (key, field, hi), found_starts in starts.items():
-        found_starts.sort()
-        open_starts.append((key, field, hi, found_starts, list(accumulate(found_starts,
-                                                                          initial=0))))
+                    starts = sorted(since if since > lo else lo for since in sinces)
+                    open_starts.append(([(q, window) for q in labels], field, hi, starts,
+                                        list(accumulate(starts, initial=0))))
     return counts, open_starts

@@ -17,6 +17,8 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka.partitioner import murmur2
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams import exporter
 from streams.core import kpis
@@ -271,3 +273,21 @@ def test_a_reused_text_follows_a_histogram_changed_in_place():
     render(lambda: fams)
     counts[0] = 7  # the same list, changed after the render
     assert render(lambda: fams) == render_with_client(lambda: fams)
+
+
+keys = st.sampled_from(["a", "b", "c", "d"])
+numbers = st.one_of(st.integers(-3, 3), st.sampled_from([0.0, -0.0, 0.5, 1.0, math.nan,
+                                                         math.inf, 2.0**53, 1e6]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.dictionaries(keys, numbers, max_size=4), min_size=2, max_size=6))
+def test_every_render_of_a_changing_family_is_what_prometheus_client_writes(steps):
+    for samples in steps:
+        fams = [Family("cc_changing", "gauge", "help", ("queue",),
+                       {(k,): v for k, v in samples.items()}),
+                Family("cc_changing_seconds", "histogram", "help", ("queue",),
+                       {(k,): ((0.5, 1.0), [1, abs(int(v)) if v == v and abs(v) < 9 else 2, 0],
+                               v if v == v and abs(v) < math.inf else 0.0)
+                        for k, v in samples.items()})]
+        assert render(lambda: fams) == render_with_client(lambda: fams)  # noqa: B023

@@ -288,6 +288,10 @@ class TestReleasedIds:
                 for i, type_ in enumerate(["customer.revenue", "customer.interaction"] * 3)]
         late.append(Event("late-oldest", "customer.interaction", START_US - 30 * DAY_US,
                           {"customer_id": cid, "kind": "web_visit"}))
+        # new events within the fingerprints' window (ids released, fingerprints held) count
+        late += [Event(f"recent-{i}", "customer.revenue", engine.stream_us - i * 9 * DAY_US,
+                       {"customer_id": cid, "amount": 7.5, "currency": "USD"})
+                 for i in range(1, 7)]
         for ev in late:
             full.apply(ev)
             engine.apply(ev)
@@ -307,8 +311,8 @@ class TestReleasedIds:
         assert C.CustomerKind().oldest_us(record) == START_US - 30 * DAY_US
 
     def test_the_record_stays_bounded_as_events_come(self):
-        """Events held for a customer with a year of daily activity: the revenue and
-        interactions of the last 64 days at most, as ids; the rest as monthly sums."""
+        """What is held for a customer with a year of daily activity: monthly sums, at most
+        FOLD_AFTER events, and the fingerprints of the last 64 days' ids."""
         config = self.config
         engine = Engine(config)
         for day in range(365):
@@ -323,7 +327,8 @@ class TestReleasedIds:
         assert record.get("fgone")
         assert len(record["ev"]) <= C.FOLD_AFTER
         held = 3 * (64 + 2 * 8)  # 64 days and up to two buckets more (8 days each)
-        assert sum(map(len, record["fid"].values())) <= held
+        assert sum(len(fps) // 16 for fps in record["fh"].values()) <= held
+        assert not record["fid"]  # the ids themselves: only those of unfolded events
         assert len(record["fi"]) == 12  # months
-        assert len(engine._seen) <= held + C.FOLD_AFTER
+        assert len(engine._seen) <= C.FOLD_AFTER
         assert sum(record["fi"].values()) + len(record["ev"]) == 3 * 365

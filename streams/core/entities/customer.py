@@ -35,16 +35,21 @@ noted by :meth:`CustomerKind.contributions`). ``acquired`` and ``churned`` stay 
 contributions are the same with or without folding, in any arrival order: a revenue or
 interaction that arrives later, whatever its time, is folded into its month's sum in turn.
 
-The ids of folded events stay in the record (``fid``, by bucket of :data:`ID_BUCKET_US` of
-event time) for de-duplication until :meth:`CustomerKind.trim` releases the buckets more than
-:data:`ID_WINDOW_US` behind stream time (``fgone``: the end of the newest one released). A
-revenue or interaction older than ``fgone`` then adds nothing to its month
-(:meth:`CustomerKind.ignores`; ``fx`` keeps its id until the next trim): it can no longer be
-told from a duplicate of a folded event. That changes no KPI: its month is before the
-previous month of any engine clock (at most 5 minutes behind stream time), which no customer
-gauge shows, and S does not depend on revenue or interaction counters. Its time still counts
-as the customer's oldest (``flo``), as when it is applied, so the month a customer first seen
-without ``acquired`` counts as existing in, and lateness, are those of the full history.
+The ids of folded events are kept for de-duplication as 64-bit fingerprints (BLAKE2b of the
+id: ``fh``, 16 hex digits each, by bucket of :data:`ID_BUCKET_US` of event time); the ids
+themselves (``fid``) only until :meth:`CustomerKind.trim` releases them, so the engine holds
+the ids of a customer's unfolded events alone. A revenue or interaction whose fingerprint is
+held is a duplicate and adds nothing (:meth:`CustomerKind.ignores`; a new event has a chance
+of about one in 2^64 per fingerprint of its customer to be taken for one). Fingerprints are
+released by bucket once :data:`ID_WINDOW_US` behind stream time (``fgone``: the end of the
+newest bucket released). A revenue or interaction older than ``fgone`` then adds nothing to
+its month either (``fx`` keeps the id of an ignored event until the next trim): it can no
+longer be told from a duplicate of a folded event. That changes no KPI: its month is before
+the previous month of any engine clock (at most 5 minutes behind stream time), which no
+customer gauge shows, and S does not depend on revenue or interaction counters. Its time
+still counts as the customer's oldest (``flo``), as when it is applied, so the month a
+customer first seen without ``acquired`` counts as existing in, and lateness, are those of
+the full history.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from bisect import insort
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from hashlib import blake2b
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -235,6 +241,21 @@ def lifecycle_totals(events: list[CustomerEvent], cal: MonthCalendar,
     return totals
 
 
+def fingerprint(event_id: str) -> str:
+    """An event id's 64-bit fingerprint (BLAKE2b), 16 hex digits: what a record keeps of a
+    folded event's id for de-duplication (module docstring)."""
+    return blake2b(event_id.encode(), digest_size=8).hexdigest()
+
+
+def _has_fingerprint(fingerprints: str, fp: str) -> bool:
+    at = fingerprints.find(fp)
+    while at != -1:
+        if at % 16 == 0:
+            return True
+        at = fingerprints.find(fp, at + 1)
+    return False
+
+
 def fold(record: dict[str, Any]) -> None:
     """Fold the record's revenue and interaction events into its per-month sums, in the time
     zone ``record["ftz"]`` (in place; the contributions stay the same: module docstring)."""
@@ -245,16 +266,16 @@ def fold(record: dict[str, Any]) -> None:
         return
     cal = month_calendar(record["ftz"])
     if "flo" not in record:
-        record.update(flo=folded[0].at_us, fhi=folded[-1].at_us, fi={}, fr={}, fid={})
+        record.update(flo=folded[0].at_us, fhi=folded[-1].at_us, fi={}, fr={}, fid=[], fh={})
     else:
         record["flo"] = min(record["flo"], folded[0].at_us)
         record["fhi"] = max(record["fhi"], folded[-1].at_us)
     interactions: dict[str, int] = record["fi"]
     revenue: dict[str, int] = record["fr"]
-    ids: dict[str, list[str]] = record["fid"]
+    ids: list[str] = record["fid"]
+    fingerprints: dict[str, str] = record["fh"]
     start_us = end_us = 0
     month = ""
-    bucket, bucket_ids = -1, []
     for ev in folded:
         if not start_us <= ev.at_us < end_us:
             start_us, end_us, month = cal.bounds(ev.at_us)
@@ -264,10 +285,9 @@ def fold(record: dict[str, Any]) -> None:
         else:
             key = sys.intern(f"{month} {ev.currency or ''}")
             revenue[key] = revenue.get(key, 0) + ev.amount_micro
-        if ev.at_us // ID_BUCKET_US != bucket:
-            bucket = ev.at_us // ID_BUCKET_US
-            bucket_ids = ids.setdefault(sys.intern(str(bucket)), [])
-        bucket_ids.append(ev.event_id)
+        ids.append(ev.event_id)
+        bucket = sys.intern(str(ev.at_us // ID_BUCKET_US))
+        fingerprints[bucket] = fingerprints.get(bucket, "") + fingerprint(ev.event_id)
     record["ev"] = kept
 
 
@@ -292,10 +312,16 @@ class CustomerKind(EventLogKind):
         return {"ev": []}
 
     def ignores(self, record: dict[str, Any], event: Event) -> bool:
-        """Whether ``event`` adds nothing to its month: a revenue or interaction older than
-        the ids of folded events still held (module docstring)."""
-        return (event.occurred_us < record.get("fgone", 0)
-                and event.type.partition(".")[2] in FOLDABLE)
+        """Whether ``event`` adds nothing to its month: a revenue or interaction whose
+        id's fingerprint the record holds (a duplicate of a folded event), or older than the
+        fingerprints held (module docstring)."""
+        if "fh" not in record or event.type.partition(".")[2] not in FOLDABLE:
+            return False
+        at_us = event.occurred_us
+        if at_us < record.get("fgone", 0):
+            return True
+        held = record["fh"].get(str(at_us // ID_BUCKET_US))
+        return held is not None and _has_fingerprint(held, fingerprint(event.event_id))
 
     def add(self, record: dict[str, Any], event: Event) -> bool:
         """Put ``event`` into ``record``; returns True when it :meth:`ignores` it (then only
@@ -353,34 +379,36 @@ class CustomerKind(EventLogKind):
     def event_ids(self, record: dict[str, Any]) -> Iterable[str]:
         ids: Iterable[str] = (ev.event_id for ev in record["ev"])
         if "fid" in record:
-            return [*ids, *(i for bucket in record["fid"].values() for i in bucket),
-                    *record.get("fx", ())]
+            return [*ids, *record["fid"], *record.get("fx", ())]
         return ids
 
     def trim(self, record: dict[str, Any], stream_us: int) -> list[str]:
-        """Release the ids of folded events more than :data:`ID_WINDOW_US` behind stream time
-        (whole buckets of :data:`ID_BUCKET_US`) and of ignored ones (module docstring).
-        Changes no contribution. Returns the released ids."""
+        """Release the ids of folded and of ignored events (their fingerprints stand for
+        them), and the fingerprints more than :data:`ID_WINDOW_US` behind stream time (whole
+        buckets of :data:`ID_BUCKET_US`): module docstring. Changes no contribution. Returns
+        the released ids."""
         if "fid" not in record:
             return []
+        released: list[str] = record["fid"] + record.pop("fx", [])
+        record["fid"] = []
         horizon = (stream_us - ID_WINDOW_US) // ID_BUCKET_US  # buckets before it are due
-        buckets: dict[str, list[str]] = record["fid"]
-        released: list[str] = record.pop("fx", [])
+        fingerprints: dict[str, str] = record["fh"]
         gone = record.get("fgone", 0)
-        for name in [b for b in buckets if int(b) < horizon]:
-            released += buckets.pop(name)
+        for name in [b for b in fingerprints if int(b) < horizon]:
+            del fingerprints[name]
             gone = max(gone, (int(name) + 1) * ID_BUCKET_US)
         if gone:
             record["fgone"] = gone
         return released
 
     def trim_due_us(self, record: dict[str, Any]) -> int | None:
-        """The stream time after which :meth:`trim` releases ids (None: it has none to)."""
+        """The stream time after which :meth:`trim` has something to release (None:
+        nothing): at once for ids, 64 days after a bucket of fingerprints."""
         if "fid" not in record:
             return None
-        due = [(int(b) + 1) * ID_BUCKET_US + ID_WINDOW_US for b in record["fid"]]
-        if record.get("fx"):
-            due.append(record.get("fgone", 0) + ID_WINDOW_US)
+        if record["fid"] or record.get("fx"):
+            return record["flo"]
+        due = [(int(b) + 1) * ID_BUCKET_US + ID_WINDOW_US for b in record["fh"]]
         return min(due) if due else None
 
     def trimmed(self, record: dict[str, Any], contributions: list[Contribution]
@@ -399,7 +427,8 @@ class CustomerKind(EventLogKind):
             out.update(flo=record["flo"], fhi=record["fhi"],
                        fi={sys.intern(m): n for m, n in record["fi"].items()},
                        fr={sys.intern(k): v for k, v in record["fr"].items()},
-                       fid={sys.intern(b): list(ids) for b, ids in record["fid"].items()})
+                       fid=list(record["fid"]), fh={sys.intern(b): fps for b, fps
+                                                    in record["fh"].items()})
             for name in ("fgone", "fx"):
                 if name in record:
                     out[name] = record[name] if name == "fgone" else list(record[name])

@@ -332,3 +332,23 @@ class TestReleasedIds:
         assert len(record["fi"]) == 12  # months
         assert len(engine._seen) <= C.FOLD_AFTER
         assert sum(record["fi"].values()) + len(record["ev"]) == 3 * 365
+
+    def test_a_copy_of_a_folded_event_is_told_apart_by_its_fingerprint(self):
+        """After release, what the kind says of copies (an engine may count them so): a
+        recent one by its fingerprint is a duplicate, one older than the fingerprints held
+        is late, a new recent one is applied."""
+        engine, _, _ = run(self.config, self.events)
+        release_ids(engine)
+        kind = C.CustomerKind()
+        record = max(folded_records(engine), key=lambda r: r.get("fgone", 0))
+        key = next(k for k, r in engine._records.items() if r is record)
+        unfolded = {ev.event_id for ev in record["ev"]}
+        mine = [ev for ev in self.events if ev.type in ("customer.revenue", "customer.interaction")
+                and f"customer:{ev.body['customer_id']}" == key and ev.event_id not in unfolded]
+        assert not any(engine._holds(ev.event_id, key) for ev in mine)  # ids released
+        says = {kind.ignores(record, ev) for ev in mine if ev.occurred_us < record["fgone"]}
+        assert says == {"late"}
+        recent = [ev for ev in mine if ev.occurred_us >= record["fgone"]]
+        assert recent and {kind.ignores(record, ev) for ev in recent} == {"duplicate"}
+        new = recent[-1]._replace(event_id="a-new-one")
+        assert kind.ignores(record, new) is None

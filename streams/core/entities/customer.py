@@ -311,28 +311,32 @@ class CustomerKind(EventLogKind):
     def new_record(self, event: Event) -> dict[str, Any]:
         return {"ev": []}
 
-    def ignores(self, record: dict[str, Any], event: Event) -> bool:
-        """Whether ``event`` adds nothing to its month: a revenue or interaction whose
-        id's fingerprint the record holds (a duplicate of a folded event), or older than the
-        fingerprints held (module docstring)."""
+    def ignores(self, record: dict[str, Any], event: Event) -> str | None:
+        """Whether ``event`` adds nothing to its month, and why: ``"duplicate"``, a revenue
+        or interaction whose id's fingerprint the record holds (a copy of a folded event);
+        ``"late"``, one older than the fingerprints held (module docstring); else None."""
         if "fh" not in record or event.type.partition(".")[2] not in FOLDABLE:
-            return False
+            return None
         at_us = event.occurred_us
         if at_us < record.get("fgone", 0):
-            return True
+            return "late"
         held = record["fh"].get(str(at_us // ID_BUCKET_US))
-        return held is not None and _has_fingerprint(held, fingerprint(event.event_id))
+        if held is not None and _has_fingerprint(held, fingerprint(event.event_id)):
+            return "duplicate"
+        return None
 
-    def add(self, record: dict[str, Any], event: Event) -> bool:
-        """Put ``event`` into ``record``; returns True when it :meth:`ignores` it (then only
-        its time counts, as the oldest if it is, and its id is kept until the next trim)."""
+    def add(self, record: dict[str, Any], event: Event) -> str | None:
+        """Put ``event`` into ``record``. Returns None, or what :meth:`ignores` says when it
+        ignores it (an engine may count the event so; its time still counts as the oldest
+        if it is, and its id is kept until the next trim)."""
         body = event.body
         kind = sys.intern(event.type.partition(".")[2])
         at_us = event.occurred_us
-        if self.ignores(record, event):
+        ignored = self.ignores(record, event)
+        if ignored is not None:
             record["flo"] = min(record["flo"], at_us)
             record.setdefault("fx", []).append(event.event_id)
-            return True
+            return ignored
         amount = body.get("amount")
         micro = to_micro(amount) if isinstance(amount, int | float) and not isinstance(
             amount, bool) else 0
@@ -344,7 +348,7 @@ class CustomerKind(EventLogKind):
         if (kind in FOLDABLE and "ftz" in record and len(events) > FOLD_AFTER
                 and sum(ev.kind in FOLDABLE for ev in events) > FOLD_AFTER):
             fold(record)
-        return False
+        return None
 
     def newest_us(self, record: dict[str, Any]) -> int:
         events = record["ev"]

@@ -206,6 +206,12 @@ def main() -> None:
             worker.stop()
         if broker:
             broker.stop()
+        logs = Path(tempfile.gettempdir()) / "ccpulse-bench-restart-logs"
+        shutil.rmtree(logs, ignore_errors=True)
+        logs.mkdir()
+        for log in tmp.rglob("*.log"):
+            if log.name == "worker.log":
+                shutil.copy(log, logs / log.name)
         shutil.rmtree(tmp, ignore_errors=True)
     width = max(len(name) for name, _ in rows) + 2
     print(f"\n{'measure':<{width}}result")

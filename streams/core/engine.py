@@ -9,7 +9,9 @@ incremented:
 
 * a duplicate (same ``event_id``) changes nothing and is reported as such;
 * events may arrive in any order: each kind keeps its record in a deterministic order;
-* a restarted worker rebuilds the exact ledger from the persisted records (:meth:`rebuild`).
+* a restarted worker rebuilds the exact ledger from the persisted records (:meth:`rebuild`),
+  or restores it from a snapshot taken at a clean stop, its records read from the store only
+  when needed (:meth:`snapshot`, :meth:`load_snapshot`).
 
 **Stream time** (contract §2) is the newest event time applied. It alone decides retention and
 lateness, so a worker running live, a worker catching up on a backlog and the replay keep and

@@ -12,8 +12,8 @@ still covers exactly that offset (nothing was written to it since: no changelog 
 recovered, no later checkpoint), and the config and the core code are those it was written by
 (:func:`fingerprint`). Then every record stays on disk until an event, a prune or a reference
 needs it (``Engine.load_snapshot``). Otherwise, or after a crash, the engine is rebuilt from the
-records as before. A snapshot is read once: its file is removed when read. It never changes a
-value, only how long a restart takes (``tests/unit/test_engine_snapshot.py``,
+records as before, and the file is removed. A snapshot never changes a value, only how long a
+restart takes (``tests/unit/test_engine_snapshot.py``,
 ``tests/integration/test_worker_restarts_with_local_state.py``).
 
 Snapshots are Python pickles of the worker's own state, in its own data directory (the same
@@ -23,7 +23,6 @@ trust as the RocksDB files beside them); one from another release or config is i
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import pickle
 from collections.abc import Callable
@@ -36,8 +35,6 @@ import orjson
 import streams.core
 from streams.core.config import Config
 from streams.core.engine import Engine
-
-log = logging.getLogger("ccpulse.worker")
 
 TP = tuple[str, int]
 
@@ -105,7 +102,9 @@ class Snapshots:
 
     def take(self, tp: TP, offset: int | None) -> dict[str, Any] | None:
         """The engine state of ``tp``'s snapshot if it is valid for a local store covering
-        ``offset``; the file is removed either way (a snapshot is read once)."""
+        ``offset``. A snapshot found invalid is removed; a valid one is kept, so a build
+        abandoned in a rebalance can use it again (it stops being valid at the first
+        checkpoint after it: the store's offset moves on)."""
         path = self.path(tp)
         if not path.exists():
             return None
@@ -113,19 +112,21 @@ class Snapshots:
             with open(path, "rb") as src:
                 saved = pickle.load(src)
         except Exception as exc:  # a torn or foreign file: rebuild from the records
-            log.warning("snapshot %s unreadable (%s): rebuilding from the records", path, exc)
+            print(f"ccpulse worker: snapshot {path} unreadable ({exc}): rebuilding from the "
+                  "records", flush=True)
             saved = None
-        finally:
-            path.unlink(missing_ok=True)
+        why = None
         if not isinstance(saved, dict):
+            why = "unreadable"
+        elif saved.get("fingerprint") != self.fingerprint:
+            why = "written by another release or with other engine settings"
+        elif offset is None or saved.get("offset") != offset:
+            why = (f"covers changelog offset {saved.get('offset')}, the local store "
+                   f"{offset}")
+        if why is not None:
+            print(f"ccpulse worker: snapshot of {tp[0]}-{tp[1]} not used ({why}): rebuilding "
+                  "from the records", flush=True)
+            path.unlink(missing_ok=True)
             return None
-        if saved.get("fingerprint") != self.fingerprint:
-            log.info("snapshot of %s-%d is from another release or config: rebuilding from "
-                     "the records", *tp)
-            return None
-        if offset is None or saved.get("offset") != offset:
-            log.info("snapshot of %s-%d covers changelog offset %s, the local store %s: "
-                     "rebuilding from the records", tp[0], tp[1], saved.get("offset"), offset)
-            return None
-        state: dict[str, Any] = saved["engine"]
+        state: dict[str, Any] = saved["engine"]  # type: ignore[index]
         return state

@@ -2,9 +2,10 @@
 
 Every (topic, partition) the worker owns gets its own :class:`~streams.core.engine.Engine`.
 Its records persist in the topic's Faust table — each changed record once per commit, see
-``streams.worker.checkpoint`` — and its ledger lives in memory only: after a restart or a
-rebalance the engine is rebuilt from the recovered table, so the ledger needs no write of its
-own.
+``streams.worker.checkpoint``. Its ledger is written only in an engine snapshot, at a clean
+stop or a revoke (``streams.worker.snapshots``): an engine restored from one keeps its records
+on disk until needed; without a valid one (a crash, a new node) the engine is rebuilt from the
+recovered table.
 
 **Live clocks.** Live contact ages (waiting, oldest wait, stale) follow the wall clock only
 while a partition's feed is live. When a partition is behind — a worker reading a backlog, or
@@ -30,6 +31,7 @@ from streams.core.engine import Directory, Engine
 from streams.core.kpis import all_families
 from streams.core.metrics import Family
 from streams.core.pipeline import PipelineStats
+from streams.runtime import freeze_long_lived
 from streams.worker.checkpoint import (
     ChangelogTable,
     Pending,
@@ -143,6 +145,10 @@ class WorkerState:
                 continue
             engine = self._new_engine(tp)
             for _ in self._restoring(tp, engine, slice_records):
+                # The restored records are long-lived: out of the collector's sight, or each
+                # full collection re-scans all of them — pauses of seconds that outlast the
+                # group's session timeout with a million records (streams.runtime).
+                freeze_long_lived()
                 await asyncio.sleep(0)
                 if tp in self.engines or tp not in wanted():
                     break

@@ -289,6 +289,8 @@ def _text_reusing_samples(fam: Family) -> str:
             if old is not None and old[0] == value and (  # _same_number, inline: per sample
                     value != 0 or (value.__class__ is int and old[0].__class__ is int)):
                 line = old[1]
+            elif old is not None:  # the labels are those of the old line: keep its text
+                line = old[1][:old[1].rindex(" ") + 1] + go(value) + "\n"
             else:
                 line = f"{name}{{{_label_text(names, order, values)}}} {go(value)}\n"
             now[values] = (value, line)

@@ -461,22 +461,23 @@ def _agent_families(
     occupancy = new_family("cc_occupancy_ratio")
     busy_fam = new_family("cc_window_agent_busy_seconds")
     staffed_fam = new_family("cc_window_agent_staffed_seconds")
-    sums = _window_sums(ledgers, label, now_us)
-    counts, open_starts = _reused_value("agents", lambda: _agent_parts(ledgers, label, now_us))
+    counts, closed, open_starts = _reused_value(
+        "agents", lambda: _agent_parts(ledgers, label, now_us))
     agents.samples = dict(counts)
-    time_in: dict[tuple[str, str], dict[str, float]] = {}
-    for (q, channel, window), f in sums.items():
-        if channel == "":
-            time_in[(q, window)] = dict(f)
-    for keys, field, hi, starts, before in open_starts:
+    time_in: dict[tuple[str, str], dict[str, float]] = {k: dict(f) for k, f in closed.items()}
+    for key, field, hi, n, total, latest, groups in open_starts:
         # Σ max(0, end - start) over the starts: those before end, each (end - start).
         end = now_us if hi is None or now_us < hi else hi
-        n = bisect_left(starts, end)
-        span = n * end - before[n]  # integer µs: exact
+        if latest < end:
+            span = n * end - total  # integer µs: exact
+        else:
+            span = 0
+            for starts, before in groups:
+                k = bisect_left(starts, end)
+                span += k * end - before[k]
         if span:
-            for key in keys:
-                f = time_in.setdefault(key, {})
-                f[field] = f.get(field, 0) + span
+            f = time_in.setdefault(key, {})
+            f[field] = f.get(field, 0) + span
     for (q, window), f in time_in.items():
         busy = (f.get("t_on_contact", 0) + f.get("t_after_contact_work", 0)) / SECOND_US
         staffed = busy + f.get("t_available", 0) / SECOND_US
@@ -489,19 +490,27 @@ def _agent_families(
 
 
 def _agent_parts(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> tuple[
-        dict[tuple[str, str], int],
-        list[tuple[list[tuple[str, str]], str, int | None, list[int], list[int]]]]:
-    """What the agent families take from the ledgers and the windows at ``now_us``:
-    ``(counts, open starts)``. Counts: (queue label, state) -> agents, every state of a queue
-    with agents present. Open starts: per group of agents in the same state serving the same
-    queues, and window of a calendar: the (queue label, window) keys it adds to, the state's
-    field, the window's end (``None``: the clock), the instants the agents' open spans start
-    within the window — each one's start, or the window's if later — ascending, and their
-    running sums (``before[n]`` sums the first ``n``): the span up to a clock ``end`` then
-    costs a bisection, not an agent."""
+        dict[tuple[str, str], int], dict[tuple[str, str], dict[str, int]], list[Any]]:
+    """What the agent families take from the ledgers and the windows at ``now_us`` (the
+    same at every clock with these windows): ``(counts, closed, open starts)``.
+
+    Counts: (queue label, state) -> agents, every state of a queue with agents present.
+    Closed: (queue label, window) -> state field -> µs that no longer move with the clock:
+    the closed spans (the window sums) and the open spans' part of the previous interval
+    (the clock is past its end). Open starts, for the current interval and today: per
+    (queue label, window), state field and window end (``None``: the clock), the agents'
+    count, the sum and the latest of the instants their open spans start within the window
+    (each one's start, or the window's if later), and those instants ascending with their
+    running sums, per group of agents in the same state serving the same queues. The span up
+    to a clock ``end`` past every start is ``count × end − sum``; else a bisection per group.
+    """
     counts: dict[tuple[str, str], int] = {}
-    open_starts = []
-    windows_of: dict[Any, tuple[tuple[str, int, int | None], ...]] = {}
+    closed: dict[tuple[str, str], dict[str, int]] = {}
+    for (q, channel, window), f in _window_sums(ledgers, label, now_us).items():
+        if channel == "":
+            closed[(q, window)] = dict(f)  # type: ignore[arg-type]
+    open_by: dict[tuple[tuple[str, str], str, int | None], list[Any]] = {}
+    windows_of: dict[Any, tuple[int, int, int]] = {}
     for ledger in ledgers:
         groups: dict[tuple[str, tuple[str, ...]], list[int]] = {}
         for state, queues, since in ledger.agents.values():
@@ -521,12 +530,26 @@ def _agent_parts(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> 
             for cal, labels in by_cal.items():
                 found = windows_of.get(cal)
                 if found is None:
-                    current, previous, day = cal.windows(now_us)
-                    found = windows_of[cal] = (("interval", current, current + cal.interval_us),
-                                               ("previous_interval", previous, current),
-                                               ("today", day, None))
-                for window, lo, hi in found:
+                    found = windows_of[cal] = cal.windows(now_us)
+                current, previous, day = found
+                # the previous interval ends at the current one's start, before the clock
+                ended = sum(_open_span_us(since, current, previous, current) for since in sinces)
+                for window, lo, hi in (("interval", current, current + cal.interval_us),
+                                       ("today", day, None)):
                     starts = sorted(since if since > lo else lo for since in sinces)
-                    open_starts.append(([(q, window) for q in labels], field, hi, starts,
-                                        list(accumulate(starts, initial=0))))
-    return counts, open_starts
+                    before = list(accumulate(starts, initial=0))
+                    for q in labels:
+                        entry = open_by.get(((q, window), field, hi))
+                        if entry is None:
+                            entry = open_by[((q, window), field, hi)] = [0, 0, starts[-1], []]
+                        entry[0] += n
+                        entry[1] += before[-1]
+                        entry[2] = max(entry[2], starts[-1])
+                        entry[3].append((starts, before))
+                if ended:
+                    for q in labels:
+                        f = closed.setdefault((q, "previous_interval"), {})
+                        f[field] = f.get(field, 0) + ended
+    open_starts = [(key, field, hi, n, total, latest, groups)
+                   for (key, field, hi), (n, total, latest, groups) in open_by.items()]
+    return counts, closed, open_starts

@@ -5,8 +5,11 @@ core's plain :class:`~streams.core.metrics.Family` values, byte for byte what pr
 ``generate_latest`` writes for them through :class:`KpiCollector` (a unit test compares the two
 on a simulated day and on hostile label values). It exists for speed: at 500 queues × 2
 channels a scrape is ~78,000 series, which prometheus-client's per-sample objects took ~630 ms
-to render on 2 cores; written directly it takes a fraction of that. :class:`KpiCollector`
-remains for registries that want the collector interface.
+to render on 2 cores; written directly it takes a fraction of that. A scrape writes again
+only what changed since the previous one: a family's text is reused while its samples are the
+same, and a changed family's unchanged samples keep their lines (:func:`_cached_text`, exact:
+``tests/unit/test_scrape_reuse.py``). :class:`KpiCollector` remains for registries that want
+the collector interface.
 """
 
 from __future__ import annotations
@@ -142,16 +145,18 @@ def _cached_text(fam: Family) -> bytes:
     """``family_text(fam)`` in UTF-8, reused from the previous render of a family of that
     name when it had the same kind, help, label names and :func:`_fingerprint`."""
     cached = _RENDERED.get(fam.name)
-    if cached is not None and cached[0] == fam.kind and cached[1] == fam.help \
-            and cached[2] == fam.labels:
-        seen = cached[3]
-        if fam.kind == "histogram":
-            if seen == fam.samples and _plain_histogram(fam):
-                return cached[4]
-        elif seen is not None and seen == _fingerprint(fam):
+    if cached is not None and not (cached[0] == fam.kind and cached[1] == fam.help
+                                   and cached[2] == fam.labels):
+        cached = None
+    if fam.kind == "histogram":  # compared by value first: a copy is made only when needed
+        if cached is not None and cached[3] == fam.samples and _plain_histogram(fam):
+            return cached[4]
+        found = _fingerprint(fam)
+    else:
+        found = _fingerprint(fam)
+        if cached is not None and found is not None and cached[3] == found:
             return cached[4]
     text = _text_reusing_samples(fam).encode()
-    found = _fingerprint(fam)
     if found is None:
         _RENDERED.pop(fam.name, None)
     else:

@@ -72,11 +72,18 @@ def acknowledge(consumer: Any, tp: Any, offsets: Sequence[int]) -> int:
         committed = consumer._committed_offset[tp]
         index = consumer._acked_index[tp]
         acked = consumer._acked[tp]
-        for offset in offsets:
-            if (committed is None or offset >= committed) and offset not in index:
-                index.add(offset)
-                acked.append(offset)
-                added += 1
+        new = set(offsets)
+        if (new and len(new) == len(offsets) and (committed is None or min(new) >= committed)
+                and index.isdisjoint(new)):  # the usual chunk: every offset is new
+            index |= new
+            acked.extend(offsets)
+            added = len(offsets)
+        else:
+            for offset in offsets:
+                if (committed is None or offset >= committed) and offset not in index:
+                    index.add(offset)
+                    acked.append(offset)
+                    added += 1
         consumer._n_acked += added
     return added
 
@@ -138,14 +145,26 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                         continue
                     app.monitor.track_tp_end_offset(tp, consumer.highwater(tp))
                     fresh = []
-                    for record in batch:
-                        offset = record.offset
-                        last = read_offset[tp]
-                        if last is None or offset >= last:
-                            if last and offset - last > 1 and acks_enabled_for(tp.topic):
-                                await consumer._add_gap(tp, last + 1, offset)
-                            fresh.append(record)
-                            read_offset[tp] = offset
+                    last = read_offset[tp]
+                    offsets = [record.offset for record in batch]
+                    first = offsets[0] if offsets else None
+                    if (first is not None and (last is None or first >= last)
+                            and offsets == list(range(first, first + len(offsets)))):
+                        # the usual batch: consecutive offsets from the read offset on (what
+                        # the loop below does, record by record, with one gap at most)
+                        if last and first - last > 1 and acks_enabled_for(tp.topic):
+                            await consumer._add_gap(tp, last + 1, first)
+                        fresh = list(batch)
+                        read_offset[tp] = batch[-1].offset
+                    else:
+                        for record in batch:
+                            offset = record.offset
+                            last = read_offset[tp]
+                            if last is None or offset >= last:
+                                if last and offset - last > 1 and acks_enabled_for(tp.topic):
+                                    await consumer._add_gap(tp, last + 1, offset)
+                                fresh.append(record)
+                                read_offset[tp] = offset
                     if not fresh:
                         continue
                     if inline(tp.topic):

@@ -1,0 +1,77 @@
+"""The inline fetch loop's whole-batch paths (streams/worker/inline.py) do exactly what its
+record-by-record rules do, for any fetched offsets: a batch of consecutive offsets from the
+read offset on is taken whole, and a chunk of new offsets is acknowledged at once; anything
+else (re-reads, older offsets, holes, repeats) goes record by record. Random fetches are
+compared with those rules written out plainly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_worker_inline_drain import CALLS, FakeApp, FakeConsumer, record, run
+
+from streams.worker.inline import acknowledge
+
+
+def expected_drain(fetches: list[list[int]]) -> tuple[list[int], list[tuple[int, int]],
+                                                      list[int], int | None]:
+    """Applied offsets, gaps, acknowledged offsets and the read offset, record by record."""
+    read: int | None = None
+    applied: list[int] = []
+    gaps: list[tuple[int, int]] = []
+    acked: list[int] = []
+    for offsets in fetches:
+        for offset in offsets:
+            if read is None or offset >= read:
+                if read and offset - read > 1:
+                    gaps.append((read + 1, offset))
+                applied.append(offset)
+                read = offset
+                if offset not in acked:
+                    acked.append(offset)
+    return applied, gaps, acked, read
+
+
+offsets = st.lists(st.integers(0, 40), max_size=12)
+runs = st.builds(lambda start, n: list(range(start, start + n)), st.integers(0, 40),
+                 st.integers(1, 12))
+fetches = st.lists(st.one_of(runs, offsets), max_size=6)
+
+
+@settings(max_examples=400, deadline=None)
+@given(fetches, st.integers(1, 5))
+def test_the_loop_takes_what_the_record_by_record_rules_take(batches, chunk) -> None:
+    applied: list[int] = []
+
+    async def handler(tp: Any, records: list[Any]) -> None:
+        applied.extend(r.offset for r in records)
+
+    consumer = run([{CALLS: [record(CALLS, o) for o in batch]} for batch in batches if batch],
+                   handler, chunk=chunk)
+    want_applied, want_gaps, want_acked, want_read = expected_drain(batches)
+    assert applied == want_applied
+    assert consumer.gaps == [(CALLS, start, end) for start, end in want_gaps]
+    assert consumer._acked[CALLS] == want_acked
+    assert consumer._n_acked == len(want_acked)
+    assert consumer._read_offset[CALLS] == want_read
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.integers(0, 30), max_size=10), st.one_of(st.none(), st.integers(0, 20)),
+       st.lists(st.integers(0, 30), max_size=5))
+def test_acknowledge_is_the_per_offset_rule(chunk, committed, acked_before) -> None:
+    consumer = FakeConsumer(FakeApp(), [])
+    consumer._committed_offset[CALLS] = committed
+    for offset in dict.fromkeys(acked_before):
+        consumer._acked[CALLS].append(offset)
+        consumer._acked_index[CALLS].add(offset)
+    want = list(consumer._acked[CALLS])
+    for offset in chunk:
+        if (committed is None or offset >= committed) and offset not in want:
+            want.append(offset)
+    added = acknowledge(consumer, CALLS, chunk)
+    assert consumer._acked[CALLS] == want
+    assert consumer._acked_index[CALLS] == set(want)
+    assert added == consumer._n_acked == len(want) - len(dict.fromkeys(acked_before))

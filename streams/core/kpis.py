@@ -147,11 +147,18 @@ def queue_labels(config: Config, ledgers: Sequence[Ledger]) -> QueueLabels:
 
 def _reused_value(key: Any, compute: Callable[[], Any]) -> Any:
     """``compute()``, or inside :func:`all_families` its result for the same state if already
-    computed (shared: callers only read it)."""
+    computed (shared: callers only read it). A key ``(name, *rest)`` keeps only the latest
+    ``rest`` of its name (the clock's minute, say: a quiet day must not pile them up)."""
     memo = _SCRAPE.get()
     if memo is None:
         return compute()
     results = memo["reuse"]
+    if isinstance(key, tuple):
+        name, rest = key[0], key[1:]
+        found = results.get(name)
+        if found is None or found[0] != rest:
+            found = results[name] = (rest, compute())
+        return found[1]
     found = results.get(key)
     if found is None:
         found = results[key] = compute()

@@ -35,11 +35,14 @@ internal used here so an upgrade that changes them fails there first.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.types.tuples import ack_lock
+
+log = logging.getLogger("ccpulse.worker")
 
 #: Records applied between two returns to the event loop: a scrape or a heartbeat waits at most
 #: this many events (~30 ms at 30,000 events/s).
@@ -129,8 +132,14 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                     continue
                 if not consumer.flow_active:
                     # as Faust's getmany: records fetched while the flow is stopped are
-                    # dropped and the partitions sought back to their commits
-                    await consumer.perform_seek()
+                    # dropped and the partitions sought back to their commits; a seek that
+                    # fails (a partition the rebalance under way has just taken away) is
+                    # logged, and the next assignment seeks again
+                    try:
+                        await consumer.perform_seek()
+                    except Exception as exc:  # Faust's getmany does the same
+                        log.warning("seek back to the committed offsets failed while the "
+                                    "flow is stopped (a rebalance): %r", exc)
                     continue
                 generation = app.consumer_generation_id
 

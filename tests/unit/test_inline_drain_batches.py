@@ -6,13 +6,15 @@ compared with those rules written out plainly."""
 
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_worker_inline_drain import CALLS, FakeApp, FakeConsumer, record, run
+from test_worker_inline_drain import CALLS, FakeApp, FakeConsumer, Flag, record, run
 
-from streams.worker.inline import acknowledge
+from streams.worker.inline import acknowledge, install_inline_drain
 
 
 def expected_drain(fetches: list[list[int]]) -> tuple[list[int], list[tuple[int, int]],
@@ -75,3 +77,30 @@ def test_acknowledge_is_the_per_offset_rule(chunk, committed, acked_before) -> N
     assert consumer._acked[CALLS] == want
     assert consumer._acked_index[CALLS] == set(want)
     assert added == consumer._n_acked == len(want) - len(dict.fromkeys(acked_before))
+
+
+def test_a_seek_that_fails_while_the_flow_is_stopped_does_not_stop_the_loop() -> None:
+    """As Faust's getmany: a rebalance can take a partition away between the flow stopping
+    and the seek back to the committed offsets (aiokafka's IllegalStateError); the loop logs
+    it and goes on, and the records fetched meanwhile are neither applied nor acknowledged."""
+    applied: list[int] = []
+
+    async def handler(tp: Any, records: list[Any]) -> None:
+        applied.extend(r.offset for r in records)
+
+    class Revoked(FakeConsumer):
+        async def perform_seek(self) -> None:
+            self.seeks += 1
+            self.flow_active = True  # the rebalance completes
+            raise RuntimeError("No current assignment for partition")
+
+    app = FakeApp()
+    consumer = app.consumer = Revoked(app, [{CALLS: [record(CALLS, 0)]},
+                                            {CALLS: [record(CALLS, 1)]}])
+    consumer.consumer_stopped_errors = (LookupError,)
+    consumer.flow_active = False
+    install_inline_drain(app, lambda topic: topic == CALLS.topic, handler)
+    asyncio.run(consumer._drain_messages(SimpleNamespace(_stopped=Flag())))
+    assert consumer.seeks == 1
+    assert applied == [1]  # the next fetch, after the rebalance
+    assert consumer._acked[CALLS] == [1]

@@ -8,47 +8,18 @@ addresses holds it.
 
 from __future__ import annotations
 
-import functools
 import pickle
 
 import orjson
 import pytest
 from kpi_helpers import Centre
+from test_engine_invariants import config, exported, traffic
 
-from streams.core.config import Config, parse_config
+from streams.core.config import parse_config
 from streams.core.engine import Engine, MemoryStore, Outcome
 from streams.core.events import Event
-from streams.core.kpis import all_families
-from streams.simulate.generator import generate
-from streams.simulate.scenarios import contact_centre
-from streams.validation import decode
 from streams.worker.checkpoint import encode_record
 from streams.worker.snapshots import fingerprint
-
-HOUR_MS = 3_600_000
-START_MS = 1_795_338_000_000  # 2026-11-22T09:00Z
-
-
-@functools.cache
-def traffic() -> tuple[Event, ...]:
-    """40 minutes of a simulated centre (calls, chats, tickets, agents, surveys, customers),
-    then 40 more three days later, so retention and pruning act after the snapshot."""
-    out = []
-    for start in (START_MS, START_MS + 72 * HOUR_MS):
-        for raw in generate(contact_centre(), seed=7, start_ms=start, duration_ms=40 * 60_000):
-            event = decode(orjson.dumps(raw))
-            assert isinstance(event, Event)
-            out.append(event)
-    return tuple(out)
-
-
-def config() -> Config:
-    return parse_config({"limits": {"max_queues": 3}})
-
-
-def exported(engine: Engine, now_us: int) -> dict:
-    return {(f.name, labels): v for f in all_families(engine.config, [engine.ledger], now_us)
-            for labels, v in f.samples.items()}
 
 
 def persisted(store: MemoryStore) -> dict[str, bytes]:
@@ -168,12 +139,17 @@ def test_the_snapshot_fingerprint_follows_the_config():
 
 
 # ---------------------------------------------------------------------- per-entity dedupe
-def test_an_event_id_reused_by_another_entity_is_applied_and_redeliveries_of_both_dropped():
-    c = Centre()
+def two_calls_sharing_an_event_id(c: Centre) -> tuple[Event, Event]:
     first = c.event("call.queued", "2026-11-22T09:00:00Z", event_id="x1", call_id="c1",
                     queue="a")
     reused = c.event("call.queued", "2026-11-22T09:01:00Z", event_id="x1", call_id="c2",
                      queue="a")
+    return first, reused
+
+
+def test_an_event_id_reused_by_another_entity_is_applied_and_redeliveries_of_both_dropped():
+    c = Centre()
+    first, reused = two_calls_sharing_an_event_id(c)
     assert c.engine.apply(first) is Outcome.APPLIED
     assert c.engine.apply(reused) is Outcome.APPLIED  # another call: not a duplicate
     assert c.engine.apply(first) is Outcome.DUPLICATE
@@ -182,10 +158,7 @@ def test_an_event_id_reused_by_another_entity_is_applied_and_redeliveries_of_bot
 
 def test_a_reused_id_stays_a_duplicate_for_one_entity_after_the_other_is_dropped():
     c = Centre()
-    first = c.event("call.queued", "2026-11-22T09:00:00Z", event_id="x1", call_id="c1",
-                    queue="a")
-    reused = c.event("call.queued", "2026-11-22T09:01:00Z", event_id="x1", call_id="c2",
-                     queue="a")
+    first, reused = two_calls_sharing_an_event_id(c)
     c.engine.apply(first)
     c.engine.apply(reused)
     # c1 ends and both are kept; then c2 keeps going two days, so c1 alone is past retention

@@ -277,10 +277,11 @@ def _log_inverse_blocking_minus_one(servers: int, traffic: float) -> float:
 def _answered_within(tail: list[float], service_rate: float, theta: float,
                      threshold_seconds: float) -> float:
     """Σⱼ tail[j] · P(answered by T | j callers ahead), by the closed form in the module doc."""
-    if threshold_seconds == 0:
+    x = -math.expm1(-theta * threshold_seconds)  # x = 1 − e^(−θT)
+    if x <= 0.0:  # T = 0, or θT below the smallest float (a threshold of 5e-324 s)
         return 0.0
     beta = (service_rate + theta) / theta
-    log_x = math.log(-math.expm1(-theta * threshold_seconds))      # x = 1 − e^(−θT)
+    log_x = math.log(x)
     log_one_minus_x = -theta * threshold_seconds
     # Negative-binomial terms t_k = Γ(β+k)/(Γ(β)·k!) · x^k · (1−x)^β, summed cumulatively:
     # I_x(j+1, β) = 1 − Σ_{k≤j} t_k.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from streams.core import erlang
@@ -29,6 +29,7 @@ def in_unit(value: float) -> bool:
 
 @settings(max_examples=150, deadline=None)
 @given(agents, rates, ahts, patiences, thresholds)
+@example(1, 1.0, 1.0, 2.0, 5e-324)  # θT below the smallest float: log(0) raised
 def test_erlang_a_is_finite_and_its_probabilities_are_probabilities_anywhere(
         n, rate, aht, patience, threshold):
     result = erlang.erlang_a(n, rate, aht, patience, threshold)

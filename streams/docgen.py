@@ -220,6 +220,17 @@ def metrics_document(root: Path) -> str:
 
 
 _KIND_GROUP = {"counter": "Counters", "histogram": "Histograms", "gauge": "Gauges"}
+#: A sentence under a section's heading.
+_GROUP_NOTES = {
+    "Pipeline health": (
+        "These describe the worker process, not the floor: they count since it started (a "
+        "restart, clean or not, starts them at 0 again, which `rate()` and `increase()` take "
+        "as a counter reset), and `cc_last_event_timestamp_seconds` is absent until it reads "
+        "an event. Every KPI counter above runs since the beginning of the stream and "
+        "survives restarts. After a restart a worker may also split resent old events "
+        "between duplicates and late differently from `ccpulse replay`: stream time is per "
+        "partition in a worker and per file in the replay (contract §2)."),
+}
 
 
 def render_metrics(catalogue: Iterable[Any], ratio_parts: Mapping[str, tuple[str, str]],
@@ -251,8 +262,10 @@ def render_metrics(catalogue: Iterable[Any], ratio_parts: Mapping[str, tuple[str
         "[customers](customers.md)).",
     ]
     for group, members in groups.items():
-        out += ["", f"## {group}", "", "| metric | type | labels | meaning |",
-                "|--------|------|--------|---------|"]
+        out += ["", f"## {group}", ""]
+        if group in _GROUP_NOTES:
+            out += [_GROUP_NOTES[group], ""]
+        out += ["| metric | type | labels | meaning |", "|--------|------|--------|---------|"]
         out += [_row(f"`{spec.name}`", spec.kind, _labels(spec.labels), spec.help)
                 for spec in members]
     if ratio_parts:

@@ -74,6 +74,10 @@ _DUE_TRACKED = frozenset(k.name for k in KIND_BY_NAME.values() if hasattr(k, "ex
 _NAMING_QUEUES = frozenset(k.name for k in KIND_BY_NAME.values() if k.name != "customer")
 #: Kinds whose records may take their queue from another entity (``kind.references``).
 _REFERRING = frozenset(k.name for k in KIND_BY_NAME.values() if hasattr(k, "references"))
+#: Kinds whose records release part of their state before they expire (``kind.trim_due_us``,
+#: the stream time after which ``kind.trim`` has something to drop): a prune visits such an
+#: entity at the earlier of that time and its expiry.
+_TRIM_DUE = frozenset(k.name for k in KIND_BY_NAME.values() if hasattr(k, "trim_due_us"))
 
 
 def _swap(contributions: list[Contribution], removed: list[Contribution],
@@ -239,9 +243,12 @@ class Engine:
             record = {"kind": kind.name, "v": kind.version, "p": self.partition,
                       **kind.new_record(event)}
             self._records[key] = record
-        kind.add(record, event)
+        # A kind may take an event in and say it adds nothing, and why ("duplicate" of state it
+        # folded, or "late"): a customer's copy of a folded event (streams.core.entities.customer).
+        ignored = kind.add(record, event)
         self._track(key, kind, record)
-        self._hold(event.event_id, key)
+        if ignored is None:
+            self._hold(event.event_id, key)
         first_seen = self.ledger.first_seen
         for queue in kind.queues_of(event):
             seen = first_seen.get(queue)
@@ -255,7 +262,7 @@ class Engine:
         self.store.put(key, record)
         if key in self.directory.watchers:
             self.directory.changed(key)
-        return Outcome.APPLIED
+        return Outcome.APPLIED if ignored is None else Outcome(ignored)
 
     # ------------------------------------------------------------------ references
     def feedback_queue(self, key: str, at_us: int) -> str | None:
@@ -390,6 +397,8 @@ class Engine:
                 dropped = kind.trim(record, stream)
                 if dropped:
                     self._trimmed(key, kind, record, dropped)
+                if kind.name in _TRIM_DUE:
+                    self._track(key, kind, record)  # filed by its next trim or its expiry
         label = self.admission_view.labels()
         for key, kind in expired:
             self._fold(key, kind, label)
@@ -421,6 +430,10 @@ class Engine:
     def _track(self, key: str, kind: EntityKind, record: Record) -> None:
         """File the entity where :meth:`prune` will look for it (after each change)."""
         due_us = kind.expires_us(record) if kind.name in _DUE_TRACKED else None  # type: ignore
+        if due_us is not None and kind.name in _TRIM_DUE:
+            trim_us = kind.trim_due_us(record)  # type: ignore[attr-defined]
+            if trim_us is not None and trim_us < due_us:
+                due_us = trim_us
         step = None if due_us is None else due_us // PRUNE_STEP_US
         old = self._due_step.get(key)
         if step == old:

@@ -64,9 +64,14 @@ class EntityKind(Protocol):
         ...
 
     # Optional: ``expires_us(record) -> int | None``, the stream time after which
-    # :meth:`expired` holds, a function of the record alone (``None``: not by time). A kind
-    # with it keeps or drops an entity whole (its :meth:`trim` drops nothing), so a prune
-    # visits only its entities that are due; the others' are visited at every prune.
+    # :meth:`expired` holds, a function of the record alone (``None``: not by time). A prune
+    # visits such a kind's entities only when due; the others' at every prune. A kind whose
+    # :meth:`trim` releases part of a kept record also has ``trim_due_us(record)``, the stream
+    # time after which the trim has something to drop: its entities are due at the earlier
+    # of the two (customers fold old events, streams.core.entities.customer).
+    #
+    # ``add`` may return ``"duplicate"`` or ``"late"`` instead of None: the event was taken
+    # in but adds nothing (a customer's copy of an event it folded); the engine counts it so.
 
     def is_late(self, record: Record | None, event_us: int, stream_us: int) -> bool:
         """Whether an event at ``event_us`` is too old to change anything (``record`` is the

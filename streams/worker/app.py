@@ -282,18 +282,20 @@ class Pipeline:
         """A clean stop: the fetcher has stopped, so no event is applied any more; write the
         dirty records, then each engine's snapshot (streams.worker.snapshots)."""
         try:
-            await self.checkpoint()
+            await self._checkpoint_and_snapshot(None)
         except Exception as exc:  # the records wait in the changelog's absence: no snapshot
             log.warning("no engine snapshots: the last checkpoint failed: %s", exc)
-            return
-        self._write_snapshots(None)
 
-    def _write_snapshots(self, tps: Any) -> None:
+    async def _checkpoint_and_snapshot(self, tps: Any) -> int:
+        """Write the dirty records, then the snapshots of the engines of ``tps`` (all: None);
+        returns how many records were written."""
         started = time.monotonic()
-        count = self.state.write_snapshots(tps)
+        written, count = await self.state.checkpoint_and_snapshot(
+            self.app.producer._ensure_producer(), tps)
         if count:
             print(f"ccpulse worker: wrote {count} engine snapshots in "
                   f"{time.monotonic() - started:.1f} s", flush=True)
+        return written
 
     # ------------------------------------------------------------------ engines
     def _wanted_engines(self) -> set[TP]:
@@ -354,13 +356,12 @@ class Pipeline:
         back to this worker, and commit them later; so records are written here, not dropped.
         The rebalance cannot finish before this returns, so a new owner recovers them.
         """
-        written = await self.checkpoint()
         gone = []
         for tp in revoked:
             name = tp.topic[len(self.prefix):] if tp.topic.startswith(self.prefix) else tp.topic
             gone.append((name, tp.partition))
+        written = await self._checkpoint_and_snapshot(gone)
         log.info("revoked %d partitions: %d dirty records written", len(gone), written)
-        self._write_snapshots(gone)
         self.state.drop(gone)
         for tp in gone:  # a later owner (maybe this worker again) resumes at the commit
             self.state.last_offsets.pop(tp, None)

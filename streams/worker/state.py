@@ -92,6 +92,7 @@ class WorkerState:
         self.warming: set[TP] = set()
         #: How many engines were restored from snapshots, since the worker started.
         self.from_snapshots = 0
+        self._checkpointing = asyncio.Lock()
         self.tables = tables  # base topic -> Faust table
         self.pending: dict[str, Pending] = {topic: {} for topic in tables}
         self.engines: dict[TP, Engine] = {}
@@ -227,22 +228,29 @@ class WorkerState:
     def write_snapshots(self, tps: Iterable[TP] | None = None) -> int:
         """Write the snapshot of each engine in ``tps`` (default: all) whose records are all
         in its local store (none dirty), with the changelog offset the store covers: call
-        right after a checkpoint, with no event applied since. Returns how many."""
+        right after a checkpoint, with no event applied and no checkpoint in flight since
+        (:meth:`checkpoint_and_snapshot`). Returns how many; says on standard output how many
+        were skipped and why."""
         if self.snapshots is None:
             return 0
         written = 0
+        dirty: list[TP] = []
         for tp in sorted(self.engines if tps is None else tps):
             engine = self.engines.get(tp)
             table = self.tables.get(tp[0])
             if engine is None or table is None or not hasattr(table.data, "_db_for_partition"):
                 continue
             if any(p == tp[1] for p, _ in self.pending[tp[0]].values()):
-                continue  # records not yet written: the store is behind the engine
+                dirty.append(tp)  # records not yet written: the store is behind the engine
+                continue
             offset = local_offset(table.data, tp[1])
             if offset is None:
-                continue
+                continue  # nothing ever written: its engine is empty, rebuilt in no time
             self.snapshots.write(tp, engine, offset)
             written += 1
+        if dirty:
+            print(f"ccpulse worker: no snapshot of {len(dirty)} engines with records not yet "
+                  f"written ({', '.join(f'{t}-{p}' for t, p in dirty[:4])}…)", flush=True)
         return written
 
     def _forget(self, tp: TP) -> Engine | None:
@@ -254,8 +262,20 @@ class WorkerState:
 
     async def checkpoint(self, producer: Any) -> int:
         """Write every dirty record to its changelog, then to its table's local store (called
-        before a commit; see ``streams.worker.checkpoint``). Returns how many."""
-        return await checkpoint(self.tables, self.pending, producer)
+        before a commit; see ``streams.worker.checkpoint``). Returns how many. One at a time:
+        a checkpoint started while another is in flight waits for it, so the local store never
+        takes an older write after a newer one, and "nothing dirty" means "all written"."""
+        async with self._checkpointing:
+            return await checkpoint(self.tables, self.pending, producer)
+
+    async def checkpoint_and_snapshot(self, producer: Any, tps: Iterable[TP] | None = None,
+                                      ) -> tuple[int, int]:
+        """A checkpoint, then the snapshots of the engines of ``tps`` (default: all), with no
+        other checkpoint in between: each snapshot is of exactly what its local store holds.
+        Returns (records written, snapshots written)."""
+        async with self._checkpointing:
+            written = await checkpoint(self.tables, self.pending, producer)
+            return written, self.write_snapshots(tps)
 
     # ------------------------------------------------------------------ live clocks
     def note_read(self, tp: TP) -> None:

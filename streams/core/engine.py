@@ -80,6 +80,11 @@ _REFERRING = frozenset(k.name for k in KIND_BY_NAME.values() if hasattr(k, "refe
 _TRIM_DUE = frozenset(k.name for k in KIND_BY_NAME.values() if hasattr(k, "trim_due_us"))
 
 
+#: Event type -> the kind keeping it (None: untracked), filled as types are seen (an event's
+#: type is validated before it reaches the engine, so the types are few).
+_KIND_OF_TYPE: dict[str, EntityKind | None] = {}
+
+
 def _swap(contributions: list[Contribution], removed: list[Contribution],
           added: list[Contribution]) -> None:
     """Take one of each of ``removed`` (all of which ``contributions`` holds) out of
@@ -221,9 +226,11 @@ class Engine:
 
     # ------------------------------------------------------------------ events
     def apply(self, event: Event) -> Outcome:
-        kind = KIND_OF_FAMILY.get(event.type.partition(".")[0])
+        kind = _KIND_OF_TYPE.get(event.type)
         if kind is None:
-            return Outcome.UNTRACKED
+            kind = _KIND_OF_TYPE[event.type] = KIND_OF_FAMILY.get(event.type.partition(".")[0])
+            if kind is None:
+                return Outcome.UNTRACKED
         key = kind.key(event)
         record = self._records.get(key)
         if record is None and self._cold and key in self._cold:
@@ -304,9 +311,13 @@ class Engine:
             fast = kind.appended(record, old, event, self.config)  # type: ignore[attr-defined]
             if fast is not None:
                 removed, added = fast
-                self.ledger.retract(key, removed)
-                self.ledger.add(key, added)
-                _swap(old, removed, added)
+                if removed:
+                    self.ledger.retract(key, removed)
+                    _swap(old, removed, added)
+                else:
+                    old.extend(added)
+                if added:
+                    self.ledger.add(key, added)
                 return
         new = kind.contributions(record, self.config)
         self._contributions[key] = new

@@ -24,9 +24,10 @@ def tune_gc() -> None:
 
 
 def freeze_long_lived() -> None:
-    """Leave every object alive now out of future collections (``gc.freeze``): call once a
-    large state is built. Objects still go when their last reference does; only reference
-    cycles among them would stay, and the engine makes none. Without this, each full
+    """Leave every object alive now out of future collections (``gc.freeze``): call after
+    building a large state, and between the slices of a long build. Objects still go when
+    their last reference does; only reference cycles among them would stay, and the engine
+    makes none. Without this, each full
     collection re-visits the whole state — seconds with a million records, and Faust's
     RocksDB store runs one at every revoke and at shutdown, which delayed a clean stop past
     its grace period (no final commit, no engine snapshots)."""

@@ -232,9 +232,7 @@ class Engine:
             if kind is None:
                 return Outcome.UNTRACKED
         key = kind.key(event)
-        record = self._records.get(key)
-        if record is None and self._cold and key in self._cold:
-            record = self._materialize(key)
+        record = self._record(key)
         if self._holds(event.event_id, key):
             return Outcome.DUPLICATE
         at = event.occurred_us
@@ -518,15 +516,9 @@ class Engine:
         have been loaded first (:meth:`load_base`), and :meth:`finish_rebuild` called after
         the last slice."""
         for key, raw in items:
-            version = raw.get("v", 1)
-            if version >= 2:
-                kind = KIND_BY_NAME[raw["kind"]]
-            else:
-                kind = kind_of_legacy_record(raw)
-                if raw.get("t", 0) < self._legacy_watermark_ms:
-                    continue  # already folded into the base before a crash (format 1)
-            record = {"kind": kind.name, "v": kind.version, "p": raw.get("p", self.partition),
-                      **kind.restore(raw, version)}
+            if raw.get("v", 1) < 2 and raw.get("t", 0) < self._legacy_watermark_ms:
+                continue  # already folded into the base before a crash (format 1)
+            kind, record = self._decoded(raw)
             if self._watermark_us and kind.expired(record, self._watermark_us):
                 continue  # already folded into the base before a crash
             self._records[key] = record
@@ -543,6 +535,13 @@ class Engine:
             newest = kind.newest_us(record)
             if newest > self.stream_us:
                 self.stream_us = newest
+
+    def _decoded(self, raw: dict[str, Any]) -> tuple[EntityKind, Record]:
+        """A persisted record as this release keeps it in memory, in any stored format."""
+        version = raw.get("v", 1)
+        kind = KIND_BY_NAME[raw["kind"]] if version >= 2 else kind_of_legacy_record(raw)
+        return kind, {"kind": kind.name, "v": kind.version, "p": raw.get("p", self.partition),
+                      **kind.restore(raw, version)}
 
     def load_base(self, raw: dict[str, Any]) -> None:
         """Load the persisted base record (before any :meth:`restore`)."""
@@ -632,10 +631,7 @@ class Engine:
         if raw is None:
             raise LookupError(f"entity {key!r} of the snapshot of partition {self.partition} "
                               "is missing from the store")
-        version = raw.get("v", 1)
-        kind = KIND_BY_NAME[raw["kind"]]
-        record = {"kind": kind.name, "v": kind.version, "p": raw.get("p", self.partition),
-                  **kind.restore(raw, version)}
+        kind, record = self._decoded(raw)
         self._records[key] = record
         for event_id in kind.event_ids(record):
             self._hold(event_id, key)
@@ -662,7 +658,7 @@ class Engine:
         ledger and base, stream time, the prune index and the references this engine's
         feedback watches. Records are not in it: they are in the store. Valid only with the
         store exactly as it is now (the shell checks that by its changelog offset) and the
-        same config and core code (:func:`snapshot_fingerprint`)."""
+        same config and core code (``streams.worker.snapshots.fingerprint``)."""
         watching: dict[str, list[str]] = {}
         for ref, keys in self.directory.watchers.items():
             mine = [k for k, e in keys.items() if e is self]

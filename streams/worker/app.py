@@ -31,7 +31,6 @@ from streams.ingest import INVALID, ingest
 from streams.kafka import bootstrap_servers
 from streams.kafka.admin import DEADLETTER_MAX_MESSAGE_BYTES
 from streams.kafka.security import security_from
-from streams.runtime import freeze_long_lived
 from streams.staffing_page import ASSETS as STAFFING_ASSETS
 from streams.staffing_page import asset as staffing_asset
 from streams.staffing_page import staffing_model
@@ -318,14 +317,12 @@ class Pipeline:
                     built = await self.state.build(self._wanted_engines)
                     if built:
                         restored = self.state.from_snapshots - before
-                        freeze_long_lived()
                         print(f"ccpulse worker: {built} engines built in "
                               f"{time.monotonic() - started:.1f} s ({restored} restored from "
                               f"snapshots, {built - restored} rebuilt from their records)",
                               flush=True)
                 if self.state.warming:
                     await self.state.warm()
-                    freeze_long_lived()
                 await asyncio.sleep(0.1)
 
     async def _engine_built(self, tp: Any) -> None:

@@ -158,6 +158,7 @@ class WorkerState:
                 continue
             self._install(tp, engine)
             built += 1
+        freeze_long_lived()  # an engine from a snapshot is built in no slices
         return built
 
     def _new_engine(self, tp: TP) -> Engine:
@@ -172,7 +173,7 @@ class WorkerState:
         table = self.tables.get(tp[0])
         if table is None:
             return
-        if self.snapshots is not None and hasattr(table.data, "_db_for_partition"):
+        if self.snapshots is not None:  # a store without an offset (memory://) has none
             state = self.snapshots.take(tp, local_offset(table.data, tp[1]))
             if state is not None:
                 engine.load_snapshot(state, cold_source(table.data, tp[1], table_key))
@@ -224,6 +225,7 @@ class WorkerState:
                     break
                 await asyncio.sleep(0)
             self.warming.discard(tp)
+        freeze_long_lived()
 
     def write_snapshots(self, tps: Iterable[TP] | None = None) -> int:
         """Write the snapshot of each engine in ``tps`` (default: all) whose records are all
@@ -238,7 +240,7 @@ class WorkerState:
         for tp in sorted(self.engines if tps is None else tps):
             engine = self.engines.get(tp)
             table = self.tables.get(tp[0])
-            if engine is None or table is None or not hasattr(table.data, "_db_for_partition"):
+            if engine is None or table is None:
                 continue
             if any(p == tp[1] for p, _ in self.pending[tp[0]].values()):
                 dirty.append(tp)  # records not yet written: the store is behind the engine

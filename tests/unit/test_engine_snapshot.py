@@ -168,3 +168,26 @@ def test_a_reused_id_stays_a_duplicate_for_one_entity_after_the_other_is_dropped
                                call_id="c2", queue="a"))
         c.engine.prune()
     assert c.engine.apply(reused) is Outcome.DUPLICATE
+
+
+def test_a_record_still_in_the_previous_format_on_disk_is_read_back_from_a_snapshot():
+    """A format-1 record (milliseconds, no kind or version) stays so in the store until it is
+    next written; an engine restored from a snapshot reads it as the rebuild does."""
+    ms = 1_795_338_000_000  # 2026-11-22T09:00Z
+    old_store = {"call:c1": {"p": 0, "t": ms, "ch": "voice", "ev": [
+        ["e1", "queued", ms, "sales", None], ["e2", "answered", ms + 8_000, "sales", None]]}}
+    original = Engine(config())
+    original.rebuild(orjson.loads(orjson.dumps(old_store)).items())
+    restored = Engine(config())
+    restored.load_snapshot(pickle.loads(pickle.dumps(original.snapshot())),
+                           lambda key: orjson.loads(orjson.dumps(old_store[key])))
+    c = Centre()
+    ended = c.event("call.ended", "2026-11-22T09:03:00Z", call_id="c1", queue="sales",
+                    agent_id="x")
+    duplicate = c.event("call.answered", "2026-11-22T09:00:08Z", event_id="e2",
+                        call_id="c1", queue="sales", agent_id="x")
+    for engine in (original, restored):
+        assert engine.apply(duplicate) is Outcome.DUPLICATE
+        assert engine.apply(ended) is Outcome.APPLIED
+    now = ms * 1000 + 240_000_000
+    assert exported(restored, now) == exported(original, now)

@@ -522,19 +522,25 @@ class Engine:
             if self._watermark_us and kind.expired(record, self._watermark_us):
                 continue  # already folded into the base before a crash
             self._records[key] = record
-            self._track(key, kind, record)
-            if kind.name in _REFERRING:  # keeps the queue it had; follows later changes
-                self.directory.watch(kind.references(record), key, self)  # type: ignore
-            for event_id in kind.event_ids(record):
-                self._hold(event_id, key)
-            for queue, at in kind.first_seen(record).items():
-                self.ledger.saw_queues((queue,), at)
+            self._adopt(key, kind, record)
             contributions = kind.contributions(record, self.config)
             self._contributions[key] = contributions
             self.ledger.add(key, contributions)
-            newest = kind.newest_us(record)
-            if newest > self.stream_us:
-                self.stream_us = newest
+
+    def _adopt(self, key: str, kind: EntityKind, record: Record) -> None:
+        """Everything but the contributions that a record read from the store brings: its
+        place in the prune index, the references it watches (it keeps the queue it had and
+        follows later changes), its event ids, the queues it saw, and stream time."""
+        self._track(key, kind, record)
+        if kind.name in _REFERRING:
+            self.directory.watch(kind.references(record), key, self)  # type: ignore
+        for event_id in kind.event_ids(record):
+            self._hold(event_id, key)
+        for queue, at in kind.first_seen(record).items():
+            self.ledger.saw_queues((queue,), at)
+        newest = kind.newest_us(record)
+        if newest > self.stream_us:
+            self.stream_us = newest
 
     def _decoded(self, raw: dict[str, Any]) -> tuple[EntityKind, Record]:
         """A persisted record as this release keeps it in memory, in any stored format."""
@@ -710,6 +716,100 @@ class Engine:
         for ref, keys in state["watching"].items():
             for key in keys:
                 self.directory.watch((ref,), key, self)
+
+    def catch_up(self, changes: Iterable[tuple[str, dict[str, Any] | None,
+                                              dict[str, Any] | None]]) -> int:
+        """Bring an engine just restored by :meth:`load_snapshot` up to the store as it is
+        now, when records changed after the snapshot was taken (a worker that crashed after
+        its last snapshot, or a partition whose changelog tail was recovered into its local
+        store). ``changes`` holds one ``(key, record then, record now)`` per changed key
+        (``None``: no record), the base record's key (:data:`BASE_KEY`) included, in any
+        order; the cold source passed to :meth:`load_snapshot` must read the store as it is
+        now.
+
+        Each changed entity's record at the snapshot is read in, then replaced by its record
+        now as an event would replace it (its contributions swapped by difference); one gone
+        from the store is retired as :meth:`prune` retired it (its window bookings stay). The
+        since-the-start totals then move by the difference between the base now and the base
+        the snapshot and those retirements make, so every counter is what a rebuild from the
+        store gives, and window bookings are those the live engine had. Costs time in the
+        number of changed keys only. Returns how many entities changed. Raises ValueError for
+        an entity the snapshot does not hold, or a base record of the older format (rebuild
+        from the records instead)."""
+        base_now: dict[str, Any] | None = None
+        base_changed = False
+        entities = []
+        for key, then, now in changes:
+            if key == BASE_KEY:
+                base_changed, base_now = True, now
+            else:
+                entities.append((key, then, now))
+        if base_now is not None:
+            if base_now.get("v", 1) < 2:
+                raise ValueError("the base record is of the older format: rebuild instead")
+            self._watermark_us = max(self._watermark_us, base_now["wm"])
+            if base_now["wm"] > self.stream_us:
+                self.stream_us = base_now["wm"]
+            for queue, at in base_now.get("fs", {}).items():
+                self.ledger.saw_queues((queue,), at)
+        label = self.admission_view.labels()
+        watermark = self._watermark_us
+        for key, then, now in entities:
+            kind = None
+            if then is not None:
+                if key not in self._cold:
+                    raise ValueError(f"entity {key!r} changed since the snapshot of partition "
+                                     f"{self.partition}, which does not hold it")
+                self._cold.discard(key)
+                kind, record = self._decoded(then)
+                self._records[key] = record
+                self._contributions[key] = kind.contributions(record, self.config)
+                for event_id in kind.event_ids(record):
+                    self._hold(event_id, key)
+            if now is not None:
+                new_kind, record = self._decoded(now)
+                if kind is not None:  # the record it had at the snapshot, replaced
+                    old = self._records[key]
+                    for event_id in kind.event_ids(old):
+                        self._release(event_id, key)
+                    if kind.name in _REFERRING:
+                        self.directory.unwatch(kind.references(old), key)  # type: ignore
+                    self._records[key] = record
+                    self._update_full(key, new_kind, record)
+                else:
+                    self._records[key] = record
+                    contributions = new_kind.contributions(record, self.config)
+                    self._contributions[key] = contributions
+                    self.ledger.add(key, contributions)
+                self._adopt(key, new_kind, record)
+                kind = new_kind
+                if not (watermark and kind.expired(record, watermark)):
+                    continue
+                # written before a prune that retired it, whose deletes never reached the
+                # store (a crash in between): the base holds it already, as in restore()
+            if kind is not None:
+                self._fold(key, kind, label)
+        if base_changed:
+            self._rebase(base_now)
+        return len(entities)
+
+    def _rebase(self, raw: dict[str, Any] | None) -> None:
+        """Make ``raw`` (a persisted base record, or None) the base, moving the ledger's
+        since-the-start totals by the difference from the base held until now."""
+        base = Ledger(self.config)
+        if raw is not None:
+            base.add_totals(raw)
+        before = self._base.export_totals()
+        self.ledger.add_totals(base.export_totals())
+        self.ledger.add_totals({
+            "c": [[metric, labels, -value] for metric, labels, value in before["c"]],
+            "h": [[metric, labels, [-v for v in row]] for metric, labels, row in before["h"]],
+        })
+        for store in (self.ledger.counters, self.ledger.histograms):
+            for key in [k for k, v in store.items() if not (any(v) if isinstance(v, list)
+                                                             else v)]:
+                del store[key]  # as if never booked, as a rebuild has it
+        self._base = base
 
     @property
     def entity_count(self) -> int:

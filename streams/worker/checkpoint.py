@@ -227,11 +227,19 @@ async def send_changelog(producer: Any, topic: str, partition: int,
     return futures
 
 
+#: Called with (store, partition, writes, offset) right before a local write: the snapshot
+#: journal (``WorkerState.journal_write``, streams.worker.journal).
+BeforeWrite = Callable[[Any, int, list[Write], int | None], None]
+
+
 def write_local(data: Any, partition: int, writes: list[Write],
-                offset: int | None = None) -> None:
+                offset: int | None = None, before: BeforeWrite | None = None) -> None:
     """Write ``writes`` to the table's local store: one atomic RocksDB write batch into the
     partition's database (Faust's ``rocksdb://`` store), with the changelog ``offset`` they
-    cover as the persisted offset; or into the dict of the ``memory://`` store."""
+    cover as the persisted offset; or into the dict of the ``memory://`` store. ``before``,
+    if given, is called first (it journals what the keys held)."""
+    if before is not None:
+        before(data, partition, writes, offset)
     if hasattr(data, "_db_for_partition"):  # faust.stores.rocksdb.Store
         import rocksdict
 
@@ -253,10 +261,11 @@ def write_local(data: Any, partition: int, writes: list[Write],
 
 
 async def checkpoint(tables: dict[str, ChangelogTable], pending: dict[str, Pending],
-                     producer: Any) -> int:
+                     producer: Any, before: BeforeWrite | None = None) -> int:
     """Write every dirty record: changelog first, acknowledged, then the local store (see the
-    module docstring). Returns how many records were written. Raises what the producer raises
-    when Kafka refuses a write (the commit then fails and nothing is committed)."""
+    module docstring; ``before`` as for :func:`write_local`). Returns how many records were
+    written. Raises what the producer raises when Kafka refuses a write (the commit then
+    fails and nothing is committed)."""
     # One snapshot of every table, taken before the first await: the engines keep applying
     # events while Kafka answers, and an event can change records of two tables (a contact
     # and the survey whose queue follows it); tables written as of different instants could
@@ -280,7 +289,7 @@ async def checkpoint(tables: dict[str, ChangelogTable], pending: dict[str, Pendi
         offset = None
         for future, size in batches:
             offset = (await future).offset + size - 1
-        write_local(table.data, partition, writes, offset=offset)
+        write_local(table.data, partition, writes, offset=offset, before=before)
     return count
 
 

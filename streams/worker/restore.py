@@ -16,14 +16,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from streams.worker.checkpoint import write_local
+from streams.worker.checkpoint import BeforeWrite, write_local
 
 
-def restore_batch(app: Any, tp: Any, records: Sequence[Any]) -> bool:
+def restore_batch(app: Any, tp: Any, records: Sequence[Any],
+                  before: BeforeWrite | None = None) -> bool:
     """Apply ``records`` (one changelog partition, in offset order) to the local store of
     the table they belong to, if Faust's recovery is reading that partition (an active one
-    being recovered, or a standby). Returns False, applying nothing, for anything else: a
-    record Faust's recovery has not asked for goes its own way."""
+    being recovered, or a standby); ``before`` as for ``write_local`` (the snapshot journal
+    keeps what the keys held). Returns False, applying nothing, for anything else: a record
+    Faust's recovery has not asked for goes its own way."""
     recovery = app.tables.recovery
     table = recovery.tp_to_table.get(tp)
     if table is None:
@@ -38,6 +40,6 @@ def restore_batch(app: Any, tp: Any, records: Sequence[Any]) -> bool:
     fresh = [r for r in records if seen is None or r.offset > seen]
     if fresh:
         write_local(table.data, tp.partition, [(r.key, r.value) for r in fresh],
-                    offset=fresh[-1].offset)
+                    offset=fresh[-1].offset, before=before)
         offsets[tp] = fresh[-1].offset
     return True

@@ -179,7 +179,8 @@ class Pipeline:
         for topic in SOURCE_TOPICS:
             self._add_agent(topic)
         install_inline_drain(self.app, self.base_topics.__contains__, self.handle_batch,
-                             restore=partial(restore_batch, self.app),
+                             restore=partial(restore_batch, self.app,
+                                             before=self.state.journal_write),
                              prepare=self._engine_built)
         self._add_engine_builder()
         self.health = HealthState(config.health, time.monotonic())

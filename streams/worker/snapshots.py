@@ -1,19 +1,23 @@
-"""Engine snapshots: a worker stopped cleanly restarts in seconds, whatever its history.
+"""Engine snapshots: a worker restarts in seconds, whatever its history.
 
 Rebuilding an engine from its records recomputes every record's KPI contributions (~100 µs a
-record: minutes for a million). So when a worker stops cleanly, or hands a partition over in a
-rebalance, right after the checkpoint that wrote every dirty record it writes each engine's
-derived state (``Engine.snapshot``: the ledger, the base, stream time, the prune index and the
-references feedback watches; not the records, which are in the local store) to a file in its
-data directory, with the changelog offset its local store then covers.
+record: minutes for a million). So a worker writes each engine's derived state
+(``Engine.snapshot``: the ledger, the base, stream time, the prune index and the references
+feedback watches; not the records, which are in the local store) to a file in its data
+directory, with the changelog offset its local store then covers: when it stops cleanly or
+hands a partition over in a rebalance, right after the checkpoint that wrote every dirty
+record; and while it runs, at a checkpoint, when a partition has none yet or many of its
+records changed since its last one (``WorkerState.checkpoint``). Every write to a store after
+its snapshot is journaled (``streams.worker.journal``): the value each key had at the snapshot.
 
-When the engine of that partition is next built, the snapshot is used only if the local store
-still covers exactly that offset (nothing was written to it since: no changelog tail was
-recovered, no later checkpoint), and the config and the core code are those it was written by
-(:func:`fingerprint`). Then every record stays on disk until an event, a prune or a reference
-needs it (``Engine.load_snapshot``). Otherwise, or after a crash, the engine is rebuilt from the
-records as before, and the file is removed. A snapshot never changes a value, only how long a
-restart takes (``tests/unit/test_engine_snapshot.py``,
+When the engine of that partition is next built, the snapshot is used if the config and the
+core code are those it was written by (:func:`fingerprint`) and either the store still covers
+exactly its offset (a clean stop) or its journal covers every write since (a crash, a changelog
+tail recovered into the store): the engine is restored, then caught up with the records the
+journal names (``Engine.catch_up``); every other record stays on disk until an event, a prune or
+a reference needs it (``Engine.load_snapshot``). Otherwise the engine is rebuilt from the
+records as before, and the files are removed. A snapshot never changes a value, only how long a
+restart takes (``tests/unit/test_engine_snapshot.py``, ``tests/unit/test_worker_snapshots.py``,
 ``tests/integration/test_worker_restarts_with_local_state.py``).
 
 Snapshots are Python pickles of the worker's own state, in its own data directory (the same
@@ -25,16 +29,18 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 import streams.core
 from streams.core.config import Config
 from streams.core.engine import Engine
+from streams.worker.journal import Journal, Then
 
 TP = tuple[str, int]
 
@@ -75,58 +81,180 @@ def cold_source(data: Any, partition: int, table_key: Callable[[str, int], bytes
     return read
 
 
+class Captured(NamedTuple):
+    """An engine's snapshot taken in memory (:meth:`Snapshots.capture`), to be written once the
+    store holds what the engine held then."""
+
+    engine: bytes  #: ``Engine.snapshot()``, pickled
+    entities: int  #: how many entities the engine held
+    seconds: float  #: how long taking it took
+
+
+class Taken(NamedTuple):
+    """A valid snapshot (:meth:`Snapshots.take`): the engine state, and the value each key
+    written since had at the snapshot (empty when the store is exactly as it was then)."""
+
+    state: dict[str, Any]
+    changed: dict[bytes, Then]
+
+
 class Snapshots:
-    """The snapshot files of one worker: ``<dir>/<topic>-<partition>.snapshot``."""
+    """The snapshot files of one worker, ``<dir>/<topic>-<partition>.snapshot``, and the
+    journal of each (``.journal``, streams.worker.journal), open from the start: the
+    changelog tail Faust recovers into a store before its engine is built is journaled too."""
+
+    #: A journal with more keys than this share of its snapshot's entities (and at least
+    #: :data:`MIN_CATCH_UP_LIMIT`) is not caught up: the records are rebuilt instead, which
+    #: is then about as fast.
+    CATCH_UP_SHARE = 0.4
+    MIN_CATCH_UP_LIMIT = 50_000
 
     def __init__(self, directory: Path, config: Config) -> None:
         self.directory = directory
         self.fingerprint = fingerprint(config)
+        self.journals: dict[TP, Journal] = {}
+        for path in sorted(directory.glob("*.snapshot")) if directory.is_dir() else []:
+            tp = _tp_of(path)
+            if tp is not None:
+                self._open_journal(tp)
+        for path in sorted(directory.glob("*.journal")) if directory.is_dir() else []:
+            if not path.with_suffix(".snapshot").exists():
+                path.unlink(missing_ok=True)  # of a snapshot removed before a crash
 
     def path(self, tp: TP) -> Path:
         return self.directory / f"{tp[0]}-{tp[1]}.snapshot"
 
+    def journal_path(self, tp: TP) -> Path:
+        return self.directory / f"{tp[0]}-{tp[1]}.journal"
+
+    # ------------------------------------------------------------------ writing
+    @staticmethod
+    def capture(engine: Engine) -> Captured:
+        """``engine``'s snapshot as of now (pickled, so later events do not change it)."""
+        started = time.monotonic()
+        body = pickle.dumps(engine.snapshot(), protocol=pickle.HIGHEST_PROTOCOL)
+        return Captured(body, engine.entity_count, time.monotonic() - started)
+
     def write(self, tp: TP, engine: Engine, offset: int) -> int:
         """Write ``engine``'s snapshot, valid while the local store covers ``offset``;
         atomic (a temporary file renamed). Returns its size in bytes."""
+        return self.write_captured(tp, self.capture(engine), offset)
+
+    def write_captured(self, tp: TP, captured: Captured, offset: int) -> int:
+        """Write a snapshot taken by :meth:`capture` when the engine held exactly what the
+        local store holds at changelog ``offset``, and start its journal: every write to the
+        store after this one is journaled against it. Returns the file's size in bytes."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        token = os.urandom(16)
         body = pickle.dumps({"fingerprint": self.fingerprint, "offset": offset,
-                             "engine": engine.snapshot()}, protocol=pickle.HIGHEST_PROTOCOL)
+                             "token": token, "entities": captured.entities,
+                             "engine": captured.engine}, protocol=pickle.HIGHEST_PROTOCOL)
         path = self.path(tp)
         tmp = path.with_suffix(".tmp")
         with open(tmp, "wb") as out:
             out.write(body)
             out.flush()
             os.fsync(out.fileno())
+        # The snapshot first: a crash before the journal is replaced leaves a snapshot whose
+        # journal has another token, used only if the store is still at its offset.
         os.replace(tmp, path)
+        self._close_journal(tp)
+        self.journals[tp] = Journal.start(self.journal_path(tp), token, offset)
         return len(body)
 
-    def take(self, tp: TP, offset: int | None) -> dict[str, Any] | None:
-        """The engine state of ``tp``'s snapshot if it is valid for a local store covering
-        ``offset``. A snapshot found invalid is removed; a valid one is kept, so a build
-        abandoned in a rebalance can use it again (it stops being valid at the first
-        checkpoint after it: the store's offset moves on)."""
+    def before_write(self, tp: TP, read: Callable[[bytes], Then], keys: Iterable[bytes],
+                     offset: int | None) -> None:
+        """About to write ``keys`` to ``tp``'s local store (bringing it to changelog
+        ``offset``): journal their values now, if ``tp`` has a snapshot."""
+        journal = self.journals.get(tp)
+        if journal is not None:
+            journal.record(read, keys, offset)
+
+    def journal_size(self, tp: TP) -> int | None:
+        """How many keys of ``tp`` were written since its snapshot; None: it has none."""
+        journal = self.journals.get(tp)
+        return None if journal is None else len(journal.then)
+
+    # ------------------------------------------------------------------ reading
+    def take(self, tp: TP, offset: int | None) -> Taken | None:
+        """The snapshot of ``tp``, if it is valid for a local store covering changelog
+        ``offset``: written by this core code and engine settings, and either the store is
+        still at its offset, or its journal covers every write since. An invalid snapshot is
+        removed with its journal (the worker says why); a valid one is kept, so a build
+        abandoned in a rebalance can use it again."""
         path = self.path(tp)
         if not path.exists():
             return None
-        try:
-            with open(path, "rb") as src:
-                saved = pickle.load(src)
-        except Exception as exc:  # a torn or foreign file: rebuild from the records
-            print(f"ccpulse worker: snapshot {path} unreadable ({exc}): rebuilding from the "
-                  "records", flush=True)
-            saved = None
+        saved = self._load(path)
+        journal = self.journals.get(tp)
         why = None
         if not isinstance(saved, dict):
             why = "unreadable"
-        elif saved.get("fingerprint") != self.fingerprint:
+        elif saved.get("fingerprint") != self.fingerprint or "token" not in saved:
             why = "written by another release or with other engine settings"
-        elif offset is None or saved.get("offset") != offset:
-            why = (f"covers changelog offset {saved.get('offset')}, the local store "
+        elif offset is None or offset < saved["offset"]:
+            why = f"covers changelog offset {saved['offset']}, the local store {offset}"
+        elif offset != saved["offset"] and (journal is None or journal.token != saved["token"]
+                                            or offset > journal.covered):
+            covered = journal.covered if journal is not None else saved["offset"]
+            why = (f"its journal covers changelog offset {covered}, the local store "
                    f"{offset}")
+        elif offset != saved["offset"] and len(journal.then) > max(  # type: ignore[union-attr]
+                self.MIN_CATCH_UP_LIMIT, self.CATCH_UP_SHARE * saved["entities"]):
+            why = (f"{len(journal.then):,} records changed since it "  # type: ignore[union-attr]
+                   "was taken: a rebuild is as fast")
         if why is not None:
             print(f"ccpulse worker: snapshot of {tp[0]}-{tp[1]} not used ({why}): rebuilding "
                   "from the records", flush=True)
-            path.unlink(missing_ok=True)
+            self.discard(tp)
             return None
-        state: dict[str, Any] = saved["engine"]  # type: ignore[index]
-        return state
+        assert isinstance(saved, dict)
+        if offset == saved["offset"]:  # nothing written since: a fresh journal
+            if journal is None or journal.token != saved["token"] or journal.then:
+                self._close_journal(tp)
+                self.journals[tp] = Journal.start(self.journal_path(tp), saved["token"],
+                                                  offset)
+            changed: dict[bytes, Then] = {}
+        else:
+            changed = dict(journal.then)  # type: ignore[union-attr]
+        state: dict[str, Any] = pickle.loads(saved["engine"])
+        return Taken(state, changed)
+
+    def discard(self, tp: TP) -> None:
+        """Remove ``tp``'s snapshot and journal (no longer valid, or unusable)."""
+        self._close_journal(tp)
+        self.path(tp).unlink(missing_ok=True)
+        self.journal_path(tp).unlink(missing_ok=True)
+
+    @staticmethod
+    def _load(path: Path) -> Any:
+        try:
+            with open(path, "rb") as src:
+                return pickle.load(src)
+        except Exception as exc:  # a torn or foreign file: rebuild from the records
+            print(f"ccpulse worker: snapshot {path} unreadable ({exc}): rebuilding from the "
+                  "records", flush=True)
+            return None
+
+    def _open_journal(self, tp: TP) -> None:
+        """Open the journal of ``tp``'s snapshot, or start one if it has none (a snapshot
+        written with no journal yet: the next take checks the store is still at it)."""
+        path = self.journal_path(tp)
+        try:
+            self.journals[tp] = Journal.open(path)
+            return
+        except (OSError, ValueError):
+            pass
+        saved = self._load(self.path(tp))
+        if isinstance(saved, dict) and "token" in saved:
+            self.journals[tp] = Journal.start(path, saved["token"], saved["offset"])
+
+    def _close_journal(self, tp: TP) -> None:
+        journal = self.journals.pop(tp, None)
+        if journal is not None:
+            journal.close()
+
+
+def _tp_of(path: Path) -> TP | None:
+    topic, _, partition = path.stem.rpartition("-")
+    return (topic, int(partition)) if topic and partition.isdigit() else None

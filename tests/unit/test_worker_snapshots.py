@@ -47,7 +47,8 @@ def test_no_snapshot_is_written_while_a_record_of_the_partition_is_dirty(tmp_pat
     table.data._db_for_partition(1)[OFFSET_KEY] = b"17"
     state.pending["cc.calls"][b"call:x"] = (1, {"kind": "contact"})  # not yet checkpointed
     assert state.write_snapshots() == 1
-    assert [p.name for p in (tmp_path / "snapshots").iterdir()] == ["cc.calls-0.snapshot"]
+    assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == [
+        "cc.calls-0.journal", "cc.calls-0.snapshot"]
 
 
 def test_no_snapshot_is_written_for_a_store_that_covers_no_offset(tmp_path):
@@ -67,6 +68,7 @@ def test_a_snapshot_is_used_only_at_its_offset_and_kept_until_it_is_invalid(tmp_
     assert snapshots.take(("cc.calls", 0), 41) is not None  # a valid one stays for a retry
     assert snapshots.take(("cc.calls", 0), 42) is None  # the store moved on
     assert not snapshots.path(("cc.calls", 0)).exists()  # an invalid one is removed
+    assert not snapshots.journal_path(("cc.calls", 0)).exists()  # with its journal
 
 
 def test_a_snapshot_of_other_engine_settings_is_not_used(tmp_path, capsys):

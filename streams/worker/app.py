@@ -315,13 +315,15 @@ class Pipeline:
                 if self.recovered() and not self.engines_built():
                     started = time.monotonic()
                     before = self.state.from_snapshots
+                    caught_up = self.state.caught_up
                     built = await self.state.build(self._wanted_engines)
                     if built:
                         restored = self.state.from_snapshots - before
+                        caught_up = self.state.caught_up - caught_up
                         print(f"ccpulse worker: {built} engines built in "
                               f"{time.monotonic() - started:.1f} s ({restored} restored from "
-                              f"snapshots, {built - restored} rebuilt from their records)",
-                              flush=True)
+                              f"snapshots and {caught_up} records changed since, "
+                              f"{built - restored} rebuilt from their records)", flush=True)
                 if self.state.warming:
                     await self.state.warm()
                 await asyncio.sleep(0.1)

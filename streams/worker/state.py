@@ -67,6 +67,9 @@ JOURNAL_SHARE = 0.05
 #: After a snapshot taking t seconds, the next waits ``SNAPSHOT_SPACING × t`` (at least a
 #: second): snapshots take at most ~3 % of a worker's time, even while it catches up.
 SNAPSHOT_SPACING = 30.0
+#: A checkpoint takes snapshots until they have cost this long (at least one): every small
+#: engine gets its first snapshot at once, a large one alone.
+SNAPSHOT_BUDGET_S = 0.05
 
 
 class SnapshotUnusable(Exception):
@@ -107,8 +110,10 @@ class WorkerState:
         #: Partitions whose engine came from a snapshot: their undated records (open tickets,
         #: agents) are read into memory in the background (:meth:`warm`).
         self.warming: set[TP] = set()
-        #: How many engines were restored from snapshots, since the worker started.
+        #: How many engines were restored from snapshots, since the worker started, and how
+        #: many records changed since their snapshots they were caught up with.
         self.from_snapshots = 0
+        self.caught_up = 0
         self._checkpointing = asyncio.Lock()
         self.tables = tables  # base topic -> Faust table
         self.pending: dict[str, Pending] = {topic: {} for topic in tables}
@@ -219,6 +224,7 @@ class WorkerState:
                     raise SnapshotUnusable(str(exc)) from exc
                 self.warming.add(tp)
                 self.from_snapshots += 1
+                self.caught_up += len(taken.changed)
                 log.info("engine of %s-%d restored from its snapshot and %d records changed "
                          "since: %d records stay on disk until needed", tp[0], tp[1],
                          len(taken.changed), engine.entity_count)
@@ -322,49 +328,52 @@ class WorkerState:
         a checkpoint started while another is in flight waits for it, so the local store never
         takes an older write after a newer one, and "nothing dirty" means "all written"."""
         async with self._checkpointing:
-            due = self._snapshot_due()
             # Taken before the checkpoint captures the dirty records (no await in between):
-            # the engine holds then exactly what the store holds once they are written.
-            captured = None if due is None else Snapshots.capture(self.engines[due])
+            # each engine holds then exactly what its store holds once they are written.
+            captured: list[tuple[TP, Captured]] = []
+            spent = 0.0
+            for tp in self._snapshots_due():
+                captured.append((tp, Snapshots.capture(self.engines[tp])))
+                spent += captured[-1][1].seconds
+                if spent >= SNAPSHOT_BUDGET_S:
+                    break
             written = await checkpoint(self.tables, self.pending, producer,
                                        before=self.journal_write)
-            if due is not None and captured is not None:
-                self._write_captured(due, captured)
+            if captured:
+                self._write_captured(captured)
             return written
 
-    def _snapshot_due(self) -> TP | None:
-        """The partition whose engine to snapshot at this checkpoint, if any: one with no
-        snapshot yet, else the one with the most records changed since its snapshot once
-        they pass :data:`JOURNAL_LIMIT` (and :data:`JOURNAL_SHARE` of its records); none
-        while the previous snapshot's spacing lasts (:data:`SNAPSHOT_SPACING`)."""
+    def _snapshots_due(self) -> list[TP]:
+        """The partitions whose engines to snapshot at this checkpoint, most needed first:
+        those with no snapshot yet (the largest first), then those with more records changed
+        since their snapshot than :data:`JOURNAL_LIMIT` (and :data:`JOURNAL_SHARE` of their
+        records), the most changed first; none while the last snapshots' spacing lasts
+        (:data:`SNAPSHOT_SPACING`)."""
         snapshots = self.snapshots
         if snapshots is None or time.monotonic() < self._snapshot_not_before:
-            return None
-        best: tuple[float, TP] | None = None
+            return []
+        due: list[tuple[int, int, TP]] = []
         for tp, engine in self.engines.items():
             table = self.tables.get(tp[0])
             if table is None or not hasattr(table.data, "_db_for_partition"):
                 continue  # a memory store: nothing survives a restart to snapshot against
             changed = snapshots.journal_size(tp)
             if changed is None:
-                score = float("inf") if engine.entity_count else -1.0
+                if engine.entity_count:
+                    due.append((1, engine.entity_count, tp))
             elif changed >= max(JOURNAL_LIMIT, JOURNAL_SHARE * engine.entity_count):
-                score = float(changed)
-            else:
-                continue
-            if score >= 0 and (best is None or score > best[0]):
-                best = (score, tp)
-        return None if best is None else best[1]
+                due.append((0, changed, tp))
+        return [tp for *_, tp in sorted(due, reverse=True)]
 
-    def _write_captured(self, tp: TP, captured: Captured) -> None:
-        """Write a snapshot captured before the checkpoint that just ended."""
+    def _write_captured(self, captured: list[tuple[TP, Captured]]) -> None:
+        """Write the snapshots captured before the checkpoint that just ended."""
         assert self.snapshots is not None
         started = time.monotonic()
-        table = self.tables[tp[0]]
-        offset = local_offset(table.data, tp[1])
-        if offset is not None and tp in self.engines:
-            self.snapshots.write_captured(tp, captured, offset)
-        took = time.monotonic() - started + captured.seconds
+        for tp, snapshot in captured:
+            offset = local_offset(self.tables[tp[0]].data, tp[1])
+            if offset is not None and tp in self.engines:
+                self.snapshots.write_captured(tp, snapshot, offset)
+        took = time.monotonic() - started + sum(c.seconds for _, c in captured)
         self._snapshot_not_before = time.monotonic() + max(1.0, SNAPSHOT_SPACING * took)
 
     def journal_write(self, data: Any, partition: int, writes: list[tuple[bytes, Any]],

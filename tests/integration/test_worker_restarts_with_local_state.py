@@ -146,3 +146,48 @@ def test_a_clean_stop_writes_engine_snapshots_and_the_restart_from_them_equals_t
         wait_equals_replay(restarted, files)
     finally:
         worker.stop()
+
+
+def test_a_worker_killed_after_its_snapshots_restarts_from_them_and_equals_the_replay(
+        kafka_bootstrap, unique_name, tmp_path):
+    """SIGKILL after the worker's running snapshots (taken at checkpoints) and fresh traffic
+    since: restarted on the same data directory it restores the engines from them and catches
+    them up with the records journaled since (streams.worker.journal), instead of rebuilding
+    every record; it must give the replay's values, at once and after every event is sent
+    again (duplicates of entities both caught up and still on disk)."""
+    events = tmp_path / "events.jsonl"
+    simulated(events, 60, seed=41)
+    prefix = unique_name + "."
+    produce(kafka_bootstrap, prefix, events)
+    files = [events]
+    data = tmp_path / "node"
+    worker = Worker(kafka_bootstrap, unique_name, prefix, data, free_port())
+    try:
+        worker.start()
+        wait_equals_replay(worker, files)
+        wait_for(lambda: list(data.rglob("*.snapshot")), "a running snapshot", worker)
+        fresh = tmp_path / "fresh.jsonl"
+        simulated(fresh, 3, seed=42)
+        produce(kafka_bootstrap, prefix, fresh)
+        files.append(fresh)
+        wait_equals_replay(worker, files)
+        worker.kill()  # no clean stop: no snapshot at the end
+
+        restarted = Worker(kafka_bootstrap, unique_name, prefix, data, free_port())
+        worker = restarted
+        restarted.start()
+        pattern = (r"engines built in [\d.]+ s \((\d+) restored from snapshots and (\d+) "
+                   r"records changed since")
+        wait_for(lambda: re.search(pattern, restarted.log_tail(200_000)),
+                 "the engines built", restarted)
+        restored, changed = map(int, re.findall(pattern, restarted.log_tail(200_000))[0])
+        assert restored > 0 and changed > 0, restarted.log_tail()
+        wait_equals_replay(restarted, files)
+
+        produce(kafka_bootstrap, prefix, events)  # every event again: duplicates
+        produce(kafka_bootstrap, prefix, fresh)
+        wait_for(lambda: family_total(restarted, "cc_events_duplicate_total") > 0,
+                 "the resent events to be counted as duplicates", restarted)
+        wait_equals_replay(restarted, files)
+    finally:
+        worker.stop()

@@ -150,16 +150,16 @@ def test_a_running_worker_snapshots_a_partition_without_one_then_after_many_chan
     events = traffic()
     worker = Worker(tmp_path)
     worker.run(events[:300])
-    assert worker.state._snapshot_due() == TP  # none yet
+    assert worker.state._snapshots_due() == [TP]  # none yet
     captured = Snapshots.capture(worker.state.engines[TP])
-    worker.state._write_captured(TP, captured)
+    worker.state._write_captured([(TP, captured)])
     assert worker.state.snapshots.journal_size(TP) == 0  # type: ignore[union-attr]
     monkeypatch.setattr(state_module.time, "monotonic", lambda: 10**9)  # spacing over
-    assert worker.state._snapshot_due() is None  # nothing changed since
+    assert worker.state._snapshots_due() == []  # nothing changed since
     monkeypatch.setattr(state_module, "JOURNAL_LIMIT", 50)
     worker.run(events[300:600])
     assert worker.state.snapshots.journal_size(TP) >= 50  # type: ignore[union-attr]
-    assert worker.state._snapshot_due() == TP
+    assert worker.state._snapshots_due() == [TP]
 
 
 def test_no_snapshot_is_taken_while_the_last_ones_spacing_lasts(tmp_path, monkeypatch):
@@ -167,10 +167,10 @@ def test_no_snapshot_is_taken_while_the_last_ones_spacing_lasts(tmp_path, monkey
     worker.run(traffic()[:300])
     clock = [1000.0]
     monkeypatch.setattr(state_module.time, "monotonic", lambda: clock[0])
-    worker.state._write_captured(TP, Snapshots.capture(worker.state.engines[TP])._replace(
-        seconds=0.5))
+    worker.state._write_captured([(TP, Snapshots.capture(worker.state.engines[TP])._replace(
+        seconds=0.5))])
     worker.state.snapshots.discard(TP)  # type: ignore[union-attr]
     clock[0] += 14.0  # 30 × 0.5 s = 15 s
-    assert worker.state._snapshot_due() is None
+    assert worker.state._snapshots_due() == []
     clock[0] += 2.0
-    assert worker.state._snapshot_due() == TP
+    assert worker.state._snapshots_due() == [TP]

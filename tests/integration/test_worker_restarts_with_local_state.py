@@ -22,7 +22,9 @@ from streams.simulate.generator import generate
 from streams.simulate.model import IntradayProfile
 from streams.simulate.scenarios import contact_centre
 
-BACKLOG_MINUTES = 240  # ~36,000 events: seconds of work, so the kill lands inside a batch
+# ~90,000 events: several seconds of work at ~20,000 events/s, so the kill lands inside the
+# backlog after the first commit (2.8 s)
+BACKLOG_MINUTES = 720
 
 
 def simulated(path: Path, minutes: int, seed: int) -> int:

@@ -236,6 +236,19 @@ class WorkerState:
             engine.restore(records)
             yield
 
+    def _snapshot_rebuilt(self, tp: TP, engine: Engine) -> None:
+        """Snapshot an engine just rebuilt from its records (no event applied since, so it
+        holds exactly what its store holds): a crash from now on restarts from it instead of
+        rebuilding again. Costs ~1.5 µs a record, against ~100 µs for the rebuild."""
+        table = self.tables.get(tp[0])
+        if self.snapshots is None or table is None or not engine.entity_count:
+            return
+        if any(p == tp[1] for p, _ in self.pending[tp[0]].values()):
+            return  # records written by its rebuild (a retirement) and not yet checkpointed
+        offset = local_offset(table.data, tp[1])
+        if offset is not None:
+            self.snapshots.write(tp, engine, offset)
+
     @staticmethod
     def _changes(tp: TP, changed: dict[bytes, Then],
                  read: Callable[[str], dict[str, Any] | None],
@@ -252,6 +265,8 @@ class WorkerState:
     def _install(self, tp: TP, engine: Engine) -> None:
         engine.finish_rebuild()
         self.engines[tp] = engine
+        if tp not in self.warming:  # rebuilt from its records: snapshot it at once
+            self._snapshot_rebuilt(tp, engine)
         self.admissions.ledgers.append(engine.ledger)
         # Restored state is not a read: the partition's feed is known from its next one.
         self.feeds.pop(tp, None)

@@ -174,3 +174,23 @@ def test_no_snapshot_is_taken_while_the_last_ones_spacing_lasts(tmp_path, monkey
     assert worker.state._snapshots_due() == []
     clock[0] += 2.0
     assert worker.state._snapshots_due() == [TP]
+
+
+def test_an_engine_rebuilt_from_its_records_is_snapshotted_at_once(tmp_path):
+    """A crash right after a long rebuild (a new node, a config change) must not cost another
+    rebuild: the rebuilt engine holds exactly what its store holds, so it is snapshotted."""
+    events = traffic()
+    n = len(events) // 2
+    first = Worker(tmp_path)
+    first.run(events[:n])  # its engine was new: nothing to snapshot at its build
+    assert not first.state.snapshots.path(TP).exists()  # type: ignore[union-attr]
+    second = Worker(tmp_path, first.table)
+    engine = second.state.engine(TP)  # rebuilt from the records
+    assert second.state.from_snapshots == 0
+    assert second.state.snapshots.path(TP).exists()  # type: ignore[union-attr]
+    second.run(events[n:])  # and crashes
+    third = Worker(tmp_path, first.table)
+    restored = third.state.engine(TP)
+    assert third.state.from_snapshots == 1
+    end = events[-1].occurred_us + 60_000_000
+    assert exported(restored, end) == exported(engine, end)

@@ -16,7 +16,8 @@ Each row: the median and p90 in ms of the families (``WorkerState.families``, wh
 median CPU time of both (steadier than wall time on a shared machine), with the sample count
 and the exposition's size. The first scrape of each kind computes everything afresh (the
 p90 shows it when the state is the same). ``--profile FILE`` writes a cProfile of the
-``same state`` scrapes.
+``same state`` scrapes, ``--profile-busy FILE`` one of the ``events between`` scrapes (the
+events applied between them left out).
 
 A benchmark: it prints, it never asserts. Run:
 
@@ -86,9 +87,11 @@ def fill(state: WorkerState, events: Iterator[dict], partitions: int, limit: int
     return n
 
 
-def time_scrapes(state: WorkerState, scrapes: int, before: Callable[[], None]
+def time_scrapes(state: WorkerState, scrapes: int, before: Callable[[], None],
+                 profiler: cProfile.Profile | None = None
                  ) -> tuple[list[float], list[float], list[float], int, int]:
-    """(families ms, render ms, CPU ms of both, samples, bytes) over ``scrapes`` scrapes."""
+    """(families ms, render ms, CPU ms of both, samples, bytes) over ``scrapes`` scrapes;
+    ``profiler`` (when given) profiles the scrapes alone, not ``before``."""
     fam_ms: list[float] = []
     out_ms: list[float] = []
     cpu_ms: list[float] = []
@@ -96,6 +99,8 @@ def time_scrapes(state: WorkerState, scrapes: int, before: Callable[[], None]
     for _ in range(scrapes):
         before()
         gc.collect()
+        if profiler:
+            profiler.enable()
         c0 = time.thread_time()
         t0 = time.perf_counter()
         families = state.families(state.engines)
@@ -103,6 +108,8 @@ def time_scrapes(state: WorkerState, scrapes: int, before: Callable[[], None]
         body = render(lambda: families)  # noqa: B023 (called at once)
         t2 = time.perf_counter()
         cpu_ms.append((time.thread_time() - c0) * 1000)
+        if profiler:
+            profiler.disable()
         fam_ms.append((t1 - t0) * 1000)
         out_ms.append((t2 - t1) * 1000)
         samples = sum(len(f.samples) for f in families)
@@ -124,6 +131,8 @@ def main() -> None:
     parser.add_argument("--between", type=int, default=1000,
                         help="events applied before each 'events between' scrape")
     parser.add_argument("--profile", type=Path, help="cProfile of the same-state scrapes")
+    parser.add_argument("--profile-busy", type=Path,
+                        help="cProfile of the 'events between' scrapes (the events left out)")
     args = parser.parse_args()
     tune_gc()
 
@@ -147,13 +156,14 @@ def main() -> None:
 
     rows = []
     profiler = cProfile.Profile() if args.profile else None
+    rows.append(("same state, clock +1 s", *time_scrapes(state, args.scrapes, tick, profiler)))
     if profiler:
-        profiler.enable()
-    rows.append(("same state, clock +1 s", *time_scrapes(state, args.scrapes, tick)))
-    if profiler:
-        profiler.disable()
         profiler.dump_stats(args.profile)
-    rows.append((f"{args.between:,} events between", *time_scrapes(state, args.scrapes, feed)))
+    profiler = cProfile.Profile() if args.profile_busy else None
+    rows.append((f"{args.between:,} events between",
+                 *time_scrapes(state, args.scrapes, feed, profiler)))
+    if profiler:
+        profiler.dump_stats(args.profile_busy)
 
     print(f"| scrape ({args.scrapes} each) | samples | KiB | families ms median / p90 "
           "| exposition ms median / p90 | total ms median / p90 | CPU ms median |")

@@ -152,16 +152,28 @@ def _cached_text(fam: Family) -> bytes:
         if cached is not None and cached[3] == fam.samples and _plain_histogram(fam):
             return cached[4]
         found = _fingerprint(fam)
+        text = _text_reusing_samples(fam).encode()
     else:
         found = _fingerprint(fam)
         if cached is not None and found is not None and cached[3] == found:
             return cached[4]
-    text = _text_reusing_samples(fam).encode()
+        if found is not None and fam.labels:
+            text = _gauge_text(fam, found[0]).encode()
+        else:
+            _LINES.pop(fam.name, None)
+            text = _text_reusing_samples(fam).encode()
     if found is None:
         _RENDERED.pop(fam.name, None)
     else:
         _RENDERED[fam.name] = (fam.kind, fam.help, fam.labels, found, text)
     return text
+
+
+def forget() -> None:
+    """Drop everything kept from earlier renders (the next render writes every line anew)."""
+    _RENDERED.clear()
+    _SAMPLES.clear()
+    _LINES.clear()
 
 
 def family_text(fam: Family) -> str:
@@ -315,3 +327,77 @@ def _text_reusing_samples(fam: Family) -> str:
             out.append(text)
     _SAMPLES[fam.name] = (kind, names, now)
     return "".join(out)
+
+
+#: Gauge or counter family name -> (kind, label names, its keys in the order of its samples,
+#: each key's place among the keys sorted (the order written), the values and the lines in
+#: that order) at its last render by :func:`_gauge_text`.
+_LINES: dict[str, tuple[str, tuple[str, ...], list[Any], list[int], list[Any], list[str]]] = {}
+
+
+def _same_text(old: Any, new: Any) -> bool:
+    """Whether the number ``new`` is written as ``old`` was (equal, and a zero of the same
+    sign: ``-0.0`` equals ``0.0``); NaN equals nothing. Exact for numbers: a number is
+    written from its value as a float alone (:func:`_fingerprint`)."""
+    return old == new and (new != 0 or math.copysign(1.0, old) == math.copysign(1.0, new))
+
+
+def _gauge_text(fam: Family, keys: list[Any]) -> str:
+    """``family_text(fam)`` of a gauge or counter with labels whose values are all numbers
+    (``keys``: its keys in order). When its keys are those of its previous render (in any
+    order), only the lines of the samples whose value is not the very object it was then and
+    is not written the same (:func:`_same_text`) are written again, keeping the labels text
+    of the old line; else every line is placed again in sorted order, reusing each line
+    whose value is written the same."""
+    names = fam.labels
+    name, header = _header(fam)
+    kind = fam.kind
+    values = list(fam.samples.values())
+    found = _LINES.get(fam.name)
+    go = _go
+    if found is not None and found[0] == kind and found[1] == names:
+        _, _, old_keys, pos, ranked_values, lines = found
+        if old_keys != keys and len(old_keys) == len(keys):
+            at = dict(zip(old_keys, pos, strict=True))
+            try:
+                pos = [at[k] for k in keys]  # the same keys (they are unique) in a new order
+            except KeyError:
+                pos = None  # type: ignore[assignment]
+        elif old_keys != keys:
+            pos = None  # type: ignore[assignment]
+        if pos is not None:
+            changed = [(p, b) for p, b in zip(pos, values, strict=True)
+                       if ranked_values[p] is not b]
+            if changed:
+                ranked_values = list(ranked_values)
+                lines = list(lines)
+                for p, new in changed:
+                    if not _same_text(ranked_values[p], new):
+                        line = lines[p]
+                        lines[p] = line[:line.rindex(" ") + 1] + go(new) + "\n"
+                    ranked_values[p] = new
+            _LINES[fam.name] = (kind, names, keys, pos, ranked_values, lines)
+            return header + "".join(lines)
+        seen = {k: (ranked_values[p], lines[p])
+                for k, p in zip(old_keys, found[3], strict=True)}
+    else:
+        seen = {}
+    order = sorted(range(len(names)), key=names.__getitem__)
+    ranked = sorted(keys)
+    samples = fam.samples
+    lines = []
+    ranked_values = []
+    for values_ in ranked:
+        value = samples[values_]
+        old = seen.get(values_)
+        if old is not None and _same_text(old[0], value):
+            line = old[1]
+        elif old is not None:  # the labels are those of the old line: keep its text
+            line = old[1][:old[1].rindex(" ") + 1] + go(value) + "\n"
+        else:
+            line = f"{name}{{{_label_text(names, order, values_)}}} {go(value)}\n"
+        lines.append(line)
+        ranked_values.append(value)
+    at_of = {k: j for j, k in enumerate(ranked)}
+    _LINES[fam.name] = (kind, names, keys, [at_of[k] for k in keys], ranked_values, lines)
+    return header + "".join(lines)

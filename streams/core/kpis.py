@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import weakref
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from itertools import accumulate
 from typing import Any
 
 from streams.core import contributions as F
-from streams.core.admission import QueueLabels
+from streams.core.admission import OTHER_QUEUE, QueueLabels
 from streams.core.calendar import QueueCalendar
 from streams.core.config import Config
 from streams.core.contributions import AGENT_STATES, CONTACT_CHANNELS, OCCUPANCY_STATES, STALE
@@ -74,7 +75,8 @@ def all_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
     from streams.core.agent_kpis import per_agent_families
     from streams.core.ticket_kpis import feedback_families, ticket_families
 
-    reuse = _reuse_for(config, ledgers, now_us)
+    reuse = (_reuse_for(config, ledgers, now_us) if _KEEP[0]
+             else _Reuse(config, ledgers, {}, ()))  # afresh: for this call only
     token = _SCRAPE.set({"reuse": reuse.results})  # the window sums etc., computed once
     try:
         # The customer families follow the clock only by its month (streams.core.customers).
@@ -140,6 +142,29 @@ def _reuse_for(config: Config, ledgers: Sequence[Ledger], now_us: int) -> _Reuse
     return _LAST[0]
 
 
+def forget() -> None:
+    """Drop everything kept from earlier scrapes: the next one computes every family anew."""
+    _LAST.clear()
+    for builder in _BUILDERS:
+        builder.basis = None
+
+
+@contextmanager
+def afresh() -> Iterator[None]:
+    """Within it, every scrape computes every family from the whole ledgers by the plain
+    code the incremental builders are checked against (tests), leaving what is kept for
+    the next scrape outside as it was."""
+    _KEEP[0] = False
+    try:
+        yield
+    finally:
+        _KEEP[0] = True
+
+
+#: Whether scrapes keep results for the next one (:func:`afresh` turns it off).
+_KEEP = [True]
+
+
 def queue_labels(config: Config, ledgers: Sequence[Ledger]) -> QueueLabels:
     """``QueueLabels(config, ledgers)``; inside :func:`all_families`, the scrape's."""
     return _reused_value("labels", lambda: QueueLabels(config, ledgers))  # type: ignore[no-any-return]
@@ -189,7 +214,8 @@ def contact_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
     """
     label = queue_labels(config, ledgers)
     fams: list[Family] = []
-    totals = _reused("contact totals", lambda: _contact_totals(ledgers, label))
+    totals = _reused("contact totals", lambda: _TOTALS.families(ledgers, label) if _KEEP[0]
+                     else _contact_totals(ledgers, label))
     counters = dict(zip((*_COUNTERS, *_SECONDS_COUNTERS), totals, strict=False))
     hists = dict(zip(_HISTOGRAMS, totals[len(counters):], strict=True))
 
@@ -264,6 +290,178 @@ def _contact_totals(ledgers: Sequence[Ledger], label: QueueLabels) -> list[Famil
     return [*counters.values(), *hists.values()]
 
 
+_MISSING: Any = object()
+
+
+def _changed(ledger: Ledger, since: int | None, touched: dict[Any, int]) -> list[Any] | None:
+    """The keys of ``touched`` (:attr:`Ledger.touched` or :attr:`Ledger.touched_totals`)
+    changed after the stamp ``since``; None when anything may have (never seen, or
+    reshaped since)."""
+    if since is None or ledger.reshaped > since:
+        return None
+    if ledger.version == since:
+        return []
+    return [k for k, stamp in touched.items() if stamp > since]
+
+
+class _Incremental:
+    """What a builder computed from some ledgers, kept across scrapes and brought up to date
+    from the keys each ledger changed since (:attr:`Ledger.touched`): valid for the same
+    ledgers (weak references) and the same ``basis`` (configuration, labels, windows...);
+    for any other, everything is computed again."""
+
+    def __init__(self) -> None:
+        self.basis: Any = None
+        self.refs: list[weakref.ref[Ledger]] = []
+        self.seen: list[int] = []
+
+    def sync(self, ledgers: Sequence[Ledger], basis: Any) -> bool:
+        """Whether what is kept is for these ledgers and ``basis`` (else the caller starts
+        over); the ledgers' versions are read by :meth:`since` before :meth:`done`."""
+        same = (self.basis is not None and basis == self.basis
+                and len(ledgers) == len(self.refs)
+                and all(ref() is ledger for ref, ledger in zip(self.refs, ledgers,
+                                                               strict=True)))
+        if not same:
+            self.basis = basis
+            self.refs = [weakref.ref(ledger) for ledger in ledgers]
+            self.seen = []
+        return same
+
+    def since(self, i: int) -> int | None:
+        return self.seen[i] if self.seen else None
+
+    def done(self, ledgers: Sequence[Ledger]) -> None:
+        self.seen = [ledger.version for ledger in ledgers]
+
+
+class _ContactTotals(_Incremental):
+    """:func:`_contact_totals`, kept up to date from the counters and histograms changed
+    (``tests/unit/test_scrape_reuse.py`` compares it with a fresh computation): each
+    ledger's values as last merged, the merged sums and how many (ledger, key) entries each
+    merged key has, and the families' samples."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reset()
+        #: the merged keys changed at the last update, and how many updates there were
+        self.changed: dict[tuple[str, tuple[str, ...]], None] = {}
+        self.generation = 0
+
+    def reset(self) -> None:
+        self.merged_from: list[dict[Any, Any]] = []
+        self.sums: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self.entries: dict[tuple[str, tuple[str, ...]], int] = {}
+        self.samples: dict[str, dict[tuple[str, ...], Any]] = {
+            m: {} for m in (*_COUNTERS, *_SECONDS_COUNTERS, *_HISTOGRAMS)}
+        self.bounds: dict[str, Any] = {}
+
+    def families(self, ledgers: Sequence[Ledger], label: QueueLabels) -> list[Family]:
+        if not self.sync(ledgers, dict(label._allowed)):
+            self.reset()
+        if not self.merged_from:
+            self.merged_from = [{} for _ in ledgers]
+        changed: dict[tuple[str, tuple[str, ...]], None] = {}
+        for i, ledger in enumerate(ledgers):
+            keys = _changed(ledger, self.since(i), ledger.touched_totals)
+            merged = self.merged_from[i]
+            if keys is None:
+                keys = [*merged, *ledger.counters, *ledger.histograms]
+            for key in keys:
+                self._merge(ledger, merged, key, label, changed)
+        self.done(ledgers)
+        self._export(changed)
+        self.changed = changed
+        self.generation += 1
+        return [Family(fam.name, fam.kind, fam.help, fam.labels, dict(self.samples[m]))
+                for m, fam in self._templates()]
+
+    def _merge(self, ledger: Ledger, merged: dict[Any, Any], key: tuple[str, tuple[str, ...]],
+               label: QueueLabels, changed: dict[Any, None]) -> None:
+        metric, labels = key
+        if metric in _HISTOGRAMS:
+            new = ledger.histograms.get(key, _MISSING)
+            self.bounds[metric] = ledger.bounds[metric]
+        elif metric in _COUNTERS or metric in _SECONDS_COUNTERS:
+            new = ledger.counters.get(key, _MISSING)
+        else:
+            return
+        old = merged.get(key, _MISSING)
+        if new is _MISSING and old is _MISSING:
+            return
+        if new is not _MISSING and old is not _MISSING and new == old:
+            return
+        mkey = (metric, (label(labels[0]), *labels[1:]))
+        total = self.sums.get(mkey, _MISSING)
+        if new is _MISSING:
+            del merged[key]
+            n = self.entries[mkey] - 1
+            if n:
+                self.entries[mkey] = n
+            else:
+                del self.entries[mkey]
+        elif old is _MISSING:
+            self.entries[mkey] = self.entries.get(mkey, 0) + 1
+        if isinstance(new, list) or isinstance(old, list):
+            row = ([0] * len(new if new is not _MISSING else old) if total is _MISSING
+                   else list(total))
+            if old is not _MISSING:
+                row = [a - b for a, b in zip(row, old, strict=True)]
+            if new is not _MISSING:
+                row = [a + b for a, b in zip(row, new, strict=True)]
+                merged[key] = list(new)
+            total = row
+        else:
+            total = (0 if total is _MISSING else total) + (0 if new is _MISSING else new) - (
+                0 if old is _MISSING else old)
+            if new is not _MISSING:
+                merged[key] = new
+        if mkey in self.entries:
+            self.sums[mkey] = total
+        else:
+            self.sums.pop(mkey, None)
+        changed[mkey] = None
+
+    def _export(self, changed: dict[tuple[str, tuple[str, ...]], None]) -> None:
+        """The samples of the merged keys changed, as :func:`_contact_totals` writes them."""
+        sums, samples = self.sums, self.samples
+        for metric, key in changed:
+            found = sums.get((metric, key), _MISSING)
+            if metric in _HISTOGRAMS:
+                if found is _MISSING:
+                    samples[metric].pop(key, None)
+                else:
+                    samples[metric][key] = (self.bounds[metric], found[:-1],
+                                            found[-1] / SECOND_US)
+                continue
+            if metric in _SECONDS_COUNTERS:
+                found = found if found is _MISSING else found / SECOND_US
+            if found is _MISSING:
+                samples[metric].pop(key, None)
+            else:
+                samples[metric][key] = found
+            for own, beside, zero in (("resolved_first_contact", "handled", 0),
+                                      ("chat_response_us", "chat_responses", 0.0)):
+                if metric in (own, beside):  # a counter starts at 0 beside its denominator
+                    value = sums.get((own, key), _MISSING)
+                    if value is not _MISSING:
+                        samples[own][key] = value / SECOND_US if own in _SECONDS_COUNTERS \
+                            else value
+                    elif (beside, key) in sums:
+                        samples[own][key] = zero
+                    else:
+                        samples[own].pop(key, None)
+
+    @staticmethod
+    def _templates() -> list[tuple[str, Family]]:
+        return [(m, new_family(name)) for m, name in (*_COUNTERS.items(),
+                                                       *_SECONDS_COUNTERS.items(),
+                                                       *_HISTOGRAMS.items())]
+
+
+_TOTALS = _ContactTotals()
+
+
 def _live_contact_families(
     config: Config, ledgers: Sequence[Ledger], label: QueueLabels, live_us: Sequence[int],
     stale: Family
@@ -312,6 +510,18 @@ def _window_sums(
     results = memo["reuse"] if memo is not None else None  # this state's, at these windows
     if results is not None and "window sums" in results:
         return results["window sums"]
+    if (results is not None and ledgers and _KEEP[0]
+            and OTHER_QUEUE not in ledgers[0].config.queues):
+        sums = _WINDOWS.sums_at(ledgers, label, now_us)
+        results["window sums"] = sums
+        return sums
+    return _fresh_window_sums(ledgers, label, now_us)
+
+
+def _fresh_window_sums(
+    ledgers: Sequence[Ledger], label: QueueLabels, now_us: int
+) -> dict[tuple[str, str, str], dict[str, float]]:
+    """:func:`_window_sums` computed from every ledger's buckets."""
     sums: dict[tuple[str, str, str], dict[str, float]] = {}
     windows_of: dict[Any, tuple[int, int, int]] = {}  # calendar -> its windows at now_us
     for ledger in ledgers:
@@ -330,9 +540,89 @@ def _window_sums(
                 continue  # nothing now (e.g. only bookings since retracted): no series
             for window, fields in windows:  # the other windows of a live one show 0
                 _sum_fields(sums.setdefault((q, channel, window), {}), fields)
-    if results is not None:
-        results["window sums"] = sums
     return sums
+
+
+class _WindowSums(_Incremental):
+    """:func:`_fresh_window_sums`, kept up to date from the (queue, channel) keys each ledger
+    changed (:attr:`Ledger.touched`): a merged key (queue label, channel) whose members
+    (ledger, queue name) changed is summed again from its members' buckets, in the ledgers'
+    order. Valid for the same labels and window boundaries (the ``basis``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reset(0)
+        self.generation = 0
+
+    def reset(self, n: int) -> None:
+        self.sums: dict[tuple[str, str, str], dict[str, float]] = {}
+        #: (queue label, channel) -> {(ledger index, queue name): None}
+        self.members: dict[tuple[str, str], dict[tuple[int, str], None]] = {}
+        #: per ledger: (queue name, channel) -> its merged key, for the keys it has
+        self.own: list[dict[tuple[str, str], tuple[str, str]]] = [{} for _ in range(n)]
+        #: the merged keys summed again at the last update
+        self.changed: dict[tuple[str, str], None] = {}
+
+    def sums_at(self, ledgers: Sequence[Ledger], label: QueueLabels, now_us: int
+                ) -> dict[tuple[str, str, str], dict[str, float]]:
+        config = ledgers[0].config
+        if not self.sync(ledgers, (config, dict(label._allowed), _windows_at(config, now_us))):
+            self.reset(len(ledgers))
+        changed: dict[tuple[str, str], None] = {}
+        for i, ledger in enumerate(ledgers):
+            own = self.own[i]
+            keys = _changed(ledger, self.since(i), ledger.touched)
+            if keys is None:
+                keys = [*own, *ledger.intervals]
+            for key in keys:
+                mkey = own.get(key)
+                if key in ledger.intervals:
+                    if mkey is None:
+                        mkey = own[key] = (label(key[0]), key[1])
+                        self.members.setdefault(mkey, {})[(i, key[0])] = None
+                elif mkey is not None:
+                    del own[key]
+                    del self.members[mkey][(i, key[0])]
+                else:
+                    continue
+                changed[mkey] = None
+        self.done(ledgers)
+        windows_of: dict[Any, tuple[int, int, int]] = {}
+        sums = self.sums
+        for mkey in changed:
+            q, channel = mkey
+            acc: tuple[dict[str, float], ...] | None = None
+            for i, queue in self.members.get(mkey, ()):
+                ledger = ledgers[i]
+                key = (queue, channel)
+                buckets = ledger.intervals[key]
+                cal = ledger.calendar(queue)
+                found = windows_of.get(cal)
+                if found is None:
+                    found = windows_of[cal] = cal.windows(now_us)
+                current, previous, day = found
+                fields = (buckets.get(current), buckets.get(previous),
+                          ledger.days[key].get(day))
+                if not any(fields):
+                    continue
+                if acc is None:
+                    acc = ({}, {}, {})
+                for into, f in zip(acc, fields, strict=True):
+                    _sum_fields(into, f)
+            if not self.members.get(mkey, True):
+                del self.members[mkey]
+            if acc is None:
+                for window in WINDOWS:
+                    sums.pop((q, channel, window), None)
+            else:
+                for window, f in zip(WINDOWS, acc, strict=True):
+                    sums[(q, channel, window)] = f
+        self.changed = changed
+        self.generation += 1
+        return sums
+
+
+_WINDOWS = _WindowSums()
 
 
 def _ratio(fam: Family, labels: tuple[str, ...], num: float, den: float) -> None:
@@ -384,8 +674,10 @@ _WINDOW_FAMILIES = (
 def _window_families(
     config: Config, ledgers: Sequence[Ledger], label: QueueLabels, now_us: int
 ) -> list[Family]:
-    g = {name: new_family(name) for name in _WINDOW_FAMILIES}
     sums = _window_sums(ledgers, label, now_us)
+    if sums is _WINDOWS.sums and _SCRAPE.get() is not None:
+        return _WINDOW_FAMILIES_KEPT.families(config, ledgers, label, now_us, sums)
+    g = {name: new_family(name) for name in _WINDOW_FAMILIES}
     policies: dict[tuple[str, str], Any] = {}
     for ledger in ledgers:  # contact gauges exist for every (queue, channel) that was offered
         for (metric, labels) in ledger.counters:
@@ -403,8 +695,8 @@ def _window_families(
             continue
         offered = f.get(F.OFFERED, 0)
         blocked = f.get(F.BLOCKED, 0)
-        requests[(channel, window)] = (requests.get((channel, window), 0) + offered + blocked
-                                       + f.get(F.TICKETS_CREATED, 0))
+        requests[(channel, window)] = (requests.get((channel, window), 0)
+                                       + _requests_of(f))
         if channel == "voice":
             blocked_by_qw[(q, window)] = blocked_by_qw.get((q, window), 0) + blocked
             offered_voice_by_qw[(q, window)] = offered_voice_by_qw.get((q, window), 0) + offered
@@ -415,50 +707,200 @@ def _window_families(
         policy = policies.get((q, channel))
         if policy is None:  # a channel that only ever had blocked calls booked
             continue
-        labels = (q, channel, window)
-        answered = f.get(F.ANSWERED, 0)
-        abandoned = f.get(F.ABANDONED, 0)
-        flowed = f.get(F.FLOWED_OUT, 0)
-        handled = f.get(F.HANDLED, 0)
-        wait_s = f.get(F.WAIT_ANSWERED_US, 0) / SECOND_US
-        handle_s = f.get(F.HANDLE_US, 0) / SECOND_US
-        resolved = f.get(F.RESOLVED_FIRST_CONTACT, 0)
-        left_queue = answered + abandoned + flowed
-        met, counted = service_level_parts(policy, f)
-        for name, value in (
-            ("cc_window_contacts_offered", offered),
-            ("cc_window_contacts_answered", answered),
-            ("cc_window_contacts_abandoned", abandoned),
-            ("cc_window_contacts_handled", handled),
-            ("cc_service_level_target_ratio", policy.target_ratio),
-            ("cc_window_contacts_answered_within_threshold", f.get(F.ANSWERED_WITHIN, 0)),
-            ("cc_window_contacts_flowed_out", flowed),
-            ("cc_window_contacts_short_abandoned", f.get(F.SHORT_ABANDONED, 0)),
-            ("cc_window_contacts_service_level_met", met),
-            ("cc_window_contacts_service_level_counted", counted),
-            ("cc_window_contact_wait_seconds_sum", wait_s),
-            ("cc_window_contacts_left_queue", left_queue),
-            ("cc_window_contact_handle_seconds_sum", handle_s),
-            ("cc_window_contacts_resolved_first_contact", resolved),
-        ):
-            g[name].samples[labels] = value
-        _ratio(g["cc_service_level_ratio"], labels, met, counted)
-        _ratio(g["cc_average_speed_of_answer_seconds"], labels, wait_s, answered)
-        _ratio(g["cc_abandon_ratio"], labels, abandoned, left_queue)
-        _ratio(g["cc_average_handle_time_seconds"], labels, handle_s, handled)
-        _ratio(g["cc_first_contact_resolution_ratio"], labels, resolved, handled)
+        _qcw_samples(g, (q, channel, window), policy, f)
     for (q, window), blocked in blocked_by_qw.items():
-        attempted = blocked + offered_voice_by_qw[(q, window)]
-        g["cc_window_calls_blocked"].samples[(q, window)] = blocked
-        g["cc_window_calls_attempted"].samples[(q, window)] = attempted
-        _ratio(g["cc_blocking_ratio"], (q, window), blocked, attempted)
+        _blocking_samples(g, (q, window), blocked, offered_voice_by_qw[(q, window)])
     for key, value in requests.items():
         g["cc_window_requests"].samples[key] = value
     for key, (total_us, n) in chat_by_qw.items():
-        g["cc_window_chat_response_seconds_sum"].samples[key] = total_us / SECOND_US
-        g["cc_window_chat_responses"].samples[key] = n
-        _ratio(g["cc_chat_response_average_seconds"], key, total_us / SECOND_US, n)
+        _chat_samples(g, key, total_us, n)
     return list(g.values())
+
+
+def _requests_of(f: dict[str, float]) -> Any:
+    return f.get(F.OFFERED, 0) + f.get(F.BLOCKED, 0) + f.get(F.TICKETS_CREATED, 0)
+
+
+def _blocking_samples(g: dict[str, Family], key: tuple[str, str], blocked: Any,
+                      offered_voice: Any) -> None:
+    attempted = blocked + offered_voice
+    g["cc_window_calls_blocked"].samples[key] = blocked
+    g["cc_window_calls_attempted"].samples[key] = attempted
+    _ratio_or_none(g["cc_blocking_ratio"], key, blocked, attempted)
+
+
+def _chat_samples(g: dict[str, Family], key: tuple[str, str], total_us: float,
+                  n: float) -> None:
+    g["cc_window_chat_response_seconds_sum"].samples[key] = total_us / SECOND_US
+    g["cc_window_chat_responses"].samples[key] = n
+    _ratio_or_none(g["cc_chat_response_average_seconds"], key, total_us / SECOND_US, n)
+
+
+#: The window families labelled (queue, channel, window), and those labelled (queue, window)
+#: that :func:`_blocking_samples` and :func:`_chat_samples` write.
+_QCW_FAMILIES = tuple(name for name in _WINDOW_FAMILIES if name not in (
+    "cc_window_calls_blocked", "cc_window_calls_attempted", "cc_blocking_ratio",
+    "cc_window_requests", "cc_chat_response_average_seconds",
+    "cc_window_chat_response_seconds_sum", "cc_window_chat_responses"))
+_BLOCKING_FAMILIES = ("cc_window_calls_blocked", "cc_window_calls_attempted",
+                      "cc_blocking_ratio")
+_CHAT_FAMILIES = ("cc_chat_response_average_seconds", "cc_window_chat_response_seconds_sum",
+                  "cc_window_chat_responses")
+
+
+def _qcw_samples(g: dict[str, Family], labels: tuple[str, str, str], policy: Any,
+                 f: dict[str, float]) -> None:
+    """The samples of one (queue, channel, window) with a policy, from its summed fields."""
+    offered = f.get(F.OFFERED, 0)
+    answered = f.get(F.ANSWERED, 0)
+    abandoned = f.get(F.ABANDONED, 0)
+    flowed = f.get(F.FLOWED_OUT, 0)
+    handled = f.get(F.HANDLED, 0)
+    wait_s = f.get(F.WAIT_ANSWERED_US, 0) / SECOND_US
+    handle_s = f.get(F.HANDLE_US, 0) / SECOND_US
+    resolved = f.get(F.RESOLVED_FIRST_CONTACT, 0)
+    left_queue = answered + abandoned + flowed
+    met, counted = service_level_parts(policy, f)
+    for name, value in (
+        ("cc_window_contacts_offered", offered),
+        ("cc_window_contacts_answered", answered),
+        ("cc_window_contacts_abandoned", abandoned),
+        ("cc_window_contacts_handled", handled),
+        ("cc_service_level_target_ratio", policy.target_ratio),
+        ("cc_window_contacts_answered_within_threshold", f.get(F.ANSWERED_WITHIN, 0)),
+        ("cc_window_contacts_flowed_out", flowed),
+        ("cc_window_contacts_short_abandoned", f.get(F.SHORT_ABANDONED, 0)),
+        ("cc_window_contacts_service_level_met", met),
+        ("cc_window_contacts_service_level_counted", counted),
+        ("cc_window_contact_wait_seconds_sum", wait_s),
+        ("cc_window_contacts_left_queue", left_queue),
+        ("cc_window_contact_handle_seconds_sum", handle_s),
+        ("cc_window_contacts_resolved_first_contact", resolved),
+    ):
+        g[name].samples[labels] = value
+    _ratio_or_none(g["cc_service_level_ratio"], labels, met, counted)
+    _ratio_or_none(g["cc_average_speed_of_answer_seconds"], labels, wait_s, answered)
+    _ratio_or_none(g["cc_abandon_ratio"], labels, abandoned, left_queue)
+    _ratio_or_none(g["cc_average_handle_time_seconds"], labels, handle_s, handled)
+    _ratio_or_none(g["cc_first_contact_resolution_ratio"], labels, resolved, handled)
+
+
+def _ratio_or_none(fam: Family, labels: tuple[str, ...], num: float, den: float) -> None:
+    """:func:`_ratio`, and no sample (any there is removed) with a zero denominator."""
+    if den > 0:
+        fam.samples[labels] = num / den
+    else:
+        fam.samples.pop(labels, None)
+
+
+class _WindowFamilies(_Incremental):
+    """:func:`_window_families`, kept up to date from the merged keys whose window sums
+    changed (:attr:`_WindowSums.changed`) or whose offered counter appeared or went
+    (:attr:`_ContactTotals.changed`): valid while it has seen every update of both."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reset()
+
+    def reset(self) -> None:
+        self.g = {name: new_family(name) for name in _WINDOW_FAMILIES}
+        self.policies: dict[tuple[str, str], Any] = {}
+        #: (channel, window) -> [requests, how many (queue, channel, window) add to it]
+        self.requests: dict[tuple[str, str], list[Any]] = {}
+        #: queue label -> its channels with window sums
+        self.channels: dict[str, dict[str, None]] = {}
+        #: (queue label, channel, window) -> what it adds to its requests
+        self.requests_of: dict[tuple[str, str, str], Any] = {}
+        self.generations = (-1, -1)
+
+    def families(self, config: Config, ledgers: Sequence[Ledger], label: QueueLabels,
+                 now_us: int, sums: dict[tuple[str, str, str], dict[str, float]]
+                 ) -> list[Family]:
+        basis = _WINDOWS.basis
+        seen = (_WINDOWS.generation - 1, _TOTALS.generation - 1)
+        if (not self.sync(ledgers, basis) or self.generations != seen
+                or _TOTALS.generation == 0):
+            self.reset()
+            dirty = dict.fromkeys((q, c) for q, c, _ in sums)
+            dirty.update((key, None) for (metric, key) in _TOTALS.sums if metric == "offered")
+        else:
+            dirty = dict(_WINDOWS.changed)
+            dirty.update((key, None) for (metric, key) in _TOTALS.changed if metric == "offered")
+        self.done(ledgers)
+        self.generations = (_WINDOWS.generation, _TOTALS.generation)
+        g, policies, requests = self.g, self.policies, self.requests
+        qws: dict[str, None] = {}
+        for mkey in dirty:
+            q, channel = mkey
+            if not channel:
+                continue
+            if ("offered", mkey) in _TOTALS.sums and channel in CONTACT_CHANNELS:
+                policies[mkey] = config.policy(q, channel)
+            else:
+                policies.pop(mkey, None)
+            policy = policies.get(mkey)
+            qws[q] = None
+            for window in WINDOWS:
+                labels = (q, channel, window)
+                f = sums.get(labels)
+                rkey = (channel, window)
+                part = self.requests_of.pop(labels, None)
+                if part is not None:
+                    found = requests[rkey]
+                    found[0] -= part
+                    found[1] -= 1
+                if f is None:
+                    self.channels.get(q, {}).pop(channel, None)
+                else:
+                    self.channels.setdefault(q, {})[channel] = None
+                    part = self.requests_of[labels] = _requests_of(f)
+                    found = requests.setdefault(rkey, [0, 0])
+                    found[0] += part
+                    found[1] += 1
+                found = requests.get(rkey)
+                if found is not None:
+                    if found[1]:
+                        g["cc_window_requests"].samples[rkey] = found[0]
+                    else:
+                        del requests[rkey]
+                        g["cc_window_requests"].samples.pop(rkey, None)
+                if f is not None and policy is not None:
+                    _qcw_samples(g, labels, policy, f)
+                else:
+                    for name in _QCW_FAMILIES:
+                        g[name].samples.pop(labels, None)
+        for q in qws:
+            channels = self.channels.get(q, {})
+            for window in WINDOWS:
+                key = (q, window)
+                voice = sums.get((q, "voice", window)) if "voice" in channels else None
+                if voice is not None:
+                    _blocking_samples(g, key, voice.get(F.BLOCKED, 0),
+                                      voice.get(F.OFFERED, 0))
+                else:
+                    for name in _BLOCKING_FAMILIES:
+                        g[name].samples.pop(key, None)
+                acc = None
+                for channel in channels:
+                    f = sums[(q, channel, window)]
+                    if f.get(F.CHAT_RESPONSES):
+                        if acc is None:
+                            acc = [0.0, 0.0]
+                        acc[0] += f.get(F.CHAT_RESPONSE_US, 0)
+                        acc[1] += f[F.CHAT_RESPONSES]
+                if acc is not None:
+                    _chat_samples(g, key, acc[0], acc[1])
+                else:
+                    for name in _CHAT_FAMILIES:
+                        g[name].samples.pop(key, None)
+            if not channels:
+                self.channels.pop(q, None)
+        return list(g.values())
+
+
+_WINDOW_FAMILIES_KEPT = _WindowFamilies()
+#: Every incremental builder (:func:`forget` starts them over).
+_BUILDERS: list[_Incremental] = [_TOTALS, _WINDOWS, _WINDOW_FAMILIES_KEPT]
 
 
 def _agent_families(

@@ -105,6 +105,15 @@ class Ledger:
         self.config = config
         #: A stamp of the current state, new at every change, unique over all ledgers.
         self.version = next(_STAMPS)
+        #: What changed, for the scrape to recompute only that (``streams.core.kpis``): each
+        #: key with the stamp (:attr:`version`) of its latest change — (queue, channel) of
+        #: the window buckets, minutes and waiting segments in :attr:`touched`, (metric,
+        #: labels) of the counters and histograms in :attr:`touched_totals`. A change that
+        #: may reach any of them (pruning, moved or added totals) stamps :attr:`reshaped`
+        #: instead, and clears both.
+        self.touched: dict[tuple[str, str], int] = {}
+        self.touched_totals: dict[tuple[str, tuple[str, ...]], int] = {}
+        self.reshaped = self.version
         self.counters: dict[tuple[str, tuple[str, ...]], int] = {}
         #: (metric, labels) -> [count per bucket (len(bounds)+1, last is +Inf)..., sum in µs]
         self.histograms: dict[tuple[str, tuple[str, ...]], list[int]] = {}
@@ -140,11 +149,18 @@ class Ledger:
         #: Per-agent day sums, only with ``[limits] per_agent`` (streams.core.agent_ledger).
         self.per_agent = AgentDays(config) if config.limits.per_agent else None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickling (engine snapshots): the state without what changed when (a stamp means
+        nothing in another process)."""
+        return {**self.__dict__, "touched": {}, "touched_totals": {}}
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Unpickling: the state as pickled, under a new :attr:`version` (a stamp of another
         process, or of the state this one had then, must not be taken for a current one)."""
         self.__dict__.update(state)
-        self.version = next(_STAMPS)
+        self.version = self.reshaped = next(_STAMPS)
+        self.touched = {}
+        self.touched_totals = {}
 
     # ------------------------------------------------------------------ calendars
     def calendar(self, queue: str) -> QueueCalendar:
@@ -191,6 +207,7 @@ class Ledger:
         elif cls is Count:
             metric, labels, amount = c
             k = (metric, labels)
+            self.touched_totals[k] = self.version
             value = self.counters.get(k, 0) + amount * times
             if value or times > 0:
                 self.counters[k] = value
@@ -201,6 +218,7 @@ class Ledger:
             self._observe(metric, labels, value_us, times)
         elif cls is Waiting:
             queue, channel, queued_us = c
+            self.touched[(queue, channel)] = self.version
             segs = self.waiting.setdefault((queue, channel), {})
             k2 = (key, queued_us)
             n = segs.get(k2, 0) + times
@@ -240,6 +258,7 @@ class Ledger:
 
     def _observe(self, metric: str, labels: tuple[str, ...], value_us: int, times: int) -> None:
         bounds = self._bounds_us[metric]
+        self.touched_totals[(metric, labels)] = self.version
         row = self.histograms.get((metric, labels))
         if row is None:
             row = self.histograms[(metric, labels)] = [0] * (len(bounds) + 2)
@@ -251,6 +270,7 @@ class Ledger:
     def _book(self, queue: str, channel: str, at_us: int, field: str, amount: int) -> None:
         cal = self._calendars.get(queue) or self.calendar(queue)
         key = (queue, channel)
+        self.touched[key] = self.version
         buckets = self.intervals.get(key)
         if buckets is None:
             buckets = self.intervals[key] = {}
@@ -269,6 +289,7 @@ class Ledger:
         cal = self.calendar(queue)
         field = "t_" + state
         key = (queue, "")
+        self.touched[key] = self.version
         ib = self.intervals.setdefault(key, {})
         db = self.days.setdefault(key, {})
         at = start
@@ -291,7 +312,9 @@ class Ledger:
         """Forget window buckets that started before ``before_us`` (no window can show them),
         and the queues left with none: a flood of queue names costs nothing once its windows
         have passed."""
-        self.version = next(_STAMPS)
+        self.version = self.reshaped = next(_STAMPS)
+        self.touched.clear()
+        self.touched_totals.clear()
         if self.per_agent is not None:
             self.per_agent.prune(before_us)
         for store in (self.intervals, self.days, self.minutes):
@@ -310,7 +333,8 @@ class Ledger:
         """Move ``value`` (a counter's amount or a histogram row, as :attr:`counters` or
         :attr:`histograms` hold) of ``metric`` from ``labels`` to ``into``; what is left at 0
         is removed, as if never booked."""
-        self.version = next(_STAMPS)
+        self.version = self.reshaped = next(_STAMPS)
+        self.touched_totals.clear()
         store: dict[Any, Any] = self.histograms if isinstance(value, list) else self.counters
         for key, sign in (((metric, labels), -1), ((metric, into), 1)):
             prev = store.get(key)
@@ -338,7 +362,8 @@ class Ledger:
     def add_totals(self, totals: dict[str, Any], scale_sums: int = 1) -> None:
         """Add persisted counters and histograms (:meth:`export_totals`); ``scale_sums``
         converts histogram sums of an older format (milliseconds) to microseconds."""
-        self.version = next(_STAMPS)
+        self.version = self.reshaped = next(_STAMPS)
+        self.touched_totals.clear()
         for metric, labels, value in totals.get("c", []):
             k = (metric, tuple(labels))
             self.counters[k] = self.counters.get(k, 0) + value

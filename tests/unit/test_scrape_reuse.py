@@ -4,7 +4,13 @@ while its samples are the same (``streams.exporter``). Neither changes a value: 
 step of a run — events applied, the clock moving within a window, across a minute, an
 interval, a business day, a month, past a waiting segment's stale instant, and back — the
 families and the exposition equal a fresh computation's, byte for byte, and two scrapes at
-the same clock and state are identical."""
+the same clock and state are identical.
+
+A scrape after events recomputes only what the events changed (the keys each ledger marks as
+touched, ``streams.core.ledger``): the busy-scrape tests below check it against a fresh
+computation after events in some queues only, across window rollovers with events between,
+after late events into old buckets, retractions, pruning, and partitions revoked and
+added."""
 
 from __future__ import annotations
 
@@ -21,9 +27,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams import exporter
+from streams.core import contributions as F
 from streams.core import kpis
 from streams.core.config import parse_config
-from streams.core.contributions import Count
+from streams.core.contributions import Booking, Count, Observe
 from streams.core.engine import Engine
 from streams.core.kpis import all_families
 from streams.core.ledger import Ledger
@@ -65,15 +72,16 @@ def snapshot(fams: list[Family]) -> list[Any]:
             for f in fams]
 
 
-def fresh(state: WorkerState) -> list[Family]:
-    """The families computed with nothing kept from an earlier scrape."""
-    kpis._LAST.clear()
-    return state.families(state.engines)
+def fresh(state: WorkerState, active: Any = None) -> list[Family]:
+    """The families computed from the whole ledgers, by the plain code (nothing kept from
+    an earlier scrape used, what is kept left as it was)."""
+    with kpis.afresh():
+        return state.families(state.engines if active is None else active)
 
 
 def fresh_text(fams: list[Family]) -> bytes:
-    exporter._RENDERED.clear()
-    return render(lambda: fams)
+    """The exposition of ``fams`` written line by line (nothing reused)."""
+    return b"".join(exporter.family_text(f).encode() for f in [*fams, exporter.build_info()])
 
 
 class Run:
@@ -131,14 +139,15 @@ class Run:
         raise AssertionError("nothing waiting: the scenario should keep contacts queued")
 
 
-def check(run: Run) -> None:
+def check(run: Run, active: Any = None) -> None:
     state = run.state
-    cached = state.families(state.engines)
+    active = state.engines if active is None else active
+    cached = state.families(active)
     text = render(lambda: cached)
-    again = state.families(state.engines)
+    again = state.families(active)
     assert snapshot(again) == snapshot(cached)
     assert render(lambda: again) == text  # same clock, same state: the same bytes
-    new = fresh(state)
+    new = fresh(state, active)
     assert snapshot(cached) == snapshot(new)
     assert text == fresh_text(new)
 
@@ -210,8 +219,8 @@ def test_a_scrape_of_a_copied_ledger_is_not_taken_for_its_original():
 
 
 def fresh_families(config, ledger, now):
-    kpis._LAST.clear()
-    return all_families(config, [ledger], now)
+    with kpis.afresh():
+        return all_families(config, [ledger], now)
 
 
 def test_every_change_to_a_ledger_stamps_a_new_version():
@@ -291,3 +300,136 @@ def test_every_render_of_a_changing_family_is_what_prometheus_client_writes(step
                                v if v == v and abs(v) < math.inf else 0.0)
                         for k, v in samples.items()})]
         assert render(lambda: fams) == render_with_client(lambda: fams)  # noqa: B023
+
+
+# ------------------------------------------------------------------ busy scrapes
+
+
+def call_events(now_us: int, queue: str, call_id: str, queued_ago_s: int,
+                answered_ago_s: int | None = None) -> list[dict[str, Any]]:
+    """A call queued ``queued_ago_s`` before ``now_us`` (answered ``answered_ago_s`` before
+    it, when given)."""
+    def event(type_: str, ago: int) -> dict[str, Any]:
+        return {"event_id": f"{type_}-{call_id}", "type": type_, "source": "test",
+                "occurred_at": format_us(now_us - ago * 1_000_000), "call_id": call_id,
+                "queue": queue}
+
+    events = [event("call.queued", queued_ago_s)]
+    if answered_ago_s is not None:
+        events.append(event("call.answered", answered_ago_s))
+    return events
+
+
+@pytest.fixture()
+def busy() -> Run:
+    r = Run()
+    r.feed(until_us=START_US - 30 * MINUTE_US)
+    check(r)
+    return r
+
+
+def test_a_busy_scrape_equals_a_fresh_one_after_events_in_some_queues_only(busy):
+    now = busy.clock.now_us
+    busy.apply(iter(call_events(now, "billing", "b-1", 20)))
+    check(busy)
+    busy.apply(iter(call_events(now, "billing", "b-1", 20, 5)))  # its waiting replaced
+    check(busy)
+    busy.apply(iter(call_events(now, "sales", "s-1", 40, 10)))
+    busy.apply(iter(call_events(now, "a-new-queue", "n-1", 3)))  # a queue never seen
+    check(busy)
+    for n in (1, 7, 60, 500):
+        busy.feed(n=n)
+        check(busy)
+
+
+def test_a_busy_scrape_equals_a_fresh_one_across_rollovers_with_events_between(busy):
+    hour = 60 * MINUTE_US
+    half_hour = 30 * MINUTE_US
+    at = busy.clock.now_us
+    for boundary in (at - at % MINUTE_US + MINUTE_US,  # a minute (the Erlang inputs)
+                     at - at % half_hour + half_hour,  # billing's interval
+                     at - at % hour + hour):  # the default calendar's interval
+        busy.feed(until_us=boundary - 1)
+        check(busy)
+        busy.feed(until_us=boundary + 5_000_000)
+        check(busy)
+    midnight = parse_us("2026-12-01T00:00:00Z")  # the default calendar's day
+    busy.feed(until_us=midnight - 1_000_000)
+    check(busy)
+    busy.feed(until_us=midnight + 30_000_000)  # past the Kathmandu month as well
+    check(busy)
+    busy.feed(n=300)
+    check(busy)
+
+
+def test_a_busy_scrape_equals_a_fresh_one_after_late_events_into_old_buckets(busy):
+    busy.feed(n=200)
+    check(busy)
+    now = busy.clock.now_us
+    # answered in the previous interval and two hours ago: buckets the clock has left
+    busy.apply(iter(call_events(now, "support", "late-1", 50 * 60, 49 * 60)))
+    check(busy)
+    busy.apply(iter(call_events(now, "sales", "late-2", 130 * 60, 129 * 60)))
+    check(busy)
+    busy.feed(n=50)
+    check(busy)
+
+
+def test_a_busy_scrape_equals_a_fresh_one_after_pruning(busy):
+    engines = list(busy.state.engines.values())
+    # as an engine prunes: buckets before a cut, here one that drops visible windows
+    engines[0].ledger.prune_windows(busy.clock.now_us - 20 * MINUTE_US)
+    check(busy)
+    busy.feed(n=100)
+    engines[1].prune()
+    engines[-1].ledger.prune_windows(busy.clock.now_us)
+    check(busy)
+    busy.feed(n=100)
+    check(busy)
+
+
+def test_a_busy_scrape_equals_a_fresh_one_as_partitions_are_revoked_and_assigned(busy):
+    tps = sorted(busy.state.engines)
+    some = [tp for tp in tps if tp[1] != 0]
+    check(busy, some)  # partition 0 of every topic revoked
+    busy.feed(n=200)
+    check(busy, some)
+    check(busy)  # ... and assigned again
+    busy.feed(n=200)
+    check(busy, tps[1:])
+    check(busy, tps)
+
+
+def test_a_busy_scrape_equals_a_fresh_one_after_retractions(busy):
+    """An entity's contributions replaced, then retracted: counters, histogram rows, window
+    sums and the series built from them go when nothing is left of them (a channel no other
+    queue has, so its requests go too)."""
+    ledger = busy.state.engines[sorted(busy.state.engines)[0]].ledger
+    now = busy.clock.now_us
+    first = [Count(F.OFFERED, ("lonely", "chat"), 1),
+             Count(F.CHAT_RESPONSES, ("lonely", "chat"), 1),
+             Count(F.CHAT_RESPONSE_US, ("lonely", "chat"), 4_000_000),
+             Observe("wait", ("lonely", "chat", "answered"), 3_000_000),
+             Booking("lonely", "chat", now - 1_000_000, F.OFFERED, 1),
+             Booking("lonely", "chat", now - 1_000_000, F.CHAT_RESPONSES, 1),
+             Booking("lonely", "chat", now - 1_000_000, F.CHAT_RESPONSE_US, 4_000_000),
+             Booking("lonely", "sms", now - 1_000_000, F.OFFERED, 1),
+             Booking("lonely", "voice", now - 1_000_000, F.BLOCKED, 1)]
+    ledger.add("test-entity", first)
+    check(busy)
+    second = [Count(F.OFFERED, ("lonely", "voice"), 1),
+              Booking("lonely", "voice", now - 2_000_000, F.OFFERED, 1)]
+    ledger.retract("test-entity", first)
+    ledger.add("test-entity", second)
+    check(busy)
+    ledger.retract("test-entity", second)
+    check(busy)
+
+
+def test_a_busy_scrape_equals_a_fresh_one_when_every_window_is_pruned(busy):
+    check(busy)
+    for engine in busy.state.engines.values():
+        engine.ledger.prune_windows(busy.clock.now_us + 4 * 24 * 60 * MINUTE_US)
+    check(busy)
+    busy.feed(n=100)
+    check(busy)

@@ -67,6 +67,7 @@ from zoneinfo import ZoneInfo
 from streams.core.config import Config
 from streams.core.contributions import Contribution, Count
 from streams.core.entities.event_log import EventLogKind
+from streams.core.entities.shared import shared
 from streams.core.events import Event
 from streams.core.timestamps import DAY_US
 
@@ -170,6 +171,7 @@ def month_calendar(timezone: str) -> MonthCalendar:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
 
 
 def _intern(text: str | None) -> str | None:
@@ -284,7 +286,7 @@ def fold(record: dict[str, Any]) -> None:
             interactions[month] = interactions.get(month, 0) + 1
         else:
             key = sys.intern(f"{month} {ev.currency or ''}")
-            revenue[key] = revenue.get(key, 0) + ev.amount_micro
+            revenue[key] = shared(revenue.get(key, 0) + ev.amount_micro)
         ids.append(ev.event_id)
         bucket = sys.intern(str(ev.at_us // ID_BUCKET_US))
         fingerprints[bucket] = fingerprints.get(bucket, "") + fingerprint(ev.event_id)
@@ -340,7 +342,7 @@ class CustomerKind(EventLogKind):
         amount = body.get("amount")
         micro = to_micro(amount) if isinstance(amount, int | float) and not isinstance(
             amount, bool) else 0
-        item = CustomerEvent(at_us, event.event_id, kind, micro,
+        item = CustomerEvent(at_us, event.event_id, kind, shared(micro),
                              _intern(_text(body.get("currency"))),
                              kind == "acquired" and _text(body.get("referred_by")) is not None)
         events = record["ev"]
@@ -421,7 +423,8 @@ class CustomerKind(EventLogKind):
         return contributions, []
 
     def restore(self, record: dict[str, Any], version: int) -> dict[str, Any]:
-        events = [CustomerEvent(at, eid, sys.intern(kind), micro, _intern(currency), referred)
+        events = [CustomerEvent(at, eid, sys.intern(kind), shared(micro), _intern(currency),
+                                referred)
                   for at, eid, kind, micro, currency, referred in record["ev"]]
         events.sort()
         out: dict[str, Any] = {"ev": events}
@@ -430,7 +433,7 @@ class CustomerKind(EventLogKind):
         if version >= 3 and "flo" in record:
             out.update(flo=record["flo"], fhi=record["fhi"],
                        fi={sys.intern(m): n for m, n in record["fi"].items()},
-                       fr={sys.intern(k): v for k, v in record["fr"].items()},
+                       fr={sys.intern(k): shared(v) for k, v in record["fr"].items()},
                        fid=list(record["fid"]), fh={sys.intern(b): fps for b, fps
                                                     in record["fh"].items()})
             for name in ("fgone", "fx"):
@@ -443,5 +446,5 @@ class CustomerKind(EventLogKind):
         if record.get("ftz") != timezone:
             record["ftz"] = timezone  # the months :func:`fold` sums by from now on
         totals = lifecycle_totals(record["ev"], month_calendar(timezone), record)
-        return [Count(metric, labels, amount)
+        return [shared(Count(metric, labels, amount))
                 for (metric, labels), amount in sorted(totals.items())]

@@ -41,6 +41,7 @@ from streams.core import contributions as F
 from streams.core.config import Config
 from streams.core.contributions import Booking, Contribution, Count, Observe, TicketNow
 from streams.core.entities.event_log import EventLogKind
+from streams.core.entities.shared import shared
 from streams.core.events import Event
 from streams.core.timestamps import DAY_US
 
@@ -195,8 +196,9 @@ def ticket_contributions(events: list[TicketEvent], config: Config) -> list[Cont
     def count(metric: str, amount: int) -> None:
         """A counter since the start, in the queue of the booking beside it; never a 0 (a
         retraction could not tell it from another ticket's)."""
-        if amount:
-            out.append(Count(metric, (queue, channel), amount))
+        if amount:  # a sum of times is the ticket's own: not worth sharing
+            c = Count(metric, shared((queue, channel)), amount)
+            out.append(c if metric == RESPONSE_US else shared(c))
 
     # Created first; an event stamped before it (clock skew between systems) counts as at
     # creation — except an update, which creation overrides.
@@ -211,7 +213,7 @@ def ticket_contributions(events: list[TicketEvent], config: Config) -> list[Cont
             if ev is not created:
                 continue  # a second "created" (another event id): the first one counts
             category = _category(ev.category, config)
-            out.append(Count(CREATED, (queue, channel, category), 1))
+            out.append(shared(Count(CREATED, (queue, channel, category), 1)))
             book(created_us, F.TICKETS_CREATED, 1)
             book(created_us, F.TICKETS_CREATED_IN + category, 1)
             unanswered_since = created_us
@@ -267,7 +269,7 @@ def ticket_contributions(events: list[TicketEvent], config: Config) -> list[Cont
                     first_solve_us = at
                     resolution_us = at - created_us
                     resolution_business_us = config.queue(queue).business_us(created_us, at)
-                    out.append(Count(SOLVED, (queue, channel), 1))
+                    out.append(shared(Count(SOLVED, (queue, channel), 1)))
                     out.append(Observe(RESOLUTION, (queue, channel), resolution_us))
                     out.append(Observe(RESOLUTION_BUSINESS, (queue, channel),
                                        resolution_business_us))
@@ -281,7 +283,7 @@ def ticket_contributions(events: list[TicketEvent], config: Config) -> list[Cont
                         count(RESOLVED_FIRST_CONTACT, 1)
             elif solved:
                 solved = False
-                out.append(Count(REOPENED, (queue, channel), 1))
+                out.append(shared(Count(REOPENED, (queue, channel), 1)))
                 book(at, F.TICKETS_REOPENED, 1)
     if first_solve_us is not None:  # booked at creation, in the queue at creation
         out.append(Booking(created.queue or UNKNOWN, channel, created_us,

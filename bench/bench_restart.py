@@ -10,8 +10,12 @@ an hour of simulated traffic), then:
    record from the changelogs into its RocksDB store, then rebuilds its engines from them;
    the recovery rate is records ÷ the time until the tables are recovered;
 2. **restart**: stops it (SIGTERM) and starts it again on the same data directory. Its local
-   state is on disk, so it reads only the changelog tail before rebuilding its engines;
-3. in both cases, the time until ``/readyz`` says the tables are recovered, and until it answers
+   state is on disk and the clean stop wrote each engine's snapshot, so it reads only the
+   changelog tail and restores its engines from the snapshots;
+3. **crash**: sends it ``--live-events`` of live traffic, then kills it (SIGKILL: no snapshot
+   at the end) and starts it again on the same data directory: its engines come from the
+   last snapshots, caught up with the records journaled since (streams.worker.journal);
+4. in every case, the time until ``/readyz`` says the tables are recovered, and until it answers
    200: the engines rebuilt from the recovered records, every record counting in the KPIs
    again. The sum of ``cc_tickets_open`` is shown too, the same before and after: a little
    under ``--tickets``, because the template filter (no ``solved``/``closed`` event) lets
@@ -45,7 +49,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
 
 from bench_worker import start_broker
-from worker_harness import Worker, free_port, wait_for
+from worker_harness import Worker, cli, free_port, wait_for
 
 from streams.core.config import parse_config
 from streams.core.engine import Engine
@@ -116,6 +120,16 @@ async def fill_changelog(bootstrap: str, topic: str, records: list[dict[str, Any
         await producer.stop()
 
 
+def live_traffic(events: int) -> bytes:
+    """About ``events`` of busy simulated traffic ending now, as JSON lines."""
+    busy = replace(contact_centre(), profile=IntradayProfile(((0.0, 1.0),)))
+    minutes = max(1, events // 100)  # ~150 events a minute in this scenario at full load
+    start = time.time_ns() // 1_000_000 - minutes * 60_000
+    out = [orjson.dumps(e) for e in generate(busy, seed=77, start_ms=start,
+                                            duration_ms=minutes * 60_000)][:events]
+    return b"\n".join(out) + b"\n"
+
+
 def total(worker: Worker, family: str) -> float:
     return sum(v for (name, _), v in worker.metrics().items() if name == family)
 
@@ -153,6 +167,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--tickets", type=int, default=200_000)
+    parser.add_argument("--live-events", type=int, default=30_000,
+                        help="live traffic sent before the crash (default 30,000 events)")
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="ccpulse-restart-"))
@@ -199,6 +215,29 @@ def main() -> None:
                      f"{ready:.1f} s"))
         rows.append(("cc_tickets_open after restart",
                      f"{total(worker, 'cc_tickets_open'):,.0f}"))
+        say("\n".join(line for line in worker.log_tail(100_000).splitlines()
+                       if "ccpulse worker:" in line))
+
+        say(f"crash: {args.live_events:,} live events, then SIGKILL and a restart ...")
+        live = tmp / "live.jsonl"
+        live.write_bytes(live_traffic(args.live_events))
+        events = live.read_bytes().count(b"\n")
+        before = total(worker, "cc_events_total")
+        sent = cli("produce", str(live), "--broker", bootstrap, "--topic-prefix", prefix)
+        assert sent.returncode == 0, sent.stderr.decode()
+        wait_for(lambda: total(worker, "cc_events_total") >= before + events,
+                 "the live events to be applied", worker, timeout_s=TIMEOUT_S)
+        time.sleep(6.0)  # two commit intervals: the records are checkpointed and journaled
+        open_before = total(worker, "cc_tickets_open")
+        worker.kill()
+        worker = Worker(bootstrap, app, prefix, tmp / "node", free_port(), partitions=PARTITIONS)
+        recovered, ready = timed_start(worker)
+        rows.append((f"crash (SIGKILL) after {args.live_events:,} live events: tables "
+                     "recovered", f"{recovered:.1f} s"))
+        rows.append(("crash: engines from snapshots and the journal, /readyz 200",
+                     f"{ready:.1f} s"))
+        rows.append(("cc_tickets_open before the crash and after the restart",
+                     f"{open_before:,.0f} and {total(worker, 'cc_tickets_open'):,.0f}"))
         say("\n".join(line for line in worker.log_tail(100_000).splitlines()
                        if "ccpulse worker:" in line))
     finally:

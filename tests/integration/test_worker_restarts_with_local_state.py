@@ -158,7 +158,7 @@ def test_a_worker_killed_after_its_snapshots_restarts_from_them_and_equals_the_r
     every record; it must give the replay's values, at once and after every event is sent
     again (duplicates of entities both caught up and still on disk)."""
     events = tmp_path / "events.jsonl"
-    simulated(events, 60, seed=41)
+    sent = simulated(events, 60, seed=41)
     prefix = unique_name + "."
     produce(kafka_bootstrap, prefix, events)
     files = [events]
@@ -169,10 +169,13 @@ def test_a_worker_killed_after_its_snapshots_restarts_from_them_and_equals_the_r
         wait_equals_replay(worker, files)
         wait_for(lambda: list(data.rglob("*.snapshot")), "a running snapshot", worker)
         fresh = tmp_path / "fresh.jsonl"
-        simulated(fresh, 3, seed=42)
+        sent += simulated(fresh, 3, seed=42)
         produce(kafka_bootstrap, prefix, fresh)
         files.append(fresh)
         wait_equals_replay(worker, files)
+        # committed, so checkpointed: the fresh records are in the store, after the snapshots
+        wait_for(lambda: asyncio.run(committed_total(kafka_bootstrap, unique_name)) >= sent,
+                 "the fresh traffic's offsets to be committed", worker)
         worker.kill()  # no clean stop: no snapshot at the end
 
         restarted = Worker(kafka_bootstrap, unique_name, prefix, data, free_port())

@@ -44,6 +44,7 @@ from streams.worker.inline import Record, install_inline_drain
 from streams.worker.restore import restore_batch
 from streams.worker.snapshots import Snapshots
 from streams.worker.state import TP, WorkerState
+from streams.worker.store_options import table_options
 
 log = logging.getLogger("ccpulse.worker")
 
@@ -155,6 +156,8 @@ class Pipeline:
                 key_type=bytes,  # bytes types make Faust use the raw codec both ways
                 value_type=bytes,
                 partitions=d.partitions,
+                # small memtables and block cache per database (Faust's: 192 MiB and 2 GiB)
+                options=table_options(),
             )
             for topic in STATEFUL_TOPICS
         }

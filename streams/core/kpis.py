@@ -227,14 +227,14 @@ def contact_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
     fams.extend(_reused("window families",
                         lambda: _window_families(config, ledgers, label, now_us)))
     fams.extend(_agent_families(config, ledgers, label, now_us))
-    from streams.core.staffing import erlang_families  # staffing reads this module's sums
+    from streams.core.staffing import kept_erlang_families  # it reads this module's sums
 
     # The Erlang families follow the clock by its minute (the trailing 30 minutes), its
     # windows (today's AHT) and which waiting segments are stale (streams.core.staffing).
-    stale = bisect_left(_reused_value("stale instants", lambda: _stale_instants(config, ledgers)),
-                        now_us)
+    instants = _reused_value("stale instants", lambda: _stale_instants(config, ledgers))
+    stale = bisect_left(instants, now_us)
     fams.extend(_reused(("erlang", now_us - now_us % MINUTE_US, stale),
-                        lambda: erlang_families(config, ledgers, now_us, label)))
+                        lambda: kept_erlang_families(config, ledgers, now_us, label, instants)))
     return fams
 
 

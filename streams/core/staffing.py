@@ -38,13 +38,14 @@ Erlang C, which is exported beside it (docs/decisions.md "Erlang A and B").
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from streams.core import contributions as F
-from streams.core import erlang
+from streams.core import erlang, kpis
 from streams.core.config import Config
 from streams.core.kpis import SECOND_US, QueueLabels, _sum_fields, _window_sums
 from streams.core.ledger import Ledger
@@ -286,39 +287,216 @@ def erlang_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
     """
     g = {name: new_family(name) for name in _FAMILIES}
     loads = live_loads(config, ledgers, now_us, label)
-    for (q, channel), load in loads.items():
-        aht = load.aht_seconds
-        if aht is None:
-            continue  # no AHT yet: no staffing estimate
-        key = (q, channel)
-        rate, threshold, target = (load.arrival_rate_per_second, load.threshold_seconds,
-                                   load.target_ratio)
-        traffic = rate * aht
-        agents = load.agents_staffed
-        g["cc_erlang_arrival_rate_per_second"].samples[key] = rate
-        g["cc_erlang_average_handle_time_seconds"].samples[key] = aht
-        g["cc_erlang_required_agents"].samples[key] = erlang.required_agents(
-            traffic, aht, threshold, target)
-        if traffic > 0:
-            g["cc_erlang_predicted_service_level_ratio"].samples[key] = (
-                erlang.service_level(agents, traffic, aht, threshold) if agents > 0 else 0.0)
-        patience = load.patience_seconds
-        if patience is not None:
-            g["cc_erlang_a_patience_seconds"].samples[key] = patience
-            g["cc_erlang_a_required_agents"].samples[key] = _required_erlang_a(
-                rate, aht, patience, threshold, target)
-            if traffic > 0:
-                a = _erlang_a(agents, rate, aht, patience, threshold) if agents > 0 else None
-                g["cc_erlang_a_predicted_service_level_ratio"].samples[key] = (
-                    a.service_level if a else 0.0)
-                g["cc_erlang_a_predicted_abandon_ratio"].samples[key] = (
-                    a.abandon_probability if a else 1.0)
-                g["cc_erlang_a_predicted_wait_probability_ratio"].samples[key] = (
-                    a.wait_probability if a else 1.0)
-        if channel == "voice" and load.trunks is not None:
-            trunk_rate = (load.offered + load.blocked) / WINDOW_SECONDS
-            g["cc_erlang_b_trunks"].samples[(q,)] = load.trunks
-            if trunk_rate > 0:
-                g["cc_erlang_b_predicted_blocking_ratio"].samples[(q,)] = erlang.erlang_b(
-                    load.trunks, trunk_rate * aht)
+    for key, load in loads.items():
+        _erlang_samples(g, key, load)
     return list(g.values())
+
+
+def _erlang_samples(g: dict[str, Family], key: tuple[str, str], load: Load) -> None:
+    """The samples of one (queue label, channel) with ``load`` (module doc)."""
+    q, channel = key
+    aht = load.aht_seconds
+    if aht is None:
+        return  # no AHT yet: no staffing estimate
+    rate, threshold, target = (load.arrival_rate_per_second, load.threshold_seconds,
+                               load.target_ratio)
+    traffic = rate * aht
+    agents = load.agents_staffed
+    g["cc_erlang_arrival_rate_per_second"].samples[key] = rate
+    g["cc_erlang_average_handle_time_seconds"].samples[key] = aht
+    g["cc_erlang_required_agents"].samples[key] = erlang.required_agents(
+        traffic, aht, threshold, target)
+    if traffic > 0:
+        g["cc_erlang_predicted_service_level_ratio"].samples[key] = (
+            erlang.service_level(agents, traffic, aht, threshold) if agents > 0 else 0.0)
+    patience = load.patience_seconds
+    if patience is not None:
+        g["cc_erlang_a_patience_seconds"].samples[key] = patience
+        g["cc_erlang_a_required_agents"].samples[key] = _required_erlang_a(
+            rate, aht, patience, threshold, target)
+        if traffic > 0:
+            a = _erlang_a(agents, rate, aht, patience, threshold) if agents > 0 else None
+            g["cc_erlang_a_predicted_service_level_ratio"].samples[key] = (
+                a.service_level if a else 0.0)
+            g["cc_erlang_a_predicted_abandon_ratio"].samples[key] = (
+                a.abandon_probability if a else 1.0)
+            g["cc_erlang_a_predicted_wait_probability_ratio"].samples[key] = (
+                a.wait_probability if a else 1.0)
+    if channel == "voice" and load.trunks is not None:
+        trunk_rate = (load.offered + load.blocked) / WINDOW_SECONDS
+        g["cc_erlang_b_trunks"].samples[(q,)] = load.trunks
+        if trunk_rate > 0:
+            g["cc_erlang_b_predicted_blocking_ratio"].samples[(q,)] = erlang.erlang_b(
+                load.trunks, trunk_rate * aht)
+
+
+class _ErlangKept(kpis._Incremental):
+    """:func:`erlang_families` at a clock, kept up to date from the (queue label, channel)
+    keys whose buckets or waiting segments changed (:attr:`Ledger.touched`: its minutes,
+    and its today window sums, the AHT when the trailing window has none) and whose queue's
+    staffed agents changed: each one's :class:`Load` and samples are computed again as
+    :func:`live_loads` and :func:`erlang_families` compute them. Valid for the same
+    configuration, labels, minute and windows (the ``basis``), while no waiting segment
+    turned stale or back since (a clock moved past a stale instant: everything again)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reset(0)
+
+    def reset(self, n: int) -> None:
+        self.g = {name: new_family(name) for name in _FAMILIES}
+        #: (queue label, channel) -> {(ledger index, queue name): None}: minutes or waiting
+        self.members: dict[tuple[str, str], dict[tuple[int, str], None]] = {}
+        self.own: list[dict[tuple[str, str], tuple[str, str]]] = [{} for _ in range(n)]
+        #: queue label -> its channels with members
+        self.channels: dict[str, dict[str, None]] = {}
+        self.staffed: dict[str, int] = {}
+        self.now_us: int | None = None
+
+    def families(self, config: Config, ledgers: Sequence[Ledger], now_us: int,
+                 label: QueueLabels, stale_instants: list[int]) -> list[Family]:
+        this_minute = now_us - now_us % MINUTE_US
+        basis = (config, dict(label._allowed), this_minute,
+                 kpis._windows_at(config, now_us))
+        same = self.sync(ledgers, basis)
+        if same and self.now_us is not None and (
+                bisect_left(stale_instants, self.now_us) != bisect_left(stale_instants, now_us)):
+            same = False
+            self.seen = []
+        if not same:
+            self.reset(len(ledgers))
+        today = _window_sums(ledgers, label, now_us)
+        dirty: dict[tuple[str, str], None] = {}
+        for i, ledger in enumerate(ledgers):
+            own = self.own[i]
+            keys = kpis._changed(ledger, self.since(i), ledger.touched)
+            if keys is None:
+                keys = [*own, *ledger.minutes, *ledger.waiting]
+            for key in keys:
+                queue, channel = key
+                if not channel:
+                    continue
+                mkey = own.get(key)
+                if key in ledger.minutes or key in ledger.waiting:
+                    if mkey is None:
+                        mkey = own[key] = (label(queue), channel)
+                        self.members.setdefault(mkey, {})[(i, queue)] = None
+                        self.channels.setdefault(mkey[0], {})[channel] = None
+                elif mkey is not None:
+                    del own[key]
+                    del self.members[mkey][(i, queue)]
+                else:
+                    continue
+                dirty[mkey] = None
+        self.done(ledgers)
+        self.now_us = now_us
+        staffed: dict[str, int] = {}
+        for ledger in ledgers:
+            for state, queues, _ in ledger.agents.values():
+                if state in STAFFED_STATES:
+                    for queue in queues:
+                        q = label(queue)
+                        staffed[q] = staffed.get(q, 0) + 1
+        old = self.staffed
+        for q in {*old, *staffed}:
+            if old.get(q) != staffed.get(q):
+                dirty.update(((q, channel), None) for channel in self.channels.get(q, ()))
+        self.staffed = staffed
+        if not same:
+            dirty.update(dict.fromkeys(self.members))
+        g = self.g
+        scratch = {name: new_family(name) for name in _FAMILIES}
+        lo = this_minute - ERLANG_WINDOW_US
+        for mkey in dirty:
+            q, channel = mkey
+            load = self._load(config, ledgers, mkey, now_us, this_minute, lo, staffed, today)
+            if load is not None:
+                _erlang_samples(scratch, mkey, load)
+            for name, fam in scratch.items():
+                if fam.labels == ("queue",):  # Erlang B: voice only
+                    if channel != "voice":
+                        continue
+                    key: tuple[str, ...] = (q,)
+                else:
+                    key = mkey
+                value = fam.samples.pop(key, _NONE)
+                if value is _NONE:
+                    g[name].samples.pop(key, None)
+                else:
+                    g[name].samples[key] = value
+        return list(g.values())
+
+    def _load(self, config: Config, ledgers: Sequence[Ledger], mkey: tuple[str, str],
+              now_us: int, this_minute: int, lo: int, staffed: dict[str, int],
+              today: dict[tuple[str, str, str], dict[str, float]]) -> Load | None:
+        """The load of ``mkey`` from its members' minutes and waiting segments."""
+        q, channel = mkey
+        members = self.members.get(mkey)
+        if not members:
+            self.members.pop(mkey, None)
+            found = self.channels.get(q)
+            if found is not None:
+                found.pop(channel, None)
+                if not found:
+                    del self.channels[q]
+            return None
+        acc: dict[str, float] | None = None
+        waiting_us = 0
+        for i, queue in members:
+            ledger = ledgers[i]
+            key = (queue, channel)
+            minutes = ledger.minutes.get(key)
+            if minutes is not None:
+                if acc is None:
+                    acc = {}
+                for start in range(lo, this_minute, MINUTE_US):
+                    _sum_fields(acc, minutes.get(start))
+            segs = ledger.waiting.get(key)
+            if segs:
+                stale_before = now_us - config.queue(queue).stale_after_us
+                for (_, queued_us), n in segs.items():
+                    if stale_before <= queued_us < this_minute:
+                        waiting_us += n * (this_minute - queued_us)
+        if acc is None:
+            return None  # waiting segments only: no load
+        return _load(config, q, channel, acc, waiting_us, staffed.get(q, 0), today)
+
+
+_NONE: Any = object()
+
+
+def _load(config: Config, q: str, channel: str, f: dict[str, float], still_waiting_us: int,
+          staffed: int, today: dict[tuple[str, str, str], dict[str, float]]) -> Load:
+    """The :class:`Load` of one (queue label, channel) as :func:`live_loads` makes it."""
+    policy, queue_settings = config.policy(q, channel), config.queue(q)
+    handled, handle_us = f.get(F.HANDLED, 0), f.get(F.HANDLE_US, 0)
+    if not handled:
+        day = today.get((q, channel, "today"), {})
+        handled, handle_us = day.get(F.HANDLED, 0), day.get(F.HANDLE_US, 0)
+    waiting_us = (f.get(F.WAIT_ANSWERED_US, 0) + f.get(F.WAIT_ABANDONED_US, 0)
+                  + f.get(F.WAIT_FLOWED_OUT_US, 0) + still_waiting_us)
+    return Load(
+        offered=int(f.get(F.OFFERED, 0)),
+        arrival_rate_per_second=f.get(F.OFFERED, 0) / WINDOW_SECONDS,
+        aht_seconds=handle_us / handled / SECOND_US if handled and handle_us > 0 else None,
+        abandoned=int(f.get(F.ABANDONED, 0) + f.get(F.SHORT_ABANDONED, 0)),
+        waiting_us=int(waiting_us),
+        threshold_seconds=policy.threshold_seconds,
+        target_ratio=policy.target_ratio,
+        agents_staffed=staffed,
+        blocked=int(f.get(F.BLOCKED, 0)),
+        trunks=queue_settings.trunks,
+    )
+
+
+_ERLANG = _ErlangKept()
+kpis._BUILDERS.append(_ERLANG)
+
+
+def kept_erlang_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
+                         label: QueueLabels, stale_instants: list[int]) -> list[Family]:
+    """:func:`erlang_families`, from what the previous scrape computed when it can
+    (:class:`_ErlangKept`; inside ``streams.core.kpis.all_families``)."""
+    if kpis._KEEP[0] and ledgers and kpis.OTHER_QUEUE not in config.queues:
+        return _ERLANG.families(config, ledgers, now_us, label, stale_instants)
+    return erlang_families(config, ledgers, now_us, label)

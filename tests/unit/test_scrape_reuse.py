@@ -433,3 +433,15 @@ def test_a_busy_scrape_equals_a_fresh_one_when_every_window_is_pruned(busy):
     check(busy)
     busy.feed(n=100)
     check(busy)
+
+
+def test_a_busy_scrape_equals_a_fresh_one_as_a_quiet_queue_turns_stale(busy):
+    """A segment of a queue no event touched turns stale between two scrapes that events
+    elsewhere lie between (the Erlang A exposure leaves it out from then on)."""
+    at = busy.clock.now_us
+    busy.clock.now_us = at - at % MINUTE_US + MINUTE_US + 5_000_000
+    busy.queue_calls((290,))  # in support, stale 10 s from now
+    check(busy)
+    busy.clock.now_us += 20_000_000  # the same minute
+    busy.apply(iter(call_events(busy.clock.now_us, "sales", "s-2", 3)))
+    check(busy)

@@ -109,6 +109,12 @@ class Snapshots:
     CATCH_UP_SHARE = 0.4
     MIN_CATCH_UP_LIMIT = 50_000
 
+    @classmethod
+    def catch_up_limit(cls, entities: int) -> float:
+        """How many changed records a snapshot of ``entities`` records is caught up with at
+        most (more: a rebuild is about as fast)."""
+        return max(cls.MIN_CATCH_UP_LIMIT, cls.CATCH_UP_SHARE * entities)
+
     def __init__(self, directory: Path, config: Config) -> None:
         self.directory = directory
         self.fingerprint = fingerprint(config)
@@ -159,7 +165,8 @@ class Snapshots:
         # journal has another token, used only if the store is still at its offset.
         os.replace(tmp, path)
         self._close_journal(tp)
-        self.journals[tp] = Journal.start(self.journal_path(tp), token, offset)
+        self.journals[tp] = Journal.start(self.journal_path(tp), token, offset,
+                                          captured.entities)
         return len(body)
 
     def before_write(self, tp: TP, read: Callable[[bytes], Then], keys: Iterable[bytes],
@@ -167,13 +174,21 @@ class Snapshots:
         """About to write ``keys`` to ``tp``'s local store (bringing it to changelog
         ``offset``): journal their values now, if ``tp`` has a snapshot."""
         journal = self.journals.get(tp)
-        if journal is not None:
-            journal.record(read, keys, offset)
+        if journal is None:
+            return
+        journal.record(read, keys, offset)
+        if len(journal.keys) > self.catch_up_limit(journal.entities):
+            # a rebuild would be about as fast as catching up: stop journaling (a partition
+            # long on another worker, its changelog read in by a standby, say)
+            print(f"ccpulse worker: snapshot of {tp[0]}-{tp[1]} dropped: "
+                  f"{len(journal.keys):,} of its records changed since it was taken",
+                  flush=True)
+            self.discard(tp)
 
     def journal_size(self, tp: TP) -> int | None:
         """How many keys of ``tp`` were written since its snapshot; None: it has none."""
         journal = self.journals.get(tp)
-        return None if journal is None else len(journal.then)
+        return None if journal is None else len(journal.keys)
 
     # ------------------------------------------------------------------ reading
     def take(self, tp: TP, offset: int | None) -> Taken | None:
@@ -199,9 +214,9 @@ class Snapshots:
             covered = journal.covered if journal is not None else saved["offset"]
             why = (f"its journal covers changelog offset {covered}, the local store "
                    f"{offset}")
-        elif offset != saved["offset"] and len(journal.then) > max(  # type: ignore[union-attr]
-                self.MIN_CATCH_UP_LIMIT, self.CATCH_UP_SHARE * saved["entities"]):
-            why = (f"{len(journal.then):,} records changed since it "  # type: ignore[union-attr]
+        elif offset != saved["offset"] and len(journal.keys) > self.catch_up_limit(  # type: ignore[union-attr]
+                saved["entities"]):
+            why = (f"{len(journal.keys):,} records changed since it "  # type: ignore[union-attr]
                    "was taken: a rebuild is as fast")
         if why is not None:
             print(f"ccpulse worker: snapshot of {tp[0]}-{tp[1]} not used ({why}): rebuilding "
@@ -210,13 +225,13 @@ class Snapshots:
             return None
         assert isinstance(saved, dict)
         if offset == saved["offset"]:  # nothing written since: a fresh journal
-            if journal is None or journal.token != saved["token"] or journal.then:
+            if journal is None or journal.token != saved["token"] or journal.keys:
                 self._close_journal(tp)
                 self.journals[tp] = Journal.start(self.journal_path(tp), saved["token"],
-                                                  offset)
+                                                  offset, saved["entities"])
             changed: dict[bytes, Then] = {}
         else:
-            changed = dict(journal.then)  # type: ignore[union-attr]
+            changed = journal.changed()  # type: ignore[union-attr]
         state: dict[str, Any] = pickle.loads(saved["engine"])
         return Taken(state, changed)
 
@@ -247,7 +262,8 @@ class Snapshots:
             pass
         saved = self._load(self.path(tp))
         if isinstance(saved, dict) and "token" in saved:
-            self.journals[tp] = Journal.start(path, saved["token"], saved["offset"])
+            self.journals[tp] = Journal.start(path, saved["token"], saved["offset"],
+                                              saved["entities"])
 
     def _close_journal(self, tp: TP) -> None:
         journal = self.journals.pop(tp, None)

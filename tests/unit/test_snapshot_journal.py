@@ -194,3 +194,24 @@ def test_an_engine_rebuilt_from_its_records_is_snapshotted_at_once(tmp_path):
     assert third.state.from_snapshots == 1
     end = events[-1].occurred_us + 60_000_000
     assert exported(restored, end) == exported(engine, end)
+
+
+def test_a_journal_past_the_catch_up_limit_is_dropped_with_its_snapshot(
+        tmp_path, monkeypatch, capsys):
+    """Past the limit a rebuild is about as fast as a catch-up: journaling stops (a journal
+    keeps every key written since its snapshot in memory), and the restart rebuilds."""
+    monkeypatch.setattr(Snapshots, "MIN_CATCH_UP_LIMIT", 40)
+    monkeypatch.setattr(Snapshots, "CATCH_UP_SHARE", 0.0)
+    events = traffic()
+    first = Worker(tmp_path)
+    first.run(events[:400])
+    first.state.write_snapshots()
+    engine = first.run(events[400:900])
+    assert "dropped: " in capsys.readouterr().out
+    assert first.state.snapshots.journal_size(TP) is None  # type: ignore[union-attr]
+    assert not first.state.snapshots.path(TP).exists()  # type: ignore[union-attr]
+    again = Worker(tmp_path, first.table)
+    restored = again.state.engine(TP)
+    assert again.state.from_snapshots == 0
+    now = events[899].occurred_us
+    assert exported(restored, now) == exported(engine, now)

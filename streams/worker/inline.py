@@ -26,7 +26,8 @@ The guarantees are Faust's, unchanged:
   committed offsets and it is fetched again (a chunk the handler had begun is acknowledged;
   Faust discards the commit of a partition it revoked).
 * **Gaps and commits.** Offsets missing from a partition (compaction, transaction markers) are
-  recorded as gaps, and ``broker_commit_every`` triggers a commit, as in Faust's loop.
+  recorded as gaps, and ``broker_commit_every`` triggers a commit, as in Faust's loop; the
+  commit runs beside the next chunks (one at a time) instead of holding them up.
 
 faust-streaming 0.15.x has no hook for this; ``tests/unit/test_faust_contract.py`` pins every
 internal used here so an upgrade that changes them fails there first.
@@ -197,8 +198,25 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
         finally:
             consumer.diag.unset_flag(CONSUMER_FETCHING)
 
+    #: The commit ``broker_commit_every`` started, while it runs (at most one).
+    committing: list[asyncio.Future[Any]] = []
+
+    def may_commit() -> bool:
+        """No commit started here is still running; one that failed raises its error here,
+        and so stops the fetch loop as an awaited one did."""
+        if committing and committing[0].done():
+            committing.pop().result()
+        return not committing
+
     async def _apply(tp: Any, records: list[Any], current: Callable[[], bool]) -> bool:
-        """Apply ``records`` in chunks; False when a rebalance cut the batch short."""
+        """Apply ``records`` in chunks; False when a rebalance cut the batch short.
+
+        A commit that ``broker_commit_every`` calls for runs beside the next chunks instead
+        of holding them up: it writes the changelog, waits for Kafka and the local store,
+        then commits offsets (~0.1-0.3 s on a backlog of call events, a fifth of the time
+        when awaited here). It commits only offsets acknowledged before it started, whose
+        records its checkpoint takes before its first await (Faust's commit timer runs
+        beside this loop the same way); the next starts once it has finished."""
         commit_every = consumer._commit_every
         for start in range(0, len(records), chunk):
             part = records[start:start + chunk]
@@ -210,9 +228,10 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
             acknowledge(consumer, tp, [r.offset for r in part])
             if not current():
                 return False
-            if commit_every is not None and consumer._n_acked >= commit_every:
+            if (commit_every is not None and consumer._n_acked >= commit_every
+                    and may_commit()):
                 consumer._n_acked = 0
-                await consumer.commit()
+                committing.append(asyncio.ensure_future(consumer.commit()))
             await asyncio.sleep(0)  # let scrapes, heartbeats and commits in
             if not current():
                 return False

@@ -40,6 +40,23 @@ def test_a_batch_of_an_active_changelog_lands_in_the_store_and_advances_recovery
     assert app.tables.recovery.active_offsets[ACTIVE] == 2
 
 
+def test_a_recovered_batch_is_shown_to_the_snapshot_journal_before_it_is_written():
+    """A changelog tail recovered into a store after its engine snapshot must be journaled
+    (streams.worker.journal): the hook sees the keys while the store still holds their old
+    values, with the offset the write brings it to."""
+    app, table = recovering_app()
+    table.data[b"a"] = b"old"
+    seen: list[tuple[Any, ...]] = []
+
+    def before(data: Any, partition: int, writes: list, offset: int | None) -> None:
+        seen.append((partition, [k for k, _ in writes], offset, dict(data)))
+
+    restore_batch(app, ACTIVE, [changelog(ACTIVE, 7, b"a", b"new"),
+                                changelog(ACTIVE, 8, b"b", b"2")], before=before)
+    assert seen == [(0, [b"a", b"b"], 8, {b"a": b"old"})]
+    assert table.data == {b"a": b"new", b"b": b"2"}
+
+
 def test_a_standby_batch_advances_the_standby_offsets():
     app, table = recovering_app()
     assert restore_batch(app, STANDBY, [changelog(STANDBY, 5, b"x", b"9")]) is True

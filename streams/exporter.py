@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -330,9 +331,12 @@ def _text_reusing_samples(fam: Family) -> str:
 
 
 #: Gauge or counter family name -> (kind, label names, its keys in the order of its samples,
-#: each key's place among the keys sorted (the order written), the values and the lines in
-#: that order) at its last render by :func:`_gauge_text`.
-_LINES: dict[str, tuple[str, tuple[str, ...], list[Any], list[int], list[Any], list[str]]] = {}
+#: each key's place among the keys sorted (the order written), the keys, the values and the
+#: lines in that order) at its last render by :func:`_gauge_text`.
+_LINES: dict[str, tuple[str, tuple[str, ...], list[Any], list[int], list[Any], list[Any],
+                        list[str]]] = {}
+#: A value no sample has (a line still to write).
+_UNWRITTEN: Any = object()
 
 
 def _same_text(old: Any, new: Any) -> bool:
@@ -344,60 +348,71 @@ def _same_text(old: Any, new: Any) -> bool:
 
 def _gauge_text(fam: Family, keys: list[Any]) -> str:
     """``family_text(fam)`` of a gauge or counter with labels whose values are all numbers
-    (``keys``: its keys in order). When its keys are those of its previous render (in any
-    order), only the lines of the samples whose value is not the very object it was then and
-    is not written the same (:func:`_same_text`) are written again, keeping the labels text
-    of the old line; else every line is placed again in sorted order, reusing each line
-    whose value is written the same."""
+    (``keys``: its keys in order). From its previous render, the keys gone are taken out of
+    the sorted order and the new ones put in their places (bisection; all sorted again when
+    many changed), and only the lines of the samples whose value is not the very object it
+    was then and is not written the same (:func:`_same_text`) are written again, keeping the
+    labels text of the old line."""
     names = fam.labels
     name, header = _header(fam)
     kind = fam.kind
-    values = list(fam.samples.values())
-    found = _LINES.get(fam.name)
-    go = _go
-    if found is not None and found[0] == kind and found[1] == names:
-        _, _, old_keys, pos, ranked_values, lines = found
-        if old_keys != keys and len(old_keys) == len(keys):
-            at = dict(zip(old_keys, pos, strict=True))
-            try:
-                pos = [at[k] for k in keys]  # the same keys (they are unique) in a new order
-            except KeyError:
-                pos = None  # type: ignore[assignment]
-        elif old_keys != keys:
-            pos = None  # type: ignore[assignment]
-        if pos is not None:
-            changed = [(p, b) for p, b in zip(pos, values, strict=True)
-                       if ranked_values[p] is not b]
-            if changed:
-                ranked_values = list(ranked_values)
-                lines = list(lines)
-                for p, new in changed:
-                    if not _same_text(ranked_values[p], new):
-                        line = lines[p]
-                        lines[p] = line[:line.rindex(" ") + 1] + go(new) + "\n"
-                    ranked_values[p] = new
-            _LINES[fam.name] = (kind, names, keys, pos, ranked_values, lines)
-            return header + "".join(lines)
-        seen = {k: (ranked_values[p], lines[p])
-                for k, p in zip(old_keys, found[3], strict=True)}
-    else:
-        seen = {}
-    order = sorted(range(len(names)), key=names.__getitem__)
-    ranked = sorted(keys)
     samples = fam.samples
-    lines = []
-    ranked_values = []
-    for values_ in ranked:
-        value = samples[values_]
-        old = seen.get(values_)
-        if old is not None and _same_text(old[0], value):
-            line = old[1]
-        elif old is not None:  # the labels are those of the old line: keep its text
-            line = old[1][:old[1].rindex(" ") + 1] + go(value) + "\n"
-        else:
-            line = f"{name}{{{_label_text(names, order, values_)}}} {go(value)}\n"
-        lines.append(line)
-        ranked_values.append(value)
-    at_of = {k: j for j, k in enumerate(ranked)}
-    _LINES[fam.name] = (kind, names, keys, [at_of[k] for k in keys], ranked_values, lines)
+    values = list(samples.values())
+    found = _LINES.get(fam.name)
+    pos: list[int] | None = None
+    if found is not None and found[0] == kind and found[1] == names:
+        _, _, old_keys, pos, ranked, ranked_values, lines = found
+        if old_keys != keys:
+            placed = _places(old_keys, pos, keys, samples, ranked, ranked_values, lines)
+            if placed is None:
+                pos = None
+            else:
+                ranked, ranked_values, lines, pos = placed
+    if pos is None:  # all sorted anew
+        ranked = sorted(keys)
+        at = {k: j for j, k in enumerate(ranked)}
+        pos = [at[k] for k in keys]
+        ranked_values = [_UNWRITTEN] * len(ranked)
+        lines = [""] * len(ranked)
+    changed = [(p, b) for p, b in zip(pos, values, strict=True) if ranked_values[p] is not b]
+    if changed:
+        go = _go
+        order: list[int] | None = None
+        for p, new in changed:
+            old = ranked_values[p]
+            if old is _UNWRITTEN:
+                if order is None:
+                    order = sorted(range(len(names)), key=names.__getitem__)
+                lines[p] = f"{name}{{{_label_text(names, order, ranked[p])}}} {go(new)}\n"
+            elif not _same_text(old, new):
+                line = lines[p]  # the labels are those of the old line: keep its text
+                lines[p] = line[:line.rindex(" ") + 1] + go(new) + "\n"
+            ranked_values[p] = new
+    _LINES[fam.name] = (kind, names, keys, pos, ranked, ranked_values, lines)
     return header + "".join(lines)
+
+
+def _places(old_keys: list[Any], old_pos: list[int], keys: list[Any], samples: dict[Any, Any],
+            ranked: list[Any], ranked_values: list[Any], lines: list[str]) -> Any:
+    """For keys that changed from ``old_keys`` (placed at ``old_pos`` in the sorted
+    ``ranked``): ``(ranked, its values, its lines, each key's place)`` with the gone keys
+    taken out and the new ones in their places (value :data:`_UNWRITTEN`), the rest as at
+    the previous render (:data:`_LINES`); None when over a quarter of them changed."""
+    at_old = dict(zip(old_keys, old_pos, strict=True))
+    added = [k for k in keys if k not in at_old]
+    gone = [at_old[k] for k in old_keys if k not in samples]
+    if (len(added) + len(gone)) * 4 > len(keys):
+        return None
+    if gone:
+        out = set(gone)
+        kept = [j for j in range(len(ranked)) if j not in out]
+        ranked = [ranked[j] for j in kept]
+        ranked_values = [ranked_values[j] for j in kept]
+        lines = [lines[j] for j in kept]
+    for k in added:
+        j = bisect_left(ranked, k)
+        ranked.insert(j, k)
+        ranked_values.insert(j, _UNWRITTEN)
+        lines.insert(j, "")
+    at = {k: j for j, k in enumerate(ranked)}
+    return ranked, ranked_values, lines, [at[k] for k in keys]

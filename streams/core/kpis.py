@@ -21,8 +21,9 @@ from streams.core.calendar import QueueCalendar
 from streams.core.config import Config
 from streams.core.contributions import AGENT_STATES, CONTACT_CHANNELS, OCCUPANCY_STATES, STALE
 from streams.core.customers import customer_families
+from streams.core.entities.customer import PREFIX as CUSTOMER_PREFIX
 from streams.core.entities.customer import month_calendar
-from streams.core.ledger import MINUTE_US, Ledger
+from streams.core.ledger import MINUTE_US, TICKET_HISTOGRAMS, Ledger
 from streams.core.metrics import Family, new_family
 
 WINDOWS = ("interval", "previous_interval", "today")
@@ -77,14 +78,15 @@ def all_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
 
     reuse = (_reuse_for(config, ledgers, now_us) if _KEEP[0]
              else _Reuse(config, ledgers, {}, ()))  # afresh: for this call only
-    token = _SCRAPE.set({"reuse": reuse.results})  # the window sums etc., computed once
+    # the window sums etc., computed once
+    token = _SCRAPE.set({"reuse": reuse.results, "state": reuse})
     try:
         # The customer families follow the clock only by its month (streams.core.customers).
         month = month_calendar(config.customers.timezone).month(now_us)
         return [
             *contact_families(config, ledgers, now_us, live_us),
-            *_reused(("customers", month),
-                     lambda: customer_families(config, ledgers, now_us)),
+            *_reused(("customers", month), _sticky(
+                "customers", lambda: customer_families(config, ledgers, now_us), month)),
             *ticket_families(config, ledgers, now_us, live_us),
             *feedback_families(config, ledgers, now_us),
             *per_agent_families(config, ledgers, now_us),
@@ -147,6 +149,8 @@ def forget() -> None:
     _LAST.clear()
     for builder in _BUILDERS:
         builder.basis = None
+    for sticky in _STICKY.values():
+        sticky.kept = None
 
 
 @contextmanager
@@ -178,6 +182,8 @@ def _reused_value(key: Any, compute: Callable[[], Any]) -> Any:
     if memo is None:
         return compute()
     results = memo["reuse"]
+    if key == "ticket totals" or key == "feedback":
+        compute = _sticky(key, compute)
     if isinstance(key, tuple):
         name, rest = key[0], key[1:]
         found = results.get(name)
@@ -188,6 +194,95 @@ def _reused_value(key: Any, compute: Callable[[], Any]) -> Any:
     if found is None:
         found = results[key] = compute()
     return found
+
+
+class _Sticky:
+    """A result kept across changes of the ledgers that touch nothing it reads: no counter
+    or histogram of its ``metrics``, no window sum field of its ``fields`` (when it reads
+    window sums: a field any changed merged key had or has, :attr:`_WindowSums.fields_changed`),
+    the same ``basis`` (configuration, labels, windows...) and ``extra`` (what else of the
+    ledgers it reads). Exact: every change to a ledger's counters, histograms and buckets
+    is stamped (:attr:`Ledger.touched_totals`, :attr:`Ledger.touched`), and a result is only
+    kept while every window sums update since it was computed was checked."""
+
+    def __init__(self, metrics: Callable[[str], bool], fields: Callable[[str], bool] | None,
+                 extra: Callable[[Sequence[Ledger]], Any] | None = None) -> None:
+        self.metrics, self.fields, self.extra = metrics, fields, extra
+        self.kept: tuple[Any, ...] | None = None
+
+    def get(self, ledgers: Sequence[Ledger], basis: Any, compute: Callable[[], Any]) -> Any:
+        extra = self.extra(ledgers) if self.extra is not None else None
+        kept = self.kept
+        if kept is not None and self._holds(kept, ledgers, basis, extra):
+            result = kept[-1]
+        else:
+            result = compute()
+        self.kept = (basis, [weakref.ref(ledger) for ledger in ledgers],
+                     [ledger.version for ledger in ledgers], _WINDOWS.generation, extra, result)
+        return result
+
+    def _holds(self, kept: tuple[Any, ...], ledgers: Sequence[Ledger], basis: Any,
+               extra: Any) -> bool:
+        k_basis, refs, versions, generation, k_extra, _ = kept
+        if not (k_basis == basis and k_extra == extra and len(refs) == len(ledgers)
+                and all(ref() is ledger for ref, ledger in zip(refs, ledgers, strict=True))):
+            return False
+        if versions == [ledger.version for ledger in ledgers]:
+            return True
+        if self.fields is not None:
+            if _WINDOWS.generation != generation + 1 or _WINDOWS.basis is None:
+                return False
+            fields = self.fields
+            if any(fields(f) for f in _WINDOWS.fields_changed):
+                return False
+        metrics = self.metrics
+        for ledger, since in zip(ledgers, versions, strict=True):
+            if ledger.version == since:
+                continue
+            keys = _changed(ledger, since, ledger.touched_totals)
+            if keys is None or any(metrics(metric) for metric, _ in keys):
+                return False
+        return True
+
+
+def _ticket_metric(metric: str) -> bool:
+    from streams.core.ticket_kpis import _TICKET_COUNTERS
+
+    return metric in _TICKET_COUNTERS or metric in TICKET_HISTOGRAMS
+
+
+def _feedback_metric(metric: str) -> bool:
+    from streams.core.ticket_kpis import _FEEDBACK_COUNTERS
+
+    return metric in _FEEDBACK_COUNTERS
+
+
+_FEEDBACK_FIELDS = frozenset({
+    F.NPS_RESPONSES, F.NPS_PROMOTERS, F.NPS_DETRACTORS, F.CSAT_RESPONSES, F.CSAT_SATISFIED,
+    F.CES_RESPONSES, F.CES_EASY, F.CES_SCORE_SUM, F.QA_REVIEWS, F.IQS_PPM})
+
+#: What ``streams.core.ticket_kpis`` and ``streams.core.customers`` compute, kept while the
+#: ledgers change only elsewhere (a contact-only floor recomputes none of them).
+_STICKY = {
+    "ticket totals": _Sticky(_ticket_metric, lambda f: f.startswith("ticket"),
+                             lambda ledgers: [list(ledger.tickets_open) for ledger in ledgers]),
+    "feedback": _Sticky(_feedback_metric, _FEEDBACK_FIELDS.__contains__),
+    "customers": _Sticky(lambda metric: metric.startswith(CUSTOMER_PREFIX), None),
+}
+
+
+def _sticky(name: str, compute: Callable[[], Any], clock: Any = None) -> Callable[[], Any]:
+    """``compute`` through the :data:`_STICKY` rule of ``name``, inside a kept scrape whose
+    window sums are kept (:class:`_WindowSums`); ``compute`` itself otherwise. ``clock``:
+    what of the clock the result depends on beyond the windows (the customers' month)."""
+    memo = _SCRAPE.get()
+    reuse: _Reuse | None = memo["state"] if memo is not None else None
+    if (reuse is None or not _KEEP[0] or not reuse.refs
+            or OTHER_QUEUE in reuse.config.queues):
+        return compute
+    ledgers = [ref() for ref in reuse.refs]
+    basis = (reuse.config, reuse.allowed, reuse.windows, clock)
+    return lambda: _STICKY[name].get(ledgers, basis, compute)  # type: ignore[arg-type]
 
 
 def _reused(key: Any, compute: Callable[[], list[Family]]) -> list[Family]:
@@ -301,7 +396,14 @@ def _changed(ledger: Ledger, since: int | None, touched: dict[Any, int]) -> list
         return None
     if ledger.version == since:
         return []
-    return [k for k, stamp in touched.items() if stamp > since]
+    memo = _SCRAPE.get()
+    if memo is None:
+        return [k for k, stamp in touched.items() if stamp > since]
+    key = (id(touched), since)  # within one scrape: the same dict, still alive
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = [k for k, stamp in touched.items() if stamp > since]
+    return found  # type: ignore[no-any-return]
 
 
 class _Incremental:
@@ -474,7 +576,11 @@ def _live_contact_families(
     the stale cut-off are measured from it (a segment queued after it is 0 s old)."""
     waiting = new_family("cc_queue_contacts_waiting")
     oldest = new_family("cc_queue_oldest_wait_seconds")
-    for key in _reused_value("offered keys", lambda: _offered_keys(ledgers, label)):
+    offered = (_TOTALS.samples["offered"] if _KEEP[0] and _TOTALS.generation
+               and _TOTALS.basis is not None else None)
+    keys = offered if offered is not None and _SCRAPE.get() is not None else _reused_value(
+        "offered keys", lambda: _offered_keys(ledgers, label))
+    for key in keys:
         waiting.samples.setdefault(key, 0)
         oldest.samples.setdefault(key, 0.0)
         stale.samples.setdefault(key, 0)
@@ -560,8 +666,10 @@ class _WindowSums(_Incremental):
         self.members: dict[tuple[str, str], dict[tuple[int, str], None]] = {}
         #: per ledger: (queue name, channel) -> its merged key, for the keys it has
         self.own: list[dict[tuple[str, str], tuple[str, str]]] = [{} for _ in range(n)]
-        #: the merged keys summed again at the last update
+        #: the merged keys summed again at the last update, and every field their sums had
+        #: before or have after it
         self.changed: dict[tuple[str, str], None] = {}
+        self.fields_changed: dict[str, None] = {}
 
     def sums_at(self, ledgers: Sequence[Ledger], label: QueueLabels, now_us: int
                 ) -> dict[tuple[str, str, str], dict[str, float]]:
@@ -589,6 +697,7 @@ class _WindowSums(_Incremental):
         self.done(ledgers)
         windows_of: dict[Any, tuple[int, int, int]] = {}
         sums = self.sums
+        fields_changed: dict[str, None] = {}
         for mkey in changed:
             q, channel = mkey
             acc: tuple[dict[str, float], ...] | None = None
@@ -605,19 +714,26 @@ class _WindowSums(_Incremental):
                           ledger.days[key].get(day))
                 if not any(fields):
                     continue
-                if acc is None:
-                    acc = ({}, {}, {})
+                if acc is None:  # the first live member's fields, copied
+                    acc = tuple(dict(f) if f else {} for f in fields)
+                    continue
                 for into, f in zip(acc, fields, strict=True):
                     _sum_fields(into, f)
             if not self.members.get(mkey, True):
                 del self.members[mkey]
+            for window in WINDOWS:
+                old = sums.get((q, channel, window))
+                if old:
+                    fields_changed.update(old)
             if acc is None:
                 for window in WINDOWS:
                     sums.pop((q, channel, window), None)
             else:
                 for window, f in zip(WINDOWS, acc, strict=True):
                     sums[(q, channel, window)] = f
+                    fields_changed.update(f)
         self.changed = changed
+        self.fields_changed = fields_changed
         self.generation += 1
         return sums
 

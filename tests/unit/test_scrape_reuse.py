@@ -30,7 +30,7 @@ from streams import exporter
 from streams.core import contributions as F
 from streams.core import kpis
 from streams.core.config import parse_config
-from streams.core.contributions import Booking, Count, Observe
+from streams.core.contributions import Booking, Count, Observe, TicketNow
 from streams.core.engine import Engine
 from streams.core.kpis import all_families
 from streams.core.ledger import Ledger
@@ -444,4 +444,24 @@ def test_a_busy_scrape_equals_a_fresh_one_as_a_quiet_queue_turns_stale(busy):
     check(busy)
     busy.clock.now_us += 20_000_000  # the same minute
     busy.apply(iter(call_events(busy.clock.now_us, "sales", "s-2", 3)))
+    check(busy)
+
+
+def test_a_busy_scrape_equals_a_fresh_one_after_ticket_and_survey_changes_alone(busy):
+    """What the ticket and feedback families read changes with no counter of theirs: window
+    fields alone, an open ticket alone (they are kept while the ledgers change elsewhere)."""
+    ledger = busy.state.engines[sorted(busy.state.engines)[-1]].ledger
+    now = busy.clock.now_us
+    busy.feed(n=50)
+    check(busy)
+    ledger.add("t-1", [Booking("calm", "email", now - 1_000_000, F.TICKET_FIRST_RESPONSES, 1),
+                       Booking("calm", "email", now - 1_000_000, F.TICKET_FIRST_RESPONSE_US,
+                               60_000_000)])
+    check(busy)
+    ledger.add("s-1", [Booking("calm", "chat", now - 1_000_000, F.CSAT_RESPONSES, 1),
+                       Booking("calm", "chat", now - 1_000_000, F.CSAT_SATISFIED, 1)])
+    check(busy)
+    ledger.add("t-2", [TicketNow("quiet", "fax", "high", now - 5_000_000, True, None)])
+    check(busy)
+    busy.feed(n=50)
     check(busy)

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -429,9 +430,10 @@ class Pipeline:
                            self._probe_timeout_s())
 
     def readiness(self) -> Verdict:
-        return self.health.readiness(time.monotonic(), assigned=not self.app.rebalancing,
-                                     recovered=self.app.tables.recovery.completed.is_set(),
-                                     built=self.engines_built())
+        verdict = self.health.readiness(time.monotonic(), assigned=not self.app.rebalancing,
+                                        recovered=self.app.tables.recovery.completed.is_set(),
+                                        built=self.engines_built())
+        return replace(verdict, engines=self.state.build_counts())
 
     # ------------------------------------------------------------------ web
     def families(self) -> list[Any]:

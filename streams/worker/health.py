@@ -43,10 +43,17 @@ class Verdict:
     checks: dict[str, bool]
     reasons: list[str] = field(default_factory=list)
     lag_messages: int | None = None
+    #: How the worker's engines were built since it started (readiness only): restored from
+    #: snapshots, records changed since those snapshots caught up with, rebuilt from records.
+    engines: dict[str, int] | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"status": "ok" if self.ok else "unavailable", "checks": self.checks,
-                "reasons": self.reasons, "lag_messages": self.lag_messages}
+        out: dict[str, Any] = {"status": "ok" if self.ok else "unavailable",
+                               "checks": self.checks, "reasons": self.reasons,
+                               "lag_messages": self.lag_messages}
+        if self.engines is not None:
+            out["engines"] = self.engines
+        return out
 
 
 class HealthState:

@@ -9,8 +9,10 @@ the changelogs. Both must expose exactly what ``ccpulse replay`` gives for the s
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
+import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
@@ -189,6 +191,11 @@ def test_a_worker_killed_after_its_snapshots_restarts_from_them_and_equals_the_r
         restored, changed = map(int, re.findall(pattern, restarted.log_tail(200_000))[-1])
         assert restored > 0 and changed > 0, restarted.log_tail()
         wait_equals_replay(restarted, files)
+        # /readyz says so too
+        with urllib.request.urlopen(restarted.url + "/readyz", timeout=10) as answer:
+            engines = json.loads(answer.read())["engines"]
+        assert engines == {"restored_from_snapshots": restored, "records_caught_up": changed,
+                           "rebuilt_from_records": 0}
 
         produce(kafka_bootstrap, prefix, events)  # every event again: duplicates
         produce(kafka_bootstrap, prefix, fresh)

@@ -194,6 +194,11 @@ def test_an_engine_rebuilt_from_its_records_is_snapshotted_at_once(tmp_path):
     assert third.state.from_snapshots == 1
     end = events[-1].occurred_us + 60_000_000
     assert exported(restored, end) == exported(engine, end)
+    assert second.state.build_counts() == {"restored_from_snapshots": 0,
+                                           "records_caught_up": 0, "rebuilt_from_records": 1}
+    counts = third.state.build_counts()
+    assert counts["restored_from_snapshots"] == 1 and counts["rebuilt_from_records"] == 0
+    assert counts["records_caught_up"] > 0
 
 
 def test_a_journal_past_the_catch_up_limit_is_dropped_with_its_snapshot(

@@ -336,8 +336,8 @@ class _ErlangKept(kpis._Incremental):
     and its today window sums, the AHT when the trailing window has none) and whose queue's
     staffed agents changed: each one's :class:`Load` and samples are computed again as
     :func:`live_loads` and :func:`erlang_families` compute them. Valid for the same
-    configuration, labels, minute and windows (the ``basis``), while no waiting segment
-    turned stale or back since (a clock moved past a stale instant: everything again)."""
+    configuration, labels, minute and windows (the ``basis``); a key with a waiting segment
+    that turned stale (or back) as the clock moved since is computed again too."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -359,10 +359,10 @@ class _ErlangKept(kpis._Incremental):
         basis = (config, dict(label._allowed), this_minute,
                  kpis._windows_at(config, now_us))
         same = self.sync(ledgers, basis)
+        crossed: list[tuple[str, str]] = []
         if same and self.now_us is not None and (
                 bisect_left(stale_instants, self.now_us) != bisect_left(stale_instants, now_us)):
-            same = False
-            self.seen = []
+            crossed = self._crossed(config, ledgers, label, self.now_us, now_us)
         if not same:
             self.reset(len(ledgers))
         today = _window_sums(ledgers, label, now_us)
@@ -390,6 +390,7 @@ class _ErlangKept(kpis._Incremental):
                 dirty[mkey] = None
         self.done(ledgers)
         self.now_us = now_us
+        dirty.update(dict.fromkeys(crossed))
         staffed: dict[str, int] = {}
         for ledger in ledgers:
             for state, queues, _ in ledger.agents.values():
@@ -425,6 +426,20 @@ class _ErlangKept(kpis._Incremental):
                 else:
                     g[name].samples[key] = value
         return list(g.values())
+
+    @staticmethod
+    def _crossed(config: Config, ledgers: Sequence[Ledger], label: QueueLabels, before_us: int,
+                 now_us: int) -> list[tuple[str, str]]:
+        """The (queue label, channel) keys with a waiting segment that turned stale, or back,
+        as the clock moved from ``before_us`` to ``now_us`` (its stale instant between)."""
+        lo, hi = min(before_us, now_us), max(before_us, now_us)
+        keys = []
+        for ledger in ledgers:
+            for (queue, channel), segs in ledger.waiting.items():
+                after_us = config.queue(queue).stale_after_us
+                if any(lo <= queued_us + after_us < hi for _, queued_us in segs):
+                    keys.append((label(queue), channel))
+        return keys
 
     def _load(self, config: Config, ledgers: Sequence[Ledger], mkey: tuple[str, str],
               now_us: int, this_minute: int, lo: int, staffed: dict[str, int],

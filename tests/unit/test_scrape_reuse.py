@@ -442,7 +442,12 @@ def test_a_busy_scrape_equals_a_fresh_one_as_a_quiet_queue_turns_stale(busy):
     busy.clock.now_us = at - at % MINUTE_US + MINUTE_US + 5_000_000
     busy.queue_calls((290,))  # in support, stale 10 s from now
     check(busy)
-    busy.clock.now_us += 20_000_000  # the same minute
+    stale = busy.stale_instant()
+    for i, at in enumerate((stale, stale + 1)):  # at the instant (not stale yet), then past
+        busy.clock.now_us = at
+        busy.apply(iter(call_events(at, "elsewhere", f"e-{i}", 1)))
+        check(busy)
+    busy.clock.now_us = stale + 20_000_000
     busy.apply(iter(call_events(busy.clock.now_us, "sales", "s-2", 3)))
     check(busy)
 

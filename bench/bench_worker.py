@@ -2,7 +2,8 @@
 
 1. Throughput: N simulated events are produced first, then one ``ccpulse worker`` starts and
    consumes the backlog with every KPI on; events/s is measured from /metrics (first to last
-   event counted).
+   event counted), and beside it the worker's CPU time per event over the same span (from
+   ``/proc``: what a shared machine's load does not change much, unlike events/s).
 2. Freshness: events stamped with the send time are sent at a fixed rate (1,000/s by
    default) to the running worker; the ``cc_event_lag_seconds`` histogram (processing time −
    event time; /metrics serves the in-memory state, so processed = visible) gives p50/p99.
@@ -115,6 +116,17 @@ def start_broker(tmp: Path) -> tuple[LocalBroker | None, str]:
     return broker, broker.bootstrap
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system, every thread) the process ``pid`` has used so far, from
+    ``/proc`` (None where there is none): beside events/s, what an event costs the worker
+    whatever else the machine runs — a shared machine slows the wall clock, not this."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     args = [a for a in sys.argv[1:] if a != "--calls"]
     count = int(args[0]) if args else 100_000
@@ -134,6 +146,7 @@ def main() -> None:
         worker.start()
         t_ready = time.monotonic()
         first: list[float] = []
+        cpu_at_first: list[float | None] = []
 
         shown = [time.monotonic()]
 
@@ -141,6 +154,7 @@ def main() -> None:
             done = _total(worker.metrics(), "cc_events_total")
             if done and not first:
                 first.append(time.monotonic())
+                cpu_at_first.append(cpu_seconds(worker.proc.pid))  # type: ignore[union-attr]
             if time.monotonic() - shown[0] >= 5:
                 shown[0] = time.monotonic()
                 print(f"  worker: {done:,.0f} of {len(events):,} events applied", flush=True)
@@ -148,10 +162,16 @@ def main() -> None:
 
         wait_for(consumed, "the backlog to be consumed", worker, timeout_s=1800)
         t_done = time.monotonic()
+        cpu_done = cpu_seconds(worker.proc.pid)  # type: ignore[union-attr]
         begin = first[0] if first else t_ready
         rows.append(("worker start → ready", "", f"{t_ready - t_start:.1f} s"))
         rows.append(("backlog throughput", f"{len(events):,}",
                      f"{len(events) / max(t_done - begin, 1e-9):,.0f} events/s"))
+        if cpu_done is not None and cpu_at_first and cpu_at_first[0] is not None:
+            used = cpu_done - cpu_at_first[0]
+            rows.append(("  worker CPU (all threads)", "",
+                         f"{used / len(events) * 1e6:.1f} µs/event, "
+                         f"{used / max(t_done - begin, 1e-9):.0%} of the wall time"))
         live = _events(int(rate * 20), time.time_ns() // 1_000_000)
         print(f"sending {len(live):,} events at {rate:,.0f}/s ...", flush=True)
         before = worker.metrics()

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -206,7 +207,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="ccpulse-wmem-"))
     broker, bootstrap = start_broker(tmp)
-    prefix = f"wmem{int(time.time())}."
+    prefix = f"wmem{int(time.time())}-{os.getpid()}."  # runs side by side: their own topics
     worker = Worker(bootstrap, prefix + "ccpulse", prefix, tmp / "worker", free_port(),
                     partitions=PARTITIONS)
     rows: list[dict] = []

@@ -219,6 +219,12 @@ def _erlang_a(agents: int, rate: float, aht: float, patience: float,
     return erlang.erlang_a(agents, rate, aht, patience, threshold)
 
 
+@lru_cache(maxsize=4096)
+def _required_erlang_c(traffic: float, aht: float, threshold: float, target: float) -> int:
+    # Memoized like _erlang_a: a queue whose staffed agents changed needs it again as it was.
+    return erlang.required_agents(traffic, aht, threshold, target)
+
+
 @lru_cache(maxsize=1024)
 def _required_erlang_a(rate: float, aht: float, patience: float, threshold: float,
                        target: float) -> int:
@@ -304,7 +310,7 @@ def _erlang_samples(g: dict[str, Family], key: tuple[str, str], load: Load) -> N
     agents = load.agents_staffed
     g["cc_erlang_arrival_rate_per_second"].samples[key] = rate
     g["cc_erlang_average_handle_time_seconds"].samples[key] = aht
-    g["cc_erlang_required_agents"].samples[key] = erlang.required_agents(
+    g["cc_erlang_required_agents"].samples[key] = _required_erlang_c(
         traffic, aht, threshold, target)
     if traffic > 0:
         g["cc_erlang_predicted_service_level_ratio"].samples[key] = (
@@ -352,6 +358,9 @@ class _ErlangKept(kpis._Incremental):
         self.channels: dict[str, dict[str, None]] = {}
         self.staffed: dict[str, int] = {}
         self.now_us: int | None = None
+        #: (ledger index, queue name, channel) -> its minutes summed over the trailing window
+        #: (None: it has no minutes), while it is not touched
+        self.trailing: dict[tuple[int, str, str], dict[str, float] | None] = {}
 
     def families(self, config: Config, ledgers: Sequence[Ledger], now_us: int,
                  label: QueueLabels, stale_instants: list[int]) -> list[Family]:
@@ -372,10 +381,12 @@ class _ErlangKept(kpis._Incremental):
             keys = kpis._changed(ledger, self.since(i), ledger.touched)
             if keys is None:
                 keys = [*own, *ledger.minutes, *ledger.waiting]
+            trailing = self.trailing
             for key in keys:
                 queue, channel = key
                 if not channel:
                     continue
+                trailing.pop((i, queue, channel), None)
                 mkey = own.get(key)
                 if key in ledger.minutes or key in ledger.waiting:
                     if mkey is None:
@@ -457,15 +468,25 @@ class _ErlangKept(kpis._Incremental):
             return None
         acc: dict[str, float] | None = None
         waiting_us = 0
+        trailing = self.trailing
         for i, queue in members:
             ledger = ledgers[i]
             key = (queue, channel)
-            minutes = ledger.minutes.get(key)
-            if minutes is not None:
+            found = trailing.get((i, queue, channel), _NONE)
+            if found is _NONE:
+                minutes = ledger.minutes.get(key)
+                if minutes is None:
+                    found = None
+                else:
+                    found = {}
+                    for start in range(lo, this_minute, MINUTE_US):
+                        _sum_fields(found, minutes.get(start))
+                trailing[(i, queue, channel)] = found
+            if found is not None:
                 if acc is None:
-                    acc = {}
-                for start in range(lo, this_minute, MINUTE_US):
-                    _sum_fields(acc, minutes.get(start))
+                    acc = dict(found)
+                else:
+                    _sum_fields(acc, found)
             segs = ledger.waiting.get(key)
             if segs:
                 stale_before = now_us - config.queue(queue).stale_after_us

@@ -475,7 +475,9 @@ class _ContactTotals(_Incremental):
         self._export(changed)
         self.changed = changed
         self.generation += 1
-        return [Family(fam.name, fam.kind, fam.help, fam.labels, dict(self.samples[m]))
+        # the samples themselves: kept by the scrape's results (_reused copies them out),
+        # changed only at the next update, which is for a new state's results
+        return [Family(fam.name, fam.kind, fam.help, fam.labels, self.samples[m])
                 for m, fam in self._templates()]
 
     def _merge(self, ledger: Ledger, merged: dict[Any, Any], key: tuple[str, tuple[str, ...]],

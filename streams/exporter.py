@@ -370,8 +370,8 @@ def _gauge_text(fam: Family, keys: list[Any]) -> str:
                 ranked, ranked_values, lines, pos = placed
     if pos is None:  # all sorted anew
         ranked = sorted(keys)
-        at = {k: j for j, k in enumerate(ranked)}
-        pos = [at[k] for k in keys]
+        at = dict(zip(ranked, range(len(ranked)), strict=True))
+        pos = list(map(at.__getitem__, keys))
         ranked_values = [_UNWRITTEN] * len(ranked)
         lines = [""] * len(ranked)
     changed = [(p, b) for p, b in zip(pos, values, strict=True) if ranked_values[p] is not b]
@@ -399,8 +399,8 @@ def _places(old_keys: list[Any], old_pos: list[int], keys: list[Any], samples: d
     taken out and the new ones in their places (value :data:`_UNWRITTEN`), the rest as at
     the previous render (:data:`_LINES`); None when over a quarter of them changed."""
     at_old = dict(zip(old_keys, old_pos, strict=True))
-    added = [k for k in keys if k not in at_old]
-    gone = [at_old[k] for k in old_keys if k not in samples]
+    added = samples.keys() - at_old.keys()
+    gone = [at_old[k] for k in at_old.keys() - samples.keys()]
     if (len(added) + len(gone)) * 4 > len(keys):
         return None
     if gone:
@@ -414,5 +414,5 @@ def _places(old_keys: list[Any], old_pos: list[int], keys: list[Any], samples: d
         ranked.insert(j, k)
         ranked_values.insert(j, _UNWRITTEN)
         lines.insert(j, "")
-    at = {k: j for j, k in enumerate(ranked)}
-    return ranked, ranked_values, lines, [at[k] for k in keys]
+    at = dict(zip(ranked, range(len(ranked)), strict=True))
+    return ranked, ranked_values, lines, list(map(at.__getitem__, keys))

@@ -723,16 +723,17 @@ class _WindowSums(_Incremental):
                     _sum_fields(into, f)
             if not self.members.get(mkey, True):
                 del self.members[mkey]
-            for window in WINDOWS:
-                old = sums.get((q, channel, window))
+            for window, f in zip(WINDOWS, acc or (None, None, None), strict=True):
+                key = (q, channel, window)
+                old = sums.get(key)
+                if old is not None and old == f:
+                    continue  # the same sums: kept, the very dict (_WindowFamilies skips it)
                 if old:
                     fields_changed.update(old)
-            if acc is None:
-                for window in WINDOWS:
-                    sums.pop((q, channel, window), None)
-            else:
-                for window, f in zip(WINDOWS, acc, strict=True):
-                    sums[(q, channel, window)] = f
+                if f is None:
+                    sums.pop(key, None)
+                else:
+                    sums[key] = f
                     fields_changed.update(f)
         self.changed = changed
         self.fields_changed = fields_changed
@@ -929,6 +930,8 @@ class _WindowFamilies(_Incremental):
         self.channels: dict[str, dict[str, None]] = {}
         #: (queue label, channel, window) -> what it adds to its requests
         self.requests_of: dict[tuple[str, str, str], Any] = {}
+        #: (queue label, channel, window) -> the window sums its samples were written from
+        self.written: dict[tuple[str, str, str], dict[str, float]] = {}
         self.generations = (-1, -1)
 
     def families(self, config: Config, ledgers: Sequence[Ledger], label: QueueLabels,
@@ -946,12 +949,13 @@ class _WindowFamilies(_Incremental):
             dirty.update((key, None) for (metric, key) in _TOTALS.changed if metric == "offered")
         self.done(ledgers)
         self.generations = (_WINDOWS.generation, _TOTALS.generation)
-        g, policies, requests = self.g, self.policies, self.requests
+        g, policies, requests, written = self.g, self.policies, self.requests, self.written
         qws: dict[str, None] = {}
         for mkey in dirty:
             q, channel = mkey
             if not channel:
                 continue
+            had = policies.get(mkey)
             if ("offered", mkey) in _TOTALS.sums and channel in CONTACT_CHANNELS:
                 policies[mkey] = config.policy(q, channel)
             else:
@@ -961,6 +965,12 @@ class _WindowFamilies(_Incremental):
             for window in WINDOWS:
                 labels = (q, channel, window)
                 f = sums.get(labels)
+                if f is not None and written.get(labels) is f and had is policy:
+                    continue  # the very sums written from, under the same policy
+                if f is None:
+                    written.pop(labels, None)
+                else:
+                    written[labels] = f
                 rkey = (channel, window)
                 part = self.requests_of.pop(labels, None)
                 if part is not None:

@@ -6,6 +6,9 @@ lets the first record of each *kind* through, then at most one per backoff perio
 doubling to 5 min) carrying how many were held back; a kind not seen for twice its period is
 forgotten, so the next outage is reported at once. A kind is the logger, the level and the
 message with every number taken out (node ids, ports and pids change; the trouble does not).
+ccpulse's own status lines (``ccpulse worker: …``: engines built, snapshots written or not
+used, each about other partitions or counts) always pass: they are few, and each says
+something the one before did not.
 
 Attach it to a *handler* (filters on a logger do not see its children's records), e.g. with
 :func:`collapse_repeats_on`.
@@ -27,6 +30,8 @@ MAX_BACKOFF_S = 300.0
 MAX_KINDS = 1000
 
 _NUMBER = re.compile(r"\d+")
+#: The start of ccpulse's own status lines, never collapsed.
+OWN_LINES = "ccpulse "
 
 
 @dataclass
@@ -50,8 +55,11 @@ class CollapseRepeats(logging.Filter):
         self._kinds: dict[tuple[str, int, str], _Kind] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith(OWN_LINES):
+            return True
         now = self._clock()
-        key = (record.name, record.levelno, _NUMBER.sub("#", record.getMessage()))
+        key = (record.name, record.levelno, _NUMBER.sub("#", message))
         kind = self._kinds.get(key)
         if kind is not None and now - kind.last_seen > 2 * kind.backoff_s:
             kind = None  # quiet long enough: a new episode

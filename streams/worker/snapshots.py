@@ -59,9 +59,27 @@ def _core_digest() -> str:
 def fingerprint(config: Config) -> str:
     """What a snapshot is valid for: this core code and the settings the engine reads (not
     the web, health, wallboard or connector settings, nor the ports)."""
-    engine_settings = (config.defaults, config.queues, config.limits, config.customers,
-                       config.deployment.partitions)
-    return hashlib.sha256(f"{_core_digest()}\n{engine_settings!r}".encode()).hexdigest()
+    return hashlib.sha256(repr(sorted(fingerprint_parts(config).items())).encode()).hexdigest()
+
+
+def fingerprint_parts(config: Config) -> dict[str, str]:
+    """:func:`fingerprint` part by part, so that a refused snapshot can say what changed: the
+    release (the pure core's code), and each settings section the engine reads."""
+    def digest(value: object) -> str:
+        return hashlib.sha256(repr(value).encode()).hexdigest()
+    return {"release": _core_digest(), "[defaults]": digest(config.defaults),
+            "[queues.*]": digest(config.queues), "[limits]": digest(config.limits),
+            "[customers]": digest(config.customers),
+            "partitions": digest(config.deployment.partitions)}
+
+
+def _what_changed(saved: dict[str, Any], now: dict[str, str]) -> str:
+    """Why a snapshot's fingerprint differs, in words."""
+    parts = saved.get("fingerprint_parts")
+    if not isinstance(parts, dict) or parts.get("release") != now["release"]:
+        return "written by another release of ccpulse"
+    changed = [name for name, value in now.items() if parts.get(name) != value]
+    return "written with other settings: " + ", ".join(changed or ["unknown"])
 
 
 def local_offset(data: Any, partition: int) -> int | None:
@@ -118,7 +136,10 @@ class Snapshots:
     def __init__(self, directory: Path, config: Config) -> None:
         self.directory = directory
         self.fingerprint = fingerprint(config)
+        self.fingerprint_parts = fingerprint_parts(config)
         self.journals: dict[TP, Journal] = {}
+        #: Why each snapshot found unusable since the last :meth:`report` was not used.
+        self.refused: list[tuple[TP, str]] = []
         for path in sorted(directory.glob("*.snapshot")) if directory.is_dir() else []:
             tp = _tp_of(path)
             if tp is not None:
@@ -152,7 +173,8 @@ class Snapshots:
         store after this one is journaled against it. Returns the file's size in bytes."""
         self.directory.mkdir(parents=True, exist_ok=True)
         token = os.urandom(16)
-        body = pickle.dumps({"fingerprint": self.fingerprint, "offset": offset,
+        body = pickle.dumps({"fingerprint": self.fingerprint,
+                             "fingerprint_parts": self.fingerprint_parts, "offset": offset,
                              "token": token, "entities": captured.entities,
                              "engine": captured.engine}, protocol=pickle.HIGHEST_PROTOCOL)
         path = self.path(tp)
@@ -195,32 +217,31 @@ class Snapshots:
         """The snapshot of ``tp``, if it is valid for a local store covering changelog
         ``offset``: written by this core code and engine settings, and either the store is
         still at its offset, or its journal covers every write since. An invalid snapshot is
-        removed with its journal (the worker says why); a valid one is kept, so a build
-        abandoned in a rebalance can use it again."""
+        removed with its journal, and why is kept for :meth:`report`; a valid one is kept, so
+        a build abandoned in a rebalance can use it again."""
         path = self.path(tp)
         if not path.exists():
             return None
-        saved = self._load(path)
+        saved, damage = self._load(path)
         journal = self.journals.get(tp)
         why = None
-        if not isinstance(saved, dict):
-            why = "unreadable"
+        if not isinstance(saved, dict) or "engine" not in saved:
+            why = f"its file is damaged: {damage or 'not a snapshot'}"
         elif saved.get("fingerprint") != self.fingerprint or "token" not in saved:
-            why = "written by another release or with other engine settings"
+            why = _what_changed(saved, self.fingerprint_parts)
         elif offset is None or offset < saved["offset"]:
-            why = f"covers changelog offset {saved['offset']}, the local store {offset}"
+            why = (f"the local store is older than it: changelog offset {offset}, the "
+                   f"snapshot {saved['offset']}")
         elif offset != saved["offset"] and (journal is None or journal.token != saved["token"]
                                             or offset > journal.covered):
             covered = journal.covered if journal is not None else saved["offset"]
-            why = (f"its journal covers changelog offset {covered}, the local store "
-                   f"{offset}")
+            why = (f"its journal is torn, damaged or missing: it covers the local store up to "
+                   f"changelog offset {covered}, the store is at {offset}")
         elif offset != saved["offset"] and len(journal.keys) > self.catch_up_limit(  # type: ignore[union-attr]
                 saved["entities"]):
-            why = (f"{len(journal.keys):,} records changed since it "  # type: ignore[union-attr]
-                   "was taken: a rebuild is as fast")
+            why = "too many records changed since it was taken: a rebuild is as fast"
         if why is not None:
-            print(f"ccpulse worker: snapshot of {tp[0]}-{tp[1]} not used ({why}): rebuilding "
-                  "from the records", flush=True)
+            self.refused.append((tp, why))
             self.discard(tp)
             return None
         assert isinstance(saved, dict)
@@ -235,6 +256,17 @@ class Snapshots:
         state: dict[str, Any] = pickle.loads(saved["engine"])
         return Taken(state, changed)
 
+    def report(self) -> None:
+        """Say on standard output, one line per reason, which snapshots were not used since
+        the last report and why (their engines are rebuilt from their records)."""
+        by_reason: dict[str, list[str]] = {}
+        for tp, why in self.refused:
+            by_reason.setdefault(why, []).append(f"{tp[0]}-{tp[1]}")
+        self.refused.clear()
+        for why, tps in by_reason.items():
+            print(f"ccpulse worker: {len(tps)} snapshot{'s' if len(tps) != 1 else ''} not "
+                  f"used, rebuilding from the records ({why}): {', '.join(tps)}", flush=True)
+
     def discard(self, tp: TP) -> None:
         """Remove ``tp``'s snapshot and journal (no longer valid, or unusable)."""
         self._close_journal(tp)
@@ -242,14 +274,13 @@ class Snapshots:
         self.journal_path(tp).unlink(missing_ok=True)
 
     @staticmethod
-    def _load(path: Path) -> Any:
+    def _load(path: Path) -> tuple[Any, str | None]:
+        """The snapshot file's contents, or None and what is wrong with it."""
         try:
             with open(path, "rb") as src:
-                return pickle.load(src)
+                return pickle.load(src), None
         except Exception as exc:  # a torn or foreign file: rebuild from the records
-            print(f"ccpulse worker: snapshot {path} unreadable ({exc}): rebuilding from the "
-                  "records", flush=True)
-            return None
+            return None, f"{exc.__class__.__name__}: {exc}"
 
     def _open_journal(self, tp: TP) -> None:
         """Open the journal of ``tp``'s snapshot, or start one if it has none (a snapshot
@@ -260,7 +291,7 @@ class Snapshots:
             return
         except (OSError, ValueError):
             pass
-        saved = self._load(self.path(tp))
+        saved, _ = self._load(self.path(tp))
         if isinstance(saved, dict) and "token" in saved:
             self.journals[tp] = Journal.start(path, saved["token"], saved["offset"],
                                               saved["entities"])

@@ -166,6 +166,8 @@ class WorkerState:
                 for _ in self._restoring(tp, engine, slice_records=10_000):
                     pass
             self._install(tp, engine)
+        if self.snapshots is not None:
+            self.snapshots.report()
 
     async def build(self, wanted: Callable[[], set[TP]], slice_records: int = 500) -> int:
         """Build the engine of every partition in ``wanted()`` that has none, restoring its
@@ -197,6 +199,8 @@ class WorkerState:
             self._install(tp, engine)
             built += 1
         freeze_long_lived()  # an engine from a snapshot is built in no slices
+        if self.snapshots is not None:
+            self.snapshots.report()
         return built
 
     def _new_engine(self, tp: TP) -> Engine:
@@ -220,8 +224,9 @@ class WorkerState:
                     if taken.changed:
                         engine.catch_up(self._changes(tp, taken.changed, read))
                 except (ValueError, LookupError) as exc:  # a fault: never a wrong value
-                    print(f"ccpulse worker: snapshot of {tp[0]}-{tp[1]} could not be used "
-                          f"({exc}): rebuilding from the records", flush=True)
+                    print(f"ccpulse worker: snapshot of {tp[0]}-{tp[1]} not used, rebuilding "
+                          f"from the records (it failed to restore the engine: {exc})",
+                          flush=True)
                     self.snapshots.discard(tp)
                     raise SnapshotUnusable(str(exc)) from exc
                 self.warming.add(tp)
@@ -267,9 +272,10 @@ class WorkerState:
     def _install(self, tp: TP, engine: Engine) -> None:
         engine.finish_rebuild()
         self.engines[tp] = engine
-        if tp not in self.warming and engine.entity_count:  # rebuilt from its records
+        if tp not in self.warming:  # rebuilt from its records
             self.rebuilt += 1
-            self._snapshot_rebuilt(tp, engine)  # a crash from now on restarts from it
+            if engine.entity_count:
+                self._snapshot_rebuilt(tp, engine)  # a crash from now on restarts from it
         self.admissions.ledgers.append(engine.ledger)
         # Restored state is not a read: the partition's feed is known from its next one.
         self.feeds.pop(tp, None)

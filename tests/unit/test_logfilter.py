@@ -49,3 +49,14 @@ class TestCollapseRepeats:
         rec = record("broker down")
         assert collapse.filter(rec)
         assert rec.getMessage() == "broker down"
+
+
+def test_ccpulse_own_status_lines_are_never_collapsed():
+    """They differ only in numbers (partitions, counts): one per partition or per build must
+    all reach the log, or a snapshot refused for one partition goes unexplained."""
+    collapse = CollapseRepeats(Clock())
+    lines = [record("ccpulse worker: snapshot of cc.calls-%s not used (unreadable)", p,
+                    name="faust.stdout") for p in range(4)]
+    lines += [record("ccpulse worker: %s engines built in 0.1 s", n, name="faust.stdout")
+              for n in (17, 7)]
+    assert all(collapse.filter(rec) for rec in lines)

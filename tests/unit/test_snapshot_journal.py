@@ -125,7 +125,8 @@ def test_a_torn_journal_makes_the_worker_rebuild_from_the_records(tmp_path, caps
     again = Worker(tmp_path, first.table)
     restored = again.state.engine(TP)
     assert again.state.from_snapshots == 0
-    assert "its journal covers changelog offset" in capsys.readouterr().out
+    assert "(its journal is torn, damaged or missing: it covers the local store up to " \
+           "changelog offset" in capsys.readouterr().out
     now = events[899].occurred_us
     assert exported(restored, now) == exported(engine, now)
 

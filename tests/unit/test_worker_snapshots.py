@@ -78,7 +78,27 @@ def test_a_snapshot_of_other_engine_settings_is_not_used(tmp_path, capsys):
     state.write_snapshots()
     other = Snapshots(tmp_path / "snapshots", parse_config({"limits": {"max_queues": 7}}))
     assert other.take(("cc.calls", 0), 41) is None
-    assert "other engine settings" in capsys.readouterr().out
+    other.report()
+    assert capsys.readouterr().out == (
+        "ccpulse worker: 1 snapshot not used, rebuilding from the records (written with "
+        "other settings: [limits]): cc.calls-0\n")
+
+
+def test_refused_snapshots_are_reported_one_line_per_reason(tmp_path, capsys):
+    """A config change refuses every partition's snapshot: one line names them all."""
+    state, table = worker(tmp_path)
+    for p in range(3):
+        state.engine(("cc.calls", p))
+        table.data._db_for_partition(p)[OFFSET_KEY] = b"41"
+    assert state.write_snapshots() == 3
+    other = Snapshots(tmp_path / "snapshots", parse_config({"defaults": {
+        "service_level": {"threshold_seconds": 30}}}))
+    for p in range(3):
+        assert other.take(("cc.calls", p), 41) is None
+    other.report()
+    assert capsys.readouterr().out.splitlines() == [
+        "ccpulse worker: 3 snapshots not used, rebuilding from the records (written with "
+        "other settings: [defaults]): cc.calls-0, cc.calls-1, cc.calls-2"]
 
 
 def test_a_torn_snapshot_file_is_not_used(tmp_path, capsys):
@@ -90,7 +110,8 @@ def test_a_torn_snapshot_file_is_not_used(tmp_path, capsys):
     path.write_bytes(b"\x80\x05not a pickle")
     assert snapshots.take(("cc.calls", 0), 41) is None
     assert not path.exists()
-    assert "unreadable" in capsys.readouterr().out
+    snapshots.report()
+    assert "(its file is damaged: UnpicklingError" in capsys.readouterr().out
 
 
 def test_an_engine_is_restored_from_its_snapshot_with_no_record_read(tmp_path):

@@ -10,7 +10,9 @@ are also appended to ``<data_dir>/logs/demo.log``.
 One demo per data directory (``<data_dir>/demo.lock``, see :mod:`streams.demo_lock`):
 ``ccpulse demo --stop`` stops the running one from any shell, ``--reset`` starts from empty
 state. When the simulator ends the demo says so and keeps serving; when the broker goes away
-it says so once and waits for it to come back.
+it says so once and waits for it to come back; when the worker dies (killed, out of memory) it
+starts it again on the same data directory, as a supervisor would, and says how long the
+worker took to be back and how its engines were built.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ from streams.settings import KafkaTarget, kafka_target, load_config
 
 READY_TIMEOUT_S = 120.0
 STATUS_EVERY_S = 5.0
+#: A worker that dies again this soon after the demo started it again ends the demo (a crash
+#: that repeats would restart for ever).
+RESTART_WITHIN_S = 60.0
 STOP_WAIT_S = 90.0
 #: The simulator's scenario in the demo: understaffed somewhere, so amber and red show early.
 DEMO_SCENARIO = "demo"
@@ -162,6 +167,27 @@ def _last_line(log: Path) -> str:
         lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
         return ""
+    return lines[-1].strip()[:300] if lines else ""
+
+
+def _last_matching(log: Path, text: str) -> str:
+    """The part after ``ccpulse worker: `` of the last line of ``log`` holding ``text``."""
+    try:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if text in line]
+    except OSError:
+        return ""
+    return lines[-1].partition("ccpulse worker: ")[2].strip()[:300] if lines else ""
+
+
+def _last_problem(log: Path) -> str:
+    """The last ERROR or exception line of ``log``, else its last line."""
+    try:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        if "[ERROR]" in line or "Error" in line or "Traceback" in line:
+            return line.strip()[:300]
     return lines[-1].strip()[:300] if lines else ""
 
 
@@ -414,7 +440,9 @@ class Demo:
         exe = [sys.executable, "-m", "streams.cli"]
         worker_log = self.logs / "worker.log"
         base = f"http://{d.web_host}:{d.web_port}"
+        self.worker_command = ([*exe, "worker"], env)
         self.worker = start_child([*exe, "worker"], env, worker_log)
+        self.worker_restarted_at: float | None = None
         self.lock.update(children={"worker": self.worker.pid}, wallboard=base + "/wallboard")
         self.say("starting the worker (it recovers its tables before it is ready)")
         _wait_healthy(base + "/healthz", self.worker, worker_log)
@@ -452,6 +480,36 @@ class Demo:
             self._wait_caught_up(base, sim_log)
         self._show_urls(base, target)
         self._watch(base, worker_log, sim_log)
+
+    def _restart_worker(self, base: str, worker_log: Path) -> None:
+        """The worker died (killed, out of memory, a crash): start it again on the same data
+        directory, as a supervisor (Kubernetes, systemd, compose's ``restart:``) would. Its
+        engines come back from their snapshots and the records changed since; it says so.
+        One that dies again within :data:`RESTART_WITHIN_S` of that restart ends the demo."""
+        assert self.worker is not None
+        status = self.worker.returncode
+        how = (f"killed by {signal.Signals(-status).name}" if status is not None and status < 0
+               else f"status {status}")
+        again = self.worker_restarted_at
+        if again is not None and time.monotonic() - again < RESTART_WITHIN_S:
+            raise CcpulseError(f"the worker stopped again ({how}) within "
+                               f"{RESTART_WITHIN_S:.0f} s of its restart: "
+                               f"{_last_problem(worker_log)} (full log: {worker_log})")
+        self.say(f"the worker stopped ({how}); starting it again on its data directory (its "
+                 f"log: {worker_log})")
+        command, env = self.worker_command
+        self.worker = start_child(command, env, worker_log)
+        self.worker_restarted_at = time.monotonic()
+        children = {"worker": self.worker.pid}
+        if self.simulator is not None:
+            children["connect" if self.args.source is not None else "simulate"] = \
+                self.simulator.pid
+        self.lock.update(children=children)
+        started = time.monotonic()
+        _wait_healthy(base + "/healthz", self.worker, worker_log)
+        built = _last_matching(worker_log, "engines built in")
+        self.say(f"the worker is back after {time.monotonic() - started:.1f} s"
+                 + (f": {built}" if built else ""))
 
     def connect_command(self, exe: list[str]) -> list[str]:
         """``ccpulse connect SYSTEM <its options>`` into the demo's broker, checkpoints in the
@@ -530,8 +588,7 @@ class Demo:
             time.sleep(STATUS_EVERY_S)
             assert self.worker is not None
             if self.worker.poll() is not None:
-                raise CcpulseError(f"the worker stopped (status {self.worker.returncode}): "
-                                   f"{_last_line(worker_log)} (full log: {worker_log})")
+                self._restart_worker(base, worker_log)
             if self.simulator is not None and self.simulator.poll() is not None:
                 # a connector that stopped on an error (a bad input) fails the demo's exit
                 self.feed_failed = self.args.source is not None and \

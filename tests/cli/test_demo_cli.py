@@ -176,6 +176,41 @@ def test_the_simulator_ending_and_the_broker_going_away_are_said_once_and_stop_e
     assert again.stdout.decode() == f"no demo is running from {demo.data}\n"
 
 
+def test_a_killed_worker_is_started_again_from_its_snapshots_and_the_numbers_stay(
+        tmp_path: Path, demos: list[DemoRun]):
+    """SIGKILL the demo's worker (a crash, the OOM killer): the demo starts it again on the
+    same data directory, says so, and the worker comes back from its engine snapshots
+    (``/readyz`` says how) with the counters it had."""
+    demo = DemoRun(tmp_path / "data")
+    demos.append(demo)
+    demo.wait_ready()
+    base = f"http://127.0.0.1:{demo.web_port}"
+    os.killpg(demo.pids()["simulate"], signal.SIGTERM)  # nothing changes from here on
+    wait_until(lambda: "the simulator ended" in demo.log(), "the simulator to end")
+
+    def offered() -> float:
+        text = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
+        return sum(float(line.rpartition(" ")[2]) for line in text.splitlines()
+                   if line.startswith("cc_contacts_offered_total{"))
+
+    before = offered()
+    assert before > 0
+    time.sleep(6)  # two commit intervals: every record checkpointed
+    old = demo.pids()["worker"]
+    os.kill(old, signal.SIGKILL)
+    wait_until(lambda: "the worker is back" in demo.log(), "the demo to restart the worker",
+               timeout_s=2 * DEMO_TIMEOUT_S)
+    log = demo.log()
+    assert "the worker stopped (killed by SIGKILL); starting it again" in log
+    assert demo.proc.poll() is None and demo.pids()["worker"] != old
+    ready = json.loads(urllib.request.urlopen(base + "/readyz", timeout=10).read())
+    assert ready["engines"]["restored_from_snapshots"] > 0, ready
+    assert offered() == before
+    pids = demo.pids()
+    demo.signal_group(signal.SIGINT)
+    assert demo.wait_gone(pids) == 0
+
+
 def test_reset_starts_from_empty_state_and_a_hang_up_stops_everything(
         tmp_path: Path, demos: list[DemoRun]):
     data = tmp_path / "data"

@@ -581,9 +581,15 @@ class Engine:
         other, so after a crash a contact may hold a change (a transfer) that the survey
         following it was restored without, and the redelivered event is then a duplicate
         that changes nothing."""
-        for key, record in list(self._records.items()):
-            if record["kind"] in _REFERRING:
-                self.resolve_feedback(key)
+        # The feedback this engine holds, also those restored from a snapshot and still cold
+        # (they watch what they reference): a partial checkpoint before a crash can have left
+        # any of them behind the entity it follows, whatever the engine was built from.
+        mine = {key for keys in self.directory.watchers.values()
+                for key, engine in keys.items() if engine is self}
+        mine.update(key for key, record in self._records.items()
+                    if record["kind"] in _REFERRING)
+        for key in sorted(mine):
+            self.resolve_feedback(key)
         watchers = self.directory.watchers
         for key in [k for k in watchers if k in self._records or k in self._cold]:
             self.directory.changed(key)

@@ -61,10 +61,6 @@ BASE_VERSION = 2
 WINDOW_KEEP_US = 3 * DAY_US
 #: The replay prunes whenever stream time has moved on this much (memory bounded by state).
 PRUNE_STEP_US = HOUR_US
-#: :meth:`Engine.evict_idle` keeps in memory a record due (to expire or be trimmed) within
-#: this much stream time: contacts (48 h) and feedback always, tickets solved 30 days ago and
-#: customers (13 months) until their time comes.
-EVICT_BEFORE_DUE_US = 3 * DAY_US
 #: The layout of :meth:`Engine.snapshot`.
 SNAPSHOT_FORMAT = 1
 
@@ -671,10 +667,9 @@ class Engine:
         self._hot.update((key, self._pass) for key in self._records)
 
     def evict_idle(self, dirty: Callable[[str], bool]) -> int:
-        """Drop from memory the records of entities with a known expiry more than
-        :data:`EVICT_BEFORE_DUE_US` of stream time away (solved tickets, customers) that no
-        event touched during the last two calls, unless ``dirty(key)`` (not yet in the
-        store). Each stays in the store
+        """Drop from memory the records of entities with a known expiry (contacts, solved
+        tickets, customers, feedback) that no event, prune or reference touched during the
+        last two calls, unless ``dirty(key)`` (not yet in the store). Each stays in the store
         and the prune index, and is read back when next needed (:meth:`_record`), so memory
         holds the working set, not the retention: a customer is kept 13 months, a solved
         ticket 30 days. Changes no value: de-duplication is per entity and a record read
@@ -685,14 +680,10 @@ class Engine:
         self._pass += 1
         idle = self._pass - 2
         gone = [key for key, seen in self._hot.items() if seen <= idle]
-        # A record due (expiring or trimming) soon stays: the prune would read it back at
-        # once (a contact's 48 h are its whole retention).
-        soon = (self.stream_us + EVICT_BEFORE_DUE_US) // PRUNE_STEP_US
         evicted = 0
         for key in gone:
-            step = self._due_step.get(key)
-            if step is None or step <= soon or dirty(key):
-                if step is None:
+            if key not in self._due_step or dirty(key):
+                if key not in self._due_step:
                     del self._hot[key]  # undated now (a reopened ticket): every prune visits it
                 continue
             del self._hot[key]

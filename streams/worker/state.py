@@ -70,10 +70,9 @@ SNAPSHOT_SPACING = 30.0
 #: A checkpoint takes snapshots until they have cost this long (at least one): every small
 #: engine gets its first snapshot at once, a large one alone.
 SNAPSHOT_BUDGET_S = 0.05
-#: Every this often (at a checkpoint) the engines drop from memory the records of entities
-#: kept long (solved tickets, customers) that no event touched for two such periods and that
-#: are not due soon (``Engine.evict_idle``): they stay in the local store, so memory holds the
-#: working set, not the retention.
+#: Every this often (at a checkpoint) the engines drop from memory the records of dated
+#: entities no event touched for two such periods (``Engine.evict_idle``): they stay in the
+#: local store, so memory holds the working set, not the retention.
 EVICT_EVERY_S = 30.0
 
 

@@ -218,10 +218,6 @@ class Engine:
         self._cold: set[str] = set()
         self._cold_source: Callable[[str], dict[str, Any] | None] | None = None
         self._cold_undated: list[str] = []
-        #: Dated entities in memory -> the eviction pass they were last touched in
-        #: (:meth:`evict_idle`); only kept once a cold source is set.
-        self._hot: dict[str, int] = {}
-        self._pass = 0
         #: What :meth:`prune` visits. Entities of kinds with ``expires_us``, by the prune step
         #: their retention ends in (step -> keys, key -> step); the others, in an ordered set.
         self._due_keys: dict[int, set[str]] = {}
@@ -256,8 +252,6 @@ class Engine:
         # folded, or "late"): a customer's copy of a folded event (streams.core.entities.customer).
         ignored = kind.add(record, event)
         self._track(key, kind, record)
-        if self._cold_source is not None:
-            self._hot[key] = self._pass
         if ignored is None:
             self._hold(event.event_id, key)
         first_seen = self.ledger.first_seen
@@ -359,7 +353,6 @@ class Engine:
         once its contacts are gone (streams.core.admission)."""
         record = self._records.pop(key)
         self._untrack(key)
-        self._hot.pop(key, None)
         if kind.name in _REFERRING:
             self.directory.unwatch(kind.references(record), key)  # type: ignore[attr-defined]
         names_queues = kind.name in _NAMING_QUEUES
@@ -539,8 +532,6 @@ class Engine:
         place in the prune index, the references it watches (it keeps the queue it had and
         follows later changes), its event ids, the queues it saw, and stream time."""
         self._track(key, kind, record)
-        if self._cold_source is not None:
-            self._hot[key] = self._pass
         if kind.name in _REFERRING:
             self.directory.watch(kind.references(record), key, self)  # type: ignore
         for event_id in kind.event_ids(record):
@@ -657,44 +648,7 @@ class Engine:
         for event_id in kind.event_ids(record):
             self._hold(event_id, key)
         self._contributions[key] = kind.contributions(record, self.config)
-        self._hot[key] = self._pass
         return record
-
-    def read_from(self, cold_source: Callable[[str], dict[str, Any] | None]) -> None:
-        """Let :meth:`evict_idle` drop records from memory: ``cold_source(key)`` reads an
-        entity's persisted record back (a worker's local store)."""
-        self._cold_source = cold_source
-        self._hot.update((key, self._pass) for key in self._records)
-
-    def evict_idle(self, dirty: Callable[[str], bool]) -> int:
-        """Drop from memory the records of entities with a known expiry (contacts, solved
-        tickets, customers, feedback) that no event, prune or reference touched during the
-        last two calls, unless ``dirty(key)`` (not yet in the store). Each stays in the store
-        and the prune index, and is read back when next needed (:meth:`_record`), so memory
-        holds the working set, not the retention: a customer is kept 13 months, a solved
-        ticket 30 days. Changes no value: de-duplication is per entity and a record read
-        back is the record evicted (tests). Does nothing without :meth:`read_from`. Returns
-        how many were evicted."""
-        if self._cold_source is None:
-            return 0
-        self._pass += 1
-        idle = self._pass - 2
-        gone = [key for key, seen in self._hot.items() if seen <= idle]
-        evicted = 0
-        for key in gone:
-            if key not in self._due_step or dirty(key):
-                if key not in self._due_step:
-                    del self._hot[key]  # undated now (a reopened ticket): every prune visits it
-                continue
-            del self._hot[key]
-            record = self._records.pop(key)
-            kind = KIND_BY_NAME[record["kind"]]
-            for event_id in kind.event_ids(record):
-                self._release(event_id, key)
-            self._contributions.pop(key, None)
-            self._cold.add(key)
-            evicted += 1
-        return evicted
 
     def warm_undated(self, limit: int) -> int:
         """Bring up to ``limit`` cold records of kinds without a known expiry (open tickets,

@@ -70,10 +70,6 @@ SNAPSHOT_SPACING = 30.0
 #: A checkpoint takes snapshots until they have cost this long (at least one): every small
 #: engine gets its first snapshot at once, a large one alone.
 SNAPSHOT_BUDGET_S = 0.05
-#: Every this often (at a checkpoint) the engines drop from memory the records of dated
-#: entities no event touched for two such periods (``Engine.evict_idle``): they stay in the
-#: local store, so memory holds the working set, not the retention.
-EVICT_EVERY_S = 30.0
 
 
 class SnapshotUnusable(Exception):
@@ -142,9 +138,6 @@ class WorkerState:
         self._stream_at_read: dict[TP, int] = {}
         #: Monotonic time before which no snapshot is taken at a checkpoint.
         self._snapshot_not_before = 0.0
-        self._evict_at = time.monotonic() + EVICT_EVERY_S
-        #: Records dropped from memory by the eviction passes, since the worker started.
-        self.evicted = 0
         self._topic_of_store: dict[int, str] = {}
 
     def engine(self, tp: TP) -> Engine:
@@ -279,9 +272,6 @@ class WorkerState:
     def _install(self, tp: TP, engine: Engine) -> None:
         engine.finish_rebuild()
         self.engines[tp] = engine
-        table = self.tables.get(tp[0])
-        if table is not None and hasattr(table.data, "_db_for_partition"):
-            engine.read_from(cold_source(table.data, tp[1], table_key))
         if tp not in self.warming:  # rebuilt from its records
             self.rebuilt += 1
             if engine.entity_count:
@@ -381,20 +371,7 @@ class WorkerState:
                                        before=self.journal_write)
             if captured:
                 self._write_captured(captured)
-            if time.monotonic() >= self._evict_at:
-                self.evict_idle()
             return written
-
-    def evict_idle(self) -> int:
-        """One eviction pass over every engine (``Engine.evict_idle``): records not yet
-        written to their store stay. Returns how many records left memory."""
-        self._evict_at = time.monotonic() + EVICT_EVERY_S
-        evicted = 0
-        for (topic, p), engine in self.engines.items():
-            pending = self.pending.get(topic, {})
-            evicted += engine.evict_idle(lambda key: table_key(key, p) in pending)  # noqa: B023
-        self.evicted += evicted
-        return evicted
 
     def _snapshots_due(self) -> list[TP]:
         """The partitions whose engines to snapshot at this checkpoint, most needed first:

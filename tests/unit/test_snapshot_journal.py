@@ -65,15 +65,13 @@ class Worker:
             write_local(self.table.data, partition, writes, offset=self.offset,
                         before=self.state.journal_write if journal else None)
 
-    def run(self, events, every: int = 200, evict: bool = False) -> Engine:
+    def run(self, events, every: int = 200) -> Engine:
         engine = self.state.engine(TP)
         for i, event in enumerate(events, 1):
             engine.apply(event)
             engine.maybe_prune()
             if i % every == 0:
                 self.checkpoint()
-                if evict:
-                    self.state.evict_idle()
         self.checkpoint()
         return engine
 
@@ -223,27 +221,3 @@ def test_a_journal_past_the_catch_up_limit_is_dropped_with_its_snapshot(
     assert again.state.from_snapshots == 0
     now = events[899].occurred_us
     assert exported(restored, now) == exported(engine, now)
-
-
-def test_a_worker_evicting_idle_records_to_its_store_gives_the_same_values_and_restarts(
-        tmp_path):
-    """Idle dated records leave memory for the local store (``WorkerState.evict_idle``): the
-    values are those of a worker holding every record, before and after a crash restart."""
-    events = traffic()
-    n = len(events) * 2 // 3
-    holding = Worker(tmp_path / "holding").run(events[:n])
-    evicting_worker = Worker(tmp_path / "evicting")
-    evicting = evicting_worker.run(events[:n], every=100, evict=True)
-    assert evicting_worker.state.evicted > 0
-    now = events[n - 1].occurred_us + 60_000_000
-    assert exported(evicting, now) == exported(holding, now)
-    assert evicting.entity_count == holding.entity_count
-    evicting_worker.state.write_snapshots()
-    evicting_worker.run(events[n:], every=100, evict=True)  # and crashes
-    again = Worker(tmp_path / "evicting", evicting_worker.table)
-    restored = again.state.engine(TP)
-    for event in events[n:]:
-        holding.apply(event)
-        holding.maybe_prune()
-    end = events[-1].occurred_us + 60_000_000
-    assert exported(restored, end) == exported(holding, end)

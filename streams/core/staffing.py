@@ -101,6 +101,18 @@ def patience_seconds(abandoned: int, waiting_us: int) -> float | None:
     return waiting_us / abandoned / SECOND_US
 
 
+def _staffed(ledgers: Sequence[Ledger], label: QueueLabels) -> dict[str, int]:
+    """Agents in a staffed state per queue label, over ``ledgers``."""
+    staffed: dict[str, int] = {}
+    for ledger in ledgers:
+        for state, queues, _ in ledger.agents.values():
+            if state in STAFFED_STATES:
+                for queue in queues:
+                    q = label(queue)
+                    staffed[q] = staffed.get(q, 0) + 1
+    return staffed
+
+
 def live_loads(config: Config, ledgers: Sequence[Ledger], now_us: int,
                label: QueueLabels | None = None) -> dict[tuple[str, str], Load]:
     """(queue label, channel) -> :class:`Load` at the engine clock ``now_us``. A pure read."""
@@ -127,13 +139,7 @@ def live_loads(config: Config, ledgers: Sequence[Ledger], now_us: int,
             for (_, queued_us), n in segs.items():
                 if stale_before <= queued_us < this_minute:
                     still_waiting[key] = still_waiting.get(key, 0) + n * (this_minute - queued_us)
-    staffed: dict[str, int] = {}
-    for ledger in ledgers:
-        for state, queues, _ in ledger.agents.values():
-            if state in STAFFED_STATES:
-                for queue in queues:
-                    q = label(queue)
-                    staffed[q] = staffed.get(q, 0) + 1
+    staffed = _staffed(ledgers, label)
     today = _window_sums(ledgers, label, now_us)
     loads: dict[tuple[str, str], Load] = {}
     for (q, channel), f in trailing.items():
@@ -402,13 +408,7 @@ class _ErlangKept(kpis._Incremental):
         self.done(ledgers)
         self.now_us = now_us
         dirty.update(dict.fromkeys(crossed))
-        staffed: dict[str, int] = {}
-        for ledger in ledgers:
-            for state, queues, _ in ledger.agents.values():
-                if state in STAFFED_STATES:
-                    for queue in queues:
-                        q = label(queue)
-                        staffed[q] = staffed.get(q, 0) + 1
+        staffed = _staffed(ledgers, label)
         old = self.staffed
         for q in {*old, *staffed}:
             if old.get(q) != staffed.get(q):

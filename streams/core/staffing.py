@@ -46,7 +46,7 @@ from typing import Any
 
 from streams.core import contributions as F
 from streams.core import erlang, kpis
-from streams.core.config import Config
+from streams.core.config import Config, QueueSettings, ServiceLevelPolicy
 from streams.core.kpis import SECOND_US, QueueLabels, _sum_fields, _window_sums
 from streams.core.ledger import Ledger
 from streams.core.metrics import Family, new_family
@@ -141,28 +141,9 @@ def live_loads(config: Config, ledgers: Sequence[Ledger], now_us: int,
                     still_waiting[key] = still_waiting.get(key, 0) + n * (this_minute - queued_us)
     staffed = _staffed(ledgers, label)
     today = _window_sums(ledgers, label, now_us)
-    loads: dict[tuple[str, str], Load] = {}
-    for (q, channel), f in trailing.items():
-        handled, handle_us = f.get(F.HANDLED, 0), f.get(F.HANDLE_US, 0)
-        if not handled:
-            day = today.get((q, channel, "today"), {})
-            handled, handle_us = day.get(F.HANDLED, 0), day.get(F.HANDLE_US, 0)
-        policy, queue_settings = settings[(q, channel)]
-        waiting_us = (f.get(F.WAIT_ANSWERED_US, 0) + f.get(F.WAIT_ABANDONED_US, 0)
-                      + f.get(F.WAIT_FLOWED_OUT_US, 0) + still_waiting.get((q, channel), 0))
-        loads[(q, channel)] = Load(
-            offered=int(f.get(F.OFFERED, 0)),
-            arrival_rate_per_second=f.get(F.OFFERED, 0) / WINDOW_SECONDS,
-            aht_seconds=handle_us / handled / SECOND_US if handled and handle_us > 0 else None,
-            abandoned=int(f.get(F.ABANDONED, 0) + f.get(F.SHORT_ABANDONED, 0)),
-            waiting_us=int(waiting_us),
-            threshold_seconds=policy.threshold_seconds,
-            target_ratio=policy.target_ratio,
-            agents_staffed=staffed.get(q, 0),
-            blocked=int(f.get(F.BLOCKED, 0)),
-            trunks=queue_settings.trunks,
-        )
-    return loads
+    return {(q, channel): _load(*settings[(q, channel)], q, channel, f,
+                                still_waiting.get((q, channel), 0), staffed.get(q, 0), today)
+            for (q, channel), f in trailing.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -495,16 +476,20 @@ class _ErlangKept(kpis._Incremental):
                         waiting_us += n * (this_minute - queued_us)
         if acc is None:
             return None  # waiting segments only: no load
-        return _load(config, q, channel, acc, waiting_us, staffed.get(q, 0), today)
+        return _load(config.policy(q, channel), config.queue(q), q, channel, acc, waiting_us,
+                     staffed.get(q, 0), today)
 
 
 _NONE: Any = object()
 
 
-def _load(config: Config, q: str, channel: str, f: dict[str, float], still_waiting_us: int,
-          staffed: int, today: dict[tuple[str, str, str], dict[str, float]]) -> Load:
-    """The :class:`Load` of one (queue label, channel) as :func:`live_loads` makes it."""
-    policy, queue_settings = config.policy(q, channel), config.queue(q)
+def _load(policy: ServiceLevelPolicy, queue_settings: QueueSettings, q: str, channel: str,
+          f: dict[str, float],
+          still_waiting_us: int, staffed: int,
+          today: dict[tuple[str, str, str], dict[str, float]]) -> Load:
+    """The :class:`Load` of one (queue label, channel): its trailing-window sums ``f``, the
+    wait of its segments still waiting, its staffed agents, and today's sums for the AHT
+    when the window handled none; under ``policy`` and ``queue_settings`` (its trunks)."""
     handled, handle_us = f.get(F.HANDLED, 0), f.get(F.HANDLE_US, 0)
     if not handled:
         day = today.get((q, channel, "today"), {})

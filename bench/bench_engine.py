@@ -120,6 +120,9 @@ def worker_path(stream: list[tuple[str, int, list[bytes]]]) -> tuple[float, floa
 
 
 def main() -> None:
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        print(__doc__)
+        return
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     minutes = int(args[0]) if args else 120
     default_gc = "--default-gc" in sys.argv  # compare with CPython's default collector

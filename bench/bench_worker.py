@@ -13,6 +13,9 @@ Prints a table. Starts its own broker on free ports in a temp dir (or uses
 ``bench/bench_side_by_side.py`` drains (its ccpulse row without the peers). Run:
 
     .venv/bin/python bench/bench_worker.py [events] [rate] [--calls]
+
+``events``: the backlog drained (default 100,000); ``rate``: events a second of the
+freshness run (default 1,000).
 """
 
 from __future__ import annotations
@@ -128,6 +131,9 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 def main() -> None:
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        print(__doc__)
+        return
     args = [a for a in sys.argv[1:] if a != "--calls"]
     count = int(args[0]) if args else 100_000
     rate = float(args[1]) if len(args) > 1 else 1000.0

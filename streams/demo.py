@@ -508,7 +508,8 @@ class Demo:
         started = time.monotonic()
         _wait_healthy(base + "/healthz", self.worker, worker_log)
         built = _last_matching(worker_log, "engines built in")
-        self.say(f"the worker is back after {time.monotonic() - started:.1f} s"
+        self.say(f"the worker is back, ready {time.monotonic() - started:.1f} s after it was "
+                 f"started again (it was found stopped within {STATUS_EVERY_S:g} s of dying)"
                  + (f": {built}" if built else ""))
 
     def connect_command(self, exe: list[str]) -> list[str]:

@@ -65,8 +65,8 @@ class DemoLock:
                 where += f", wallboard {other['wallboard']}"
             raise DemoRunningError(
                 f"a demo is already running from {self.path.parent} ({where}); stop it with "
-                "`ccpulse demo --stop`, or give this one its own CCPULSE_DATA_DIR, --web-port "
-                "and --broker-port") from None
+                "`ccpulse demo --stop`, or give this one its own CCPULSE_DATA_DIR, --web-port, "
+                "--broker-port and --controller-port") from None
         self._handle = handle
         previous = self.read()
         self.update(pid=os.getpid(), children={})

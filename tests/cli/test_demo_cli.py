@@ -136,7 +136,7 @@ def test_ctrl_c_with_the_pipe_gone_stops_everything_and_a_second_demo_is_told_ho
     assert second.stderr.decode() == (
         f"Error: a demo is already running from {demo.data} (pid {demo.proc.pid}, wallboard "
         f"http://127.0.0.1:{demo.web_port}/wallboard); stop it with `ccpulse demo --stop`, or "
-        "give this one its own CCPULSE_DATA_DIR, --web-port and --broker-port\n")
+        "give this one its own CCPULSE_DATA_DIR, --web-port, --broker-port and --controller-port\n")
 
     demo.proc.stdout.close()  # what `| tee` does when the same Ctrl-C kills it
     demo.signal_group(signal.SIGINT)

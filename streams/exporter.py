@@ -18,6 +18,8 @@ import math
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
+from itertools import compress
+from operator import is_not
 from typing import Any
 
 from prometheus_client import CollectorRegistry, disable_created_metrics, generate_latest
@@ -93,9 +95,21 @@ def render(source: FamilySource) -> bytes:
     """The text exposition (format 0.0.4) of ``source``'s families and ``cc_build_info``,
     identical to :func:`render_with_client`.
 
-    A family whose samples equal those it had at the previous render is not written again:
-    its text from then is reused (:func:`_cached_text` says when that is exact)."""
-    return b"".join([_cached_text(fam) for fam in [*source(), build_info()]])
+    A family whose samples are those it had at the previous render is not written again,
+    and of a changed one only the lines of the samples whose value is written differently:
+    a gauge's or counter's lines are kept (:func:`_gauge_lines`), a histogram's text reused
+    while its samples are the same (:func:`_cached_text`), and every family's text or lines
+    joined once, into the exposition."""
+    parts: list[bytes] = []
+    for fam in [*source(), build_info()]:
+        if fam.kind != "histogram" and fam.labels:
+            try:
+                _gauge_lines(fam, parts)
+                continue
+            except (TypeError, OverflowError, ValueError):  # a value that is not a number
+                _LINES.pop(fam.name, None)
+        parts.append(_cached_text(fam))
+    return b"".join(parts)
 
 
 #: Family name -> (kind, help, labels, what its samples were, their text in UTF-8) at its last
@@ -154,15 +168,11 @@ def _cached_text(fam: Family) -> bytes:
             return cached[4]
         found = _fingerprint(fam)
         text = _text_reusing_samples(fam).encode()
-    else:
+    else:  # one without labels, or whose values are not all numbers
         found = _fingerprint(fam)
         if cached is not None and found is not None and cached[3] == found:
             return cached[4]
-        if found is not None and fam.labels:
-            text = _gauge_text(fam, found[0]).encode()
-        else:
-            _LINES.pop(fam.name, None)
-            text = _text_reusing_samples(fam).encode()
+        text = _text_reusing_samples(fam).encode()
     if found is None:
         _RENDERED.pop(fam.name, None)
     else:
@@ -330,13 +340,27 @@ def _text_reusing_samples(fam: Family) -> str:
     return "".join(out)
 
 
-#: Gauge or counter family name -> (kind, label names, its keys in the order of its samples,
-#: each key's place among the keys sorted (the order written), the keys, the values and the
-#: lines in that order) at its last render by :func:`_gauge_text`.
-_LINES: dict[str, tuple[str, tuple[str, ...], list[Any], list[int], list[Any], list[Any],
-                        list[str]]] = {}
-#: A value no sample has (a line still to write).
-_UNWRITTEN: Any = object()
+class _Lines:
+    """A gauge's or counter's lines at its last render by :func:`_gauge_lines`: its samples'
+    keys and values in their order, each key's place among the keys sorted (the order
+    written), the keys sorted and their lines (UTF-8), and the family's text when it was
+    rendered unchanged (its header and lines joined)."""
+
+    __slots__ = ("blob", "header", "help", "keys", "kind", "lines", "names", "pos", "ranked",
+                 "values")
+
+    def __init__(self, fam: Family, header: bytes, keys: list[Any], values: list[Any],
+                 pos: list[int], ranked: list[Any], lines: list[bytes]) -> None:
+        self.kind, self.help, self.names, self.header = fam.kind, fam.help, fam.labels, header
+        self.keys, self.values, self.pos, self.ranked, self.lines = (keys, values, pos, ranked,
+                                                                    lines)
+        self.blob: bytes | None = None
+
+
+#: Gauge or counter family name (one with labels) -> its :class:`_Lines`.
+_LINES: dict[str, _Lines] = {}
+#: A line still to write.
+_UNWRITTEN = b""
 
 
 def _same_text(old: Any, new: Any) -> bool:
@@ -346,73 +370,138 @@ def _same_text(old: Any, new: Any) -> bool:
     return old == new and (new != 0 or math.copysign(1.0, old) == math.copysign(1.0, new))
 
 
-def _gauge_text(fam: Family, keys: list[Any]) -> str:
-    """``family_text(fam)`` of a gauge or counter with labels whose values are all numbers
-    (``keys``: its keys in order). From its previous render, the keys gone are taken out of
-    the sorted order and the new ones put in their places (bisection; all sorted again when
-    many changed), and only the lines of the samples whose value is not the very object it
-    was then and is not written the same (:func:`_same_text`) are written again, keeping the
-    labels text of the old line."""
-    names = fam.labels
-    name, header = _header(fam)
-    kind = fam.kind
+def _number_text(value: Any) -> str:
+    """``_go(value)`` of an int or a float; TypeError for anything else (the caller writes
+    such a family by the plain path)."""
+    cls = value.__class__
+    if cls is not int and cls is not float:
+        raise TypeError(f"not a number: {value!r}")
+    return _go(value)
+
+
+def _gauge_lines(fam: Family, parts: list[bytes]) -> None:
+    """Append ``family_text(fam)`` in UTF-8 to ``parts`` (its header and lines as pieces, or
+    its text when unchanged since the previous render), for a gauge or counter with labels
+    whose values are ints or floats (TypeError, OverflowError otherwise, ``parts`` as it was).
+
+    From its previous render (:data:`_LINES`): the samples whose value is not the very object
+    it was then are found in C (``map(is_not, ...)``), and of those only the lines of the
+    values not written the same (:func:`_same_text`) are written again, keeping the labels
+    text of the old line. Keys added after the old ones (a builder adds new keys at the end)
+    are merged into the sorted order; any other change of the keys ranks them anew, keeping
+    the lines of the values written the same."""
     samples = fam.samples
+    keys = list(samples)
     values = list(samples.values())
-    found = _LINES.get(fam.name)
-    pos: list[int] | None = None
-    if found is not None and found[0] == kind and found[1] == names:
-        _, _, old_keys, pos, ranked, ranked_values, lines = found
-        if old_keys != keys:
-            placed = _places(old_keys, pos, keys, samples, ranked, ranked_values, lines)
-            if placed is None:
-                pos = None
-            else:
-                ranked, ranked_values, lines, pos = placed
-    if pos is None:  # all sorted anew
-        ranked = sorted(keys)
-        at = dict(zip(ranked, range(len(ranked)), strict=True))
-        pos = list(map(at.__getitem__, keys))
-        ranked_values = [_UNWRITTEN] * len(ranked)
-        lines = [""] * len(ranked)
-    changed = [(p, b) for p, b in zip(pos, values, strict=True) if ranked_values[p] is not b]
-    if changed:
-        go = _go
-        order: list[int] | None = None
-        for p, new in changed:
-            old = ranked_values[p]
-            if old is _UNWRITTEN:
-                if order is None:
-                    order = sorted(range(len(names)), key=names.__getitem__)
-                lines[p] = f"{name}{{{_label_text(names, order, ranked[p])}}} {go(new)}\n"
-            elif not _same_text(old, new):
-                line = lines[p]  # the labels are those of the old line: keep its text
-                lines[p] = line[:line.rindex(" ") + 1] + go(new) + "\n"
-            ranked_values[p] = new
-    _LINES[fam.name] = (kind, names, keys, pos, ranked, ranked_values, lines)
-    return header + "".join(lines)
+    kept = _LINES.get(fam.name)
+    if kept is not None and not (kept.kind == fam.kind and kept.help == fam.help
+                                 and kept.names == fam.labels):
+        kept = None
+    if kept is not None and keys == kept.keys:
+        changed = list(compress(range(len(values)), map(is_not, kept.values, values)))
+        if not changed:
+            if kept.blob is None:
+                kept.blob = kept.header + b"".join(kept.lines)
+            parts.append(kept.blob)
+            return
+        texts = _rewritten(changed, kept.values, values)
+        lines = kept.lines
+        pos = kept.pos
+        for i, text in texts:
+            p = pos[i]
+            line = lines[p]
+            lines[p] = line[:line.rindex(b" ") + 1] + text
+        kept.values = values
+        kept.blob = None
+        parts.append(kept.header)
+        parts.extend(lines)
+        return
+    name, header = _header(fam)
+    n_old = len(kept.keys) if kept is not None else 0
+    if kept is not None and n_old < len(keys) and keys[:n_old] == kept.keys:
+        lines, pos, ranked = _merge_added(fam, name, kept, keys, values)
+    else:
+        lines, pos, ranked = _ranked_anew(fam, name, kept, keys, values)
+    _LINES[fam.name] = _Lines(fam, header.encode(), keys, values, pos, ranked, lines)
+    parts.append(header.encode())
+    parts.extend(lines)
 
 
-def _places(old_keys: list[Any], old_pos: list[int], keys: list[Any], samples: dict[Any, Any],
-            ranked: list[Any], ranked_values: list[Any], lines: list[str]) -> Any:
-    """For keys that changed from ``old_keys`` (placed at ``old_pos`` in the sorted
-    ``ranked``): ``(ranked, its values, its lines, each key's place)`` with the gone keys
-    taken out and the new ones in their places (value :data:`_UNWRITTEN`), the rest as at
-    the previous render (:data:`_LINES`); None when over a quarter of them changed."""
-    at_old = dict(zip(old_keys, old_pos, strict=True))
-    added = samples.keys() - at_old.keys()
-    gone = [at_old[k] for k in at_old.keys() - samples.keys()]
-    if (len(added) + len(gone)) * 4 > len(keys):
-        return None
-    if gone:
-        out = set(gone)
-        kept = [j for j in range(len(ranked)) if j not in out]
-        ranked = [ranked[j] for j in kept]
-        ranked_values = [ranked_values[j] for j in kept]
-        lines = [lines[j] for j in kept]
-    for k in added:
-        j = bisect_left(ranked, k)
-        ranked.insert(j, k)
-        ranked_values.insert(j, _UNWRITTEN)
-        lines.insert(j, "")
+def _rewritten(changed: list[int], old: list[Any], new: list[Any]) -> list[tuple[int, bytes]]:
+    """``(i, the value's text and newline)`` for the samples ``changed`` whose new value is
+    not written as the old one was."""
+    out = []
+    for i in changed:
+        value = new[i]
+        text = _number_text(value)
+        if not _same_text(old[i], value):
+            out.append((i, (text + "\n").encode()))
+    return out
+
+
+def _merge_added(fam: Family, name: str, kept: _Lines, keys: list[Any], values: list[Any]
+                 ) -> tuple[list[bytes], list[int], list[Any]]:
+    """``(lines, each key's place, the keys sorted)`` for keys that are the kept ones and
+    new ones after them: each new key put in its place in the sorted order (bisection), the
+    kept lines moved in slices, not written again, but for changed values."""
+    n_old = len(kept.keys)
+    added = keys[n_old:]
+    old_ranked, old_lines = kept.ranked, kept.lines
+    old_texts = _rewritten(list(compress(range(n_old), map(is_not, kept.values, values))),
+                           kept.values, values)
+    order_names = sorted(range(len(fam.labels)), key=fam.labels.__getitem__)
+    new_lines = [f"{name}{{{_label_text(fam.labels, order_names, key)}}} "
+                 f"{_number_text(value)}\n".encode()
+                 for key, value in zip(added, values[n_old:], strict=True)]
+    # (place among the old keys sorted, index among the added) in sorted order
+    places = sorted((bisect_left(old_ranked, key), key, j) for j, key in enumerate(added))
+    ranked: list[Any] = []
+    lines: list[bytes] = []
+    new_rank: list[int] = []  # an old key's place -> its new place
+    added_rank = [0] * len(added)
+    at = 0
+    for shift, (place, key, j) in enumerate(places):
+        ranked += old_ranked[at:place]
+        lines += old_lines[at:place]
+        new_rank += range(at + shift, place + shift)
+        added_rank[j] = len(ranked)
+        ranked.append(key)
+        lines.append(new_lines[j])
+        at = place
+    shift = len(places)
+    ranked += old_ranked[at:]
+    lines += old_lines[at:]
+    new_rank += range(at + shift, len(old_ranked) + shift)
+    pos = [*map(new_rank.__getitem__, kept.pos), *added_rank]
+    for i, text in old_texts:
+        p = pos[i]
+        line = lines[p]
+        lines[p] = line[:line.rindex(b" ") + 1] + text
+    return lines, pos, ranked
+
+
+def _ranked_anew(fam: Family, name: str, kept: _Lines | None, keys: list[Any],
+                 values: list[Any]) -> tuple[list[bytes], list[int], list[Any]]:
+    """``(lines, each key's place, the keys sorted)`` with the keys sorted anew, keeping the
+    kept line of a key whose value is written the same."""
+    ranked = sorted(keys)
     at = dict(zip(ranked, range(len(ranked)), strict=True))
-    return ranked, ranked_values, lines, list(map(at.__getitem__, keys))
+    pos = list(map(at.__getitem__, keys))
+    old_line: dict[Any, bytes] = {}
+    old_value: dict[Any, Any] = {}
+    if kept is not None:
+        old_line = dict(zip(kept.ranked, kept.lines, strict=True))
+        old_value = dict(zip(kept.keys, kept.values, strict=True))
+    names = fam.labels
+    order = sorted(range(len(names)), key=names.__getitem__)
+    lines = [_UNWRITTEN] * len(ranked)
+    for key, p, value in zip(keys, pos, values, strict=True):
+        text = _number_text(value)
+        old = old_value.get(key, _UNWRITTEN)
+        if old is not _UNWRITTEN:
+            line = old_line[key]
+            lines[p] = line if old is value or _same_text(old, value) else (
+                line[:line.rindex(b" ") + 1] + (text + "\n").encode())
+        else:
+            lines[p] = f"{name}{{{_label_text(names, order, key)}}} {text}\n".encode()
+    return lines, pos, ranked

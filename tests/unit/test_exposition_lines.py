@@ -1,0 +1,96 @@
+"""The exposition keeps a gauge's or counter's lines between renders (``streams.exporter``:
+only the lines of values written differently are written again, keys added after the old
+ones are merged into the sorted order, any other change of the keys ranks them anew) and
+joins every family's lines once: at every render the bytes are what prometheus-client
+writes for the samples then."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams import exporter
+from streams.core.metrics import Family
+from streams.exporter import render, render_with_client
+
+
+def gauge(samples: dict[tuple[str, ...], Any], kind: str = "gauge") -> list[Family]:
+    name = "cc_kept_total" if kind == "counter" else "cc_kept"
+    return [Family(name, kind, "help", ("queue", "window"), samples),
+            Family("cc_kept_seconds", "histogram", "help", ("queue",),
+                   {(q,): ((1.0,), [1, 1], 0.5) for q, _ in samples})]
+
+
+def renders_as_the_client(steps: list[dict[tuple[str, ...], Any]], kind: str = "gauge") -> None:
+    exporter.forget()
+    for samples in steps:
+        fams = gauge(samples, kind)
+        assert render(lambda: fams) == render_with_client(lambda: fams)  # noqa: B023
+        assert render(lambda: fams) == render_with_client(lambda: fams)  # noqa: B023 (kept)
+
+
+A, B, C, D = ("a", "today"), ("b", "today"), ("c", "today"), ("d", "today")
+
+
+@pytest.mark.parametrize("steps", [
+    [{B: 1, D: 2}, {B: 1, D: 2, A: 3}, {B: 1, D: 2, A: 3, C: 4}],
+    [{B: 1}, {B: 1, D: 2, A: 3, C: 4}],
+    [{B: 1, D: 2}, {B: 5, D: 2, A: 3}, {B: 5, D: 7, A: 3, C: 4}],
+    [{C: 1, A: 2}, {C: 1.0, A: 2, B: 5, D: 0.0}, {C: 1, A: 7, B: 5, D: -0.0}],
+    [{A: 1, B: 2, C: 3}, {A: 1, C: 3}, {A: 1, C: 3, B: 2}, {C: 3, A: 1, B: 2}],
+    [{A: 0.0, B: 0}, {A: -0.0, B: -0.0}, {A: 0, B: 0.0}],
+    [{A: 1, B: 2}, {A: 2**53, B: 2**53 + 1}, {A: 2**53 + 1, B: 2**53}],
+    [{A: math.nan, B: 1e6}, {A: math.nan, B: 1_000_000}, {A: math.inf, B: -math.inf}],
+    [{A: 1, B: 2}, {A: "1.5", B: 2}, {A: 1, B: 2}],
+    [{A: 1}, {}, {B: 1}],
+], ids=["keys-added-after-the-old-ones", "many-added-at-once",
+        "old-values-changed-as-keys-are-added", "same-text-other-objects",
+        "a-key-gone-and-back-and-reordered", "signs-of-zero", "ints-past-2**53",
+        "nan-inf-and-a-million", "a-value-not-a-number", "emptied"])
+def test_kept_lines_are_what_prometheus_client_writes(steps):
+    renders_as_the_client(steps)
+    renders_as_the_client(steps, "counter")
+
+
+def test_a_value_changed_to_an_equal_one_keeps_its_line_and_a_new_one_is_written():
+    exporter.forget()
+    one = {A: 1, B: 2.0}
+    render(lambda: gauge(one))
+    kept = exporter._LINES["cc_kept"].lines
+    lines = list(kept)
+    fams = gauge({A: 1.0, B: 3.0})  # 1.0 is written as 1 was; 3.0 is not
+    assert render(lambda: fams) == render_with_client(lambda: fams)
+    assert exporter._LINES["cc_kept"].lines[0] is lines[0]
+    assert exporter._LINES["cc_kept"].lines[1] is not lines[1]
+
+
+labels = st.sampled_from([("a", "today"), ("b", "today"), ("b", "interval"), ("c", "x y"),
+                          ("d", 'q"uote'), ("e", "today")])
+numbers = st.one_of(st.integers(-3, 3), st.sampled_from([0.0, -0.0, 0.5, 1.0, math.nan,
+                                                         math.inf, 2.0**53, 1e6, 2**53 + 1]))
+edits = st.lists(st.tuples(st.sampled_from(["set", "pop", "same"]), labels, numbers),
+                 max_size=5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(labels, numbers, max_size=6), st.lists(edits, min_size=1, max_size=6))
+def test_every_render_of_a_family_changed_in_place_is_what_prometheus_client_writes(
+        first, steps):
+    """Each step changes the previous samples as a builder does (values set, keys added at
+    the end, keys popped), so the kept lines' paths are all taken."""
+    samples = dict(first)
+    seen = [dict(samples)]
+    for step in steps:
+        for what, key, value in step:
+            if what == "set":
+                samples[key] = value
+            elif what == "pop":
+                samples.pop(key, None)
+            elif key in samples:
+                samples[key] = float(samples[key]) if samples[key] == samples[key] else value
+        seen.append(dict(samples))
+    renders_as_the_client(seen)

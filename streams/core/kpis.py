@@ -1038,8 +1038,7 @@ def _agent_families(
     occupancy = new_family("cc_occupancy_ratio")
     busy_fam = new_family("cc_window_agent_busy_seconds")
     staffed_fam = new_family("cc_window_agent_staffed_seconds")
-    counts, closed, open_starts = _reused_value(
-        "agents", lambda: _agent_parts(ledgers, label, now_us))
+    counts, closed, open_starts, _ = agents_now(ledgers, label, now_us)
     agents.samples = dict(counts)
     time_in: dict[tuple[str, str], dict[str, float]] = {k: dict(f) for k, f in closed.items()}
     for key, field, hi, n, total, latest, groups in open_starts:
@@ -1066,10 +1065,20 @@ def _agent_families(
     return [agents, occupancy, busy_fam, staffed_fam]
 
 
+def agents_now(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> tuple[
+        dict[tuple[str, str], int], dict[tuple[str, str], dict[str, int]], list[Any],
+        dict[str, int]]:
+    """``(counts, closed, open starts, staffed)`` of :func:`_agent_parts`, computed once per
+    scrape (inside :func:`all_families`)."""
+    return _reused_value(  # type: ignore[no-any-return]
+        "agents", lambda: _agent_parts(ledgers, label, now_us))
+
+
 def _agent_parts(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> tuple[
-        dict[tuple[str, str], int], dict[tuple[str, str], dict[str, int]], list[Any]]:
+        dict[tuple[str, str], int], dict[tuple[str, str], dict[str, int]], list[Any],
+        dict[str, int]]:
     """What the agent families take from the ledgers and the windows at ``now_us`` (the
-    same at every clock with these windows): ``(counts, closed, open starts)``.
+    same at every clock with these windows): ``(counts, closed, open starts, staffed)``.
 
     Counts: (queue label, state) -> agents, every state of a queue with agents present.
     Closed: (queue label, window) -> state field -> µs that no longer move with the clock:
@@ -1078,55 +1087,81 @@ def _agent_parts(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> 
     (queue label, window), state field and window end (``None``: the clock), the agents'
     count, the sum and the latest of the instants their open spans start within the window
     (each one's start, or the window's if later), and those instants ascending with their
-    running sums, per group of agents in the same state serving the same queues. The span up
-    to a clock ``end`` past every start is ``count × end − sum``; else a bisection per group.
+    running sums, per group of agents in the same state serving the same queues (over every
+    ledger of the same configuration). The span up to a clock ``end`` past every start is
+    ``count × end − sum``; else a bisection per group. Staffed: queue label -> agents in a
+    staffed state (``streams.core.staffing``) serving it. Every sum is of integers: exact
+    in any order.
     """
     counts: dict[tuple[str, str], int] = {}
     closed: dict[tuple[str, str], dict[str, int]] = {}
     for (q, channel, window), f in _window_sums(ledgers, label, now_us).items():
         if channel == "":
             closed[(q, window)] = dict(f)  # type: ignore[arg-type]
+    # the agents of every ledger by (state, queues, the ledger of their configuration)
+    groups: dict[tuple[str, tuple[str, ...], Ledger], list[int]] = {}
+    by_config: dict[int, Ledger] = {}
+    for ledger in ledgers:
+        first = by_config.setdefault(id(ledger.config), ledger)  # its calendars
+        for state, queues, since in ledger.agents.values():
+            key = (state, tuple(queues), first)
+            found = groups.get(key)
+            if found is None:
+                groups[key] = [since]
+            else:
+                found.append(since)
+    named: dict[str, None] = {}
+    staffed: dict[str, int] = {}
+    labels_of: dict[tuple[str, ...], list[str]] = {}
     open_by: dict[tuple[tuple[str, str], str, int | None], list[Any]] = {}
     windows_of: dict[Any, tuple[int, int, int]] = {}
-    for ledger in ledgers:
-        groups: dict[tuple[str, tuple[str, ...]], list[int]] = {}
-        for state, queues, since in ledger.agents.values():
-            groups.setdefault((state, tuple(queues)), []).append(since)
-        for (state, queues), sinces in groups.items():
-            n = len(sinces)
-            by_cal: dict[Any, list[str]] = {}
-            for queue in queues:
-                q = label(queue)
-                for s in AGENT_STATES:
-                    counts.setdefault((q, s), 0)
-                counts[(q, state)] += n
-                by_cal.setdefault(ledger.calendar(queue), []).append(q)
-            if state not in OCCUPANCY_STATES:
-                continue
-            field = "t_" + state
-            for cal, labels in by_cal.items():
-                found = windows_of.get(cal)
-                if found is None:
-                    found = windows_of[cal] = cal.windows(now_us)
-                current, previous, day = found
-                # the previous interval ends at the current one's start, before the clock
-                ended = sum(_open_span_us(since, current, previous, current) for since in sinces)
-                for window, lo, hi in (("interval", current, current + cal.interval_us),
-                                       ("today", day, None)):
-                    starts = sorted(since if since > lo else lo for since in sinces)
-                    before = list(accumulate(starts, initial=0))
-                    for q in labels:
-                        entry = open_by.get(((q, window), field, hi))
-                        if entry is None:
-                            entry = open_by[((q, window), field, hi)] = [0, 0, starts[-1], []]
+    for (state, queues, ledger), sinces in groups.items():
+        n = len(sinces)
+        labels_named = labels_of.get(queues)
+        if labels_named is None:
+            labels_named = labels_of[queues] = [label(queue) for queue in queues]
+        occupied = state in OCCUPANCY_STATES
+        for q in labels_named:
+            named[q] = None
+            counts[(q, state)] = counts.get((q, state), 0) + n
+            if occupied:  # the staffed states
+                staffed[q] = staffed.get(q, 0) + n
+        if not occupied:
+            continue
+        field = "t_" + state
+        by_cal: dict[Any, list[str]] = {}
+        for queue, q in zip(queues, labels_named, strict=True):
+            by_cal.setdefault(ledger.calendar(queue), []).append(q)
+        for cal, labels in by_cal.items():
+            found = windows_of.get(cal)
+            if found is None:
+                found = windows_of[cal] = cal.windows(now_us)
+            current, previous, day = found
+            # the previous interval ends at the current one's start, before the clock
+            ended = sum(_open_span_us(since, current, previous, current) for since in sinces)
+            for window, lo, hi in (("interval", current, current + cal.interval_us),
+                                   ("today", day, None)):
+                starts = sorted(since if since > lo else lo for since in sinces)
+                before = list(accumulate(starts, initial=0))
+                total, latest = before[-1], starts[-1]
+                for q in labels:
+                    entry = open_by.get(((q, window), field, hi))
+                    if entry is None:
+                        open_by[((q, window), field, hi)] = [n, total, latest,
+                                                             [(starts, before)]]
+                    else:
                         entry[0] += n
-                        entry[1] += before[-1]
-                        entry[2] = max(entry[2], starts[-1])
+                        entry[1] += total
+                        if latest > entry[2]:
+                            entry[2] = latest
                         entry[3].append((starts, before))
-                if ended:
-                    for q in labels:
-                        f = closed.setdefault((q, "previous_interval"), {})
-                        f[field] = f.get(field, 0) + ended
+            if ended:
+                for q in labels:
+                    f = closed.setdefault((q, "previous_interval"), {})
+                    f[field] = f.get(field, 0) + ended
+    for q in named:  # every state of a queue with agents present
+        for s in AGENT_STATES:
+            counts.setdefault((q, s), 0)
     open_starts = [(key, field, hi, n, total, latest, groups)
                    for (key, field, hi), (n, total, latest, groups) in open_by.items()]
-    return counts, closed, open_starts
+    return counts, closed, open_starts, staffed

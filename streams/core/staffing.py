@@ -47,6 +47,7 @@ from typing import Any
 from streams.core import contributions as F
 from streams.core import erlang, kpis
 from streams.core.config import Config, QueueSettings, ServiceLevelPolicy
+from streams.core.contributions import OCCUPANCY_STATES
 from streams.core.kpis import SECOND_US, QueueLabels, _sum_fields, _window_sums
 from streams.core.ledger import Ledger
 from streams.core.metrics import Family, new_family
@@ -55,8 +56,9 @@ from streams.core.metrics import Family, new_family
 ERLANG_WINDOW_US = 30 * 60 * SECOND_US
 WINDOW_SECONDS = ERLANG_WINDOW_US / SECOND_US
 MINUTE_US = 60 * SECOND_US
-#: Agent states that count as staffed for the Erlang predictions.
-STAFFED_STATES = ("available", "on_contact", "after_contact_work")
+#: Agent states that count as staffed for the Erlang predictions (those whose time counts
+#: in occupancy: ``streams.core.kpis`` counts the staffed agents beside the others).
+STAFFED_STATES = OCCUPANCY_STATES
 #: What-if tables run from ``agents - WHAT_IF_BELOW`` to ``agents + WHAT_IF_ABOVE``.
 WHAT_IF_BELOW, WHAT_IF_ABOVE = 2, 3
 
@@ -389,7 +391,7 @@ class _ErlangKept(kpis._Incremental):
         self.done(ledgers)
         self.now_us = now_us
         dirty.update(dict.fromkeys(crossed))
-        staffed = _staffed(ledgers, label)
+        staffed = kpis.agents_now(ledgers, label, now_us)[3]  # this scrape's, not changed
         old = self.staffed
         for q in {*old, *staffed}:
             if old.get(q) != staffed.get(q):

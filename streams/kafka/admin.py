@@ -16,7 +16,8 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, UnknownMemberIdError, for_code
+from aiokafka.protocol.group import LeaveGroupRequest
 
 from streams.core.events import DEADLETTER_TOPIC
 from streams.errors import BrokerError
@@ -115,6 +116,46 @@ async def ensure_topics_async(
             "`ccpulse kafka stop` and remove its state directory) and start again."
         )
     return counts
+
+
+async def remove_group_member_async(
+    bootstrap: str,
+    group: str,
+    member_id: str,
+    *,
+    timeout_s: float = 5.0,
+    security: KafkaSecurity | None = None,
+) -> bool:
+    """Remove ``member_id`` from consumer group ``group``, as its own LeaveGroup would.
+
+    For a member known to be dead (``streams.worker.membership``): the group rebalances at
+    once instead of waiting out the member's session. Returns True when the coordinator
+    removed it, False when it was not a member (it left, or its session already expired).
+    Raises :class:`~streams.errors.BrokerError` when the coordinator cannot be reached or
+    refuses within ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    try:
+        async with _admin(bootstrap, deadline, timeout_s, security) as admin:
+            node = await admin.find_coordinator(group)
+            response = await admin._send_request_to_node(node, LeaveGroupRequest(group, member_id))
+    except (TimeoutError, KafkaError, OSError) as exc:
+        raise BrokerError(f"could not reach the coordinator of group {group!r}: "
+                          f"{type(exc).__name__} {exc}".rstrip()) from None
+    if not response.error_code:
+        return True
+    error = for_code(response.error_code)
+    if error is UnknownMemberIdError:
+        return False
+    raise BrokerError(f"the coordinator of group {group!r} refused to remove member "
+                      f"{member_id}: {error.__name__}")
+
+
+def remove_group_member(bootstrap: str, group: str, member_id: str, *, timeout_s: float = 5.0,
+                        security: KafkaSecurity | None = None) -> bool:
+    """Blocking form of :func:`remove_group_member_async`."""
+    return asyncio.run(remove_group_member_async(bootstrap, group, member_id,
+                                                 timeout_s=timeout_s, security=security))
 
 
 def max_message_bytes(topic: str) -> int:

@@ -42,6 +42,7 @@ from streams.worker.checkpoint import flush_before_commit
 from streams.worker.deadletter import DeadLetters, Letter, LetterProducer
 from streams.worker.health import BrokerProbe, HealthState, Verdict, check_broker
 from streams.worker.inline import Record, install_inline_drain
+from streams.worker.membership import remember_member
 from streams.worker.restore import restore_batch
 from streams.worker.snapshots import Snapshots
 from streams.worker.state import TP, WorkerState
@@ -205,6 +206,7 @@ class Pipeline:
         self._add_health_timers()
         self._add_pages()
         self.app.on_partitions_revoked.connect(self._on_revoked)
+        self.app.on_partitions_assigned.connect(self._remember_member)
         self._add_dead_letter_sender()
         flush_before_commit(self.app.consumer, self._before_commit)
 
@@ -381,6 +383,20 @@ class Pipeline:
         self.state.drop(gone)
         for tp in gone:  # a later owner (maybe this worker again) resumes at the commit
             self.state.last_offsets.pop(tp, None)
+
+    async def _remember_member(self, sender: Any = None, *_: Any, **__: Any) -> None:
+        """Keep this worker's group member id in its data directory: a worker restarted there
+        after a crash removes it from the group (``streams.worker.membership``).
+
+        Never raises (an exception in a Faust signal receiver crashes the app): without the
+        file only a restart after a crash is slower, by the group's session timeout.
+        """
+        try:
+            member_id = self.app.consumer._thread._ensure_consumer()._coordinator.member_id
+            remember_member(self.config.deployment.data_dir, self.app.conf.id, member_id)
+        except (AttributeError, OSError) as exc:
+            log.warning("cannot record this worker's group member id (%s): a restart after a "
+                        "crash will wait for the group's session timeout", exc)
 
     def recovered(self) -> bool:
         """Partitions assigned and tables recovered: the engines of the active partitions

@@ -36,12 +36,14 @@ def run_worker(config_path: str | None) -> int:
 
     from streams.kafka.admin import ensure_topics
     from streams.kafka.security import security_from
-    from streams.worker.app import SOURCE_TOPICS, build_pipeline
+    from streams.worker.app import SESSION_TIMEOUT_S, SOURCE_TOPICS, build_pipeline
+    from streams.worker.membership import hold_data_dir
 
     config = load_config(config_path)
     d = config.deployment
     web = load_web_config(d.web_config_file)  # a bad file fails here, in one line
     ensure_port_free(d.web_host, d.web_port, "the worker's web port", WEB_PORT_OPTION)
+    data_dir_lock = hold_data_dir(d.data_dir)  # held until the process ends
     topics = [d.topic_prefix + t for t in (*SOURCE_TOPICS, DEADLETTER_TOPIC)]
     try:
         ensure_topics(d.broker, topics, d.partitions,
@@ -55,6 +57,7 @@ def run_worker(config_path: str | None) -> int:
         ) from None
     tune_gc()
     pipeline = build_pipeline(config, web)
+    _remove_dead_member(d, pipeline.app.conf.id, security_from(d), SESSION_TIMEOUT_S)
     loglevel = os.environ.get("CCPULSE_LOG_LEVEL", "warning")
     logging.getLogger("ccpulse").setLevel(loglevel.upper())
     print(f"ccpulse worker {d.app_id}: metrics on {web.scheme}://{d.web_host}:{d.web_port}/metrics",
@@ -80,4 +83,29 @@ def run_worker(config_path: str | None) -> int:
     # every library debug call then builds a LogRecord (~40 % of the per-event cost).
     worker.spinner = None
     worker.execute_from_commandline()
+    data_dir_lock.close()
     return 0
+
+
+def _remove_dead_member(d: Any, group: str, security: Any, session_timeout_s: float) -> None:
+    """Remove from the group the member the last worker on this data directory was, if it
+    did not leave (it crashed): its partitions are then assigned at once, not after its
+    session times out (``streams.worker.membership``)."""
+    from streams.kafka.admin import remove_group_member
+    from streams.worker.membership import previous_member
+
+    member_id = previous_member(d.data_dir, group)
+    if member_id is None:
+        return
+    try:
+        removed = remove_group_member(d.broker, group, member_id, security=security)
+    except BrokerError as exc:
+        print(f"ccpulse worker {d.app_id}: the last worker on this data directory may still "
+              f"be a member of the group ({exc}); its partitions are assigned once its "
+              f"session times out ({session_timeout_s:g} s)", flush=True)
+        return
+    if removed:
+        print(f"ccpulse worker {d.app_id}: the last worker on this data directory did not "
+              f"leave the group (it was killed or crashed); removed it ({member_id}), so its "
+              f"partitions are assigned now, not after its {session_timeout_s:g} s session "
+              "timeout", flush=True)

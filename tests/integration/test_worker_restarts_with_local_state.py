@@ -139,6 +139,7 @@ def test_a_clean_stop_writes_engine_snapshots_and_the_restart_from_them_equals_t
                                    r"restored from snapshots", restarted.log_tail(200_000)),
                  "the engines restored from their snapshots", restarted)
         wait_equals_replay(restarted, files)
+        assert "did not leave the group" not in restarted.log_tail(200_000)  # it left
 
         fresh = tmp_path / "fresh.jsonl"
         simulated(fresh, 2, seed=32)
@@ -178,11 +179,14 @@ def test_a_worker_killed_after_its_snapshots_restarts_from_them_and_equals_the_r
         # committed, so checkpointed: the fresh records are in the store, after the snapshots
         wait_for(lambda: asyncio.run(committed_total(kafka_bootstrap, unique_name)) >= sent,
                  "the fresh traffic's offsets to be committed", worker)
-        worker.kill()  # no clean stop: no snapshot at the end
+        worker.kill()  # no clean stop: no snapshot at the end, no LeaveGroup
 
         restarted = Worker(kafka_bootstrap, unique_name, prefix, data, free_port())
         worker = restarted
         restarted.start()
+        # the killed worker's member is removed from the group, not waited for (membership.py)
+        wait_for(lambda: "did not leave the group (it was killed or crashed); removed it"
+                 in restarted.log_tail(200_000), "the killed member removed", restarted)
         pattern = (r"engines built in [\d.]+ s \((\d+) restored from snapshots and (\d+) "
                    r"records changed since")
         # the log has the first process's build line too: the restart's is the second

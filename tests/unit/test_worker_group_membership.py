@@ -1,9 +1,22 @@
-"""How fast a dead worker's partitions move on: the consumer group's session settings."""
+"""How fast a dead worker's partitions move on: the consumer group's session settings, and the
+member a crashed worker leaves behind (removed by the next worker on its data directory)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import pytest
+
 from streams.core.config import parse_config
+from streams.errors import ConfigError
 from streams.worker.app import HEARTBEAT_INTERVAL_S, SESSION_TIMEOUT_S, build_pipeline
+from streams.worker.membership import (
+    MEMBER_FILE,
+    hold_data_dir,
+    previous_member,
+    remember_member,
+)
 
 
 def test_a_silent_worker_loses_its_partitions_after_10_seconds_not_faust_s_60() -> None:
@@ -13,3 +26,46 @@ def test_a_silent_worker_loses_its_partitions_after_10_seconds_not_faust_s_60() 
     # Faust's own constraints: heartbeats well inside the session, requests outlive it
     assert conf.broker_heartbeat_interval * 3 <= conf.broker_session_timeout
     assert conf.broker_request_timeout >= conf.broker_session_timeout
+
+
+# ------------------------------------------------- a crashed worker's member (membership.py)
+
+
+def test_the_member_id_a_worker_records_is_read_back_for_its_own_group_only(
+        tmp_path: Path) -> None:
+    remember_member(tmp_path, "ccpulse", "faust-0.15.3-1234")
+    assert previous_member(tmp_path, "ccpulse") == "faust-0.15.3-1234"
+    assert previous_member(tmp_path, "another-app") is None  # the app id changed
+    remember_member(tmp_path, "ccpulse", "faust-0.15.3-5678")  # a later assignment
+    assert previous_member(tmp_path, "ccpulse") == "faust-0.15.3-5678"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [MEMBER_FILE]  # no temporary left
+
+
+def test_no_member_is_recorded_before_the_worker_joined(tmp_path: Path) -> None:
+    remember_member(tmp_path, "ccpulse", "")
+    assert previous_member(tmp_path, "ccpulse") is None
+    assert not (tmp_path / MEMBER_FILE).exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"{not json", b"[1, 2]", b'{"group": "ccpulse"}',
+                                     b'{"group": "ccpulse", "member_id": 7}'])
+def test_a_damaged_member_file_is_ignored(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / MEMBER_FILE).write_bytes(content)
+    assert previous_member(tmp_path, "ccpulse") is None
+
+
+def test_a_second_worker_on_the_same_data_directory_is_refused_in_one_line(
+        tmp_path: Path) -> None:
+    data = tmp_path / "node"  # made if missing
+    held = hold_data_dir(data)
+    try:
+        # flock belongs to the open file: a second open in this process is refused as another
+        # process would be
+        with pytest.raises(ConfigError) as refused:
+            hold_data_dir(data)
+        assert str(refused.value) == (
+            f"another ccpulse worker (pid {os.getpid()}) is using the data directory {data}; "
+            "stop it, or give this worker its own data_dir (CCPULSE_DATA_DIR)")
+    finally:
+        held.close()
+    hold_data_dir(data).close()  # released with the file (and by the kernel at exit)

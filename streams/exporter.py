@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import compress
 from operator import is_not
 from typing import Any
@@ -427,15 +427,18 @@ def _gauge_lines(fam: Family, parts: list[bytes]) -> None:
     parts.extend(lines)
 
 
-def _rewritten(changed: list[int], old: list[Any], new: list[Any]) -> list[tuple[int, bytes]]:
+def _rewritten(changed: Iterable[int], old: list[Any], new: list[Any]
+               ) -> list[tuple[int, bytes]]:
     """``(i, the value's text and newline)`` for the samples ``changed`` whose new value is
-    not written as the old one was."""
+    not written as the old one was (:func:`_same_text`, inline: per sample)."""
     out = []
+    copysign = math.copysign
     for i in changed:
         value = new[i]
-        text = _number_text(value)
-        if not _same_text(old[i], value):
-            out.append((i, (text + "\n").encode()))
+        was = old[i]
+        if was == value and (value != 0 or copysign(1.0, was) == copysign(1.0, value)):
+            continue
+        out.append((i, (_number_text(value) + "\n").encode()))
     return out
 
 
@@ -482,16 +485,31 @@ def _merge_added(fam: Family, name: str, kept: _Lines, keys: list[Any], values: 
 
 def _ranked_anew(fam: Family, name: str, kept: _Lines | None, keys: list[Any],
                  values: list[Any]) -> tuple[list[bytes], list[int], list[Any]]:
-    """``(lines, each key's place, the keys sorted)`` with the keys sorted anew, keeping the
-    kept line of a key whose value is written the same."""
+    """``(lines, each key's place, the keys sorted)`` with the keys ranked anew, keeping the
+    kept line of a key whose value is written the same: the kept order when the keys are
+    the kept ones in another order (a builder that fills its samples in another order),
+    else the keys sorted."""
+    old_value: dict[Any, Any] = {}
+    if kept is not None:
+        old_value = dict(zip(kept.keys, kept.values, strict=True))
+        if old_value.keys() == fam.samples.keys():  # the same keys
+            ranked = kept.ranked
+            at = dict(zip(ranked, range(len(ranked)), strict=True))
+            pos = list(map(at.__getitem__, keys))
+            olds = list(map(old_value.__getitem__, keys))
+            lines = list(kept.lines)
+            for i, text in _rewritten(compress(range(len(keys)), map(is_not, olds, values)),
+                                      olds, values):
+                p = pos[i]
+                line = lines[p]
+                lines[p] = line[:line.rindex(b" ") + 1] + text
+            return lines, pos, ranked
     ranked = sorted(keys)
     at = dict(zip(ranked, range(len(ranked)), strict=True))
     pos = list(map(at.__getitem__, keys))
     old_line: dict[Any, bytes] = {}
-    old_value: dict[Any, Any] = {}
     if kept is not None:
         old_line = dict(zip(kept.ranked, kept.lines, strict=True))
-        old_value = dict(zip(kept.keys, kept.values, strict=True))
     names = fam.labels
     order = sorted(range(len(names)), key=names.__getitem__)
     lines = [_UNWRITTEN] * len(ranked)

@@ -42,6 +42,7 @@ A, B, C, D = ("a", "today"), ("b", "today"), ("c", "today"), ("d", "today")
     [{B: 1, D: 2}, {B: 5, D: 2, A: 3}, {B: 5, D: 7, A: 3, C: 4}],
     [{C: 1, A: 2}, {C: 1.0, A: 2, B: 5, D: 0.0}, {C: 1, A: 7, B: 5, D: -0.0}],
     [{A: 1, B: 2, C: 3}, {A: 1, C: 3}, {A: 1, C: 3, B: 2}, {C: 3, A: 1, B: 2}],
+    [{A: 1, B: 2, C: 3}, {C: 3, B: 5, A: 1.0}, {B: 5, A: -0.0, C: 3}],
     [{A: 0.0, B: 0}, {A: -0.0, B: -0.0}, {A: 0, B: 0.0}],
     [{A: 1, B: 2}, {A: 2**53, B: 2**53 + 1}, {A: 2**53 + 1, B: 2**53}],
     [{A: math.nan, B: 1e6}, {A: math.nan, B: 1_000_000}, {A: math.inf, B: -math.inf}],
@@ -49,7 +50,8 @@ A, B, C, D = ("a", "today"), ("b", "today"), ("c", "today"), ("d", "today")
     [{A: 1}, {}, {B: 1}],
 ], ids=["keys-added-after-the-old-ones", "many-added-at-once",
         "old-values-changed-as-keys-are-added", "same-text-other-objects",
-        "a-key-gone-and-back-and-reordered", "signs-of-zero", "ints-past-2**53",
+        "a-key-gone-and-back-and-reordered", "the-same-keys-in-other-orders", "signs-of-zero",
+        "ints-past-2**53",
         "nan-inf-and-a-million", "a-value-not-a-number", "emptied"])
 def test_kept_lines_are_what_prometheus_client_writes(steps):
     renders_as_the_client(steps)

@@ -205,7 +205,7 @@ def main() -> None:
         rows.append(("clean stop (SIGTERM), engine snapshots written",
                      f"{time.monotonic() - stopped:.1f} s"))
         say("\n".join(line for line in worker.log_tail(100_000).splitlines()
-                       if "ccpulse worker:" in line))
+                       if "ccpulse worker:" in line or "did not leave the group" in line))
 
         say("restart on the same data directory ...")
         worker = Worker(bootstrap, app, prefix, tmp / "node", free_port(), partitions=PARTITIONS)
@@ -216,7 +216,7 @@ def main() -> None:
         rows.append(("cc_tickets_open after restart",
                      f"{total(worker, 'cc_tickets_open'):,.0f}"))
         say("\n".join(line for line in worker.log_tail(100_000).splitlines()
-                       if "ccpulse worker:" in line))
+                       if "ccpulse worker:" in line or "did not leave the group" in line))
 
         say(f"crash: {args.live_events:,} live events, then SIGKILL and a restart ...")
         live = tmp / "live.jsonl"
@@ -239,7 +239,7 @@ def main() -> None:
         rows.append(("cc_tickets_open before the crash and after the restart",
                      f"{open_before:,.0f} and {total(worker, 'cc_tickets_open'):,.0f}"))
         say("\n".join(line for line in worker.log_tail(100_000).splitlines()
-                       if "ccpulse worker:" in line))
+                       if "ccpulse worker:" in line or "did not leave the group" in line))
     finally:
         if worker is not None:
             worker.stop()

@@ -16,7 +16,7 @@ from itertools import accumulate
 from typing import Any
 
 from streams.core import contributions as F
-from streams.core.admission import OTHER_QUEUE, QueueLabels
+from streams.core.admission import OTHER_QUEUE, UNKNOWN_QUEUE, QueueLabels
 from streams.core.calendar import QueueCalendar
 from streams.core.config import Config
 from streams.core.contributions import AGENT_STATES, CONTACT_CHANNELS, OCCUPANCY_STATES, STALE
@@ -135,7 +135,7 @@ def _windows_at(config: Config, now_us: int) -> tuple[Any, ...]:
 def _reuse_for(config: Config, ledgers: Sequence[Ledger], now_us: int) -> _Reuse:
     """The reusable results of the last scrape when it read the same state, else a new,
     empty set of them (the last one's are dropped)."""
-    label = QueueLabels(config, ledgers)
+    label = _labels_for(config, ledgers)
     windows = _windows_at(config, now_us)
     if _LAST and _LAST[0].holds(config, ledgers, label._allowed, windows):
         return _LAST[0]
@@ -144,9 +144,40 @@ def _reuse_for(config: Config, ledgers: Sequence[Ledger], now_us: int) -> _Reuse
     return _LAST[0]
 
 
+#: The queue labels of the last scrape, with what they are a function of: the configuration
+#: and each ledger's admission (the very object, holding its first-seen times) at its
+#: version (bumped at every change of them).
+_LABELS: list[tuple[Config, list[Any], list[int], QueueLabels]] = []
+
+
+def _labels_for(config: Config, ledgers: Sequence[Ledger]) -> QueueLabels:
+    """``QueueLabels(config, ledgers)``: the last scrape's while no admission changed, or
+    while the names the admissions hold are those labels (then they are ``max_queues`` or
+    fewer, each one a label whatever its first-seen time)."""
+    admissions = [ledger.admission for ledger in ledgers]
+    versions = [admission.version for admission in admissions]
+    if _LABELS:
+        k_config, k_admissions, k_versions, label = _LABELS[0]
+        if (k_config is config and len(k_admissions) == len(admissions)
+                and all(a is b for a, b in zip(k_admissions, admissions, strict=True))):
+            if k_versions == versions:
+                return label
+            # the same names as the labels: no more than max_queues, so each one a label
+            names: dict[str, Any] = dict.fromkeys([*config.queues, UNKNOWN_QUEUE])
+            for admission in admissions:
+                names.update(admission.first_seen)
+            if names.keys() == label._allowed.keys():
+                _LABELS[:] = [(config, admissions, versions, label)]
+                return label
+    label = QueueLabels(config, ledgers)
+    _LABELS[:] = [(config, admissions, versions, label)]
+    return label
+
+
 def forget() -> None:
     """Drop everything kept from earlier scrapes: the next one computes every family anew."""
     _LAST.clear()
+    _LABELS.clear()
     for builder in _BUILDERS:
         builder.basis = None
     for sticky in _STICKY.values():

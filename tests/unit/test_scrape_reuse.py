@@ -470,3 +470,36 @@ def test_a_busy_scrape_equals_a_fresh_one_after_ticket_and_survey_changes_alone(
     check(busy)
     busy.feed(n=50)
     check(busy)
+
+
+def test_the_queue_labels_of_other_ledgers_whose_admissions_are_at_the_same_version_are_their_own():
+    """The labels are kept while each ledger's admission is the same object at the same
+    version: ledgers that admitted other names as many times are not taken for the first."""
+    config = parse_config(CONFIG)
+    now = START_US
+    first, second = Ledger(config), Ledger(config)
+    first.saw_queues(["first-queue"], now - 1)
+    second.saw_queues(["second-queue"], now - 1)
+    assert first.admission.version == second.admission.version
+    for ledger, queue in ((first, "first-queue"), (second, "second-queue")):
+        ledger.add("c", [Count("offered", (queue, "voice"), 1)])
+        assert snapshot(all_families(config, [ledger], now)) == snapshot(
+            fresh_families(config, ledger, now))
+
+
+def test_the_queue_labels_follow_an_earlier_first_event_past_max_queues():
+    """Past ``max_queues`` a name's first-seen time decides its label: an earlier event for
+    a name labelled ``other`` takes the label from the name admitted before it."""
+    config = parse_config({**CONFIG, "limits": {"max_queues": 1}})
+    now = START_US
+    first, second = Ledger(config), Ledger(config)
+    first.saw_queues(["late-queue"], now - 10)
+    first.add("c1", [Count("offered", ("late-queue", "voice"), 1)])
+    second.saw_queues(["early-queue"], now - 20)
+    second.add("c2", [Count("offered", ("early-queue", "voice"), 1)])
+    ledgers = [first, second]
+    for _ in range(2):
+        with kpis.afresh():
+            expected = snapshot(all_families(config, ledgers, now))
+        assert snapshot(all_families(config, ledgers, now)) == expected
+        first.saw_queues(["late-queue"], now - 30)  # now the earliest: admitted instead

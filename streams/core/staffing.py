@@ -331,8 +331,10 @@ class _ErlangKept(kpis._Incremental):
     and its today window sums, the AHT when the trailing window has none) and whose queue's
     staffed agents changed: each one's :class:`Load` and samples are computed again as
     :func:`live_loads` and :func:`erlang_families` compute them. Valid for the same
-    configuration, labels, minute and windows (the ``basis``); a key with a waiting segment
-    that turned stale (or back) as the clock moved since is computed again too."""
+    configuration, labels and windows (the ``basis``); a key with a waiting segment that
+    turned stale (or back) as the clock moved since is computed again too, and every key
+    when the clock's minute moved, from each untouched member's trailing sums slid along
+    (:meth:`_slide`) rather than summed again over the 30 minutes."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -347,15 +349,49 @@ class _ErlangKept(kpis._Incremental):
         self.channels: dict[str, dict[str, None]] = {}
         self.staffed: dict[str, int] = {}
         self.now_us: int | None = None
+        #: the start of the clock's minute at the last update (the trailing window's end)
+        self.minute: int | None = None
         #: (ledger index, queue name, channel) -> its minutes summed over the trailing window
-        #: (None: it has no minutes), while it is not touched
+        #: (None: it has no minutes), while it is not touched; slid as the minute moves on
         self.trailing: dict[tuple[int, str, str], dict[str, float] | None] = {}
+
+    def _slide(self, ledgers: Sequence[Ledger], minute: int | None, this_minute: int) -> None:
+        """Move each kept trailing sum from the window ending at ``minute`` to the one ending
+        at ``this_minute`` (later, by less than the window): the minutes that left it taken
+        out, those that came in added — integers, exact; a field left at 0 stays at 0, which
+        a load reads as its absence. Any other move drops them (each summed again)."""
+        trailing = self.trailing
+        if minute is None or not minute < this_minute < minute + ERLANG_WINDOW_US:
+            trailing.clear()
+            return
+        leaving = range(minute - ERLANG_WINDOW_US, this_minute - ERLANG_WINDOW_US, MINUTE_US)
+        entering = range(minute, this_minute, MINUTE_US)
+        gone = []
+        for key, found in trailing.items():
+            if found is None:
+                continue  # no minutes: none to move
+            i, queue, channel = key
+            minutes = ledgers[i].minutes.get((queue, channel))
+            if minutes is None:  # pruned since: summed again (it is marked touched)
+                gone.append(key)
+                continue
+            for start in leaving:
+                fields = minutes.get(start)
+                if fields:
+                    for k, v in fields.items():
+                        found[k] = found.get(k, 0) - v
+            for start in entering:
+                fields = minutes.get(start)
+                if fields:
+                    for k, v in fields.items():
+                        found[k] = found.get(k, 0) + v
+        for key in gone:
+            del trailing[key]
 
     def families(self, config: Config, ledgers: Sequence[Ledger], now_us: int,
                  label: QueueLabels, stale_instants: list[int]) -> list[Family]:
         this_minute = now_us - now_us % MINUTE_US
-        basis = (config, dict(label._allowed), this_minute,
-                 kpis._windows_at(config, now_us))
+        basis = (config, dict(label._allowed), kpis._windows_at(config, now_us))
         same = self.sync(ledgers, basis)
         crossed: list[tuple[str, str]] = []
         if same and self.now_us is not None and (
@@ -363,6 +399,10 @@ class _ErlangKept(kpis._Incremental):
             crossed = self._crossed(config, ledgers, label, self.now_us, now_us)
         if not same:
             self.reset(len(ledgers))
+        elif self.minute != this_minute:  # every key's window moved: each load again
+            self._slide(ledgers, self.minute, this_minute)
+            same = False
+        self.minute = this_minute
         today = _window_sums(ledgers, label, now_us)
         dirty: dict[tuple[str, str], None] = {}
         for i, ledger in enumerate(ledgers):

@@ -503,3 +503,22 @@ def test_the_queue_labels_follow_an_earlier_first_event_past_max_queues():
             expected = snapshot(all_families(config, ledgers, now))
         assert snapshot(all_families(config, ledgers, now)) == expected
         first.saw_queues(["late-queue"], now - 30)  # now the earliest: admitted instead
+
+
+@pytest.mark.parametrize("steps_min", [
+    (1, 1, 2), (1, 29), (29, 1), (30,), (31,), (1, -1), (3, -2, 1),
+], ids=["minute-by-minute", "then-a-window-but-one", "a-window-but-one-then-one",
+        "a-whole-window", "past-a-window", "on-and-back", "on-back-and-on"])
+def test_a_scrape_slides_the_erlang_window_as_the_minute_moves_on(busy, steps_min):
+    """The trailing 30 minutes' sums kept per queue are moved along as the clock's minute
+    moves on (minutes that left taken out, those that came in added), with events between
+    in some queues only and none at all, and summed again when the clock jumps a window or
+    goes back: every scrape equals a fresh one."""
+    busy.feed(n=300)
+    check(busy)
+    for step in steps_min:
+        busy.clock.now_us += step * MINUTE_US
+        check(busy)
+        now = busy.clock.now_us
+        busy.apply(iter(call_events(now, "billing", f"slide-{step}-{now}", 40, 20)))
+        check(busy)

@@ -203,28 +203,45 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     raise CcpulseError(f"the worker was not ready after {READY_TIMEOUT_S:.0f} s; see {log}")
 
 
-def summary(metrics: bytes) -> str:
-    """A one-line floor summary from the exposition text."""
+def summary(metrics: bytes, events_before: float = 0.0) -> str:
+    """A one-line floor summary from the exposition text.
+
+    ``events_before``: the events earlier worker processes of this demo processed
+    (``cc_events_total`` counts from a worker process's start, as a Prometheus counter does),
+    added so that the count does not drop when the demo starts a dead worker again."""
+    return floor_line(floor_numbers(metrics), events_before)
+
+
+def floor_numbers(metrics: bytes) -> dict[str, float]:
+    """From the exposition text: ``events`` (``cc_events_total`` summed), ``waiting`` now,
+    and today's ``offered``, service level ``met`` and ``counted`` over every queue."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    waiting = offered = met = counted = events = 0.0
+    numbers = dict.fromkeys(("waiting", "offered", "met", "counted", "events"), 0.0)
     for fam in text_string_to_metric_families(metrics.decode()):
         for s in fam.samples:
             today = s.labels.get("window") == "today"
             if s.name == "cc_queue_contacts_waiting":
-                waiting += s.value
+                numbers["waiting"] += s.value
             elif s.name == "cc_window_contacts_offered" and today:
-                offered += s.value
+                numbers["offered"] += s.value
             elif s.name == "cc_window_contacts_service_level_met" and today:
-                met += s.value
+                numbers["met"] += s.value
             elif s.name == "cc_window_contacts_service_level_counted" and today:
-                counted += s.value
+                numbers["counted"] += s.value
             elif s.name == "cc_events_total":
-                events += s.value
+                numbers["events"] += s.value
+    return numbers
+
+
+def floor_line(numbers: dict[str, float], events_before: float = 0.0) -> str:
+    """:func:`floor_numbers` as the demo's one line."""
+    counted = numbers["counted"]
     # every queue's own policy, summed as the fleet-wide recording rule does (sum/sum)
-    share = f"{met / counted:.0%}" if counted else "n/a"
-    return (f"events processed {events:,.0f} · waiting now {waiting:.0f} · offered today "
-            f"{offered:,.0f} · service level today {share}")
+    share = f"{numbers['met'] / counted:.0%}" if counted else "n/a"
+    return (f"events processed {events_before + numbers['events']:,.0f} · waiting now "
+            f"{numbers['waiting']:.0f} · offered today {numbers['offered']:,.0f} · service "
+            f"level today {share}")
 
 
 _summary = summary  # the earlier private name
@@ -378,6 +395,10 @@ class Demo:
             secure=secure)
         self.broker_started = False
         self.worker: subprocess.Popen[bytes] | None = None
+        #: ``cc_events_total`` of the running worker process at the last status line, and of
+        #: the worker processes before it (the demo starts a dead worker again).
+        self.events_seen = 0.0
+        self.events_before = 0.0
         self.simulator: subprocess.Popen[bytes] | None = None  # or the connector
         self.feed_name = "simulator"
         self.feed_failed = False
@@ -498,6 +519,8 @@ class Demo:
         self.say(f"the worker stopped ({how}); starting it again on its data directory (its "
                  f"log: {worker_log})")
         command, env = self.worker_command
+        self.events_before += self.events_seen  # the new process counts from 0
+        self.events_seen = 0.0
         self.worker = start_child(command, env, worker_log)
         self.worker_restarted_at = time.monotonic()
         children = {"worker": self.worker.pid}
@@ -612,7 +635,9 @@ class Demo:
                 continue
             status, body = _get(base + "/metrics")
             if status == 200:
-                line = summary(body)
+                numbers = floor_numbers(body)
+                self.events_seen = numbers["events"]
+                line = floor_line(numbers, self.events_before)
                 if line != last:
                     self.say(line)
                     last = line

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -22,6 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from streams.demo import STATUS_EVERY_S
 
 DEMO_TIMEOUT_S = 120.0
 """Longest a demo may take to print its URLs, or to be gone after a signal."""
@@ -206,6 +209,12 @@ def test_a_killed_worker_is_started_again_from_its_snapshots_and_the_numbers_sta
     ready = json.loads(urllib.request.urlopen(base + "/readyz", timeout=10).read())
     assert ready["engines"]["restored_from_snapshots"] > 0, ready
     assert offered() == before
+    # the demo's events count goes on from where the killed worker left it (each worker
+    # process counts cc_events_total from its start)
+    time.sleep(2 * STATUS_EVERY_S)  # a status line of the restarted worker, if it changed
+    counts = [int(n.replace(",", "")) for n in re.findall(r"events processed ([\d,]+)",
+                                                           demo.log())]
+    assert counts and counts == sorted(counts), counts
     pids = demo.pids()
     demo.signal_group(signal.SIGINT)
     assert demo.wait_gone(pids) == 0

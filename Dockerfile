@@ -69,14 +69,17 @@ COPY streams /app/streams
 COPY schemas /app/schemas
 
 # Container defaults (SPEC §6): listen on every interface (127.0.0.1 would be unreachable from
-# outside the container), keep state under /var/lib/ccpulse (mount a volume there).
+# outside the container), keep state under /var/lib/ccpulse (mount a volume there); glibc's
+# malloc gives large freed blocks back to the system (streams/worker/allocator.py).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     CCPULSE_SCHEMAS_DIR=/app/schemas \
     CCPULSE_WEB_HOST=0.0.0.0 \
     CCPULSE_WEB_PORT=6066 \
-    CCPULSE_DATA_DIR=/var/lib/ccpulse
+    CCPULSE_DATA_DIR=/var/lib/ccpulse \
+    MALLOC_MMAP_THRESHOLD_=131072 \
+    MALLOC_TRIM_THRESHOLD_=131072
 
 USER 10001:10001
 EXPOSE 6066

@@ -40,6 +40,7 @@ from streams.demo_lock import DemoLock
 from streams.errors import CcpulseError
 from streams.netcheck import ensure_port_free
 from streams.settings import KafkaTarget, kafka_target, load_config
+from streams.worker.allocator import worker_environment
 
 READY_TIMEOUT_S = 120.0
 STATUS_EVERY_S = 5.0
@@ -461,8 +462,10 @@ class Demo:
         exe = [sys.executable, "-m", "streams.cli"]
         worker_log = self.logs / "worker.log"
         base = f"http://{d.web_host}:{d.web_port}"
-        self.worker_command = ([*exe, "worker"], env)
-        self.worker = start_child([*exe, "worker"], env, worker_log)
+        # the worker's glibc malloc settings (streams.worker.allocator), not the simulator's
+        worker_env = worker_environment(env)
+        self.worker_command = ([*exe, "worker"], worker_env)
+        self.worker = start_child([*exe, "worker"], worker_env, worker_log)
         self.worker_restarted_at: float | None = None
         self.lock.update(children={"worker": self.worker.pid}, wallboard=base + "/wallboard")
         self.say("starting the worker (it recovers its tables before it is ready)")

@@ -19,7 +19,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from itertools import compress
-from operator import is_not
+from operator import is_not, ne
 from typing import Any
 
 from prometheus_client import CollectorRegistry, disable_created_metrics, generate_latest
@@ -97,9 +97,9 @@ def render(source: FamilySource) -> bytes:
 
     A family whose samples are those it had at the previous render is not written again,
     and of a changed one only the lines of the samples whose value is written differently:
-    a gauge's or counter's lines are kept (:func:`_gauge_lines`), a histogram's text reused
-    while its samples are the same (:func:`_cached_text`), and every family's text or lines
-    joined once, into the exposition."""
+    a gauge's or counter's lines are kept (:func:`_gauge_lines`), a histogram's samples'
+    texts too (:func:`_histogram_lines`), and every family's text or lines joined once, into
+    the exposition."""
     parts: list[bytes] = []
     for fam in [*source(), build_info()]:
         if fam.kind != "histogram" and fam.labels:
@@ -108,6 +108,8 @@ def render(source: FamilySource) -> bytes:
                 continue
             except (TypeError, OverflowError, ValueError):  # a value that is not a number
                 _LINES.pop(fam.name, None)
+        elif fam.labels and _histogram_lines(fam, parts):
+            continue
         parts.append(_cached_text(fam))
     return b"".join(parts)
 
@@ -185,6 +187,7 @@ def forget() -> None:
     _RENDERED.clear()
     _SAMPLES.clear()
     _LINES.clear()
+    _HISTOGRAMS.clear()
 
 
 def family_text(fam: Family) -> str:
@@ -523,3 +526,75 @@ def _ranked_anew(fam: Family, name: str, kept: _Lines | None, keys: list[Any],
         else:
             lines[p] = f"{name}{{{_label_text(names, order, key)}}} {text}\n".encode()
     return lines, pos, ranked
+
+
+class _Histogram:
+    """A histogram's texts at its last render by :func:`_histogram_lines`: its samples' keys
+    in their order and copies of their values (counts copied: a builder may change them in
+    place), each key's place among the keys sorted, and each sample's text (UTF-8) in that
+    order."""
+
+    __slots__ = ("header", "help", "keys", "names", "pos", "texts", "values")
+
+    def __init__(self, fam: Family, header: bytes, keys: list[Any], values: list[Any],
+                 pos: list[int], texts: list[bytes]) -> None:
+        self.help, self.names, self.header = fam.help, fam.labels, header
+        self.keys, self.values, self.pos, self.texts = keys, values, pos, texts
+
+
+#: Histogram family name (one with labels) -> its :class:`_Histogram`.
+_HISTOGRAMS: dict[str, _Histogram] = {}
+
+
+def _histogram_lines(fam: Family, parts: list[bytes]) -> bool:
+    """Append ``family_text(fam)`` in UTF-8 to ``parts`` for a histogram with labels and no
+    bound or sum -0.0 (:func:`_plain_histogram`; False, nothing appended, otherwise), writing
+    again only the samples that differ from the kept copies of the previous render's: found
+    in C (``map(ne, ...)``: bounds, counts and sum compared by value, which tells their text
+    apart when no number is -0.0). Keys other than the kept ones, in their order, are ranked
+    anew."""
+    if not _plain_histogram(fam):
+        _HISTOGRAMS.pop(fam.name, None)
+        return False
+    samples = fam.samples
+    keys = list(samples)
+    values = list(samples.values())
+    kept = _HISTOGRAMS.get(fam.name)
+    if kept is not None and (kept.help != fam.help or kept.names != fam.labels):
+        kept = None
+    names = fam.labels
+    name, header = _header(fam)
+    order = sorted(range(len(names)), key=names.__getitem__)
+    le_at = sum(1 for n in names if n < "le")
+    if kept is not None and keys == kept.keys:
+        changed = list(compress(range(len(values)), map(ne, kept.values, values)))
+        texts, pos, copies = kept.texts, kept.pos, kept.values
+        for i in changed:
+            bounds, counts, total = values[i]
+            texts[pos[i]] = _histogram_text(name, names, order, le_at, keys[i],
+                                            (bounds, counts, total)).encode()
+            copies[i] = (bounds, list(counts), total)
+        parts.append(kept.header)
+        parts.extend(texts)
+        return True
+    ranked = sorted(keys)
+    at = dict(zip(ranked, range(len(ranked)), strict=True))
+    pos = list(map(at.__getitem__, keys))
+    old: dict[Any, tuple[Any, bytes]] = {}
+    if kept is not None:
+        old = {k: (v, kept.texts[p])
+               for k, v, p in zip(kept.keys, kept.values, kept.pos, strict=True)}
+    texts = [b""] * len(ranked)
+    copies = []
+    for key, p, (bounds, counts, total) in zip(keys, pos, values, strict=True):
+        found = old.get(key)
+        if found is not None and found[0] == (bounds, counts, total):
+            texts[p] = found[1]
+        else:
+            texts[p] = _histogram_text(name, names, order, le_at, key,
+                                       (bounds, counts, total)).encode()
+        copies.append((bounds, list(counts), total))
+    _HISTOGRAMS[fam.name] = _Histogram(fam, header.encode(), keys, copies, pos, texts)
+    parts.append(header.encode())
+    parts.extend(texts)
+    return True

@@ -96,3 +96,41 @@ def test_every_render_of_a_family_changed_in_place_is_what_prometheus_client_wri
                 samples[key] = float(samples[key]) if samples[key] == samples[key] else value
         seen.append(dict(samples))
     renders_as_the_client(seen)
+
+
+def histogram(samples: dict[tuple[str, ...], Any]) -> list[Family]:
+    return [Family("cc_kept_seconds", "histogram", "help", ("queue", "channel"), samples)]
+
+
+BOUNDS = (1.0, 2.5)
+X, Y, Z = ("x", "voice"), ("y", "chat"), ("w", "voice")
+
+
+@pytest.mark.parametrize("steps", [
+    [{X: (BOUNDS, [1, 2, 3], 4.0), Y: (BOUNDS, [0, 0, 1], 9.5)},
+     {X: (BOUNDS, [1, 2, 4], 4.5), Y: (BOUNDS, [0, 0, 1], 9.5)},
+     {X: (BOUNDS, [1, 2, 4], 4.5), Y: (BOUNDS, [0, 0, 1], 9.5), Z: (BOUNDS, [1, 0, 0], 0.5)},
+     {Z: (BOUNDS, [1, 0, 0], 0.5), X: (BOUNDS, [1, 2, 4], 4.5)}],
+    [{X: (BOUNDS, [1, 0, 0], 0)}, {X: (BOUNDS, [1, 0, 0], 0.0)}, {X: (BOUNDS, [1, 0, 0], -0.0)},
+     {X: (BOUNDS, [1, 0, 0], 0.0)}],
+    [{X: (BOUNDS, [0, 1, 0], math.nan)}, {X: (BOUNDS, [0, 1, 0], math.nan)},
+     {X: (BOUNDS, [0, 1, 0], 2.0)}],
+    [{X: (BOUNDS, [0, 1, 0], 2.0)}, {X: ((1.0, 2.0), [0, 1, 0], 2.0)},
+     {X: ((-0.0, 2.0), [0, 1, 0], 2.0)}, {X: ((0.0, 2.0), [0, 1, 0], 2.0)}],
+], ids=["counts-sums-and-keys-changed", "signs-of-zero-sums", "nan-sums", "bounds-changed"])
+def test_kept_histogram_texts_are_what_prometheus_client_writes(steps):
+    exporter.forget()
+    for samples in steps:
+        fams = histogram(samples)
+        assert render(lambda: fams) == render_with_client(lambda: fams)  # noqa: B023
+        assert render(lambda: fams) == render_with_client(lambda: fams)  # noqa: B023 (kept)
+
+
+def test_a_kept_histogram_text_follows_counts_changed_in_place():
+    exporter.forget()
+    counts = [1, 2, 3]
+    fams = histogram({X: (BOUNDS, counts, 1.5), Y: (BOUNDS, [0, 0, 1], 3.0)})
+    render(lambda: fams)
+    for n in (7, 8):
+        counts[1] = n  # the same list, changed after the render
+        assert render(lambda: fams) == render_with_client(lambda: fams)

@@ -49,9 +49,10 @@ MEMTABLE_BYTES = 32 * MIB
 WRITE_BUFFER_BYTES = 4 * MIB
 #: Memtables a database holds at most: the one written and one being flushed (Faust: 3).
 MAX_WRITE_BUFFERS = 2
-#: The ``block_cache_size`` Faust is given, in bytes: Faust's own store would build a cache of
-#: this size per database; :class:`BoundedMemoryOptions` uses the shared cache instead.
-BLOCK_CACHE_BYTES = TOTAL_MEMORY_BYTES
+#: The ``block_cache_size`` Faust is given, in bytes: what Faust's own ``rocksdb://`` store
+#: gives each database (Faust: 2 GiB); :class:`BoundedMemoryOptions` ignores it and uses the
+#: shared cache.
+BLOCK_CACHE_BYTES = 8 * MIB
 #: Files a database keeps open (Faust: 90 % of the process's limit, for each database). A
 #: database of the worker holds a few files of 64 MiB (``target_file_size_base``), so this
 #: bounds descriptors without reopening files in practice; their index and filter blocks are

@@ -23,7 +23,7 @@ def test_every_table_option_reaches_faust_s_rocksdb_settings():
     assert options.extra_options == {}
     assert options.write_buffer_size == 4 * MIB
     assert options.max_write_buffer_number == 2
-    assert options.block_cache_size == 64 * MIB
+    assert options.block_cache_size == 8 * MIB  # Faust's own store: each database's cache
     assert options.max_open_files == 64
 
 

@@ -9,7 +9,9 @@ and chat, 50 agent groups of 30), then times ``--scrapes`` scrapes of each kind:
 * ``same state``: the wall clock moves on 1 s per scrape, nothing else changes (Prometheus
   scraping a quiet worker);
 * ``events between``: ``--between`` further events applied before each scrape (a live feed
-  between two scrapes), the wall clock on by the events' span.
+  between two scrapes), the wall clock on by the events' span; then the same scrapes split
+  into those within a minute and those at a new minute (where every queue's Erlang load is
+  computed again: its 30-minute window moved).
 
 Each row: the median and p90 in ms of the families (``WorkerState.families``, what
 ``/metrics`` computes), of the exposition (``streams.exporter.render``) and of both, the
@@ -53,6 +55,7 @@ from streams.simulate.generator import generate  # noqa: E402
 from streams.worker.state import TP, WorkerState  # noqa: E402
 
 START_US = 1_795_338_000_000_000  # 2026-11-22T09:00Z
+MINUTE_US = 60_000_000
 
 
 class Clock:
@@ -88,16 +91,22 @@ def fill(state: WorkerState, events: Iterator[dict], partitions: int, limit: int
 
 
 def time_scrapes(state: WorkerState, scrapes: int, before: Callable[[], None],
-                 profiler: cProfile.Profile | None = None
+                 profiler: cProfile.Profile | None = None, clock: Clock | None = None,
+                 new_minute: list[bool] | None = None
                  ) -> tuple[list[float], list[float], list[float], int, int]:
     """(families ms, render ms, CPU ms of both, samples, bytes) over ``scrapes`` scrapes;
-    ``profiler`` (when given) profiles the scrapes alone, not ``before``."""
+    ``profiler`` (when given) profiles the scrapes alone, not ``before``. With ``clock``,
+    ``new_minute`` gets for each scrape whether ``before`` moved the clock into another
+    minute (the Erlang inputs' window moved: every queue's load computed again)."""
     fam_ms: list[float] = []
     out_ms: list[float] = []
     cpu_ms: list[float] = []
     samples = size = 0
     for _ in range(scrapes):
+        minute = clock.now_us // MINUTE_US if clock is not None else None
         before()
+        if clock is not None and new_minute is not None:
+            new_minute.append(clock.now_us // MINUTE_US != minute)
         gc.collect()
         if profiler:
             profiler.enable()
@@ -160,10 +169,18 @@ def main() -> None:
     if profiler:
         profiler.dump_stats(args.profile)
     profiler = cProfile.Profile() if args.profile_busy else None
-    rows.append((f"{args.between:,} events between",
-                 *time_scrapes(state, args.scrapes, feed, profiler)))
+    new_minute: list[bool] = []
+    busy = time_scrapes(state, args.scrapes, feed, profiler, clock, new_minute)
+    rows.append((f"{args.between:,} events between", *busy))
     if profiler:
         profiler.dump_stats(args.profile_busy)
+    fam_ms, out_ms, cpu_ms, samples, size = busy
+    for name, at_new in (("within a minute", False), ("at a new minute", True)):
+        picked = [i for i, flag in enumerate(new_minute) if flag is at_new]
+        if picked:
+            rows.append((f"... of which {len(picked)} {name}",
+                         *([values[i] for i in picked] for values in (fam_ms, out_ms, cpu_ms)),
+                         samples, size))
 
     print(f"| scrape ({args.scrapes} each) | samples | KiB | families ms median / p90 "
           "| exposition ms median / p90 | total ms median / p90 | CPU ms median |")

@@ -15,6 +15,7 @@ behind occupancy) for 48 h of stream time. An event older than that is late.
 
 from __future__ import annotations
 
+import sys
 from bisect import insort
 from collections.abc import Iterable
 from typing import Any, NamedTuple
@@ -95,7 +96,7 @@ class AgentKind:
     late_after_us = HISTORY_US
 
     def key(self, event: Event) -> str:
-        return AGENT_KEY_PREFIX + event.body["agent_id"]
+        return sys.intern(AGENT_KEY_PREFIX + event.body["agent_id"])  # one object a key
 
     def new_record(self, event: Event) -> dict[str, Any]:
         return {"tl": []}

@@ -13,6 +13,7 @@ Retention (contract §2): a contact is kept until 48 h of stream time after its 
 
 from __future__ import annotations
 
+import sys
 from bisect import insort
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -206,8 +207,8 @@ class ContactKind(EventLogKind):
         of_type = _OF_TYPE.get(event.type)
         if of_type is None:
             family = event.type.partition(".")[0]
-            return f"{family}:{event.body[family + '_id']}"
-        return f"{of_type[0]}{event.body[of_type[1]]}"
+            return sys.intern(f"{family}:{event.body[family + '_id']}")
+        return sys.intern(f"{of_type[0]}{event.body[of_type[1]]}")  # one object a key
 
     def new_record(self, event: Event) -> dict[str, Any]:
         return {"ch": CHANNEL_OF_FAMILY[event.type.partition(".")[0]], "ev": []}

@@ -308,7 +308,7 @@ class CustomerKind(EventLogKind):
     def key(self, event: Event) -> str:
         if event.type.startswith("marketing."):
             return f"marketing:{event.event_id}"
-        return f"customer:{event.body['customer_id']}"
+        return sys.intern(f"customer:{event.body['customer_id']}")  # one object a key
 
     def new_record(self, event: Event) -> dict[str, Any]:
         return {"ev": []}

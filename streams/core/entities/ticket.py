@@ -115,7 +115,9 @@ class TicketKind(EventLogKind):
     late_after_us = AFTER_SOLVE_US
 
     def key(self, event: Event) -> str:
-        return f"ticket:{event.body['ticket_id']}"
+        # one string object per key: the engine keeps an event's key beside its id for as
+        # long as the id is held (de-duplication), a copy an event without interning
+        return sys.intern(f"ticket:{event.body['ticket_id']}")
 
     def new_record(self, event: Event) -> dict[str, Any]:
         return {"ev": []}

@@ -46,7 +46,7 @@ from streams.worker.membership import remember_member
 from streams.worker.restore import restore_batch
 from streams.worker.snapshots import Snapshots
 from streams.worker.state import TP, WorkerState
-from streams.worker.store_options import table_options
+from streams.worker.store_options import STORE_URL, table_options
 
 log = logging.getLogger("ccpulse.worker")
 
@@ -123,7 +123,9 @@ class Pipeline:
             d.app_id,
             broker=broker_url(d.broker),
             broker_credentials=security.faust_credentials(),
-            store="rocksdb://",  # local state on disk: a restart reads only the changelog tail
+            # local state on disk (a restart reads only the changelog tail): Faust's RocksDB
+            # store with one memory budget for all its databases (streams.worker.store_options)
+            store=STORE_URL,
             datadir=d.data_dir,
             web_enabled=True,
             web_bind=d.web_host,

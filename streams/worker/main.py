@@ -32,6 +32,9 @@ def _exit_stuck(signal: Any) -> None:
 
 
 def run_worker(config_path: str | None) -> int:
+    from streams.worker.allocator import set_in_process
+
+    set_in_process(os.environ)  # glibc malloc settings, unless the environment gave them
     import faust
 
     from streams.kafka.admin import ensure_topics

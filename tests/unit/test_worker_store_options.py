@@ -104,3 +104,13 @@ def test_a_database_opens_with_the_bounded_options(tmp_path):
     finally:
         db.close()
     assert isinstance(options.as_options(), rocksdict.Options)
+
+
+def test_the_worker_s_tables_use_the_bounded_store(tmp_path, monkeypatch):
+    from streams.core.config import parse_config
+    from streams.worker.app import build_pipeline
+
+    monkeypatch.chdir(tmp_path)  # Faust makes the stores' directories under data_dir
+    pipeline = build_pipeline(parse_config({}))
+    assert pipeline.app.conf.store.scheme == S.STORE_URL.split(":")[0]
+    assert all(isinstance(table.data, S.Store) for table in pipeline.tables.values())

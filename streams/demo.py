@@ -44,9 +44,11 @@ from streams.worker.allocator import worker_environment
 
 READY_TIMEOUT_S = 120.0
 STATUS_EVERY_S = 5.0
-#: A worker that dies again this soon after the demo started it again ends the demo (a crash
-#: that repeats would restart for ever).
+#: A worker that dies is started again at once, then after 2 and 4 s (a supervisor's back-off);
+#: dying more than MAX_RESTARTS times within RESTART_WITHIN_S ends the demo (a crash that
+#: repeats would restart for ever).
 RESTART_WITHIN_S = 60.0
+MAX_RESTARTS = 3
 STOP_WAIT_S = 90.0
 #: The simulator's scenario in the demo: understaffed somewhere, so amber and red show early.
 DEMO_SCENARIO = "demo"
@@ -466,7 +468,8 @@ class Demo:
         worker_env = worker_environment(env)
         self.worker_command = ([*exe, "worker"], worker_env)
         self.worker = start_child([*exe, "worker"], worker_env, worker_log)
-        self.worker_restarted_at: float | None = None
+        #: When the demo started a dead worker again, within the last RESTART_WITHIN_S.
+        self.restarts: list[float] = []
         self.lock.update(children={"worker": self.worker.pid}, wallboard=base + "/wallboard")
         self.say("starting the worker (it recovers its tables before it is ready)")
         _wait_healthy(base + "/healthz", self.worker, worker_log)
@@ -507,36 +510,53 @@ class Demo:
 
     def _restart_worker(self, base: str, worker_log: Path) -> None:
         """The worker died (killed, out of memory, a crash): start it again on the same data
-        directory, as a supervisor (Kubernetes, systemd, compose's ``restart:``) would. Its
-        engines come back from their snapshots and the records changed since; it says so.
-        One that dies again within :data:`RESTART_WITHIN_S` of that restart ends the demo."""
+        directory, as a supervisor (Kubernetes, systemd, compose's ``restart:``) would: at once,
+        then after 2 and 4 s if it dies again (before it is ready too). Its engines come back
+        from their snapshots and the records changed since; it says so. Dying more than
+        :data:`MAX_RESTARTS` times within :data:`RESTART_WITHIN_S` ends the demo."""
         assert self.worker is not None
-        status = self.worker.returncode
-        how = (f"killed by {signal.Signals(-status).name}" if status is not None and status < 0
-               else f"status {status}")
-        again = self.worker_restarted_at
-        if again is not None and time.monotonic() - again < RESTART_WITHIN_S:
-            raise CcpulseError(f"the worker stopped again ({how}) within "
-                               f"{RESTART_WITHIN_S:.0f} s of its restart: "
-                               f"{_last_problem(worker_log)} (full log: {worker_log})")
-        self.say(f"the worker stopped ({how}); starting it again on its data directory (its "
-                 f"log: {worker_log})")
-        command, env = self.worker_command
-        self.events_before += self.events_seen  # the new process counts from 0
-        self.events_seen = 0.0
-        self.worker = start_child(command, env, worker_log)
-        self.worker_restarted_at = time.monotonic()
-        children = {"worker": self.worker.pid}
-        if self.simulator is not None:
-            children["connect" if self.args.source is not None else "simulate"] = \
-                self.simulator.pid
-        self.lock.update(children=children)
-        started = time.monotonic()
-        _wait_healthy(base + "/healthz", self.worker, worker_log)
-        built = _last_matching(worker_log, "engines built in")
-        self.say(f"the worker is back, ready {time.monotonic() - started:.1f} s after it was "
-                 f"started again (it was found stopped within {STATUS_EVERY_S:g} s of dying)"
-                 + (f": {built}" if built else ""))
+        while True:
+            status = self.worker.returncode
+            how = (f"killed by {signal.Signals(-status).name}"
+                   if status is not None and status < 0 else f"status {status}")
+            now = time.monotonic()
+            self.restarts = [t for t in self.restarts if now - t < RESTART_WITHIN_S]
+            if len(self.restarts) >= MAX_RESTARTS:
+                raise CcpulseError(
+                    f"the worker stopped again ({how}), {MAX_RESTARTS + 1} times within "
+                    f"{RESTART_WITHIN_S:.0f} s: {_last_problem(worker_log)} (full log: "
+                    f"{worker_log})")
+            if self.restarts:
+                delay = 2.0 ** len(self.restarts)
+                self.say(f"the worker stopped again ({how}); starting it again in {delay:g} s "
+                         f"(restart {len(self.restarts) + 1} of at most {MAX_RESTARTS} within "
+                         f"{RESTART_WITHIN_S:.0f} s; its log: {worker_log})")
+                time.sleep(delay)
+            else:
+                self.say(f"the worker stopped ({how}); starting it again on its data directory "
+                         f"(its log: {worker_log})")
+            command, env = self.worker_command
+            self.events_before += self.events_seen  # the new process counts from 0
+            self.events_seen = 0.0
+            self.worker = start_child(command, env, worker_log)
+            self.restarts.append(time.monotonic())
+            children = {"worker": self.worker.pid}
+            if self.simulator is not None:
+                children["connect" if self.args.source is not None else "simulate"] = \
+                    self.simulator.pid
+            self.lock.update(children=children)
+            started = time.monotonic()
+            try:
+                _wait_healthy(base + "/healthz", self.worker, worker_log)
+            except CcpulseError:
+                if self.worker.poll() is None:
+                    raise  # alive but not ready in time: not a crash to restart
+                continue  # died again before it was ready
+            built = _last_matching(worker_log, "engines built in")
+            self.say(f"the worker is back, ready {time.monotonic() - started:.1f} s after it "
+                     f"was started again (it was found stopped within {STATUS_EVERY_S:g} s of "
+                     "dying)" + (f": {built}" if built else ""))
+            return
 
     def connect_command(self, exe: list[str]) -> list[str]:
         """``ccpulse connect SYSTEM <its options>`` into the demo's broker, checkpoints in the

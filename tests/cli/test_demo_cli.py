@@ -220,6 +220,38 @@ def test_a_killed_worker_is_started_again_from_its_snapshots_and_the_numbers_sta
     assert demo.wait_gone(pids) == 0
 
 
+def test_a_worker_killed_again_before_it_is_ready_is_started_again_after_a_back_off(
+        tmp_path: Path, demos: list[DemoRun]):
+    """A supervisor retries: the worker the demo started again is killed before it is ready
+    (the out-of-memory killer striking during recovery); the demo waits 2 s, starts it once
+    more, and it comes back with the counters it had."""
+    demo = DemoRun(tmp_path / "data")
+    demos.append(demo)
+    demo.wait_ready()
+    base = f"http://127.0.0.1:{demo.web_port}"
+    os.killpg(demo.pids()["simulate"], signal.SIGTERM)  # nothing changes from here on
+    wait_until(lambda: "the simulator ended" in demo.log(), "the simulator to end")
+    before = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
+    offered = sorted(line for line in before.splitlines()
+                     if line.startswith("cc_contacts_offered_total{"))
+    time.sleep(6)  # two commit intervals: every record checkpointed
+    first = demo.pids()["worker"]
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: demo.pids()["worker"] != first, "the demo to start the worker again")
+    os.kill(demo.pids()["worker"], signal.SIGKILL)  # at once: long before it is ready
+    wait_until(lambda: "the worker is back" in demo.log(), "the demo to restart the worker",
+               timeout_s=2 * DEMO_TIMEOUT_S)
+    log = demo.log()
+    assert "the worker stopped again (killed by SIGKILL); starting it again in 2 s" in log, log
+    assert demo.proc.poll() is None
+    after = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
+    assert sorted(line for line in after.splitlines()
+                  if line.startswith("cc_contacts_offered_total{")) == offered
+    pids = demo.pids()
+    demo.signal_group(signal.SIGINT)
+    assert demo.wait_gone(pids) == 0
+
+
 def test_reset_starts_from_empty_state_and_a_hang_up_stops_everything(
         tmp_path: Path, demos: list[DemoRun]):
     data = tmp_path / "data"

@@ -179,17 +179,23 @@ def test_the_simulator_ending_and_the_broker_going_away_are_said_once_and_stop_e
     assert again.stdout.decode() == f"no demo is running from {demo.data}\n"
 
 
+def ready_demo_without_feed(tmp_path: Path, demos: list[DemoRun]) -> tuple[DemoRun, str]:
+    """A demo once ready, its simulator stopped so that no number changes from here on, and
+    the base URL of its worker."""
+    demo = DemoRun(tmp_path / "data")
+    demos.append(demo)
+    demo.wait_ready()
+    os.killpg(demo.pids()["simulate"], signal.SIGTERM)
+    wait_until(lambda: "the simulator ended" in demo.log(), "the simulator to end")
+    return demo, f"http://127.0.0.1:{demo.web_port}"
+
+
 def test_a_killed_worker_is_started_again_from_its_snapshots_and_the_numbers_stay(
         tmp_path: Path, demos: list[DemoRun]):
     """SIGKILL the demo's worker (a crash, the OOM killer): the demo starts it again on the
     same data directory, says so, and the worker comes back from its engine snapshots
     (``/readyz`` says how) with the counters it had."""
-    demo = DemoRun(tmp_path / "data")
-    demos.append(demo)
-    demo.wait_ready()
-    base = f"http://127.0.0.1:{demo.web_port}"
-    os.killpg(demo.pids()["simulate"], signal.SIGTERM)  # nothing changes from here on
-    wait_until(lambda: "the simulator ended" in demo.log(), "the simulator to end")
+    demo, base = ready_demo_without_feed(tmp_path, demos)
 
     def offered() -> float:
         text = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
@@ -225,12 +231,7 @@ def test_a_worker_killed_again_before_it_is_ready_is_started_again_after_a_back_
     """A supervisor retries: the worker the demo started again is killed before it is ready
     (the out-of-memory killer striking during recovery); the demo waits 2 s, starts it once
     more, and it comes back with the counters it had."""
-    demo = DemoRun(tmp_path / "data")
-    demos.append(demo)
-    demo.wait_ready()
-    base = f"http://127.0.0.1:{demo.web_port}"
-    os.killpg(demo.pids()["simulate"], signal.SIGTERM)  # nothing changes from here on
-    wait_until(lambda: "the simulator ended" in demo.log(), "the simulator to end")
+    demo, base = ready_demo_without_feed(tmp_path, demos)
     before = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
     offered = sorted(line for line in before.splitlines()
                      if line.startswith("cc_contacts_offered_total{"))

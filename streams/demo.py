@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import faulthandler
 import io
 import os
 import shutil
@@ -316,6 +317,9 @@ def run_demo(args: argparse.Namespace) -> int:
                            f"{config.deployment.web_host}; drop web_config_file from [worker] "
                            "(or unset CCPULSE_WEB_CONFIG_FILE) for `ccpulse demo`")
     console = Console(data / "logs" / "demo.log")
+    # A demo that does not stop or does not answer: `kill -USR1 <pid>` prints where each of its
+    # threads is to its standard error (docs/runbooks.md), without stopping it.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         if chose_demo_config:
             console.say(f"using the demo configuration {DEMO_CONFIG} (defaults plus "

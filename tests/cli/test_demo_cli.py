@@ -102,10 +102,36 @@ class DemoRun:
         os.killpg(self.proc.pid, signum)
 
     def wait_gone(self, pids: dict[str, int]) -> int:
-        status = self.proc.wait(timeout=DEMO_TIMEOUT_S)
+        try:
+            status = self.proc.wait(timeout=DEMO_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the demo did not end {DEMO_TIMEOUT_S:g} s after the signal\n"
+                        + self.where_it_hangs())
         wait_until(lambda: not any(pid_alive(pid) for pid in pids.values()),
                    f"the demo's children {pids} to end")
         return status
+
+    def where_it_hangs(self) -> str:
+        """What the kernel says of the demo (state, signal masks, where it waits), its Python
+        stacks (the demo dumps them on SIGUSR1) and its log; the demo is killed."""
+        pid = self.proc.pid
+        lines = []
+        with contextlib.suppress(OSError):
+            lines += [line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                      if line.startswith(("State", "Sig", "Shd", "Threads"))]
+            lines.append("wchan: " + Path(f"/proc/{pid}/wchan").read_text())
+            lines.append("syscall: " + Path(f"/proc/{pid}/syscall").read_text().strip())
+        stacks = self.stacks()
+        os.kill(pid, signal.SIGKILL)
+        return "\n".join([*lines, "stacks:", stacks, "demo.log:", self.log()])
+
+    def stacks(self) -> str:
+        """The demo's Python stacks, as ``kill -USR1`` has it print them on standard error."""
+        assert self.proc.stderr is not None
+        os.set_blocking(self.proc.stderr.fileno(), False)
+        os.kill(self.proc.pid, signal.SIGUSR1)
+        time.sleep(1.0)
+        return (self.proc.stderr.read() or b"").decode(errors="replace")
 
     def kill_all(self) -> None:
         """Last resort at the end of a failed test: nothing of ours may outlive it."""
@@ -140,6 +166,10 @@ def test_ctrl_c_with_the_pipe_gone_stops_everything_and_a_second_demo_is_told_ho
         f"Error: a demo is already running from {demo.data} (pid {demo.proc.pid}, wallboard "
         f"http://127.0.0.1:{demo.web_port}/wallboard); stop it with `ccpulse demo --stop`, or "
         "give this one its own CCPULSE_DATA_DIR, --web-port, --broker-port and --controller-port\n")
+
+    stacks = demo.stacks()  # what `kill -USR1` shows of a demo that seems stuck; it goes on
+    assert "most recent call first" in stacks and "in _watch" in stacks, stacks
+    assert demo.proc.poll() is None
 
     demo.proc.stdout.close()  # what `| tee` does when the same Ctrl-C kills it
     demo.signal_group(signal.SIGINT)

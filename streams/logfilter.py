@@ -12,6 +12,11 @@ something the one before did not.
 
 Attach it to a *handler* (filters on a logger do not see its children's records), e.g. with
 :func:`collapse_repeats_on`.
+
+:class:`StartupTransients` holds back what aiokafka logs at ERROR while a worker starts on a
+broker that is itself just starting or creating the worker's topics (the group coordinator
+not yet available, a changelog topic not yet in the metadata): retried at once and gone
+within seconds, they read as faults. After the first minute they pass like any other line.
 """
 
 from __future__ import annotations
@@ -125,3 +130,34 @@ def quiet_stderr_logging(prefix: str) -> None:
     if root.level == logging.NOTSET or root.level > logging.WARNING:
         root.setLevel(logging.WARNING)
     collapse_repeats_on([handler])
+
+
+#: aiokafka's ERROR lines that a start on a new broker or with new topics gives, retried.
+STARTUP_TRANSIENTS = (
+    re.compile(r"^Group Coordinator Request failed: \[Error 15\] GroupCoordinatorNotAvailable"),
+    re.compile(r"^Topic \S+ not found in cluster metadata$"),
+    re.compile(r"^Topic \S+ is not available during auto-create initialization$"),
+)
+#: How long after the worker's start those lines are held back.
+STARTUP_GRACE_S = 60.0
+
+
+class StartupTransients(logging.Filter):
+    """A handler filter: aiokafka's :data:`STARTUP_TRANSIENTS` are dropped during the first
+    :data:`STARTUP_GRACE_S` after the filter was made (the worker's start) unless ``verbose``
+    (the log level is INFO or DEBUG); every other record, and those later, pass."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 grace_s: float = STARTUP_GRACE_S, verbose: bool = False) -> None:
+        super().__init__()
+        self._clock = clock
+        self._until = clock() + grace_s
+        self._verbose = verbose
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._verbose or not record.name.startswith("aiokafka"):
+            return True
+        if self._clock() >= self._until:
+            return True
+        message = record.getMessage()
+        return not any(pattern.match(message) for pattern in STARTUP_TRANSIENTS)

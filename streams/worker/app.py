@@ -46,6 +46,7 @@ from streams.worker.membership import remember_member
 from streams.worker.restore import restore_batch
 from streams.worker.snapshots import Snapshots
 from streams.worker.state import TP, WorkerState
+from streams.worker.status import status
 from streams.worker.store_options import STORE_URL, table_options
 
 log = logging.getLogger("ccpulse.worker")
@@ -313,8 +314,7 @@ class Pipeline:
         written, count = await self.state.checkpoint_and_snapshot(
             self.app.producer._ensure_producer(), tps)
         if count:
-            print(f"ccpulse worker: wrote {count} engine snapshots in "
-                  f"{time.monotonic() - started:.1f} s", flush=True)
+            status(f"wrote {count} engine snapshots in {time.monotonic() - started:.1f} s")
         return written
 
     # ------------------------------------------------------------------ engines
@@ -340,10 +340,10 @@ class Pipeline:
                     if built:
                         restored = self.state.from_snapshots - before
                         caught_up = self.state.caught_up - caught_up
-                        print(f"ccpulse worker: {built} engines built in "
-                              f"{time.monotonic() - started:.1f} s ({restored} restored from "
-                              f"snapshots and {caught_up} records changed since, "
-                              f"{built - restored} rebuilt from their records)", flush=True)
+                        status(f"{built} engines built in {time.monotonic() - started:.1f} s "
+                               f"({restored} restored from snapshots and {caught_up} records "
+                               f"changed since, {built - restored} rebuilt from their "
+                               "records)")
                 if self.state.warming:
                     await self.state.warm()
                 await asyncio.sleep(0.1)

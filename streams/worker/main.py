@@ -14,11 +14,12 @@ from typing import Any
 
 from streams.core.events import DEADLETTER_TOPIC
 from streams.errors import BrokerError
-from streams.logfilter import collapse_repeats_on
+from streams.logfilter import StartupTransients, collapse_repeats_on
 from streams.netcheck import ensure_port_free
 from streams.runtime import tune_gc
 from streams.settings import load_config
 from streams.webconfig import load_web_config
+from streams.worker.status import log_level, show_status, status, status_warning
 
 WEB_PORT_OPTION = "[worker] web_port in the config or CCPULSE_WEB_PORT"
 #: A worker still shutting down this long after SIGTERM/SIGINT exits anyway.
@@ -43,6 +44,9 @@ def run_worker(config_path: str | None) -> int:
     from streams.worker.membership import hold_data_dir
 
     config = load_config(config_path)
+    loglevel = os.environ.get("CCPULSE_LOG_LEVEL", "warning").strip().lower()
+    logging.getLogger("ccpulse").setLevel(log_level(loglevel))
+    show_status(loglevel)
     d = config.deployment
     web = load_web_config(d.web_config_file)  # a bad file fails here, in one line
     ensure_port_free(d.web_host, d.web_port, "the worker's web port", WEB_PORT_OPTION)
@@ -61,15 +65,16 @@ def run_worker(config_path: str | None) -> int:
     tune_gc()
     pipeline = build_pipeline(config, web)
     _remove_dead_member(d, pipeline.app.conf.id, security_from(d), SESSION_TIMEOUT_S)
-    loglevel = os.environ.get("CCPULSE_LOG_LEVEL", "warning")
-    logging.getLogger("ccpulse").setLevel(loglevel.upper())
-    print(f"ccpulse worker {d.app_id}: metrics on {web.scheme}://{d.web_host}:{d.web_port}/metrics",
-          flush=True)
+    status(f"metrics on {web.scheme}://{d.web_host}:{d.web_port}/metrics (group {d.app_id})")
+
+    startup = StartupTransients(verbose=log_level(loglevel) <= logging.INFO)
 
     class Worker(faust.Worker):
         def on_setup_root_logger(self, logger: Any, level: int) -> None:
             super().on_setup_root_logger(logger, level)
             collapse_repeats_on(list(logger.handlers))
+            for handler in logger.handlers:
+                handler.addFilter(startup)
 
         def _schedule_shutdown(self, signal: Any) -> None:
             # Faust's shutdown waits for the broker (final commit, leave group) and hangs for
@@ -103,12 +108,11 @@ def _remove_dead_member(d: Any, group: str, security: Any, session_timeout_s: fl
     try:
         removed = remove_group_member(d.broker, group, member_id, security=security)
     except BrokerError as exc:
-        print(f"ccpulse worker {d.app_id}: the last worker on this data directory may still "
-              f"be a member of the group ({exc}); its partitions are assigned once its "
-              f"session times out ({session_timeout_s:g} s)", flush=True)
+        status_warning(f"the last worker on this data directory may still be a member of "
+                       f"the group ({exc}); its partitions are assigned once its session "
+                       f"times out ({session_timeout_s:g} s)")
         return
     if removed:
-        print(f"ccpulse worker {d.app_id}: the last worker on this data directory did not "
-              f"leave the group (it was killed or crashed); removed it ({member_id}), so its "
-              f"partitions are assigned now, not after its {session_timeout_s:g} s session "
-              "timeout", flush=True)
+        status(f"the last worker on this data directory did not leave the group (it was "
+               f"killed or crashed); removed it ({member_id}), so its partitions are assigned "
+               f"now, not after its {session_timeout_s:g} s session timeout")

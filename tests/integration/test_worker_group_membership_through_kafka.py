@@ -8,6 +8,7 @@ assigns the partitions without waiting. A second worker on a data directory in u
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 
@@ -44,6 +45,15 @@ def test_a_killed_workers_member_is_removed_from_the_group_by_the_next_one(
         wait_for(lambda: previous_member(data, unique_name), "the member id recorded", worker)
         member = previous_member(data, unique_name)
         assert asyncio.run(group_members(kafka_bootstrap, unique_name)) == [member]
+        wait_for(lambda: "engines built in" in worker.log_tail(20_000), "the engines built",
+                 worker)
+        first_start = worker.log_tail(20_000)
+        # its own status lines at INFO, timestamped; its topics being new is no [ERROR]
+        assert re.search(r"^\[[\d :,-]+\] \[\d+\] \[INFO\] ccpulse worker: metrics on "
+                         rf"http://127\.0\.0\.1:{worker.port}/metrics", first_start,
+                         re.MULTILINE), first_start
+        assert re.search(r"\[INFO\] ccpulse worker: \d+ engines built in", first_start)
+        assert "[ERROR]" not in first_start and "[WARNING]" not in first_start, first_start
 
         # the same data directory while the worker runs: refused before it touches anything
         second = subprocess.run([sys.executable, "-m", "streams.cli", "worker"],

@@ -1,10 +1,11 @@
-"""``CollapseRepeats``: one line per kind of trouble with backoff, not one per retry."""
+"""``CollapseRepeats``: one line per kind of trouble with backoff, not one per retry;
+``StartupTransients``: a new broker's retried start-up errors held back for a minute."""
 
 from __future__ import annotations
 
 import logging
 
-from streams.logfilter import CollapseRepeats
+from streams.logfilter import STARTUP_GRACE_S, CollapseRepeats, StartupTransients
 
 
 class Clock:
@@ -60,3 +61,26 @@ def test_ccpulse_own_status_lines_are_never_collapsed():
     lines += [record("ccpulse worker: %s engines built in 0.1 s", n, name="faust.stdout")
               for n in (17, 7)]
     assert all(collapse.filter(rec) for rec in lines)
+
+
+class TestStartupTransients:
+    COORDINATOR = "Group Coordinator Request failed: [Error 15] GroupCoordinatorNotAvailableError"
+
+    def test_a_new_brokers_retried_errors_are_held_back_in_the_first_minute_only(self):
+        clock = Clock()
+        startup = StartupTransients(clock)
+        assert not startup.filter(record(self.COORDINATOR + ": "))
+        assert not startup.filter(record("Topic %s not found in cluster metadata",
+                                         "ccpulse-cc_contacts-changelog", name="aiokafka.cluster"))
+        clock.now = STARTUP_GRACE_S
+        assert startup.filter(record(self.COORDINATOR + ": "))  # still failing: a fault
+
+    def test_other_errors_and_other_loggers_pass_from_the_start(self):
+        startup = StartupTransients(Clock())
+        assert startup.filter(record("Unable connect to node with id 1: [Errno 111]"))
+        assert startup.filter(record("Group Coordinator Request failed: [Error 30] "
+                                     "GroupAuthorizationFailedError"))
+        assert startup.filter(record(self.COORDINATOR, name="ccpulse.worker"))
+
+    def test_at_info_level_everything_passes(self):
+        assert StartupTransients(Clock(), verbose=True).filter(record(self.COORDINATOR))

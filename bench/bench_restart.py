@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integrat
 from bench_worker import start_broker
 from worker_harness import Worker, cli, free_port, wait_for
 
+from streams.children import die_with_parent_hook
 from streams.core.config import parse_config
 from streams.core.engine import Engine
 from streams.kafka.admin import ensure_topics
@@ -141,7 +142,8 @@ def timed_start(worker: Worker) -> tuple[float, float]:
     worker.data_dir.mkdir(parents=True, exist_ok=True)
     with open(worker.log_path, "ab") as log:
         worker.proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"],
-                                       env=worker.env, stdout=log, stderr=subprocess.STDOUT)
+                                       env=worker.env, stdout=log, stderr=subprocess.STDOUT,
+                                       preexec_fn=die_with_parent_hook())
     recovered: list[float] = []
 
     def ready() -> bool:

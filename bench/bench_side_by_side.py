@@ -96,6 +96,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
 from bench_worker import lag_quantile  # noqa: E402
 from worker_harness import Worker, free_port, parse_metrics  # noqa: E402
 
+from streams.children import die_with_parent_hook  # noqa: E402
 from streams.kafka import LocalBroker, ensure_topics  # noqa: E402
 from streams.publish import Publisher  # noqa: E402
 from streams.simulate.generator import generate  # noqa: E402
@@ -385,7 +386,7 @@ def start_worker(bootstrap: str, name: str, prefix: str, tmp: Path, partitions: 
     with open(worker.log_path, "ab") as out:
         worker.proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"],
                                        env=worker.env, stdout=out, stderr=subprocess.STDOUT,
-                                       cwd=REPO)
+                                       cwd=REPO, preexec_fn=die_with_parent_hook())
     stack.callback(worker.stop)
     return worker, started
 

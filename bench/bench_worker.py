@@ -114,7 +114,10 @@ def start_broker(tmp: Path) -> tuple[LocalBroker | None, str]:
     bootstrap = os.environ.get("CCPULSE_TEST_BROKER")
     if bootstrap:
         return None, bootstrap
-    broker = LocalBroker(state_dir=tmp / "kafka", port=free_port(), controller_port=free_port())
+    # die_with_parent: a benchmark killed from outside (`timeout`, Ctrl-C twice) leaves no
+    # broker running
+    broker = LocalBroker(state_dir=tmp / "kafka", port=free_port(), controller_port=free_port(),
+                         die_with_parent=True)
     broker.start()
     return broker, broker.bootstrap
 

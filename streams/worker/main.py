@@ -27,8 +27,8 @@ SHUTDOWN_GRACE_S = 15.0
 
 
 def _exit_stuck(signal: Any) -> None:
-    print(f"ccpulse worker: still shutting down {SHUTDOWN_GRACE_S:g} s after {signal!s} "
-          "(is the broker gone?); exiting without the final commit", flush=True)
+    status_warning(f"still shutting down {SHUTDOWN_GRACE_S:g} s after {signal!s} (is the "
+                   "broker gone?); exiting without the final commit")
     os._exit(1)
 
 

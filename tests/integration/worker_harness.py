@@ -22,6 +22,8 @@ from typing import Any
 from broker_security import environment_for
 from prometheus_client.parser import text_string_to_metric_families
 
+from streams.children import die_with_parent_hook
+
 #: One timeout for everything a test waits for (worker ready, events processed).
 WAIT_TIMEOUT_S = 90.0
 
@@ -118,7 +120,8 @@ class Worker:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"],
-                                         env=self.env, stdout=log, stderr=subprocess.STDOUT)
+                                         env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                         preexec_fn=die_with_parent_hook())
         wait_for(lambda: self._get("/healthz")[0] == 200, "worker /healthz to answer 200",
                  self)
 

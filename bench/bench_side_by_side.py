@@ -93,12 +93,12 @@ PEERS = REPO / "bench" / "peers"
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
-from bench_worker import LIVE_LINGER_MS, lag_quantile  # noqa: E402
+from bench_worker import lag_quantile  # noqa: E402
 from worker_harness import Worker, free_port, parse_metrics  # noqa: E402
 
 from streams.children import die_with_parent_hook  # noqa: E402
 from streams.kafka import LocalBroker, ensure_topics  # noqa: E402
-from streams.publish import Publisher  # noqa: E402
+from streams.publish import LIVE_LINGER_MS, Publisher  # noqa: E402
 from streams.simulate.generator import generate  # noqa: E402
 from streams.simulate.model import AgentGroup, ContactStream, Scenario  # noqa: E402
 from streams.simulate.scenarios import FLAT_PEAK, contact_centre  # noqa: E402
@@ -290,7 +290,7 @@ async def create_kept_topic(bootstrap: str, name: str, partitions: int) -> None:
 async def send(bootstrap: str, prefix: str, events: list[dict[str, Any]],
                rate: float | None = None, what: str = "events") -> None:
     """Send ``events`` to their topics; at ``rate`` per second stamped with the send time, as
-    a live source sends them (``bench_worker.LIVE_LINGER_MS``)."""
+    a live source sends them (``streams.publish.LIVE_LINGER_MS``)."""
     linger = {"linger_ms": LIVE_LINGER_MS} if rate else {}
     async with Publisher(bootstrap, topic_prefix=prefix, **linger) as pub:
         t0 = time.monotonic()

@@ -37,7 +37,7 @@ from worker_harness import Worker, free_port, wait_for
 
 from streams.kafka import LocalBroker
 from streams.kafka.admin import ensure_topics
-from streams.publish import Publisher
+from streams.publish import LIVE_LINGER_MS, Publisher
 from streams.simulate.generator import generate
 from streams.simulate.model import IntradayProfile
 from streams.simulate.scenarios import FLAT_PEAK, contact_centre
@@ -65,13 +65,6 @@ def _events(count: int, end_ms: int, calls_only: bool = False) -> list[dict]:
         if len(out) >= count:
             break
     return out
-
-
-#: The producer's linger of the freshness runs: a live source (a phone switch, a connector)
-#: sends each event as it happens; 5 ms is the Java client's default since Kafka 4.0. The
-#: bulk publisher's 100 ms (``streams.publish.LINGER_MS``, for backfills) would add up to
-#: 100 ms to every event's lag before ccpulse sees it.
-LIVE_LINGER_MS = 5
 
 
 async def _send(bootstrap: str, prefix: str, events: list[dict], rate: float | None) -> None:

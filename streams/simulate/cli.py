@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 from streams.core.timestamps import parse_us
 from streams.errors import CcpulseError
 from streams.logfilter import quiet_stderr_logging
-from streams.publish import Publisher
+from streams.publish import LIVE_LINGER_MS, Publisher
 from streams.settings import KafkaTarget, add_kafka_arguments, kafka_target, load_config
 from streams.simulate.generator import timed_events
 from streams.simulate.pacing import paced
@@ -154,7 +154,8 @@ async def _to_kafka(args: argparse.Namespace, target: KafkaTarget, seed: int,
     progress = Progress(sys.stderr, every_s=PROGRESS_EVERY_S)
     events = timed_events(SCENARIOS[args.scenario](), seed=seed, start_ms=start_ms,
                           duration_ms=args.duration)
-    async with Publisher(broker, topic_prefix=prefix, security=target.security) as publisher:
+    async with Publisher(broker, topic_prefix=prefix, security=target.security,
+                         linger_ms=LIVE_LINGER_MS) as publisher:
         _say(f"seed {seed} · {_span(start_ms, args.duration)} · {speed:g}× real time · to "
              f"Kafka {broker}" + (f" (topic prefix {prefix!r})" if prefix else ""))
         reporter = asyncio.create_task(_report_every(progress, PROGRESS_EVERY_S, broker))

@@ -140,7 +140,7 @@ def primed(connector: Any, store: Any) -> Any:
 
 
 async def _run_pull(args: argparse.Namespace, config: Config, connector: Any) -> int:
-    from streams.publish import Publisher
+    from streams.publish import LIVE_LINGER_MS, Publisher
     from streams.settings import kafka_target
     from streams.sources.checkpoint import CheckpointStore
     from streams.sources.run import file_target_label, format_summary, pump
@@ -161,7 +161,7 @@ async def _run_pull(args: argparse.Namespace, config: Config, connector: Any) ->
             store.clear()
         connector = primed(connector, store)
         async with Publisher(target.broker, topic_prefix=target.topic_prefix,
-                             security=target.security) as publisher:
+                             security=target.security, linger_ms=LIVE_LINGER_MS) as publisher:
             sink = KafkaSink(publisher, target.broker)
             _say_start(connector, sink.label, store, err)
             report = await pump(connector, sink, store, err=err, stop=stop)

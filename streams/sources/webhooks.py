@@ -253,12 +253,12 @@ class KafkaDelivery:
                           f"{self.timeout_s:.0f} s" + (f" ({last})" if last else ""))
 
     async def _connected(self) -> Any:
-        from streams.publish import Publisher
+        from streams.publish import LIVE_LINGER_MS, Publisher
 
         async with self._lock:
             if self._publisher is None:
                 publisher = Publisher(self.broker, topic_prefix=self.topic_prefix,
-                                      security=self.security)
+                                      security=self.security, linger_ms=LIVE_LINGER_MS)
                 await publisher.__aenter__()
                 self._publisher = publisher
             return self._publisher

@@ -15,7 +15,7 @@ import streams.simulate.cli
 from streams.cli import main
 from streams.demo import child_env
 from streams.kafka.security import KafkaSecurity
-from streams.publish import PublishReport
+from streams.publish import LINGER_MS, LIVE_LINGER_MS, PublishReport
 from streams.settings import ENV_OVERRIDES, KafkaTarget
 
 WORKER_TOML = '[worker]\nbroker = "toml-host:9092"\ntopic_prefix = "toml."\n'
@@ -25,10 +25,12 @@ class RecordingPublisher:
     """Stands in for ``streams.publish.Publisher``: remembers its broker and prefix."""
 
     opened: ClassVar[list[KafkaTarget]] = []
+    lingers: ClassVar[list[int]] = []
 
     def __init__(self, broker: str, *, topic_prefix: str = "",
-                 security: KafkaSecurity | None = None) -> None:
+                 security: KafkaSecurity | None = None, linger_ms: int = LINGER_MS) -> None:
         self.opened.append(KafkaTarget(broker, topic_prefix, security or KafkaSecurity()))
+        self.lingers.append(linger_ms)
         self.topic_prefix = topic_prefix
         self.report = PublishReport()
 
@@ -52,6 +54,7 @@ def opened(monkeypatch) -> list[KafkaTarget]:
     for var in (*ENV_OVERRIDES, "CCPULSE_CONFIG"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(RecordingPublisher, "opened", [])
+    monkeypatch.setattr(RecordingPublisher, "lingers", [])
     monkeypatch.setattr(streams.produce_cli, "Publisher", RecordingPublisher)
     monkeypatch.setattr(streams.simulate.cli, "Publisher", RecordingPublisher)
     monkeypatch.setattr(streams.simulate.cli, "send_to_kafka", _send_nothing)
@@ -99,6 +102,17 @@ def test_broker_and_prefix_resolve_flag_env_toml_default(command, config_via, en
         monkeypatch.setenv(var, value)
     assert main(argv) == 0
     assert opened == [expected]
+
+
+@pytest.mark.parametrize(("command", "linger_ms"),
+                         [("produce", LINGER_MS), ("simulate", LIVE_LINGER_MS)])
+def test_the_simulator_sends_as_a_live_source_and_produce_in_bulk(command, linger_ms, opened,
+                                                                  tmp_path):
+    """A live feed's events go out within 5 ms (the floor sees them sooner); a file sent with
+    ``produce`` waits up to 100 ms for fuller batches."""
+    assert main(_command(command, tmp_path)) == 0
+    assert RecordingPublisher.lingers == [linger_ms]
+    assert (LIVE_LINGER_MS, LINGER_MS) == (5, 100)
 
 
 @pytest.mark.parametrize("command", ["produce", "simulate"])

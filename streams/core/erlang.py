@@ -131,12 +131,26 @@ def required_agents(traffic: float, aht_seconds: float, threshold_seconds: float
     _require_ratio("target_ratio", target_ratio)
     if traffic == 0:
         return 0
+    _require_positive("aht_seconds", aht_seconds)
+    _require_non_negative("threshold_seconds", threshold_seconds)
     agents = math.floor(traffic) + 1
-    while service_level(agents, traffic, aht_seconds, threshold_seconds) < target_ratio:
+    # Erlang B of each N walked, carried from N - 1 by its recursion: the very values
+    # erlang_b(N, A) gives (the same steps), without starting over at every N.
+    blocking = erlang_b(agents, traffic)
+    while _service_level_c(agents, traffic, aht_seconds, threshold_seconds,
+                           blocking) < target_ratio:
         agents += 1
         if agents > traffic + MAX_EXTRA_AGENTS:
             raise ValueError(f"no staffing reaches service level {target_ratio}")
+        blocking = traffic * blocking / (agents + traffic * blocking)
     return agents
+
+
+def _service_level_c(agents: int, traffic: float, aht_seconds: float,
+                     threshold_seconds: float, blocking: float) -> float:
+    """:func:`service_level` for ``traffic < agents``, given ``erlang_b(agents, traffic)``."""
+    wait = agents * blocking / (agents - traffic * (1.0 - blocking))  # erlang_c
+    return 1.0 - wait * math.exp(-(agents - traffic) * threshold_seconds / aht_seconds)
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,8 +191,9 @@ def erlang_a(agents: int, arrival_rate_per_second: float, aht_seconds: float,
     service_rate = agents / aht_seconds                        # N·μ
     theta = 1.0 / patience_seconds
     below, tail = _erlang_a_distribution(agents, lam * aht_seconds, lam, service_rate, theta)
-    total = below + math.fsum(tail)
-    wait_probability = math.fsum(tail) / total
+    in_queue = math.fsum(tail)
+    total = below + in_queue
+    wait_probability = in_queue / total
     mean_queue = math.fsum(j * q for j, q in enumerate(tail)) / total
     abandon_probability = theta * mean_queue / lam
     answered_late = _answered_within(tail, service_rate, theta, threshold_seconds)
@@ -208,10 +223,14 @@ def required_agents_erlang_a(arrival_rate_per_second: float, aht_seconds: float,
     if arrival_rate_per_second == 0:
         return 0
     traffic = traffic_erlangs(arrival_rate_per_second, aht_seconds)
+    _require_positive("patience_seconds", patience_seconds)
+    _require_non_negative("threshold_seconds", threshold_seconds)
+    log_below = _LogBelow(traffic)
 
     def meets(agents: int) -> bool:
-        return erlang_a(agents, arrival_rate_per_second, aht_seconds, patience_seconds,
-                        threshold_seconds).service_level >= target_ratio
+        return _erlang_a_service_level(agents, arrival_rate_per_second, aht_seconds,
+                                       patience_seconds, threshold_seconds,
+                                       log_below(agents)) >= target_ratio
 
     low, high = 0, max(1, math.ceil(traffic))        # meets(low) is False (no agents)
     while not meets(high):
@@ -227,26 +246,73 @@ def required_agents_erlang_a(arrival_rate_per_second: float, aht_seconds: float,
     return high
 
 
+def _erlang_a_service_level(agents: int, lam: float, aht_seconds: float,
+                            patience_seconds: float, threshold_seconds: float,
+                            log_below: float) -> float:
+    """``erlang_a(...).service_level`` for ``lam > 0`` and valid arguments, by the same
+    steps and nothing else (a staffing search reads only it), given ``log_below``
+    (:func:`_log_inverse_blocking_minus_one` of ``agents`` at ``lam × aht_seconds``)."""
+    service_rate = agents / aht_seconds
+    theta = 1.0 / patience_seconds
+    below, tail = _erlang_a_distribution(agents, lam * aht_seconds, lam, service_rate, theta,
+                                         log_below)
+    total = below + math.fsum(tail)
+    answered_late = _answered_within(tail, service_rate, theta, threshold_seconds)
+    return min(1.0, (below + answered_late) / total)
+
+
+class _LogBelow:
+    """:func:`_log_inverse_blocking_minus_one` at one traffic for any server count, its
+    recursion carried from the counts already asked (a staffing search asks ~2·log₂ N of
+    them): each value is the one the function gives, by the same steps."""
+
+    def __init__(self, traffic: float) -> None:
+        self.log_traffic = math.log(traffic)
+        #: log(1/B(k) − … ) before its last step: the recursion's value at k, k = 0, 1, ...
+        self.steps = [0.0]
+
+    def __call__(self, servers: int) -> float:
+        steps = self.steps
+        log_traffic = self.log_traffic
+        log, log1p, exp = math.log, math.log1p, math.exp
+        log_inverse = steps[-1]
+        for k in range(len(steps), servers + 1):
+            x = log(k) - log_traffic + log_inverse
+            log_inverse = x + log1p(exp(-x)) if x > 0 else log1p(exp(x))
+            steps.append(log_inverse)
+        log_inverse = steps[servers]
+        if log_inverse == 0.0:
+            return -math.inf
+        return log_inverse + math.log(-math.expm1(-log_inverse))
+
+
 def _erlang_a_distribution(agents: int, traffic: float, lam: float, service_rate: float,
-                           theta: float) -> tuple[float, list[float]]:
+                           theta: float, log_below: float | None = None
+                           ) -> tuple[float, list[float]]:
     """Unnormalised stationary masses with ``p(N) = 1``.
 
     Returns the mass of the states below N (``1/B(N, A) − 1``: the M/M/N/N part of the chain
     is a truncated Poisson) and ``tail[j] = p(N + j)/p(N)``, the chance-weight of finding
     ``j`` callers already waiting. Tail terms that would overflow when the queue is heavily
-    overloaded are rescaled together with ``below``.
+    overloaded are rescaled together with ``below``. ``log_below``: that of ``agents`` at
+    ``traffic`` when already known (:class:`_LogBelow`).
     """
-    log_below = _log_inverse_blocking_minus_one(agents, traffic)
+    if log_below is None:
+        log_below = _log_inverse_blocking_minus_one(agents, traffic)
     log_terms = [0.0]
+    append = log_terms.append
+    log = math.log
     log_q = 0.0
     peak = 0.0
     j = 0
     while True:
         j += 1
-        log_q += math.log(lam / (service_rate + j * theta))
-        log_terms.append(log_q)
-        peak = max(peak, log_q)
-        if service_rate + j * theta > lam and log_q < peak - LOG_TAIL_CUTOFF:
+        rate = service_rate + j * theta
+        log_q += log(lam / rate)
+        append(log_q)
+        if log_q > peak:  # max(peak, log_q), inline
+            peak = log_q
+        if rate > lam and log_q < peak - LOG_TAIL_CUTOFF:
             break
     # Scale every mass by the largest, so that neither side overflows: many agents and little
     # traffic make ``below`` astronomically large (the tail then underflows to 0: nobody
@@ -286,13 +352,16 @@ def _answered_within(tail: list[float], service_rate: float, theta: float,
     # Negative-binomial terms t_k = Γ(β+k)/(Γ(β)·k!) · x^k · (1−x)^β, summed cumulatively:
     # I_x(j+1, β) = 1 − Σ_{k≤j} t_k.
     log_t = beta * log_one_minus_x
-    cumulative = 0.0
+    log, exp = math.log, math.exp
+    cumulative = exp(log_t)
     answered = 0.0
     for j, weight in enumerate(tail):
         if j > 0:
-            log_t += math.log((beta + j - 1) / j) + log_x
-        cumulative += math.exp(log_t)
-        reached = max(0.0, 1.0 - cumulative)
+            log_t += log((beta + j - 1) / j) + log_x
+            cumulative += exp(log_t)
+        reached = 1.0 - cumulative
+        if not reached > 0.0:  # max(0.0, reached), inline
+            reached = 0.0
         answered += weight * service_rate / (service_rate + (j + 1) * theta) * reached
     return answered
 

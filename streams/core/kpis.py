@@ -23,7 +23,7 @@ from streams.core.contributions import AGENT_STATES, CONTACT_CHANNELS, OCCUPANCY
 from streams.core.customers import customer_families
 from streams.core.entities.customer import PREFIX as CUSTOMER_PREFIX
 from streams.core.entities.customer import month_calendar
-from streams.core.ledger import MINUTE_US, TICKET_HISTOGRAMS, Ledger
+from streams.core.ledger import MINUTE_US, TICKET_HISTOGRAMS, Fields, Ledger
 from streams.core.metrics import Family, new_family
 
 WINDOWS = ("interval", "previous_interval", "today")
@@ -695,8 +695,10 @@ class _WindowSums(_Incremental):
 
     def reset(self, n: int) -> None:
         self.sums: dict[tuple[str, str, str], dict[str, float]] = {}
-        #: (queue label, channel) -> {(ledger index, queue name): None}
-        self.members: dict[tuple[str, str], dict[tuple[int, str], None]] = {}
+        #: (queue label, channel) -> {(ledger index, queue name): its cell}: the member's
+        #: bucket fields of the three windows (the very dicts the ledger books into), kept
+        #: once it has all three (None: looked up at each sum)
+        self.members: dict[tuple[str, str], dict[tuple[int, str], _Cell | None]] = {}
         #: per ledger: (queue name, channel) -> its merged key, for the keys it has
         self.own: list[dict[tuple[str, str], tuple[str, str]]] = [{} for _ in range(n)]
         #: the merged keys summed again at the last update, and every field their sums had
@@ -710,20 +712,27 @@ class _WindowSums(_Incremental):
         if not self.sync(ledgers, (config, dict(label._allowed), _windows_at(config, now_us))):
             self.reset(len(ledgers))
         changed: dict[tuple[str, str], None] = {}
+        members = self.members
         for i, ledger in enumerate(ledgers):
             own = self.own[i]
             keys = _changed(ledger, self.since(i), ledger.touched)
-            if keys is None:
+            # A kept cell holds while the ledger is not reshaped (buckets go only then) and
+            # the windows are the same (the basis): when anything may have changed, every
+            # cell of the ledger is looked up again.
+            everything = keys is None
+            if everything:
                 keys = [*own, *ledger.intervals]
             for key in keys:
                 mkey = own.get(key)
                 if key in ledger.intervals:
                     if mkey is None:
                         mkey = own[key] = (label(key[0]), key[1])
-                        self.members.setdefault(mkey, {})[(i, key[0])] = None
+                        members.setdefault(mkey, {})[(i, key[0])] = None
+                    elif everything:
+                        members[mkey][(i, key[0])] = None
                 elif mkey is not None:
                     del own[key]
-                    del self.members[mkey][(i, key[0])]
+                    del members[mkey][(i, key[0])]
                 else:
                     continue
                 changed[mkey] = None
@@ -734,26 +743,34 @@ class _WindowSums(_Incremental):
         for mkey in changed:
             q, channel = mkey
             acc: tuple[dict[str, float], ...] | None = None
-            for i, queue in self.members.get(mkey, ()):
-                ledger = ledgers[i]
-                key = (queue, channel)
-                buckets = ledger.intervals[key]
-                cal = ledger.calendar(queue)
-                found = windows_of.get(cal)
-                if found is None:
-                    found = windows_of[cal] = cal.windows(now_us)
-                current, previous, day = found
-                fields = (buckets.get(current), buckets.get(previous),
-                          ledger.days[key].get(day))
-                if not any(fields):
+            cells = members.get(mkey)
+            for member, cell in (cells or {}).items():
+                if cell is None:
+                    i, queue = member
+                    ledger = ledgers[i]
+                    key = (queue, channel)
+                    cal = ledger.calendar(queue)
+                    found = windows_of.get(cal)
+                    if found is None:
+                        found = windows_of[cal] = cal.windows(now_us)
+                    current, previous, day = found
+                    buckets = ledger.intervals[key]
+                    cell = (buckets.get(current), buckets.get(previous),
+                            ledger.days[key].get(day))
+                    if None not in cell:  # the same dicts while the windows are (basis)
+                        cells[member] = cell  # type: ignore[index]
+                if not any(cell):
                     continue
                 if acc is None:  # the first live member's fields, copied
-                    acc = tuple(dict(f) if f else {} for f in fields)
+                    acc = tuple(dict(f) if f else {} for f in cell)
                     continue
-                for into, f in zip(acc, fields, strict=True):
-                    _sum_fields(into, f)
-            if not self.members.get(mkey, True):
-                del self.members[mkey]
+                for into, f in zip(acc, cell, strict=True):  # _sum_fields, inline
+                    if f:
+                        get = into.get
+                        for k, v in f.items():
+                            into[k] = get(k, 0) + v
+            if not cells:
+                members.pop(mkey, None)
             for window, f in zip(WINDOWS, acc or (None, None, None), strict=True):
                 key = (q, channel, window)
                 old = sums.get(key)
@@ -770,6 +787,10 @@ class _WindowSums(_Incremental):
         self.fields_changed = fields_changed
         self.generation += 1
         return sums
+
+
+#: A member's bucket fields in the three windows (``WINDOWS``), None where it has none.
+_Cell = tuple[Fields | None, Fields | None, Fields | None]
 
 
 _WINDOWS = _WindowSums()

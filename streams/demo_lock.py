@@ -14,12 +14,15 @@ import contextlib
 import fcntl
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any, TextIO
 
 from streams.errors import DemoRunningError
 
 LOCK_NAME = "demo.lock"
+#: How long :meth:`DemoLock.read` reads again a record caught half-rewritten.
+READ_RETRY_S = 1.0
 
 
 class DemoLock:
@@ -31,11 +34,26 @@ class DemoLock:
         self.record: dict[str, Any] = {}
 
     def read(self) -> dict[str, Any]:
-        """The record last written (empty when there is none or it is unreadable)."""
-        try:
-            return json.loads(self.path.read_text() or "{}")
-        except (OSError, ValueError):
-            return {}
+        """The record last written (empty when there is none or it is unreadable).
+
+        The demo rewrites the record in place (it must keep the locked file), so a read can
+        fall between its truncate and its write: an empty or partial record while another
+        process holds the lock is read again, for up to :data:`READ_RETRY_S`."""
+        deadline = time.monotonic() + READ_RETRY_S
+        while True:
+            try:
+                text = self.path.read_text()
+            except OSError:
+                return {}
+            if text.strip():
+                try:
+                    record = json.loads(text)
+                    return record if isinstance(record, dict) else {}
+                except ValueError:
+                    pass
+            if time.monotonic() >= deadline or not self.held_elsewhere():
+                return {}
+            time.sleep(0.01)
 
     def held_elsewhere(self) -> bool:
         """Whether another process holds the lock right now."""

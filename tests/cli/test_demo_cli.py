@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from streams.demo import STATUS_EVERY_S
+from streams.demo_lock import DemoLock
 
 DEMO_TIMEOUT_S = 120.0
 """Longest a demo may take to print its URLs, or to be gone after a signal."""
@@ -90,7 +91,7 @@ class DemoRun:
 
     def pids(self) -> dict[str, int]:
         """Every process the demo started: worker and simulator (lock file) and broker."""
-        record = json.loads((self.data / "demo.lock").read_text())
+        record = DemoLock(self.data).read()  # read again if caught mid-rewrite
         found = dict(record["children"])
         found["broker"] = int((self.data / "kafka" / "kafka.pid").read_text())
         return found

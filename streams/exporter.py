@@ -452,38 +452,47 @@ def _merge_added(fam: Family, name: str, kept: _Lines, keys: list[Any], values: 
     kept lines moved in slices, not written again, but for changed values."""
     n_old = len(kept.keys)
     added = keys[n_old:]
-    old_ranked, old_lines = kept.ranked, kept.lines
     old_texts = _rewritten(list(compress(range(n_old), map(is_not, kept.values, values))),
                            kept.values, values)
     order_names = sorted(range(len(fam.labels)), key=fam.labels.__getitem__)
     new_lines = [f"{name}{{{_label_text(fam.labels, order_names, key)}}} "
                  f"{_number_text(value)}\n".encode()
                  for key, value in zip(added, values[n_old:], strict=True)]
-    # (place among the old keys sorted, index among the added) in sorted order
-    places = sorted((bisect_left(old_ranked, key), key, j) for j, key in enumerate(added))
-    ranked: list[Any] = []
-    lines: list[bytes] = []
-    new_rank: list[int] = []  # an old key's place -> its new place
-    added_rank = [0] * len(added)
-    at = 0
-    for shift, (place, key, j) in enumerate(places):
-        ranked += old_ranked[at:place]
-        lines += old_lines[at:place]
-        new_rank += range(at + shift, place + shift)
-        added_rank[j] = len(ranked)
-        ranked.append(key)
-        lines.append(new_lines[j])
-        at = place
-    shift = len(places)
-    ranked += old_ranked[at:]
-    lines += old_lines[at:]
-    new_rank += range(at + shift, len(old_ranked) + shift)
-    pos = [*map(new_rank.__getitem__, kept.pos), *added_rank]
+    ranked, lines, pos = _insert_sorted(kept.ranked, kept.lines, kept.pos, added, new_lines)
     for i, text in old_texts:
         p = pos[i]
         line = lines[p]
         lines[p] = line[:line.rindex(b" ") + 1] + text
     return lines, pos, ranked
+
+
+def _insert_sorted(old_ranked: list[Any], old_texts: list[bytes], old_pos: list[int],
+                   added: list[Any], added_texts: list[bytes]
+                   ) -> tuple[list[Any], list[bytes], list[int]]:
+    """``(the keys sorted, their texts, each key's place)`` with the keys ``added`` (after
+    the old ones, in that order) put in their places among ``old_ranked`` (the old keys
+    sorted, with their texts; ``old_pos``: each old key's place) by bisection, the old
+    texts moved in slices."""
+    # (place among the old keys sorted, index among the added) in sorted order
+    places = sorted((bisect_left(old_ranked, key), key, j) for j, key in enumerate(added))
+    ranked: list[Any] = []
+    texts: list[bytes] = []
+    new_rank: list[int] = []  # an old key's place -> its new place
+    added_rank = [0] * len(added)
+    at = 0
+    for shift, (place, key, j) in enumerate(places):
+        ranked += old_ranked[at:place]
+        texts += old_texts[at:place]
+        new_rank += range(at + shift, place + shift)
+        added_rank[j] = len(ranked)
+        ranked.append(key)
+        texts.append(added_texts[j])
+        at = place
+    shift = len(places)
+    ranked += old_ranked[at:]
+    texts += old_texts[at:]
+    new_rank += range(at + shift, len(old_ranked) + shift)
+    return ranked, texts, [*map(new_rank.__getitem__, old_pos), *added_rank]
 
 
 def _ranked_anew(fam: Family, name: str, kept: _Lines | None, keys: list[Any],
@@ -531,15 +540,16 @@ def _ranked_anew(fam: Family, name: str, kept: _Lines | None, keys: list[Any],
 class _Histogram:
     """A histogram's texts at its last render by :func:`_histogram_lines`: its samples' keys
     in their order and copies of their values (counts copied: a builder may change them in
-    place), each key's place among the keys sorted, and each sample's text (UTF-8) in that
-    order."""
+    place), each key's place among the keys sorted, the keys sorted, and each sample's text
+    (UTF-8) in that order."""
 
-    __slots__ = ("header", "help", "keys", "names", "pos", "texts", "values")
+    __slots__ = ("header", "help", "keys", "names", "pos", "ranked", "texts", "values")
 
     def __init__(self, fam: Family, header: bytes, keys: list[Any], values: list[Any],
-                 pos: list[int], texts: list[bytes]) -> None:
+                 pos: list[int], ranked: list[Any], texts: list[bytes]) -> None:
         self.help, self.names, self.header = fam.help, fam.labels, header
-        self.keys, self.values, self.pos, self.texts = keys, values, pos, texts
+        self.keys, self.values, self.pos, self.ranked, self.texts = (keys, values, pos, ranked,
+                                                                    texts)
 
 
 #: Histogram family name (one with labels) -> its :class:`_Histogram`.
@@ -566,16 +576,27 @@ def _histogram_lines(fam: Family, parts: list[bytes]) -> bool:
     name, header = _header(fam)
     order = sorted(range(len(names)), key=names.__getitem__)
     le_at = sum(1 for n in names if n < "le")
-    if kept is not None and keys == kept.keys:
-        changed = list(compress(range(len(values)), map(ne, kept.values, values)))
+    n_old = len(kept.keys) if kept is not None else 0
+    if kept is not None and n_old <= len(keys) and (
+            keys == kept.keys if n_old == len(keys) else keys[:n_old] == kept.keys):
+        # the kept keys, and maybe new ones after them (a builder adds new keys at the end)
+        changed = list(compress(range(n_old), map(ne, kept.values, values)))
         texts, pos, copies = kept.texts, kept.pos, kept.values
         for i in changed:
             bounds, counts, total = values[i]
             texts[pos[i]] = _histogram_text(name, names, order, le_at, keys[i],
                                             (bounds, counts, total)).encode()
             copies[i] = (bounds, list(counts), total)
+        if n_old < len(keys):
+            added = keys[n_old:]
+            added_texts = [_histogram_text(name, names, order, le_at, key, value).encode()
+                           for key, value in zip(added, values[n_old:], strict=True)]
+            kept.ranked, kept.texts, kept.pos = _insert_sorted(kept.ranked, texts, pos, added,
+                                                               added_texts)
+            kept.keys = keys
+            copies.extend((b, list(c), t) for b, c, t in values[n_old:])
         parts.append(kept.header)
-        parts.extend(texts)
+        parts.extend(kept.texts)
         return True
     ranked = sorted(keys)
     at = dict(zip(ranked, range(len(ranked)), strict=True))
@@ -594,7 +615,8 @@ def _histogram_lines(fam: Family, parts: list[bytes]) -> bool:
             texts[p] = _histogram_text(name, names, order, le_at, key,
                                        (bounds, counts, total)).encode()
         copies.append((bounds, list(counts), total))
-    _HISTOGRAMS[fam.name] = _Histogram(fam, header.encode(), keys, copies, pos, texts)
+    _HISTOGRAMS[fam.name] = _Histogram(fam, header.encode(), keys, copies, pos, ranked,
+                                       texts)
     parts.append(header.encode())
     parts.extend(texts)
     return True

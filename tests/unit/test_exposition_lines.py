@@ -104,6 +104,7 @@ def histogram(samples: dict[tuple[str, ...], Any]) -> list[Family]:
 
 BOUNDS = (1.0, 2.5)
 X, Y, Z = ("x", "voice"), ("y", "chat"), ("w", "voice")
+V, W = ("a", "chat"), ("z", "voice")
 
 
 @pytest.mark.parametrize("steps", [
@@ -117,7 +118,14 @@ X, Y, Z = ("x", "voice"), ("y", "chat"), ("w", "voice")
      {X: (BOUNDS, [0, 1, 0], 2.0)}],
     [{X: (BOUNDS, [0, 1, 0], 2.0)}, {X: ((1.0, 2.0), [0, 1, 0], 2.0)},
      {X: ((-0.0, 2.0), [0, 1, 0], 2.0)}, {X: ((0.0, 2.0), [0, 1, 0], 2.0)}],
-], ids=["counts-sums-and-keys-changed", "signs-of-zero-sums", "nan-sums", "bounds-changed"])
+    [{Y: (BOUNDS, [0, 0, 1], 9.5)},
+     {Y: (BOUNDS, [0, 1, 1], 9.5), X: (BOUNDS, [1, 2, 3], 4.0), V: (BOUNDS, [1, 0, 0], 0.5)},
+     {Y: (BOUNDS, [0, 1, 1], 9.5), X: (BOUNDS, [1, 2, 3], 4.0), V: (BOUNDS, [1, 0, 1], 3.5),
+      W: (BOUNDS, [0, 0, 0], 0.0), Z: (BOUNDS, [1, 0, 0], 0.5)},
+     {Y: (BOUNDS, [0, 1, 1], 9.5), X: (BOUNDS, [1, 2, 3], 4.0), V: (BOUNDS, [1, 0, 1], 3.5),
+      W: (BOUNDS, [0, 0, 0], -0.0), Z: (BOUNDS, [1, 0, 0], 0.5)}],
+], ids=["counts-sums-and-keys-changed", "signs-of-zero-sums", "nan-sums", "bounds-changed",
+        "keys-added-after-the-old-ones-before-between-and-after-them"])
 def test_kept_histogram_texts_are_what_prometheus_client_writes(steps):
     exporter.forget()
     for samples in steps:

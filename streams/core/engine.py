@@ -78,6 +78,13 @@ _REFERRING = frozenset(k.name for k in KIND_BY_NAME.values() if hasattr(k, "refe
 #: the stream time after which ``kind.trim`` has something to drop): a prune visits such an
 #: entity at the earlier of that time and its expiry.
 _TRIM_DUE = frozenset(k.name for k in KIND_BY_NAME.values() if hasattr(k, "trim_due_us"))
+#: Kinds whose records may settle (``kind.settled``: a solved ticket a day on): a prune then
+#: drops the entity's contributions from memory, and they are computed again from the record
+#: when it next changes or retires (:meth:`Engine._warm`). They are a function of the record
+#: and the config, so no value changes. Such a kind trims nothing (a trim changes the record
+#: before the engine swaps its contributions).
+_SETTLING = frozenset(k.name for k in KIND_BY_NAME.values() if hasattr(k, "settled"))
+assert not _SETTLING & _TRIM_DUE, "a kind that settles trims nothing"
 
 
 #: Event type -> the kind keeping it (None: untracked), filled as types are seen (an event's
@@ -248,6 +255,8 @@ class Engine:
             record = {"kind": kind.name, "v": kind.version, "p": self.partition,
                       **kind.new_record(event)}
             self._records[key] = record
+        else:
+            self._warm(key, kind, record)
         # A kind may take an event in and say it adds nothing, and why ("duplicate" of state it
         # folded, or "late"): a customer's copy of a folded event (streams.core.entities.customer).
         ignored = kind.add(record, event)
@@ -292,6 +301,7 @@ class Engine:
         queue = self.directory.queue_of(refs, kind.newest_us(record))
         if queue is None or queue == record.get("rq"):
             return
+        self._warm(key, kind, record)
         record["rq"] = queue
         self._update(key, kind, record)
         self.store.put(key, record)
@@ -356,7 +366,10 @@ class Engine:
         if kind.name in _REFERRING:
             self.directory.unwatch(kind.references(record), key)  # type: ignore[attr-defined]
         names_queues = kind.name in _NAMING_QUEUES
-        for c in self._contributions.pop(key, []):
+        contributions = self._contributions.pop(key, None)
+        if contributions is None:  # settled (or never computed): what the record adds
+            contributions = kind.contributions(record, self.config)
+        for c in contributions:
             cls = c.__class__
             if cls is Count or cls is Observe:
                 labels = c[1]  # type: ignore[index]
@@ -402,6 +415,10 @@ class Engine:
             kind = KIND_BY_NAME[record["kind"]]
             if kind.expired(record, stream):
                 expired.append((key, kind))
+            elif kind.name in _SETTLING:
+                if key in self._contributions and kind.settled(  # type: ignore[attr-defined]
+                        record, stream):
+                    del self._contributions[key]  # computed again at its next change
             else:
                 dropped = kind.trim(record, stream)
                 if dropped:
@@ -473,6 +490,19 @@ class Engine:
         if self.stream_us - self._last_prune_us >= PRUNE_STEP_US:
             return self.prune()
         return 0
+
+    def _warm(self, key: str, kind: EntityKind, record: Record) -> None:
+        """Compute again the contributions of a kept entity whose contributions a prune
+        dropped (``kind.settled``), before its record changes: the ledger counts them, and
+        the next change swaps them by difference."""
+        if key not in self._contributions:
+            self._contributions[key] = kind.contributions(record, self.config)
+
+    def contributions_of(self, key: str) -> list[Contribution]:
+        """What the kept entity ``key`` adds to the ledger now (computed again if settled)."""
+        record = self._records[key]
+        self._warm(key, KIND_BY_NAME[record["kind"]], record)
+        return self._contributions[key]
 
     def _trimmed(self, key: str, kind: EntityKind, record: Record, dropped: list[str]) -> None:
         for event_id in dropped:

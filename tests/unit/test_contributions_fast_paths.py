@@ -34,9 +34,14 @@ CONFIG = parse_config({"defaults": {"stale_after_seconds": 30}})
 # ---------------------------------------------------------------- predicates
 
 def kept_contributions_equal_a_recompute(engine: Engine) -> bool:
+    """Every kept entity's contributions are what its record gives; those a prune dropped
+    (a settled ticket's) are computed again, and only settled entities have none kept."""
     for key, record in engine._records.items():
         kind = KIND_BY_NAME[record["kind"]]
-        kept = Counter(engine._contributions.get(key, []))
+        if key not in engine._contributions and not (
+                hasattr(kind, "settled") and kind.settled(record, engine.stream_us)):
+            return False
+        kept = Counter(engine.contributions_of(key))
         if kept != Counter(kind.contributions(record, engine.config)):
             return False
     return True

@@ -75,7 +75,7 @@ class TestPrune:
 
 
 def kept_contributions_equal_a_recompute(engine: Engine) -> bool:
-    return all(Counter(engine._contributions.get(key, []))
+    return all(Counter(engine.contributions_of(key))
                == Counter(KIND_BY_NAME[r["kind"]].contributions(r, engine.config))
                for key, r in engine._records.items())
 

@@ -76,6 +76,8 @@ def all_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
     from streams.core.agent_kpis import per_agent_families
     from streams.core.ticket_kpis import feedback_families, ticket_families
 
+    for ledger in ledgers:  # what changed since the last scrape, apart (bookkeeping only)
+        ledger.seal()
     reuse = (_reuse_for(config, ledgers, now_us) if _KEEP[0]
              else _Reuse(config, ledgers, {}, ()))  # afresh: for this call only
     # the window sums etc., computed once
@@ -421,19 +423,21 @@ _MISSING: Any = object()
 
 def _changed(ledger: Ledger, since: int | None, touched: dict[Any, int]) -> list[Any] | None:
     """The keys of ``touched`` (:attr:`Ledger.touched` or :attr:`Ledger.touched_totals`)
-    changed after the stamp ``since``; None when anything may have (never seen, or
-    reshaped since)."""
+    changed after the stamp ``since`` (:meth:`Ledger.changed_after`: in the epochs sealed
+    since); None when anything may have (never seen, reshaped since, or read last before
+    the oldest epoch kept)."""
     if since is None or ledger.reshaped > since:
         return None
     if ledger.version == since:
         return []
+    totals = touched is ledger.touched_totals
     memo = _SCRAPE.get()
     if memo is None:
-        return [k for k, stamp in touched.items() if stamp > since]
+        return ledger.changed_after(since, totals)
     key = (id(touched), since)  # within one scrape: the same dict, still alive
-    found = memo.get(key)
-    if found is None:
-        found = memo[key] = [k for k, stamp in touched.items() if stamp > since]
+    found = memo.get(key, _MISSING)
+    if found is _MISSING:
+        found = memo[key] = ledger.changed_after(since, totals)
     return found  # type: ignore[no-any-return]
 
 

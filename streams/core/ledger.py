@@ -52,6 +52,9 @@ MINUTE_FIELDS = frozenset({"offered", "handled", "handle_us", "abandoned", "shor
 
 #: Stamps of ledger states (:attr:`Ledger.version`): unique in the process, over all ledgers.
 _STAMPS = count(1)
+#: The sealed epochs of what changed a ledger keeps (:meth:`Ledger.seal`): a reader that last
+#: read before the oldest (a result kept over more scrapes) reads everything again.
+EPOCHS_KEPT = 4
 
 
 def _add_field(fields: Fields, field: str, amount: int) -> None:
@@ -110,10 +113,17 @@ class Ledger:
         #: the window buckets, minutes and waiting segments in :attr:`touched`, (metric,
         #: labels) of the counters and histograms in :attr:`touched_totals`. A change that
         #: may reach any of them (pruning, moved or added totals) stamps :attr:`reshaped`
-        #: instead, and clears both.
+        #: instead, and clears both. A scrape seals them (:meth:`seal`): the keys changed
+        #: since are then in new dicts, and a reader finds what changed after a stamp in the
+        #: epochs sealed since (:meth:`changed_after`), not among every key changed since
+        #: the last reshape.
         self.touched: dict[tuple[str, str], int] = {}
         self.touched_totals: dict[tuple[str, tuple[str, ...]], int] = {}
         self.reshaped = self.version
+        #: The sealed epochs, oldest first: (version when sealed, touched, touched_totals);
+        #: every key changed after :attr:`_epochs_from` is in them or the current dicts.
+        self._epochs: list[tuple[int, dict[Any, int], dict[Any, int]]] = []
+        self._epochs_from = self.version
         self.counters: dict[tuple[str, tuple[str, ...]], int] = {}
         #: (metric, labels) -> [count per bucket (len(bounds)+1, last is +Inf)..., sum in µs]
         self.histograms: dict[tuple[str, tuple[str, ...]], list[int]] = {}
@@ -152,15 +162,50 @@ class Ledger:
     def __getstate__(self) -> dict[str, Any]:
         """Pickling (engine snapshots): the state without what changed when (a stamp means
         nothing in another process)."""
-        return {**self.__dict__, "touched": {}, "touched_totals": {}}
+        return {**self.__dict__, "touched": {}, "touched_totals": {}, "_epochs": []}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Unpickling: the state as pickled, under a new :attr:`version` (a stamp of another
         process, or of the state this one had then, must not be taken for a current one)."""
         self.__dict__.update(state)
-        self.version = self.reshaped = next(_STAMPS)
+        self.version = self.reshaped = self._epochs_from = next(_STAMPS)
         self.touched = {}
         self.touched_totals = {}
+        self._epochs = []
+
+    # ------------------------------------------------------------------ what changed
+    def seal(self) -> None:
+        """Close the current epoch of :attr:`touched` and :attr:`touched_totals` (a scrape,
+        before it reads them): the keys changed from now on go into new dicts. Changes
+        nothing a reader computes from; the last :data:`EPOCHS_KEPT` epochs are kept."""
+        if not (self.touched or self.touched_totals):
+            return
+        self._epochs.append((self.version, self.touched, self.touched_totals))
+        self.touched, self.touched_totals = {}, {}
+        if len(self._epochs) > EPOCHS_KEPT:
+            self._epochs_from = self._epochs.pop(0)[0]
+
+    def changed_after(self, since: int, totals: bool) -> list[Any] | None:
+        """The keys of :attr:`touched_totals` (``totals``) or :attr:`touched` changed after
+        the stamp ``since`` (not reshaped since), once each; None when that is no longer
+        known (``since`` before the oldest epoch kept)."""
+        if since < self._epochs_from:
+            return None
+        which = 2 if totals else 1
+        dicts = [epoch[which] for epoch in self._epochs if epoch[0] > since]
+        dicts.append(self.touched_totals if totals else self.touched)
+        if len(dicts) == 1:
+            return [k for k, stamp in dicts[0].items() if stamp > since]
+        found: dict[Any, None] = {}
+        for touched in dicts:
+            found.update((k, None) for k, stamp in touched.items() if stamp > since)
+        return list(found)
+
+    def _reshape(self) -> None:
+        """A change that may reach any key: stamped in :attr:`reshaped`, every epoch of
+        what changed dropped."""
+        self.version = self.reshaped = self._epochs_from = next(_STAMPS)
+        self._epochs.clear()
 
     # ------------------------------------------------------------------ calendars
     def calendar(self, queue: str) -> QueueCalendar:
@@ -312,7 +357,7 @@ class Ledger:
         """Forget window buckets that started before ``before_us`` (no window can show them),
         and the queues left with none: a flood of queue names costs nothing once its windows
         have passed."""
-        self.version = self.reshaped = next(_STAMPS)
+        self._reshape()
         self.touched.clear()
         self.touched_totals.clear()
         if self.per_agent is not None:
@@ -333,7 +378,7 @@ class Ledger:
         """Move ``value`` (a counter's amount or a histogram row, as :attr:`counters` or
         :attr:`histograms` hold) of ``metric`` from ``labels`` to ``into``; what is left at 0
         is removed, as if never booked."""
-        self.version = self.reshaped = next(_STAMPS)
+        self._reshape()
         self.touched_totals.clear()
         store: dict[Any, Any] = self.histograms if isinstance(value, list) else self.counters
         for key, sign in (((metric, labels), -1), ((metric, into), 1)):
@@ -362,7 +407,7 @@ class Ledger:
     def add_totals(self, totals: dict[str, Any], scale_sums: int = 1) -> None:
         """Add persisted counters and histograms (:meth:`export_totals`); ``scale_sums``
         converts histogram sums of an older format (milliseconds) to microseconds."""
-        self.version = self.reshaped = next(_STAMPS)
+        self._reshape()
         self.touched_totals.clear()
         for metric, labels, value in totals.get("c", []):
             k = (metric, tuple(labels))

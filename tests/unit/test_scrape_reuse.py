@@ -33,7 +33,7 @@ from streams.core.config import parse_config
 from streams.core.contributions import Booking, Count, Observe, TicketNow
 from streams.core.engine import Engine
 from streams.core.kpis import all_families
-from streams.core.ledger import Ledger
+from streams.core.ledger import EPOCHS_KEPT, Ledger
 from streams.core.metrics import Family
 from streams.core.timestamps import format_us, parse_us
 from streams.exporter import render, render_with_client
@@ -470,6 +470,49 @@ def test_a_busy_scrape_equals_a_fresh_one_after_ticket_and_survey_changes_alone(
     check(busy)
     busy.feed(n=50)
     check(busy)
+
+
+@pytest.mark.parametrize("seals", [1, 3, EPOCHS_KEPT + 2],
+                         ids=["one-epoch", "epochs-within-those-kept", "more-epochs-than-kept"])
+def test_a_busy_scrape_equals_a_fresh_one_after_epochs_sealed_between(busy, seals):
+    """What changed is read from the epochs sealed since the last scrape (another reader's
+    scrapes seal them too); a scrape that last read before the oldest epoch kept reads
+    everything again."""
+    busy.feed(n=50)
+    check(busy)
+    for _ in range(seals):
+        busy.feed(n=40)
+        for engine in busy.state.engines.values():
+            engine.ledger.seal()
+    check(busy)
+    busy.feed(n=40)
+    check(busy)
+
+
+def test_the_keys_changed_after_a_stamp_are_those_of_every_epoch_since():
+    """Ledger.changed_after against a log of every change: keys stamped after ``since``, once
+    each, across seals; None once ``since`` is before the oldest epoch kept."""
+    ledger = Ledger(parse_config({}))
+    log: list[tuple[int, tuple[str, tuple[str, ...]]]] = []
+    stamps = []
+    for step in range(3 * EPOCHS_KEPT):
+        for queue in ("a", "b", "c")[: 1 + step % 3]:
+            ledger.add_one("e", Count(F.OFFERED, (queue, "voice"), 1), 1)
+            ledger.add_one("e", Booking(queue, "voice", START_US, F.OFFERED, 1), 1)
+            log.append((ledger.version, (F.OFFERED, (queue, "voice"))))
+        stamps.append(ledger.version)
+        if step % 2:
+            ledger.seal()
+    for since in stamps:
+        found = ledger.changed_after(since, totals=True)
+        if found is None:
+            assert since < ledger._epochs_from
+            continue
+        assert sorted(found) == sorted({key for stamp, key in log if stamp > since})
+        touched = ledger.changed_after(since, totals=False)
+        assert sorted(touched) == sorted({key[1] for stamp, key in log if stamp > since})
+    assert ledger.changed_after(stamps[-1], totals=True) == []
+    assert ledger.changed_after(stamps[0], totals=True) is None  # before the oldest kept
 
 
 def test_the_queue_labels_of_other_ledgers_whose_admissions_are_at_the_same_version_are_their_own():

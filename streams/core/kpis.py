@@ -1097,14 +1097,14 @@ def _agent_families(
     counts, closed, open_starts, _ = agents_now(ledgers, label, now_us)
     agents.samples = dict(counts)
     time_in: dict[tuple[str, str], dict[str, float]] = {k: dict(f) for k, f in closed.items()}
-    for key, field, hi, n, total, latest, groups in open_starts:
+    for (key, field, hi), groups in open_starts.items():
         # Σ max(0, end - start) over the starts: those before end, each (end - start).
         end = now_us if hi is None or now_us < hi else hi
-        if latest < end:
-            span = n * end - total  # integer µs: exact
-        else:
-            span = 0
-            for starts, before in groups:
+        span = 0
+        for n, total, latest, starts, before in groups:
+            if latest < end:
+                span += n * end - total  # integer µs: exact
+            else:
                 k = bisect_left(starts, end)
                 span += k * end - before[k]
         if span:
@@ -1122,8 +1122,8 @@ def _agent_families(
 
 
 def agents_now(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> tuple[
-        dict[tuple[str, str], int], dict[tuple[str, str], dict[str, int]], list[Any],
-        dict[str, int]]:
+        dict[tuple[str, str], int], dict[tuple[str, str], dict[str, int]],
+        dict[tuple[tuple[str, str], str, int | None], list[Any]], dict[str, int]]:
     """``(counts, closed, open starts, staffed)`` of :func:`_agent_parts`, computed once per
     scrape (inside :func:`all_families`)."""
     return _reused_value(  # type: ignore[no-any-return]
@@ -1131,29 +1131,31 @@ def agents_now(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> tu
 
 
 def _agent_parts(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> tuple[
-        dict[tuple[str, str], int], dict[tuple[str, str], dict[str, int]], list[Any],
-        dict[str, int]]:
+        dict[tuple[str, str], int], dict[tuple[str, str], dict[str, int]],
+        dict[tuple[tuple[str, str], str, int | None], list[Any]], dict[str, int]]:
     """What the agent families take from the ledgers and the windows at ``now_us`` (the
     same at every clock with these windows): ``(counts, closed, open starts, staffed)``.
 
     Counts: (queue label, state) -> agents, every state of a queue with agents present.
     Closed: (queue label, window) -> state field -> µs that no longer move with the clock:
     the closed spans (the window sums) and the open spans' part of the previous interval
-    (the clock is past its end). Open starts, for the current interval and today: per
-    (queue label, window), state field and window end (``None``: the clock), the agents'
-    count, the sum and the latest of the instants their open spans start within the window
-    (each one's start, or the window's if later), and those instants ascending with their
-    running sums, per group of agents in the same state serving the same queues (over every
-    ledger of the same configuration). The span up to a clock ``end`` past every start is
-    ``count × end − sum``; else a bisection per group. Staffed: queue label -> agents in a
+    (the clock is past its end). Open starts, for the current interval and today: (queue
+    label, window), state field and window end (``None``: the clock) -> per group of agents
+    in the same state serving the same queues (over every ledger of the same configuration;
+    one tuple shared by the group's queues), the agents' count, the sum and the latest of
+    the instants their open spans start within the window (each one's start, or the
+    window's if later), and those instants ascending with their running sums. A group's
+    span up to a clock ``end`` past every start is ``count × end − sum``; else a
+    bisection. Staffed: queue label -> agents in a
     staffed state (``streams.core.staffing``) serving it. Every sum is of integers: exact
     in any order.
     """
     counts: dict[tuple[str, str], int] = {}
     closed: dict[tuple[str, str], dict[str, int]] = {}
     for (q, channel, window), f in _window_sums(ledgers, label, now_us).items():
-        if channel == "":
-            closed[(q, window)] = dict(f)  # type: ignore[arg-type]
+        if channel == "":  # shared, read only (a window's sums are replaced, not changed)
+            closed[(q, window)] = f  # type: ignore[assignment]
+    copied: dict[tuple[str, str], None] = {}  # the closed sums copied to be added to
     # the agents of every ledger by (state, queues, the ledger of their configuration)
     groups: dict[tuple[str, tuple[str, ...], Ledger], list[int]] = {}
     by_config: dict[int, Ledger] = {}
@@ -1199,25 +1201,25 @@ def _agent_parts(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> 
                                    ("today", day, None)):
                 starts = sorted(since if since > lo else lo for since in sinces)
                 before = list(accumulate(starts, initial=0))
-                total, latest = before[-1], starts[-1]
+                group = (n, before[-1], starts[-1], starts, before)  # one for its queues
                 for q in labels:
                     entry = open_by.get(((q, window), field, hi))
                     if entry is None:
-                        open_by[((q, window), field, hi)] = [n, total, latest,
-                                                             [(starts, before)]]
+                        open_by[((q, window), field, hi)] = [group]
                     else:
-                        entry[0] += n
-                        entry[1] += total
-                        if latest > entry[2]:
-                            entry[2] = latest
-                        entry[3].append((starts, before))
+                        entry.append(group)
             if ended:
                 for q in labels:
-                    f = closed.setdefault((q, "previous_interval"), {})
+                    key = (q, "previous_interval")
+                    f = closed.get(key)
+                    if f is None:
+                        f = closed[key] = {}
+                        copied[key] = None
+                    elif key not in copied:
+                        f = closed[key] = dict(f)
+                        copied[key] = None
                     f[field] = f.get(field, 0) + ended
     for q in named:  # every state of a queue with agents present
         for s in AGENT_STATES:
             counts.setdefault((q, s), 0)
-    open_starts = [(key, field, hi, n, total, latest, groups)
-                   for (key, field, hi), (n, total, latest, groups) in open_by.items()]
-    return counts, closed, open_starts, staffed
+    return counts, closed, open_by, staffed

@@ -19,7 +19,9 @@ median CPU time of both (steadier than wall time on a shared machine), with the 
 and the exposition's size. The first scrape of each kind computes everything afresh (the
 p90 shows it when the state is the same). ``--profile FILE`` writes a cProfile of the
 ``same state`` scrapes, ``--profile-busy FILE`` one of the ``events between`` scrapes (the
-events applied between them left out).
+events applied between them left out). ``--parts`` adds a table of the busy scrapes' thread
+CPU by part (each part's median, within a minute and at a new minute; a part's time
+includes what it calls).
 
 A benchmark: it prints, it never asserts. Run:
 
@@ -36,6 +38,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from aiokafka.partitioner import murmur2
 
@@ -92,12 +95,15 @@ def fill(state: WorkerState, events: Iterator[dict], partitions: int, limit: int
 
 def time_scrapes(state: WorkerState, scrapes: int, before: Callable[[], None],
                  profiler: cProfile.Profile | None = None, clock: Clock | None = None,
-                 new_minute: list[bool] | None = None
+                 new_minute: list[bool] | None = None,
+                 parts: tuple[dict[str, float], list[dict[str, float]]] | None = None,
                  ) -> tuple[list[float], list[float], list[float], int, int]:
     """(families ms, render ms, CPU ms of both, samples, bytes) over ``scrapes`` scrapes;
     ``profiler`` (when given) profiles the scrapes alone, not ``before``. With ``clock``,
     ``new_minute`` gets for each scrape whether ``before`` moved the clock into another
-    minute (the Erlang inputs' window moved: every queue's load computed again)."""
+    minute (the Erlang inputs' window moved: every queue's load computed again). With
+    ``parts`` (what :func:`time_parts` adds to, and a list), each scrape's CPU seconds by
+    part are appended to the list."""
     fam_ms: list[float] = []
     out_ms: list[float] = []
     cpu_ms: list[float] = []
@@ -108,6 +114,8 @@ def time_scrapes(state: WorkerState, scrapes: int, before: Callable[[], None],
         if clock is not None and new_minute is not None:
             new_minute.append(clock.now_us // MINUTE_US != minute)
         gc.collect()
+        if parts is not None:
+            parts[0].clear()
         if profiler:
             profiler.enable()
         c0 = time.thread_time()
@@ -119,11 +127,57 @@ def time_scrapes(state: WorkerState, scrapes: int, before: Callable[[], None],
         cpu_ms.append((time.thread_time() - c0) * 1000)
         if profiler:
             profiler.disable()
+        if parts is not None:
+            parts[1].append(dict(parts[0]))
         fam_ms.append((t1 - t0) * 1000)
         out_ms.append((t2 - t1) * 1000)
         samples = sum(len(f.samples) for f in families)
         size = len(body)
     return fam_ms, out_ms, cpu_ms, samples, size
+
+
+#: The parts ``--parts`` times: (name, owner, attribute), each timed where it is entered
+#: (not again when it calls itself).
+PARTS = (
+    ("window sums", "streams.core.kpis:_WindowSums", "sums_at"),
+    ("window families", "streams.core.kpis:_WindowFamilies", "families"),
+    ("contact totals", "streams.core.kpis:_ContactTotals", "families"),
+    ("the changed keys read", "streams.core.kpis", "_changed"),
+    ("agent families", "streams.core.kpis", "_agent_families"),
+    ("Erlang", "streams.core.staffing:_ErlangKept", "families"),
+    ("the state and labels checked", "streams.core.kpis", "_reuse_for"),
+    ("exposition", "bench_scrape", "render"),
+)
+
+
+def time_parts(spent: dict[str, float]) -> None:
+    """Wrap each of :data:`PARTS` so that it adds its thread CPU seconds to ``spent``."""
+    import importlib
+
+    for name, where, attribute in PARTS:
+        module_name, _, class_name = where.partition(":")
+        module = sys.modules[__name__] if module_name == "bench_scrape" else (
+            importlib.import_module(module_name))
+        owner = getattr(module, class_name) if class_name else module
+        setattr(owner, attribute, _timed(getattr(owner, attribute), name, spent))
+
+
+def _timed(function: Callable[..., Any], name: str, spent: dict[str, float]
+           ) -> Callable[..., Any]:
+    inside = [False]
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        if inside[0]:
+            return function(*args, **kwargs)
+        inside[0] = True
+        started = time.thread_time()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spent[name] = spent.get(name, 0.0) + time.thread_time() - started
+            inside[0] = False
+
+    return timed
 
 
 def p90(values: list[float]) -> float:
@@ -142,6 +196,8 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="cProfile of the same-state scrapes")
     parser.add_argument("--profile-busy", type=Path,
                         help="cProfile of the 'events between' scrapes (the events left out)")
+    parser.add_argument("--parts", action="store_true",
+                        help="a table of the busy scrapes' CPU by part")
     args = parser.parse_args()
     tune_gc()
 
@@ -170,7 +226,12 @@ def main() -> None:
         profiler.dump_stats(args.profile)
     profiler = cProfile.Profile() if args.profile_busy else None
     new_minute: list[bool] = []
-    busy = time_scrapes(state, args.scrapes, feed, profiler, clock, new_minute)
+    by_part: list[dict[str, float]] = []
+    spent: dict[str, float] = {}
+    if args.parts:
+        time_parts(spent)
+    busy = time_scrapes(state, args.scrapes, feed, profiler, clock, new_minute,
+                        (spent, by_part) if args.parts else None)
     rows.append((f"{args.between:,} events between", *busy))
     if profiler:
         profiler.dump_stats(args.profile_busy)
@@ -192,6 +253,21 @@ def main() -> None:
               f"| {statistics.median(out_ms):.1f} / {p90(out_ms):.1f} "
               f"| {statistics.median(total):.1f} / {p90(total):.1f} "
               f"| {statistics.median(cpu_ms):.1f} |")
+    if args.parts:
+        print_parts(by_part, new_minute)
+
+
+def print_parts(by_part: list[dict[str, float]], new_minute: list[bool]) -> None:
+    """The busy scrapes' median thread CPU ms by part, within a minute and at a new one."""
+    print("\n| part of a busy scrape (CPU ms, median) | within a minute | at a new minute |")
+    print("|---|---:|---:|")
+    for name, _, _ in PARTS:
+        cells = []
+        for at_new in (False, True):
+            values = [1000 * spent.get(name, 0.0)
+                      for spent, flag in zip(by_part, new_minute, strict=True) if flag is at_new]
+            cells.append(f"{statistics.median(values):.1f}" if values else "-")
+        print(f"| {name} | {cells[0]} | {cells[1]} |")
 
 
 if __name__ == "__main__":

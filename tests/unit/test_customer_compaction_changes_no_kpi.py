@@ -133,7 +133,12 @@ def run(config: Config, events: list[Event], prune_every: int = 50, ids: str = "
 
 
 def folded_records(engine: Engine) -> list[dict]:
-    return [r for r in engine._records.values() if r["kind"] == CUSTOMER and "flo" in r]
+    return [r for r in engine._records.values() if r["kind"] == CUSTOMER and "ft" in r]
+
+
+def gone_us(record: dict) -> int:
+    """Where a folded record's fingerprints end (0: none released yet)."""
+    return record["ft"][2]
 
 
 def release_ids(engine: Engine) -> int:
@@ -237,6 +242,70 @@ def test_a_format_2_record_restores_to_the_same_values_and_folds_later():
     assert families(config, restored, now) == families(config, engine, now)
 
 
+def as_format_3(record: dict) -> dict:
+    """A persisted customer record of format 4 as format 3 wrote it: the fingerprints of
+    folded ids in one string per 8-day bucket of event time (a dict by bucket number), the
+    sums in two dicts, three times of their own, the ids (``fid``) even when empty."""
+    by_bucket: dict[str, str] = {}
+    fh = record["fh"]
+    for i in range(0, len(fh), C.ENTRY_CHARS):
+        bucket = str(int(fh[i:i + C.BUCKET_CHARS], 16))
+        by_bucket[bucket] = by_bucket.get(bucket, "") + fh[i + C.BUCKET_CHARS:i + C.ENTRY_CHARS]
+    lo, hi, gone = record["ft"]
+    old = {k: v for k, v in record.items() if k not in ("ft", "fs", "fh", "fid")}
+    old.update(v=3, flo=lo, fhi=hi, fh=by_bucket, fid=list(record.get("fid", [])),
+               fi={k: n for k, n in record["fs"].items() if len(k) == 7},
+               fr={k: n for k, n in record["fs"].items() if len(k) > 7})
+    if gone:
+        old["fgone"] = gone
+    return old
+
+
+def entries(record: dict) -> list[str]:
+    fh = record["fh"]
+    return sorted(fh[i:i + C.ENTRY_CHARS] for i in range(0, len(fh), C.ENTRY_CHARS))
+
+
+def test_a_format_3_record_restores_to_the_same_state_and_is_written_as_format_4():
+    """Format 3 (the release before) held the folded part in more objects."""
+    config = parse_config({})
+    events = customer_stream(6, days=200)
+    engine, store, _ = run(config, events, ids="released")
+    now = engine.stream_us
+    raw = persisted(store)
+    old = {k: as_format_3(r) if r["kind"] == CUSTOMER and "fh" in r else r
+           for k, r in raw.items()}
+    assert any(isinstance(r.get("fh"), dict) and len(r["fh"]) > 1 and r.get("fgone")
+               for r in old.values())
+    restored = Engine(config)
+    restored.rebuild(old.items())
+    assert customer_counters(restored) == customer_counters(engine)
+    assert families(config, restored, now) == families(config, engine, now)
+    for key, record in engine._records.items():  # the same fingerprints, as format 4 has them
+        if "fh" in record:
+            back = restored._records[key]
+            assert entries(back) == entries(record)
+            assert back["ft"] == record["ft"] and back["fs"] == record["fs"]
+            assert back.get("fid") == record.get("fid")
+    # copies of folded events are told apart alike; a changed record is written as format 4
+    kind = C.CustomerKind()
+    assert [kind.ignores(restored._records[f"customer:{ev.body['customer_id']}"], ev)
+            for ev in events if ev.type.startswith("customer.")] == [
+        kind.ignores(engine._records[f"customer:{ev.body['customer_id']}"], ev)
+        for ev in events if ev.type.startswith("customer.")]
+    store_after = MemoryStore()
+    restored.store = store_after
+    for ev in events:
+        restored.apply(ev)
+    restored.prune()
+    release_ids(restored)
+    assert store_after.data
+    for record in persisted(store_after).values():
+        if record["kind"] == CUSTOMER:
+            assert record["v"] == kind.version == 4
+            assert not {"flo", "fhi", "fi", "fr", "fgone", "fx"} & record.keys()
+
+
 class TestReleasedIds:
     """Ids of folded events released (CustomerKind.trim, 64 days behind stream time)."""
 
@@ -252,7 +321,7 @@ class TestReleasedIds:
         assert released > 0
         assert len(engine._seen) == held - released
         for record in folded_records(engine):
-            assert record.get("fgone", 0) <= engine.stream_us - C.ID_WINDOW_US
+            assert gone_us(record) <= engine.stream_us - C.ID_WINDOW_US
         after = {k: families(self.config, engine, now) for k, now in enumerate(clocks(engine))}
         assert after == before  # releasing ids changes no value
 
@@ -280,9 +349,9 @@ class TestReleasedIds:
         full, _, _ = no_folding(run, self.config, self.events)
         engine, _, _ = run(self.config, self.events)
         release_ids(engine)
-        record = max(folded_records(engine), key=lambda r: r.get("fgone", 0))
+        record = max(folded_records(engine), key=gone_us)
         cid = next(k for k, r in engine._records.items() if r is record).partition(":")[2]
-        gone = record["fgone"]
+        gone = gone_us(record)
         late = [Event(f"late-{i}", type_, gone - (i + 1) * 5 * DAY_US,
                       {"customer_id": cid, "kind": "email_open", "amount": 10, "currency": "EUR"})
                 for i, type_ in enumerate(["customer.revenue", "customer.interaction"] * 3)]
@@ -324,14 +393,16 @@ class TestReleasedIds:
             engine.prune()
             release_ids(engine)
         record = engine._records["customer:busy"]
-        assert record.get("fgone")
+        assert gone_us(record)
         assert len(record["ev"]) <= C.FOLD_AFTER
         held = 3 * (64 + 2 * 8)  # 64 days and up to two buckets more (8 days each)
-        assert sum(len(fps) // 16 for fps in record["fh"].values()) <= held
-        assert not record["fid"]  # the ids themselves: only those of unfolded events
-        assert len(record["fi"]) == 12  # months
+        assert len(record["fh"]) // C.ENTRY_CHARS <= held
+        assert not record.get("fid")  # the ids themselves: only those of unfolded events
+        # 8 keys (9 with ids until the next trim): a dict of 272 bytes, not 464 (format 3)
+        assert set(record) == {"kind", "v", "p", "ev", "ftz", "ft", "fs", "fh"}
+        assert len(record["fs"]) == 12  # months (interactions only)
         assert len(engine._seen) <= C.FOLD_AFTER
-        assert sum(record["fi"].values()) + len(record["ev"]) == 3 * 365
+        assert sum(record["fs"].values()) + len(record["ev"]) == 3 * 365
 
     def test_a_copy_of_a_folded_event_is_told_apart_by_its_fingerprint(self):
         """After release, what the kind says of copies (an engine may count them so): a
@@ -340,15 +411,15 @@ class TestReleasedIds:
         engine, _, _ = run(self.config, self.events)
         release_ids(engine)
         kind = C.CustomerKind()
-        record = max(folded_records(engine), key=lambda r: r.get("fgone", 0))
+        record = max(folded_records(engine), key=gone_us)
         key = next(k for k, r in engine._records.items() if r is record)
         unfolded = {ev.event_id for ev in record["ev"]}
         mine = [ev for ev in self.events if ev.type in ("customer.revenue", "customer.interaction")
                 and f"customer:{ev.body['customer_id']}" == key and ev.event_id not in unfolded]
         assert not any(engine._holds(ev.event_id, key) for ev in mine)  # ids released
-        says = {kind.ignores(record, ev) for ev in mine if ev.occurred_us < record["fgone"]}
+        says = {kind.ignores(record, ev) for ev in mine if ev.occurred_us < gone_us(record)}
         assert says == {"late"}
-        recent = [ev for ev in mine if ev.occurred_us >= record["fgone"]]
+        recent = [ev for ev in mine if ev.occurred_us >= gone_us(record)]
         assert recent and {kind.ignores(record, ev) for ev in recent} == {"duplicate"}
         new = recent[-1]._replace(event_id="a-new-one")
         assert kind.ignores(record, new) is None

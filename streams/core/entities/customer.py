@@ -25,31 +25,40 @@ The customer's life-cycle, read from its events in order (one *life* = one kept 
 Retention (docs/contract.md §2): kept for :data:`RETENTION_US` (13 × 31 days, at least 13 calendar
 months) of stream time after its newest event; an event older than that is late.
 
-**Compaction** (record format 3; docs/customers.md, "What a customer's state holds").
+**Compaction** (record formats 3 and 4; docs/customers.md, "What a customer's state holds").
 Revenue and interactions never change the life-cycle state: each adds to its own month's
 counter, and beyond that only the times of the first and of the newest event matter. So once
 a record holds more than :data:`FOLD_AFTER` of them, they are *folded*: summed per month
-(``fi``: month -> interactions, ``fr``: "month currency" -> micro-units), with the oldest and
-newest folded times (``flo``, ``fhi``), in the time zone ``ftz`` (``[customers] timezone``,
-noted by :meth:`CustomerKind.contributions`). ``acquired`` and ``churned`` stay events. The
-contributions are the same with or without folding, in any arrival order: a revenue or
-interaction that arrives later, whatever its time, is folded into its month's sum in turn.
+(``fs``: month -> interactions, "month currency" -> revenue in micro-units), with the oldest
+and newest folded times (``ft``: ``[oldest, newest, gone]``), in the time zone ``ftz``
+(``[customers] timezone``, noted by :meth:`CustomerKind.contributions`). ``acquired`` and
+``churned`` stay events. The contributions are the same with or without folding, in any
+arrival order: a revenue or interaction that arrives later, whatever its time, is folded into
+its month's sum in turn.
 
 The ids of folded events are kept for de-duplication as 64-bit fingerprints (BLAKE2b of the
-id: ``fh``, 16 hex digits each, by bucket of :data:`ID_BUCKET_US` of event time); the ids
+id, 16 hex digits), each after the bucket of :data:`ID_BUCKET_US` of event time it falls in
+(4 hex digits), all in one string (``fh``: :data:`ENTRY_CHARS` characters an event); the ids
 themselves (``fid``) only until :meth:`CustomerKind.trim` releases them, so the engine holds
 the ids of a customer's unfolded events alone. A revenue or interaction whose fingerprint is
 held is a duplicate and adds nothing (:meth:`CustomerKind.ignores`; a new event has a chance
 of about one in 2^64 per fingerprint of its customer to be taken for one). Fingerprints are
-released by bucket once :data:`ID_WINDOW_US` behind stream time (``fgone``: the end of the
-newest bucket released). A revenue or interaction older than ``fgone`` then adds nothing to
-its month either (``fx`` keeps the id of an ignored event until the next trim): it can no
-longer be told from a duplicate of a folded event. That changes no KPI: its month is before
-the previous month of any engine clock (at most 5 minutes behind stream time), which no
-customer gauge shows, and S does not depend on revenue or interaction counters. Its time
-still counts as the customer's oldest (``flo``), as when it is applied, so the month a
-customer first seen without ``acquired`` counts as existing in, and lateness, are those of
-the full history.
+released by bucket once :data:`ID_WINDOW_US` behind stream time (``gone``, the third time of
+``ft``: the end of the newest bucket released, 0 before the first). A revenue or interaction
+older than ``gone`` then adds nothing to its month either (``fid`` keeps the id of such an
+ignored event until the next trim too): it can no longer be told from a duplicate of a folded
+event. That changes no KPI: its month is before the previous month of any engine clock (at
+most 5 minutes behind stream time), which no customer gauge shows, and S does not depend on
+revenue or interaction counters. Its time still counts as the customer's oldest, as when it
+is applied, so the month a customer first seen without ``acquired`` counts as existing in,
+and lateness, are those of the full history.
+
+Format 4 holds in one string, one dict and one list what format 3 held in a dict of strings
+by bucket (``fh``), two dicts (``fi``, ``fr``) and three times (``flo``, ``fhi``, ``fgone``),
+with ``fid`` (and ``fx``, the ids of ignored events) kept even when empty: a folded record of
+format 3 had 12 or 13 keys (a 464-byte dict), 9 strings of fingerprints and a dict of them,
+where format 4 has 8 keys (9 until the next trim: a 272-byte dict) and one string (~1 kB less
+a customer). Records of format 3 are read as they are and written as format 4.
 """
 
 from __future__ import annotations
@@ -82,6 +91,12 @@ ID_WINDOW_US = 64 * DAY_US
 ID_BUCKET_US = 8 * DAY_US
 #: Event kinds that are folded.
 FOLDABLE = frozenset({"interaction", "revenue"})
+#: One folded event in ``fh``: its bucket (4 hex digits) and its fingerprint (16 hex digits).
+BUCKET_CHARS = 4
+ENTRY_CHARS = BUCKET_CHARS + 16
+#: A month label's length (``YYYY-MM``): a folded sum's label of this length counts
+#: interactions, a longer one (``YYYY-MM CUR``) revenue.
+MONTH_CHARS = 7
 
 # Counter metrics (labels: (month,), money ones (month, currency)).
 ACQUIRED = "cust_acquired"
@@ -193,12 +208,13 @@ def lifecycle_totals(events: list[CustomerEvent], cal: MonthCalendar,
     # The first (non-spend) event's month: where a customer first seen without acquired
     # counts as existing; the newest event's time: where a customer still active lapses.
     first_us = newest_us = None
-    if folded is not None and "flo" in folded:
-        first_us, newest_us = folded["flo"], folded["fhi"]
-        for month, n in folded["fi"].items():
-            totals[(INTERACTIONS, (month,))] = n
-        for month_currency, micro in folded["fr"].items():
-            totals[(REVENUE_MICRO, (month_currency[:7], month_currency[8:]))] = micro
+    if folded is not None and "ft" in folded:
+        first_us, newest_us, _ = folded["ft"]
+        for label, amount in folded["fs"].items():
+            if len(label) == MONTH_CHARS:  # "YYYY-MM": interactions
+                totals[(INTERACTIONS, (label,))] = amount
+            else:  # "YYYY-MM CUR": revenue
+                totals[(REVENUE_MICRO, (label[:MONTH_CHARS], label[MONTH_CHARS + 1:]))] = amount
     for ev in events:
         if ev.kind != "spend":
             if first_us is None or ev.at_us < first_us:
@@ -249,13 +265,41 @@ def fingerprint(event_id: str) -> str:
     return blake2b(event_id.encode(), digest_size=8).hexdigest()
 
 
-def _has_fingerprint(fingerprints: str, fp: str) -> bool:
-    at = fingerprints.find(fp)
+def bucket_of(at_us: int) -> str:
+    """The bucket of an event time as ``fh`` writes it: 4 hex digits of ``at_us //
+    ID_BUCKET_US`` (times before 1970 share bucket 0; bucket 65,535 ends in the year 3405)."""
+    return f"{max(at_us, 0) // ID_BUCKET_US:04x}"
+
+
+def _has_entry(fingerprints: str, entry: str) -> bool:
+    """Whether ``entry`` (bucket and fingerprint) is one of the entries of ``fingerprints``."""
+    at = fingerprints.find(entry)
     while at != -1:
-        if at % 16 == 0:
+        if at % ENTRY_CHARS == 0:
             return True
-        at = fingerprints.find(fp, at + 1)
+        at = fingerprints.find(entry, at + 1)
     return False
+
+
+def _buckets(fingerprints: str) -> list[int]:
+    """The bucket of each entry of ``fingerprints``, in order."""
+    return [int(fingerprints[i:i + BUCKET_CHARS], 16)
+            for i in range(0, len(fingerprints), ENTRY_CHARS)]
+
+
+def _from_format_3(record: dict[str, Any]) -> dict[str, Any]:
+    """The folded part of a persisted record of format 3 as format 4 holds it (module
+    docstring): ``ft``, ``fs``, ``fh`` and ``fid`` if it has ids."""
+    sums = {sys.intern(month): n for month, n in record["fi"].items()}
+    sums.update((sys.intern(label), shared(micro)) for label, micro in record["fr"].items())
+    out: dict[str, Any] = {
+        "ft": [record["flo"], record["fhi"], record.get("fgone", 0)], "fs": sums,
+        "fh": "".join(f"{int(bucket):04x}{fps[i:i + 16]}" for bucket, fps
+                      in record["fh"].items() for i in range(0, len(fps), 16))}
+    ids = [*record["fid"], *record.get("fx", ())]
+    if ids:
+        out["fid"] = ids
+    return out
 
 
 def fold(record: dict[str, Any]) -> None:
@@ -267,15 +311,15 @@ def fold(record: dict[str, Any]) -> None:
     if not folded:
         return
     cal = month_calendar(record["ftz"])
-    if "flo" not in record:
-        record.update(flo=folded[0].at_us, fhi=folded[-1].at_us, fi={}, fr={}, fid=[], fh={})
+    if "ft" not in record:
+        record.update(ft=[folded[0].at_us, folded[-1].at_us, 0], fs={}, fh="")
     else:
-        record["flo"] = min(record["flo"], folded[0].at_us)
-        record["fhi"] = max(record["fhi"], folded[-1].at_us)
-    interactions: dict[str, int] = record["fi"]
-    revenue: dict[str, int] = record["fr"]
-    ids: list[str] = record["fid"]
-    fingerprints: dict[str, str] = record["fh"]
+        times = record["ft"]
+        times[0] = min(times[0], folded[0].at_us)
+        times[1] = max(times[1], folded[-1].at_us)
+    sums: dict[str, int] = record["fs"]
+    ids: list[str] = record.setdefault("fid", [])
+    entries = [record["fh"]]
     start_us = end_us = 0
     month = ""
     for ev in folded:
@@ -283,13 +327,13 @@ def fold(record: dict[str, Any]) -> None:
             start_us, end_us, month = cal.bounds(ev.at_us)
             month = sys.intern(month)
         if ev.kind == "interaction":
-            interactions[month] = interactions.get(month, 0) + 1
+            sums[month] = sums.get(month, 0) + 1
         else:
             key = sys.intern(f"{month} {ev.currency or ''}")
-            revenue[key] = shared(revenue.get(key, 0) + ev.amount_micro)
+            sums[key] = shared(sums.get(key, 0) + ev.amount_micro)
         ids.append(ev.event_id)
-        bucket = sys.intern(str(ev.at_us // ID_BUCKET_US))
-        fingerprints[bucket] = fingerprints.get(bucket, "") + fingerprint(ev.event_id)
+        entries.append(bucket_of(ev.at_us) + fingerprint(ev.event_id))
+    record["fh"] = "".join(entries)
     record["ev"] = kept
 
 
@@ -301,8 +345,10 @@ class CustomerKind(EventLogKind):
     families = ("customer", "marketing")
     #: 2 was the first customer format (``Engine.rebuild`` reads a record of version < 2 as a
     #: format-1 record of the first release, before records named their kind); 3 adds the
-    #: folded sums (module docstring). Records of format 2 are read as they are.
-    version = 3
+    #: folded sums (module docstring); 4 holds them in fewer objects (module docstring).
+    #: Records of formats 2 and 3 are read as they are (format 3's folded part turned into
+    #: format 4's).
+    version = 4
     late_after_us = RETENTION_US
 
     def key(self, event: Event) -> str:
@@ -320,10 +366,9 @@ class CustomerKind(EventLogKind):
         if "fh" not in record or event.type.partition(".")[2] not in FOLDABLE:
             return None
         at_us = event.occurred_us
-        if at_us < record.get("fgone", 0):
+        if at_us < record["ft"][2]:
             return "late"
-        held = record["fh"].get(str(at_us // ID_BUCKET_US))
-        if held is not None and _has_fingerprint(held, fingerprint(event.event_id)):
+        if _has_entry(record["fh"], bucket_of(at_us) + fingerprint(event.event_id)):
             return "duplicate"
         return None
 
@@ -336,8 +381,9 @@ class CustomerKind(EventLogKind):
         at_us = event.occurred_us
         ignored = self.ignores(record, event)
         if ignored is not None:
-            record["flo"] = min(record["flo"], at_us)
-            record.setdefault("fx", []).append(event.event_id)
+            times = record["ft"]
+            times[0] = min(times[0], at_us)
+            record.setdefault("fid", []).append(event.event_id)
             return ignored
         amount = body.get("amount")
         micro = to_micro(amount) if isinstance(amount, int | float) and not isinstance(
@@ -355,13 +401,14 @@ class CustomerKind(EventLogKind):
     def newest_us(self, record: dict[str, Any]) -> int:
         events = record["ev"]
         newest = events[-1].at_us if events else 0
-        return max(newest, record["fhi"]) if "fhi" in record else newest
+        return max(newest, record["ft"][1]) if "ft" in record else newest
 
     def oldest_us(self, record: dict[str, Any]) -> int:
         events = record["ev"]
-        if "flo" not in record:
+        if "ft" not in record:
             return events[0].at_us
-        return min(events[0].at_us, record["flo"]) if events else record["flo"]
+        oldest: int = record["ft"][0]
+        return min(events[0].at_us, oldest) if events else oldest
 
     def is_late(self, record: dict[str, Any] | None, event_us: int, stream_us: int) -> bool:
         """As :meth:`EventLogKind.is_late`, with the folded events counted as kept."""
@@ -385,7 +432,7 @@ class CustomerKind(EventLogKind):
     def event_ids(self, record: dict[str, Any]) -> Iterable[str]:
         ids: Iterable[str] = (ev.event_id for ev in record["ev"])
         if "fid" in record:
-            return [*ids, *record["fid"], *record.get("fx", ())]
+            return [*ids, *record["fid"]]
         return ids
 
     def trim(self, record: dict[str, Any], stream_us: int) -> list[str]:
@@ -393,29 +440,32 @@ class CustomerKind(EventLogKind):
         them), and the fingerprints more than :data:`ID_WINDOW_US` behind stream time (whole
         buckets of :data:`ID_BUCKET_US`): module docstring. Changes no contribution. Returns
         the released ids."""
-        if "fid" not in record:
+        if "ft" not in record:
             return []
-        released: list[str] = record["fid"] + record.pop("fx", [])
-        record["fid"] = []
+        released: list[str] = record.pop("fid", [])
         horizon = (stream_us - ID_WINDOW_US) // ID_BUCKET_US  # buckets before it are due
-        fingerprints: dict[str, str] = record["fh"]
-        gone = record.get("fgone", 0)
-        for name in [b for b in fingerprints if int(b) < horizon]:
-            del fingerprints[name]
-            gone = max(gone, (int(name) + 1) * ID_BUCKET_US)
-        if gone:
-            record["fgone"] = gone
+        fingerprints: str = record["fh"]
+        buckets = _buckets(fingerprints)
+        due = [b for b in buckets if b < horizon]
+        if due:
+            record["fh"] = "".join(
+                fingerprints[i * ENTRY_CHARS:(i + 1) * ENTRY_CHARS]
+                for i, b in enumerate(buckets) if b >= horizon)
+            times = record["ft"]
+            times[2] = max(times[2], (max(due) + 1) * ID_BUCKET_US)
         return released
 
     def trim_due_us(self, record: dict[str, Any]) -> int | None:
         """The stream time after which :meth:`trim` has something to release (None:
         nothing): at once for ids, 64 days after a bucket of fingerprints."""
-        if "fid" not in record:
+        if "ft" not in record:
             return None
-        if record["fid"] or record.get("fx"):
-            return record["flo"]
-        due = [(int(b) + 1) * ID_BUCKET_US + ID_WINDOW_US for b in record["fh"]]
-        return min(due) if due else None
+        if record.get("fid"):
+            return record["ft"][0]  # type: ignore[no-any-return]
+        fingerprints: str = record["fh"]
+        if not fingerprints:
+            return None
+        return (min(_buckets(fingerprints)) + 1) * ID_BUCKET_US + ID_WINDOW_US
 
     def trimmed(self, record: dict[str, Any], contributions: list[Contribution]
                 ) -> tuple[list[Contribution], list[Contribution]]:
@@ -430,15 +480,14 @@ class CustomerKind(EventLogKind):
         out: dict[str, Any] = {"ev": events}
         if "ftz" in record:
             out["ftz"] = record["ftz"]
-        if version >= 3 and "flo" in record:
-            out.update(flo=record["flo"], fhi=record["fhi"],
-                       fi={sys.intern(m): n for m, n in record["fi"].items()},
-                       fr={sys.intern(k): shared(v) for k, v in record["fr"].items()},
-                       fid=list(record["fid"]), fh={sys.intern(b): fps for b, fps
-                                                    in record["fh"].items()})
-            for name in ("fgone", "fx"):
-                if name in record:
-                    out[name] = record[name] if name == "fgone" else list(record[name])
+        if version >= 4 and "ft" in record:
+            out.update(ft=list(record["ft"]),
+                       fs={sys.intern(k): shared(v) for k, v in record["fs"].items()},
+                       fh=record["fh"])
+            if record.get("fid"):
+                out["fid"] = list(record["fid"])
+        elif version == 3 and "flo" in record:
+            out.update(_from_format_3(record))
         return out
 
     def contributions(self, record: dict[str, Any], config: Config) -> list[Contribution]:

@@ -42,6 +42,7 @@ from streams.errors import CcpulseError
 from streams.netcheck import ensure_port_free
 from streams.settings import KafkaTarget, kafka_target, load_config
 from streams.worker.allocator import worker_environment
+from streams.worker.status import configured_log_level
 
 READY_TIMEOUT_S = 120.0
 STATUS_EVERY_S = 5.0
@@ -308,6 +309,8 @@ def run_demo(args: argparse.Namespace) -> int:
     data = Path(config.deployment.data_dir).resolve()
     if args.stop:
         return stop_demo(data, print)
+    # the worker would refuse it after the broker started: say so before anything starts
+    configured_log_level(environ)
     if getattr(args, "source", None) is not None:
         _check_source(args, config)
     if config.deployment.web_config_file:
@@ -318,7 +321,7 @@ def run_demo(args: argparse.Namespace) -> int:
                            "(or unset CCPULSE_WEB_CONFIG_FILE) for `ccpulse demo`")
     console = Console(data / "logs" / "demo.log")
     # A demo that does not stop or does not answer: `kill -USR1 <pid>` prints where each of its
-    # threads is to its standard error (docs/runbooks.md), without stopping it.
+    # threads is to its standard error (README, "Two commands"), without stopping it.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         if chose_demo_config:
@@ -558,8 +561,8 @@ class Demo:
                 continue  # died again before it was ready
             built = _last_matching(worker_log, "engines built in")
             self.say(f"the worker is back, ready {time.monotonic() - started:.1f} s after it "
-                     f"was started again (it was found stopped within {STATUS_EVERY_S:g} s of "
-                     "dying)" + (f": {built}" if built else ""))
+                     f"was started again (the demo looks for a stopped worker every "
+                     f"{STATUS_EVERY_S:g} s)" + (f": {built}" if built else ""))
             return
 
     def connect_command(self, exe: list[str]) -> list[str]:

@@ -213,7 +213,9 @@ async def _admin(bootstrap: str, deadline: float, timeout_s: float,
                 break
             last_error = f"the cluster has no controller yet ({cluster})"
         except (TimeoutError, KafkaError, OSError) as exc:
-            last_error = f"{type(exc).__name__}: {exc}"
+            name = type(exc).__name__
+            text = str(exc)  # aiokafka's errors start with their class name already
+            last_error = text if text.startswith(name) else f"{name}: {text}"
             await _close_then(admin, raise_if_refused(servers, security,
                                                       min(_MAX_REQUEST_S, timeout_s)))
         await admin.close()

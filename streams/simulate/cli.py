@@ -123,7 +123,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     # line per kind, with backoff.
     quiet_stderr_logging("simulate")
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
-    now_ms = int(time.time()) * 1000
+    now_ms = time.time_ns() // 1_000_000
     if args.out is not None:
         return _to_file(args, seed, now_ms)
     target = kafka_target(load_config(args.config), args.broker, args.topic_prefix)
@@ -160,8 +160,11 @@ async def _to_kafka(args: argparse.Namespace, target: KafkaTarget, seed: int,
              f"Kafka {broker}" + (f" (topic prefix {prefix!r})" if prefix else ""))
         reporter = asyncio.create_task(_report_every(progress, PROGRESS_EVERY_S, broker))
         try:
+            # the wall clock as pacing starts, to the millisecond: an epoch taken earlier (or
+            # cut to the second) would hold every live event back by the difference
             await send_to_kafka(paced(events, speed=speed, start_ms=start_ms,
-                                      wall_epoch_ms=now_ms), publisher, progress.tick)
+                                      wall_epoch_ms=time.time_ns() // 1_000_000),
+                                publisher, progress.tick)
         except asyncio.CancelledError:  # Ctrl-C: say what went out, then stop as asked
             _say_sent("stopped; sent", progress, publisher)
             raise

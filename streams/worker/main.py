@@ -19,7 +19,13 @@ from streams.netcheck import ensure_port_free
 from streams.runtime import tune_gc
 from streams.settings import load_config
 from streams.webconfig import load_web_config
-from streams.worker.status import log_level, show_status, status, status_warning
+from streams.worker.status import (
+    configured_log_level,
+    log_level,
+    show_status,
+    status,
+    status_warning,
+)
 
 WEB_PORT_OPTION = "[worker] web_port in the config or CCPULSE_WEB_PORT"
 #: A worker still shutting down this long after SIGTERM/SIGINT exits anyway.
@@ -44,7 +50,7 @@ def run_worker(config_path: str | None) -> int:
     from streams.worker.membership import hold_data_dir
 
     config = load_config(config_path)
-    loglevel = os.environ.get("CCPULSE_LOG_LEVEL", "warning").strip().lower()
+    loglevel = configured_log_level(os.environ)  # a bad name: one line
     logging.getLogger("ccpulse").setLevel(log_level(loglevel))
     show_status(loglevel)
     d = config.deployment

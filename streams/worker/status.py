@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping
 from typing import TextIO
 
 from streams.errors import ConfigError
@@ -63,6 +64,15 @@ def log_level(name: str) -> int:
         raise ConfigError(f"CCPULSE_LOG_LEVEL={name!r} is not a log level; use one of "
                           f"{', '.join(n.lower() for n in LEVELS)}")
     return level
+
+
+def configured_log_level(environ: Mapping[str, str]) -> str:
+    """``CCPULSE_LOG_LEVEL`` from ``environ`` as a lower-case level name, ``warning`` when it is
+    unset or empty (as every empty ``CCPULSE_*`` variable counts as unset);
+    :class:`~streams.errors.ConfigError` naming the choices when it is no level."""
+    raw = environ.get("CCPULSE_LOG_LEVEL") or "warning"
+    log_level(raw)
+    return raw.strip().lower()
 
 
 def status(message: str) -> None:

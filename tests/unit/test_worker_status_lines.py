@@ -13,6 +13,7 @@ import pytest
 from streams.errors import ConfigError
 from streams.worker.status import (
     STATUS_LOGGER,
+    configured_log_level,
     log_level,
     show_status,
     status,
@@ -74,3 +75,16 @@ def test_a_log_level_that_is_no_level_names_the_choices():
                                           r"use one of debug, info, warning, error, critical$"):
         log_level("verbose")
     assert log_level(" Info ") == logging.INFO
+
+
+@pytest.mark.parametrize(("environ", "expected"),
+                         [({}, "warning"), ({"CCPULSE_LOG_LEVEL": ""}, "warning"),
+                          ({"CCPULSE_LOG_LEVEL": " INFO "}, "info")],
+                         ids=["unset", "empty-counts-as-unset", "any-case"])
+def test_the_configured_log_level(environ, expected):
+    assert configured_log_level(environ) == expected
+
+
+def test_a_bad_configured_log_level_is_echoed_as_typed():
+    with pytest.raises(ConfigError, match=r"^CCPULSE_LOG_LEVEL='VERBOSE' is not a log level"):
+        configured_log_level({"CCPULSE_LOG_LEVEL": "VERBOSE"})

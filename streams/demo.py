@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import faulthandler
+import glob
 import io
 import os
 import shutil
@@ -194,6 +195,20 @@ def _last_problem(log: Path) -> str:
         if "[ERROR]" in line or "Error" in line or "Traceback" in line:
             return line.strip()[:300]
     return lines[-1].strip()[:300] if lines else ""
+
+
+def _holds_events(log_dir: Path, topic_prefix: str) -> bool:
+    """Whether the demo broker's data directory ``log_dir`` holds events of a source topic (a
+    non-empty log segment): an earlier demo fed it. A demo that failed before its simulator
+    sent anything left a formatted broker and empty topics, and the next starts afresh."""
+    from streams.worker.app import SOURCE_TOPICS
+
+    for topic in SOURCE_TOPICS:
+        for segment in log_dir.glob(f"{glob.escape(topic_prefix + topic)}-*/*.log"):
+            with contextlib.suppress(OSError):
+                if segment.stat().st_size > 0:
+                    return True
+    return False
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -448,7 +463,8 @@ class Demo:
             self._reset(running=was_running)
         # State of an earlier demo (topics and tables) is kept unless --reset: then the
         # simulator starts at now, so its history does not land on top of the earlier run's.
-        continuing = (self.broker.state_dir / "cluster.id").exists()
+        continuing = _holds_events(self.broker.state_dir / "data",
+                                   self.config.deployment.topic_prefix)
         if continuing:
             self.say("continuing the previous demo's state (its contacts still waiting when it "
                      "stopped stay waiting); `--reset` starts from empty state")

@@ -178,6 +178,16 @@ def test_ctrl_c_with_the_pipe_gone_stops_everything_and_a_second_demo_is_told_ho
     assert demo.log().splitlines()[-1] == "[demo] all stopped"
     assert "Ctrl-C: shutting down" in demo.log()
 
+    # the next demo on this data directory carries on from its topics and tables, from now
+    again = DemoRun(demo.data)
+    demos.append(again)
+    again.wait_ready()
+    assert "[demo] continuing the previous demo's state" in again.log()
+    assert "[demo] simulator running in real time from now" in again.log()
+    pids = again.pids()
+    again.signal_group(signal.SIGINT)
+    assert again.wait_gone(pids) == 0
+
 
 def test_the_simulator_ending_and_the_broker_going_away_are_said_once_and_stop_ends_it(
         tmp_path: Path, demos: list[DemoRun]):

@@ -1,5 +1,6 @@
 """The demo's lock file (``streams.demo_lock``): one demo per data directory, and a record
-that another command (``ccpulse demo --stop``, a second demo) reads while the demo rewrites it."""
+that another command (``ccpulse demo --stop``, a second demo) reads while the demo rewrites it;
+and whether a demo continues an earlier one's state."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from streams.demo import _holds_events
 from streams.demo_lock import DemoLock
 from streams.errors import DemoRunningError
 
@@ -50,3 +52,18 @@ def test_an_empty_record_that_nobody_holds_is_read_as_empty_at_once(tmp_path: Pa
     assert DemoLock(tmp_path).read() == {}
     (tmp_path / "demo.lock").write_text('{"pid": 7')  # a demo killed mid-write
     assert DemoLock(tmp_path).read() == {}
+
+
+def test_a_demo_continues_only_a_broker_whose_source_topics_hold_events(tmp_path: Path):
+    """A first demo that failed before its simulator sent anything leaves a formatted broker
+    with empty topics: the next one starts afresh (the replayed hour), not "continuing"."""
+    logs = tmp_path / "kafka" / "data"
+    for name in ("cc.calls-0", "cc.calls-1", "__consumer_offsets-0"):
+        (logs / name).mkdir(parents=True)
+        (logs / name / "00000000000000000000.log").write_bytes(b"")
+    (logs / "__consumer_offsets-0" / "00000000000000000000.log").write_bytes(b"x" * 100)
+    assert not _holds_events(logs, "")
+    (logs / "cc.calls-1" / "00000000000000000000.log").write_bytes(b"x" * 100)
+    assert _holds_events(logs, "")
+    assert not _holds_events(logs, "site1.")  # another prefix's topics
+    assert not _holds_events(tmp_path / "nothing", "")

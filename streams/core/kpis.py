@@ -1136,7 +1136,8 @@ def _agent_parts(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> 
     """What the agent families take from the ledgers and the windows at ``now_us`` (the
     same at every clock with these windows): ``(counts, closed, open starts, staffed)``.
 
-    Counts: (queue label, state) -> agents, every state of a queue with agents present.
+    Counts: (queue label, state) -> agents, every state of a queue with agents present
+    (queues in name order, states in :data:`AGENT_STATES`' order).
     Closed: (queue label, window) -> state field -> µs that no longer move with the clock:
     the closed spans (the window sums) and the open spans' part of the previous interval
     (the clock is past its end). Open starts, for the current interval and today: (queue
@@ -1219,7 +1220,12 @@ def _agent_parts(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> 
                         f = closed[key] = dict(f)
                         copied[key] = None
                     f[field] = f.get(field, 0) + ended
-    for q in named:  # every state of a queue with agents present
+    # Every state of a queue with agents present, in an order that does not follow the
+    # agents' (each change moves an agent to the end of its ledger's): the exposition keeps
+    # the lines of a family whose keys come in the order they came last time.
+    ordered: dict[tuple[str, str], int] = {}
+    for q in sorted(named):
         for s in AGENT_STATES:
-            counts.setdefault((q, s), 0)
-    return counts, closed, open_by, staffed
+            key = (q, s)
+            ordered[key] = counts.get(key, 0)
+    return ordered, closed, open_by, staffed

@@ -131,3 +131,23 @@ def test_groups_of_one_queue_whose_spans_start_after_the_clock_are_not_counted_b
             fams = {f.name: f.samples for f in all_families(config, ledgers, now_us)}
         assert fams["cc_window_agent_staffed_seconds"][("support", "interval")] == 11 * 60.0
         assert ("sales", "interval") not in fams["cc_window_agent_staffed_seconds"]
+
+
+def test_the_agent_counts_come_in_an_order_the_agents_changes_do_not_move():
+    """Queues in name order, states in AGENT_STATES' order, whichever agents changed last (a
+    change moves an agent to the end of its ledger's agents): the exposition keeps the lines
+    of a family whose keys come in the order they came last time."""
+    ledgers = [e.ledger for e in engines(1)]
+    config = ledgers[0].config
+    label = kpis.queue_labels(config, ledgers)
+    now_us = START_US + 40 * MINUTE_US
+    before = list(kpis._agent_parts(ledgers, label, now_us)[0])
+    ledger = ledgers[0]
+    moved = next(iter(ledger.agents))  # the agent first in its ledger, moved to the end
+    agent = ledger.agents[moved]
+    ledger.retract(moved, [agent])
+    ledger.add(moved, [agent._replace(since_us=agent.since_us + 1)])
+    assert next(reversed(ledger.agents)) == moved
+    after = list(kpis._agent_parts(ledgers, label, now_us)[0])
+    queues = sorted({q for q, _ in before})
+    assert before == after == [(q, s) for q in queues for s in AGENT_STATES]

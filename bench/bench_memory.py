@@ -11,7 +11,10 @@ growth from the 2 M mark to the end (issue 10 asks that RSS after 10 M be within
 after 2 M). Beside RSS, glibc's heap (``mallinfo2``: bytes in use, bytes free but kept, bytes in
 blocks of their own ``mmap``) tells live objects over 512 bytes from memory the allocator keeps;
 ``--trace-from N`` traces allocations (``tracemalloc``, slow) from event N on and prints, at
-the end, the source lines holding most of what was allocated since N and is still alive.
+the end, the source lines holding most of what was allocated since N and is still alive;
+``--sizes`` prints at each row the deep size of what the engine holds by owner (per kind: its
+keys, records and contributions; the ids held, the prune index, the ledgers), each object
+counted once, for the first owner that reaches it (slow: a walk over every object).
 
 This is the engine's state only (no Faust, no Kafka, no RocksDB). Run:
 
@@ -86,6 +89,58 @@ def print_traced(since: int, top: int = 25) -> None:
             print(f"      {line}")
 
 
+_LEAVES = (str, int, float, bytes, bool, type(None))
+
+
+def deep_size(obj: object, seen: set[int]) -> tuple[int, int]:
+    """Bytes and objects reachable from ``obj`` not in ``seen`` (ids; added to it). Classes
+    are not followed."""
+    size = count = 0
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        if id(o) in seen or isinstance(o, type):
+            continue
+        seen.add(id(o))
+        size += sys.getsizeof(o)
+        count += 1
+        if isinstance(o, _LEAVES):
+            continue
+        if isinstance(o, dict):
+            stack.extend(o.keys())
+            stack.extend(o.values())
+        elif isinstance(o, list | tuple | set | frozenset):
+            stack.extend(o)
+        else:
+            stack.extend(gc.get_referents(o))
+    return size, count
+
+
+def print_sizes(engine: Engine) -> None:
+    """What the engine holds by owner (``--sizes``): MiB and objects, each object counted for
+    the first owner that reaches it, in the order printed."""
+    from streams.core.entities.shared import _HELD
+    seen: set[int] = set()
+    held: list[object] = []  # keeps the lists built here alive: their ids stay theirs
+    by_kind: dict[str, list[str]] = {}
+    for key, record in engine._records.items():
+        by_kind.setdefault(record["kind"], []).append(key)
+    owners: list[tuple[str, object]] = [("shared values", _HELD), ("ledger", engine.ledger),
+                                        ("base", engine._base)]
+    for kind, keys in sorted(by_kind.items()):
+        owners += [(f"{kind} keys", keys), (f"{kind} records ({len(keys):,})",
+                                            [engine._records[k] for k in keys]),
+                   (f"{kind} contributions", [engine._contributions.get(k) for k in keys])]
+    owners += [("ids held", (engine._seen, engine._shared_ids)),
+               ("prune index", (engine._due_keys, engine._due_step, engine._undated))]
+    for name, obj in owners:
+        held.append(obj)
+        size, count = deep_size(obj, seen)
+        print(f"      {name:<32} {size / 2**20:8.1f} MiB {count:>10,} objects", file=sys.stderr)
+    tables = sum(sys.getsizeof(d) for d in (engine._records, engine._contributions))
+    print(f"      {'engine tables':<32} {tables / 2**20:8.1f} MiB", file=sys.stderr, flush=True)
+
+
 def heap_columns(heap: tuple[float, float, float] | None) -> str:
     """The glibc heap columns of a row (blank without ``mallinfo2``)."""
     if heap is None:
@@ -102,6 +157,8 @@ def main() -> None:
     parser.add_argument("--trace-from", type=int, default=0, metavar="EVENTS",
                         help="trace allocations from this event on (tracemalloc: several "
                         "times slower) and print what is still alive at the end")
+    parser.add_argument("--sizes", action="store_true",
+                        help="at each row, what the engine holds by owner (slow)")
     parser.add_argument("--json", action="store_true",
                         help="also print the results as one JSON object on the last line")
     args = parser.parse_args()
@@ -130,6 +187,8 @@ def main() -> None:
                          sys.getallocatedblocks()))
             print(f"  {count:>12,} events · simulated {event['occurred_at'][:16]} · "
                   f"RSS {rows[-1][2]:,.0f} MiB", file=sys.stderr, flush=True)
+            if args.sizes:
+                print_sizes(engine)
         if count >= args.events:
             break
     if tracemalloc.is_tracing():

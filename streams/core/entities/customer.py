@@ -294,7 +294,7 @@ def _from_format_3(record: dict[str, Any]) -> dict[str, Any]:
     sums.update((sys.intern(label), shared(micro)) for label, micro in record["fr"].items())
     out: dict[str, Any] = {
         "ft": [record["flo"], record["fhi"], record.get("fgone", 0)], "fs": sums,
-        "fh": "".join(f"{int(bucket):04x}{fps[i:i + 16]}" for bucket, fps
+        "fh": "".join(f"{max(int(bucket), 0):04x}{fps[i:i + 16]}" for bucket, fps
                       in record["fh"].items() for i in range(0, len(fps), 16))}
     ids = [*record["fid"], *record.get("fx", ())]
     if ids:

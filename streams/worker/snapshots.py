@@ -41,6 +41,7 @@ import streams.core
 from streams.core.config import Config
 from streams.core.engine import Engine
 from streams.worker.journal import Journal, Then
+from streams.worker.status import status, status_warning
 
 TP = tuple[str, int]
 
@@ -202,9 +203,8 @@ class Snapshots:
         if len(journal.keys) > self.catch_up_limit(journal.entities):
             # a rebuild would be about as fast as catching up: stop journaling (a partition
             # long on another worker, its changelog read in by a standby, say)
-            print(f"ccpulse worker: snapshot of {tp[0]}-{tp[1]} dropped: "
-                  f"{len(journal.keys):,} of its records changed since it was taken",
-                  flush=True)
+            status(f"snapshot of {tp[0]}-{tp[1]} dropped: {len(journal.keys):,} of its records "
+                   "changed since it was taken")
             self.discard(tp)
 
     def journal_size(self, tp: TP) -> int | None:
@@ -264,8 +264,8 @@ class Snapshots:
             by_reason.setdefault(why, []).append(f"{tp[0]}-{tp[1]}")
         self.refused.clear()
         for why, tps in by_reason.items():
-            print(f"ccpulse worker: {len(tps)} snapshot{'s' if len(tps) != 1 else ''} not "
-                  f"used, rebuilding from the records ({why}): {', '.join(tps)}", flush=True)
+            status_warning(f"{len(tps)} snapshot{'s' if len(tps) != 1 else ''} not used, "
+                           f"rebuilding from the records ({why}): {', '.join(tps)}")
 
     def discard(self, tp: TP) -> None:
         """Remove ``tp``'s snapshot and journal (no longer valid, or unusable)."""

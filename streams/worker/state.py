@@ -47,6 +47,7 @@ from streams.worker.checkpoint import (
 )
 from streams.worker.journal import Then
 from streams.worker.snapshots import Captured, Snapshots, cold_source, local_offset
+from streams.worker.status import status_warning
 
 log = logging.getLogger("ccpulse.worker")
 
@@ -224,9 +225,8 @@ class WorkerState:
                     if taken.changed:
                         engine.catch_up(self._changes(tp, taken.changed, read))
                 except (ValueError, LookupError) as exc:  # a fault: never a wrong value
-                    print(f"ccpulse worker: snapshot of {tp[0]}-{tp[1]} not used, rebuilding "
-                          f"from the records (it failed to restore the engine: {exc})",
-                          flush=True)
+                    status_warning(f"snapshot of {tp[0]}-{tp[1]} not used, rebuilding from "
+                                   f"the records (it failed to restore the engine: {exc})")
                     self.snapshots.discard(tp)
                     raise SnapshotUnusable(str(exc)) from exc
                 self.warming.add(tp)
@@ -339,8 +339,8 @@ class WorkerState:
                 dirty.append(tp)
             written += done is True
         if dirty:
-            print(f"ccpulse worker: no snapshot of {len(dirty)} engines with records not yet "
-                  f"written ({', '.join(f'{t}-{p}' for t, p in dirty[:4])}…)", flush=True)
+            status_warning(f"no snapshot of {len(dirty)} engines with records not yet written "
+                           f"({', '.join(f'{t}-{p}' for t, p in dirty[:4])}…)")
         return written
 
     def build_counts(self) -> dict[str, int]:

@@ -78,7 +78,7 @@ class Worker:
 
 @pytest.mark.parametrize(("at_snapshot", "at_crash"), [(0.2, 0.45), (0.3, 0.7), (0.5, 0.95)])
 def test_a_worker_that_crashed_after_its_snapshot_restarts_from_it_and_the_journal(
-        tmp_path, at_snapshot, at_crash, capsys):
+        tmp_path, at_snapshot, at_crash, status_lines):
     events = traffic()
     n, m = int(len(events) * at_snapshot), int(len(events) * at_crash)
     first = Worker(tmp_path)
@@ -87,7 +87,7 @@ def test_a_worker_that_crashed_after_its_snapshot_restarts_from_it_and_the_journ
     first.run(events[n:m])  # then it crashes: no snapshot at the stop
     again = Worker(tmp_path, first.table)  # a new process on the same data directory
     restored = again.state.engine(TP)
-    assert again.state.from_snapshots == 1, capsys.readouterr().out
+    assert again.state.from_snapshots == 1, status_lines()
     now = events[m - 1].occurred_us + 60_000_000
     assert exported(restored, now) == exported(engine, now)
     assert restored.entity_count == engine.entity_count
@@ -114,7 +114,7 @@ def test_a_journal_is_kept_across_restarts_until_the_next_snapshot(tmp_path):
     assert exported(restored, end) == exported(engine, end)
 
 
-def test_a_torn_journal_makes_the_worker_rebuild_from_the_records(tmp_path, capsys):
+def test_a_torn_journal_makes_the_worker_rebuild_from_the_records(tmp_path, status_lines):
     events = traffic()
     first = Worker(tmp_path)
     first.run(events[:400])
@@ -126,12 +126,12 @@ def test_a_torn_journal_makes_the_worker_rebuild_from_the_records(tmp_path, caps
     restored = again.state.engine(TP)
     assert again.state.from_snapshots == 0
     assert "(its journal is torn, damaged or missing: it covers the local store up to " \
-           "changelog offset" in capsys.readouterr().out
+           "changelog offset" in status_lines()
     now = events[899].occurred_us
     assert exported(restored, now) == exported(engine, now)
 
 
-def test_a_write_that_went_around_the_journal_makes_the_worker_rebuild(tmp_path, capsys):
+def test_a_write_that_went_around_the_journal_makes_the_worker_rebuild(tmp_path, status_lines):
     events = traffic()
     first = Worker(tmp_path)
     first.run(events[:400])
@@ -143,7 +143,7 @@ def test_a_write_that_went_around_the_journal_makes_the_worker_rebuild(tmp_path,
     again = Worker(tmp_path, first.table)
     again.state.engine(TP)
     assert again.state.from_snapshots == 0
-    assert "rebuilding from the records" in capsys.readouterr().out
+    assert "rebuilding from the records" in status_lines()
 
 
 def test_a_running_worker_snapshots_a_partition_without_one_then_after_many_changes(
@@ -203,7 +203,7 @@ def test_an_engine_rebuilt_from_its_records_is_snapshotted_at_once(tmp_path):
 
 
 def test_a_journal_past_the_catch_up_limit_is_dropped_with_its_snapshot(
-        tmp_path, monkeypatch, capsys):
+        tmp_path, monkeypatch, status_lines):
     """Past the limit a rebuild is about as fast as a catch-up: journaling stops (a journal
     keeps every key written since its snapshot in memory), and the restart rebuilds."""
     monkeypatch.setattr(Snapshots, "MIN_CATCH_UP_LIMIT", 40)
@@ -213,7 +213,7 @@ def test_a_journal_past_the_catch_up_limit_is_dropped_with_its_snapshot(
     first.run(events[:400])
     first.state.write_snapshots()
     engine = first.run(events[400:900])
-    assert "dropped: " in capsys.readouterr().out
+    assert "dropped: " in status_lines()
     assert first.state.snapshots.journal_size(TP) is None  # type: ignore[union-attr]
     assert not first.state.snapshots.path(TP).exists()  # type: ignore[union-attr]
     again = Worker(tmp_path, first.table)

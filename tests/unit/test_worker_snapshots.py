@@ -71,7 +71,7 @@ def test_a_snapshot_is_used_only_at_its_offset_and_kept_until_it_is_invalid(tmp_
     assert not snapshots.journal_path(("cc.calls", 0)).exists()  # with its journal
 
 
-def test_a_snapshot_of_other_engine_settings_is_not_used(tmp_path, capsys):
+def test_a_snapshot_of_other_engine_settings_is_not_used(tmp_path, status_lines):
     state, table = worker(tmp_path)
     state.engine(("cc.calls", 0))
     table.data._db_for_partition(0)[OFFSET_KEY] = b"41"
@@ -79,12 +79,12 @@ def test_a_snapshot_of_other_engine_settings_is_not_used(tmp_path, capsys):
     other = Snapshots(tmp_path / "snapshots", parse_config({"limits": {"max_queues": 7}}))
     assert other.take(("cc.calls", 0), 41) is None
     other.report()
-    assert capsys.readouterr().out == (
+    assert status_lines() == (
         "ccpulse worker: 1 snapshot not used, rebuilding from the records (written with "
         "other settings: [limits]): cc.calls-0\n")
 
 
-def test_refused_snapshots_are_reported_one_line_per_reason(tmp_path, capsys):
+def test_refused_snapshots_are_reported_one_line_per_reason(tmp_path, status_lines):
     """A config change refuses every partition's snapshot: one line names them all."""
     state, table = worker(tmp_path)
     for p in range(3):
@@ -96,12 +96,12 @@ def test_refused_snapshots_are_reported_one_line_per_reason(tmp_path, capsys):
     for p in range(3):
         assert other.take(("cc.calls", p), 41) is None
     other.report()
-    assert capsys.readouterr().out.splitlines() == [
+    assert status_lines().splitlines() == [
         "ccpulse worker: 3 snapshots not used, rebuilding from the records (written with "
         "other settings: [defaults]): cc.calls-0, cc.calls-1, cc.calls-2"]
 
 
-def test_a_torn_snapshot_file_is_not_used(tmp_path, capsys):
+def test_a_torn_snapshot_file_is_not_used(tmp_path, status_lines):
     state, _ = worker(tmp_path)
     snapshots = state.snapshots
     assert snapshots is not None
@@ -111,7 +111,7 @@ def test_a_torn_snapshot_file_is_not_used(tmp_path, capsys):
     assert snapshots.take(("cc.calls", 0), 41) is None
     assert not path.exists()
     snapshots.report()
-    assert "(its file is damaged: UnpicklingError" in capsys.readouterr().out
+    assert "(its file is damaged: UnpicklingError" in status_lines()
 
 
 def test_an_engine_is_restored_from_its_snapshot_with_no_record_read(tmp_path):

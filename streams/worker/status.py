@@ -40,16 +40,33 @@ class _StatusHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Marks the handler :func:`show_status` added, so that a second call replaces it."""
 
 
+class _ProcessStdoutHandler(_StatusHandler):
+    """Writes to the standard output the process started with (``sys.__stdout__``), looked up
+    at each record: not Faust's redirection of ``sys.stdout`` (which would log the line again
+    at WARNING), nor a stream that was replaced and closed since (a test's capture)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.__stdout__ or sys.stdout)
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.__stdout__ or sys.stdout
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
 def show_status(loglevel: str = "warning", stream: TextIO | None = None) -> None:
-    """Send the status lines to ``stream`` (default: the standard output now, before Faust
-    redirects ``sys.stdout``), at INFO unless ``loglevel`` (``CCPULSE_LOG_LEVEL``) is above
-    WARNING. Calling it again replaces the handler.
+    """Send the status lines to ``stream`` (default: the process's standard output), at INFO
+    unless ``loglevel`` (``CCPULSE_LOG_LEVEL``) is above WARNING. Calling it again replaces
+    the handler.
 
     Raises :class:`~streams.errors.ConfigError` for a ``loglevel`` that is not a level name."""
     level = log_level(loglevel)
     for old in [h for h in _log.handlers if isinstance(h, _StatusHandler)]:
         _log.removeHandler(old)
-    handler = _StatusHandler(stream if stream is not None else sys.stdout)
+    handler = _StatusHandler(stream) if stream is not None else _ProcessStdoutHandler()
     handler.setFormatter(logging.Formatter(FORMAT))
     _log.addHandler(handler)
     _log.setLevel(logging.INFO if level <= logging.WARNING else level)

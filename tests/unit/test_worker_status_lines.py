@@ -61,13 +61,17 @@ def test_status_lines_do_not_reach_the_root_loggers_handlers():
 
 
 def test_at_error_level_only_errors_show_and_showing_again_replaces_the_handler():
-    out = io.StringIO()
-    show_status("warning", io.StringIO())
+    out, first = io.StringIO(), io.StringIO()
+    show_status("warning", first)
     show_status("ERROR", out)
     status("engines built")
     status_warning("snapshot dropped")
     assert out.getvalue() == ""
-    assert len(logging.getLogger(STATUS_LOGGER).handlers) == 1
+    ours = [h for h in logging.getLogger(STATUS_LOGGER).handlers
+            if isinstance(h, logging.StreamHandler) and h.stream is out]
+    assert len(ours) == 1
+    assert not any(isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) is first
+                   for h in logging.getLogger(STATUS_LOGGER).handlers)
 
 
 def test_a_log_level_that_is_no_level_names_the_choices():
@@ -88,3 +92,14 @@ def test_the_configured_log_level(environ, expected):
 def test_a_bad_configured_log_level_is_echoed_as_typed():
     with pytest.raises(ConfigError, match=r"^CCPULSE_LOG_LEVEL='VERBOSE' is not a log level"):
         configured_log_level({"CCPULSE_LOG_LEVEL": "VERBOSE"})
+
+
+def test_by_default_the_lines_go_to_the_processs_own_standard_output(monkeypatch):
+    """Not to whatever ``sys.stdout`` is at the time: Faust replaces it with a logger that
+    would log each line again at WARNING."""
+    out = io.StringIO()
+    monkeypatch.setattr("sys.__stdout__", out)
+    show_status("warning")
+    monkeypatch.setattr("sys.stdout", io.StringIO())  # Faust's redirection, say
+    status("metrics on http://127.0.0.1:6066/metrics")
+    assert "[INFO] ccpulse worker: metrics on" in out.getvalue()

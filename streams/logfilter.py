@@ -102,19 +102,28 @@ def collapse_repeats_on(handlers: list[logging.Handler],
     return shared
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is at the time of each record."""
+class StreamAtEachRecord(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``stream_of()`` as it is at each record, not to a stream taken once (which
+    may be replaced, and closed, since: a test's capture, a redirection)."""
 
-    def __init__(self) -> None:
-        super().__init__(sys.stderr)
+    def __init__(self, stream_of: Callable[[], Any]) -> None:
+        self._stream_of = stream_of
+        super().__init__(stream_of())
 
     @property  # type: ignore[override]
     def stream(self) -> Any:
-        return sys.stderr
+        return self._stream_of()
 
     @stream.setter
     def stream(self, value: Any) -> None:
         pass
+
+
+class _StderrHandler(StreamAtEachRecord):
+    """Writes to whatever ``sys.stderr`` is at the time of each record."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda: sys.stderr)
 
 
 def quiet_stderr_logging(prefix: str) -> None:

@@ -51,7 +51,8 @@ def run_worker(config_path: str | None) -> int:
 
     config = load_config(config_path)
     loglevel = configured_log_level(os.environ)  # a bad name: one line
-    logging.getLogger("ccpulse").setLevel(log_level(loglevel))
+    level = log_level(loglevel)
+    logging.getLogger("ccpulse").setLevel(level)
     show_status(loglevel)
     d = config.deployment
     web = load_web_config(d.web_config_file)  # a bad file fails here, in one line
@@ -73,7 +74,7 @@ def run_worker(config_path: str | None) -> int:
     _remove_dead_member(d, pipeline.app.conf.id, security_from(d), SESSION_TIMEOUT_S)
     status(f"metrics on {web.scheme}://{d.web_host}:{d.web_port}/metrics (group {d.app_id})")
 
-    startup = StartupTransients(verbose=log_level(loglevel) <= logging.INFO)
+    startup = StartupTransients(verbose=level <= logging.INFO)
 
     class Worker(faust.Worker):
         def on_setup_root_logger(self, logger: Any, level: int) -> None:

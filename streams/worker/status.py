@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from streams.errors import ConfigError
+from streams.logfilter import StreamAtEachRecord
 
 #: The logger of the status lines (its records do not propagate to the root's handlers).
 STATUS_LOGGER = "ccpulse.status"
@@ -34,27 +35,8 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 FORMAT = "[%(asctime)s] [%(process)s] [%(levelname)s] %(message)s"
 
 _log = logging.getLogger(STATUS_LOGGER)
-
-
-class _StatusHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Marks the handler :func:`show_status` added, so that a second call replaces it."""
-
-
-class _ProcessStdoutHandler(_StatusHandler):
-    """Writes to the standard output the process started with (``sys.__stdout__``), looked up
-    at each record: not Faust's redirection of ``sys.stdout`` (which would log the line again
-    at WARNING), nor a stream that was replaced and closed since (a test's capture)."""
-
-    def __init__(self) -> None:
-        super().__init__(sys.__stdout__ or sys.stdout)
-
-    @property  # type: ignore[override]
-    def stream(self) -> TextIO:
-        return sys.__stdout__ or sys.stdout
-
-    @stream.setter
-    def stream(self, value: TextIO) -> None:
-        pass
+#: The name of the handler :func:`show_status` adds (a second call replaces it).
+_HANDLER_NAME = "ccpulse-status"
 
 
 def show_status(loglevel: str = "warning", stream: TextIO | None = None) -> None:
@@ -64,9 +46,13 @@ def show_status(loglevel: str = "warning", stream: TextIO | None = None) -> None
 
     Raises :class:`~streams.errors.ConfigError` for a ``loglevel`` that is not a level name."""
     level = log_level(loglevel)
-    for old in [h for h in _log.handlers if isinstance(h, _StatusHandler)]:
+    for old in [h for h in _log.handlers if h.get_name() == _HANDLER_NAME]:
         _log.removeHandler(old)
-    handler = _StatusHandler(stream) if stream is not None else _ProcessStdoutHandler()
+    # by default the process's own standard output, looked up at each line: not Faust's
+    # redirection of sys.stdout (which would log each line again at WARNING)
+    handler = (logging.StreamHandler(stream) if stream is not None
+               else StreamAtEachRecord(lambda: sys.__stdout__ or sys.stdout))
+    handler.set_name(_HANDLER_NAME)
     handler.setFormatter(logging.Formatter(FORMAT))
     _log.addHandler(handler)
     _log.setLevel(logging.INFO if level <= logging.WARNING else level)
@@ -76,11 +62,11 @@ def show_status(loglevel: str = "warning", stream: TextIO | None = None) -> None
 def log_level(name: str) -> int:
     """The level ``CCPULSE_LOG_LEVEL`` names (any case); :class:`~streams.errors.ConfigError`
     naming the choices otherwise."""
-    level = logging.getLevelName(name.strip().upper())
-    if not isinstance(level, int) or name.strip().upper() not in LEVELS:
+    upper = name.strip().upper()
+    if upper not in LEVELS:
         raise ConfigError(f"CCPULSE_LOG_LEVEL={name!r} is not a log level; use one of "
                           f"{', '.join(n.lower() for n in LEVELS)}")
-    return level
+    return logging.getLevelName(upper)
 
 
 def configured_log_level(environ: Mapping[str, str]) -> str:

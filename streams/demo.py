@@ -43,6 +43,7 @@ from streams.errors import CcpulseError
 from streams.netcheck import ensure_port_free
 from streams.settings import KafkaTarget, kafka_target, load_config
 from streams.worker.allocator import worker_environment
+from streams.worker.membership import MEMBER_FILE
 from streams.worker.status import configured_log_level
 
 READY_TIMEOUT_S = 120.0
@@ -168,11 +169,20 @@ def _behind_seconds(metrics: bytes) -> float | None:
     return None if newest is None else max(0.0, time.time() - newest)
 
 
-def _last_line(log: Path) -> str:
+def _log_lines(log: Path, since: int = 0) -> list[str]:
+    """The non-blank lines of ``log`` from byte ``since`` on (what one worker process wrote,
+    when ``since`` is the log's size as it started); none if it cannot be read."""
     try:
-        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+        with log.open("rb") as f:
+            f.seek(since)
+            text = f.read().decode(errors="replace")
     except OSError:
-        return ""
+        return []
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def _last_line(log: Path, since: int = 0) -> str:
+    lines = _log_lines(log, since)
     return lines[-1].strip()[:300] if lines else ""
 
 
@@ -185,16 +195,22 @@ def _last_matching(log: Path, text: str) -> str:
     return lines[-1].partition("ccpulse worker: ")[2].strip()[:300] if lines else ""
 
 
-def _last_problem(log: Path) -> str:
-    """The last ERROR or exception line of ``log``, else its last line."""
-    try:
-        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    except OSError:
-        return ""
+def _last_problem(log: Path, since: int = 0) -> str:
+    """The last ERROR or exception line of ``log`` from byte ``since`` on, else its last line
+    (empty: the process wrote nothing, as one killed by a signal at once)."""
+    lines = _log_lines(log, since)
     for line in reversed(lines):
         if "[ERROR]" in line or "Error" in line or "Traceback" in line:
             return line.strip()[:300]
     return lines[-1].strip()[:300] if lines else ""
+
+
+def _size(path: Path) -> int:
+    """The size of ``path`` in bytes, 0 when it does not exist."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _holds_events(log_dir: Path, topic_prefix: str) -> bool:
@@ -211,12 +227,15 @@ def _holds_events(log_dir: Path, topic_prefix: str) -> bool:
     return False
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, since: int = 0) -> None:
+    """Until ``url`` answers 200; :class:`CcpulseError` if ``proc`` exits first (with the
+    last line it wrote to ``log``, from byte ``since`` on) or after :data:`READY_TIMEOUT_S`."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise CcpulseError(f"the worker exited with status {proc.returncode} before it was "
-                               f"ready: {_last_line(log)} (full log: {log})")
+                               f"ready: {_last_line(log, since) or 'it wrote nothing'} (full "
+                               f"log: {log})")
         if _get(url)[0] == 200:
             return
         time.sleep(0.5)
@@ -424,6 +443,9 @@ class Demo:
         #: the worker processes before it (the demo starts a dead worker again).
         self.events_seen = 0.0
         self.events_before = 0.0
+        #: Where the running worker process's lines begin in logs/worker.log (the log is
+        #: appended to by every worker process the demo starts).
+        self.worker_log_from = 0
         self.simulator: subprocess.Popen[bytes] | None = None  # or the connector
         self.feed_name = "simulator"
         self.feed_failed = False
@@ -490,12 +512,13 @@ class Demo:
         # the worker's glibc malloc settings (streams.worker.allocator), not the simulator's
         worker_env = worker_environment(env)
         self.worker_command = ([*exe, "worker"], worker_env)
+        self.worker_log_from = _size(worker_log)  # where this worker's lines begin
         self.worker = start_child([*exe, "worker"], worker_env, worker_log)
         #: When the demo started a dead worker again, within the last RESTART_WITHIN_S.
         self.restarts: list[float] = []
         self.lock.update(children={"worker": self.worker.pid}, wallboard=base + "/wallboard")
         self.say("starting the worker (it recovers its tables before it is ready)")
-        _wait_healthy(base + "/healthz", self.worker, worker_log)
+        _wait_healthy(base + "/healthz", self.worker, worker_log, self.worker_log_from)
 
         if self.args.source is not None:
             sim_log = self.logs / "connect.log"
@@ -512,7 +535,7 @@ class Demo:
                 self.say(f"{self.feed_name} listening (see {sim_log}); the numbers move as "
                          "the system sends")
             self._show_urls(base, target)
-            self._watch(base, worker_log, sim_log)
+            self._watch(base, sim_log)
             return
         sim_log = self.logs / "simulator.log"
         simulate = [*exe, "simulate", "--speed", f"{self.args.speed:g}", "--scenario",
@@ -529,7 +552,7 @@ class Demo:
                      "then live (one queue is understaffed, so amber and red show early)")
             self._wait_caught_up(base, sim_log)
         self._show_urls(base, target)
-        self._watch(base, worker_log, sim_log)
+        self._watch(base, sim_log)
 
     def _restart_worker(self, base: str, worker_log: Path) -> None:
         """The worker died (killed, out of memory, a crash): start it again on the same data
@@ -547,8 +570,9 @@ class Demo:
             if len(self.restarts) >= MAX_RESTARTS:
                 raise CcpulseError(
                     f"the worker stopped again ({how}), {MAX_RESTARTS + 1} times within "
-                    f"{RESTART_WITHIN_S:.0f} s: {_last_problem(worker_log)} (full log: "
-                    f"{worker_log})")
+                    f"{RESTART_WITHIN_S:.0f} s: "
+                    f"{_last_problem(worker_log, self.worker_log_from) or 'it wrote nothing'} "
+                    f"(full log: {worker_log})")
             if self.restarts:
                 delay = 2.0 ** len(self.restarts)
                 self.say(f"the worker stopped again ({how}); starting it again in {delay:g} s "
@@ -561,6 +585,7 @@ class Demo:
             command, env = self.worker_command
             self.events_before += self.events_seen  # the new process counts from 0
             self.events_seen = 0.0
+            self.worker_log_from = _size(worker_log)
             self.worker = start_child(command, env, worker_log)
             self.restarts.append(time.monotonic())
             children = {"worker": self.worker.pid}
@@ -570,7 +595,7 @@ class Demo:
             self.lock.update(children=children)
             started = time.monotonic()
             try:
-                _wait_healthy(base + "/healthz", self.worker, worker_log)
+                _wait_healthy(base + "/healthz", self.worker, worker_log, self.worker_log_from)
             except CcpulseError:
                 if self.worker.poll() is None:
                     raise  # alive but not ready in time: not a crash to restart
@@ -580,6 +605,12 @@ class Demo:
                      f"was started again (the demo looks for a stopped worker every "
                      f"{STATUS_EVERY_S:g} s)" + (f": {built}" if built else ""))
             return
+
+    def _restart_if_dead(self, base: str) -> None:
+        """Start the worker again if it died (also while the demo waits for it to catch up)."""
+        assert self.worker is not None
+        if self.worker.poll() is not None:
+            self._restart_worker(base, self.logs / "worker.log")
 
     def connect_command(self, exe: list[str]) -> list[str]:
         """``ccpulse connect SYSTEM <its options>`` into the demo's broker, checkpoints in the
@@ -596,6 +627,7 @@ class Demo:
         then say why), or :data:`FIRST_EVENTS_WAIT_S` is over (a source quiet for now)."""
         deadline = time.monotonic() + FIRST_EVENTS_WAIT_S
         while time.monotonic() < deadline:
+            self._restart_if_dead(base)
             if _behind_seconds(_get(base + "/metrics")[1]) is not None:
                 return
             if self.simulator is None or self.simulator.poll() is not None:
@@ -624,7 +656,7 @@ class Demo:
                 f"runs (started outside the demo); stop it with `ccpulse kafka stop "
                 f"--state-dir {self.broker.state_dir}` and run the demo again")
         for path in (self.broker.state_dir / "data", self.broker.state_dir / "cluster.id",
-                     self.data / "v1", self.data / "connect"):
+                     self.data / "v1", self.data / "connect", self.data / MEMBER_FILE):
             if path.is_dir():
                 shutil.rmtree(path)
             else:
@@ -638,6 +670,7 @@ class Demo:
         deadline = time.monotonic() + CATCH_UP_WAIT_S
         said = 0.0
         while time.monotonic() < deadline:
+            self._restart_if_dead(base)
             if self.simulator is None or self.simulator.poll() is not None:
                 return
             behind = _behind_seconds(_get(base + "/metrics")[1])
@@ -651,14 +684,12 @@ class Demo:
 
     # -- watch ---------------------------------------------------------------------------------
 
-    def _watch(self, base: str, worker_log: Path, sim_log: Path) -> None:
+    def _watch(self, base: str, sim_log: Path) -> None:
         broker_up = True
         last = ""
         while True:
             time.sleep(STATUS_EVERY_S)
-            assert self.worker is not None
-            if self.worker.poll() is not None:
-                self._restart_worker(base, worker_log)
+            self._restart_if_dead(base)
             if self.simulator is not None and self.simulator.poll() is not None:
                 # a connector that stopped on an error (a bad input) fails the demo's exit
                 self.feed_failed = self.args.source is not None and \

@@ -294,6 +294,32 @@ def test_a_worker_killed_again_before_it_is_ready_is_started_again_after_a_back_
     assert demo.wait_gone(pids) == 0
 
 
+def test_a_worker_killed_while_the_demo_catches_up_is_started_again(
+        tmp_path: Path, demos: list[DemoRun]):
+    """The replay of the last hour at 60× takes a minute: a worker killed then is started
+    again at once, not left dead until the catch-up wait ends."""
+    demo = DemoRun(tmp_path / "data", "--speed", "60")
+    demos.append(demo)
+    base = f"http://127.0.0.1:{demo.web_port}"
+
+    def ready() -> bool:
+        try:
+            return urllib.request.urlopen(base + "/healthz", timeout=5).status == 200
+        except OSError:
+            return False
+
+    wait_until(ready, "the worker ready")
+    first = demo.pids()["worker"]
+    assert "caught up" not in demo.log()
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: "the worker is back" in demo.log(), "the demo to restart the worker")
+    assert "caught up" not in demo.log().partition("the worker is back")[0]
+    assert demo.pids()["worker"] != first
+    pids = demo.pids()
+    demo.signal_group(signal.SIGINT)
+    assert demo.wait_gone(pids) == 0
+
+
 def test_reset_starts_from_empty_state_and_a_hang_up_stops_everything(
         tmp_path: Path, demos: list[DemoRun]):
     data = tmp_path / "data"

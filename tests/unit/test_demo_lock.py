@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.demo import _holds_events
+from streams.demo import _holds_events, _last_problem, _size
 from streams.demo_lock import DemoLock
 from streams.errors import DemoRunningError
 
@@ -67,3 +67,16 @@ def test_a_demo_continues_only_a_broker_whose_source_topics_hold_events(tmp_path
     assert _holds_events(logs, "")
     assert not _holds_events(logs, "site1.")  # another prefix's topics
     assert not _holds_events(tmp_path / "nothing", "")
+
+
+def test_what_a_worker_process_wrote_is_read_from_where_it_began(tmp_path: Path):
+    """The demo quotes the dying worker's own last problem, not an earlier process's line."""
+    log = tmp_path / "worker.log"
+    log.write_text("[ERROR] an earlier worker's trouble\n")
+    since = _size(log)
+    assert _last_problem(log, since) == ""  # killed at once: it wrote nothing
+    with log.open("a") as f:
+        f.write("[INFO] ccpulse worker: metrics on http://127.0.0.1:6066/metrics\n")
+    assert _last_problem(log, since) == "[INFO] ccpulse worker: metrics on http://127.0.0.1:6066/metrics"
+    assert _last_problem(log) == "[ERROR] an earlier worker's trouble"
+    assert _size(tmp_path / "absent.log") == 0

@@ -131,13 +131,15 @@ def print_sizes(engine: Engine) -> None:
         owners += [(f"{kind} keys", keys), (f"{kind} records ({len(keys):,})",
                                             [engine._records[k] for k in keys]),
                    (f"{kind} contributions", [engine._contributions.get(k) for k in keys])]
-    owners += [("ids held", (engine._seen, engine._shared_ids)),
+    owners += [(f"frozen records ({engine.frozen_count:,})", engine._frozen),
+               ("ids held", (engine._seen, engine._shared_ids)),
                ("prune index", (engine._due_keys, engine._due_step, engine._undated))]
     for name, obj in owners:
         held.append(obj)
         size, count = deep_size(obj, seen)
         print(f"      {name:<32} {size / 2**20:8.1f} MiB {count:>10,} objects", file=sys.stderr)
-    tables = sum(sys.getsizeof(d) for d in (engine._records, engine._contributions))
+    tables = sum(sys.getsizeof(d) for d in (engine._records, engine._contributions,
+                                            engine._frozen))
     print(f"      {'engine tables':<32} {tables / 2**20:8.1f} MiB", file=sys.stderr, flush=True)
 
 

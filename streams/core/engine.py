@@ -52,6 +52,7 @@ from streams.core.entities.kinds import (
     kind_of_legacy_record,
 )
 from streams.core.events import Event
+from streams.core.frozen import freeze, thaw
 from streams.core.ledger import Ledger
 from streams.core.timestamps import DAY_US, HOUR_US
 
@@ -78,13 +79,16 @@ _REFERRING = frozenset(k.name for k in KIND_BY_NAME.values() if hasattr(k, "refe
 #: the stream time after which ``kind.trim`` has something to drop): a prune visits such an
 #: entity at the earlier of that time and its expiry.
 _TRIM_DUE = frozenset(k.name for k in KIND_BY_NAME.values() if hasattr(k, "trim_due_us"))
-#: Kinds whose records may settle (``kind.settled``: a solved ticket a day on): a prune then
-#: drops the entity's contributions from memory, and they are computed again from the record
-#: when it next changes or retires (:meth:`Engine._warm`). They are a function of the record
-#: and the config, so no value changes. Such a kind trims nothing (a trim changes the record
-#: before the engine swaps its contributions).
-_SETTLING = frozenset(k.name for k in KIND_BY_NAME.values() if hasattr(k, "settled"))
-assert not _SETTLING & _TRIM_DUE, "a kind that settles trims nothing"
+#: Kinds whose records go idle (``kind.idle_due_us``: a ticket solved a day ago, a customer
+#: without an event for a day): a prune then *freezes* the entity (:meth:`Engine._freeze`):
+#: its record is kept as bytes (streams.core.frozen), its contributions and event ids are
+#: dropped, and all three come back as a restarted worker reads them from its store when it
+#: next changes, is referenced, trimmed or retires (:meth:`Engine._record`). Contributions are
+#: a function of the record and the config, so no value changes; memory then grows with the
+#: active entities, not with the retention windows. Only a dated entity freezes (its prune
+#: visits are then its expiry and its trims): an undated one (an open ticket) is visited by
+#: every prune.
+_FREEZING = frozenset(k.name for k in KIND_BY_NAME.values() if hasattr(k, "idle_due_us"))
 
 
 #: Event type -> the kind keeping it (None: untracked), filled as types are seen (an event's
@@ -195,7 +199,9 @@ class Engine:
 
     def __init__(self, config: Config, store: RecordStore | None = None, partition: int = 0,
                  directory: Directory | None = None,
-                 admission_view: AdmissionView | None = None):
+                 admission_view: AdmissionView | None = None, *, freezes: bool = True):
+        """``freezes``: whether idle entities are frozen (:data:`_FREEZING`); False keeps every
+        record as objects (the tests compare both)."""
         self.config = config
         self.partition = partition
         self.store: RecordStore = store if store is not None else MemoryStore()
@@ -225,6 +231,10 @@ class Engine:
         self._cold: set[str] = set()
         self._cold_source: Callable[[str], dict[str, Any] | None] | None = None
         self._cold_undated: list[str] = []
+        #: Idle entities (:data:`_FREEZING`): their records as :func:`streams.core.frozen.freeze`
+        #: gives them, brought back by :meth:`_record`.
+        self._frozen: dict[str, bytes] = {}
+        self._freezes = freezes
         #: What :meth:`prune` visits. Entities of kinds with ``expires_us``, by the prune step
         #: their retention ends in (step -> keys, key -> step); the others, in an ordered set.
         self._due_keys: dict[int, set[str]] = {}
@@ -255,8 +265,6 @@ class Engine:
             record = {"kind": kind.name, "v": kind.version, "p": self.partition,
                       **kind.new_record(event)}
             self._records[key] = record
-        else:
-            self._warm(key, kind, record)
         # A kind may take an event in and say it adds nothing, and why ("duplicate" of state it
         # folded, or "late"): a customer's copy of a folded event (streams.core.entities.customer).
         ignored = kind.add(record, event)
@@ -301,7 +309,6 @@ class Engine:
         queue = self.directory.queue_of(refs, kind.newest_us(record))
         if queue is None or queue == record.get("rq"):
             return
-        self._warm(key, kind, record)
         record["rq"] = queue
         self._update(key, kind, record)
         self.store.put(key, record)
@@ -367,7 +374,7 @@ class Engine:
             self.directory.unwatch(kind.references(record), key)  # type: ignore[attr-defined]
         names_queues = kind.name in _NAMING_QUEUES
         contributions = self._contributions.pop(key, None)
-        if contributions is None:  # settled (or never computed): what the record adds
+        if contributions is None:  # never computed: what the record adds
             contributions = kind.contributions(record, self.config)
         for c in contributions:
             cls = c.__class__
@@ -415,16 +422,16 @@ class Engine:
             kind = KIND_BY_NAME[record["kind"]]
             if kind.expired(record, stream):
                 expired.append((key, kind))
-            elif kind.name in _SETTLING:
-                if key in self._contributions and kind.settled(  # type: ignore[attr-defined]
-                        record, stream):
-                    del self._contributions[key]  # computed again at its next change
-            else:
-                dropped = kind.trim(record, stream)
-                if dropped:
-                    self._trimmed(key, kind, record, dropped)
-                if kind.name in _TRIM_DUE:
-                    self._track(key, kind, record)  # filed by its next trim or its expiry
+                continue
+            dropped = kind.trim(record, stream)
+            if dropped:
+                self._trimmed(key, kind, record, dropped)
+            if kind.name in _TRIM_DUE:
+                self._track(key, kind, record)  # filed by its next trim or its expiry
+            if self._freezes and kind.name in _FREEZING:
+                idle_us = kind.idle_due_us(record)  # type: ignore[attr-defined]
+                if idle_us is not None and stream > idle_us and key in self._due_step:
+                    self._freeze(key, kind, record)
         label = self.admission_view.labels()
         for key, kind in expired:
             self._fold(key, kind, label)
@@ -453,13 +460,18 @@ class Engine:
                 moved += 1
         return moved
 
-    def _track(self, key: str, kind: EntityKind, record: Record) -> None:
-        """File the entity where :meth:`prune` will look for it (after each change)."""
+    def _track(self, key: str, kind: EntityKind, record: Record, hot: bool = True) -> None:
+        """File the entity where :meth:`prune` will look for it (after each change): at its
+        expiry, its next trim, and, ``hot`` (its record held as objects), when it goes idle."""
         due_us = kind.expires_us(record) if kind.name in _DUE_TRACKED else None  # type: ignore
         if due_us is not None and kind.name in _TRIM_DUE:
             trim_us = kind.trim_due_us(record)  # type: ignore[attr-defined]
             if trim_us is not None and trim_us < due_us:
                 due_us = trim_us
+        if hot and due_us is not None and self._freezes and kind.name in _FREEZING:
+            idle_us = kind.idle_due_us(record)  # type: ignore[attr-defined]
+            if idle_us is not None and idle_us < due_us:
+                due_us = idle_us
         step = None if due_us is None else due_us // PRUNE_STEP_US
         old = self._due_step.get(key)
         if step == old:
@@ -491,17 +503,44 @@ class Engine:
             return self.prune()
         return 0
 
-    def _warm(self, key: str, kind: EntityKind, record: Record) -> None:
-        """Compute again the contributions of a kept entity whose contributions a prune
-        dropped (``kind.settled``), before its record changes: the ledger counts them, and
-        the next change swaps them by difference."""
-        if key not in self._contributions:
-            self._contributions[key] = kind.contributions(record, self.config)
+    def _freeze(self, key: str, kind: EntityKind, record: Record) -> None:
+        """Keep an idle entity's record as bytes (:func:`streams.core.frozen.freeze`) and
+        drop its contributions (the ledger keeps counting them) and the event ids it holds:
+        :meth:`_record` brings all three back as they were. Filed for prune by its expiry and
+        trims only."""
+        self._frozen[key] = freeze(record)
+        del self._records[key]
+        self._contributions.pop(key, None)
+        for event_id in kind.event_ids(record):
+            self._release(event_id, key)
+        self._track(key, kind, record, hot=False)
+
+    @property
+    def frozen_count(self) -> int:
+        """How many entities are frozen (:meth:`_freeze`)."""
+        return len(self._frozen)
+
+    def kept_records(self) -> dict[str, Record]:
+        """Entity key -> record of every entity held in memory, a frozen one as a thawed copy
+        (for reading: tools and tests; a change to a copy is not kept). Cold entities (still
+        only in the store after a snapshot restore) are left out."""
+        out = dict(self._records)
+        for key, frozen in self._frozen.items():
+            out[key] = thaw(frozen)
+        return out
+
+    def thaw_all(self) -> int:
+        """Bring every frozen entity back as if an event needed it (:meth:`_record`); returns
+        how many. Changes no value; the next prune freezes those still idle."""
+        keys = list(self._frozen)
+        for key in keys:
+            self._record(key)
+        return len(keys)
 
     def contributions_of(self, key: str) -> list[Contribution]:
-        """What the kept entity ``key`` adds to the ledger now (computed again if settled)."""
-        record = self._records[key]
-        self._warm(key, KIND_BY_NAME[record["kind"]], record)
+        """What the kept entity ``key`` adds to the ledger now (computed again if frozen)."""
+        if self._record(key) is None:
+            raise KeyError(key)
         return self._contributions[key]
 
     def _trimmed(self, key: str, kind: EntityKind, record: Record, dropped: list[str]) -> None:
@@ -608,7 +647,8 @@ class Engine:
         for key in sorted(mine):
             self.resolve_feedback(key)
         watchers = self.directory.watchers
-        for key in [k for k in watchers if k in self._records or k in self._cold]:
+        for key in [k for k in watchers
+                    if k in self._records or k in self._cold or k in self._frozen]:
             self.directory.changed(key)
 
     def _load_base(self, raw: dict[str, Any]) -> None:
@@ -658,26 +698,37 @@ class Engine:
 
     # ------------------------------------------------------------------ snapshots
     def _record(self, key: str) -> Record | None:
-        """The kept record of ``key``, read from the store first if it is still cold."""
+        """The kept record of ``key``: thawed first if frozen (:meth:`_freeze`), read from
+        the store first if it is still cold."""
         record = self._records.get(key)
-        if record is None and self._cold and key in self._cold:
-            record = self._materialize(key)
+        if record is None:
+            if self._frozen and key in self._frozen:
+                record = thaw(self._frozen.pop(key))
+                return self._bring_in(key, KIND_BY_NAME[record["kind"]], record)
+            if self._cold and key in self._cold:
+                return self._materialize(key)
         return record
 
-    def _materialize(self, key: str) -> Record | None:
-        """Bring a cold entity's record into memory, unchanged since the snapshot: the
-        snapshot's ledger, prune index and watchers already count it, so only its decoded
-        record, its contributions (to swap at its next change) and its event ids are kept."""
+    def _materialize(self, key: str) -> Record:
+        """Bring a cold entity's record into memory, unchanged since the snapshot
+        (:meth:`_bring_in`)."""
         self._cold.discard(key)
         raw = self._cold_source(key) if self._cold_source is not None else None
         if raw is None:
             raise LookupError(f"entity {key!r} of the snapshot of partition {self.partition} "
                               "is missing from the store")
-        kind, record = self._decoded(raw)
+        return self._bring_in(key, *self._decoded(raw))
+
+    def _bring_in(self, key: str, kind: EntityKind, record: Record) -> Record:
+        """Keep in memory the record of an entity whose record was not (cold, or frozen) but
+        which the ledger, the prune index and the watchers already count: only its record,
+        its contributions (to swap at its next change) and its event ids are kept."""
         self._records[key] = record
         for event_id in kind.event_ids(record):
             self._hold(event_id, key)
         self._contributions[key] = kind.contributions(record, self.config)
+        if kind.name in _FREEZING:
+            self._track(key, kind, record)  # filed again for when it goes idle
         return record
 
     def warm_undated(self, limit: int) -> int:
@@ -728,7 +779,7 @@ class Engine:
         prune index, not to decode or recompute them. Raises ValueError for another format."""
         if state.get("format") != SNAPSHOT_FORMAT or state.get("partition") != self.partition:
             raise ValueError("not a snapshot of this engine's format and partition")
-        if self._records or self._cold:
+        if self._records or self._cold or self._frozen:
             raise ValueError("load_snapshot needs a fresh engine")
         ledger: Ledger = state["ledger"]
         ledger.config = self.config
@@ -849,4 +900,4 @@ class Engine:
 
     @property
     def entity_count(self) -> int:
-        return len(self._records) + len(self._cold)
+        return len(self._records) + len(self._cold) + len(self._frozen)

@@ -34,15 +34,16 @@ CONFIG = parse_config({"defaults": {"stale_after_seconds": 30}})
 # ---------------------------------------------------------------- predicates
 
 def kept_contributions_equal_a_recompute(engine: Engine) -> bool:
-    """Every kept entity's contributions are what its record gives; those a prune dropped
-    (a settled ticket's) are computed again, and only settled entities have none kept."""
+    """Every entity held as objects has its contributions, and they are what its record
+    gives; a frozen one has none (they come back with it)."""
+    if any(key in engine._contributions for key in engine._frozen):
+        return False
     for key, record in engine._records.items():
         kind = KIND_BY_NAME[record["kind"]]
-        if key not in engine._contributions and not (
-                hasattr(kind, "settled") and kind.settled(record, engine.stream_us)):
+        if key not in engine._contributions:
             return False
-        kept = Counter(engine.contributions_of(key))
-        if kept != Counter(kind.contributions(record, engine.config)):
+        if Counter(engine._contributions[key]) != Counter(kind.contributions(record,
+                                                                             engine.config)):
             return False
     return True
 

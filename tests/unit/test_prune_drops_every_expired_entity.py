@@ -41,13 +41,14 @@ TRAFFIC = traffic()
 
 def no_kept_entity_is_expired(engine: Engine) -> bool:
     return not any(KIND_BY_NAME[r["kind"]].expired(r, engine.stream_us)
-                   for r in engine._records.values())
+                   for r in engine.kept_records().values())
 
 
 def every_entity_is_filed_once(engine: Engine) -> bool:
-    """Each kept entity is where prune looks for it: in its due step, or undated."""
+    """Each kept entity (frozen ones too) is where prune looks for it: in its due step, or
+    undated."""
     filed = [key for keys in engine._due_keys.values() for key in keys] + list(engine._undated)
-    return sorted(filed) == sorted(engine._records)
+    return sorted(filed) == sorted(engine.kept_records())
 
 
 def exported(engine: Engine, now_us: int) -> dict:
@@ -65,7 +66,7 @@ class TestPrune:
             replay.apply(event)
             if index in cuts:
                 expected = sum(not KIND_BY_NAME[r["kind"]].expired(r, pruned.stream_us)
-                               for r in pruned._records.values())
+                               for r in pruned.kept_records().values())
                 pruned.prune()
                 assert pruned.entity_count == expected
                 assert no_kept_entity_is_expired(pruned)
@@ -77,7 +78,7 @@ class TestPrune:
 def kept_contributions_equal_a_recompute(engine: Engine) -> bool:
     return all(Counter(engine.contributions_of(key))
                == Counter(KIND_BY_NAME[r["kind"]].contributions(r, engine.config))
-               for key, r in engine._records.items())
+               for key, r in engine.kept_records().items())
 
 
 class TestAgentTrim:

@@ -81,6 +81,9 @@ from streams.core.events import Event
 from streams.core.timestamps import DAY_US
 
 RETENTION_US = 13 * 31 * DAY_US
+#: A customer with no event for this long is idle: its record is kept frozen (most of the
+#: customers of a 13-month retention are idle on any day: an invoice a month, a few contacts).
+IDLE_AFTER_US = DAY_US
 #: Revenue and interaction events kept as events before a record folds them (module docstring).
 FOLD_AFTER = 4
 #: The ids of folded events are held this long behind stream time: longer than a month and
@@ -422,6 +425,12 @@ class CustomerKind(EventLogKind):
     def expires_us(self, record: dict[str, Any]) -> int | None:
         """The stream time after which :meth:`expired` holds."""
         return self.newest_us(record) + RETENTION_US
+
+    def idle_due_us(self, record: dict[str, Any]) -> int | None:
+        """The stream time after which the customer is idle (no event for
+        :data:`IDLE_AFTER_US`): the engine then keeps its record frozen
+        (streams.core.frozen) until its next event, trim or retirement. Changes no value."""
+        return self.newest_us(record) + IDLE_AFTER_US
 
     def queues_of(self, event: Event) -> tuple[str, ...]:
         return ()

@@ -29,7 +29,8 @@ A ticket KPI is booked in the ticket's queue (and priority, category) *at its bo
 
 Retention (contract §2): a ticket is kept while it is open and for 30 days of stream time after its
 last solve (so a reopen is still recognised). A day after its solve it is *settled*: the engine
-drops its contributions from memory until it changes again (:meth:`TicketKind.settled`).
+keeps its record frozen and drops its contributions until it changes again
+(:meth:`TicketKind.idle_due_us`).
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ UNKNOWN = "unknown"
 OTHER_CATEGORY = "other"
 DEFAULT_PRIORITY = "normal"
 AFTER_SOLVE_US = 30 * DAY_US
-#: A ticket solved this long ago is *settled*: the engine keeps its record (to apply a reopen
-#: or a late event under the same rules) but not its contributions (TicketKind.settled).
+#: A ticket solved this long ago is *settled*: the engine keeps its record frozen, to apply a
+#: reopen or a late event under the same rules, and not its contributions
+#: (TicketKind.idle_due_us).
 SETTLED_AFTER_US = DAY_US
 SOLVED_STATUSES = frozenset({"solved", "closed"})
 #: Counter and histogram metric names of tickets in the ledger.
@@ -148,13 +150,25 @@ class TicketKind(EventLogKind):
             return stream_us - events[-1].at_us > AFTER_SOLVE_US
         return False
 
-    def settled(self, record: dict[str, Any], stream_us: int) -> bool:
-        """Solved (or closed) for more than :data:`SETTLED_AFTER_US` of stream time: an event
-        for it is rare, so the engine drops its contributions from memory (a solved ticket
-        has ~30 of them, ~2 kB: its bookings, counters and observations) and computes them
-        again from the record when it next changes or retires. Changes no value."""
+    def expires_us(self, record: dict[str, Any]) -> int | None:
+        """The stream time after which :meth:`expired` holds (``None``: an open ticket, kept
+        until it is solved)."""
         solved_at = self._solved_at(record)
-        return solved_at is not None and stream_us - solved_at > SETTLED_AFTER_US
+        if solved_at is not None:
+            return solved_at + AFTER_SOLVE_US
+        events = record["ev"]
+        if events and not any(ev.kind == "created" for ev in events):
+            return events[-1].at_us + AFTER_SOLVE_US  # type: ignore[no-any-return]
+        return None
+
+    def idle_due_us(self, record: dict[str, Any]) -> int | None:
+        """The stream time after which the ticket is *settled* (solved or closed for more than
+        :data:`SETTLED_AFTER_US`; ``None``: not solved): an event for it is then rare, so the
+        engine keeps its record frozen (streams.core.frozen) and no contributions (a solved
+        ticket has ~30 of them: its bookings, counters and observations) until it next
+        changes or retires. Changes no value."""
+        solved_at = self._solved_at(record)
+        return None if solved_at is None else solved_at + SETTLED_AFTER_US
 
     def restore(self, record: dict[str, Any], version: int) -> dict[str, Any]:
         if version < 2:  # format 1: (event_id, kind, occurred_ms, queue, channel), no status

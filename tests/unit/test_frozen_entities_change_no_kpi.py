@@ -181,3 +181,22 @@ def test_a_frozen_record_thaws_equal_with_its_named_tuples():
         back = thaw(freeze(record))
         assert back == record
         assert [type(e) for e in back.get("ev", [])] == [type(e) for e in record.get("ev", [])]
+
+
+def test_an_engine_restored_from_a_snapshot_taken_with_frozen_entities_gives_the_same_values():
+    """A worker's snapshot holds no records: the frozen entities are read from its store
+    like every other, and the restored engine goes on as the one that never froze."""
+    from test_engine_snapshot import restored_from_snapshot
+
+    freezing, never = engines()
+    traffic = centre_traffic()
+    cut = len(traffic) * 2 // 3
+    run_both(traffic[:cut], freezing, never)
+    assert freezing.frozen_count
+    restored, _ = restored_from_snapshot(freezing)
+    assert restored.entity_count == never.entity_count
+    run_both(traffic[cut:] + later_events_for(freezing, 0), restored, never)
+    assert restored.frozen_count
+    assert ledgers_equal(restored, never)
+    for now in range(never.stream_us - DAY_US, never.stream_us + DAY_US, 3 * HOUR_US):
+        assert exported(restored, now) == exported(never, now)

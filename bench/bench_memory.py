@@ -2,7 +2,8 @@
 
 Simulated contact-centre traffic (every event family) goes through the one ingest step the
 worker and the replay share (decode, validate, apply, prune by stream time), in-process with the
-replay's in-memory store, for many simulated days. Every ``--every`` events it prints the
+replay's store (none: the engine holds the records, an idle entity's frozen as bytes), for many
+simulated days. Every ``--every`` events it prints the
 process RSS, the records kept per entity kind, the events those records hold as events (a
 customer's folded revenue and interactions are sums, not events: docs/customers.md), the event
 ids held for de-duplication, the Python objects allocated (``sys.getallocatedblocks``: live
@@ -37,7 +38,7 @@ from collections import Counter
 import orjson
 
 from streams.core.config import parse_config
-from streams.core.engine import Engine, MemoryStore
+from streams.core.engine import Engine, NoStore
 from streams.core.pipeline import PipelineStats
 from streams.ingest import ingest
 from streams.runtime import tune_gc
@@ -165,8 +166,7 @@ def main() -> None:
                         help="also print the results as one JSON object on the last line")
     args = parser.parse_args()
     tune_gc()  # as the worker and the replay run
-    store = MemoryStore()
-    engine = Engine(parse_config({}), store)
+    engine = Engine(parse_config({}), NoStore())
     stats = PipelineStats()
     rows: list[tuple[int, str, float, Counter[str], float, int, int, int]] = []
     heaps: list[tuple[float, float, float] | None] = []
@@ -181,12 +181,14 @@ def main() -> None:
         if count % args.every == 0:
             gc.collect()
             heaps.append(glibc_heap_mib())
-            kinds = Counter(str(r.get("kind", "base")) for r in store.data.values())
-            held = sum(len(r["ev"]) for r in store.data.values()
+            rss, blocks = rss_mib(), sys.getallocatedblocks()  # before the copies below
+            records = engine.kept_records().values()  # frozen ones thawed, as copies
+            kinds = Counter(str(r["kind"]) for r in records)
+            held = sum(len(r["ev"]) for r in records
                        if isinstance(r.get("ev"), list))
-            rows.append((count, event["occurred_at"][:10], rss_mib(), kinds,
-                         time.perf_counter() - started, held, len(engine._seen),
-                         sys.getallocatedblocks()))
+            del records
+            rows.append((count, event["occurred_at"][:10], rss, kinds,
+                         time.perf_counter() - started, held, len(engine._seen), blocks))
             print(f"  {count:>12,} events · simulated {event['occurred_at'][:16]} · "
                   f"RSS {rows[-1][2]:,.0f} MiB", file=sys.stderr, flush=True)
             if args.sizes:

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import IO, BinaryIO, TextIO
 
 from streams.core.config import Config
-from streams.core.engine import Engine
+from streams.core.engine import Engine, NoStore
 from streams.core.metrics import Family
 from streams.core.pipeline import PipelineStats
 from streams.core.timestamps import format_us
@@ -174,7 +174,7 @@ def backfill_streams(
     (``ccpulse report``'s month and day boundaries), T is each of those instead, and the
     step, ``from_us`` and ``to_us`` are not used."""
     stats = PipelineStats()
-    engine = Engine(config)
+    engine = Engine(config, NoStore())
     result = BackfillResult()
     counts = result.counts
     pending: list[tuple[int, int, bytes]] = []  # (occurred_us, arrival, line) ahead of `at`

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
 from streams.core.config import Config
-from streams.core.engine import Engine, Outcome
+from streams.core.engine import Engine, NoStore, Outcome
 from streams.core.kpis import all_families
 from streams.core.metrics import Family
 from streams.core.pipeline import PipelineStats
@@ -84,7 +84,7 @@ def replay_streams(
     """Apply every line in file order; the result's clock is ``as_of_us`` or the newest
     valid event time."""
     stats = PipelineStats()
-    engine = Engine(config)
+    engine = Engine(config, NoStore())
     problems: list[str] = []
     counts: Counter[str] = Counter()
     valid: Counter[str] = Counter()

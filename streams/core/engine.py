@@ -128,8 +128,19 @@ class RecordStore(Protocol):
     def delete(self, key: str) -> None: ...
 
 
+class NoStore:
+    """No durability: the replay and the backfill run from their files again, so they keep
+    no copy of the records (the engine holds them, a frozen one as bytes)."""
+
+    def put(self, key: str, record: dict[str, Any]) -> None:
+        pass
+
+    def delete(self, key: str) -> None:
+        pass
+
+
 class MemoryStore:
-    """A dict-backed store, for the replay and for tests."""
+    """A dict-backed store, for tests: every record put, as put (the objects themselves)."""
 
     def __init__(self) -> None:
         self.data: dict[str, dict[str, Any]] = {}

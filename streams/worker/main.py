@@ -30,6 +30,10 @@ from streams.worker.status import (
 WEB_PORT_OPTION = "[worker] web_port in the config or CCPULSE_WEB_PORT"
 #: A worker still shutting down this long after SIGTERM/SIGINT exits anyway.
 SHUTDOWN_GRACE_S = 15.0
+#: How long a starting worker tries to reach Kafka (and create its topics) before it gives up.
+BROKER_WAIT_S = 30.0
+#: A start still waiting for Kafka after this long says so ("waiting for Kafka at ...").
+WAITING_NOTE_S = 2.0
 
 
 def _exit_stuck(signal: Any) -> None:
@@ -59,8 +63,13 @@ def run_worker(config_path: str | None) -> int:
     ensure_port_free(d.web_host, d.web_port, "the worker's web port", WEB_PORT_OPTION)
     data_dir_lock = hold_data_dir(d.data_dir)  # held until the process ends
     topics = [d.topic_prefix + t for t in (*SOURCE_TOPICS, DEADLETTER_TOPIC)]
+    # a broker that is down is retried for up to 30 s: say so once it takes a while
+    waiting = threading.Timer(WAITING_NOTE_S, status, (
+        f"waiting for Kafka at {d.broker} (up to {BROKER_WAIT_S:.0f} s)",))
+    waiting.daemon = True
+    waiting.start()
     try:
-        ensure_topics(d.broker, topics, d.partitions,
+        ensure_topics(d.broker, topics, d.partitions, timeout_s=BROKER_WAIT_S,
                       replication_factor=d.replication_factor, security=security_from(d))
     except Exception as exc:
         if isinstance(exc, BrokerError):
@@ -69,6 +78,8 @@ def run_worker(config_path: str | None) -> int:
             f"cannot reach Kafka at {d.broker} ({exc}); start it with `ccpulse kafka start` "
             "or set CCPULSE_BROKER"
         ) from None
+    finally:
+        waiting.cancel()
     tune_gc()
     pipeline = build_pipeline(config, web)
     _remove_dead_member(d, pipeline.app.conf.id, security_from(d), SESSION_TIMEOUT_S)

@@ -439,6 +439,9 @@ class Engine:
                 self._trimmed(key, kind, record, dropped)
             if kind.name in _TRIM_DUE:
                 self._track(key, kind, record)  # filed by its next trim or its expiry
+            # frozen only after its trim: a customer's record names the ids of events it
+            # ignored (``fid``) until a trim releases them, and _bring_in holds every id a
+            # record names (a resend of an ignored late event would then be a duplicate)
             if self._freezes and kind.name in _FREEZING:
                 idle_us = kind.idle_due_us(record)  # type: ignore[attr-defined]
                 if idle_us is not None and stream > idle_us and key in self._due_step:

@@ -438,9 +438,14 @@ class LocalBroker:
     ) -> None:
         """Poll until the port accepts and a metadata request succeeds, or fail with the log."""
         while True:
-            if not _process.is_broker_process(pid, self.config_path):
-                if self._child is not None:
-                    self._child.poll()
+            # A child started here is alive while it has not exited: between fork and exec
+            # (the die-with-parent hook runs there) its command line is still Python's, which
+            # the command-line check read as "exited" on a loaded machine.
+            if self._child is not None and self._child.pid == pid:
+                alive = self._child.poll() is None
+            else:
+                alive = _process.is_broker_process(pid, self.config_path)
+            if not alive:
                 raise BrokerError(
                     f"Kafka (pid {pid}) exited before it was ready on {self.bootstrap}; its "
                     f"last output:\n{self.log_tail()}\nFix the cause above and run "

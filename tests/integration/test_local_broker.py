@@ -122,6 +122,20 @@ class TestLocalBrokerLifecycle:
             broker.start(timeout_s=START_TIMEOUT_S)
         assert not broker.status().running
 
+    def test_a_child_not_yet_running_java_is_not_taken_for_one_that_exited(
+        self, new_local_broker: Callable[..., LocalBroker], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Between fork and exec (the die-with-parent hook runs there) a child's command line
+        is still Python's; a CI run on a loaded machine read that as "exited before it was
+        ready". Here every command-line check says "not the broker" while the start waits."""
+        from streams.kafka import _process
+
+        broker = new_local_broker()
+        with monkeypatch.context() as m:
+            m.setattr(_process, "is_broker_process", lambda pid, config_path: False)
+            broker.start(timeout_s=START_TIMEOUT_S)
+        assert broker.status().running
+
     def test_status_ignores_a_pid_file_naming_another_process(self, tmp_path: Path) -> None:
         broker = LocalBroker(state_dir=tmp_path / "kafka")
         broker.state_dir.mkdir(parents=True)

@@ -442,10 +442,9 @@ class Engine:
             # frozen only after its trim: a customer's record names the ids of events it
             # ignored (``fid``) until a trim releases them, and _bring_in holds every id a
             # record names (a resend of an ignored late event would then be a duplicate)
-            if self._freezes and kind.name in _FREEZING:
-                idle_us = kind.idle_due_us(record)  # type: ignore[attr-defined]
-                if idle_us is not None and stream > idle_us and key in self._due_step:
-                    self._freeze(key, kind, record)
+            idle_us = self._idle_due_us(kind, record)
+            if idle_us is not None and stream > idle_us and key in self._due_step:
+                self._freeze(key, kind, record)
         label = self.admission_view.labels()
         for key, kind in expired:
             self._fold(key, kind, label)
@@ -482,8 +481,8 @@ class Engine:
             trim_us = kind.trim_due_us(record)  # type: ignore[attr-defined]
             if trim_us is not None and trim_us < due_us:
                 due_us = trim_us
-        if hot and due_us is not None and self._freezes and kind.name in _FREEZING:
-            idle_us = kind.idle_due_us(record)  # type: ignore[attr-defined]
+        if hot and due_us is not None:
+            idle_us = self._idle_due_us(kind, record)
             if idle_us is not None and idle_us < due_us:
                 due_us = idle_us
         step = None if due_us is None else due_us // PRUNE_STEP_US
@@ -516,6 +515,13 @@ class Engine:
         if self.stream_us - self._last_prune_us >= PRUNE_STEP_US:
             return self.prune()
         return 0
+
+    def _idle_due_us(self, kind: EntityKind, record: Record) -> int | None:
+        """When the entity goes idle and a prune may freeze it (``kind.idle_due_us``); None
+        when this engine does not freeze, or its kind never does, or it is not idle-bound."""
+        if not self._freezes or kind.name not in _FREEZING:
+            return None
+        return kind.idle_due_us(record)  # type: ignore[attr-defined,no-any-return]
 
     def _freeze(self, key: str, kind: EntityKind, record: Record) -> None:
         """Keep an idle entity's record as bytes (:func:`streams.core.frozen.freeze`) and

@@ -46,6 +46,8 @@ class CustomerBase:
         self._active = list(range(1, activity.population + 1))
         self._acquired = itertools.count(1)
         self._invoice_cursor = 0
+        #: The daily spend sync runs at a fixed hour: its draws do not touch the model's.
+        self._spend_rng = world.own_rng("marketing-spend")
 
     def __len__(self) -> int:
         return len(self._active)
@@ -78,7 +80,7 @@ class CustomerBase:
             sync_s = SPEND_SYNC_HOUR * 3600.0
             into_day = world.second_of_day()
             if into_day > sync_s:    # started after today's sync: the connector syncs at once
-                world.after(world.rng.uniform(5.0, 60.0), self._book_spend)
+                world.after(self._spend_rng.uniform(5.0, 60.0), self._book_spend)
             world.after((sync_s - into_day) % SECONDS_PER_DAY or SECONDS_PER_DAY,
                         self._daily_spend)
 
@@ -139,5 +141,5 @@ class CustomerBase:
         world = self._world
         for campaign, budget in self.activity.campaign_daily_budgets.items():
             world.emit("marketing.spend", {
-                "amount": round(budget * world.rng.uniform(0.85, 1.1), 2),
+                "amount": round(budget * self._spend_rng.uniform(0.85, 1.1), 2),
                 "currency": self.activity.currency, "campaign": campaign})

@@ -7,6 +7,9 @@ current time. That is the whole ordering argument: events leave in nondecreasing
 
 Determinism: all randomness of the model comes from one ``random.Random(seed)``, consumed in
 the (deterministic) order actions run; ids come from :class:`~streams.simulate.stamps.Stamper`.
+A process that runs at a fixed time of day (the daily marketing-spend sync) draws from a
+generator of its own (:meth:`World.own_rng`): drawn from the model's, it would make every
+later contact depend on the hour a run starts, even with a flat profile.
 Nothing here reads a clock or does I/O.
 """
 
@@ -30,6 +33,7 @@ class World:
 
     def __init__(self, scenario: Scenario, seed: int, start_ms: int) -> None:
         self.rng = random.Random(seed)
+        self._seed = seed
         self.stamper = Stamper(seed, start_ms, scenario.source)
         self.profile = scenario.profile
         self.start_ms = start_ms
@@ -71,6 +75,12 @@ class World:
         self._outbox.append((occurred_ms, event))
 
     # -- time of day and random draws ---------------------------------------------------------
+
+    def own_rng(self, name: str) -> random.Random:
+        """A generator of its own for the process ``name``, seeded by the run's seed: for a
+        process whose draws happen at fixed times of day, so that the model's draws
+        (:attr:`rng`) do not depend on the hour the run starts."""
+        return random.Random(f"ccpulse-simulator:{self._seed}:{name}")
 
     def second_of_day(self, at_s: float | None = None) -> float:
         """UTC second of the day at simulated time ``at_s`` (default: now)."""

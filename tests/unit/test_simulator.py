@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter, defaultdict
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -175,6 +176,21 @@ class TestDeterminism:
                     for name, value in event.items()
                     if name in ("event_id", "call_id", "chat_id", "ticket_id")}
         assert not ids(DAY_START_MS) & ids(DAY_START_MS + 1000)
+
+    def test_with_a_flat_profile_the_traffic_does_not_depend_on_the_hour_a_run_starts(self):
+        # Either side of the daily marketing-spend sync (01:00 UTC): its draws are its own, so
+        # the contacts, tickets and the rest come out the same, only shifted in time.
+        flat = replace(contact_centre(), profile=IntradayProfile(((0.0, 1.0),)))
+        assert flat.customers.campaign_daily_budgets
+
+        def traffic(start_ms: int) -> list[tuple[int, str]]:
+            return [(occurred - start_ms, event["type"]) for occurred, event in
+                    timed_events(flat, seed=3, start_ms=start_ms, duration_ms=1_800_000)
+                    if event["type"] != "marketing.spend"]
+        at_00_15 = traffic(DAY_START_MS + 900_000)
+        assert len(at_00_15) > 1000
+        assert traffic(DAY_START_MS + 3_600_000 + 900_000) == at_00_15
+        assert traffic(DAY_START_MS + 14 * 3_600_000) == at_00_15
 
     def test_generation_is_lazy_so_an_endless_run_can_be_streamed(self):
         endless = generate(contact_centre(), seed=1, start_ms=DAY_START_MS)

@@ -330,7 +330,8 @@ class Engine:
 
         ``event`` is the event just added to ``record``, if any: a kind with an ``appended``
         fast path may then say what it changed without a full recompute. An entity's
-        contributions are a multiset: their order carries no meaning.
+        contributions are a multiset to the ledger; a kind may rely on the order it builds
+        them in, which both paths keep (an agent's: its timeline's, AgentKind.trimmed).
         """
         old = self._contributions.get(key)
         if old and event is not None and kind.name in _APPENDABLE:

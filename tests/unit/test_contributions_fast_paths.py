@@ -108,6 +108,26 @@ class TestContactFastPaths:
         assert output_equals_a_rebuild_from_the_records(engine, START_US + 600_000_000)
 
 
+class TestAgentFastPath:
+    def test_a_late_change_before_two_changes_of_one_instant_closes_its_span(self):
+        # 10:01 available (a), 10:01 available (b), then 10:00 available arrives late: it goes
+        # first, so the agent was available from 10:00; the end of the timeline (a, b at one
+        # instant) looks like a fresh append, but the event applied is not the one there.
+        def change(event_id: str, at: str) -> Event:
+            event = decode(orjson.dumps({
+                "event_id": event_id, "type": "agent.state_changed", "occurred_at": at,
+                "source": "test", "agent_id": "a1", "state": "available"}))
+            assert isinstance(event, Event)
+            return event
+        engine = Engine(CONFIG)
+        for event in (change("a", "2026-11-22T10:01:00Z"), change("b", "2026-11-22T10:01:00Z"),
+                      change("c", "2026-11-22T10:00:00Z")):
+            engine.apply(event)
+        assert kept_contributions_equal_a_recompute(engine)
+        spans = [c for c in engine.contributions_of("agent:a1") if hasattr(c, "end_us")]
+        assert [(c.end_us - c.start_us) // 1_000_000 for c in spans] == [60]
+
+
 # ---------------------------------------------------------------- simulated traffic
 
 def traffic() -> list[Event]:

@@ -5,6 +5,7 @@ its retention, drops none inside it, and equals pruning never (the replay) in ev
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 
 import orjson
 from hypothesis import given, settings
@@ -81,6 +82,23 @@ def kept_contributions_equal_a_recompute(engine: Engine) -> bool:
                for key, r in engine.kept_records().items())
 
 
+AGENT_STATES = ("available", "on_contact", "after_contact_work", "not_ready", "offline")
+AGENT_QUEUES = (None, [], ["sales"], ["sales", "support"])
+
+
+def agent_change(n: int, minute: int, state: str, queues: list[str] | None) -> Event:
+    """Agent a1's ``n``-th state change, ``minute`` minutes after START_MS."""
+    at = datetime.fromtimestamp(START_MS / 1000 + minute * 60, UTC)
+    raw = {"event_id": f"agent-change-{n}", "type": "agent.state_changed",
+           "occurred_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "source": "test",
+           "agent_id": "a1", "state": state}
+    if queues is not None:
+        raw["queues"] = queues
+    event = decode(orjson.dumps(raw))
+    assert isinstance(event, Event), event
+    return event
+
+
 class TestAgentTrim:
     def test_a_trimmed_agent_keeps_what_a_recompute_of_its_trimmed_timeline_gives(self):
         engine = Engine(parse_config({}))
@@ -94,3 +112,24 @@ class TestAgentTrim:
                                       if "tl" in r)
                 assert kept_contributions_equal_a_recompute(engine)
         assert trims > 0  # the traffic really trimmed agents' history
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.lists(st.tuples(st.integers(0, 5 * 24 * 60), st.sampled_from(AGENT_STATES),
+                              st.sampled_from(AGENT_QUEUES)), min_size=2, max_size=60),
+           st.randoms(use_true_random=False))
+    def test_a_trim_drops_exactly_the_old_spans_whatever_order_the_changes_came_in(
+            self, changes, rng):
+        # Late changes (inserted inside the timeline) and changes at the same instant take the
+        # full recompute; in order ones the fast path: either way the spans a trim drops are
+        # the first of the agent's list, and only they are taken out.
+        engine = Engine(parse_config({"limits": {"per_agent": True}}))
+        order = list(enumerate(changes))
+        rng.shuffle(order)
+        order.sort(key=lambda item: item[1][0] // (12 * 60))  # late by up to 12 h
+        for n, (minute, state, queues) in order:
+            engine.apply(agent_change(n, minute, state, queues))
+            if engine.stream_us - engine._last_prune_us >= 3_600_000_000:
+                engine.prune()
+                assert kept_contributions_equal_a_recompute(engine)
+        engine.prune()
+        assert kept_contributions_equal_a_recompute(engine)

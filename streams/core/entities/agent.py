@@ -117,6 +117,10 @@ class AgentKind:
             return None
         old_live = previous[-1]
         before, new = timeline[-2], timeline[-1]
+        # The event must be the change at the end: a late one inserted before two changes
+        # of one instant leaves an end that still looks like a fresh append.
+        if new.event_id != event.event_id or new.at_us != event.occurred_us:
+            return None
         if (old_live.__class__ is not AgentNow or old_live.since_us != before.at_us
                 or old_live.state != before.state):
             return None
@@ -131,17 +135,23 @@ class AgentKind:
         """After :meth:`trim`: ``(kept, dropped)`` of the contributions of the untrimmed
         timeline. The head keeps its time, state and queues in effect, so exactly the spans
         of the dropped changes go, and they all start before the head (a change at the head's
-        instant before it closed no span)."""
+        instant before it closed no span).
+
+        ``previous`` is in the order of the timeline: :func:`agent_contributions` builds it
+        so, :meth:`appended` adds the spans of the newest change after the others and the
+        live state last, and a trim keeps the order. So the dropped spans are a prefix, and
+        only they are visited (an agent holds two days of spans, and every hourly prune
+        trims every agent).
+        """
         head_us = record["tl"][0].at_us
-        kept: list[Contribution] = []
-        dropped: list[Contribution] = []
+        cut = 0
         for c in previous:
             cls = c.__class__
             if (cls is Span or cls is AgentSpan) and c.start_us < head_us:  # type: ignore
-                dropped.append(c)
+                cut += 1
             else:
-                kept.append(c)
-        return kept, dropped
+                break
+        return previous[cut:], previous[:cut]
 
     def newest_us(self, record: dict[str, Any]) -> int:
         return record["tl"][-1].at_us if record["tl"] else 0

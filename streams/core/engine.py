@@ -62,6 +62,8 @@ BASE_VERSION = 2
 WINDOW_KEEP_US = 3 * DAY_US
 #: The replay prunes whenever stream time has moved on this much (memory bounded by state).
 PRUNE_STEP_US = HOUR_US
+#: Stale entries the prune index keeps (beyond one per key filed) before it is compacted.
+STALE_SLACK = 4096
 #: The layout of :meth:`Engine.snapshot`.
 SNAPSHOT_FORMAT = 1
 
@@ -247,9 +249,15 @@ class Engine:
         self._frozen: dict[str, bytes] = {}
         self._freezes = freezes
         #: What :meth:`prune` visits. Entities of kinds with ``expires_us``, by the prune step
-        #: their retention ends in (step -> keys, key -> step); the others, in an ordered set.
-        self._due_keys: dict[int, set[str]] = {}
+        #: their retention ends in: key -> step (the truth), and step -> the keys filed there,
+        #: in a list that also keeps keys filed elsewhere since (:meth:`_untrack` leaves them,
+        #: :data:`_stale` counts them, and a prune or :meth:`_compact_index` drops them): an
+        #: entry of a list costs 8 bytes, one of a set ~40, and a set never shrinks. One int
+        #: object per step (``_steps``), not one per key. The others, in an ordered set.
+        self._due_keys: dict[int, list[str]] = {}
         self._due_step: dict[str, int] = {}
+        self._steps: dict[int, int] = {}
+        self._stale = 0
         self._undated: dict[str, None] = {}
 
     # ------------------------------------------------------------------ events
@@ -426,7 +434,9 @@ class Engine:
         stream = self.stream_us
         self._last_prune_us = stream
         step = stream // PRUNE_STEP_US
-        due = sorted(key for s, keys in self._due_keys.items() if s <= step for key in keys)
+        due_step = self._due_step
+        passed = [s for s in self._due_keys if s <= step]
+        due = sorted({key for s in passed for key in self._due_keys[s] if due_step.get(key) == s})
         expired = []
         for key in chain(due, list(self._undated)):
             record = self._record(key)
@@ -453,8 +463,30 @@ class Engine:
             self._write_base()  # one base write covers every retirement, before the deletes
         for key, _ in expired:
             self.store.delete(key)
+        self._sweep(passed)
         self.ledger.prune_windows(stream - WINDOW_KEEP_US)
         return len(expired)
+
+    def _sweep(self, steps: Iterable[int]) -> None:
+        """Keep in the lists of ``steps`` only the keys still filed there, once each."""
+        due_step = self._due_step
+        for s in steps:
+            keys = self._due_keys.get(s)
+            if keys is None:
+                continue
+            live = [key for key in dict.fromkeys(keys) if due_step.get(key) == s]
+            self._stale -= len(keys) - len(live)
+            if live:
+                self._due_keys[s] = live
+            else:
+                del self._due_keys[s]
+                self._steps.pop(s, None)
+
+    def _compact_index(self) -> None:
+        """File every dated key again from ``_due_step``: no stale entry left."""
+        self._due_keys = self._filed()
+        self._steps = {step: step for step in self._due_step.values()}
+        self._stale = 0
 
     def _fold_base(self, label: QueueLabels) -> int:
         """Move the base's totals under queue names ``label`` shows as ``other`` (names
@@ -496,19 +528,19 @@ class Engine:
         if step is None:
             self._undated[key] = None
         else:
+            step = self._steps.setdefault(step, step)
             self._due_step[key] = step
             keys = self._due_keys.get(step)
             if keys is None:
-                keys = self._due_keys[step] = set()
-            keys.add(key)
+                keys = self._due_keys[step] = []
+            keys.append(key)
 
     def _untrack(self, key: str) -> None:
-        step = self._due_step.pop(key, None)
-        if step is not None:
-            keys = self._due_keys[step]
-            keys.discard(key)
-            if not keys:
-                del self._due_keys[step]
+        if self._due_step.pop(key, None) is not None:
+            # left in its step's list until a prune sweeps it, or a compaction
+            self._stale += 1
+            if self._stale > len(self._due_step) + STALE_SLACK:
+                self._compact_index()
         self._undated.pop(key, None)
 
     def maybe_prune(self) -> int:
@@ -767,6 +799,13 @@ class Engine:
             queue.pop()
         return len(queue)
 
+    def _filed(self) -> dict[int, list[str]]:
+        """Step -> the keys filed there (``_due_keys`` without its stale entries)."""
+        filed: dict[int, list[str]] = {}
+        for key, step in self._due_step.items():
+            filed.setdefault(step, []).append(key)
+        return filed
+
     def snapshot(self) -> dict[str, Any]:
         """The engine's derived state, for :meth:`load_snapshot` after a clean stop: the
         ledger and base, stream time, the prune index and the references this engine's
@@ -787,7 +826,7 @@ class Engine:
             "last_prune_us": self._last_prune_us,
             "ledger": self.ledger,
             "base": self._base,
-            "due_keys": self._due_keys,
+            "due_keys": self._filed(),
             "undated": list(self._undated),
             "watching": watching,
         }
@@ -814,8 +853,8 @@ class Engine:
         self._watermark_us = state["watermark_us"]
         self._legacy_watermark_ms = state["legacy_watermark_ms"]
         self._last_prune_us = state["last_prune_us"]
-        self._due_keys = state["due_keys"]
-        self._due_step = {key: step for step, keys in self._due_keys.items() for key in keys}
+        self._due_step = {key: step for step, keys in state["due_keys"].items() for key in keys}
+        self._compact_index()
         self._undated = dict.fromkeys(state["undated"])
         self._cold = set(self._due_step)
         self._cold.update(self._undated)

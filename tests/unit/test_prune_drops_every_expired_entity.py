@@ -11,6 +11,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streams.core import engine as engine_module
 from streams.core.config import parse_config
 from streams.core.engine import Engine
 from streams.core.entities.kinds import KIND_BY_NAME
@@ -48,8 +49,9 @@ def no_kept_entity_is_expired(engine: Engine) -> bool:
 def every_entity_is_filed_once(engine: Engine) -> bool:
     """Each kept entity (frozen ones too) is where prune looks for it: in its due step, or
     undated."""
-    filed = [key for keys in engine._due_keys.values() for key in keys] + list(engine._undated)
-    return sorted(filed) == sorted(engine.kept_records())
+    filed = list(engine._due_step) + list(engine._undated)
+    listed = all(key in engine._due_keys[step] for key, step in engine._due_step.items())
+    return listed and sorted(filed) == sorted(engine.kept_records())
 
 
 def exported(engine: Engine, now_us: int) -> dict:
@@ -133,3 +135,32 @@ class TestAgentTrim:
                 assert kept_contributions_equal_a_recompute(engine)
         engine.prune()
         assert kept_contributions_equal_a_recompute(engine)
+
+
+class TestPruneIndex:
+    def test_an_entity_filed_again_and_again_leaves_a_bounded_index(self, monkeypatch):
+        # A ticket solved is filed by the end of its retention, reopened it is undated: each
+        # solve files it in a later step, each reopen leaves that entry behind.
+        monkeypatch.setattr(engine_module, "STALE_SLACK", 16)
+        engine = Engine(parse_config({}))
+
+        def event(n: int, minute: int, **fields: str) -> Event:
+            at = datetime.fromtimestamp(START_MS / 1000 + minute * 60, UTC)
+            decoded = decode(orjson.dumps({
+                "event_id": f"t-{n}", "occurred_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "source": "test", "ticket_id": "t1", **fields}))
+            assert isinstance(decoded, Event)
+            return decoded
+        engine.apply(event(0, 0, type="ticket.created", queue="support", channel="email"))
+        for n in range(1, 301):
+            status = "solved" if n % 2 else "open"
+            engine.apply(event(n, n * 61, type="ticket.status_changed", status=status))
+            if n % 10 == 0:
+                entries = sum(len(keys) for keys in engine._due_keys.values())
+                assert engine._stale == entries - len(engine._due_step)
+                assert entries <= len(engine._due_step) + 16 + 1
+                assert every_entity_is_filed_once(engine)
+        engine.prune()  # sweeps the steps it passes
+        assert every_entity_is_filed_once(engine)
+        assert engine._stale == sum(len(k) for k in engine._due_keys.values()) - len(
+            engine._due_step)

@@ -52,7 +52,7 @@ from streams.core.entities.kinds import (
     kind_of_legacy_record,
 )
 from streams.core.events import Event
-from streams.core.frozen import freeze, thaw
+from streams.core.frozen import Freezer
 from streams.core.ledger import Ledger
 from streams.core.timestamps import DAY_US, HOUR_US
 
@@ -244,9 +244,10 @@ class Engine:
         self._cold: set[str] = set()
         self._cold_source: Callable[[str], dict[str, Any] | None] | None = None
         self._cold_undated: list[str] = []
-        #: Idle entities (:data:`_FREEZING`): their records as :func:`streams.core.frozen.freeze`
+        #: Idle entities (:data:`_FREEZING`): their records as :class:`~streams.core.frozen.Freezer`
         #: gives them, brought back by :meth:`_record`.
         self._frozen: dict[str, bytes] = {}
+        self._freezer = Freezer()
         self._freezes = freezes
         #: What :meth:`prune` visits. Entities of kinds with ``expires_us``, by the prune step
         #: their retention ends in: key -> step (the truth), and step -> the keys filed there,
@@ -557,11 +558,11 @@ class Engine:
         return kind.idle_due_us(record)  # type: ignore[attr-defined,no-any-return]
 
     def _freeze(self, key: str, kind: EntityKind, record: Record) -> None:
-        """Keep an idle entity's record as bytes (:func:`streams.core.frozen.freeze`) and
+        """Keep an idle entity's record as bytes (:class:`streams.core.frozen.Freezer`) and
         drop its contributions (the ledger keeps counting them) and the event ids it holds:
         :meth:`_record` brings all three back as they were. Filed for prune by its expiry and
         trims only."""
-        self._frozen[key] = freeze(record)
+        self._frozen[key] = self._freezer.freeze(kind.name, record)
         del self._records[key]
         self._contributions.pop(key, None)
         for event_id in kind.event_ids(record):
@@ -579,7 +580,7 @@ class Engine:
         only in the store after a snapshot restore) are left out."""
         out = dict(self._records)
         for key, frozen in self._frozen.items():
-            out[key] = thaw(frozen)
+            out[key] = self._freezer.thaw(frozen)
         return out
 
     def thaw_all(self) -> int:
@@ -756,7 +757,7 @@ class Engine:
         record = self._records.get(key)
         if record is None:
             if self._frozen and key in self._frozen:
-                record = thaw(self._frozen.pop(key))
+                record = self._freezer.thaw(self._frozen.pop(key))
                 return self._bring_in(key, KIND_BY_NAME[record["kind"]], record)
             if self._cold and key in self._cold:
                 return self._materialize(key)

@@ -60,6 +60,9 @@ PARTITIONS = 4
 #: stamped ahead of its clock (``future_timestamp``).
 EVENTS_PER_DAY = 80_000
 HOUR_MS = 3_600_000
+#: Seconds a settled row waits after the worker has caught up: past its next checkpoint
+#: (``broker_commit_every`` / the commit interval: a few seconds).
+SETTLE_S = 5.0
 #: Table key prefix (before the first ``:``) -> entity kind.
 KIND_OF_PREFIX = {"call": "contact", "chat": "contact", "ticket": "ticket",
                   "feedback": "feedback", "customer": "customer", "marketing": "customer",
@@ -78,13 +81,15 @@ def proc_memory(pid: int) -> tuple[float, float]:
 
 
 class Progress:
-    """What the producer and the monitor share: events sent, and events the worker handled
-    (from its /metrics)."""
+    """What the producer and the monitor share: events sent, events the worker handled (from
+    its /metrics), and, with ``--settle``, the mark the producer waits at until the monitor has
+    read its row."""
 
     def __init__(self) -> None:
         self.sent = 0
         self.handled = 0.0
         self.done = threading.Event()
+        self.settled = threading.Event()  # the row of the mark the producer waits at is read
 
 
 def start_ms(events: int) -> int:
@@ -95,13 +100,19 @@ def start_ms(events: int) -> int:
 
 
 async def produce(bootstrap: str, prefix: str, events: int, seed: int, max_lag: int,
-                  progress: Progress) -> None:
+                  progress: Progress, settle_every: int = 0) -> None:
     """Send the simulated stream, at most ``max_lag`` events ahead of the worker (0: no
-    limit), so that the worker meets the topics' events roughly in stream order."""
+    limit), so that the worker meets the topics' events roughly in stream order; with
+    ``settle_every``, stop at each multiple of it until the monitor has read its row."""
     async with Publisher(bootstrap, topic_prefix=prefix) as pub:
         for event in generate(contact_centre(), seed=seed, start_ms=start_ms(events)):
             await pub.send(route_event(event, prefix))
             progress.sent += 1
+            if settle_every and progress.sent % settle_every == 0 and progress.sent < events:
+                await pub.flush()
+                while not progress.settled.is_set() and not progress.done.is_set():
+                    await asyncio.sleep(0.2)
+                progress.settled.clear()
             if max_lag and progress.sent % 10_000 == 0:
                 while progress.sent - progress.handled > max_lag and not progress.done.is_set():
                     await pub.flush()
@@ -149,17 +160,22 @@ def records_per_kind(tables: Path) -> tuple[Counter[str], float]:
 
 
 HEADER = (f"{'events':>12} {'sent':>12} {'seconds':>8} {'RSS MiB':>8} {'anon MiB':>9} "
-          f"{'disk MiB':>9} {'customer':>9} {'ticket':>8} {'contact':>8} {'feedback':>9} "
+          f"{'peak MiB':>9} {'disk MiB':>9} {'customer':>9} {'ticket':>8} {'contact':>8} "
+          f"{'feedback':>9} "
           f"{'agent':>6} {'invalid':>8}")
 
 
 def monitor(worker: Worker, tables: Path, args: argparse.Namespace, progress: Progress,
             rows: list[dict]) -> None:
     """Scrape the worker every ``--poll`` seconds; a row at every ``--every`` events handled,
-    until ``--events`` are handled (or nothing moves for a minute once all are sent)."""
+    until ``--events`` are handled (or nothing moves for a minute once all are sent). With
+    ``--settle`` a row is read once the worker has handled every event sent (the producer
+    waits at the mark) and its checkpoint has run: nothing fetched and not yet applied, no
+    batch being encoded. ``peak`` is the highest RSS read at a poll since the last row."""
     assert worker.proc is not None
     started = moved_at = time.monotonic()
     next_row = args.every
+    peak = 0.0
     while progress.handled < args.events:
         time.sleep(args.poll)
         if worker.proc.poll() is not None:
@@ -175,16 +191,24 @@ def monitor(worker: Worker, tables: Path, args: argparse.Namespace, progress: Pr
             invalid = sum(v for (n, _), v in metrics.items() if n == "cc_events_invalid_total")
             if handled > progress.handled:
                 progress.handled, moved_at = handled, now
-        stuck = progress.sent >= args.events and now - moved_at > 60
+        stuck = progress.sent >= min(args.events, next_row) and now - moved_at > 60
+        peak = max(peak, proc_memory(worker.proc.pid)[0])
         if progress.handled >= next_row or progress.handled >= args.events or stuck:
+            if args.settle:
+                stuck = stuck or not wait_settled(worker, progress)
             rss, anon = proc_memory(worker.proc.pid)
+            peak = max(peak, rss)
             kinds, disk = records_per_kind(tables)
             row = {"events": int(progress.handled), "sent": progress.sent,
                    "seconds": now - started, "rss_mib": rss, "anon_mib": anon,
-                   "disk_mib": disk, "records": dict(kinds), "invalid": int(invalid)}
+                   "peak_mib": peak, "disk_mib": disk, "records": dict(kinds),
+                   "invalid": int(invalid)}
             rows.append(row)
+            peak = 0.0
+            progress.settled.set()
             print(f"{row['events']:>12,} {row['sent']:>12,} {row['seconds']:>8,.0f} "
-                  f"{rss:>8,.0f} {anon:>9,.0f} {disk:>9,.0f} {kinds['customer']:>9,} "
+                  f"{rss:>8,.0f} {anon:>9,.0f} {row['peak_mib']:>9,.0f} {disk:>9,.0f} "
+                  f"{kinds['customer']:>9,} "
                   f"{kinds['ticket']:>8,} {kinds['contact']:>8,} {kinds['feedback']:>9,} "
                   f"{kinds['agent']:>6,} {row['invalid']:>8,}", flush=True)
             while next_row <= progress.handled:
@@ -193,6 +217,24 @@ def monitor(worker: Worker, tables: Path, args: argparse.Namespace, progress: Pr
                 say("nothing handled for a minute: stopping")
                 break
     progress.done.set()
+
+
+def wait_settled(worker: Worker, progress: Progress, timeout_s: float = 120.0) -> bool:
+    """Wait until the worker has handled every event sent and then one commit interval more
+    (its checkpoint written); False if it did not within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status, body = worker._get("/metrics")
+        if status == 200:
+            metrics = parse_metrics(body)
+            progress.handled = sum(v for (n, _), v in metrics.items()
+                                   if n in ("cc_events_total", "cc_events_invalid_total"))
+            if progress.handled >= progress.sent:
+                time.sleep(SETTLE_S)
+                return True
+        time.sleep(0.5)
+    say(f"the worker did not catch up with {progress.sent:,} events in {timeout_s:.0f} s")
+    return False
 
 
 def main() -> None:
@@ -206,6 +248,10 @@ def main() -> None:
     parser.add_argument("--poll", type=float, default=5.0,
                         help="seconds between scrapes of the worker's /metrics")
     parser.add_argument("--json", action="store_true", help="also a JSON summary line")
+    parser.add_argument("--settle", action=argparse.BooleanOptionalAction, default=True,
+                        help="read each row with nothing in flight: the producer waits at "
+                        "each mark until the worker has handled every event sent and "
+                        "checkpointed (default); --no-settle reads it on the move")
     parser.add_argument("--plain-malloc", action="store_true",
                         help="start the worker without the image's glibc malloc settings")
     args = parser.parse_args()
@@ -230,7 +276,7 @@ def main() -> None:
             worker, tmp / "worker" / "v1" / "tables", args, progress, rows))
         watcher.start()
         asyncio.run(produce(bootstrap, prefix, args.events, args.seed, args.max_lag,
-                            progress))
+                            progress, args.every if args.settle else 0))
         watcher.join()
     finally:
         progress.done.set()

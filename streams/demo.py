@@ -40,6 +40,7 @@ from streams.core.events import DEADLETTER_TOPIC
 from streams.core.timestamps import format_us
 from streams.demo_lock import DemoLock
 from streams.errors import CcpulseError
+from streams.invocation import program
 from streams.netcheck import ensure_port_free
 from streams.settings import KafkaTarget, kafka_target, load_config
 from streams.worker.allocator import worker_environment
@@ -646,8 +647,8 @@ class Demo:
             + (f" ({target.security.describe()}, CA {target.security.cafile})"
                if target.security.uses_tls else "")
             + f"\n  Logs:                    {self.logs}/"
-            + "\n\n  Press Ctrl-C to stop everything (or `ccpulse demo --stop` from another "
-              "shell).\n")
+            + "\n\n  Press Ctrl-C to stop everything (or `" + program() + " demo --stop` from "
+              "another shell).\n")
 
     def _reset(self, *, running: bool) -> None:
         if running:

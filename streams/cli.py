@@ -14,6 +14,7 @@ from typing import NoReturn
 from streams import __version__
 from streams.core.timestamps import parse_us
 from streams.errors import CcpulseError
+from streams.invocation import as_run_here
 
 
 def parse_timestamp_us(text: str) -> int:
@@ -232,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CcpulseError as exc:
         if args.debug:
             raise
-        print(f"Error: {exc}", file=sys.stderr)
+        print(f"Error: {as_run_here(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

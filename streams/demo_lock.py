@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from streams.errors import DemoRunningError
-from streams.invocation import program
 
 LOCK_NAME = "demo.lock"
 #: How long :meth:`DemoLock.read` reads again a record caught half-rewritten.
@@ -84,7 +83,7 @@ class DemoLock:
                 where += f", wallboard {other['wallboard']}"
             raise DemoRunningError(
                 f"a demo is already running from {self.path.parent} ({where}); stop it with "
-                f"`{program()} demo --stop`, or give this one its own CCPULSE_DATA_DIR, "
+                "`ccpulse demo --stop`, or give this one its own CCPULSE_DATA_DIR, "
                 "--web-port, --broker-port and --controller-port") from None
         self._handle = handle
         previous = self.read()

@@ -3,7 +3,8 @@
 ``make demo`` runs ``.venv/bin/ccpulse``, which is not on ``PATH`` until the virtual
 environment is activated: a hint that says ``ccpulse demo --stop`` would then fail with
 "command not found". So a hint names the program the way it was started, unless the name
-``ccpulse`` on ``PATH`` is that very program.
+``ccpulse`` on ``PATH`` is that very program: every ``Error:`` line the command line prints
+passes through :func:`as_run_here`, and the demo's banner uses :func:`program`.
 """
 
 from __future__ import annotations
@@ -27,3 +28,10 @@ def program(argv0: str | None = None, search_path: str | None = None) -> str:
         return NAME
     relative = os.path.relpath(argv0)
     return relative if not relative.startswith("..") else os.path.abspath(argv0)
+
+
+def as_run_here(text: str) -> str:
+    """``text`` with each suggested command ```ccpulse …``` naming the program as
+    :func:`program` does."""
+    name = program()
+    return text if name == NAME else text.replace(f"`{NAME} ", f"`{name} ")

@@ -39,7 +39,7 @@ from streams.children import group_alive, is_ccpulse_command, start_child, stop_
 from streams.core.events import DEADLETTER_TOPIC
 from streams.core.timestamps import format_us
 from streams.demo_lock import DemoLock
-from streams.errors import CcpulseError
+from streams.errors import CcpulseError, describe
 from streams.invocation import program
 from streams.netcheck import ensure_port_free
 from streams.settings import KafkaTarget, kafka_target, load_config
@@ -464,7 +464,7 @@ class Demo:
                              "shutting down")
                 except BaseException as exc:
                     if not isinstance(exc, CcpulseError | KeyboardInterrupt):
-                        self.say(f"the demo failed ({type(exc).__name__}: {exc}); "
+                        self.say(f"the demo failed ({describe(exc)}); "
                                  "shutting down")
                     raise
                 finally:

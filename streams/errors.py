@@ -40,3 +40,17 @@ class PortInUseError(CcpulseError):
 
 class DemoRunningError(CcpulseError):
     """A demo already runs from this data directory (``ccpulse demo --stop`` ends it)."""
+
+
+def describe(exc: BaseException) -> str:
+    """``exc`` as one line for a message: ``"ClassName: text"``, with the class named once.
+
+    aiokafka's errors already start their text with their class name
+    (``KafkaConnectionError: Unable to bootstrap ...``); others do not (``OSError``'s
+    ``[Errno 111] Connection refused``); an exception without text is its class name alone.
+    """
+    name = type(exc).__name__
+    text = str(exc).strip()
+    if not text:
+        return name
+    return text if text.startswith(name) else f"{name}: {text}"

@@ -26,7 +26,7 @@ from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from streams.core.events import EVENT_TYPES, entity_key, topic_for_type
-from streams.errors import BrokerError
+from streams.errors import BrokerError, describe
 from streams.kafka.admin import MAX_MESSAGE_BYTES, bootstrap_servers
 from streams.kafka.security import KafkaSecurity, raise_if_refused
 
@@ -187,7 +187,7 @@ class Publisher:
             await self._producer.stop()
             await raise_if_refused(self._servers, self._security)  # a refused login: say so
             raise BrokerError(
-                f"could not connect to Kafka at {self._servers} ({type(exc).__name__}: {exc}). "
+                f"could not connect to Kafka at {self._servers} ({describe(exc)}). "
                 "Is it running? Start the local broker with `ccpulse kafka start`, or set "
                 "--broker / CCPULSE_BROKER.") from exc
         finally:

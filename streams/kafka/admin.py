@@ -20,7 +20,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError, UnknownMemberId
 from aiokafka.protocol.group import LeaveGroupRequest
 
 from streams.core.events import DEADLETTER_TOPIC
-from streams.errors import BrokerError
+from streams.errors import BrokerError, describe
 from streams.kafka.security import KafkaSecurity, raise_if_refused
 
 #: ``max.message.bytes`` of the topics ccpulse creates: far above any real event (a few hundred
@@ -141,7 +141,7 @@ async def remove_group_member_async(
             response = await admin._send_request_to_node(node, LeaveGroupRequest(group, member_id))
     except (TimeoutError, KafkaError, OSError) as exc:
         raise BrokerError(f"could not reach the coordinator of group {group!r}: "
-                          f"{type(exc).__name__} {exc}".rstrip()) from None
+                          f"{describe(exc)}") from None
     if not response.error_code:
         return True
     error = for_code(response.error_code)
@@ -213,9 +213,7 @@ async def _admin(bootstrap: str, deadline: float, timeout_s: float,
                 break
             last_error = f"the cluster has no controller yet ({cluster})"
         except (TimeoutError, KafkaError, OSError) as exc:
-            name = type(exc).__name__
-            text = str(exc)  # aiokafka's errors start with their class name already
-            last_error = text if text.startswith(name) else f"{name}: {text}"
+            last_error = describe(exc)
             await _close_then(admin, raise_if_refused(servers, security,
                                                       min(_MAX_REQUEST_S, timeout_s)))
         await admin.close()

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from streams.errors import describe
 from streams.sources.base import IDLE, Connector, Record, Skipped
 from streams.sources.checkpoint import CheckpointStore
 from streams.sources.sinks import Sink
@@ -140,7 +141,7 @@ def _map(mapper: Any, record: Record) -> list[Any]:
     try:
         return list(mapper.map(record))
     except Exception as exc:  # a mapping bug must not stop a live feed; it is reported
-        return [Skipped("mapper_error", f"{type(exc).__name__}: {exc} (please report this "
+        return [Skipped("mapper_error", f"{describe(exc)} (please report this "
                                         "record)")]
 
 

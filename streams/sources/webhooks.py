@@ -37,7 +37,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from streams.errors import ConfigError
+from streams.errors import ConfigError, describe
 
 HELP = "Zendesk and Chatwoot webhooks (an HTTP receiver)"
 DESCRIPTION = (
@@ -464,7 +464,7 @@ class Receiver:
         try:
             mapped = list(mapper(data))
         except Exception as exc:  # a mapping bug must not take the receiver down
-            return [], [("mapper_error", f"{type(exc).__name__}: {exc} (please report this "
+            return [], [("mapper_error", f"{describe(exc)} (please report this "
                                          "payload)")]
         events: list[dict[str, Any]] = []
         skips: list[tuple[str, str]] = []

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.core.config import HealthSettings
+from streams.errors import describe
 
 log = logging.getLogger("ccpulse.worker.health")
 
@@ -123,7 +124,7 @@ async def check_broker(state: HealthState, end_offsets: EndOffsets,
     try:
         ends = await asyncio.wait_for(end_offsets(sorted(next_offsets)), timeout_s)
     except Exception as exc:  # a timeout, a connection error: the broker did not answer
-        state.broker_failed(now(), f"{type(exc).__name__} {exc}".strip())
+        state.broker_failed(now(), describe(exc))
         return
     lag = sum(max(0, ends.get(tp, done) - done) for tp, done in next_offsets.items())
     state.broker_answered(now(), lag, sum(next_offsets.values()))

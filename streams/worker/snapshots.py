@@ -40,6 +40,7 @@ import orjson
 import streams.core
 from streams.core.config import Config
 from streams.core.engine import Engine
+from streams.errors import describe
 from streams.worker.journal import Journal, Then
 from streams.worker.status import status, status_warning
 
@@ -280,7 +281,7 @@ class Snapshots:
             with open(path, "rb") as src:
                 return pickle.load(src), None
         except Exception as exc:  # a torn or foreign file: rebuild from the records
-            return None, f"{exc.__class__.__name__}: {exc}"
+            return None, describe(exc)
 
     def _open_journal(self, tp: TP) -> None:
         """Open the journal of ``tp``'s snapshot, or start one if it has none (a snapshot

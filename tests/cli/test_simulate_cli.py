@@ -93,6 +93,7 @@ class TestProduceErrors:
         assert main(["produce", str(events), "--broker", "127.0.0.1:1"]) == 1
         err = capsys.readouterr().err
         assert err.startswith("Error: could not connect to Kafka at 127.0.0.1:1 (")
+        assert err.count("KafkaConnectionError") == 1  # aiokafka's text names it already
         assert err.endswith("Start the local broker with `ccpulse kafka start`, or set "
                             "--broker / CCPULSE_BROKER.\n")
         assert err.count("\n") == 1

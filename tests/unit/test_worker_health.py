@@ -112,7 +112,7 @@ class TestCheckBroker:
             raise ConnectionError("refused")
 
         self.run(state, ends, {}, 5.0)
-        assert state.broker_error == "ConnectionError refused" and state.broker_ok_at == 0.0
+        assert state.broker_error == "ConnectionError: refused" and state.broker_ok_at == 0.0
 
     def test_no_answer_within_the_timeout_is_a_failed_answer(self):
         state = HealthState(SETTINGS, 0.0)

@@ -64,6 +64,13 @@ WINDOW_KEEP_US = 3 * DAY_US
 PRUNE_STEP_US = HOUR_US
 #: Stale entries the prune index keeps (beyond one per key filed) before it is compacted.
 STALE_SLACK = 4096
+#: Keys one prune of :meth:`Engine.maybe_prune` visits at most (whole prune steps, at least
+#: one): a jump of stream time (a topic quiet for hours, a backlog that ends long before the
+#: live stream starts) makes hours of entities due at once, and retiring ~3,700 contacts
+#: held the event loop for ~100 ms an engine. The rest is pruned in further chunks.
+PRUNE_BUDGET = 512
+#: Events applied between two chunks of a prune that has more due.
+PRUNE_AGAIN_AFTER = 16
 #: The layout of :meth:`Engine.snapshot`.
 SNAPSHOT_FORMAT = 1
 
@@ -232,6 +239,8 @@ class Engine:
         self._watermark_us = 0  # stream time of the last base write
         self._legacy_watermark_ms = 0  # format-1 base records: wall-clock cutoff
         self._last_prune_us = 0
+        #: Events to apply before the next chunk of an unfinished prune; 0: none pending.
+        self._prune_again_in = 0
         self._records: dict[str, Record] = {}
         self._contributions: dict[str, list[Contribution]] = {}
         #: Event id -> the key of the kept entity whose record holds it; the rare id held by
@@ -424,22 +433,36 @@ class Engine:
                                   "wm": self.stream_us, "fs": dict(self.ledger.first_seen),
                                   **self._base.export_totals()})
 
-    def prune(self) -> int:
+    def prune(self, budget: int | None = None) -> int:
         """Apply retention at stream time to every entity; returns how many were dropped.
 
         Results never depend on when this runs (an expired entity is already gone for
         :meth:`apply`, and contributes nothing a KPI can show): it only frees memory. Only the
         entities that may be due are visited: those whose retention ends by the current prune
         step, and those of kinds without ``expires_us``.
+
+        With a ``budget`` (keys), only the oldest due prune steps are visited, whole, up to
+        about that many keys (at least one step); if more are due, :meth:`maybe_prune` goes
+        on after :data:`PRUNE_AGAIN_AFTER` more events, and the keys of kinds without
+        ``expires_us`` are visited by the chunk that finishes.
         """
         stream = self.stream_us
         self._last_prune_us = stream
         step = stream // PRUNE_STEP_US
         due_step = self._due_step
-        passed = [s for s in self._due_keys if s <= step]
+        passed = sorted(s for s in self._due_keys if s <= step)
+        finished = True
+        if budget is not None:
+            taken = 0
+            for n, s in enumerate(passed):
+                if n and taken >= budget:
+                    passed, finished = passed[:n], False
+                    break
+                taken += len(self._due_keys[s])
+        self._prune_again_in = 0 if finished else PRUNE_AGAIN_AFTER
         due = sorted({key for s in passed for key in self._due_keys[s] if due_step.get(key) == s})
         expired = []
-        for key in chain(due, list(self._undated)):
+        for key in chain(due, list(self._undated) if finished else ()):
             record = self._record(key)
             assert record is not None, key
             kind = KIND_BY_NAME[record["kind"]]
@@ -545,9 +568,15 @@ class Engine:
         self._undated.pop(key, None)
 
     def maybe_prune(self) -> int:
-        """:meth:`prune` when stream time has moved :data:`PRUNE_STEP_US` since the last one."""
-        if self.stream_us - self._last_prune_us >= PRUNE_STEP_US:
-            return self.prune()
+        """:meth:`prune` of :data:`PRUNE_BUDGET` keys when stream time has moved
+        :data:`PRUNE_STEP_US` since the last one, or when an unfinished prune's next chunk is
+        due (:data:`PRUNE_AGAIN_AFTER` events after the last)."""
+        if self._prune_again_in:
+            self._prune_again_in -= 1
+            if not self._prune_again_in:
+                return self.prune(PRUNE_BUDGET)
+        elif self.stream_us - self._last_prune_us >= PRUNE_STEP_US:
+            return self.prune(PRUNE_BUDGET)
         return 0
 
     def _idle_due_us(self, kind: EntityKind, record: Record) -> int | None:

@@ -642,6 +642,12 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> list[Row]:
             worker, _ = start_worker(bootstrap, prefix + "ccpulse", prefix, tmp,
                                      args.partitions, stack)
             wait_handled(worker, 0, "the worker to answer")
+            # /metrics answers before the consumer has joined its group and been given its
+            # partitions: the first live events would wait out the join (seconds) and the
+            # p99 would time the join. One event handled first: the worker is consuming.
+            asyncio.run(send(bootstrap, prefix,
+                             mixed_events(1, time.time_ns() // 1_000_000, seed=12), 1.0))
+            wait_handled(worker, 1, "a first event handled (the worker has its partitions)")
         rows.extend(freshness(worker, bootstrap, prefix, args.rate, args.fresh_seconds))
     if worker is not None:
         worker.stop()

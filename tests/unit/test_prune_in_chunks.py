@@ -34,13 +34,19 @@ def streams() -> tuple[list[bytes], list[bytes]]:
     return _events(START_MS, 6), _events(START_MS + 72 * HOUR_MS, 1 / 2)
 
 
+def _fed(events: list[bytes]) -> tuple[Engine, PipelineStats]:
+    """A new engine, and its counters, after ``events``."""
+    engine = Engine(parse_config({}), NoStore())
+    stats = PipelineStats()
+    for raw in events:
+        ingest(raw, engine, stats)
+    return engine, stats
+
+
 def _run(before: list[bytes], after: list[bytes]) -> tuple[Engine, list[int]]:
     """An engine fed ``before``, then ``after``; the keys it held after each event of
     ``after``."""
-    engine = Engine(parse_config({}), NoStore())
-    stats = PipelineStats()
-    for raw in before:
-        ingest(raw, engine, stats)
+    engine, stats = _fed(before)
     kept = []
     for raw in after:
         ingest(raw, engine, stats)
@@ -75,10 +81,7 @@ def test_a_jump_of_stream_time_is_pruned_in_chunks_to_the_same_state(streams, mo
 def test_a_chunk_visits_whole_prune_steps_up_to_about_the_budget(streams, monkeypatch):
     before, after = streams
     monkeypatch.setattr(engine_module, "PRUNE_BUDGET", BUDGET)
-    engine = Engine(parse_config({}), NoStore())
-    stats = PipelineStats()
-    for raw in before:
-        ingest(raw, engine, stats)
+    engine, stats = _fed(before)
     due_before = {s: len(keys) for s, keys in engine._due_keys.items()}
     ingest(after[0], engine, stats)  # the jump: one chunk
     step = engine.stream_us // engine_module.PRUNE_STEP_US
@@ -94,10 +97,7 @@ def test_a_chunk_visits_whole_prune_steps_up_to_about_the_budget(streams, monkey
 def test_a_direct_prune_still_prunes_everything_due(streams, monkeypatch):
     before, _ = streams
     monkeypatch.setattr(engine_module, "PRUNE_BUDGET", BUDGET)
-    engine = Engine(parse_config({}), NoStore())
-    stats = PipelineStats()
-    for raw in before:
-        ingest(raw, engine, stats)
+    engine, _ = _fed(before)
     engine.stream_us += 60 * 3_600_000_000
     engine.prune()
     step = engine.stream_us // engine_module.PRUNE_STEP_US

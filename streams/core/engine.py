@@ -64,10 +64,11 @@ WINDOW_KEEP_US = 3 * DAY_US
 PRUNE_STEP_US = HOUR_US
 #: Stale entries the prune index keeps (beyond one per key filed) before it is compacted.
 STALE_SLACK = 4096
-#: Keys one prune of :meth:`Engine.maybe_prune` visits at most (whole prune steps, at least
-#: one): a jump of stream time (a topic quiet for hours, a backlog that ends long before the
-#: live stream starts) makes hours of entities due at once, and retiring ~3,700 contacts
-#: held the event loop for ~100 ms an engine. The rest is pruned in further chunks.
+#: Keys one prune of :meth:`Engine.maybe_prune` visits, about: whole prune steps, oldest
+#: first, until one takes it to this many (at least one step). A jump of stream time (a
+#: topic quiet for hours, a backlog that ends long before the live stream starts) makes
+#: hours of entities due at once, and retiring ~3,700 contacts held the event loop for
+#: ~100 ms an engine. The rest is pruned in further chunks.
 PRUNE_BUDGET = 512
 #: Events applied between two chunks of a prune that has more due.
 PRUNE_AGAIN_AFTER = 16

@@ -43,15 +43,18 @@ def _fed(events: list[bytes]) -> tuple[Engine, PipelineStats]:
     return engine, stats
 
 
-def _run(before: list[bytes], after: list[bytes]) -> tuple[Engine, list[int]]:
+def _run(before: list[bytes], after: list[bytes]) -> tuple[Engine, list[int], dict]:
     """An engine fed ``before``, then ``after``; the keys it held after each event of
-    ``after``."""
+    ``after``, and its families after the first of them."""
     engine, stats = _fed(before)
     kept = []
+    first: dict = {}
     for raw in after:
         ingest(raw, engine, stats)
         kept.append(len(engine._records) + engine.frozen_count)
-    return engine, kept
+        if not first:
+            first = _families(engine)
+    return engine, kept, first
 
 
 def _families(engine: Engine) -> dict[str, dict]:
@@ -62,15 +65,16 @@ def _families(engine: Engine) -> dict[str, dict]:
 def test_a_jump_of_stream_time_is_pruned_in_chunks_to_the_same_state(streams, monkeypatch):
     before, after = streams
     monkeypatch.setattr(engine_module, "PRUNE_BUDGET", 10**9)  # everything due in one go
-    whole, whole_kept = _run(before, after)
+    whole, whole_kept, whole_first = _run(before, after)
     monkeypatch.setattr(engine_module, "PRUNE_BUDGET", BUDGET)
-    chunked, chunked_kept = _run(before, after)
+    chunked, chunked_kept, chunked_first = _run(before, after)
 
     # The first event after the jump retired a first chunk only: the engine held more
     # than after the whole prune, and fewer than before it.
     held_before = len(before)  # an upper bound of the keys kept before the jump
     assert whole_kept[0] < chunked_kept[0] < held_before
     assert chunked_kept[0] - whole_kept[0] > BUDGET  # left for the next chunks
+    assert chunked_first == whole_first  # half pruned, the KPIs are the same
     # Then a chunk every PRUNE_AGAIN_AFTER events, until nothing is left to do.
     assert chunked._prune_again_in == 0
     assert chunked_kept[-1] == whole_kept[-1]

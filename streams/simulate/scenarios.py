@@ -120,7 +120,7 @@ def demo_centre(billing_agents: int = 6, sales_agents: int = 18) -> Scenario:
     run: with 6 billing and 18 sales agents, billing's voice service level today was under
     0.75 after 20 simulated minutes for each of the seeds 1–20, and sales' at least 0.86 on
     voice and chat, today and in the interval, at 10, 20, 40 and 60 minutes (with 12 sales
-    agents, 7 of those 20 seeds had sales red at one of those points; with 8 billing agents,
+    agents, 8 of those 20 seeds had sales red at one of those points; with 8 billing agents,
     three of eight seeds left billing green or amber).
     """
     base = contact_centre()

@@ -237,7 +237,10 @@ class Engine:
         self._base = Ledger(config)  # counters/histograms of retired entities
         #: Newest event time applied (epoch µs); 0 before any event.
         self.stream_us = 0
-        self._watermark_us = 0  # stream time of the last base write
+        self._watermark_us = 0  # the watermark the last base write carried
+        #: Every entity expired at this stream time is folded into the base, and every entity
+        #: folded expired before it: the watermark a base write carries (:meth:`_write_base`).
+        self._folded_us = 0
         self._legacy_watermark_ms = 0  # format-1 base records: wall-clock cutoff
         self._last_prune_us = 0
         #: Events to apply before the next chunk of an unfinished prune; 0: none pending.
@@ -287,7 +290,7 @@ class Engine:
             self.stream_us = at
         stream = self.stream_us
         if record is not None and kind.expired(record, stream):
-            self._retire(key, kind)
+            self._retire(key, kind, record)
             record = None
         if stream - at > kind.late_after_us and kind.is_late(record, at, stream):
             return Outcome.LATE
@@ -384,11 +387,17 @@ class Engine:
                 self.ledger.add_one(key, contribution, -n)
 
     # ------------------------------------------------------------------ retention
-    def _retire(self, key: str, kind: EntityKind) -> None:
-        """Drop one entity past its retention (see :meth:`_fold`), persisted at once."""
-        self._fold(key, kind, self.admission_view.labels())
-        self._write_base()
-        self.store.delete(key)
+    def _retire(self, key: str, kind: EntityKind, record: Record) -> None:
+        """Drop one entity past its retention (see :meth:`_fold`), persisted at once: an
+        event arrived for it. A prune up to its expiry retires it with every other entity
+        expired by then, so that the base written carries a watermark past its expiry and
+        no entity expired at that watermark is left out of the base."""
+        self.prune(until_us=kind.expires_us(record) + 1)  # type: ignore[attr-defined]
+        if key in self._records:  # not filed where that prune looked: fold it alone
+            self._fold(key, kind, self.admission_view.labels())
+            self._folded_us = max(self._folded_us, self.stream_us)
+            self._write_base()
+            self.store.delete(key)
 
     def _fold(self, key: str, kind: EntityKind, label: QueueLabels) -> None:
         """Forget an entity in memory. What it added to the since-the-start counters and
@@ -428,13 +437,16 @@ class Engine:
             self._release(event_id, key)
 
     def _write_base(self) -> None:
-        """Persist the base record; written before the deletes it accounts for."""
-        self._watermark_us = self.stream_us
+        """Persist the base record; written before the deletes it accounts for. Its
+        watermark (``wm``) is :attr:`_folded_us`: a restore skips the stored records expired
+        at it as already counted by the base (:meth:`restore`), so it must be past the
+        expiry of every entity folded and before that of every entity not folded yet."""
+        self._watermark_us = self._folded_us
         self.store.put(BASE_KEY, {"kind": "base", "v": BASE_VERSION, "p": self.partition,
-                                  "wm": self.stream_us, "fs": dict(self.ledger.first_seen),
+                                  "wm": self._folded_us, "fs": dict(self.ledger.first_seen),
                                   **self._base.export_totals()})
 
-    def prune(self, budget: int | None = None) -> int:
+    def prune(self, budget: int | None = None, until_us: int | None = None) -> int:
         """Apply retention at stream time to every entity; returns how many were dropped.
 
         Results never depend on when this runs (an expired entity is already gone for
@@ -446,10 +458,16 @@ class Engine:
         about that many keys (at least one step); if more are due, :meth:`maybe_prune` goes
         on after :data:`PRUNE_AGAIN_AFTER` more events, and the keys of kinds without
         ``expires_us`` are visited by the chunk that finishes.
+
+        Retires only the entities expired at the *limit*: stream time, or the end of the last
+        prune step visited when a budget stops the prune before the current step, or
+        ``until_us`` (a retirement's prune: :meth:`_retire`) when earlier. Every entity
+        expired at the limit is then folded into the base (:attr:`_folded_us`), which is
+        what the base's watermark promises a restore.
         """
         stream = self.stream_us
-        self._last_prune_us = stream
-        step = stream // PRUNE_STEP_US
+        until = stream if until_us is None else min(until_us, stream)
+        step = until // PRUNE_STEP_US
         due_step = self._due_step
         passed = sorted(s for s in self._due_keys if s <= step)
         finished = True
@@ -460,16 +478,22 @@ class Engine:
                     passed, finished = passed[:n], False
                     break
                 taken += len(self._due_keys[s])
-        self._prune_again_in = 0 if finished else PRUNE_AGAIN_AFTER
+        limit = until if finished else min(until, (passed[-1] + 1) * PRUNE_STEP_US)
+        if until_us is None:
+            self._last_prune_us = stream
+            self._prune_again_in = 0 if finished else PRUNE_AGAIN_AFTER
         due = sorted({key for s in passed for key in self._due_keys[s] if due_step.get(key) == s})
+        undated = list(self._undated) if finished and until_us is None else ()
         expired = []
-        for key in chain(due, list(self._undated) if finished else ()):
+        for key in chain(due, undated):
             record = self._record(key)
             assert record is not None, key
             kind = KIND_BY_NAME[record["kind"]]
-            if kind.expired(record, stream):
+            if kind.expired(record, limit):
                 expired.append((key, kind))
                 continue
+            if limit < stream and kind.expired(record, stream):
+                continue  # filed early (a trim, idle): retired by a later chunk
             dropped = kind.trim(record, stream)
             if dropped:
                 self._trimmed(key, kind, record, dropped)
@@ -484,6 +508,7 @@ class Engine:
         label = self.admission_view.labels()
         for key, kind in expired:
             self._fold(key, kind, label)
+        self._folded_us = max(self._folded_us, limit)
         if self._fold_base(label) or expired:
             self._write_base()  # one base write covers every retirement, before the deletes
         for key, _ in expired:
@@ -738,6 +763,7 @@ class Engine:
     def _load_base(self, raw: dict[str, Any]) -> None:
         if raw.get("v", 1) >= 2:
             self._watermark_us = raw["wm"]
+            self._folded_us = max(self._folded_us, raw["wm"])
             self.stream_us = max(self.stream_us, raw["wm"])
             scale = 1
             for queue, at in raw.get("fs", {}).items():
@@ -853,6 +879,7 @@ class Engine:
             "partition": self.partition,
             "stream_us": self.stream_us,
             "watermark_us": self._watermark_us,
+            "folded_us": self._folded_us,
             "legacy_watermark_ms": self._legacy_watermark_ms,
             "last_prune_us": self._last_prune_us,
             "ledger": self.ledger,
@@ -882,6 +909,7 @@ class Engine:
         self._base.config = self.config
         self.stream_us = state["stream_us"]
         self._watermark_us = state["watermark_us"]
+        self._folded_us = state.get("folded_us", self._watermark_us)
         self._legacy_watermark_ms = state["legacy_watermark_ms"]
         self._last_prune_us = state["last_prune_us"]
         self._due_step = {key: step for step, keys in state["due_keys"].items() for key in keys}
@@ -926,6 +954,7 @@ class Engine:
             if base_now.get("v", 1) < 2:
                 raise ValueError("the base record is of the older format: rebuild instead")
             self._watermark_us = max(self._watermark_us, base_now["wm"])
+            self._folded_us = max(self._folded_us, base_now["wm"])
             if base_now["wm"] > self.stream_us:
                 self.stream_us = base_now["wm"]
             for queue, at in base_now.get("fs", {}).items():

@@ -11,6 +11,12 @@
 Each message says what was wrong, the offending value, and what to do about it.
 """
 
+import re
+
+#: An address tuple's socket family as Python prints it (``, <AddressFamily.AF_INET: 2>``),
+#: which aiokafka's bootstrap errors quote: noise in a message for a person.
+_ADDRESS_FAMILY = re.compile(r",\s*<AddressFamily\.\w+: \d+>")
+
 
 class CcpulseError(Exception):
     """Root of every error ccpulse raises on purpose."""
@@ -48,9 +54,10 @@ def describe(exc: BaseException) -> str:
     aiokafka's errors already start their text with their class name
     (``KafkaConnectionError: Unable to bootstrap ...``); others do not (``OSError``'s
     ``[Errno 111] Connection refused``); an exception without text is its class name alone.
+    Socket families in quoted addresses are left out (``('localhost', 9092)``).
     """
     name = type(exc).__name__
-    text = str(exc).strip()
+    text = _ADDRESS_FAMILY.sub("", str(exc)).strip()
     if not text:
         return name
     return text if text.startswith(name) else f"{name}: {text}"

@@ -188,8 +188,9 @@ class Publisher:
             await raise_if_refused(self._servers, self._security)  # a refused login: say so
             raise BrokerError(
                 f"could not connect to Kafka at {self._servers} ({describe(exc)}). "
-                "Is it running? Start the local broker with `ccpulse kafka start`, or set "
-                "--broker / CCPULSE_BROKER.") from exc
+                "Is it running, and is that the right address? (The local broker starts "
+                "with `ccpulse kafka start`; another is set with --broker or "
+                "CCPULSE_BROKER.)") from exc
         finally:
             aiokafka_log.setLevel(level)
         return self

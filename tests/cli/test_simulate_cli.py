@@ -94,6 +94,8 @@ class TestProduceErrors:
         err = capsys.readouterr().err
         assert err.startswith("Error: could not connect to Kafka at 127.0.0.1:1 (")
         assert err.count("KafkaConnectionError") == 1  # aiokafka's text names it already
-        assert err.endswith("Start the local broker with `ccpulse kafka start`, or set "
-                            "--broker / CCPULSE_BROKER.\n")
+        assert "AddressFamily" not in err
+        assert err.endswith("Is it running, and is that the right address? (The local broker "
+                            "starts with `ccpulse kafka start`; another is set with --broker "
+                            "or CCPULSE_BROKER.)\n")
         assert err.count("\n") == 1

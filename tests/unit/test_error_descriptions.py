@@ -21,3 +21,11 @@ def test_an_os_error_gets_its_class_name_before_its_text():
 def test_an_exception_without_text_is_its_class_name():
     assert describe(TimeoutError()) == "TimeoutError"
     assert describe(ValueError("   ")) == "ValueError"
+
+
+def test_an_address_is_quoted_without_its_socket_family():
+    exc = KafkaConnectionError("Unable to bootstrap from [('localhost', 9092, "
+                               "<AddressFamily.AF_INET: 2>), ('::1', 9092, "
+                               "<AddressFamily.AF_INET6: 10>)]")
+    assert describe(exc) == ("KafkaConnectionError: Unable to bootstrap from "
+                             "[('localhost', 9092), ('::1', 9092)]")

@@ -166,10 +166,14 @@ def main() -> None:
             if done and not first:
                 first.append(time.monotonic())
                 cpu_at_first.append(cpu_seconds(worker.proc.pid))  # type: ignore[union-attr]
+            if done >= len(events):
+                print(f"  worker: all {len(events):,} events applied", flush=True)
+                return True
             if time.monotonic() - shown[0] >= 5:
                 shown[0] = time.monotonic()
-                print(f"  worker: {done:,.0f} of {len(events):,} events applied", flush=True)
-            return done >= len(events)
+                print(f"  worker: {done:,.0f} of {len(events):,} events applied so far",
+                      flush=True)
+            return False
 
         wait_for(consumed, "the backlog to be consumed", worker, timeout_s=1800)
         t_done = time.monotonic()

@@ -131,6 +131,32 @@ function render(data) {
   layout(contacts, data.contacts.length);
   document.getElementById("empty").hidden = data.contacts.length + data.tickets.length > 0;
   document.getElementById("clock-zone").textContent = data.timezone;
+  fitValues();
+}
+
+// Figures that do not fit their cells ("100%", "1:08" in six narrow cells) are made smaller,
+// each row kind alike (the large three, the small row, the ticket tiles), so that figures
+// of one kind keep one size across the board and never run into the next cell.
+const FIT_GROUPS = [".metrics.primary", ".metrics.secondary", ".tickets .metrics"];
+
+function fitValues() {
+  const groups = FIT_GROUPS.map((sel) => [...document.querySelectorAll(sel + " .value")]);
+  for (const values of groups) for (const v of values) v.style.fontSize = "";
+  const sizes = groups.map((values) => {  // all reads first: one layout
+    let scale = 1, base = 0;
+    for (const v of values) {
+      const cell = v.parentElement, style = getComputedStyle(cell);
+      const room = cell.clientWidth - parseFloat(style.paddingLeft)
+        - parseFloat(style.paddingRight);
+      const width = v.getBoundingClientRect().width;
+      if (width > room && room > 0) scale = Math.min(scale, room / width);
+      base = base || parseFloat(getComputedStyle(v).fontSize);
+    }
+    return scale < 1 ? Math.floor(base * scale * 0.96) + "px" : "";
+  });
+  groups.forEach((values, i) => {
+    if (sizes[i]) for (const v of values) v.style.fontSize = sizes[i];
+  });
 }
 
 // What the page claims, recomputed every second from the ages of the data it holds.
@@ -199,6 +225,7 @@ async function poll() {
 
 window.addEventListener("resize", () => {
   if (board.data) layout(document.getElementById("contacts"), board.data.contacts.length);
+  fitValues();
 });
 setInterval(freshness, 1000);
 poll();

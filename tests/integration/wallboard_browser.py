@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 CHROMIUM = shutil.which("chromium")
-SIZES = ((1280, 720), (1920, 1080), (3840, 2160))
+SIZES = ((1280, 720), (1600, 900), (1920, 1080), (3840, 2160))
 DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 try:
@@ -67,6 +67,21 @@ def scroll_size(page: Page) -> tuple[int, int, int, int]:
     return tuple(page.evaluate(  # type: ignore[return-value]
         "() => [document.scrollingElement.scrollWidth, innerWidth, "
         "document.scrollingElement.scrollHeight, innerHeight]"))
+
+
+OVERFLOWING_VALUES_JS = """() => [...document.querySelectorAll('.metric .value')].filter((v) => {
+  const cell = v.parentElement, style = getComputedStyle(cell);
+  const box = cell.getBoundingClientRect(), r = v.getBoundingClientRect();
+  return r.left < box.left + parseFloat(style.paddingLeft) - 1
+    || r.right > box.right - parseFloat(style.paddingRight) + 1;
+}).map((v) => v.closest('article').dataset.queue + '/' + v.parentElement.dataset.metric
+  + ' = ' + v.textContent)"""
+
+
+def overflowing_values(page: Page) -> list[str]:
+    """The figures wider than their cells ("tile/metric = text"): they would run into the
+    next cell."""
+    return page.evaluate(OVERFLOWING_VALUES_JS)  # type: ignore[no-any-return]
 
 
 def contrast_violations(page: Page) -> list[str]:

@@ -392,7 +392,9 @@ class Engine:
         event arrived for it. A prune up to its expiry retires it with every other entity
         expired by then, so that the base written carries a watermark past its expiry and
         no entity expired at that watermark is left out of the base."""
-        self.prune(until_us=kind.expires_us(record) + 1)  # type: ignore[attr-defined]
+        expires = getattr(kind, "expires_us", None)
+        due = expires(record) if expires is not None else None
+        self.prune(until_us=self.stream_us if due is None else due + 1)
         if key in self._records:  # not filed where that prune looked: fold it alone
             self._fold(key, kind, self.admission_view.labels())
             self._folded_us = max(self._folded_us, self.stream_us)

@@ -6,6 +6,7 @@ very same item objects are still there (``ListJson``). Base records are written 
 from __future__ import annotations
 
 import random
+import tracemalloc
 from typing import Any, NamedTuple
 
 import orjson
@@ -136,6 +137,21 @@ class TestRecordsAreWrittenByteForByte:
             record = {"tl": [change(j) for j in range(LONG_LIST)]}
             assert lists.encode(f"agent:{i}".encode(), record) == plain(record)
             assert lists._items <= lists.KEPT_ITEMS
+
+    def test_the_json_kept_takes_its_own_size_not_orjsons_buffer(self) -> None:
+        """orjson's output sits in a buffer of at least 4 KiB; the item JSON kept between
+        writes (an agent's two days of state changes) must not keep those buffers."""
+        lists = ListJson()
+        items = 4 * LONG_LIST
+        tracemalloc.start()
+        try:
+            lists.encode(b"agent:a", {"tl": [change(i) for i in range(items)]})
+            lists.encode(b"agent:a", {"tl": [change(i) for i in range(items + 8)]})
+            kept, _ = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        json_bytes = sum(len(part) for part in lists._lists[b"agent:a"][1])
+        assert kept < 2 * json_bytes + items * 200  # orjson's buffers alone: items × 4 KiB
 
     def test_base_records_go_first(self) -> None:
         base = f"{BASE_KEY}:0".encode()

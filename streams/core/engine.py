@@ -397,8 +397,7 @@ class Engine:
         self.prune(until_us=self.stream_us if due is None else due + 1)
         if key in self._records:  # not filed where that prune looked: fold it alone
             self._fold(key, kind, self.admission_view.labels())
-            self._folded_us = max(self._folded_us, self.stream_us)
-            self._write_base()
+            self._write_base()  # the prune's limit is past its expiry already
             self.store.delete(key)
 
     def _fold(self, key: str, kind: EntityKind, label: QueueLabels) -> None:

@@ -494,7 +494,11 @@ class Engine:
                 expired.append((key, kind))
                 continue
             if limit < stream and kind.expired(record, stream):
-                continue  # filed early (a trim, idle): retired by a later chunk
+                # filed early (a trim, going idle) and expired after the limit: filed again
+                # at its expiry, retired by the chunk that reaches it (left where it was, a
+                # step this chunk visited, the next chunk would visit it again, and so on)
+                self._file(key, kind.expires_us(record) // PRUNE_STEP_US)  # type: ignore
+                continue
             dropped = kind.trim(record, stream)
             if dropped:
                 self._trimmed(key, kind, record, dropped)
@@ -569,7 +573,10 @@ class Engine:
             idle_us = self._idle_due_us(kind, record)
             if idle_us is not None and idle_us < due_us:
                 due_us = idle_us
-        step = None if due_us is None else due_us // PRUNE_STEP_US
+        self._file(key, None if due_us is None else due_us // PRUNE_STEP_US)
+
+    def _file(self, key: str, step: int | None) -> None:
+        """File ``key`` in the prune index at ``step`` (None: undated)."""
         old = self._due_step.get(key)
         if step == old:
             if step is None:

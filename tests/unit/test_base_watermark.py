@@ -215,3 +215,30 @@ def test_a_crash_at_any_point_of_a_chunked_prune_restarts_to_the_kpis_of_a_worke
         store.checkpoint()
         committed = n
     assert crashes >= 6  # the chunks wrote the base in several checkpoints
+
+
+def test_a_chunked_prune_finishes_when_entities_filed_early_expired_after_its_limit(
+        monkeypatch):
+    """Tickets solved at 10:00 are filed for the prune when they go idle (a day later), not
+    at their expiry (30 days after the solve). Stream time then jumps 40 days: a chunk that
+    stops at the idle step finds them expired at stream time but not by its limit. It files
+    them again at their expiry, so the next chunks move on and the prune finishes."""
+    monkeypatch.setattr(engine_module, "PRUNE_BUDGET", 5)
+    c = Centre()
+    for i in range(40):
+        c.event("ticket.created", "2026-11-02T09:00:00Z", ticket_id=f"t{i}", queue="support",
+                channel="email")
+        c.event("ticket.status_changed", f"2026-11-02T10:{i:02d}:00Z", ticket_id=f"t{i}",
+                status="solved")
+    for h in range(12, 24):  # calls expiring each hour after the idle step: more steps due
+        call(c, f"c{h}", "support", f"2026-11-02T{h:02d}:30:00Z", "abandoned",
+             f"2026-11-02T{h:02d}:31:00Z")
+    c.engine = Engine(c.config, MemoryStore())
+    c.feed()
+    _clock(c, "2026-12-12T12:00:00Z")
+    for _ in range(200):
+        c.engine.prune(budget=engine_module.PRUNE_BUDGET)
+        if not c.engine._prune_again_in:
+            break
+    assert not c.engine._prune_again_in
+    assert not [k for k in c.engine.kept_records() if k.startswith("ticket:")]

@@ -56,14 +56,21 @@ def _clock(c: Centre, at: str) -> None:
     c.feed([c.event("agent.state_changed", at, agent_id="clock", state="offline", queues=[])])
 
 
-def test_a_retirement_between_prunes_leaves_the_other_expired_entities_counted_after_a_restart():
+def _expired_since_the_last_prune() -> tuple[Centre, MemoryStore]:
+    """The sample fed, pruned at 11-24 08:30 (11-22's calls expire from 09:00: not yet), then
+    stream time at 09:20: now they have, and no prune has run since."""
     c = _centre()
     store = MemoryStore()
     c.engine = Engine(c.config, store)
     c.feed()
     _clock(c, "2026-11-24T08:30:00Z")
-    c.engine.prune()  # 11-22's calls expire from 09:00: not yet
-    _clock(c, "2026-11-24T09:20:00Z")  # now they have, and no prune has run since
+    c.engine.prune()
+    _clock(c, "2026-11-24T09:20:00Z")
+    return c, store
+
+
+def test_a_retirement_between_prunes_leaves_the_other_expired_entities_counted_after_a_restart():
+    c, store = _expired_since_the_last_prune()
     # an event for one of them: it is retired (folded into the base, written at once)
     c.feed([c.event("call.queued", "2026-11-24T09:21:00Z", call_id="d22c0", queue="a")])
     before = _totals(c.engine)
@@ -75,13 +82,7 @@ def test_a_retirement_between_prunes_leaves_the_other_expired_entities_counted_a
 
 
 def test_a_retirement_whose_record_delete_was_lost_is_not_counted_twice():
-    c = _centre()
-    store = MemoryStore()
-    c.engine = Engine(c.config, store)
-    c.feed()
-    _clock(c, "2026-11-24T08:30:00Z")
-    c.engine.prune()
-    _clock(c, "2026-11-24T09:20:00Z")
+    c, store = _expired_since_the_last_prune()
     stored = copy.deepcopy(store.data)
     c.feed([c.event("call.queued", "2026-11-24T09:21:00Z", call_id="d22c0", queue="a")])
     # a crash after the base write, before the retired entity's new record reached the store

@@ -64,3 +64,8 @@ def call(c: Centre, call_id: str, queue: str, queued: str, outcome: str | None =
         if outcome == "flowed_out":
             body.setdefault("reason", "timeout")
         c.event(f"call.{outcome}", at, **body)
+
+
+def advance_stream_time(c: Centre, at: str) -> None:
+    """Apply one unrelated event at ``at``: stream time is the newest event applied."""
+    c.feed([c.event("agent.state_changed", at, agent_id="clock", state="offline", queues=[])])

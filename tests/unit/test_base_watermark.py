@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 
 import orjson
-from kpi_helpers import Centre, call
+from kpi_helpers import Centre, advance_stream_time, call
 
 from streams.core import engine as engine_module
 from streams.core.config import parse_config
@@ -52,10 +52,6 @@ def _restart(store: MemoryStore, config) -> Engine:
     return restored
 
 
-def _clock(c: Centre, at: str) -> None:
-    c.feed([c.event("agent.state_changed", at, agent_id="clock", state="offline", queues=[])])
-
-
 def _expired_since_the_last_prune() -> tuple[Centre, MemoryStore]:
     """The sample fed, pruned at 11-24 08:30 (11-22's calls expire from 09:00: not yet), then
     stream time at 09:20: now they have, and no prune has run since."""
@@ -63,9 +59,9 @@ def _expired_since_the_last_prune() -> tuple[Centre, MemoryStore]:
     store = MemoryStore()
     c.engine = Engine(c.config, store)
     c.feed()
-    _clock(c, "2026-11-24T08:30:00Z")
+    advance_stream_time(c, "2026-11-24T08:30:00Z")
     c.engine.prune()
-    _clock(c, "2026-11-24T09:20:00Z")
+    advance_stream_time(c, "2026-11-24T09:20:00Z")
     return c, store
 
 
@@ -103,7 +99,7 @@ def test_a_prune_stopped_after_a_chunk_leaves_the_later_steps_counted_after_a_re
     reference = Engine(c.config)
     for ev in c.events:
         reference.apply(ev)
-    _clock(c, "2026-11-26T12:00:00Z")  # both days' calls expired: two prune steps due
+    advance_stream_time(c, "2026-11-26T12:00:00Z")  # both days' calls expired: two prune steps due
     assert c.engine.prune(budget=1) > 0
     assert c.engine._prune_again_in  # 11-23's step is left for the next chunk
     before = _totals(c.engine)
@@ -236,7 +232,7 @@ def test_a_chunked_prune_finishes_when_entities_filed_early_expired_after_its_li
              f"2026-11-02T{h:02d}:31:00Z")
     c.engine = Engine(c.config, MemoryStore())
     c.feed()
-    _clock(c, "2026-12-12T12:00:00Z")
+    advance_stream_time(c, "2026-12-12T12:00:00Z")
     for _ in range(200):
         c.engine.prune(budget=engine_module.PRUNE_BUDGET)
         if not c.engine._prune_again_in:

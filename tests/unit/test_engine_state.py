@@ -6,7 +6,7 @@ import copy
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kpi_helpers import Centre, call, us
+from kpi_helpers import Centre, advance_stream_time, call, us
 
 from streams.core.engine import BASE_KEY, Engine, MemoryStore
 from streams.core.entities.contact import RETENTION_US
@@ -45,11 +45,6 @@ def test_rebuilding_from_persisted_records_restores_every_kpi():
     assert exported(restored, NOW) == exported(c.engine, NOW)
     # and the restored engine still recognises the events it has seen
     assert {restored.apply(ev).value for ev in c.events} == {"duplicate"}
-
-
-def advance_stream_time(c: Centre, at: str) -> None:
-    """Apply one unrelated event at ``at``: stream time is the newest event applied."""
-    c.feed([c.event("agent.state_changed", at, agent_id="clock", state="offline", queues=[])])
 
 
 LATER = "2026-11-24T10:00:00Z"  # more than 48 h after the sample's newest event

@@ -10,7 +10,9 @@ order, as a live worker does (a backlog produced first would be drained topic by
 at its own pace: the small customers topic long before the calls). Every KPI is on, and the
 worker is scraped every ``--poll`` seconds. Each time it has handled another ``--every``
 events the bench prints a row: the worker's RSS (``VmRSS`` of ``/proc/<pid>/status``) and
-its anonymous part (``RssAnon``: the Python heap, RocksDB's memtables and block cache), the
+its anonymous part (``RssAnon``: the Python heap, RocksDB's memtables and block cache) split
+by mapping (:func:`memory_map`: glibc's main heap, its other threads' arenas, other anonymous
+mappings such as pymalloc's arenas), the
 size of its RocksDB databases on disk, the records they hold per entity kind (opened
 read-only beside the worker: what its last checkpoint wrote) and the seconds since the
 worker started. At the end, the RSS growth from the 2 M row to the last (issue 10 asks that
@@ -71,6 +73,39 @@ KIND_OF_PREFIX = {"call": "contact", "chat": "contact", "ticket": "ticket",
 
 def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+#: glibc's per-thread malloc arenas are mappings of this size, aligned to it (HEAP_MAX_SIZE
+#: on 64-bit: twice the largest mmap threshold), their unused part mapped ``---p``.
+THREAD_ARENA_BYTES = 64 * 2**20
+
+
+def memory_map(pid: int) -> dict[str, float]:
+    """Resident MiB of ``pid`` by kind of mapping (Linux ``/proc/<pid>/smaps``): ``heap``,
+    glibc's main arena (the main thread's blocks of 128 KiB or less that are not Python
+    objects of 512 bytes or less); ``thread arenas``, glibc's arenas of other threads
+    (RocksDB's flushes and compactions, the threads of the worker's pools); ``anon``, every
+    other anonymous mapping (pymalloc's 1 MiB arenas: Python objects of 512 bytes or less;
+    blocks over glibc's mmap threshold; thread stacks); ``file``, mapped files (code, RocksDB
+    files read by mmap)."""
+    out = {"heap": 0.0, "thread arenas": 0.0, "anon": 0.0, "file": 0.0}
+    kind = "anon"
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split(None, 5)
+        if "-" in head[0] and len(head) >= 5 and ":" not in head[0]:
+            start = int(head[0].split("-", 1)[0], 16)
+            name = head[5] if len(head) > 5 else ""
+            if name == "[heap]":
+                kind = "heap"
+            elif name.startswith("/"):
+                kind = "file"
+            elif not name and start % THREAD_ARENA_BYTES == 0 and head[1].startswith("rw"):
+                kind = "thread arenas"
+            else:
+                kind = "anon"
+        elif head[0] == "Rss:":
+            out[kind] += int(head[1]) / 1024
+    return out
 
 
 def proc_memory(pid: int) -> tuple[float, float]:
@@ -160,6 +195,7 @@ def records_per_kind(tables: Path) -> tuple[Counter[str], float]:
 
 
 HEADER = (f"{'events':>12} {'sent':>12} {'seconds':>8} {'RSS MiB':>8} {'anon MiB':>9} "
+          f"{'heap':>6} {'threads':>7} {'mmaps':>6} "
           f"{'peak MiB':>9} {'disk MiB':>9} {'customer':>9} {'ticket':>8} {'contact':>8} "
           f"{'feedback':>9} "
           f"{'agent':>6} {'invalid':>8}")
@@ -197,17 +233,20 @@ def monitor(worker: Worker, tables: Path, args: argparse.Namespace, progress: Pr
             if args.settle:
                 stuck = stuck or not wait_settled(worker, progress)
             rss, anon = proc_memory(worker.proc.pid)
+            maps = memory_map(worker.proc.pid)
             peak = max(peak, rss)
             kinds, disk = records_per_kind(tables)
             row = {"events": int(progress.handled), "sent": progress.sent,
                    "seconds": now - started, "rss_mib": rss, "anon_mib": anon,
-                   "peak_mib": peak, "disk_mib": disk, "records": dict(kinds),
+                   "peak_mib": peak, "disk_mib": disk, "maps_mib": maps, "records": dict(kinds),
                    "invalid": int(invalid)}
             rows.append(row)
             peak = 0.0
             progress.settled.set()
             print(f"{row['events']:>12,} {row['sent']:>12,} {row['seconds']:>8,.0f} "
-                  f"{rss:>8,.0f} {anon:>9,.0f} {row['peak_mib']:>9,.0f} {disk:>9,.0f} "
+                  f"{rss:>8,.0f} {anon:>9,.0f} {maps['heap']:>6,.0f} "
+                  f"{maps['thread arenas']:>7,.0f} {maps['anon']:>6,.0f} "
+                  f"{row['peak_mib']:>9,.0f} {disk:>9,.0f} "
                   f"{kinds['customer']:>9,} "
                   f"{kinds['ticket']:>8,} {kinds['contact']:>8,} {kinds['feedback']:>9,} "
                   f"{kinds['agent']:>6,} {row['invalid']:>8,}", flush=True)

@@ -71,3 +71,17 @@ def test_aiokafka_finds_a_cached_topic_without_tracking_it_which_checkpoint_work
     assert "_wait_on_metadata(topic)" in source
     wait = inspect.getsource(aiokafka.client.AIOKafkaClient._wait_on_metadata)
     assert wait.index("return partitions") < wait.index("self.add_topic(topic)")
+
+
+def test_fausts_consumer_gives_aiokafka_the_apps_max_poll_records():
+    """The worker bounds the records taken from aiokafka at a time with Faust's
+    ``broker_max_poll_records`` (streams/worker/app.py ``POLL_RECORDS``): Faust must pass it to
+    the consumer, and take each batch from aiokafka's fetcher with it."""
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    create = inspect.getsource(AIOKafkaConsumerThread._create_worker_consumer)
+    assert "max_poll_records=conf.broker_max_poll_records" in create
+    getmany = inspect.getsource(AIOKafkaConsumerThread.getmany)
+    assert "max_records=_consumer._max_poll_records" in getmany
+    fetched = inspect.getsource(aiokafka.consumer.fetcher.Fetcher.fetched_records)
+    assert "getall(max_records)" in fetched

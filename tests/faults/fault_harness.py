@@ -201,6 +201,9 @@ def wait_fleet_equals_replay(workers: Sequence[Worker], path: Path) -> None:
         return not last
 
     try:
-        wait_for(check, "the workers' summed exports to equal the replay's", workers[-1])
+        wait_for(check, "the workers' summed exports to equal the replay's")
     except AssertionError as exc:
-        raise AssertionError(f"{exc}\nfirst differences:\n" + "\n".join(last[:20])) from None
+        logs = "".join(f"\nworker {n} log ({w.log_path}):\n{w.log_tail(2000)}"
+                       for n, w in enumerate(workers))
+        raise AssertionError(f"{exc}\nfirst differences:\n" + "\n".join(last[:20])
+                             + logs) from None

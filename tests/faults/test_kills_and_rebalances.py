@@ -106,6 +106,8 @@ def test_a_rolling_restart_of_three_workers_mid_stream_sums_to_the_replay(
     prefix = unique_name + "."
     workers = [Worker(kafka_bootstrap, unique_name, prefix, tmp_path / f"w{i}", free_port())
                for i in range(3)]
+    for worker in workers:  # Faust's recovery steps in the logs a failure shows
+        worker.env["CCPULSE_LOG_LEVEL"] = "info"
     try:
         for worker in workers:
             worker.start()

@@ -66,8 +66,8 @@ FETCH_BYTES_PER_PARTITION = 4 * 1024 * 1024
 #: Faust's default (all of them) turned a full fetch of a backlog, up to 50 MiB of events, into
 #: tens of MiB of small objects at once, and CPython keeps the arenas of such a peak. 20,000
 #: (one or two partitions' fetches of call events) kept the worker's RSS 80-90 MiB lower over
-#: 10 M events; 5,000 a little lower again, at more cost in throughput (docs/performance.md,
-#: "Memory").
+#: 10 M events, for ~9 % of a single topic's backlog rate (5,000: a little lower again, at a
+#: cost within the same noise; docs/performance.md, "Memory").
 POLL_RECORDS = 20_000
 #: Reason code of an event that was valid but made the engine fail (a bug): dead-lettered too.
 PROCESSING_ERROR = "processing_error"

@@ -138,6 +138,22 @@ class RecordStore(Protocol):
     def delete(self, key: str) -> None: ...
 
 
+class SpillStore(RecordStore, Protocol):
+    """A store an engine can leave idle records in (the worker's RocksDB tables): it reads a
+    record back as persisted, and tells whether it holds a key's latest put yet."""
+
+    #: Whether records may be left here (a store in memory would hold them larger).
+    spills: bool
+
+    def holds(self, key: str) -> bool:
+        """Whether :meth:`get` gives the record last put for ``key`` (no write pending)."""
+        ...
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The persisted record of ``key`` (JSON-decoded), or None."""
+        ...
+
+
 class NoStore:
     """No durability: the replay and the backfill run from their files again, so they keep
     no copy of the records (the engine holds them, a frozen one as bytes)."""
@@ -222,10 +238,15 @@ class Engine:
                  directory: Directory | None = None,
                  admission_view: AdmissionView | None = None, *, freezes: bool = True):
         """``freezes``: whether idle entities are frozen (:data:`_FREEZING`); False keeps every
-        record as objects (the tests compare both)."""
+        record as objects (the tests compare both). A ``store`` that ``spills``
+        (:class:`SpillStore`: the worker's local RocksDB) keeps the idle ones instead: their
+        records leave memory once it holds them (:meth:`spill`), read back when needed."""
         self.config = config
         self.partition = partition
         self.store: RecordStore = store if store is not None else MemoryStore()
+        #: Where idle records go when the store holds them (None: frozen as bytes in memory).
+        self._spill_store: SpillStore | None = (
+            store if freezes and getattr(store, "spills", False) else None)  # type: ignore
         self.directory = directory if directory is not None else Directory()
         self.directory.engines.append(self)
         self.ledger = Ledger(config)
@@ -255,7 +276,8 @@ class Engine:
         #: Entities restored from a snapshot (:meth:`load_snapshot`) whose records are still
         #: only in the store: read by ``_cold_source`` when first needed (:meth:`_record`).
         self._cold: set[str] = set()
-        self._cold_source: Callable[[str], dict[str, Any] | None] | None = None
+        self._cold_source: Callable[[str], dict[str, Any] | None] | None = (
+            None if self._spill_store is None else self._spill_store.get)
         self._cold_undated: list[str] = []
         #: Idle entities (:data:`_FREEZING`): their records as :class:`~streams.core.frozen.Freezer`
         #: gives them, brought back by :meth:`_record`.
@@ -621,16 +643,40 @@ class Engine:
         return kind.idle_due_us(record)  # type: ignore[attr-defined,no-any-return]
 
     def _freeze(self, key: str, kind: EntityKind, record: Record) -> None:
-        """Keep an idle entity's record as bytes (:class:`streams.core.frozen.Freezer`) and
-        drop its contributions (the ledger keeps counting them) and the event ids it holds:
-        :meth:`_record` brings all three back as they were. Filed for prune by its expiry and
-        trims only."""
-        self._frozen[key] = self._freezer.freeze(kind.name, record)
+        """Keep an idle entity's record as bytes (:class:`streams.core.frozen.Freezer`), or
+        with a spilling store that holds it already, nowhere in memory (cold: read back from
+        the store as after a snapshot restore), and drop its contributions (the ledger keeps
+        counting them) and the event ids it holds: :meth:`_record` brings all three back as
+        they were. Filed for prune by its expiry and trims only."""
+        spill_store = self._spill_store
+        if spill_store is not None and spill_store.holds(key):
+            self._cold.add(key)
+        else:  # a write of it still pending: :meth:`spill` moves it once written
+            self._frozen[key] = self._freezer.freeze(kind.name, record)
         del self._records[key]
         self._contributions.pop(key, None)
         for event_id in kind.event_ids(record):
             self._release(event_id, key)
         self._track(key, kind, record, hot=False)
+
+    def spill(self) -> int:
+        """With a spilling store (:class:`SpillStore`), leave there the frozen records it now
+        holds (frozen while a write of theirs was pending): the worker calls this after each
+        checkpoint. Returns how many left memory. Changes no value."""
+        spill_store = self._spill_store
+        if spill_store is None or not self._frozen:
+            return 0
+        held = [key for key in self._frozen if spill_store.holds(key)]
+        for key in held:
+            del self._frozen[key]
+        self._cold.update(held)
+        return len(held)
+
+    @property
+    def cold_count(self) -> int:
+        """How many entities' records are only in the store (spilled, or not yet read after
+        a snapshot restore)."""
+        return len(self._cold)
 
     @property
     def frozen_count(self) -> int:
@@ -639,8 +685,9 @@ class Engine:
 
     def kept_records(self) -> dict[str, Record]:
         """Entity key -> record of every entity held in memory, a frozen one as a thawed copy
-        (for reading: tools and tests; a change to a copy is not kept). Cold entities (still
-        only in the store after a snapshot restore) are left out."""
+        (for reading: tools and tests; a change to a copy is not kept). Cold entities (only
+        in the store: idle ones spilled, or not yet read after a snapshot restore) are left
+        out."""
         out = dict(self._records)
         for key, frozen in self._frozen.items():
             out[key] = self._freezer.thaw(frozen)
@@ -833,8 +880,8 @@ class Engine:
         self._cold.discard(key)
         raw = self._cold_source(key) if self._cold_source is not None else None
         if raw is None:
-            raise LookupError(f"entity {key!r} of the snapshot of partition {self.partition} "
-                              "is missing from the store")
+            raise LookupError(f"entity {key!r} of partition {self.partition}, kept in the "
+                              "store (a snapshot's or an idle one), is missing from it")
         return self._bring_in(key, *self._decoded(raw))
 
     def _bring_in(self, key: str, kind: EntityKind, record: Record) -> Record:

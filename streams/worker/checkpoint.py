@@ -50,17 +50,41 @@ Write = tuple[bytes, bytes | None]
 
 
 class TableStore:
-    """A :class:`~streams.core.engine.RecordStore` that marks records dirty for the next flush."""
+    """A :class:`~streams.core.engine.RecordStore` that marks records dirty for the next flush.
 
-    def __init__(self, pending: Pending, partition: int) -> None:
+    Given the table's local ``data`` and a RocksDB store behind it, it is also a
+    :class:`~streams.core.engine.SpillStore`: the engine leaves idle records in it rather
+    than in memory (issue 10: memory that stays flat), reading one back when an event, a
+    prune or a reference needs it. It holds a key's latest put once no write of the key is
+    pending and no checkpoint is in flight (``busy``: a checkpoint takes the pending writes
+    before Kafka acknowledges them, and writes the local store after)."""
+
+    def __init__(self, pending: Pending, partition: int, data: Any = None,
+                 busy: Callable[[], bool] | None = None) -> None:
         self._pending = pending
         self._partition = partition
+        self._db = (data._db_for_partition if hasattr(data, "_db_for_partition")
+                    and busy is not None else None)
+        self._busy = busy
+        self.spills = self._db is not None
 
     def put(self, key: str, record: dict[str, Any]) -> None:
         self._pending[table_key(key, self._partition)] = (self._partition, record)
 
     def delete(self, key: str) -> None:
         self._pending[table_key(key, self._partition)] = (self._partition, None)
+
+    def holds(self, key: str) -> bool:
+        """Whether :meth:`get` gives ``key``'s latest put: written, none pending or in flight."""
+        return (self._db is not None and not self._busy()  # type: ignore[misc]
+                and table_key(key, self._partition) not in self._pending)
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """``key``'s record in the local store, JSON-decoded (None: none, or no local store)."""
+        if self._db is None:
+            return None
+        raw = self._db(self._partition).get(table_key(key, self._partition))
+        return None if raw is None else orjson.loads(raw)  # type: ignore[no-any-return]
 
 
 def table_key(key: str, partition: int) -> bytes:

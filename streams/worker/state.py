@@ -206,7 +206,8 @@ class WorkerState:
 
     def _new_engine(self, tp: TP) -> Engine:
         topic, p = tp
-        store = TableStore(self.pending[topic], p) if topic in self.tables else None
+        store = (TableStore(self.pending[topic], p, self.tables[topic].data,
+                            self._checkpointing.locked) if topic in self.tables else None)
         return Engine(self.config, store, partition=p,
                       directory=self.directories.setdefault(p, Directory()),
                       admission_view=self.admissions)
@@ -375,7 +376,16 @@ class WorkerState:
                                        before=self.journal_write)
             if captured:
                 self._write_captured(captured)
-            return written
+        self.spill()  # no await since the lock was let go: no checkpoint in flight
+        return written
+
+    def spill(self) -> int:
+        """Leave in the local stores the idle records frozen while a write of theirs was
+        pending and now written (``Engine.spill``); returns how many. Only between
+        checkpoints (a record taken by one in flight is not in the local store yet)."""
+        if self._checkpointing.locked():
+            return 0
+        return sum(engine.spill() for engine in self.engines.values())
 
     def _snapshots_due(self) -> list[TP]:
         """The partitions whose engines to snapshot at this checkpoint, most needed first:
@@ -438,7 +448,9 @@ class WorkerState:
         async with self._checkpointing:
             written = await checkpoint(self.tables, self.pending, producer,
                                        before=self.journal_write)
-            return written, self.write_snapshots(tps)
+            snapshots = self.write_snapshots(tps)
+        self.spill()
+        return written, snapshots
 
     # ------------------------------------------------------------------ live clocks
     def note_read(self, tp: TP) -> None:

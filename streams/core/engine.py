@@ -672,6 +672,12 @@ class Engine:
         self._cold.update(held)
         return len(held)
 
+    def held(self) -> dict[str, int]:
+        """How many entities' records are held where: ``memory`` (objects), ``frozen``
+        (bytes in memory), ``disk`` (only in the store: :attr:`cold_count`)."""
+        return {"memory": len(self._records), "frozen": len(self._frozen),
+                "disk": len(self._cold)}
+
     @property
     def cold_count(self) -> int:
         """How many entities' records are only in the store (spilled, or not yet read after

@@ -393,6 +393,15 @@ CATALOGUE: tuple[FamilySpec, ...] = (
                "Dead letters of this worker waiting for the dead-letter topic to acknowledge "
                "them (a bounded buffer: when it is full the worker stops fetching).",
                (), _PIPE),
+    FamilySpec("cc_entities", _G,
+               "Entities this worker keeps, by where their record is: memory (as objects), "
+               "frozen (idle, compressed in memory until written to the local store), disk "
+               "(idle, or not read since a restart: only in the local store).", ("where",),
+               _PIPE),
+    FamilySpec("cc_local_store_memory_bytes", _G,
+               "Memory of this worker's local stores (RocksDB's shared block cache, its "
+               "memtables charged to it), bytes; bounded by the worker's store budget.", (),
+               _PIPE),
     FamilySpec("cc_build_info", _G, "ccpulse build; the value is always 1.", ("version",),
                _PIPE),
 )

@@ -47,7 +47,7 @@ from streams.worker.restore import restore_batch
 from streams.worker.snapshots import Snapshots
 from streams.worker.state import TP, WorkerState
 from streams.worker.status import status
-from streams.worker.store_options import STORE_URL, table_options
+from streams.worker.store_options import STORE_URL, store_memory, table_options
 
 log = logging.getLogger("ccpulse.worker")
 
@@ -472,11 +472,22 @@ class Pipeline:
         families = self.state.families(stateful)
         families.append(self._consumer_lag(active))
         families.append(self.deadletters.family())
+        families.append(self._local_store_memory())
         return families
 
     def snapshot(self) -> bytes:
         families = self.families()
         return render(lambda: families)
+
+    def _local_store_memory(self) -> Any:
+        """``cc_local_store_memory_bytes``: what the block cache every local RocksDB store of
+        this worker shares holds (its memtables charged to it); no sample before a store
+        opened, or with a store in memory."""
+        fam = new_family("cc_local_store_memory_bytes")
+        shared = store_memory(self.app)
+        if shared is not None:
+            fam.samples[()] = shared.cache.get_usage()
+        return fam
 
     def _consumer_lag(self, active: set[TP]) -> Any:
         """High-water mark minus the next offset to process: after the last message this

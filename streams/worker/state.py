@@ -33,7 +33,7 @@ from streams.core.admission import AdmissionView
 from streams.core.config import Config
 from streams.core.engine import BASE_KEY, Directory, Engine
 from streams.core.kpis import all_families
-from streams.core.metrics import Family
+from streams.core.metrics import Family, new_family
 from streams.core.pipeline import PipelineStats
 from streams.runtime import freeze_long_lived
 from streams.worker.checkpoint import (
@@ -499,4 +499,16 @@ class WorkerState:
         tps = [tp for tp in sorted(set(active)) if tp in self.engines]
         ledgers = [self.engines[tp].ledger for tp in tps]
         live = [self.live_clock(tp, now) for tp in tps]
-        return [*all_families(self.config, ledgers, now, live), *self.stats.families()]
+        return [*all_families(self.config, ledgers, now, live), *self.stats.families(),
+                self.entities_family()]
+
+    def entities_family(self) -> Family:
+        """``cc_entities``: the entities of every engine of this worker by where their record
+        is (``Engine.held``)."""
+        family = new_family("cc_entities")
+        totals = {"memory": 0, "frozen": 0, "disk": 0}
+        for engine in self.engines.values():
+            for where, n in engine.held().items():
+                totals[where] += n
+        family.samples = {(where,): n for where, n in totals.items()}
+        return family

@@ -107,6 +107,12 @@ def shared_memory(app: Any) -> SharedMemory:
     return shared
 
 
+def store_memory(app: Any) -> SharedMemory | None:
+    """The :class:`SharedMemory` of ``app``'s stores, None before its first database opened
+    (or with no RocksDB store)."""
+    return _SHARED.get(app)
+
+
 class BoundedMemoryOptions(RocksDBOptions):
     """Faust's settings for one database (``options`` of the table, bloom filter, index
     type, file size), with the shared cache and write buffer manager of ``shared``."""

@@ -28,7 +28,8 @@ from streams.children import die_with_parent_hook
 WAIT_TIMEOUT_S = 90.0
 
 PIPELINE_FAMILIES = ("cc_events_", "cc_event_lag_seconds", "cc_last_event_timestamp_seconds",
-                     "cc_consumer_lag_messages", "cc_dead_letters_pending", "cc_build_info")
+                     "cc_consumer_lag_messages", "cc_dead_letters_pending", "cc_build_info",
+                     "cc_entities", "cc_local_store_memory_bytes")
 #: Families whose value moves with the clock between a scrape and the replay's --as-of.
 CLOCK_FAMILIES = ("cc_queue_oldest_wait_seconds", "cc_occupancy_ratio",
                   "cc_per_agent_occupancy_ratio")

@@ -213,5 +213,8 @@ def test_the_workers_checkpoint_leaves_idle_records_in_the_local_store(tmp_path)
         producer.acknowledge()
         await task
         assert engine.cold_count and not engine.frozen_count
+        held = state.entities_family().samples  # cc_entities{where}
+        assert held == {("memory",): len(engine._records), ("frozen",): 0,
+                        ("disk",): engine.cold_count}
 
     asyncio.run(scenario())

@@ -1,0 +1,91 @@
+"""Idle records on disk through the real broker: a worker leaves the records of idle entities
+(tickets solved over a day ago, customers without an event for a day) in its local RocksDB
+store instead of memory, and reads one back when an event, a trim or a retirement needs it
+(``Engine.spill``, ``streams.worker.checkpoint.TableStore``; docs/performance.md). It must
+still expose exactly what ``ccpulse replay`` gives: after the backlog, after every event is
+sent again (duplicates of entities on disk) with fresh traffic, and after a SIGKILL and a
+restart on the same data directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import orjson
+from kafka_reads import committed_offsets
+from worker_harness import Worker, cli, free_port, wait_equals_replay, wait_for
+
+from streams.simulate.generator import generate
+from streams.simulate.scenarios import contact_centre
+
+DAY_MS = 86_400_000
+#: The entity families whose records go idle (tickets, customers and their marketing spend).
+IDLE_FAMILIES = ("ticket", "customer", "marketing")
+
+
+def tickets_and_customers(path: Path, start_ms: int, duration_ms: int, seed: int) -> int:
+    """The contact-centre scenario's ticket and customer events in ``[start_ms, start_ms +
+    duration_ms)``, written to ``path``; returns how many."""
+    events = [e for e in generate(contact_centre(), seed=seed, start_ms=start_ms,
+                                  duration_ms=duration_ms)
+              if e["type"].split(".")[0] in IDLE_FAMILIES]
+    path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    return len(events)
+
+
+def produce(bootstrap: str, prefix: str, path: Path) -> None:
+    done = cli("produce", str(path), "--broker", bootstrap, "--topic-prefix", prefix)
+    assert done.returncode == 0, done.stderr.decode()
+
+
+def held(worker: Worker) -> dict[str, float]:
+    """``cc_entities`` by ``where``."""
+    return {dict(labels)["where"]: v for (name, labels), v in worker.metrics().items()
+            if name == "cc_entities"}
+
+
+def test_idle_records_go_to_disk_and_every_value_stays_the_replays(
+        kafka_bootstrap, unique_name, tmp_path):
+    now_ms = time.time_ns() // 1_000_000
+    backlog = tmp_path / "backlog.jsonl"
+    tickets_and_customers(backlog, now_ms - 3 * DAY_MS, 3 * DAY_MS - 120_000, seed=51)
+    prefix = unique_name + "."
+    produce(kafka_bootstrap, prefix, backlog)
+    files = [backlog]
+    data = tmp_path / "node"
+    worker = Worker(kafka_bootstrap, unique_name, prefix, data, free_port())
+    try:
+        worker.start()
+        wait_equals_replay(worker, files)
+        # written at a checkpoint, then left there: on disk, not in memory
+        wait_for(lambda: held(worker).get("disk", 0) > 1000, "idle records on disk", worker)
+        where = held(worker)
+        assert where["disk"] > where["memory"], where
+        local = [v for (name, _), v in worker.metrics().items()
+                 if name == "cc_local_store_memory_bytes"]
+        assert local and local[0] > 0, local
+
+        fresh = tmp_path / "fresh.jsonl"
+        tickets_and_customers(fresh, time.time_ns() // 1_000_000 - 60_000, 50_000,
+                                      seed=52)
+        produce(kafka_bootstrap, prefix, fresh)
+        files.append(fresh)
+        # every event again: duplicates, most of them of entities on disk, read back to be
+        # told apart
+        produce(kafka_bootstrap, prefix, backlog)
+        wait_for(lambda: sum(v for (n, _), v in worker.metrics().items()
+                             if n == "cc_events_duplicate_total") > 1000,
+                 "the resent events to be counted as duplicates", worker)
+        wait_equals_replay(worker, files)
+
+        wait_for(lambda: sum(max(0, o) for o in asyncio.run(committed_offsets(
+            kafka_bootstrap, unique_name)).values()) > 0, "offsets committed", worker)
+        worker.kill()  # SIGKILL: no clean stop, no snapshot at the end
+        restarted = Worker(kafka_bootstrap, unique_name, prefix, data, free_port())
+        worker = restarted
+        restarted.start()
+        wait_equals_replay(restarted, files)
+    finally:
+        worker.stop()

@@ -3,22 +3,23 @@ advances, through a real Kafka broker?
 
 ``--events`` simulated events of the contact-centre scenario (every event family, ~100,000
 events a simulated day: 10 M events are 100 days; the stream of ``bench/bench_memory.py``,
-ending before now: the worker dead-letters an event stamped ahead of its clock) are sent to
-the broker as fast as one worker handles them: the producer stays at most
-``--max-lag`` events ahead of it, so the worker meets every topic's events roughly in stream
-order, as a live worker does (a backlog produced first would be drained topic by topic, each
-at its own pace: the small customers topic long before the calls). Every KPI is on, and the
-worker is scraped every ``--poll`` seconds. Each time it has handled another ``--every``
-events the bench prints a row: the worker's RSS (``VmRSS`` of ``/proc/<pid>/status``) and
-its anonymous part (``RssAnon``: the Python heap, RocksDB's memtables and block cache) split
-by mapping (:func:`memory_map`: glibc's main heap, its other threads' arenas, other anonymous
-mappings such as pymalloc's arenas), the
-size of its RocksDB databases on disk, the records they hold per entity kind (opened
-read-only beside the worker: what its last checkpoint wrote) and the seconds since the
-worker started. At the end, the RSS growth from the 2 M row to the last (issue 10 asks that
-RSS after 10 M be within 10 % of RSS after 2 M). The worker gets glibc's malloc settings as
-the container image and the demo give them (``streams.worker.allocator``; ``--plain-malloc``:
-glibc's defaults, unless this process's environment sets them).
+ending before now: the worker dead-letters an event stamped ahead of its clock) are sent to the
+broker as fast as one worker handles them: the producer stays at most ``--max-lag`` events
+ahead of it, so the worker meets every topic's events roughly in stream order, as a live worker
+does (a backlog produced first would be drained topic by topic, each at its own pace: the small
+customers topic long before the calls). Every KPI is on, and the worker is scraped every
+``--poll`` seconds. Each time it has handled another ``--every`` events the bench prints a row:
+the worker's RSS (``VmRSS`` of ``/proc/<pid>/status``) and its anonymous part (``RssAnon``: the
+Python heap, RocksDB's memtables and block cache) split by mapping (:func:`memory_map`: glibc's
+main heap, its other threads' arenas, other anonymous mappings such as pymalloc's arenas), the
+size of its RocksDB databases on disk, the records they hold per entity kind (opened read-only
+beside the worker: what its last checkpoint wrote), the seconds since the worker started, and
+from its ``/metrics`` the entities whose records it holds in memory (as objects or frozen) and
+those left on disk (``cc_entities``), and what its RocksDB cache and memtables hold
+(``cc_local_store_memory_bytes``). At the end, the RSS growth from the 2 M row to the last
+(issue 10 asks that RSS after 10 M be within 10 % of RSS after 2 M). The worker gets glibc's
+malloc settings as the container image and the demo give them (``streams.worker.allocator``;
+``--plain-malloc``: glibc's defaults, unless this process's environment sets them).
 
 The hour-long live soak (``bench/bench_soak.py``) covers three simulated weeks; this covers
 100 simulated days in as long as the worker takes to handle the events. The state a worker
@@ -198,7 +199,19 @@ HEADER = (f"{'events':>12} {'sent':>12} {'seconds':>8} {'RSS MiB':>8} {'anon MiB
           f"{'heap':>6} {'threads':>7} {'mmaps':>6} "
           f"{'peak MiB':>9} {'disk MiB':>9} {'customer':>9} {'ticket':>8} {'contact':>8} "
           f"{'feedback':>9} "
-          f"{'agent':>6} {'invalid':>8}")
+          f"{'agent':>6} {'invalid':>8} {'in memory':>10} {'on disk':>8} {'store MiB':>10}")
+
+
+def held_where(worker: Worker) -> tuple[dict[str, float], float]:
+    """The worker's entities by where their record is (``cc_entities``: memory, frozen,
+    disk) and its local stores' memory in MiB (``cc_local_store_memory_bytes``)."""
+    status, body = worker._get("/metrics")
+    if status != 200:
+        return {}, 0.0
+    metrics = parse_metrics(body)
+    where = {dict(labels)["where"]: v for (n, labels), v in metrics.items() if n == "cc_entities"}
+    store = sum(v for (n, _), v in metrics.items() if n == "cc_local_store_memory_bytes")
+    return where, store / 2**20
 
 
 def monitor(worker: Worker, tables: Path, args: argparse.Namespace, progress: Progress,
@@ -236,10 +249,11 @@ def monitor(worker: Worker, tables: Path, args: argparse.Namespace, progress: Pr
             maps = memory_map(worker.proc.pid)
             peak = max(peak, rss)
             kinds, disk = records_per_kind(tables)
+            where, store = held_where(worker)
             row = {"events": int(progress.handled), "sent": progress.sent,
                    "seconds": now - started, "rss_mib": rss, "anon_mib": anon,
                    "peak_mib": peak, "disk_mib": disk, "maps_mib": maps, "records": dict(kinds),
-                   "invalid": int(invalid)}
+                   "invalid": int(invalid), "held": where, "store_mib": store}
             rows.append(row)
             peak = 0.0
             progress.settled.set()
@@ -249,7 +263,9 @@ def monitor(worker: Worker, tables: Path, args: argparse.Namespace, progress: Pr
                   f"{row['peak_mib']:>9,.0f} {disk:>9,.0f} "
                   f"{kinds['customer']:>9,} "
                   f"{kinds['ticket']:>8,} {kinds['contact']:>8,} {kinds['feedback']:>9,} "
-                  f"{kinds['agent']:>6,} {row['invalid']:>8,}", flush=True)
+                  f"{kinds['agent']:>6,} {row['invalid']:>8,} "
+                  f"{where.get('memory', 0) + where.get('frozen', 0):>10,.0f} "
+                  f"{where.get('disk', 0):>8,.0f} {store:>10,.1f}", flush=True)
             while next_row <= progress.handled:
                 next_row += args.every
             if stuck:

@@ -1,7 +1,8 @@
 """Pipeline health (``ccpulse-pipeline``): is the stream processor keeping up and trustworthy?
 
 Workers, throughput, rejected events (invalid, duplicate, late, stale), event lag, data age
-per topic, Kafka consumer lag, and the exporter's own scrape size and duration.
+per topic, Kafka consumer lag, the exporter's own scrape size and duration, and where the
+workers keep their entities (memory or the local store) with what RocksDB's cache holds.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def build() -> model.Dashboard:
         ("Rejected events", rejected()),
         ("Lag and freshness", lag()),
         ("Exporter", exporter()),
+        ("State and memory", state()),
     ):
         board = board.with_row(row(title))
         for panel in contents:
@@ -220,6 +222,33 @@ def lag() -> list[panels.Panel]:
             w=8,
             h=8,
             description="One hot partition: a skewed key, or a stuck worker owning it.",
+        ),
+    ]
+
+
+def state() -> list[panels.Panel]:
+    return [
+        panels.graph(
+            "Entities by where their record is",
+            query(f"sum by (where) (cc_entities{{{JOB}}})", "{{where}}"),
+            unit="none",
+            w=12,
+            h=7,
+            description="Contacts, tickets, agents, customers and feedback the workers keep. "
+            "memory: as objects (the entities active in the last day, flat on a steady "
+            "floor); frozen: idle, in memory until their write reaches the local store; "
+            "disk: idle, only in the local store (RocksDB), read back when an event needs "
+            "them; grows with the retention windows (tickets 30 days, customers 13 months).",
+        ),
+        panels.graph(
+            "Local store memory by worker",
+            query(f"cc_local_store_memory_bytes{{{JOB}}}", "{{instance}}"),
+            unit="bytes",
+            w=12,
+            h=7,
+            description="RocksDB's block cache and memtables, shared by every local store of "
+            "a worker: bounded by its budget (64 MiB), whatever the partitions and the data "
+            "on disk.",
         ),
     ]
 

@@ -13,10 +13,10 @@ shares one LRU block cache of :data:`TOTAL_MEMORY_BYTES`, and one write buffer m
 memtables (at most :data:`MEMTABLE_BYTES` for all the databases together) are charged to that
 cache; the index and filter blocks of the table files are kept in the cache too, instead of
 beside each open file. So RocksDB holds about :data:`TOTAL_MEMORY_BYTES` whatever the number
-of databases (:func:`memory_budget_bytes`). The worker keeps every record it needs decoded in
-its engines, and reads the store only to restore (a sequential read: a cache does not help it)
-and to bring a record a snapshot left on disk into memory (once per record), so a small cache
-costs no speed. Small memtables are flushed more often: more, smaller files at level 0,
+of databases (:func:`memory_budget_bytes`). The worker keeps the records of active entities
+decoded in its engines, and reads the store only to restore (a sequential read: a cache does
+not help it) and to bring into memory a record a snapshot or an idle entity left on disk
+(once each time it is needed: ``Engine.spill``), so a small cache costs no speed. Small memtables are flushed more often: more, smaller files at level 0,
 compacted in RocksDB's background threads. docs/configuration.md ("Local state") gives the
 budget.
 

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import orjson
-from kafka_reads import committed_offsets
-from worker_harness import Worker, cli, free_port, wait_equals_replay, wait_for
+from test_worker_restarts_with_local_state import committed_total, produce
+from worker_harness import Worker, free_port, wait_equals_replay, wait_for
 
 from streams.simulate.generator import generate
 from streams.simulate.scenarios import contact_centre
@@ -33,11 +33,6 @@ def tickets_and_customers(path: Path, start_ms: int, duration_ms: int, seed: int
               if e["type"].split(".")[0] in IDLE_FAMILIES]
     path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
     return len(events)
-
-
-def produce(bootstrap: str, prefix: str, path: Path) -> None:
-    done = cli("produce", str(path), "--broker", bootstrap, "--topic-prefix", prefix)
-    assert done.returncode == 0, done.stderr.decode()
 
 
 def held(worker: Worker) -> dict[str, float]:
@@ -80,8 +75,8 @@ def test_idle_records_go_to_disk_and_every_value_stays_the_replays(
                  "the resent events to be counted as duplicates", worker)
         wait_equals_replay(worker, files)
 
-        wait_for(lambda: sum(max(0, o) for o in asyncio.run(committed_offsets(
-            kafka_bootstrap, unique_name)).values()) > 0, "offsets committed", worker)
+        wait_for(lambda: asyncio.run(committed_total(kafka_bootstrap, unique_name)) > 0,
+                 "offsets committed", worker)
         worker.kill()  # SIGKILL: no clean stop, no snapshot at the end
         restarted = Worker(kafka_bootstrap, unique_name, prefix, data, free_port())
         worker = restarted

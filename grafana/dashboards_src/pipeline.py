@@ -235,10 +235,12 @@ def state() -> list[panels.Panel]:
             w=12,
             h=7,
             description="Contacts, tickets, agents, customers and feedback the workers keep. "
-            "memory: as objects (the entities active in the last day, flat on a steady "
-            "floor); frozen: idle, in memory until their write reaches the local store; "
-            "disk: idle, only in the local store (RocksDB), read back when an event needs "
-            "them; grows with the retention windows (tickets 30 days, customers 13 months).",
+            "memory: as objects (contacts of the last 48 h, agents, open tickets and those "
+            "solved within a day, customers active in the last day: flat on a steady floor); "
+            "frozen: idle, in memory until a checkpoint writes them (near 0); disk: idle, or "
+            "not read since a restart, only in the local store (RocksDB), read back when an "
+            "event needs them: grows with the retention windows (tickets 30 days, customers "
+            "13 months), then levels off.",
         ),
         panels.graph(
             "Local store memory by worker",

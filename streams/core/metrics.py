@@ -395,13 +395,14 @@ CATALOGUE: tuple[FamilySpec, ...] = (
                (), _PIPE),
     FamilySpec("cc_entities", _G,
                "Entities this worker keeps, by where their record is: memory (as objects), "
-               "frozen (idle, compressed in memory until written to the local store), disk "
-               "(idle, or not read since a restart: only in the local store).", ("where",),
-               _PIPE),
+               "frozen (idle, held as pickled bytes in memory until a checkpoint has written "
+               "it to the local store: near 0, or every idle one with a memory:// store), "
+               "disk (idle, or not read since a restart from a snapshot: only in the local "
+               "store, read back when needed).", ("where",), _PIPE),
     FamilySpec("cc_local_store_memory_bytes", _G,
-               "Memory of this worker's local stores (RocksDB's shared block cache, its "
-               "memtables charged to it), bytes; bounded by the worker's store budget.", (),
-               _PIPE),
+               "Memory of this worker's local RocksDB stores (one block cache shared by all, "
+               "its memtables charged to it), bytes; at most ~64 MiB (a fixed budget) "
+               "whatever the partitions; no sample with a memory:// store.", (), _PIPE),
     FamilySpec("cc_build_info", _G, "ccpulse build; the value is always 1.", ("version",),
                _PIPE),
 )

@@ -15,10 +15,10 @@ cache; the index and filter blocks of the table files are kept in the cache too,
 beside each open file. So RocksDB holds about :data:`TOTAL_MEMORY_BYTES` whatever the number of
 databases (:func:`memory_budget_bytes`). The worker keeps the records of active entities
 decoded in its engines, and reads the store only to restore (a sequential read: a cache does
-not help it) and to bring into memory a record a snapshot or an idle entity left on disk (once
-each time it is needed: ``Engine.spill``), so a small cache costs no speed. Small memtables are
-flushed more often: more, smaller files at level 0, compacted in RocksDB's background threads.
-docs/configuration.md ("Local state") gives the budget.
+not help it) and to bring into memory a record a snapshot or an idle entity left on disk (each
+time it is needed again: ``Engine.spill`` leaves it there), so a small cache costs no speed.
+Small memtables are flushed more often: more, smaller files at level 0, compacted in RocksDB's
+background threads. docs/configuration.md ("Local state") gives the budget.
 
 Faust builds a store's ``RocksDBOptions`` itself and gives each database a cache of its own, so
 the worker uses :class:`Store` (Faust's store with :class:`BoundedMemoryOptions`), registered

@@ -66,9 +66,9 @@ def test_idle_records_go_to_disk_and_every_value_stays_the_replays(
         worker.start()
         wait_equals_replay(worker, files)
         # written at a checkpoint, then left there: on disk, not in memory
-        wait_for(lambda: held(worker).get("disk", 0) > 1000, "idle records on disk", worker)
-        where = held(worker)
-        assert where["disk"] > where["memory"], where
+        # (frozen until the next checkpoint has written them, then on disk)
+        wait_for(lambda: held(worker).get("disk", 0) > max(1000, held(worker)["memory"]),
+                 "most records on disk", worker)
         local = [v for (name, _), v in worker.metrics().items()
                  if name == "cc_local_store_memory_bytes"]
         assert local and local[0] > 0, local

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -18,6 +19,7 @@ from test_worker_restarts_with_local_state import committed_total, produce
 from worker_harness import Worker, free_port, wait_equals_replay, wait_for
 
 from streams.simulate.generator import generate
+from streams.simulate.model import IntradayProfile
 from streams.simulate.scenarios import contact_centre
 
 DAY_MS = 86_400_000
@@ -25,10 +27,16 @@ DAY_MS = 86_400_000
 IDLE_FAMILIES = ("ticket", "customer", "marketing")
 
 
-def tickets_and_customers(path: Path, start_ms: int, duration_ms: int, seed: int) -> int:
+def tickets_and_customers(path: Path, start_ms: int, duration_ms: int, seed: int,
+                          busy: bool = False) -> int:
     """The contact-centre scenario's ticket and customer events in ``[start_ms, start_ms +
-    duration_ms)``, written to ``path``; returns how many."""
-    events = [e for e in generate(contact_centre(), seed=seed, start_ms=start_ms,
+    duration_ms)``, written to ``path``; returns how many. ``busy`` flattens the intraday
+    profile to its peak, so every topic has events up to the end (a night's quiet minutes
+    would leave a topic's newest event minutes old)."""
+    scenario = contact_centre()
+    if busy:
+        scenario = replace(scenario, profile=IntradayProfile(((0.0, 1.0),)))
+    events = [e for e in generate(scenario, seed=seed, start_ms=start_ms,
                                   duration_ms=duration_ms)
               if e["type"].split(".")[0] in IDLE_FAMILIES]
     path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
@@ -51,19 +59,22 @@ def test_idle_records_go_to_disk_and_every_value_stays_the_replays(
     files = [backlog]
 
     def fresh_traffic(name: str, seed: int) -> None:
-        """Ten minutes of tickets and customers ending now: the worker's live ages (the
-        ticket backlog) then follow the wall clock, as the replay's do; a feed whose newest
-        events are minutes old is shown as behind (docs/decisions.md)."""
+        """Two busy minutes of tickets and customers ending now, sent to a running worker:
+        its live ages (the ticket backlog) then follow the wall clock, as the replay's do. A
+        feed whose newest events were read a minute or more after they happened is shown as
+        behind (docs/decisions.md, live ages), so this is sent after the worker is up, never
+        before its start-up."""
         path = tmp_path / name
-        tickets_and_customers(path, time.time_ns() // 1_000_000 - 600_000, 599_000, seed=seed)
+        tickets_and_customers(path, time.time_ns() // 1_000_000 - 120_000, 119_000, seed=seed,
+                              busy=True)
         produce(kafka_bootstrap, prefix, path)
         files.append(path)
 
-    fresh_traffic("fresh-1.jsonl", seed=52)
     data = tmp_path / "node"
     worker = Worker(kafka_bootstrap, unique_name, prefix, data, free_port())
     try:
         worker.start()
+        fresh_traffic("fresh-1.jsonl", seed=52)
         wait_equals_replay(worker, files)
         # written at a checkpoint, then left there: on disk, not in memory
         # (frozen until the next checkpoint has written them, then on disk)
@@ -73,10 +84,10 @@ def test_idle_records_go_to_disk_and_every_value_stays_the_replays(
                  if name == "cc_local_store_memory_bytes"]
         assert local and local[0] > 0, local
 
-        fresh_traffic("fresh-2.jsonl", seed=53)
         # every event again: duplicates, most of them of entities on disk, read back to be
         # told apart
         produce(kafka_bootstrap, prefix, backlog)
+        fresh_traffic("fresh-2.jsonl", seed=53)
         wait_for(lambda: sum(v for (n, _), v in worker.metrics().items()
                              if n == "cc_events_duplicate_total") > 1000,
                  "the resent events to be counted as duplicates", worker)
@@ -88,6 +99,7 @@ def test_idle_records_go_to_disk_and_every_value_stays_the_replays(
         restarted = Worker(kafka_bootstrap, unique_name, prefix, data, free_port())
         worker = restarted
         restarted.start()
+        fresh_traffic("fresh-3.jsonl", seed=54)
         wait_equals_replay(restarted, files)
     finally:
         worker.stop()

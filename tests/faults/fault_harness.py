@@ -31,6 +31,7 @@ from streams.publish import Publisher, route_line
 from streams.simulate.generator import generate
 from streams.simulate.model import IntradayProfile
 from streams.simulate.scenarios import contact_centre
+from streams.worker.app import SOURCE_TOPICS
 
 #: Events per simulated minute of the flat, all-day demo centre (calls, chats, agents,
 #: tickets, surveys, QA reviews, customers, marketing): about 125.
@@ -156,7 +157,8 @@ def wait_equals_replay(worker: Worker, path: Path) -> None:
     try:
         wait_for(check, "the worker's KPIs to equal the replay's", worker)
     except AssertionError as exc:
-        raise AssertionError(f"{exc}\nfirst differences:\n" + "\n".join(last[:20])) from None
+        raise AssertionError(f"{exc}\nfirst differences:\n" + "\n".join(last[:20])
+                             + "\n" + ownership([worker])) from None
 
 
 def fleet_families(name: str) -> bool:
@@ -206,4 +208,26 @@ def wait_fleet_equals_replay(workers: Sequence[Worker], path: Path) -> None:
         logs = "".join(f"\nworker {n} log ({w.log_path}):\n{w.log_tail(2000)}"
                        for n, w in enumerate(workers))
         raise AssertionError(f"{exc}\nfirst differences:\n" + "\n".join(last[:20])
-                             + logs) from None
+                             + "\n" + ownership(workers) + logs) from None
+
+
+def ownership(workers: Sequence[Worker]) -> str:
+    """Which partitions each worker exports, and those not read to their end (consumer lag
+    above 0): tells events lost from events not yet read, or a partition nobody exports (or
+    not fetched yet: no lag known)."""
+    expected = {(t, str(p)) for t in SOURCE_TOPICS for p in range(workers[0].partitions)}
+    lines, seen = [], set()
+    for n, worker in enumerate(workers):
+        try:
+            lags = {(dict(labels)["topic"], dict(labels)["partition"]): value
+                    for (name, labels), value in worker.metrics().items()
+                    if name == "cc_consumer_lag_messages"}
+        except OSError as exc:
+            lines.append(f"worker {n}: /metrics not read ({exc})")
+            continue
+        seen |= set(lags)
+        behind = {f"{t}-{p}": v for (t, p), v in sorted(lags.items()) if v}
+        lines.append(f"worker {n}: exports {len(lags)} partitions; lag above 0: {behind}")
+    nobody = sorted(f"{t}-{p}" for t, p in expected - seen)
+    lines.append(f"source partitions exported by no worker: {nobody}")
+    return "\n".join(lines)

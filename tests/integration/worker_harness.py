@@ -95,6 +95,7 @@ class Worker:
     def __init__(self, bootstrap: str, app_id: str, prefix: str, data_dir: Path, port: int,
                  partitions: int = 4) -> None:
         self.port = port
+        self.partitions = partitions
         self.data_dir = data_dir
         self.log_path = data_dir / "worker.log"
         self.env = {

@@ -227,7 +227,12 @@ def ownership(workers: Sequence[Worker]) -> str:
             continue
         seen |= set(lags)
         behind = {f"{t}-{p}": v for (t, p), v in sorted(lags.items()) if v}
-        lines.append(f"worker {n}: exports {len(lags)} partitions; lag above 0: {behind}")
+        try:
+            code, body = worker._get("/readyz")
+        except OSError as exc:
+            code, body = 0, str(exc)
+        lines.append(f"worker {n}: exports {len(lags)} partitions; lag above 0: {behind}; "
+                     f"/readyz {code} {body[:400]}")
     nobody = sorted(f"{t}-{p}" for t, p in expected - seen)
     lines.append(f"source partitions exported by no worker: {nobody}")
     return "\n".join(lines)

@@ -135,7 +135,7 @@ class Worker:
             with urllib.request.urlopen(request, timeout=5, context=self.ssl_context) as r:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as exc:
-            return exc.code, ""
+            return exc.code, exc.read().decode(errors="replace")
         except OSError:
             return 0, ""
 

@@ -190,6 +190,10 @@ class Pipeline:
         self.state = WorkerState(
             config, self.tables,
             snapshots=Snapshots(Path(self.app.conf.tabledir) / "engine-snapshots", config))
+        #: The consumer generation whose assignment this worker has been given and not had
+        #: revoked since (None between a revoke and the next assignment): engines are built,
+        #: and events applied, only for it (:meth:`_wanted_engines`).
+        self.assigned_generation: int | None = None
         self.state.stats.prime(
             {t: [e for e in EVENT_TYPES if topic_for_type(e) == t] for t in SOURCE_TOPICS},
             [*REASONS, PROCESSING_ERROR],
@@ -218,6 +222,7 @@ class Pipeline:
         self._add_health_timers()
         self._add_pages()
         self.app.on_partitions_revoked.connect(self._on_revoked)
+        self.app.on_partitions_assigned.connect(self._on_assigned)
         self.app.on_partitions_assigned.connect(self._remember_member)
         self._add_dead_letter_sender()
         flush_before_commit(self.app.consumer, self._before_commit)
@@ -328,6 +333,11 @@ class Pipeline:
 
     # ------------------------------------------------------------------ engines
     def _wanted_engines(self) -> set[TP]:
+        """The partitions whose engines this worker builds and applies events to: those it
+        actively owns in the current generation, once their tables are recovered; none from
+        a revoke until the next assignment, whatever Faust's flags say meanwhile."""
+        if self.assigned_generation != self.app.consumer_generation_id:
+            return set()
         return self.active_partitions() if self.recovered() else set()
 
     def engines_built(self) -> bool:
@@ -357,12 +367,13 @@ class Pipeline:
                     await self.state.warm()
                 await asyncio.sleep(0.1)
 
-    async def _engine_built(self, tp: Any) -> None:
-        """Wait until the engine of ``tp`` (a Faust TP) is built, or the partition is no
-        longer ours to apply."""
+    async def _engine_built(self, tp: Any) -> bool:
+        """Wait until the engine of ``tp`` (a Faust TP) is built; False (apply nothing) when
+        the partition is not, or no longer, this worker's to apply."""
         key: TP = (self.base_topics[tp.topic], tp.partition)
         while key not in self.state.engines and key in self._wanted_engines():
             await asyncio.sleep(0.05)
+        return key in self.state.engines and key in self._wanted_engines()
 
     async def checkpoint(self) -> int:
         """Write every dirty record (changelog, acknowledged, then local store)."""
@@ -385,6 +396,7 @@ class Pipeline:
         back to this worker, and commit them later; so records are written here, not dropped.
         The rebalance cannot finish before this returns, so a new owner recovers them.
         """
+        self.assigned_generation = None  # nothing is built or applied until the next one
         gone = []
         for tp in revoked:
             name = tp.topic[len(self.prefix):] if tp.topic.startswith(self.prefix) else tp.topic
@@ -394,6 +406,29 @@ class Pipeline:
         self.state.drop(gone)
         for tp in gone:  # a later owner (maybe this worker again) resumes at the commit
             self.state.last_offsets.pop(tp, None)
+
+    async def _on_assigned(self, sender: Any = None, *_: Any, **__: Any) -> None:
+        """A new assignment: engines are built for it from now on, once its own recovery
+        has completed. Any engine still held is
+        of no partition this worker owned at the revoke (those were dropped there): built
+        from a table no longer kept up to date, it would miss what the partition's owners
+        applied meanwhile if the partition came back. It is dropped, with its unwritten
+        records (never written to a changelog another worker may own now)."""
+        # Faust never clears its recovery's "completed", and a recovery of an earlier
+        # generation that finishes inside a rebalance sets it (and clears "rebalancing"):
+        # this assignment's tables count as recovered once its own recovery sets it again.
+        # Safe here: this receiver runs as Faust hands over the assignment, before the
+        # recovery task has had a turn of the event loop.
+        self.app.tables.recovery.completed.clear()
+        stale = sorted(self.state.engines)
+        if stale:
+            log.warning("dropped the engines of %d partitions not assigned to this worker "
+                        "(%s): they are rebuilt from their recovered tables if assigned",
+                        len(stale), ", ".join(f"{t}-{p}" for t, p in stale[:6]))
+            self.state.drop(stale, unwritten=True)
+            for tp in stale:
+                self.state.last_offsets.pop(tp, None)
+        self.assigned_generation = self.app.consumer_generation_id
 
     async def _remember_member(self, sender: Any = None, *_: Any, **__: Any) -> None:
         """Keep this worker's group member id in its data directory: a worker restarted there
@@ -457,7 +492,9 @@ class Pipeline:
                            self._probe_timeout_s())
 
     def readiness(self) -> Verdict:
-        verdict = self.health.readiness(time.monotonic(), assigned=not self.app.rebalancing,
+        assigned = (not self.app.rebalancing
+                    and self.assigned_generation == self.app.consumer_generation_id)
+        verdict = self.health.readiness(time.monotonic(), assigned=assigned,
                                         recovered=self.app.tables.recovery.completed.is_set(),
                                         built=self.engines_built())
         return replace(verdict, engines=self.state.build_counts())
@@ -465,7 +502,7 @@ class Pipeline:
     # ------------------------------------------------------------------ web
     def families(self) -> list[Any]:
         """One consistent snapshot of every family this worker exports."""
-        active = self.active_partitions() if self.recovered() else set()
+        active = self._wanted_engines()
         # only partitions whose engines are built: one being rebuilt joins when complete
         # (readiness says so meanwhile) instead of stalling the scrape until it is
         stateful = {tp for tp in active if tp[0] in STATEFUL_TOPICS and tp in self.state.engines}

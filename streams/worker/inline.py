@@ -100,13 +100,15 @@ RestoreHandler = Callable[[Any, Sequence[Record]], bool]
 def install_inline_drain(app: Any, inline: Callable[[str], bool],
                          handler: BatchHandler, chunk: int = CHUNK,
                          restore: RestoreHandler | None = None,
-                         prepare: Callable[[Any], Awaitable[None]] | None = None) -> None:
+                         prepare: Callable[[Any], Awaitable[bool]] | None = None) -> None:
     """Replace ``app.consumer``'s fetch loop with one that hands the batches of every topic for
     which ``inline(topic)`` is true to ``handler`` (see :data:`BatchHandler`), and those
     ``restore`` accepts (changelogs being recovered) to ``restore``: Faust's own path then gets
     only each batch's last record, which it finds applied and uses to check whether recovery is
     complete. ``prepare(tp)``, if given, is awaited before each chunk (the worker waits there
-    for the partition's engine to be rebuilt); a rebalance meanwhile abandons the batch.
+    for the partition's engine to be rebuilt); when it returns False (the partition is not
+    the worker's to apply) or a rebalance happened meanwhile, the batch is abandoned,
+    unacknowledged.
 
     Raises ``RuntimeError`` at start-up when Faust's consumer lacks an internal this relies on.
     """
@@ -220,10 +222,8 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
         commit_every = consumer._commit_every
         for start in range(0, len(records), chunk):
             part = records[start:start + chunk]
-            if prepare is not None:
-                await prepare(tp)
-                if not current():
-                    return False
+            if prepare is not None and (not await prepare(tp) or not current()):
+                return False
             await handler(tp, part)
             acknowledge(consumer, tp, [r.offset for r in part])
             if not current():

@@ -299,8 +299,17 @@ class WorkerState:
         for topic, parts in missing.items():
             self.rebuild(topic, parts)
 
-    def drop(self, tps: Iterable[TP]) -> None:
-        """Forget engines of partitions no longer actively owned (after :meth:`flush`)."""
+    def drop(self, tps: Iterable[TP], unwritten: bool = False) -> None:
+        """Forget engines of partitions no longer actively owned, after a checkpoint wrote
+        their records; with ``unwritten``, their records not yet written are forgotten too
+        (engines that must write nothing: see ``Pipeline._on_assigned``)."""
+        tps = list(tps)
+        if unwritten:
+            for topic, part in tps:
+                pending = self.pending.get(topic)
+                if pending:
+                    for key in [k for k, (p, _) in pending.items() if p == part]:
+                        del pending[key]
         for tp in tps:
             self.feeds.pop(tp, None)
             self._stream_at_read.pop(tp, None)

@@ -85,3 +85,20 @@ def test_fausts_consumer_gives_aiokafka_the_apps_max_poll_records():
     assert "max_records=_consumer._max_poll_records" in getmany
     fetched = inspect.getsource(aiokafka.consumer.fetcher.Fetcher.fetched_records)
     assert "getall(max_records)" in fetched
+
+
+def test_the_assignment_signal_follows_the_tables_rebalance_and_recovery_sets_completed():
+    """``Pipeline._on_assigned`` clears the recovery's ``completed`` in the
+    ``on_partitions_assigned`` signal: sent after ``tables.on_rebalance`` set the new
+    generation's recovery going, and only a recovery that is still current sets it again."""
+    from faust.app.base import App
+    from faust.tables.recovery import Recovery
+
+    assigned = inspect.getsource(App._on_partitions_assigned)
+    assert assigned.index("self.tables.on_rebalance") < assigned.index(
+        "self.on_partitions_assigned.send")
+    for finish in (Recovery.on_recovery_completed, Recovery._resume_streams):
+        source = inspect.getsource(finish)
+        assert source.index("self.app.consumer_generation_id != generation_id") < (
+            source.index("self.completed.set()"))
+        assert "self.app.on_rebalance_end()" in source or "app.on_rebalance_end()" in source

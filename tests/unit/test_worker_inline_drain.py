@@ -170,6 +170,26 @@ def test_records_fetched_while_the_flow_is_stopped_are_dropped_and_sought_back()
     assert not consumer._acked[CALLS]
 
 
+def test_a_partition_not_the_workers_to_apply_is_left_unapplied_and_unacknowledged():
+    applied: list[int] = []
+    asked: list[TP] = []
+
+    async def handler(tp: TP, records: list[Any]) -> None:
+        applied.extend(r.offset for r in records)
+
+    async def not_ours(tp: TP) -> bool:  # e.g. revoked, the next assignment not yet given
+        asked.append(tp)
+        return False
+
+    app = FakeApp()
+    consumer = app.consumer = FakeConsumer(app, [{CALLS: [record(CALLS, o) for o in range(3)]}])
+    install_inline_drain(app, lambda topic: topic == CALLS.topic, handler, prepare=not_ours)
+    asyncio.run(consumer._drain_messages(SimpleNamespace(_stopped=Flag())))
+    assert asked == [CALLS]
+    assert applied == []
+    assert not consumer._acked[CALLS]  # fetched again by whoever owns it
+
+
 def test_records_below_the_read_offset_are_skipped_and_holes_become_gaps():
     applied: list[int] = []
 

@@ -28,6 +28,14 @@ The guarantees are Faust's, unchanged:
 * **Gaps and commits.** Offsets missing from a partition (compaction, transaction markers) are
   recorded as gaps, and ``broker_commit_every`` triggers a commit, as in Faust's loop; the
   commit runs beside the next chunks (one at a time) instead of holding them up.
+* **No event skipped unread.** Faust's loop records as a gap any hole between a partition's
+  read offset and the first offset of the next batch. Right after a rebalance that leaves a
+  partition where it was, that hole can be real events — the rest of a batch abandoned at the
+  revoke, which the consumer's fetch position had passed (seen: a rolling restart lost a few
+  dozen chat events this way). For a source topic the loop reads such a hole again instead:
+  it seeks back to the read offset (an event applied already comes again and the engine
+  drops it by event id), and records a gap only when the same hole comes back, which only a
+  real one does.
 
 faust-streaming 0.15.x has no hook for this; ``tests/unit/test_faust_contract.py`` pins every
 internal used here so an upgrade that changes them fails there first.
@@ -115,11 +123,14 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
     consumer = app.consumer
     needed = ("_drain_messages", "_wait_next_records", "_read_offset", "_acked",
               "_acked_index", "_committed_offset", "_add_gap", "_to_message", "callback",
-              "suspend_flow", "_buffered_partitions", "perform_seek", "commit")
+              "suspend_flow", "_buffered_partitions", "perform_seek", "commit", "seek")
     missing = [name for name in needed if not hasattr(consumer, name)]
     if missing:
         raise RuntimeError("faust's Consumer changed: the inline fetch loop needs "
                            + ", ".join(missing))
+
+    #: Partition -> (read offset, first offset fetched) of the last hole read again.
+    sought_back: dict[Any, tuple[int, int]] = {}
 
     async def drain(fetcher: Any) -> None:
         consumer_should_stop = consumer._stopped.is_set
@@ -160,6 +171,16 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                     last = read_offset[tp]
                     offsets = [record.offset for record in batch]
                     first = offsets[0] if offsets else None
+                    if (inline(tp.topic) and last is not None and first is not None
+                            and first - last > 1 and sought_back.get(tp) != (last, first)):
+                        # A hole before the batch: never skipped unread (below).
+                        sought_back[tp] = (last, first)
+                        log.info("%s-%d: fetched from offset %d, the next to apply is %d or "
+                                 "%d: read again from %d", tp.topic, tp.partition, first,
+                                 last, last + 1, last)
+                        await consumer.seek(tp, last)
+                        continue
+                    sought_back.pop(tp, None)
                     if (first is not None and (last is None or first >= last)
                             and offsets == list(range(first, first + len(offsets)))):
                         # the usual batch: consecutive offsets from the read offset on (what

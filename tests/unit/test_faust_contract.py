@@ -102,3 +102,9 @@ def test_the_assignment_signal_follows_the_tables_rebalance_and_recovery_sets_co
         assert source.index("self.app.consumer_generation_id != generation_id") < (
             source.index("self.completed.set()"))
         assert "self.app.on_rebalance_end()" in source or "app.on_rebalance_end()" in source
+
+
+def test_a_seek_moves_the_read_offset_the_inline_loop_compares_batches_with():
+    source = inspect.getsource(Consumer.seek)
+    assert "await self._seek(partition, offset)" in source
+    assert "self._read_offset[ensure_TP(partition)] = offset" in source

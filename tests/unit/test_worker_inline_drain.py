@@ -53,6 +53,7 @@ class FakeConsumer:
         self.delivered: list[int] = []
         self.commits: list[dict[TP, list[int]]] = []
         self.seeks = 0
+        self.sought: list[tuple[TP, int]] = []
         self.diag = SimpleNamespace(set_flag=lambda flag: None, unset_flag=lambda flag: None)
         self.suspend_flow = asyncio.Event()
         self.consumer_stopped_errors = (RuntimeError,)
@@ -73,6 +74,10 @@ class FakeConsumer:
 
     async def perform_seek(self) -> None:
         self.seeks += 1
+
+    async def seek(self, tp: TP, offset: int) -> None:  # Faust's: the read offset follows
+        self.sought.append((tp, offset))
+        self._read_offset[tp] = offset if offset else None
 
     def highwater(self, tp: TP) -> int:
         return 0
@@ -203,6 +208,51 @@ def test_records_below_the_read_offset_are_skipped_and_holes_become_gaps():
     assert applied == [3, 4, 4, 9]
     assert consumer.gaps == [(CALLS, 5, 9)]
     assert consumer._acked[CALLS] == [3, 4, 9]
+
+
+def test_a_hole_before_a_batch_is_read_again_not_skipped():
+    """Seen after a rebalance that left the partition here: the read offset was 740, the
+    fetch position had passed the rest of a batch abandoned at the revoke, and the next batch
+    began at 1347. Faust's loop records 741-1346 as a gap (processed); events in it that were
+    never applied were lost. The loop seeks back to the read offset instead."""
+    applied: list[int] = []
+
+    async def handler(tp: TP, records: list[Any]) -> None:
+        applied.extend(r.offset for r in records)
+
+    consumer = run([{CALLS: [record(CALLS, o) for o in range(738, 741)]},
+                    {CALLS: [record(CALLS, o) for o in range(1347, 1351)]},
+                    {CALLS: [record(CALLS, o) for o in range(740, 1351)]}], handler)
+    assert consumer.sought == [(CALLS, 740)]
+    assert consumer.gaps == []
+    # 740 comes again (the engine drops it by event id); 741-1346 are applied this time
+    assert applied == [738, 739, 740, *range(740, 1351)]
+    assert consumer._acked[CALLS] == list(range(738, 1351))
+
+
+def test_a_hole_that_comes_back_after_reading_again_is_a_real_gap():
+    applied: list[int] = []
+
+    async def handler(tp: TP, records: list[Any]) -> None:
+        applied.extend(r.offset for r in records)
+
+    # offsets 4-8 do not exist (compaction, transaction markers): read again from 3, the
+    # broker returns 9 first again
+    consumer = run([{CALLS: [record(CALLS, o) for o in (2, 3)]},
+                    {CALLS: [record(CALLS, o) for o in (9, 10)]},
+                    {CALLS: [record(CALLS, o) for o in (9, 10)]}], handler)
+    assert consumer.sought == [(CALLS, 3)]
+    assert consumer.gaps == [(CALLS, 4, 9)]
+    assert applied == [2, 3, 9, 10]
+
+
+def test_a_hole_in_a_topic_faust_reads_itself_is_left_to_faust():
+    consumer = run([{CHANGELOG: [record(CHANGELOG, o) for o in (2, 3)]},
+                    {CHANGELOG: [record(CHANGELOG, o) for o in (9, 10)]}],
+                   lambda tp, records: None)
+    assert consumer.sought == []
+    assert consumer.gaps == [(CHANGELOG, 4, 9)]
+    assert consumer.delivered == [2, 3, 9, 10]
 
 
 def test_offsets_below_the_committed_one_are_not_acknowledged_again():

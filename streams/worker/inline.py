@@ -33,9 +33,10 @@ The guarantees are Faust's, unchanged:
   partition where it was, that hole can be real events — the rest of a batch abandoned at the
   revoke, which the consumer's fetch position had passed (seen: a rolling restart lost a few
   dozen chat events this way). For a source topic the loop reads such a hole again instead:
-  it seeks back to the read offset (an event applied already comes again and the engine
-  drops it by event id), and records a gap only when the same hole comes back, which only a
-  real one does.
+  it seeks back to the read offset, or to the group's committed offset for a partition not
+  read since its assignment (an event applied already comes again and the engine drops it
+  by event id), and records a gap only when the same hole comes back, which only a real one
+  does.
 
 faust-streaming 0.15.x has no hook for this; ``tests/unit/test_faust_contract.py`` pins every
 internal used here so an upgrade that changes them fails there first.
@@ -171,16 +172,24 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                     last = read_offset[tp]
                     offsets = [record.offset for record in batch]
                     first = offsets[0] if offsets else None
-                    if (inline(tp.topic) and last is not None and first is not None
-                            and first - last > 1 and sought_back.get(tp) != (last, first)):
+                    # The next offset to apply: after the read offset (at it, right after a
+                    # seek), or, with none (a partition just assigned), the group's commit.
+                    start = last if last is not None else consumer._committed_offset[tp]
+                    if (inline(tp.topic) and start is not None and first is not None
+                            and first > start + (last is not None)
+                            and sought_back.get(tp) != (start, first)):
                         # A hole before the batch: never skipped unread (below).
-                        sought_back[tp] = (last, first)
-                        log.info("%s-%d: fetched from offset %d, the next to apply is %d or "
-                                 "%d: read again from %d", tp.topic, tp.partition, first,
-                                 last, last + 1, last)
-                        await consumer.seek(tp, last)
+                        sought_back[tp] = (start, first)
+                        log.info("%s-%d: fetched from offset %d, the next to apply is %d%s: "
+                                 "read again from %d", tp.topic, tp.partition, first, start,
+                                 "" if last is None else f" or {start + 1}", start)
+                        await consumer.seek(tp, start)
                         continue
                     sought_back.pop(tp, None)
+                    if inline(tp.topic) and (last is None or first - last != 1):
+                        log.warning("DEBUG batch %s-%d first %s last %s committed %s gen %s",
+                                    tp.topic, tp.partition, first, last,
+                                    consumer._committed_offset[tp], generation)
                     if (first is not None and (last is None or first >= last)
                             and offsets == list(range(first, first + len(offsets)))):
                         # the usual batch: consecutive offsets from the read offset on (what

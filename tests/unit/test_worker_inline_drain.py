@@ -230,6 +230,23 @@ def test_a_hole_before_a_batch_is_read_again_not_skipped():
     assert consumer._acked[CALLS] == list(range(738, 1351))
 
 
+def test_a_partition_not_read_since_its_assignment_starts_at_the_groups_commit():
+    applied: list[int] = []
+
+    async def handler(tp: TP, records: list[Any]) -> None:
+        applied.extend(r.offset for r in records)
+
+    app = FakeApp()
+    consumer = app.consumer = FakeConsumer(app, [{CALLS: [record(CALLS, o) for o in (9, 10)]},
+                                                 {CALLS: [record(CALLS, o) for o in range(5, 11)]}])
+    consumer._committed_offset[CALLS] = 5  # the next to apply: no read offset yet
+    install_inline_drain(app, lambda topic: topic == CALLS.topic, handler)
+    asyncio.run(consumer._drain_messages(SimpleNamespace(_stopped=Flag())))
+    assert consumer.sought == [(CALLS, 5)]
+    assert applied == list(range(5, 11))
+    assert consumer.gaps == []
+
+
 def test_a_hole_that_comes_back_after_reading_again_is_a_real_gap():
     applied: list[int] = []
 

@@ -368,12 +368,19 @@ class Pipeline:
                 await asyncio.sleep(0.1)
 
     async def _engine_built(self, tp: Any) -> bool:
-        """Wait until the engine of ``tp`` (a Faust TP) is built; False (apply nothing) when
-        the partition is not, or no longer, this worker's to apply."""
+        """Wait until the engine of ``tp`` (a Faust TP) is built — through its assignment's
+        recovery, however long — and say True; False (apply nothing) when the partition is
+        not, or no longer, this worker's in the current generation."""
         key: TP = (self.base_topics[tp.topic], tp.partition)
-        while key not in self.state.engines and key in self._wanted_engines():
+        while key not in self.state.engines and self._assigned_now(key):
             await asyncio.sleep(0.05)
         return key in self.state.engines and key in self._wanted_engines()
+
+    def _assigned_now(self, key: TP) -> bool:
+        """``key`` is actively this worker's in the generation whose assignment it was
+        given (recovered or not)."""
+        return (self.assigned_generation == self.app.consumer_generation_id
+                and key in self.active_partitions())
 
     async def checkpoint(self) -> int:
         """Write every dirty record (changelog, acknowledged, then local store)."""

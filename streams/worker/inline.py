@@ -24,7 +24,9 @@ The guarantees are Faust's, unchanged:
 * **Rebalances.** Between chunks, the rest of a batch fetched for an older consumer generation,
   or once Faust has stopped the flow, is abandoned unacknowledged: Faust seeks back to the
   committed offsets and it is fetched again (a chunk the handler had begun is acknowledged;
-  Faust discards the commit of a partition it revoked).
+  Faust discards the commit of a partition it revoked). A batch ``prepare`` refuses outside a
+  rebalance is read again from its first record (a seek back): the read offset and the fetch
+  position are already past it, and nothing else would bring it back.
 * **Gaps and commits.** Offsets missing from a partition (compaction, transaction markers) are
   recorded as gaps, and ``broker_commit_every`` triggers a commit, as in Faust's loop; the
   commit runs beside the next chunks (one at a time) instead of holding them up.
@@ -183,13 +185,9 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                         log.info("%s-%d: fetched from offset %d, the next to apply is %d%s: "
                                  "read again from %d", tp.topic, tp.partition, first, start,
                                  "" if last is None else f" or {start + 1}", start)
-                        await consumer.seek(tp, start)
+                        await _seek_back(tp, start)
                         continue
                     sought_back.pop(tp, None)
-                    if inline(tp.topic) and (last is None or first - last != 1):
-                        log.warning("DEBUG batch %s-%d first %s last %s committed %s gen %s",
-                                    tp.topic, tp.partition, first, last,
-                                    consumer._committed_offset[tp], generation)
                     if (first is not None and (last is None or first >= last)
                             and offsets == list(range(first, first + len(offsets)))):
                         # the usual batch: consecutive offsets from the read offset on (what
@@ -252,7 +250,13 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
         commit_every = consumer._commit_every
         for start in range(0, len(records), chunk):
             part = records[start:start + chunk]
-            if prepare is not None and (not await prepare(tp) or not current()):
+            if prepare is not None and not await prepare(tp):
+                if current():
+                    # not a rebalance (which seeks back itself): the read offset and the
+                    # fetch position are past these records, so read them again from here
+                    await _seek_back(tp, part[0].offset)
+                return False
+            if not current():
                 return False
             await handler(tp, part)
             acknowledge(consumer, tp, [r.offset for r in part])
@@ -266,6 +270,14 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
             if not current():
                 return False
         return True
+
+    async def _seek_back(tp: Any, offset: int) -> None:
+        """Fetch ``tp`` again from ``offset``: records abandoned unapplied are never skipped."""
+        try:
+            await consumer.seek(tp, offset)
+        except Exception as exc:  # not assigned any more: the next assignment seeks again
+            log.info("%s-%d: no seek back to %d (%r): the next assignment reads from the "
+                     "group's commit", tp.topic, tp.partition, offset, exc)
 
     async def _deliver(tp: Any, records: list[Any], current: Callable[[], bool]) -> bool:
         """Faust's own path, one message at a time (changelogs in recovery, standbys)."""

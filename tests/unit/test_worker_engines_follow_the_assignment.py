@@ -104,3 +104,22 @@ def test_an_assignment_counts_as_recovered_only_once_its_own_recovery_completes(
     assert not pipeline.readiness().checks["recovered"]
     recovery.completed.set()  # this generation's recovery, done
     assert pipeline.recovered()
+
+
+def test_a_batch_of_an_assigned_partition_waits_through_its_recovery_for_its_engine(
+        tmp_path: Path) -> None:
+    pipeline = pipeline_at(tmp_path, generation=6)
+    asyncio.run(pipeline._on_assigned())
+    recovered = [False]
+    pipeline.recovered = lambda: recovered[0]  # type: ignore[method-assign]
+    tp = faust_tp(pipeline, CALLS_0)
+
+    async def scenario() -> bool:
+        waiting = asyncio.ensure_future(pipeline._engine_built(tp))
+        await asyncio.sleep(0.2)
+        assert not waiting.done()  # not refused while its recovery runs: it would be skipped
+        recovered[0] = True
+        pipeline.state._install(CALLS_0, pipeline.state._new_engine(CALLS_0))
+        return await asyncio.wait_for(waiting, timeout=2)
+
+    assert asyncio.run(scenario()) is True

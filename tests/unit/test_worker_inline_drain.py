@@ -192,7 +192,25 @@ def test_a_partition_not_the_workers_to_apply_is_left_unapplied_and_unacknowledg
     asyncio.run(consumer._drain_messages(SimpleNamespace(_stopped=Flag())))
     assert asked == [CALLS]
     assert applied == []
-    assert not consumer._acked[CALLS]  # fetched again by whoever owns it
+    assert not consumer._acked[CALLS]
+    # no rebalance under way (which would seek back itself): read again from its first
+    # record, or the fetch position, already past them, would skip them for good
+    assert consumer.sought == [(CALLS, 0)]
+
+
+def test_a_batch_refused_during_a_rebalance_is_left_to_the_rebalances_seek():
+    app = FakeApp()
+    consumer = app.consumer = FakeConsumer(app, [{CALLS: [record(CALLS, o) for o in range(3)]}])
+
+    async def revoked(tp: TP) -> bool:
+        app.consumer_generation_id += 1
+        return False
+
+    install_inline_drain(app, lambda topic: topic == CALLS.topic, lambda tp, r: None,
+                         prepare=revoked)
+    asyncio.run(consumer._drain_messages(SimpleNamespace(_stopped=Flag())))
+    assert consumer.sought == []
+    assert not consumer._acked[CALLS]
 
 
 def test_records_below_the_read_offset_are_skipped_and_holes_become_gaps():

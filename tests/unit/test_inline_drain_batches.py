@@ -1,8 +1,10 @@
 """The inline fetch loop's whole-batch paths (streams/worker/inline.py) do exactly what its
 record-by-record rules do, for any fetched offsets: a batch of consecutive offsets from the
 read offset on is taken whole, and a chunk of new offsets is acknowledged at once; anything
-else (re-reads, older offsets, holes, repeats) goes record by record. Random fetches are
-compared with those rules written out plainly."""
+else (re-reads, older offsets, holes, repeats) goes record by record. A hole before a batch is
+read again once (a seek back to the read offset); the fetches here are the whole log, so the
+broker returns the same batch again and the hole is a real gap. Random fetches are compared
+with those rules written out plainly."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_worker_inline_drain import CALLS, FakeApp, FakeConsumer, Flag, record, run
+from test_worker_inline_drain import CALLS, FakeApp, FakeConsumer, Flag, record
 
 from streams.worker.inline import acknowledge, install_inline_drain
 
@@ -42,6 +44,20 @@ runs = st.builds(lambda start, n: list(range(start, start + n)), st.integers(0, 
 fetches = st.lists(st.one_of(runs, offsets), max_size=6)
 
 
+class Broker(FakeConsumer):
+    """A seek back before a hole fetches the same batch again: the offsets in between do not
+    exist in this log."""
+
+    async def _wait_next_records(self, timeout: float) -> tuple[Any, Any]:
+        records, active = await super()._wait_next_records(timeout)
+        self.last_fetch = records
+        return records, active
+
+    async def seek(self, tp: Any, offset: int) -> None:
+        await super().seek(tp, offset)
+        self.fetches.insert(0, {tp: self.last_fetch[tp]})
+
+
 @settings(max_examples=400, deadline=None)
 @given(fetches, st.integers(1, 5))
 def test_the_loop_takes_what_the_record_by_record_rules_take(batches, chunk) -> None:
@@ -50,8 +66,11 @@ def test_the_loop_takes_what_the_record_by_record_rules_take(batches, chunk) -> 
     async def handler(tp: Any, records: list[Any]) -> None:
         applied.extend(r.offset for r in records)
 
-    consumer = run([{CALLS: [record(CALLS, o) for o in batch]} for batch in batches if batch],
-                   handler, chunk=chunk)
+    app = FakeApp()
+    consumer = app.consumer = Broker(
+        app, [{CALLS: [record(CALLS, o) for o in batch]} for batch in batches if batch])
+    install_inline_drain(app, lambda topic: topic == CALLS.topic, handler, chunk=chunk)
+    asyncio.run(consumer._drain_messages(SimpleNamespace(_stopped=Flag())))
     want_applied, want_gaps, want_acked, want_read = expected_drain(batches)
     assert applied == want_applied
     assert consumer.gaps == [(CALLS, start, end) for start, end in want_gaps]

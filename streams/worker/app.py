@@ -416,11 +416,11 @@ class Pipeline:
 
     async def _on_assigned(self, sender: Any = None, *_: Any, **__: Any) -> None:
         """A new assignment: engines are built for it from now on, once its own recovery
-        has completed. Any engine still held is
-        of no partition this worker owned at the revoke (those were dropped there): built
-        from a table no longer kept up to date, it would miss what the partition's owners
-        applied meanwhile if the partition came back. It is dropped, with its unwritten
-        records (never written to a changelog another worker may own now)."""
+        has completed. Any engine still held (a safety net: the revoke dropped them all) is
+        of no partition this worker owned at the revoke: built from a table no longer kept up
+        to date, it would miss what the partition's owners applied meanwhile if the partition
+        came back. It is dropped, with its unwritten records (never written to a changelog
+        another worker may own now)."""
         # Faust never clears its recovery's "completed", and a recovery of an earlier
         # generation that finishes inside a rebalance sets it (and clears "rebalancing"):
         # this assignment's tables count as recovered once its own recovery sets it again.

@@ -410,9 +410,7 @@ class Pipeline:
             gone.append((name, tp.partition))
         written = await self._checkpoint_and_snapshot(gone)
         log.info("revoked %d partitions: %d dirty records written", len(gone), written)
-        self.state.drop(gone)
-        for tp in gone:  # a later owner (maybe this worker again) resumes at the commit
-            self.state.last_offsets.pop(tp, None)
+        self.state.drop(gone)  # a later owner (maybe this worker again) resumes at the commit
 
     async def _on_assigned(self, sender: Any = None, *_: Any, **__: Any) -> None:
         """A new assignment: engines are built for it from now on, once its own recovery
@@ -433,8 +431,6 @@ class Pipeline:
                         "(%s): they are rebuilt from their recovered tables if assigned",
                         len(stale), ", ".join(f"{t}-{p}" for t, p in stale[:6]))
             self.state.drop(stale, unwritten=True)
-            for tp in stale:
-                self.state.last_offsets.pop(tp, None)
         self.assigned_generation = self.app.consumer_generation_id
 
     async def _remember_member(self, sender: Any = None, *_: Any, **__: Any) -> None:

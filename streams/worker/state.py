@@ -301,8 +301,9 @@ class WorkerState:
 
     def drop(self, tps: Iterable[TP], unwritten: bool = False) -> None:
         """Forget engines of partitions no longer actively owned, after a checkpoint wrote
-        their records; with ``unwritten``, their records not yet written are forgotten too
-        (engines that must write nothing: see ``Pipeline._on_assigned``)."""
+        their records, and the offsets last read from them (whoever owns one next resumes at
+        the group's commit); with ``unwritten``, their records not yet written are forgotten
+        too (engines that must write nothing: see ``Pipeline._on_assigned``)."""
         tps = list(tps)
         if unwritten:
             for topic, part in tps:
@@ -311,6 +312,7 @@ class WorkerState:
                     for key in [k for k, (p, _) in pending.items() if p == part]:
                         del pending[key]
         for tp in tps:
+            self.last_offsets.pop(tp, None)
             self.feeds.pop(tp, None)
             self._stream_at_read.pop(tp, None)
             engine = self._forget(tp)

@@ -57,9 +57,11 @@ def test_between_a_revoke_and_the_next_assignment_nothing_is_built_or_applied(
     state = pipeline.state
     state._install(CALLS_0, state._new_engine(CALLS_0))
     assert asyncio.run(pipeline._engine_built(faust_tp(pipeline, CALLS_0))) is True
+    state.last_offsets[CALLS_0] = 17
 
     asyncio.run(pipeline._on_revoked(revoked=[faust_tp(pipeline, CALLS_0)]))
     assert CALLS_0 not in state.engines
+    assert CALLS_0 not in state.last_offsets  # the next owner resumes at the group's commit
     # Faust's flags still say recovered and the assignor still lists the old assignment
     assert pipeline.recovered() and pipeline.active_partitions() == {CALLS_0}
     assert pipeline._wanted_engines() == set()

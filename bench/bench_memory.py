@@ -15,7 +15,10 @@ blocks of their own ``mmap``) tells live objects over 512 bytes from memory the 
 the end, the source lines holding most of what was allocated since N and is still alive;
 ``--sizes`` prints at each row the deep size of what the engine holds by owner (per kind: its
 keys, records and contributions; the ids held, the prune index, the ledgers), each object
-counted once, for the first owner that reaches it (slow: a walk over every object).
+counted once, for the first owner that reaches it (slow: a walk over every object);
+``--spill`` gives the engine a spilling store as the worker's RocksDB is (idle records leave
+memory for it: here a dict of their JSON bytes, outside what ``--sizes`` counts, its size
+printed beside), so the rows show what a worker's engine holds.
 
 This is the engine's state only (no Faust, no Kafka, no RocksDB). Run:
 
@@ -44,6 +47,7 @@ from streams.ingest import ingest
 from streams.runtime import tune_gc
 from streams.simulate.generator import generate
 from streams.simulate.scenarios import contact_centre
+from streams.worker.checkpoint import encode_record
 
 START_MS = 1_795_338_000_000  # 2026-11-22T09:00Z
 
@@ -117,6 +121,49 @@ def deep_size(obj: object, seen: set[int]) -> tuple[int, int]:
     return size, count
 
 
+class BytesSpillStore:
+    """A spilling store (:class:`streams.core.engine.SpillStore`) as a worker's RocksDB
+    table is: a put is pending until the next :meth:`checkpoint` writes it as its JSON bytes
+    (here into a dict), and only a written record's key is held."""
+
+    spills = True
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+        self._pending: dict[str, dict[str, object] | None] = {}
+
+    def put(self, key: str, record: dict[str, object]) -> None:
+        self._pending[key] = record
+
+    def delete(self, key: str) -> None:
+        self._pending[key] = None
+
+    def holds(self, key: str) -> bool:
+        return key not in self._pending
+
+    def get(self, key: str) -> dict[str, object] | None:
+        raw = self.data.get(key)
+        return None if raw is None else orjson.loads(raw)  # type: ignore[no-any-return]
+
+    def checkpoint(self) -> None:
+        """Write every pending put and delete, as the worker's checkpoint does."""
+        for key, record in self._pending.items():
+            if record is None:
+                self.data.pop(key, None)
+            else:
+                self.data[key] = encode_record(record)
+        self._pending.clear()
+
+    def mib(self) -> float:
+        """The JSON bytes held and the dict holding them, MiB."""
+        return (sys.getsizeof(self.data) + sum(
+            sys.getsizeof(k) + sys.getsizeof(v) for k, v in self.data.items())) / 2**20
+
+
+#: Events between two checkpoints of ``--spill``'s store (a worker's come every few seconds).
+CHECKPOINT_EVERY = 20_000
+
+
 def print_sizes(engine: Engine) -> None:
     """What the engine holds by owner (``--sizes``): MiB and objects, each object counted for
     the first owner that reaches it, in the order printed."""
@@ -133,8 +180,12 @@ def print_sizes(engine: Engine) -> None:
                                             [engine._records[k] for k in keys]),
                    (f"{kind} contributions", [engine._contributions.get(k) for k in keys])]
     owners += [(f"frozen records ({engine.frozen_count:,})", engine._frozen),
+               (f"keys on disk ({engine.cold_count:,})", engine._cold),
                ("ids held", (engine._seen, engine._shared_ids)),
-               ("prune index", (engine._due_keys, engine._due_step, engine._undated))]
+               ("prune index", (engine._due_keys, engine._due_step, engine._undated)),
+               ("directory", engine.directory.watchers)]
+    seen.update(map(id, engine.directory.engines))  # the directory's values: not followed
+    seen.add(id(engine.store))  # a spilling store's bytes: printed apart
     for name, obj in owners:
         held.append(obj)
         size, count = deep_size(obj, seen)
@@ -162,11 +213,14 @@ def main() -> None:
                         "times slower) and print what is still alive at the end")
     parser.add_argument("--sizes", action="store_true",
                         help="at each row, what the engine holds by owner (slow)")
+    parser.add_argument("--spill", action="store_true",
+                        help="idle records leave memory for a store, as in a worker")
     parser.add_argument("--json", action="store_true",
                         help="also print the results as one JSON object on the last line")
     args = parser.parse_args()
     tune_gc()  # as the worker and the replay run
-    engine = Engine(parse_config({}), NoStore())
+    store: BytesSpillStore | NoStore = BytesSpillStore() if args.spill else NoStore()
+    engine = Engine(parse_config({}), store)
     stats = PipelineStats()
     rows: list[tuple[int, str, float, Counter[str], float, int, int, int]] = []
     heaps: list[tuple[float, float, float] | None] = []
@@ -176,6 +230,9 @@ def main() -> None:
     for event in generate(contact_centre(), seed=args.seed, start_ms=START_MS):
         ingest(dumps(event), engine, stats)
         count += 1
+        if isinstance(store, BytesSpillStore) and count % CHECKPOINT_EVERY == 0:
+            store.checkpoint()
+            engine.spill()
         if count == args.trace_from:
             tracemalloc.start(6)
         if count % args.every == 0:
@@ -193,6 +250,9 @@ def main() -> None:
                   f"RSS {rows[-1][2]:,.0f} MiB", file=sys.stderr, flush=True)
             if args.sizes:
                 print_sizes(engine)
+                if isinstance(store, BytesSpillStore):
+                    print(f"      {'(the store: JSON bytes)':<32} {store.mib():8.1f} MiB",
+                          file=sys.stderr, flush=True)
         if count >= args.events:
             break
     if tracemalloc.is_tracing():

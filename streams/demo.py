@@ -640,7 +640,7 @@ class Demo:
             "\n  Wallboard (browser):     " + base + "/wallboard"
             + "\n  What-if staffing:        " + base + "/staffing"
             + "\n  KPIs (Prometheus text):  " + base + "/metrics"
-            + "\n  Health:                  " + base + "/healthz"
+            + "\n  Ready (JSON, reasons):   " + base + "/readyz"
             + (f"\n  Webhooks (POST):         http://{self.args.source_listen}/zendesk, "
                f"/chatwoot" if getattr(self.args, "source_listen", None) else "")
             + f"\n  Kafka bootstrap:         {target.broker}"

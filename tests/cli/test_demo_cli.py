@@ -195,6 +195,12 @@ def test_the_simulator_ending_and_the_broker_going_away_are_said_once_and_stop_e
     demos.append(demo)
     demo.wait_ready()
     pids = demo.pids()
+    printed = [line.split()[-1] for line in demo.lines
+               if f"http://127.0.0.1:{demo.web_port}/" in line]
+    assert [url.rsplit("/", 1)[1] for url in printed] == [
+        "wallboard", "staffing", "metrics", "readyz"]
+    for url in printed:  # every address the demo prints answers once it is printed
+        assert urllib.request.urlopen(url, timeout=10).status == 200, url
 
     os.killpg(pids["simulate"], signal.SIGTERM)
     wait_until(lambda: "the simulator ended" in demo.log(), "the demo to see the simulator end")

@@ -441,24 +441,27 @@ class _ErlangKept(kpis._Incremental):
             dirty.update(dict.fromkeys(self.members))
         g = self.g
         scratch = {name: new_family(name) for name in _FAMILIES}
+        # per family: (its scratch samples, its kept samples, whether labelled by queue alone)
+        moves = [(fam.samples, g[name].samples, fam.labels == ("queue",))
+                 for name, fam in scratch.items()]
         lo = this_minute - ERLANG_WINDOW_US
         for mkey in dirty:
             q, channel = mkey
             load = self._load(config, ledgers, mkey, now_us, this_minute, lo, staffed, today)
             if load is not None:
                 _erlang_samples(scratch, mkey, load)
-            for name, fam in scratch.items():
-                if fam.labels == ("queue",):  # Erlang B: voice only
+            for written, kept, by_queue in moves:
+                if by_queue:  # Erlang B: voice only
                     if channel != "voice":
                         continue
                     key: tuple[str, ...] = (q,)
                 else:
                     key = mkey
-                value = fam.samples.pop(key, _NONE)
+                value = written.pop(key, _NONE)
                 if value is _NONE:
-                    g[name].samples.pop(key, None)
+                    kept.pop(key, None)
                 else:
-                    g[name].samples[key] = value
+                    kept[key] = value
         return list(g.values())
 
     @staticmethod
@@ -498,12 +501,7 @@ class _ErlangKept(kpis._Incremental):
             found = trailing.get((i, queue, channel), _NONE)
             if found is _NONE:
                 minutes = ledger.minutes.get(key)
-                if minutes is None:
-                    found = None
-                else:
-                    found = {}
-                    for start in range(lo, this_minute, MINUTE_US):
-                        _sum_fields(found, minutes.get(start))
+                found = None if minutes is None else _trailing_sum(minutes, lo, this_minute)
                 trailing[(i, queue, channel)] = found
             if found is not None:
                 if acc is None:
@@ -523,6 +521,20 @@ class _ErlangKept(kpis._Incremental):
 
 
 _NONE: Any = object()
+
+
+def _trailing_sum(minutes: dict[int, dict[str, int]], lo: int, hi: int) -> dict[str, int]:
+    """One member's minute fields (minute start µs -> field -> amount) summed over the
+    minutes starting in ``[lo, hi)``, as :func:`live_loads` sums them: its minutes read
+    (a few in a busy floor: ~5 of a queue's on a partition), not the window's 30 looked up,
+    :func:`_sum_fields` inline. Integers: exact in any order."""
+    found: dict[str, int] = {}
+    get = found.get
+    for start, fields in minutes.items():
+        if lo <= start < hi:
+            for k, v in fields.items():
+                found[k] = get(k, 0) + v
+    return found
 
 
 def _load(policy: ServiceLevelPolicy, queue_settings: QueueSettings, q: str, channel: str,

@@ -18,7 +18,7 @@ import math
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
-from itertools import compress
+from itertools import accumulate, compress
 from operator import is_not, ne
 from typing import Any
 
@@ -188,6 +188,7 @@ def forget() -> None:
     _SAMPLES.clear()
     _LINES.clear()
     _HISTOGRAMS.clear()
+    _LE_TEXTS.clear()
 
 
 def family_text(fam: Family) -> str:
@@ -270,6 +271,15 @@ def _histogram_text(name: str, names: tuple[str, ...], order: list[int], le_at: 
     before, after = ",".join(pairs[:le_at]), ",".join(pairs[le_at:])
     head = f"{name}_bucket{{{before}," if before else f"{name}_bucket{{"
     tail = f",{after}}} " if after else "} "
+    labels = ",".join(pairs)
+    braces = f"{{{labels}}}" if labels else ""
+    texts = _running_texts(bounds, counts)
+    if texts is not None:  # the common case: whole counts, their bounds' texts kept
+        les = _le_texts(bounds)
+        out = [f"{head}{le}{tail}{text}\n" for le, text in zip(les, texts, strict=False)]
+        out.append(f'{head}le="+Inf"{tail}{texts[-1]}\n'
+                   f"{name}_count{braces} {texts[-1]}\n{name}_sum{braces} {go(total)}\n")
+        return "".join(out)
     out = []
     running = 0.0
     for bound, n in zip(bounds, counts, strict=False):
@@ -277,10 +287,43 @@ def _histogram_text(name: str, names: tuple[str, ...], order: list[int], le_at: 
         out.append(f'{head}le="{go(bound)}"{tail}{go(running)}\n')
     running += counts[-1]
     out.append(f'{head}le="+Inf"{tail}{go(running)}\n')
-    labels = ",".join(pairs)
-    braces = f"{{{labels}}}" if labels else ""
     out.append(f"{name}_count{braces} {go(running)}\n{name}_sum{braces} {go(total)}\n")
     return "".join(out)
+
+
+def _running_texts(bounds: Any, counts: Any) -> list[str] | None:
+    """``_go`` of the running count after each bucket (``counts``: one per bound and the
+    +Inf bucket's last), as the float sums ``0.0 + c0 + c1 …`` write them, from the integer
+    sums: when the counts are that many ints ≥ 0 summing below 2**53 the float sums are
+    exact, so the same numbers (``_go`` writes an int as the float of its value). None
+    otherwise (the caller sums floats)."""
+    if len(counts) != len(bounds) + 1 or counts[0].__class__ is not int:
+        return None
+    sums = list(accumulate(counts))
+    last = sums[-1]
+    if last.__class__ is not int or last >= 9_007_199_254_740_992 or min(counts) < 0:
+        return None
+    if last < 1_000_000:
+        return [f"{n}.0" for n in sums]  # _go's fast path for ints, inline
+    return [_go(n) for n in sums]
+
+
+#: id(bounds) -> (the bounds, ``le="…"`` of each): a histogram's bounds are one tuple that its
+#: samples share (the ledger's), the same at every render.
+_LE_TEXTS: dict[int, tuple[tuple[Any, ...], list[str]]] = {}
+
+
+def _le_texts(bounds: Any) -> list[str]:
+    """``le="…"`` of each bound (``_go``), kept for a tuple of bounds (immutable)."""
+    found = _LE_TEXTS.get(id(bounds))
+    if found is not None and found[0] is bounds:
+        return found[1]
+    texts = [f'le="{_go(bound)}"' for bound in bounds]
+    if bounds.__class__ is tuple:  # kept while it is: its id is not reused meanwhile
+        if len(_LE_TEXTS) >= 64:
+            _LE_TEXTS.clear()
+        _LE_TEXTS[id(bounds)] = (bounds, texts)
+    return texts
 
 
 #: Family name -> (kind, label names, label values -> (value, its line(s))) at its last render

@@ -763,13 +763,14 @@ class _WindowSums(_Incremental):
                             ledger.days[key].get(day))
                     if None not in cell:  # the same dicts while the windows are (basis)
                         cells[member] = cell  # type: ignore[index]
-                if not any(cell):
-                    continue
+                f_now, f_before, f_today = cell  # the fields of WINDOWS' three
                 if acc is None:  # the first live member's fields, copied
-                    acc = tuple(dict(f) if f else {} for f in cell)
+                    if f_now or f_before or f_today:
+                        acc = (dict(f_now) if f_now else {}, dict(f_before) if f_before else {},
+                               dict(f_today) if f_today else {})
                     continue
-                for into, f in zip(acc, cell, strict=True):  # _sum_fields, inline
-                    if f:
+                for into, f in ((acc[0], f_now), (acc[1], f_before), (acc[2], f_today)):
+                    if f:  # _sum_fields, inline
                         get = into.get
                         for k, v in f.items():
                             into[k] = get(k, 0) + v

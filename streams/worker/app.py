@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -27,7 +27,7 @@ from streams.core.config import Config
 from streams.core.entities.kinds import STATEFUL_TOPICS
 from streams.core.events import DEADLETTER_TOPIC, EVENT_TYPES, TOPIC_OF_FAMILY, topic_for_type
 from streams.core.metrics import new_family
-from streams.exporter import render
+from streams.exporter import chunks, render_parts
 from streams.ingest import INVALID, ingest
 from streams.kafka import bootstrap_servers
 from streams.kafka.admin import DEADLETTER_MAX_MESSAGE_BYTES
@@ -516,8 +516,14 @@ class Pipeline:
         return families
 
     def snapshot(self) -> bytes:
+        """The exposition of :meth:`families`, whole."""
+        return b"".join(self.snapshot_parts())
+
+    def snapshot_parts(self) -> list[bytes]:
+        """The exposition of :meth:`families` as pieces to send in order
+        (:func:`streams.exporter.render_parts`)."""
         families = self.families()
-        return render(lambda: families)
+        return render_parts(lambda: families)
 
     def _local_store_memory(self) -> Any:
         """``cc_local_store_memory_bytes``: what the block cache every local RocksDB store of
@@ -552,8 +558,10 @@ class Pipeline:
 
         @self.app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
-            body = pipeline.snapshot()
-            return web.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+            parts = pipeline.snapshot_parts()  # the whole snapshot, taken now
+            return web.bytes(_served(parts), headers={  # type: ignore[arg-type]
+                "Content-Type": CONTENT_TYPE_LATEST,
+                "Content-Length": str(sum(map(len, parts)))})
 
         for name, content_type in ASSETS.items():
             self._add_asset(name.replace(".html", ""), name, content_type)
@@ -618,3 +626,11 @@ class Pipeline:
 
 def build_pipeline(config: Config, web: WebConfig | None = None) -> Pipeline:
     return Pipeline(config, web)
+
+
+async def _served(parts: list[bytes]) -> AsyncIterator[bytes]:
+    """An exposition's pieces as a response body (aiohttp sends an async iterable as it
+    goes): small lines joined a chunk at a time, each kept family text as it is
+    (:func:`streams.exporter.chunks`), never the whole exposition copied into one object."""
+    for chunk in chunks(parts):
+        yield chunk

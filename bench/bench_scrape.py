@@ -135,14 +135,15 @@ def time_scrapes(state: WorkerState, scrapes: int, before: Callable[[], None],
         fam_ms.append((t1 - t0) * 1000)
         out_ms.append((t2 - t1) * 1000)
         samples = sum(len(f.samples) for f in families)
-        size = sum(map(len, body))
+        size = sum(body)
     return fam_ms, out_ms, cpu_ms, samples, size
 
 
-def render(families: list[Any]) -> list[bytes]:
+def render(families: list[Any]) -> list[int]:
     """The exposition as the worker's ``/metrics`` sends it: its pieces, served in chunks
-    (``streams.exporter.render_parts``, ``chunks``)."""
-    return list(chunks(render_parts(lambda: families)))
+    (``streams.exporter.render_parts``, ``chunks``), each let go before the next is made
+    (sent); returns their sizes in bytes."""
+    return [len(chunk) for chunk in chunks(render_parts(lambda: families))]
 
 
 #: The parts ``--parts`` times: (name, owner, attribute), each timed where it is entered

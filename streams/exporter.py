@@ -20,7 +20,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from itertools import accumulate, compress
 from operator import is_not, ne
-from typing import Any
+from typing import Any, NamedTuple
 
 from prometheus_client import CollectorRegistry, disable_created_metrics, generate_latest
 from prometheus_client.core import (
@@ -94,46 +94,44 @@ def render_with_client(source: FamilySource) -> bytes:
 def render(source: FamilySource) -> bytes:
     """The text exposition (format 0.0.4) of ``source``'s families and ``cc_build_info``,
     identical to :func:`render_with_client`: :func:`render_parts` joined."""
-    return b"".join(render_parts(source))
+    return b"".join(render_parts(source).parts)
 
 
-#: The size :func:`chunks` joins small pieces up to: under glibc's ``mmap`` threshold (128 KiB
-#: in the worker, ``streams.worker.allocator``), so a chunk reuses memory the last one freed.
-CHUNK_BYTES = 64 * 1024
+#: How many lines (or histogram samples' texts) :func:`chunks` joins into one piece: ~20 KiB
+#: of gauge lines, under glibc's ``mmap`` threshold (128 KiB in the worker,
+#: ``streams.worker.allocator``), so a chunk reuses the memory the last one freed.
+CHUNK_PIECES = 256
 
 
-def chunks(parts: list[bytes], size: int = CHUNK_BYTES) -> Iterator[bytes]:
-    """``parts`` (:func:`render_parts`) in order as pieces of about ``size`` bytes: runs of
-    small ones joined (each run only when reached), a large one (a family's text kept from
-    the last render) as it is, not copied.
+class Exposition(NamedTuple):
+    """An exposition as pieces to concatenate in order (:func:`render_parts`)."""
 
-    Served one after the other, an exposition is never copied whole: joined into one new
-    10.8 MB object at 500 queues × 2 channels, each scrape paid ~2,700 page faults for
-    memory fresh from the kernel (~15 ms of CPU with the worker's malloc settings,
-    docs/performance.md), and held the exposition twice. The cuts are found in C (lengths,
-    running sums, bisection): a Python loop over the ~80,000 pieces of a busy scrape cost
-    more than the faults saved."""
-    lengths = list(map(len, parts))
-    large = list(compress(range(len(parts)), map(size.__le__, lengths)))
+    parts: list[bytes]
+    #: the indices in ``parts`` of whole families' texts (kept from the last render)
+    whole: list[int]
+
+
+def chunks(exposition: Exposition, per: int = CHUNK_PIECES) -> Iterator[bytes]:
+    """The exposition's pieces in order, for sending one after the other: each whole
+    family's text as it is (not copied), the lines between them joined ``per`` at a time
+    (each run only when reached).
+
+    An exposition is never copied whole: joined into one new 10.8 MB object at 500 queues
+    × 2 channels, each scrape paid ~4,000 page faults for memory fresh from the kernel with
+    the worker's malloc settings and held the exposition twice (docs/performance.md). Cut by
+    count, with the families' pieces known from the render: reading every piece's length
+    (~80,000 in a busy scrape) cost more than the faults saved."""
+    parts = exposition.parts
     start = 0
-    for stop in [*large, len(parts)]:  # the small pieces before each large one, cut by size
-        if start < stop:
-            ends = list(accumulate(lengths[start:stop]))  # run-relative, after each piece
-            cut = done = 0
-            while True:
-                j = bisect_left(ends, done + size)  # the piece that reaches size
-                if j == len(ends):
-                    break
-                yield b"".join(parts[start + cut:start + j + 1])
-                cut, done = j + 1, ends[j]
-            if start + cut < stop:
-                yield b"".join(parts[start + cut:stop])
+    for stop in [*exposition.whole, len(parts)]:
+        for at in range(start, stop, per):
+            yield b"".join(parts[at:min(at + per, stop)])
         if stop < len(parts):
             yield parts[stop]
         start = stop + 1
 
 
-def render_parts(source: FamilySource) -> list[bytes]:
+def render_parts(source: FamilySource) -> Exposition:
     """The text exposition (format 0.0.4) of ``source``'s families and ``cc_build_info`` as
     pieces to concatenate in order (:func:`render` joins them, :func:`chunks` serves them).
 
@@ -143,17 +141,20 @@ def render_parts(source: FamilySource) -> list[bytes]:
     texts too (:func:`_histogram_lines`); an unchanged family is one piece, the text kept
     from its last render."""
     parts: list[bytes] = []
+    whole: list[int] = []
     for fam in [*source(), build_info()]:
+        at = len(parts)
         if fam.kind != "histogram" and fam.labels:
             try:
                 _gauge_lines(fam, parts)
-                continue
             except (TypeError, OverflowError, ValueError):  # a value that is not a number
                 _LINES.pop(fam.name, None)
-        elif fam.labels and _histogram_lines(fam, parts):
-            continue
-        parts.append(_cached_text(fam))
-    return parts
+                parts.append(_cached_text(fam))
+        elif not (fam.labels and _histogram_lines(fam, parts)):
+            parts.append(_cached_text(fam))
+        if len(parts) == at + 1:  # the family's whole text, one piece
+            whole.append(at)
+    return Exposition(parts, whole)
 
 
 #: Family name -> (kind, help, labels, what its samples were, their text in UTF-8) at its last

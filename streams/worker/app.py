@@ -27,7 +27,7 @@ from streams.core.config import Config
 from streams.core.entities.kinds import STATEFUL_TOPICS
 from streams.core.events import DEADLETTER_TOPIC, EVENT_TYPES, TOPIC_OF_FAMILY, topic_for_type
 from streams.core.metrics import new_family
-from streams.exporter import chunks, render_parts
+from streams.exporter import Exposition, chunks, render_parts
 from streams.ingest import INVALID, ingest
 from streams.kafka import bootstrap_servers
 from streams.kafka.admin import DEADLETTER_MAX_MESSAGE_BYTES
@@ -517,9 +517,9 @@ class Pipeline:
 
     def snapshot(self) -> bytes:
         """The exposition of :meth:`families`, whole."""
-        return b"".join(self.snapshot_parts())
+        return b"".join(self.snapshot_parts().parts)
 
-    def snapshot_parts(self) -> list[bytes]:
+    def snapshot_parts(self) -> Exposition:
         """The exposition of :meth:`families` as pieces to send in order
         (:func:`streams.exporter.render_parts`)."""
         families = self.families()
@@ -558,10 +558,9 @@ class Pipeline:
 
         @self.app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
-            parts = pipeline.snapshot_parts()  # the whole snapshot, taken now
-            return web.bytes(_served(parts), headers={  # type: ignore[arg-type]
-                "Content-Type": CONTENT_TYPE_LATEST,
-                "Content-Length": str(sum(map(len, parts)))})
+            exposition = pipeline.snapshot_parts()  # the whole snapshot, taken now
+            return web.bytes(_served(exposition),  # type: ignore[arg-type]
+                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
         for name, content_type in ASSETS.items():
             self._add_asset(name.replace(".html", ""), name, content_type)
@@ -628,9 +627,9 @@ def build_pipeline(config: Config, web: WebConfig | None = None) -> Pipeline:
     return Pipeline(config, web)
 
 
-async def _served(parts: list[bytes]) -> AsyncIterator[bytes]:
+async def _served(exposition: Exposition) -> AsyncIterator[bytes]:
     """An exposition's pieces as a response body (aiohttp sends an async iterable as it
     goes): small lines joined a chunk at a time, each kept family text as it is
     (:func:`streams.exporter.chunks`), never the whole exposition copied into one object."""
-    for chunk in chunks(parts):
+    for chunk in chunks(exposition):
         yield chunk

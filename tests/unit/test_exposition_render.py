@@ -14,7 +14,7 @@ from streams.core.config import parse_config
 from streams.core.engine import Engine
 from streams.core.kpis import all_families
 from streams.core.metrics import Family
-from streams.exporter import CHUNK_BYTES, chunks, render, render_parts, render_with_client
+from streams.exporter import Exposition, chunks, render, render_parts, render_with_client
 from streams.simulate.generator import generate
 from streams.simulate.model import IntradayProfile
 from streams.simulate.scenarios import contact_centre
@@ -57,27 +57,32 @@ def test_hostile_label_values_and_numbers_render_as_the_client_renders_them(valu
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.binary(max_size=40) | st.binary(min_size=90, max_size=200), max_size=60),
-       st.integers(1, 128))
-def test_the_served_chunks_are_the_exposition_in_order_and_keep_large_pieces_uncopied(
-        parts, size):
-    served = list(chunks(parts, size))
+@given(st.lists(st.tuples(st.binary(max_size=40), st.booleans()), max_size=60),
+       st.integers(1, 16))
+def test_the_served_chunks_are_the_exposition_in_order_and_keep_whole_families_uncopied(
+        pieces, per):
+    parts = [piece for piece, _ in pieces]
+    whole = [i for i, (_, is_whole) in enumerate(pieces) if is_whole]
+    served = list(chunks(Exposition(parts, whole), per))
     assert b"".join(served) == b"".join(parts)
-    large = [p for p in parts if len(p) >= size]
-    assert [c for c in served if any(c is p for p in large)] == large  # the same objects
-    for chunk in served:
-        if not any(chunk is p for p in large):  # a run: joined up to size, at most one more
-            assert len(chunk) < 2 * size + 40
+    assert all(any(c is parts[i] for c in served) for i in whole)  # sent, not copied
+    runs = [b - a - 1 for a, b in zip([-1, *whole], [*whole, len(parts)], strict=True)]
+    assert len(served) == len(whole) + sum(-(-n // per) for n in runs)  # per lines a chunk
 
 
 def test_a_busy_exposition_is_served_as_chunks_of_its_render():
     busy = replace(contact_centre(), profile=IntradayProfile(((0.0, 1.0),)))
     now_ms = time.time_ns() // 1_000_000
     engine = Engine(parse_config({}))
-    for event in generate(busy, seed=3, start_ms=now_ms - 3_600_000, duration_ms=3_600_000):
+    events = list(generate(busy, seed=3, start_ms=now_ms - 3_600_000, duration_ms=3_600_000))
+    for event in events[:-200]:
         engine.apply(decode(orjson.dumps(event)))  # type: ignore[arg-type]
-    families = all_families(engine.config, [engine.ledger], now_ms * 1000)
-    parts = render_parts(lambda: families)
-    served = list(chunks(parts))
+    at_us = now_ms * 1000
+    render_parts(lambda: all_families(engine.config, [engine.ledger], at_us))
+    for event in events[-200:]:  # some families change, the rest are kept texts
+        engine.apply(decode(orjson.dumps(event)))  # type: ignore[arg-type]
+    families = all_families(engine.config, [engine.ledger], at_us)
+    exposition = render_parts(lambda: families)
+    served = list(chunks(exposition))
     assert b"".join(served) == render_with_client(lambda: families)
-    assert len(served) > 1 and max(map(len, served)) < 2 * CHUNK_BYTES
+    assert 0 < len(exposition.whole) < len(families) and len(served) > len(exposition.whole)

@@ -14,7 +14,11 @@ case "$mode" in
   *) echo "Error: unknown set-up '$mode'; use 'demo' or 'test'." >&2; exit 2 ;;
 esac
 
-say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+if [ -t 1 ]; then  # bold on a terminal; plain in a file, a pipe or CI
+  say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+else
+  say() { printf '[setup] %s\n' "$*"; }
+fi
 need_root_for_apt() {
   if [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null; then
     echo "Error: missing system packages ($*) and no root/sudo to install them. Install them with apt-get and run again." >&2

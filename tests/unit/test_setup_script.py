@@ -64,6 +64,7 @@ def run_setup(tmp_path: Path, mode: str) -> list[str]:
                           env={"PATH": str(bin_dir), "HOME": str(tmp_path)},
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+    (tmp_path / "stdout.txt").write_text(done.stdout)
     return log.read_text().splitlines()
 
 
@@ -91,3 +92,8 @@ class TestSetup:
         calls = run_setup(tmp_path, "test")
         stops = [c for c in calls if " stop" in c or c.startswith(("pkill", "killall", "kill"))]
         assert stops == ["systemctl stop prometheus"]
+
+    def test_its_lines_are_plain_text_when_not_on_a_terminal(self, tmp_path: Path):
+        run_setup(tmp_path, "demo")  # output captured: a pipe, as in CI or a log file
+        out = (tmp_path / "stdout.txt").read_text()
+        assert "[setup] " in out and "\033" not in out and "\x1b" not in out

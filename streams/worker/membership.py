@@ -24,6 +24,7 @@ would hold its partitions for the session timeout. ``docs/decisions.md`` has the
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
 from pathlib import Path
@@ -63,7 +64,20 @@ def hold_data_dir(data_dir: str | Path) -> IO[bytes]:
     handle.truncate(0)
     handle.write(str(os.getpid()).encode())
     handle.flush()
+    atexit.register(_let_go, handle)
     return handle
+
+
+def _let_go(handle: IO[bytes]) -> None:
+    """At a clean exit, take this process's pid out of the lock file it still holds (a
+    crash leaves it: only the "another worker is using" message reads it, while the lock is
+    held)."""
+    try:
+        if not handle.closed:
+            handle.truncate(0)
+            handle.close()
+    except OSError:
+        pass
 
 
 def remember_member(data_dir: str | Path, group: str, member_id: str) -> None:

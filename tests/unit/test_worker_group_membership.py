@@ -4,6 +4,8 @@ member a crashed worker leaves behind (removed by the next worker on its data di
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,3 +71,13 @@ def test_a_second_worker_on_the_same_data_directory_is_refused_in_one_line(
     finally:
         held.close()
     hold_data_dir(data).close()  # released with the file (and by the kernel at exit)
+
+
+def test_a_clean_exit_leaves_no_pid_in_the_lock_file(tmp_path: Path) -> None:
+    data = tmp_path / "node"
+    code = ("import sys; from streams.worker.membership import hold_data_dir; "
+            "hold_data_dir(sys.argv[1]); print(open(sys.argv[1] + '/worker.lock').read())")
+    done = subprocess.run([sys.executable, "-c", code, str(data)], capture_output=True,
+                          text=True, timeout=60, check=True)
+    assert done.stdout.strip().isdigit()  # held: its pid, for the refusal message
+    assert (data / "worker.lock").read_text() == ""

@@ -515,11 +515,7 @@ class Pipeline:
         families.append(self._local_store_memory())
         return families
 
-    def snapshot(self) -> bytes:
-        """The exposition of :meth:`families`, whole."""
-        return b"".join(self.snapshot_parts().parts)
-
-    def snapshot_parts(self) -> Exposition:
+    def snapshot(self) -> Exposition:
         """The exposition of :meth:`families` as pieces to send in order
         (:func:`streams.exporter.render_parts`)."""
         families = self.families()
@@ -558,7 +554,7 @@ class Pipeline:
 
         @self.app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
-            exposition = pipeline.snapshot_parts()  # the whole snapshot, taken now
+            exposition = pipeline.snapshot()  # the whole snapshot, taken now
             return web.bytes(_served(exposition),  # type: ignore[arg-type]
                              headers={"Content-Type": CONTENT_TYPE_LATEST})
 

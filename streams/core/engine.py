@@ -33,6 +33,7 @@ from itertools import chain
 from typing import Any, Protocol
 
 from streams.core.admission import OTHER_QUEUE, AdmissionView, QueueLabels
+from streams.core.cold_keys import ColdKeys
 from streams.core.config import Config
 from streams.core.contributions import (
     STALE,
@@ -273,9 +274,12 @@ class Engine:
         #: ``_shared_ids``. De-duplication is per entity (:meth:`_holds`).
         self._seen: dict[str, str] = {}
         self._shared_ids: dict[str, set[str]] = {}
-        #: Entities restored from a snapshot (:meth:`load_snapshot`) whose records are still
-        #: only in the store: read by ``_cold_source`` when first needed (:meth:`_record`).
-        self._cold: set[str] = set()
+        #: Entities whose records are only in the store (idle ones spilled, or restored from a
+        #: snapshot (:meth:`load_snapshot`) and not read since): read by ``_cold_source`` when
+        #: first needed (:meth:`_record`). Their keys and prune steps are kept there, packed
+        #: (:class:`~streams.core.cold_keys.ColdKeys`), not in ``_due_step``; an undated one
+        #: is in ``_undated`` too.
+        self._cold = ColdKeys()
         self._cold_source: Callable[[str], dict[str, Any] | None] | None = (
             None if self._spill_store is None else self._spill_store.get)
         self._cold_undated: list[str] = []
@@ -492,7 +496,9 @@ class Engine:
         until = stream if until_us is None else min(until_us, stream)
         step = until // PRUNE_STEP_US
         due_step = self._due_step
-        passed = sorted(s for s in self._due_keys if s <= step)
+        cold = self._cold
+        passed = sorted({s for s in self._due_keys if s <= step}
+                        | {s for s in cold.steps() if s is not None and s <= step})
         finished = True
         if budget is not None:
             taken = 0
@@ -500,12 +506,13 @@ class Engine:
                 if n and taken >= budget:
                     passed, finished = passed[:n], False
                     break
-                taken += len(self._due_keys[s])
+                taken += len(self._due_keys.get(s, ())) + cold.filed_at(s)
         limit = until if finished else min(until, (passed[-1] + 1) * PRUNE_STEP_US)
         if until_us is None:
             self._last_prune_us = stream
             self._prune_again_in = 0 if finished else PRUNE_AGAIN_AFTER
-        due = sorted({key for s in passed for key in self._due_keys[s] if due_step.get(key) == s})
+        due = sorted({key for s in passed for key in self._due_keys.get(s, ())
+                      if due_step.get(key) == s}.union(*(cold.take(s) for s in passed)))
         undated = list(self._undated) if finished and until_us is None else ()
         expired = []
         for key in chain(due, undated):
@@ -586,6 +593,10 @@ class Engine:
     def _track(self, key: str, kind: EntityKind, record: Record, hot: bool = True) -> None:
         """File the entity where :meth:`prune` will look for it (after each change): at its
         expiry, its next trim, and, ``hot`` (its record held as objects), when it goes idle."""
+        self._file(key, self._due(kind, record, hot))
+
+    def _due(self, kind: EntityKind, record: Record, hot: bool) -> int | None:
+        """The prune step :meth:`_track` files an entity at (None: undated)."""
         due_us = kind.expires_us(record) if kind.name in _DUE_TRACKED else None  # type: ignore
         if due_us is not None and kind.name in _TRIM_DUE:
             trim_us = kind.trim_due_us(record)  # type: ignore[attr-defined]
@@ -595,7 +606,7 @@ class Engine:
             idle_us = self._idle_due_us(kind, record)
             if idle_us is not None and idle_us < due_us:
                 due_us = idle_us
-        self._file(key, None if due_us is None else due_us // PRUNE_STEP_US)
+        return None if due_us is None else due_us // PRUNE_STEP_US
 
     def _file(self, key: str, step: int | None) -> None:
         """File ``key`` in the prune index at ``step`` (None: undated)."""
@@ -649,15 +660,26 @@ class Engine:
         counting them) and the event ids it holds: :meth:`_record` brings all three back as
         they were. Filed for prune by its expiry and trims only."""
         spill_store = self._spill_store
-        if spill_store is not None and spill_store.holds(key):
-            self._cold.add(key)
-        else:  # a write of it still pending: :meth:`spill` moves it once written
+        cold = spill_store is not None and spill_store.holds(key)
+        if not cold:  # a write of it still pending: :meth:`spill` moves it once written
             self._frozen[key] = self._freezer.freeze(kind.name, record)
         del self._records[key]
         self._contributions.pop(key, None)
         for event_id in kind.event_ids(record):
             self._release(event_id, key)
         self._track(key, kind, record, hot=False)
+        if cold:
+            self._leave_memory(key)
+
+    def _leave_memory(self, key: str) -> None:
+        """Count ``key``, filed by :meth:`_track`, as cold: a dated one's prune step moved
+        from ``_due_step`` to ``_cold``; an undated one stays in ``_undated`` (every prune
+        visits those)."""
+        step = self._due_step.get(key)
+        if step is not None:
+            self._due_step.pop(key)  # its entry in _due_keys is stale now
+            self._stale += 1
+        self._cold.add(key, step)
 
     def spill(self) -> int:
         """With a spilling store (:class:`SpillStore`), leave there the frozen records it now
@@ -669,7 +691,7 @@ class Engine:
         held = [key for key in self._frozen if spill_store.holds(key)]
         for key in held:
             del self._frozen[key]
-        self._cold.update(held)
+            self._leave_memory(key)
         return len(held)
 
     def held(self) -> dict[str, int]:
@@ -898,8 +920,9 @@ class Engine:
         for event_id in kind.event_ids(record):
             self._hold(event_id, key)
         self._contributions[key] = kind.contributions(record, self.config)
-        if kind.name in _FREEZING:
-            self._track(key, kind, record)  # filed again for when it goes idle
+        # filed again where the prune index has entities in memory (a cold one's step was in
+        # ``_cold``), and, a freezing kind, for when it goes idle
+        self._track(key, kind, record)
         return record
 
     def warm_undated(self, limit: int) -> int:
@@ -924,6 +947,15 @@ class Engine:
             filed.setdefault(step, []).append(key)
         return filed
 
+    def _filed_all(self) -> dict[int, list[str]]:
+        """Step -> the keys filed there, those in memory (:meth:`_filed`) and those only in
+        the store (``_cold``, undated ones left out: they are in ``_undated``)."""
+        filed = self._filed()
+        for step, keys in self._cold.filed().items():
+            if step is not None:
+                filed.setdefault(step, []).extend(keys)
+        return filed
+
     def snapshot(self) -> dict[str, Any]:
         """The engine's derived state, for :meth:`load_snapshot` after a clean stop: the
         ledger and base, stream time, the prune index and the references this engine's
@@ -945,7 +977,7 @@ class Engine:
             "last_prune_us": self._last_prune_us,
             "ledger": self.ledger,
             "base": self._base,
-            "due_keys": self._filed(),
+            "due_keys": self._filed_all(),
             "undated": list(self._undated),
             "watching": watching,
         }
@@ -973,11 +1005,15 @@ class Engine:
         self._folded_us = state.get("folded_us", self._watermark_us)
         self._legacy_watermark_ms = state["legacy_watermark_ms"]
         self._last_prune_us = state["last_prune_us"]
-        self._due_step = {key: step for step, keys in state["due_keys"].items() for key in keys}
+        self._due_step = {}
         self._compact_index()
+        cold = self._cold
+        for step, keys in state["due_keys"].items():
+            for key in keys:
+                cold.add(key, step)
         self._undated = dict.fromkeys(state["undated"])
-        self._cold = set(self._due_step)
-        self._cold.update(self._undated)
+        for key in self._undated:
+            cold.add(key, None)
         self._cold_undated = list(self._undated)
         self._cold_source = cold_source
         for ref, keys in state["watching"].items():

@@ -90,6 +90,8 @@ class TestIdleRecordsSpilled:
         assert {T.TicketKind.name, "customer"} <= kinds
         assert engine.frozen_count == 0  # every one written by the last checkpoint
         assert not any(k in engine._records or k in engine._contributions for k in cold)
+        assert not any(k in engine._due_step for k in cold)  # filed packed (ColdKeys)
+        assert engine.cold_count == len(cold) == len(set(engine._cold))
         assert not any(key in engine._seen.values() for key in cold)  # their ids let go
         assert engine.entity_count == never.entity_count
         assert {**engine._records, **cold} == never._records
@@ -111,7 +113,7 @@ class TestIdleRecordsSpilled:
         later = later_events_for(engine, 0)
         for key in spilled:  # and back to the store, as they were
             del engine._frozen[key]
-            engine._cold.add(key)
+            engine._cold.mark(key)  # its step still filed
         assert later
         run_both(later + later[:5], disk, never, every=7)
         assert ledgers_equal(engine, never)

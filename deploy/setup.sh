@@ -80,6 +80,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-# --- Kafka jars from Maven Central into .cache/kafka (once).
-.venv/bin/ccpulse kafka fetch
+# --- Kafka jars from Maven Central into .cache/kafka (once); its lines as [setup] lines
+# (pipefail: a failed fetch fails the set-up).
+.venv/bin/ccpulse kafka fetch 2>&1 | while IFS= read -r line; do say "$line"; done
 say "ready"

@@ -40,7 +40,16 @@ exit 0
 """
 
 
-def run_setup(tmp_path: Path, mode: str) -> list[str]:
+#: What ``ccpulse kafka fetch`` prints on a first fetch: progress on stderr, the result on
+#: stdout (streams.kafka.cli).
+CCPULSE_SAYS = """echo "Fetching Apache Kafka 3.9.1 from Maven Central into x..." >&2
+echo "Kafka jars are ready in x (92 jars)"
+exit "${{CCPULSE_EXIT:-0}}"
+"""
+
+
+def run_setup(tmp_path: Path, mode: str, env: dict[str, str] | None = None,
+              check: bool = True) -> list[str]:
     repo = tmp_path / "repo"
     (repo / "deploy").mkdir(parents=True)
     shutil.copy(REPO / "deploy" / "setup.sh", repo / "deploy" / "setup.sh")
@@ -52,7 +61,7 @@ def run_setup(tmp_path: Path, mode: str) -> list[str]:
     tools[bin_dir / "service"] = RECORDER + "exit 3\n"  # no SysV service runs
     tools |= {bin_dir / "systemctl": SYSTEMCTL, bin_dir / "apt-get": APT_GET,
               repo / ".venv" / "bin" / "python": RECORDER,
-              repo / ".venv" / "bin" / "ccpulse": RECORDER}
+              repo / ".venv" / "bin" / "ccpulse": RECORDER + CCPULSE_SAYS}
     for path, text in tools.items():
         path.write_text(text.format(log=log, installed=installed))
         path.chmod(0o755)
@@ -61,9 +70,9 @@ def run_setup(tmp_path: Path, mode: str) -> list[str]:
         if found:
             (bin_dir / name).symlink_to(found)
     done = subprocess.run(["bash", str(repo / "deploy" / "setup.sh"), mode],
-                          env={"PATH": str(bin_dir), "HOME": str(tmp_path)},
+                          env={"PATH": str(bin_dir), "HOME": str(tmp_path), **(env or {})},
                           capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert (done.returncode == 0) == check, done.stdout + done.stderr
     (tmp_path / "stdout.txt").write_text(done.stdout)
     return log.read_text().splitlines()
 
@@ -97,3 +106,14 @@ class TestSetup:
         run_setup(tmp_path, "demo")  # output captured: a pipe, as in CI or a log file
         out = (tmp_path / "stdout.txt").read_text()
         assert "[setup] " in out and "\033" not in out and "\x1b" not in out
+
+    def test_the_kafka_fetch_lines_are_setup_lines_too(self, tmp_path: Path):
+        run_setup(tmp_path, "demo")
+        out = (tmp_path / "stdout.txt").read_text().splitlines()
+        assert "[setup] Fetching Apache Kafka 3.9.1 from Maven Central into x..." in out
+        assert "[setup] Kafka jars are ready in x (92 jars)" in out
+        assert all(line.startswith("[setup] ") for line in out), out
+
+    def test_a_failed_kafka_fetch_fails_the_set_up(self, tmp_path: Path):
+        run_setup(tmp_path, "demo", env={"CCPULSE_EXIT": "1"}, check=False)
+        assert "[setup] ready" not in (tmp_path / "stdout.txt").read_text()

@@ -84,6 +84,29 @@ class ColdKeys:
         keys += key.encode("utf-8", "surrogatepass")
         keys += _SEP
 
+    def add_many(self, keys: list[str], step: int | None) -> None:
+        """:meth:`add` each of ``keys`` (none held already) at ``step``, in one pass: a
+        restored snapshot's (``Engine.load_snapshot``)."""
+        if not keys:
+            return
+        text = "\x00".join(keys).encode("utf-8", "surrogatepass")
+        if text.count(_SEP) != len(keys) - 1:  # a key holds a NUL (rare): one by one
+            for key in keys:
+                self.add(key, step)
+            return
+        self._count += len(keys)
+        while self._count > BUCKET_KEYS * len(self._buckets):
+            self._grow()
+        buckets, mask = self._buckets, self._mask
+        for key in keys:
+            h = hash(key)
+            buckets[h & mask] += (h & _MASK).to_bytes(8, "little")
+        blob = self._steps.get(step)
+        if blob is None:
+            blob = self._steps[step] = bytearray()
+        blob += text
+        blob += _SEP
+
     def mark(self, key: str) -> None:
         """Hold ``key`` again (its hash only: its step's list still has it)."""
         self._buckets[hash(key) & self._mask] += _hash_bytes(key)

@@ -1009,11 +1009,9 @@ class Engine:
         self._compact_index()
         cold = self._cold
         for step, keys in state["due_keys"].items():
-            for key in keys:
-                cold.add(key, step)
+            cold.add_many(keys, step)
         self._undated = dict.fromkeys(state["undated"])
-        for key in self._undated:
-            cold.add(key, None)
+        cold.add_many(list(self._undated), None)
         self._cold_undated = list(self._undated)
         self._cold_source = cold_source
         for ref, keys in state["watching"].items():

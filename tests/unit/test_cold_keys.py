@@ -97,3 +97,28 @@ def test_a_held_key_costs_its_hash_and_its_bytes_not_an_object():
             + sys.getsizeof(cold._buckets) + sys.getsizeof(cold._steps))
     per_key = held / len(keys)
     assert per_key < 8 + len(keys[0]) + 1 + 12, per_key
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.lists(KEYS, unique=True), STEPS), max_size=6))
+def test_keys_added_many_at_once_are_held_as_if_added_one_by_one(batches):
+    many, one = ColdKeys(), ColdKeys()
+    held: set[str] = set()
+    for keys, step in batches:
+        fresh = [k for k in keys if k not in held]  # never held twice: as the engine adds
+        held.update(fresh)
+        many.add_many(fresh, step)
+        for key in fresh:
+            one.add(key, step)
+    assert len(many) == len(one) == len(held)
+    assert many.filed() == one.filed()
+    assert all(k in many for k in held)
+
+
+def test_many_keys_added_at_once_grow_the_buckets_first(monkeypatch):
+    monkeypatch.setattr(cold_keys, "BUCKET_KEYS", 4)
+    cold = ColdKeys()
+    keys = [f"ticket:{i}" for i in range(30_000)]
+    cold.add_many(keys, 5)
+    assert len(cold._buckets) * 4 >= len(keys)
+    assert all(k in cold for k in keys) and cold.take(5) == keys

@@ -74,7 +74,7 @@ PRUNE_BUDGET = 512
 #: Events applied between two chunks of a prune that has more due.
 PRUNE_AGAIN_AFTER = 16
 #: The layout of :meth:`Engine.snapshot`.
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2
 
 
 #: Kinds with a fast path for an event appended at the end (``kind.appended``).
@@ -947,15 +947,6 @@ class Engine:
             filed.setdefault(step, []).append(key)
         return filed
 
-    def _filed_all(self) -> dict[int, list[str]]:
-        """Step -> the keys filed there, those in memory (:meth:`_filed`) and those only in
-        the store (``_cold``, undated ones left out: they are in ``_undated``)."""
-        filed = self._filed()
-        for step, keys in self._cold.filed().items():
-            if step is not None:
-                filed.setdefault(step, []).extend(keys)
-        return filed
-
     def snapshot(self) -> dict[str, Any]:
         """The engine's derived state, for :meth:`load_snapshot` after a clean stop: the
         ledger and base, stream time, the prune index and the references this engine's
@@ -977,7 +968,8 @@ class Engine:
             "last_prune_us": self._last_prune_us,
             "ledger": self.ledger,
             "base": self._base,
-            "due_keys": self._filed_all(),
+            "due_keys": self._filed(),
+            "cold_keys": self._cold.packed(),
             "undated": list(self._undated),
             "watching": watching,
         }
@@ -1010,6 +1002,7 @@ class Engine:
         cold = self._cold
         for step, keys in state["due_keys"].items():
             cold.add_many(keys, step)
+        cold.add_packed(*state["cold_keys"])
         self._undated = dict.fromkeys(state["undated"])
         cold.add_many(list(self._undated), None)
         self._cold_undated = list(self._undated)

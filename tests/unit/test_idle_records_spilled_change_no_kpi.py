@@ -107,13 +107,14 @@ class TestIdleRecordsSpilled:
         assert spilled
         # later_events_for reads the frozen keys: bring the spilled tickets in as frozen
         engine = disk.engine
+        steps = {key: engine._cold.step_of(key) for key in spilled}
         for key in spilled:
             engine._frozen[key] = engine._freezer.freeze("ticket", disk.cold_records()[key])
             engine._cold.discard(key)
         later = later_events_for(engine, 0)
         for key in spilled:  # and back to the store, as they were
             del engine._frozen[key]
-            engine._cold.mark(key)  # its step still filed
+            engine._cold.add(key, steps[key])
         assert later
         run_both(later + later[:5], disk, never, every=7)
         assert ledgers_equal(engine, never)

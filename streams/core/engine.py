@@ -498,7 +498,7 @@ class Engine:
         due_step = self._due_step
         cold = self._cold
         passed = sorted({s for s in self._due_keys if s <= step}
-                        | {s for s in cold.steps() if s is not None and s <= step})
+                        | {s for s in cold.steps() if s <= step})
         finished = True
         if budget is not None:
             taken = 0
@@ -677,8 +677,7 @@ class Engine:
         visits those)."""
         step = self._due_step.get(key)
         if step is not None:
-            self._due_step.pop(key)  # its entry in _due_keys is stale now
-            self._stale += 1
+            self._untrack(key)  # its entry in _due_keys is stale now
         self._cold.add(key, step)
 
     def spill(self) -> int:

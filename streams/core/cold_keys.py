@@ -5,8 +5,8 @@ An engine with a spilling store (the worker's RocksDB) leaves idle entities' rec
 (``Engine.load_snapshot``). It must still tell such a key from a new one when an event names
 it, and find the ones a prune step makes due. Kept as Python objects (a set of the keys, a dict
 of their steps, the key strings themselves and their entries among the interned strings),
-that cost ~150 bytes a key: a customer base of a million under 13 months of retention would
-be ~150 MiB of memory for records that are not in memory (docs/performance.md, "Memory").
+that cost ~170 bytes a key: a customer base of a million under 13 months of retention would
+be ~170 MiB of memory for records that are not in memory (docs/performance.md, "Memory").
 
 :class:`ColdKeys` keeps, per key, 16 bytes in one of a few thousand ``bytearray`` buckets:
 its 64-bit hash and its prune step (membership is a ``find`` in C in one bucket); and, for a

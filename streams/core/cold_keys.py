@@ -78,15 +78,8 @@ class ColdKeys:
         return self._count > 0
 
     def __contains__(self, key: str) -> bool:
-        h = hash(key)  # _find, inline: every event of a new entity asks
-        bucket = self._buckets[h & self._mask]
-        needle = (h & _MASK).to_bytes(8, "little")
-        at = bucket.find(needle)
-        while at >= 0:
-            if not at & 15:
-                return True
-            at = bucket.find(needle, at + 1)
-        return False
+        h = hash(key)
+        return _find(self._buckets[h & self._mask], (h & _MASK).to_bytes(8, "little")) >= 0
 
     def add(self, key: str, step: int | None) -> None:
         """Hold ``key``, filed at prune ``step`` (None: undated, held only)."""

@@ -667,14 +667,16 @@ class Engine:
         self._contributions.pop(key, None)
         for event_id in kind.event_ids(record):
             self._release(event_id, key)
-        self._track(key, kind, record, hot=False)
-        if cold:
-            self._leave_memory(key)
+        if cold:  # filed in _cold only: dated, as every entity a prune freezes is
+            self._untrack(key)
+            self._cold.add(key, self._due(kind, record, hot=False))
+        else:
+            self._track(key, kind, record, hot=False)
 
     def _leave_memory(self, key: str) -> None:
-        """Count ``key``, filed by :meth:`_track`, as cold: a dated one's prune step moved
-        from ``_due_step`` to ``_cold``; an undated one stays in ``_undated`` (every prune
-        visits those)."""
+        """Count frozen ``key``, filed by :meth:`_track`, as cold: a dated one's prune step
+        moved from ``_due_step`` to ``_cold``; an undated one stays in ``_undated`` (every
+        prune visits those)."""
         step = self._due_step.get(key)
         if step is not None:
             self._untrack(key)  # its entry in _due_keys is stale now

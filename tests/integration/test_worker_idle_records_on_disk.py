@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 from test_worker_restarts_with_local_state import committed_total, produce
-from worker_harness import Worker, free_port, wait_equals_replay, wait_for
+from worker_harness import Worker, free_port, wait_caught_up, wait_equals_replay, wait_for
 
 from streams.simulate.generator import generate
 from streams.simulate.model import IntradayProfile
@@ -58,12 +58,14 @@ def test_idle_records_go_to_disk_and_every_value_stays_the_replays(
     produce(kafka_bootstrap, prefix, backlog)
     files = [backlog]
 
-    def fresh_traffic(name: str, seed: int) -> None:
+    def fresh_traffic(to: Worker, name: str, seed: int) -> None:
         """Two busy minutes of tickets and customers ending now, sent to a running worker:
         its live ages (the ticket backlog) then follow the wall clock, as the replay's do. A
         feed whose newest events were read a minute or more after they happened is shown as
-        behind (docs/decisions.md, live ages), so this is sent after the worker is up, never
-        before its start-up."""
+        behind (docs/decisions.md, live ages), so this is made and sent once the worker has
+        read everything sent before (on a loaded machine, a backlog read first took longer
+        than that)."""
+        wait_caught_up(to, files)
         path = tmp_path / name
         tickets_and_customers(path, time.time_ns() // 1_000_000 - 120_000, 119_000, seed=seed,
                               busy=True)
@@ -74,7 +76,7 @@ def test_idle_records_go_to_disk_and_every_value_stays_the_replays(
     worker = Worker(kafka_bootstrap, unique_name, prefix, data, free_port())
     try:
         worker.start()
-        fresh_traffic("fresh-1.jsonl", seed=52)
+        fresh_traffic(worker, "fresh-1.jsonl", seed=52)
         wait_equals_replay(worker, files)
         # written at a checkpoint, then left there: on disk, not in memory
         # (frozen until the next checkpoint has written them, then on disk)
@@ -87,7 +89,7 @@ def test_idle_records_go_to_disk_and_every_value_stays_the_replays(
         # every event again: duplicates, most of them of entities on disk, read back to be
         # told apart
         produce(kafka_bootstrap, prefix, backlog)
-        fresh_traffic("fresh-2.jsonl", seed=53)
+        fresh_traffic(worker, "fresh-2.jsonl", seed=53)
         wait_for(lambda: sum(v for (n, _), v in worker.metrics().items()
                              if n == "cc_events_duplicate_total") > 1000,
                  "the resent events to be counted as duplicates", worker)
@@ -99,7 +101,7 @@ def test_idle_records_go_to_disk_and_every_value_stays_the_replays(
         restarted = Worker(kafka_bootstrap, unique_name, prefix, data, free_port())
         worker = restarted
         restarted.start()
-        fresh_traffic("fresh-3.jsonl", seed=54)
+        fresh_traffic(restarted, "fresh-3.jsonl", seed=54)
         wait_equals_replay(restarted, files)
     finally:
         worker.stop()

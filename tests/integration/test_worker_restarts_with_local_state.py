@@ -18,7 +18,15 @@ from pathlib import Path
 
 import orjson
 from kafka_reads import committed_offsets
-from worker_harness import Worker, cli, family_total, free_port, wait_equals_replay, wait_for
+from worker_harness import (
+    Worker,
+    cli,
+    family_total,
+    free_port,
+    wait_caught_up,
+    wait_equals_replay,
+    wait_for,
+)
 
 from streams.simulate.generator import generate
 from streams.simulate.model import IntradayProfile
@@ -59,11 +67,13 @@ def test_sigkill_mid_batch_then_restarts_with_and_without_local_state_equal_the_
     produce(kafka_bootstrap, prefix, events)
     files = [events]
 
-    def fresh_traffic(name: str, seed: int) -> None:
+    def fresh_traffic(to: Worker, name: str, seed: int) -> None:
         """A minute of traffic ending now: by the time a restarted worker is compared the
         backlog's last events are minutes old, and a feed that reads only old events is
         shown as behind (its live ages as of its stream time, docs/decisions.md), which the
-        replay's clock is not."""
+        replay's clock is not. Made and sent once the worker has read everything sent before
+        (:func:`wait_caught_up`), so that it reads these within the minute."""
+        wait_caught_up(to, files)
         path = tmp_path / name
         simulated(path, 1, seed=seed)
         produce(kafka_bootstrap, prefix, path)
@@ -92,12 +102,12 @@ def test_sigkill_mid_batch_then_restarts_with_and_without_local_state_equal_the_
         assert rocksdb_databases(tmp_path / "node-a"), "no RocksDB database in the data dir"
 
         same_disk = start("node-a")
-        fresh_traffic("fresh-1.jsonl", seed=22)
+        fresh_traffic(same_disk, "fresh-1.jsonl", seed=22)
         wait_equals_replay(same_disk, files)
         same_disk.kill()
 
         new_node = start("node-b")  # empty data directory: everything from the changelogs
-        fresh_traffic("fresh-2.jsonl", seed=23)
+        fresh_traffic(new_node, "fresh-2.jsonl", seed=23)
         wait_equals_replay(new_node, files)
         # the group's committed offsets are past most of the backlog, so what node-b shows of
         # it came from the changelogs, into its own local store

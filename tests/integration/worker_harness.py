@@ -218,6 +218,44 @@ def wait_equals_replay(worker: Worker, paths: Path | Sequence[Path]) -> None:
         raise AssertionError(f"{exc}\nfirst differences:\n" + "\n".join(last[:20])) from None
 
 
+def topics_of(paths: Path | Sequence[Path]) -> set[str]:
+    """The topics (without a prefix) the events in the JSON-lines files ``paths`` go to."""
+    from streams.publish import route_event
+
+    files = [paths] if isinstance(paths, Path) else list(paths)
+    return {route_event(json.loads(line)).topic for path in files
+            for line in path.read_text().splitlines() if line.strip()}
+
+
+def wait_caught_up(worker: Worker, paths: Path | Sequence[Path],
+                   timeout_s: float = WAIT_TIMEOUT_S) -> None:
+    """Until the worker has processed every message produced so far to the topics of the
+    events in ``paths``: a ``cc_consumer_lag_messages`` sample for each of their partitions,
+    all 0, on two polls a second apart (a fetch after the last produce has then told the
+    worker its high-water marks).
+
+    Send fresh traffic only after this: a worker that reads an event a minute or more after
+    it happened shows that feed as behind (its live ages as of its stream time,
+    docs/decisions.md), which the replay at the wall clock is not — a worker still reading a
+    backlog on a loaded machine would read fresh traffic sent at once that late."""
+    wanted = {(topic, str(p)) for topic in topics_of(paths) for p in range(worker.partitions)}
+    seen_at: list[float] = []
+
+    def caught_up() -> bool:
+        lags = {(dict(labels)["topic"], dict(labels)["partition"]): v
+                for (name, labels), v in worker.metrics().items()
+                if name == "cc_consumer_lag_messages"}
+        if not wanted <= lags.keys() or any(lags[k] for k in wanted):
+            seen_at.clear()
+            return False
+        if not seen_at:
+            seen_at.append(time.monotonic())
+        return time.monotonic() - seen_at[0] >= 1.0
+
+    wait_for(caught_up, "the worker to process every message produced so far", worker,
+             timeout_s)
+
+
 def family_total(worker: Worker, family: str) -> float:
     """The sum of every sample of ``family`` on the worker's ``/metrics``."""
     return sum(v for (name, _), v in worker.metrics().items() if name == family)

@@ -116,6 +116,10 @@ class AgentDays:
         """The agents booked in the per-agent day starting at ``day_start_us`` (read only)."""
         return self.days.get(day_start_us, {})
 
+    def starts_before(self, before_us: int) -> bool:
+        """Whether a day held started before ``before_us`` (:meth:`prune` would forget it)."""
+        return any(s < before_us for s in self.days)
+
     def prune(self, before_us: int) -> None:
         """Forget the days that started before ``before_us`` (no window can show them)."""
         for start in [s for s in self.days if s < before_us]:

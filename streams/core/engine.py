@@ -69,8 +69,10 @@ STALE_SLACK = 4096
 #: first, until one takes it to this many (at least one step). A jump of stream time (a
 #: topic quiet for hours, a backlog that ends long before the live stream starts) makes
 #: hours of entities due at once, and retiring ~3,700 contacts held the event loop for
-#: ~100 ms an engine. The rest is pruned in further chunks.
-PRUNE_BUDGET = 512
+#: ~100 ms an engine. The rest is pruned in further chunks. At 512 keys a chunk held it
+#: ~15-45 ms, one every 16 events, and the first live second after a backlog waited on them
+#: (freshness p99 over 250 ms, docs/performance.md); at 128, ~5-15 ms.
+PRUNE_BUDGET = 128
 #: Events applied between two chunks of a prune that has more due.
 PRUNE_AGAIN_AFTER = 16
 #: The layout of :meth:`Engine.snapshot`.

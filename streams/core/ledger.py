@@ -356,16 +356,22 @@ class Ledger:
     def prune_windows(self, before_us: int) -> None:
         """Forget window buckets that started before ``before_us`` (no window can show them),
         and the queues left with none: a flood of queue names costs nothing once its windows
-        have passed."""
+        have passed. When there is none to forget nothing changes, not even the stamps: every
+        prune of the engine calls this (a chunked prune many times an hour), and a reshaped
+        ledger is read whole by the next scrape."""
+        old = [(buckets, starts) for store in (self.intervals, self.days, self.minutes)
+               for buckets in store.values()
+               if (starts := [s for s in buckets if s < before_us])]
+        if not old and (self.per_agent is None or not self.per_agent.starts_before(before_us)):
+            return
         self._reshape()
         self.touched.clear()
         self.touched_totals.clear()
         if self.per_agent is not None:
             self.per_agent.prune(before_us)
-        for store in (self.intervals, self.days, self.minutes):
-            for buckets in store.values():
-                for start in [s for s in buckets if s < before_us]:
-                    del buckets[start]
+        for buckets, starts in old:
+            for start in starts:
+                del buckets[start]
         # The KPI layer reads a queue's days beside its intervals: both go, or neither.
         for key in [k for k, b in self.intervals.items() if not b and not self.days.get(k)]:
             del self.intervals[key]

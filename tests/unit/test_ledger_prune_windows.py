@@ -1,0 +1,49 @@
+"""``Ledger.prune_windows``: what it forgets, and that with nothing to forget it changes
+nothing — not even the stamps a scrape reads what changed from. Every prune of an engine calls
+it (a chunked prune many times an hour, ``Engine.maybe_prune``), and a ledger it reshaped is
+read whole by the next scrape (``streams.core.kpis``)."""
+
+from __future__ import annotations
+
+from streams.core import contributions as F
+from streams.core.config import parse_config
+from streams.core.contributions import Booking, Span
+from streams.core.ledger import Ledger
+
+HOUR_US = 3_600_000_000
+DAY_US = 24 * HOUR_US
+T0 = 1_795_338_000_000_000  # 2026-11-22T09:00Z
+
+
+def booked_ledger() -> Ledger:
+    ledger = Ledger(parse_config({}))
+    ledger.add("call-1", [Booking("sales", "voice", T0, F.OFFERED, 1)])
+    ledger.add("agent-1", [Span("sales", "available", T0, T0 + 600_000_000)])
+    return ledger
+
+
+def test_a_prune_with_no_window_to_forget_leaves_the_ledger_and_its_stamps_alone():
+    ledger = booked_ledger()
+    ledger.seal()
+    ledger.add("call-2", [Booking("sales", "voice", T0 + 1, F.OFFERED, 1)])
+    version, reshaped = ledger.version, ledger.reshaped
+    touched = dict(ledger.touched)
+    intervals = {k: dict(v) for k, v in ledger.intervals.items()}
+
+    ledger.prune_windows(T0 - DAY_US)  # every bucket starts after the cut
+
+    assert (ledger.version, ledger.reshaped) == (version, reshaped)
+    assert ledger.touched == touched
+    assert ledger.changed_after(version - 1, totals=False) == [("sales", "voice")]
+    assert {k: dict(v) for k, v in ledger.intervals.items()} == intervals
+
+
+def test_a_prune_that_forgets_buckets_reshapes_the_ledger_and_drops_the_emptied_queues():
+    ledger = booked_ledger()
+    version = ledger.version
+
+    ledger.prune_windows(T0 + 2 * DAY_US)  # past every bucket
+
+    assert ledger.reshaped > version and ledger.version == ledger.reshaped
+    assert ledger.intervals == {} and ledger.days == {} and ledger.minutes == {}
+    assert ledger.touched == {}

@@ -106,3 +106,29 @@ def test_a_direct_prune_still_prunes_everything_due(streams, monkeypatch):
     engine.prune()
     step = engine.stream_us // engine_module.PRUNE_STEP_US
     assert not [s for s in engine._due_keys if s <= step]
+
+
+def test_the_undated_keys_are_visited_a_slice_a_chunk_and_all_by_the_round_s_end(
+        streams, monkeypatch):
+    """Agents have no expiry to file them by: each prune visits them to trim their history,
+    and an agent's first trim after a jump drops hours of spans. A chunk takes at most
+    ``UNDATED_SLICE`` of them; the next chunks take the rest."""
+    before, after = streams
+    monkeypatch.setattr(engine_module, "PRUNE_BUDGET", BUDGET)
+    engine, stats = _fed(before)
+    agents = [key for key in engine._undated if engine._records[key]["kind"] == "agent"]
+    assert len(agents) > engine_module.UNDATED_SLICE
+    heads = {key: engine._records[key]["tl"][0] for key in agents}
+
+    undated = len(engine._undated)
+
+    ingest(after[0], engine, stats)  # the jump: a first chunk, a first slice of the round
+    trimmed = [key for key in agents if engine._records[key]["tl"][0] != heads[key]]
+    assert len(trimmed) <= engine_module.UNDATED_SLICE
+    assert len(engine._undated_round) == undated - engine_module.UNDATED_SLICE
+    assert engine._prune_again_in == engine_module.PRUNE_AGAIN_AFTER
+
+    for raw in after[1:]:
+        ingest(raw, engine, stats)
+    assert all(engine._records[key]["tl"][0] != heads[key] for key in agents)
+    assert engine._undated_round == []

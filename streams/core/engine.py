@@ -76,9 +76,9 @@ PRUNE_BUDGET = 128
 #: Events applied between two chunks of a prune that has more due.
 PRUNE_AGAIN_AFTER = 16
 #: Undated keys (agents, open tickets: no expiry to file them by) a chunk of
-#: :meth:`Engine.maybe_prune` visits, of the round each prune step starts: an agent's first
-#: trim after a catch-up drops hours of spans (~2-3 ms), and all of an engine's agents at
-#: once held the event loop 40-85 ms.
+#: :meth:`Engine.maybe_prune` visits, of the round each prune step starts (before: all of
+#: them in the chunk that finished the prune). An agent's first trim after a catch-up drops
+#: hours of spans (~2-3 ms): all of an engine's agents at once held the event loop 40-85 ms.
 UNDATED_SLICE = 16
 #: The layout of :meth:`Engine.snapshot`.
 SNAPSHOT_FORMAT = 2
@@ -492,10 +492,10 @@ class Engine:
         step, and those of kinds without ``expires_us``.
 
         With a ``budget`` (keys), only the oldest due prune steps are visited, whole, up to
-        about that many keys (at least one step), and :data:`UNDATED_SLICE` of the undated
-        keys (no expiry to file them by: agents, open tickets), of a round a prune that is
-        not ``continuing`` one starts when the last round is done; if more are due,
-        :meth:`maybe_prune` goes on after :data:`PRUNE_AGAIN_AFTER` more events.
+        about that many keys (at least one step), and the next :data:`UNDATED_SLICE` keys of
+        a round of the undated ones (no expiry to file them by: agents, open tickets), which
+        a prune that is not ``continuing`` starts when the last round is done; if more are
+        due, :meth:`maybe_prune` goes on after :data:`PRUNE_AGAIN_AFTER` more events.
 
         Retires only the entities expired at the *limit*: stream time, or the end of the last
         prune step visited when a budget stops the prune before the current step, or

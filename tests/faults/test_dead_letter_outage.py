@@ -36,6 +36,7 @@ from worker_harness import (
     Worker,
     family_total,
     free_port,
+    wait_caught_up,
     wait_equals_replay,
     wait_for,
 )
@@ -217,6 +218,9 @@ def test_dead_letter_topic_missing_valid_events_flow_and_no_invalid_event_is_los
         first.kill()  # SIGKILL during the outage: the letters waiting in its memory are gone
 
         second = start()  # creates the missing topic, re-reads from the last commit
+        # fresh traffic only once the re-read is done: read a minute late, it would show its
+        # feed behind, which the replay at the wall clock is not (wait_caught_up)
+        wait_caught_up(second, files)
         produce_calls("c", 1, seed=43, with_invalid=False)  # fresh: valid events flow on
         delivered = letters(INVALID_PER_HALF)
         values = [m["value"] for m in delivered]

@@ -799,7 +799,15 @@ class Engine:
         """Restore persisted entity records, some at a time (a worker restores a large
         partition in slices between which it serves requests): the base record, if any, must
         have been loaded first (:meth:`load_base`), and :meth:`finish_rebuild` called after
-        the last slice."""
+        the last slice.
+
+        With a spilling store that holds the record (the worker's RocksDB, which the records
+        are read from), an entity with a known expiry is counted and then left there, cold,
+        as after a snapshot restore (:meth:`load_snapshot`): read back when an event, a
+        reference or its retirement needs it. A new node rebuilding a million contacts held
+        each as objects, ~7 GiB at its peak (docs/performance.md). Undated ones (open tickets,
+        agents: every prune visits them) stay in memory."""
+        spill_store = self._spill_store
         for key, raw in items:
             if raw.get("v", 1) < 2 and raw.get("t", 0) < self._legacy_watermark_ms:
                 continue  # already folded into the base before a crash (format 1)
@@ -811,6 +819,20 @@ class Engine:
             contributions = kind.contributions(record, self.config)
             self._contributions[key] = contributions
             self.ledger.add(key, contributions)
+            if spill_store is not None:
+                step = self._due(kind, record, hot=False)
+                if step is not None and spill_store.holds(key):
+                    self._leave_restored(key, kind, record, step)
+
+    def _leave_restored(self, key: str, kind: EntityKind, record: Record, step: int) -> None:
+        """Leave a restored dated entity in the store (:meth:`restore`): as :meth:`_freeze`
+        leaves an idle one there, filed for prune at ``step`` (its expiry and trims)."""
+        del self._records[key]
+        del self._contributions[key]
+        for event_id in kind.event_ids(record):
+            self._release(event_id, key)
+        self._untrack(key)
+        self._cold.add(key, step)
 
     def _adopt(self, key: str, kind: EntityKind, record: Record) -> None:
         """Everything but the contributions that a record read from the store brings: its

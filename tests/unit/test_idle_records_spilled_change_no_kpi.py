@@ -30,9 +30,17 @@ from test_worker_checkpoint import FakeProducer, RocksStore
 
 from streams.core.engine import Engine
 from streams.core.entities import ticket as T
+from streams.core.entities.kinds import KIND_BY_NAME
 from streams.core.events import Event
 from streams.core.timestamps import DAY_US, HOUR_US
-from streams.worker.checkpoint import TableStore, encode_record, write_local, writes_by_partition
+from streams.worker.checkpoint import (
+    TableStore,
+    encode_record,
+    local_base,
+    local_slices,
+    write_local,
+    writes_by_partition,
+)
 from streams.worker.state import WorkerState
 
 PARTITION = 0
@@ -221,3 +229,62 @@ def test_the_workers_checkpoint_leaves_idle_records_in_the_local_store(tmp_path)
                         ("disk",): engine.cold_count}
 
     asyncio.run(scenario())
+
+
+def rebuilt_from_disk(disk: Disk) -> Engine:
+    """A new engine over ``disk``'s store, rebuilt from its records as a new node's is
+    (``WorkerState._restoring``): the base record, then the records in slices."""
+    engine = Engine(CONFIG, disk.store, partition=PARTITION)
+    base = local_base(disk.data, PARTITION)
+    if base is not None:
+        engine.load_base(base)
+    for records in local_slices(disk.data, PARTITION, 500):
+        engine.restore(records)
+    engine.finish_rebuild()
+    return engine
+
+
+def test_a_rebuild_from_the_local_store_leaves_dated_records_there_and_changes_no_value(
+        tmp_path):
+    """A new node rebuilding from its RocksDB store counts every record, then leaves those with
+    a known expiry (contacts, customers, solved tickets) in the store, cold, as a snapshot
+    restore does: only undated ones (open tickets, agents) stay in memory. Its values, and
+    those after the rest of the traffic and every event again, are those of an engine that
+    keeps every record as objects."""
+    disk, never = both(tmp_path)
+    traffic = centre_traffic()
+    half = len(traffic) // 2
+    run_both(traffic[:half], disk, never)
+    engine = disk.engine = rebuilt_from_disk(disk)
+    cold = disk.cold_records()
+    assert {"contact", "customer"} <= {r["kind"] for r in cold.values()}
+    assert engine.cold_count == len(cold) and not engine.frozen_count
+    # in memory: undated ones, and the feedback the rebuild resolved with what it follows
+    feedback = KIND_BY_NAME["feedback"]
+    followed = {ref for r in engine._records.values() if r["kind"] == "feedback"
+                for ref in feedback.references(r)}
+    assert all(engine._due(KIND_BY_NAME[r["kind"]], r, hot=False) is None
+               or r["kind"] == "feedback" or key in followed
+               for key, r in engine._records.items())
+    assert len(engine._records) < engine.cold_count / 4
+    assert not any(k in engine._records or k in engine._contributions or k in engine._due_step
+                   for k in cold)
+    assert not any(key in engine._seen.values() for key in cold)  # their ids let go
+    assert {**engine._records, **cold} == never._records
+    assert ledgers_equal(engine, never)
+    for now in range(engine.stream_us - DAY_US, engine.stream_us + DAY_US, 3 * HOUR_US):
+        assert exported(engine, now) == exported(never, now)
+    run_both(traffic[half:] + traffic[:3000], disk, never)  # the rest, then duplicates
+    assert ledgers_equal(engine, never)
+    assert exported(engine, engine.stream_us) == exported(never, never.stream_us)
+
+
+def test_a_rebuild_while_a_checkpoint_is_in_flight_keeps_the_records_in_memory(tmp_path):
+    """The store holds a record only when no checkpoint is in flight (``TableStore.holds``):
+    restored then, every record stays in memory, and the values are the same."""
+    disk, never = both(tmp_path)
+    run_both(centre_traffic(), disk, never)
+    disk.in_flight = True
+    engine = rebuilt_from_disk(disk)
+    assert not engine.cold_count and engine._records == never._records
+    assert ledgers_equal(engine, never)

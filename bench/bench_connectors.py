@@ -585,7 +585,7 @@ def _size(paths: Iterable[Path]) -> str:
 
 def main() -> None:
     """Generate, measure, print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--records", type=int, default=40_000, metavar="N",
                         help="size of each synthetic input: calls (Asterisk), CSV rows, about "
                              "N lines (Amazon Connect) and N webhook bodies (default: 40,000)")

@@ -204,7 +204,7 @@ def heap_columns(heap: tuple[float, float, float] | None) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--every", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)

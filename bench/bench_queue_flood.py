@@ -100,7 +100,7 @@ def run(mode: str, events: int, every: int) -> list[dict[str, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--every", type=int, default=200_000)
     parser.add_argument("--json", action="store_true",

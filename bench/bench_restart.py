@@ -166,7 +166,7 @@ def timed_start(worker: Worker) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--tickets", type=int, default=200_000)
     parser.add_argument("--live-events", type=int, default=30_000,

@@ -195,7 +195,7 @@ def p90(values: list[float]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--minutes", type=int, default=30, help="simulated minutes of fill")
     parser.add_argument("--scrapes", type=int, default=15)
     parser.add_argument("--partitions", type=int, default=4)

@@ -542,7 +542,7 @@ def sub_bench(script: str, what: str) -> list[Row]:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("events", nargs="?", type=int, default=200_000,
                         help="call events in the pre-filled topic (default 200,000)")
     parser.add_argument("--quick", action="store_true",

@@ -87,7 +87,7 @@ def slope(points: list[tuple[float, float]]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--minutes", type=float, default=60.0, help="wall time of the soak")
     parser.add_argument("--rate", type=float, default=1000.0, help="events per second")
     parser.add_argument("--scrape-every", type=float, default=15.0, help="seconds")

@@ -47,7 +47,7 @@ def _us_per_call(raw: bytes, now_us: int, iterations: int) -> float:
 
 def main() -> None:
     """Print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--iterations", type=int, default=20_000, help="calls per measurement")
     iterations = parser.parse_args().iterations
 

@@ -293,10 +293,14 @@ def wait_settled(worker: Worker, progress: Progress, timeout_s: float = 120.0) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--every", type=int, default=1_000_000)
-    parser.add_argument("--seed", type=int, default=1)
+    parser = argparse.ArgumentParser(
+        description=" ".join(__doc__.split("\n\n")[0].split()),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--events", type=int, default=10_000_000,
+                        help="simulated events to send (~100,000 a simulated day)")
+    parser.add_argument("--every", type=int, default=1_000_000,
+                        help="print a row each time the worker has handled this many more")
+    parser.add_argument("--seed", type=int, default=1, help="the simulator's seed")
     parser.add_argument("--max-lag", type=int, default=200_000,
                         help="events the producer may be ahead of the worker (0: no limit, "
                         "a backlog first; the worker then drains each topic at its own pace)")

@@ -69,6 +69,15 @@ def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def say_new_lines(worker: Worker, shown: set[str]) -> None:
+    """Print the worker log's ``ccpulse worker:`` and left-the-group lines not printed yet."""
+    lines = [line for line in worker.log_tail(100_000).splitlines()
+             if ("ccpulse worker:" in line or "did not leave the group" in line)
+             and line not in shown]
+    shown.update(lines)
+    say("\n".join(lines))
+
+
 def templates() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Contact records and open-ticket records an engine keeps after an hour of traffic."""
     busy = replace(contact_centre(), profile=IntradayProfile(((0.0, 1.0),)))
@@ -192,6 +201,7 @@ def main() -> None:
         asyncio.run(fill_changelog(bootstrap, helpdesk, tickets, args.tickets, "ticket:bench"))
         records = args.contacts + args.tickets
 
+        shown: set[str] = set()  # the workers of one data directory share its log
         say("new node: empty data directory, recovery from the changelogs ...")
         worker = Worker(bootstrap, app, prefix, tmp / "node", free_port(), partitions=PARTITIONS)
         recovered, ready = timed_start(worker)
@@ -206,8 +216,7 @@ def main() -> None:
         worker.stop()  # SIGTERM: a clean stop writes the engines' snapshots
         rows.append(("clean stop (SIGTERM), engine snapshots written",
                      f"{time.monotonic() - stopped:.1f} s"))
-        say("\n".join(line for line in worker.log_tail(100_000).splitlines()
-                       if "ccpulse worker:" in line or "did not leave the group" in line))
+        say_new_lines(worker, shown)
 
         say("restart on the same data directory ...")
         worker = Worker(bootstrap, app, prefix, tmp / "node", free_port(), partitions=PARTITIONS)
@@ -217,8 +226,7 @@ def main() -> None:
                      f"{ready:.1f} s"))
         rows.append(("cc_tickets_open after restart",
                      f"{total(worker, 'cc_tickets_open'):,.0f}"))
-        say("\n".join(line for line in worker.log_tail(100_000).splitlines()
-                       if "ccpulse worker:" in line or "did not leave the group" in line))
+        say_new_lines(worker, shown)
 
         say(f"crash: {args.live_events:,} live events, then SIGKILL and a restart ...")
         live = tmp / "live.jsonl"
@@ -240,8 +248,7 @@ def main() -> None:
                      f"{ready:.1f} s"))
         rows.append(("cc_tickets_open before the crash and after the restart",
                      f"{open_before:,.0f} and {total(worker, 'cc_tickets_open'):,.0f}"))
-        say("\n".join(line for line in worker.log_tail(100_000).splitlines()
-                       if "ccpulse worker:" in line or "did not leave the group" in line))
+        say_new_lines(worker, shown)
     finally:
         if worker is not None:
             worker.stop()

@@ -819,20 +819,9 @@ class Engine:
             contributions = kind.contributions(record, self.config)
             self._contributions[key] = contributions
             self.ledger.add(key, contributions)
-            if spill_store is not None:
-                step = self._due(kind, record, hot=False)
-                if step is not None and spill_store.holds(key):
-                    self._leave_restored(key, kind, record, step)
-
-    def _leave_restored(self, key: str, kind: EntityKind, record: Record, step: int) -> None:
-        """Leave a restored dated entity in the store (:meth:`restore`): as :meth:`_freeze`
-        leaves an idle one there, filed for prune at ``step`` (its expiry and trims)."""
-        del self._records[key]
-        del self._contributions[key]
-        for event_id in kind.event_ids(record):
-            self._release(event_id, key)
-        self._untrack(key)
-        self._cold.add(key, step)
+            if (spill_store is not None and self._due(kind, record, hot=False) is not None
+                    and spill_store.holds(key)):
+                self._freeze(key, kind, record)  # held by the store: cold, as a spilled one
 
     def _adopt(self, key: str, kind: EntityKind, record: Record) -> None:
         """Everything but the contributions that a record read from the store brings: its

@@ -176,8 +176,11 @@ def timed_start(worker: Worker) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
-    parser.add_argument("--contacts", type=int, default=1_000_000)
-    parser.add_argument("--tickets", type=int, default=200_000)
+    parser.add_argument("--contacts", type=int, default=1_000_000,
+                        help="contact records written into the changelogs (default 1,000,000)")
+    parser.add_argument("--tickets", type=int, default=200_000,
+                        help="ticket records, mostly open, written into the changelogs "
+                        "(default 200,000)")
     parser.add_argument("--live-events", type=int, default=30_000,
                         help="live traffic sent before the crash (default 30,000 events)")
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")

@@ -310,7 +310,7 @@ def main() -> None:
     parser.add_argument("--settle", action=argparse.BooleanOptionalAction, default=True,
                         help="read each row with nothing in flight: the producer waits at "
                         "each mark until the worker has handled every event sent and "
-                        "checkpointed (default); --no-settle reads it on the move")
+                        "checkpointed; --no-settle reads it on the move")
     parser.add_argument("--plain-malloc", action="store_true",
                         help="start the worker without the image's glibc malloc settings")
     args = parser.parse_args()

@@ -356,9 +356,9 @@ class Ledger:
     def prune_windows(self, before_us: int) -> None:
         """Forget window buckets that started before ``before_us`` (no window can show them),
         and the queues left with none: a flood of queue names costs nothing once its windows
-        have passed. When there is none to forget nothing changes, not even the stamps: every
-        prune of the engine calls this (a chunked prune many times an hour), and a reshaped
-        ledger is read whole by the next scrape."""
+        have passed. When there is none to forget nothing changes, not even the stamps: the
+        engine's prunes call this about once a stream hour, and a reshaped ledger is read
+        whole by the next scrape."""
         old = [(buckets, starts) for store in (self.intervals, self.days, self.minutes)
                for buckets in store.values()
                if (starts := [s for s in buckets if s < before_us])]

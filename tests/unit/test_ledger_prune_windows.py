@@ -1,7 +1,7 @@
 """``Ledger.prune_windows``: what it forgets, and that with nothing to forget it changes
-nothing — not even the stamps a scrape reads what changed from. Every prune of an engine calls
-it (a chunked prune many times an hour, ``Engine.maybe_prune``), and a ledger it reshaped is
-read whole by the next scrape (``streams.core.kpis``)."""
+nothing — not even the stamps a scrape reads what changed from. An engine's prunes call it
+about once a stream hour (``Engine.prune``), and a ledger it reshaped is read whole by the
+next scrape (``streams.core.kpis``)."""
 
 from __future__ import annotations
 

@@ -6,6 +6,8 @@ prune of everything at once gives."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import orjson
 import pytest
 
@@ -132,3 +134,28 @@ def test_the_undated_keys_are_visited_a_slice_a_chunk_and_all_by_the_round_s_end
         ingest(raw, engine, stats)
     assert all(engine._records[key]["tl"][0] != heads[key] for key in agents)
     assert engine._undated_round == []
+
+
+def test_chunks_forget_old_window_buckets_once_a_stream_hour_and_leave_none_older(
+        streams, monkeypatch):
+    # Each window prune reads every bucket (3 days of minutes a queue): the chunks that come
+    # every PRUNE_AGAIN_AFTER events run it once a stream hour, and still bound the buckets.
+    before, after = streams
+    scans: list[int] = []
+    original = engine_module.Ledger.prune_windows
+
+    def counted(ledger, before_us: int) -> None:
+        scans.append(before_us)
+        original(ledger, before_us)
+
+    monkeypatch.setattr(engine_module.Ledger, "prune_windows", counted)
+    engine, _ = _fed(before + after)
+
+    assert len(scans) > 2
+    assert all(b - a >= engine_module.PRUNE_STEP_US for a, b in pairwise(scans))
+    oldest = min(start for store in (engine.ledger.intervals, engine.ledger.minutes)
+                 for buckets in store.values() for start in buckets)
+    keep, step = engine_module.WINDOW_KEEP_US, engine_module.PRUNE_STEP_US
+    assert oldest >= engine.stream_us - keep - 2 * step
+    engine.prune()  # a direct prune forgets every bucket past the keep at once
+    assert scans[-1] == engine.stream_us - engine_module.WINDOW_KEEP_US

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable
-from itertools import count
+from itertools import count, pairwise
 from typing import Any
 
 from sortedcontainers import SortedList
@@ -65,6 +65,12 @@ def _add_field(fields: Fields, field: str, amount: int) -> None:
         fields[field] = value
     else:
         fields.pop(field, None)
+
+
+def _ascending(buckets: dict[int, Fields]) -> bool:
+    """Whether the bucket starts ascend in the dict's order."""
+    starts = list(buckets)
+    return all(a < b for a, b in pairwise(starts))
 
 
 def ticket_bounds_seconds(config: Config) -> tuple[float, ...]:
@@ -136,6 +142,11 @@ class Ledger:
         self.intervals: dict[tuple[str, str], dict[int, Fields]] = {}
         self.days: dict[tuple[str, str], dict[int, Fields]] = {}
         self.minutes: dict[tuple[str, str], dict[int, Fields]] = {}
+        #: The bucket dicts above (by id) whose starts may not ascend: a bucket was added
+        #: before the newest one (a late event into a window none had booked yet). Every
+        #: other one holds its starts in ascending order, so :meth:`prune_windows` reads only
+        #: its old buckets (a queue holds ~4,400: three days of minutes).
+        self._unordered: dict[int, dict[int, Fields]] = {}
         #: (queue, channel) -> (entity key, queued_us) -> number of such segments
         self.waiting: dict[tuple[str, str], dict[tuple[str, int], int]] = {}
         #: entity key -> its live state
@@ -323,11 +334,32 @@ class Ledger:
         if days is None:
             days = self.days[key] = {}
         interval_start, day_start = cal.starts(at_us)
-        _add_field(buckets.setdefault(interval_start, {}), field, amount)
-        _add_field(days.setdefault(day_start, {}), field, amount)
+        f = buckets.get(interval_start)
+        if f is None:
+            f = self._new_bucket(buckets, interval_start)
+        _add_field(f, field, amount)
+        f = days.get(day_start)
+        if f is None:
+            f = self._new_bucket(days, day_start)
+        _add_field(f, field, amount)
         if field in MINUTE_FIELDS:
-            minute = self.minutes.setdefault(key, {}).setdefault(at_us - at_us % MINUTE_US, {})
-            _add_field(minute, field, amount)
+            minutes = self.minutes.get(key)
+            if minutes is None:
+                minutes = self.minutes[key] = {}
+            minute_start = at_us - at_us % MINUTE_US
+            f = minutes.get(minute_start)
+            if f is None:
+                f = self._new_bucket(minutes, minute_start)
+            _add_field(f, field, amount)
+
+    def _new_bucket(self, buckets: dict[int, Fields], start: int) -> Fields:
+        """A new empty bucket at ``start`` in ``buckets``, which are then noted as
+        unordered if an existing bucket starts after it."""
+        if buckets and start < next(reversed(buckets)):
+            self._unordered[id(buckets)] = buckets
+        f: Fields = {}
+        buckets[start] = f
+        return f
 
     def _book_span(self, queue: str, state: str, start: int, end: int, times: int) -> None:
         """Split an agent's state span over the interval and day windows it crosses."""
@@ -341,14 +373,18 @@ class Ledger:
         while at < end:
             istart = cal.interval_start(at)
             stop = min(end, istart + cal.interval_us)
-            f = ib.setdefault(istart, {})
+            f = ib.get(istart)
+            if f is None:
+                f = self._new_bucket(ib, istart)
             f[field] = f.get(field, 0) + (stop - at) * times
             at = stop
         at = start
         while at < end:
             dstart, dend = cal.day_bounds(at)
             stop = min(end, dend)
-            f = db.setdefault(dstart, {})
+            f = db.get(dstart)
+            if f is None:
+                f = self._new_bucket(db, dstart)
             f[field] = f.get(field, 0) + (stop - at) * times
             at = stop
 
@@ -359,9 +395,20 @@ class Ledger:
         have passed. When there is none to forget nothing changes, not even the stamps: the
         engine's prunes call this about once a stream hour, and a reshaped ledger is read
         whole by the next scrape."""
-        old = [(buckets, starts) for store in (self.intervals, self.days, self.minutes)
-               for buckets in store.values()
-               if (starts := [s for s in buckets if s < before_us])]
+        unordered = self._unordered
+        old = []
+        for store in (self.intervals, self.days, self.minutes):
+            for buckets in store.values():
+                if id(buckets) in unordered:
+                    starts = [s for s in buckets if s < before_us]
+                else:  # ascending: the old ones first
+                    starts = []
+                    for s in buckets:
+                        if s >= before_us:
+                            break
+                        starts.append(s)
+                if starts:
+                    old.append((buckets, starts))
         if not old and (self.per_agent is None or not self.per_agent.starts_before(before_us)):
             return
         self._reshape()
@@ -372,12 +419,14 @@ class Ledger:
         for buckets, starts in old:
             for start in starts:
                 del buckets[start]
+            if id(buckets) in unordered and _ascending(buckets):
+                del unordered[id(buckets)]
         # The KPI layer reads a queue's days beside its intervals: both go, or neither.
         for key in [k for k, b in self.intervals.items() if not b and not self.days.get(k)]:
-            del self.intervals[key]
-            self.days.pop(key, None)
+            unordered.pop(id(self.intervals.pop(key)), None)
+            unordered.pop(id(self.days.pop(key, None)), None)
         for key in [k for k, b in self.minutes.items() if not b]:
-            del self.minutes[key]
+            unordered.pop(id(self.minutes.pop(key)), None)
 
     def move_totals(self, metric: str, labels: tuple[str, ...], into: tuple[str, ...],
                     value: int | list[int]) -> None:

@@ -5,6 +5,9 @@ next scrape (``streams.core.kpis``)."""
 
 from __future__ import annotations
 
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
 from streams.core import contributions as F
 from streams.core.config import parse_config
 from streams.core.contributions import Booking, Span
@@ -47,3 +50,40 @@ def test_a_prune_that_forgets_buckets_reshapes_the_ledger_and_drops_the_emptied_
     assert ledger.reshaped > version and ledger.version == ledger.reshaped
     assert ledger.intervals == {} and ledger.days == {} and ledger.minutes == {}
     assert ledger.touched == {}
+
+
+MINUTE_US = 60_000_000
+_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("book"), st.sampled_from(["sales", "support"]),
+                  st.integers(0, 5 * DAY_US // MINUTE_US)),
+        st.tuples(st.just("prune"), st.just(""), st.integers(0, 5 * DAY_US // MINUTE_US))),
+    max_size=60)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=_OPS)
+@example(ops=[("book", "sales", 100), ("book", "sales", 50), ("book", "sales", 10),
+              ("prune", "", 20), ("prune", "", 60)])  # still out of order after a prune
+def test_a_prune_forgets_exactly_the_buckets_before_its_cut_in_any_booking_order(ops):
+    # Buckets come in any order (a late event books a window none had booked yet): each
+    # prune keeps exactly the buckets that start at or after its cut, in every store.
+    ledger = Ledger(parse_config({}))
+    expected: dict[str, dict[tuple[str, str], set[int]]] = {
+        "intervals": {}, "days": {}, "minutes": {}}
+    for op, queue, minute in ops:
+        at = T0 + minute * MINUTE_US
+        if op == "book":
+            ledger.add(f"call-{minute}", [Booking(queue, "voice", at, F.OFFERED, 1)])
+            interval, day = ledger.calendar(queue).starts(at)
+            for store, start in (("intervals", interval), ("days", day),
+                                 ("minutes", at - at % MINUTE_US)):
+                expected[store].setdefault((queue, "voice"), set()).add(start)
+        else:
+            ledger.prune_windows(at)
+            for starts in expected.values():
+                for key in list(starts):
+                    starts[key] = {s for s in starts[key] if s >= at}
+        for store, starts in expected.items():
+            held = {k: set(v) for k, v in getattr(ledger, store).items() if v}
+            assert held == {k: v for k, v in starts.items() if v}, store

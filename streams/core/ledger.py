@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable
-from itertools import count, pairwise
+from itertools import count
 from typing import Any
 
 from sortedcontainers import SortedList
@@ -65,12 +65,6 @@ def _add_field(fields: Fields, field: str, amount: int) -> None:
         fields[field] = value
     else:
         fields.pop(field, None)
-
-
-def _ascending(buckets: dict[int, Fields]) -> bool:
-    """Whether the bucket starts ascend in the dict's order."""
-    starts = list(buckets)
-    return all(a < b for a, b in pairwise(starts))
 
 
 def ticket_bounds_seconds(config: Config) -> tuple[float, ...]:
@@ -143,9 +137,10 @@ class Ledger:
         self.days: dict[tuple[str, str], dict[int, Fields]] = {}
         self.minutes: dict[tuple[str, str], dict[int, Fields]] = {}
         #: The bucket dicts above (by id) whose starts may not ascend: a bucket was added
-        #: before the newest one (a late event into a window none had booked yet). Every
-        #: other one holds its starts in ascending order, so :meth:`prune_windows` reads only
-        #: its old buckets (a queue holds ~4,400: three days of minutes).
+        #: before the newest one (a late event into a window none had booked yet, a rebuild
+        #: from records in any order). :meth:`prune_windows` sorts them again first; every
+        #: dict then holds its starts in ascending order, and it reads only the old buckets
+        #: (a queue holds ~4,400: three days of minutes).
         self._unordered: dict[int, dict[int, Fields]] = {}
         #: (queue, channel) -> (entity key, queued_us) -> number of such segments
         self.waiting: dict[tuple[str, str], dict[tuple[str, int], int]] = {}
@@ -396,17 +391,19 @@ class Ledger:
         engine's prunes call this about once a stream hour, and a reshaped ledger is read
         whole by the next scrape."""
         unordered = self._unordered
+        for buckets in unordered.values():  # in order again, in place (the same dicts)
+            ordered = sorted(buckets.items())
+            buckets.clear()
+            buckets.update(ordered)
+        unordered.clear()
         old = []
         for store in (self.intervals, self.days, self.minutes):
             for buckets in store.values():
-                if id(buckets) in unordered:
-                    starts = [s for s in buckets if s < before_us]
-                else:  # ascending: the old ones first
-                    starts = []
-                    for s in buckets:
-                        if s >= before_us:
-                            break
-                        starts.append(s)
+                starts = []
+                for s in buckets:  # ascending: the old ones first
+                    if s >= before_us:
+                        break
+                    starts.append(s)
                 if starts:
                     old.append((buckets, starts))
         if not old and (self.per_agent is None or not self.per_agent.starts_before(before_us)):
@@ -419,14 +416,12 @@ class Ledger:
         for buckets, starts in old:
             for start in starts:
                 del buckets[start]
-            if id(buckets) in unordered and _ascending(buckets):
-                del unordered[id(buckets)]
         # The KPI layer reads a queue's days beside its intervals: both go, or neither.
         for key in [k for k, b in self.intervals.items() if not b and not self.days.get(k)]:
-            unordered.pop(id(self.intervals.pop(key)), None)
-            unordered.pop(id(self.days.pop(key, None)), None)
+            del self.intervals[key]
+            self.days.pop(key, None)
         for key in [k for k, b in self.minutes.items() if not b]:
-            unordered.pop(id(self.minutes.pop(key)), None)
+            del self.minutes[key]
 
     def move_totals(self, metric: str, labels: tuple[str, ...], into: tuple[str, ...],
                     value: int | list[int]) -> None:

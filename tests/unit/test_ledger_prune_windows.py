@@ -64,7 +64,7 @@ _OPS = st.lists(
 @settings(max_examples=150, deadline=None)
 @given(ops=_OPS)
 @example(ops=[("book", "sales", 100), ("book", "sales", 50), ("book", "sales", 10),
-              ("prune", "", 20), ("prune", "", 60)])  # still out of order after a prune
+              ("prune", "", 20), ("prune", "", 60)])  # added out of order, pruned twice
 def test_a_prune_forgets_exactly_the_buckets_before_its_cut_in_any_booking_order(ops):
     # Buckets come in any order (a late event books a window none had booked yet): each
     # prune keeps exactly the buckets that start at or after its cut, in every store.

@@ -94,7 +94,7 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
 from bench_worker import lag_quantile  # noqa: E402
-from worker_harness import Worker, free_port, parse_metrics  # noqa: E402
+from worker_harness import Worker, free_port, measured_code, parse_metrics  # noqa: E402
 
 from streams.children import die_with_parent_hook  # noqa: E402
 from streams.kafka import LocalBroker, ensure_topics  # noqa: E402
@@ -156,7 +156,8 @@ def ratio_text(ratio: float) -> str:
 def print_table(rows: list[Row]) -> None:
     ceiling = next((r.drained for r in rows if r.drained and "ceiling" in r.name), None)
     width = max([46, *(len(r.name) + 2 for r in rows)])
-    print(f"\n{'measure':<{width}}{'events':>10}{'seconds':>10}{'events/s':>11}"
+    print(f"\nccpulse at {measured_code()}, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC")
+    print(f"{'measure':<{width}}{'events':>10}{'seconds':>10}{'events/s':>11}"
           f"{'÷ ceiling':>11}{'start-up':>10}")
     for row in rows:
         d = row.drained
@@ -237,6 +238,8 @@ def call_events(count: int, end_ms: int, seed: int = 5) -> list[dict[str, Any]]:
             if event["type"].startswith("call."):
                 out.append(event)
                 if len(out) >= count:
+                    log(f"  generated {generated:,} events over {hours} simulated hours: "
+                        f"the {count:,} calls")
                     return out
             if generated % 500_000 == 0:
                 log(f"  generated {generated:,} events, {len(out):,} of them calls")
@@ -549,12 +552,14 @@ def parse_args() -> argparse.Namespace:
                         help="skip the slow sub-benchmarks (restart, memory)")
     parser.add_argument("--only", metavar="S[,S]",
                         help=f"run only these sections: {', '.join(SECTIONS)}")
-    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--partitions", type=int, default=4,
+                        help="partitions of the pre-filled topic (default 4)")
     parser.add_argument("--rate", type=float, default=1000.0,
                         help="events/s of the freshness run (default 1,000)")
     parser.add_argument("--fresh-seconds", type=float, default=20.0,
                         help="how long the freshness run sends (default 20)")
-    parser.add_argument("--scrapes", type=int, default=10, help="GETs of /metrics timed")
+    parser.add_argument("--scrapes", type=int, default=10,
+                        help="GETs of /metrics timed (default 10)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temp dir (broker, worker and peer logs) and say where")
     args = parser.parse_args()
@@ -631,10 +636,10 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> list[Row]:
                  (f"Faust {version('faust-streaming')}: group_by + windowed +=",
                   "faust_table.py"))
         for i, (name, script) in enumerate(peers, 1):
-            log(f"stage {i}/4")
+            log(f"throughput stage {i}/4")
             rows.append(run_peer(name, script, bootstrap, topic, n, args.partitions, span_ms,
                                  tmp, stack))
-        log("stage 4/4")
+        log("throughput stage 4/4")
         row, worker = run_ccpulse(bootstrap, prefix, n, args.partitions, tmp, stack)
         rows.append(row)
     if "freshness" in sections:

@@ -42,6 +42,8 @@ AGENT_SECONDS_FAMILIES = ("cc_window_agent_busy_seconds", "cc_window_agent_staff
 AGENT_SECONDS_TOLERANCE = 5.0
 
 Sample = tuple[str, frozenset[tuple[str, str]]]
+#: The repository's root.
+REPO = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -49,6 +51,17 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def measured_code() -> str:
+    """The commit of the checkout the tests or a bench run from (``git describe --always
+    --dirty``: ``-dirty`` when files were changed), or ``unknown`` outside a git checkout."""
+    try:
+        done = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO,
+                              capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return done.stdout.strip() or "unknown"
 
 
 def cli(*args: str, env: dict[str, str] | None = None, input_bytes: bytes | None = None,

@@ -576,9 +576,9 @@ class Engine:
         before = stream - WINDOW_KEEP_US
         if (budget is None and until_us is None) or before - self._windows_before_us >= \
                 PRUNE_STEP_US:
-            # A chunk or a retirement every PRUNE_STEP_US of stream time: the scan reads every
-            # bucket (~4,400 a queue: 3 days of minutes), and chunks come every 16 events
-            # while a backlog drains (5.6 % of the worker's CPU when it ran at each).
+            # A chunk or a retirement prunes the windows once a PRUNE_STEP_US of stream time:
+            # chunks come every 16 events while a backlog drains, and each window prune reads
+            # every queue's bucket dicts.
             self._windows_before_us = before
             self.ledger.prune_windows(before)
         return len(expired)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable
-from itertools import count
+from itertools import count, islice
 from typing import Any
 
 from sortedcontainers import SortedList
@@ -52,6 +52,10 @@ MINUTE_FIELDS = frozenset({"offered", "handled", "handle_us", "abandoned", "shor
 
 #: Stamps of ledger states (:attr:`Ledger.version`): unique in the process, over all ledgers.
 _STAMPS = count(1)
+#: Out-of-order bucket dicts one window prune sorts again, at most: a rebuild from records
+#: notes most of a ledger's, and sorting them all at once (three days of minutes of 500
+#: queues on 2 channels: ~2 M buckets) would hold the event loop for about a second.
+SORTS_PER_PRUNE = 64
 #: The sealed epochs of what changed a ledger keeps (:meth:`Ledger.seal`): a reader that last
 #: read before the oldest (a result kept over more scrapes) reads everything again.
 EPOCHS_KEPT = 4
@@ -138,8 +142,9 @@ class Ledger:
         self.minutes: dict[tuple[str, str], dict[int, Fields]] = {}
         #: The bucket dicts above (by id) whose starts may not ascend: a bucket was added
         #: before the newest one (a late event into a window none had booked yet, a rebuild
-        #: from records in any order). :meth:`prune_windows` sorts them again first; every
-        #: dict then holds its starts in ascending order, and it reads only the old buckets
+        #: from records in any order). :meth:`prune_windows` sorts up to
+        #: :data:`SORTS_PER_PRUNE` of them again first and reads the others whole; every
+        #: other dict holds its starts in ascending order, and it reads only its old buckets
         #: (a queue holds ~4,400: three days of minutes).
         self._unordered: dict[int, dict[int, Fields]] = {}
         #: (queue, channel) -> (entity key, queued_us) -> number of such segments
@@ -391,19 +396,22 @@ class Ledger:
         engine's prunes call this about once a stream hour, and a reshaped ledger is read
         whole by the next scrape."""
         unordered = self._unordered
-        for buckets in unordered.values():  # in order again, in place (the same dicts)
+        for noted in list(islice(unordered, SORTS_PER_PRUNE)):
+            buckets = unordered.pop(noted)  # in order again, in place (the same dict)
             ordered = sorted(buckets.items())
             buckets.clear()
             buckets.update(ordered)
-        unordered.clear()
         old = []
         for store in (self.intervals, self.days, self.minutes):
             for buckets in store.values():
-                starts = []
-                for s in buckets:  # ascending: the old ones first
-                    if s >= before_us:
-                        break
-                    starts.append(s)
+                if id(buckets) in unordered:  # not sorted yet: every bucket read
+                    starts = [s for s in buckets if s < before_us]
+                else:
+                    starts = []
+                    for s in buckets:  # ascending: the old ones first
+                        if s >= before_us:
+                            break
+                        starts.append(s)
                 if starts:
                     old.append((buckets, starts))
         if not old and (self.per_agent is None or not self.per_agent.starts_before(before_us)):
@@ -418,10 +426,10 @@ class Ledger:
                 del buckets[start]
         # The KPI layer reads a queue's days beside its intervals: both go, or neither.
         for key in [k for k, b in self.intervals.items() if not b and not self.days.get(k)]:
-            del self.intervals[key]
-            self.days.pop(key, None)
+            unordered.pop(id(self.intervals.pop(key)), None)
+            unordered.pop(id(self.days.pop(key, None)), None)
         for key in [k for k, b in self.minutes.items() if not b]:
-            del self.minutes[key]
+            unordered.pop(id(self.minutes.pop(key)), None)
 
     def move_totals(self, metric: str, labels: tuple[str, ...], into: tuple[str, ...],
                     value: int | list[int]) -> None:

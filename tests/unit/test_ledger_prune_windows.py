@@ -5,10 +5,12 @@ next scrape (``streams.core.kpis``)."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from streams.core import contributions as F
+from streams.core import ledger as ledger_module
 from streams.core.config import parse_config
 from streams.core.contributions import Booking, Span
 from streams.core.ledger import Ledger
@@ -61,13 +63,23 @@ _OPS = st.lists(
     max_size=60)
 
 
+@pytest.mark.parametrize("sorts", [1, ledger_module.SORTS_PER_PRUNE])
 @settings(max_examples=150, deadline=None)
 @given(ops=_OPS)
 @example(ops=[("book", "sales", 100), ("book", "sales", 50), ("book", "sales", 10),
               ("prune", "", 20), ("prune", "", 60)])  # added out of order, pruned twice
-def test_a_prune_forgets_exactly_the_buckets_before_its_cut_in_any_booking_order(ops):
+def test_a_prune_forgets_exactly_the_buckets_before_its_cut_in_any_booking_order(sorts, ops):
     # Buckets come in any order (a late event books a window none had booked yet): each
-    # prune keeps exactly the buckets that start at or after its cut, in every store.
+    # prune keeps exactly the buckets that start at or after its cut, in every store, with
+    # the dicts out of order sorted again one a prune (the rest read whole) or all at once.
+    kept_sorts, ledger_module.SORTS_PER_PRUNE = ledger_module.SORTS_PER_PRUNE, sorts
+    try:
+        _check_prunes(ops)
+    finally:
+        ledger_module.SORTS_PER_PRUNE = kept_sorts
+
+
+def _check_prunes(ops: list[tuple[str, str, int]]) -> None:
     ledger = Ledger(parse_config({}))
     expected: dict[str, dict[tuple[str, str], set[int]]] = {
         "intervals": {}, "days": {}, "minutes": {}}

@@ -30,8 +30,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -43,6 +42,7 @@ from streams.errors import CcpulseError, describe
 from streams.invocation import program
 from streams.netcheck import ensure_port_free
 from streams.settings import KafkaTarget, kafka_target, load_config
+from streams.stop_signals import Stop, StopSignals, restore_signals, stop_on_signals
 from streams.worker.allocator import worker_environment
 from streams.worker.membership import MEMBER_FILE
 from streams.worker.status import configured_log_level
@@ -102,40 +102,6 @@ def _silence_stdout() -> None:
         os.close(devnull)
     except OSError:
         pass
-
-
-class Stop(BaseException):
-    """Raised in the demo by SIGINT, SIGTERM or SIGHUP (a BaseException, like
-    KeyboardInterrupt, so no library's ``except Exception`` swallows it)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-@contextmanager
-def stop_on_signals() -> Iterator[None]:
-    """Inside: the stop signals raise :class:`Stop` (installed explicitly, since a shell may
-    have started us with SIGINT ignored). On the way out they are ignored until the caller's
-    clean-up is done, so a second Ctrl-C cannot cut it short."""
-
-    def raise_stop(signum: int, frame: Any) -> None:
-        raise Stop(signum)
-
-    previous = {s: signal.signal(s, raise_stop) for s in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for s in previous:
-            signal.signal(s, signal.SIG_IGN)
-
-
-def restore_signals() -> None:
-    for s in STOP_SIGNALS:
-        signal.signal(s, signal.SIG_DFL if s != signal.SIGINT else signal.default_int_handler)
 
 
 def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
@@ -228,9 +194,11 @@ def _holds_events(log_dir: Path, topic_prefix: str) -> bool:
     return False
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, since: int = 0) -> None:
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, since: int = 0,
+                  pause: Callable[[float], None] = time.sleep) -> None:
     """Until ``url`` answers 200; :class:`CcpulseError` if ``proc`` exits first (with the
-    last line it wrote to ``log``, from byte ``since`` on) or after :data:`READY_TIMEOUT_S`."""
+    last line it wrote to ``log``, from byte ``since`` on) or after :data:`READY_TIMEOUT_S`.
+    ``pause(seconds)`` waits between two looks (the demo's :meth:`StopSignals.pause`)."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -239,7 +207,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, since: int
                                f"log: {log})")
         if _get(url)[0] == 200:
             return
-        time.sleep(0.5)
+        pause(0.5)
     raise CcpulseError(f"the worker was not ready after {READY_TIMEOUT_S:.0f} s; see {log}")
 
 
@@ -450,11 +418,13 @@ class Demo:
         self.simulator: subprocess.Popen[bytes] | None = None  # or the connector
         self.feed_name = "simulator"
         self.feed_failed = False
+        #: The stop signals received (every wait of the demo goes through its pause).
+        self.signals = StopSignals()
 
     def run(self) -> int:
         previous = self.lock.acquire()
         try:
-            with stop_on_signals():
+            with stop_on_signals() as self.signals:
                 try:
                     _stop_leftovers(previous, self.data, self.say)
                     self._start_and_watch()
@@ -468,6 +438,7 @@ class Demo:
                                  "shutting down")
                     raise
                 finally:
+                    self.signals.cleaning_up = True  # a second Ctrl-C cannot cut it short
                     self._stop_all()
         finally:
             self.lock.release()
@@ -519,7 +490,8 @@ class Demo:
         self.restarts: list[float] = []
         self.lock.update(children={"worker": self.worker.pid}, wallboard=base + "/wallboard")
         self.say("starting the worker (it recovers its tables before it is ready)")
-        _wait_healthy(base + "/healthz", self.worker, worker_log, self.worker_log_from)
+        _wait_healthy(base + "/healthz", self.worker, worker_log, self.worker_log_from,
+                          self.signals.pause)
 
         if self.args.source is not None:
             sim_log = self.logs / "connect.log"
@@ -579,7 +551,7 @@ class Demo:
                 self.say(f"the worker stopped again ({how}); starting it again in {delay:g} s "
                          f"(restart {len(self.restarts) + 1} of at most {MAX_RESTARTS} within "
                          f"{RESTART_WITHIN_S:.0f} s; its log: {worker_log})")
-                time.sleep(delay)
+                self.signals.pause(delay)
             else:
                 self.say(f"the worker stopped ({how}); starting it again on its data directory "
                          f"(its log: {worker_log})")
@@ -596,7 +568,8 @@ class Demo:
             self.lock.update(children=children)
             started = time.monotonic()
             try:
-                _wait_healthy(base + "/healthz", self.worker, worker_log, self.worker_log_from)
+                _wait_healthy(base + "/healthz", self.worker, worker_log, self.worker_log_from,
+                          self.signals.pause)
             except CcpulseError:
                 if self.worker.poll() is None:
                     raise  # alive but not ready in time: not a crash to restart
@@ -633,7 +606,7 @@ class Demo:
                 return
             if self.simulator is None or self.simulator.poll() is not None:
                 return
-            time.sleep(1.0)
+            self.signals.pause(1.0)
 
     def _show_urls(self, base: str, target: KafkaTarget) -> None:
         self.console.show(
@@ -681,7 +654,7 @@ class Demo:
             if behind is not None and time.monotonic() - said >= 10:
                 self.say(f"catching up: the newest event is {behind / 60:.0f} min old")
                 said = time.monotonic()
-            time.sleep(1.0)
+            self.signals.pause(1.0)
 
     # -- watch ---------------------------------------------------------------------------------
 
@@ -689,7 +662,7 @@ class Demo:
         broker_up = True
         last = ""
         while True:
-            time.sleep(STATUS_EVERY_S)
+            self.signals.pause(STATUS_EVERY_S)
             self._restart_if_dead(base)
             if self.simulator is not None and self.simulator.poll() is not None:
                 # a connector that stopped on an error (a bad input) fails the demo's exit

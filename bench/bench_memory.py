@@ -18,11 +18,14 @@ keys, records and contributions; the ids held, the prune index, the ledgers), ea
 counted once, for the first owner that reaches it (slow: a walk over every object);
 ``--spill`` gives the engine a spilling store as the worker's RocksDB is (idle records leave
 memory for it: here a dict of their JSON bytes, outside what ``--sizes`` counts, its size
-printed beside), so the rows show what a worker's engine holds.
+printed beside), so the rows show what a worker's engine holds. ``--scenario wide`` feeds the
+side-by-side bench's wide floor (500 queues on voice and chat, ~55 events a simulated second)
+instead of the simulator's contact centre.
 
 This is the engine's state only (no Faust, no Kafka, no RocksDB). Run:
 
-    .venv/bin/python bench/bench_memory.py [--events 10000000] [--every 1000000]
+    .venv/bin/python bench/bench_memory.py [--events 10000000] [--every 1000000] [--sizes]
+        [--scenario wide]
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import sys
 import time
 import tracemalloc
 from collections import Counter
+from pathlib import Path
 
 import orjson
 
@@ -173,7 +177,10 @@ def print_sizes(engine: Engine) -> None:
     by_kind: dict[str, list[str]] = {}
     for key, record in engine._records.items():
         by_kind.setdefault(record["kind"], []).append(key)
-    owners: list[tuple[str, object]] = [("shared values", _HELD), ("ledger", engine.ledger),
+    minutes = sum(map(len, engine.ledger.minutes.values()))
+    owners: list[tuple[str, object]] = [("shared values", _HELD),
+                                        (f"ledger minutes ({minutes:,})", engine.ledger.minutes),
+                                        ("ledger, the rest", engine.ledger),
                                         ("base", engine._base)]
     for kind, keys in sorted(by_kind.items()):
         owners += [(f"{kind} keys", keys), (f"{kind} records ({len(keys):,})",
@@ -215,6 +222,10 @@ def main() -> None:
                         help="at each row, what the engine holds by owner (slow)")
     parser.add_argument("--spill", action="store_true",
                         help="idle records leave memory for a store, as in a worker")
+    parser.add_argument("--scenario", choices=("contact_centre", "wide"),
+                        default="contact_centre",
+                        help="the simulator's contact centre (default), or the side-by-side "
+                        "bench's wide floor: 500 queues on voice and chat, 1,500 agents")
     parser.add_argument("--json", action="store_true",
                         help="also print the results as one JSON object on the last line")
     args = parser.parse_args()
@@ -227,7 +238,13 @@ def main() -> None:
     started = time.perf_counter()
     count = 0
     dumps = orjson.dumps
-    for event in generate(contact_centre(), seed=args.seed, start_ms=START_MS):
+    if args.scenario == "wide":
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_side_by_side import wide_scenario
+        scenario = wide_scenario()
+    else:
+        scenario = contact_centre()
+    for event in generate(scenario, seed=args.seed, start_ms=START_MS):
         ingest(dumps(event), engine, stats)
         count += 1
         if isinstance(store, BytesSpillStore) and count % CHECKPOINT_EVERY == 0:

@@ -61,6 +61,13 @@ BASE_KEY = "__base__"
 BASE_VERSION = 2
 #: Window buckets older than this behind stream time are dropped (no window shows them).
 WINDOW_KEEP_US = 3 * DAY_US
+#: Minute buckets older than this behind stream time are dropped. They serve only the Erlang
+#: loads' 30 whole minutes before the engine clock's current minute, and no valid event is
+#: more than 5 minutes ahead of the engine clock that applied it (SPEC §1.1), so at that clock
+#: or a later one the window starts after stream time − 36 minutes; the rest is room for a
+#: clock behind the one that applied the events (another worker's after a rebalance, a clock
+#: stepped back): 84 minutes.
+MINUTE_KEEP_US = 2 * HOUR_US
 #: The replay prunes whenever stream time has moved on this much (memory bounded by state).
 PRUNE_STEP_US = HOUR_US
 #: Stale entries the prune index keeps (beyond one per key filed) before it is compacted.
@@ -580,7 +587,7 @@ class Engine:
             # chunks come every 16 events while a backlog drains, and each window prune reads
             # every queue's bucket dicts.
             self._windows_before_us = before
-            self.ledger.prune_windows(before)
+            self.ledger.prune_windows(before, stream - MINUTE_KEEP_US)
         return len(expired)
 
     def _sweep(self, steps: Iterable[int]) -> None:

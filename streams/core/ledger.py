@@ -389,12 +389,14 @@ class Ledger:
             at = stop
 
     # ------------------------------------------------------------------ upkeep
-    def prune_windows(self, before_us: int) -> None:
+    def prune_windows(self, before_us: int, minutes_before_us: int | None = None) -> None:
         """Forget window buckets that started before ``before_us`` (no window can show them),
-        and the queues left with none: a flood of queue names costs nothing once its windows
-        have passed. When there is none to forget nothing changes, not even the stamps: the
-        engine's prunes call this about once a stream hour, and a reshaped ledger is read
-        whole by the next scrape."""
+        minute buckets before ``minutes_before_us`` (default ``before_us``; they serve only
+        the trailing Erlang window, so the engine keeps them for less), and the queues left
+        with none: a flood of queue names costs nothing once its windows have passed. When
+        there is none to forget nothing changes, not even the stamps: the engine's prunes
+        call this about once a stream hour, and a reshaped ledger is read whole by the next
+        scrape."""
         unordered = self._unordered
         for noted in list(islice(unordered, SORTS_PER_PRUNE)):
             buckets = unordered.pop(noted)  # in order again, in place (the same dict)
@@ -402,14 +404,16 @@ class Ledger:
             buckets.clear()
             buckets.update(ordered)
         old = []
-        for store in (self.intervals, self.days, self.minutes):
+        minutes_cut = before_us if minutes_before_us is None else minutes_before_us
+        for store, cut in ((self.intervals, before_us), (self.days, before_us),
+                           (self.minutes, minutes_cut)):
             for buckets in store.values():
                 if id(buckets) in unordered:  # not sorted yet: every bucket read
-                    starts = [s for s in buckets if s < before_us]
+                    starts = [s for s in buckets if s < cut]
                 else:
                     starts = []
                     for s in buckets:  # ascending: the old ones first
-                        if s >= before_us:
+                        if s >= cut:
                             break
                         starts.append(s)
                 if starts:

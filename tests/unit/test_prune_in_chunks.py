@@ -138,15 +138,15 @@ def test_the_undated_keys_are_visited_a_slice_a_chunk_and_all_by_the_round_s_end
 
 def test_chunks_forget_old_window_buckets_once_a_stream_hour_and_leave_none_older(
         streams, monkeypatch):
-    # Each window prune reads every bucket (3 days of minutes a queue): the chunks that come
+    # Each window prune reads every queue's bucket dicts: the chunks that come
     # every PRUNE_AGAIN_AFTER events run it once a stream hour, and still bound the buckets.
     before, after = streams
     scans: list[int] = []
     original = engine_module.Ledger.prune_windows
 
-    def counted(ledger, before_us: int) -> None:
+    def counted(ledger, before_us: int, minutes_before_us: int | None = None) -> None:
         scans.append(before_us)
-        original(ledger, before_us)
+        original(ledger, before_us, minutes_before_us)
 
     monkeypatch.setattr(engine_module.Ledger, "prune_windows", counted)
     engine, _ = _fed(before + after)

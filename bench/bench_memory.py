@@ -277,7 +277,8 @@ def main() -> None:
         print_traced(args.trace_from)
         tracemalloc.stop()
     kinds_seen = sorted({k for row in rows for k in row[3]})
-    print(f"engine state over {count:,} simulated events (contact-centre scenario, seed "
+    scenario_name = "wide floor" if args.scenario == "wide" else "contact-centre"
+    print(f"engine state over {count:,} simulated events ({scenario_name} scenario, seed "
           f"{args.seed}); records kept per kind after pruning by stream time\n")
     header = f"{'events':>12}  {'simulated':<10}  {'RSS MiB':>8}  {'seconds':>8}  " + "  ".join(
         f"{k:>9}" for k in kinds_seen) + (f"  {'ev held':>9}  {'ids held':>9}  {'blocks':>10}"

@@ -240,7 +240,7 @@ def main() -> None:
     dumps = orjson.dumps
     if args.scenario == "wide":
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from bench_side_by_side import wide_scenario
+        from wide_floor import wide_scenario
         scenario = wide_scenario()
     else:
         scenario = contact_centre()

@@ -48,7 +48,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO))
 
-from bench_side_by_side import wide_scenario  # noqa: E402
+from wide_floor import wide_scenario  # noqa: E402
 
 from streams.core.config import parse_config  # noqa: E402
 from streams.core.timestamps import parse_us  # noqa: E402

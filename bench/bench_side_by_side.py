@@ -94,13 +94,13 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
 from bench_worker import lag_quantile  # noqa: E402
+from wide_floor import wide_scenario  # noqa: E402
 from worker_harness import Worker, free_port, measured_code, parse_metrics  # noqa: E402
 
 from streams.children import die_with_parent_hook  # noqa: E402
 from streams.kafka import LocalBroker, ensure_topics  # noqa: E402
 from streams.publish import LIVE_LINGER_MS, Publisher  # noqa: E402
 from streams.simulate.generator import generate  # noqa: E402
-from streams.simulate.model import AgentGroup, ContactStream, Scenario  # noqa: E402
 from streams.simulate.scenarios import FLAT_PEAK, contact_centre  # noqa: E402
 
 TOPICS = ("cc.calls", "cc.chats", "cc.tickets", "cc.agents", "cc.feedback", "cc.customers",
@@ -257,23 +257,6 @@ def mixed_events(count: int, end_ms: int, seed: int) -> list[dict[str, Any]]:
         if len(out) >= count:
             break
     return out
-
-
-def wide_scenario(queues: int = 500, per_group: int = 10) -> Scenario:
-    """``queues`` queues, each on voice and chat; agent groups of 30 serving ``per_group``
-    queues each (about 80 % occupied)."""
-    names = [f"q{i:03d}" for i in range(queues)]
-    streams = []
-    for name in names:
-        streams.append(ContactStream(name, "voice", 20, 240, patience_mean_seconds=240,
-                                     acw_mean_seconds=20))
-        streams.append(ContactStream(name, "chat", 20, 300, patience_mean_seconds=300,
-                                     acw_mean_seconds=20))
-    groups = tuple(AgentGroup(f"g{g:03d}", 30, tuple(names[g * per_group:(g + 1) * per_group]),
-                              follows_profile=False)
-                   for g in range(queues // per_group))
-    return Scenario(name="wide", contact_streams=tuple(streams), agent_groups=groups,
-                    profile=FLAT_PEAK)
 
 
 async def create_kept_topic(bootstrap: str, name: str, partitions: int) -> None:

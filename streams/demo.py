@@ -194,8 +194,8 @@ def _holds_events(log_dir: Path, topic_prefix: str) -> bool:
     return False
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, since: int = 0,
-                  pause: Callable[[float], None] = time.sleep) -> None:
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, since: int = 0, *,
+                  pause: Callable[[float], None]) -> None:
     """Until ``url`` answers 200; :class:`CcpulseError` if ``proc`` exits first (with the
     last line it wrote to ``log``, from byte ``since`` on) or after :data:`READY_TIMEOUT_S`.
     ``pause(seconds)`` waits between two looks (the demo's :meth:`StopSignals.pause`)."""
@@ -424,21 +424,23 @@ class Demo:
     def run(self) -> int:
         previous = self.lock.acquire()
         try:
-            with stop_on_signals() as self.signals:
+            with stop_on_signals(self.signals):
                 try:
                     _stop_leftovers(previous, self.data, self.say)
                     self._start_and_watch()
                 except Stop as stop:
+                    self.signals.cleaning_up = True  # a second Ctrl-C cannot cut it short
                     self.console.show("")
                     self.say(f"{'Ctrl-C' if stop.signum == signal.SIGINT else stop}: "
                              "shutting down")
                 except BaseException as exc:
+                    self.signals.cleaning_up = True
                     if not isinstance(exc, CcpulseError | KeyboardInterrupt):
                         self.say(f"the demo failed ({describe(exc)}); "
                                  "shutting down")
                     raise
                 finally:
-                    self.signals.cleaning_up = True  # a second Ctrl-C cannot cut it short
+                    self.signals.cleaning_up = True
                     self._stop_all()
         finally:
             self.lock.release()
@@ -468,11 +470,13 @@ class Demo:
         self.broker_started = not was_running
         self.lock.update(broker_started_by_demo=self.broker_started)
         self.broker.start()
+        self.signals.check()  # a Ctrl-C swallowed while the broker's process forked
         # The demo's own broker wins over any configured one; the prefix is the configured one.
         target = kafka_target(self.config, broker=self.broker.bootstrap)._replace(
             security=self.broker.client_security)
         topics = [target.topic_prefix + t for t in (*SOURCE_TOPICS, DEADLETTER_TOPIC)]
         ensure_topics(target.broker, topics, d.partitions, security=target.security)
+        self.signals.check()
         self.say(f"topics ready: {', '.join(topics)}")
 
         env = child_env(self.environ, target, self.args.config,
@@ -491,7 +495,7 @@ class Demo:
         self.lock.update(children={"worker": self.worker.pid}, wallboard=base + "/wallboard")
         self.say("starting the worker (it recovers its tables before it is ready)")
         _wait_healthy(base + "/healthz", self.worker, worker_log, self.worker_log_from,
-                          self.signals.pause)
+                      pause=self.signals.pause)
 
         if self.args.source is not None:
             sim_log = self.logs / "connect.log"
@@ -569,7 +573,7 @@ class Demo:
             started = time.monotonic()
             try:
                 _wait_healthy(base + "/healthz", self.worker, worker_log, self.worker_log_from,
-                          self.signals.pause)
+                              pause=self.signals.pause)
             except CcpulseError:
                 if self.worker.poll() is None:
                     raise  # alive but not ready in time: not a crash to restart

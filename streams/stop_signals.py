@@ -6,8 +6,9 @@ exception raised by a signal handler: a handler that runs inside an at-fork call
 ``subprocess.Popen`` with a ``preexec_fn`` runs ``logging``'s lock callbacks around its fork),
 a ``__del__`` or a weakref callback has its exception printed as "Exception ignored" and
 dropped. A command that waits only through :meth:`StopSignals.pause` then stops at its next
-pause instead of never. Signals that arrive once clean-up has begun are kept, not raised, so a
-second Ctrl-C cannot cut the clean-up short.
+pause instead of never (a command checks with :meth:`StopSignals.check` after a long call that
+does not pause, such as starting a broker). Signals that arrive once clean-up has begun are
+kept, not raised, so a second Ctrl-C cannot cut the clean-up short.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from types import FrameType
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -41,7 +42,7 @@ class StopSignals:
         self.received: int | None = None
         self.cleaning_up = False
 
-    def on_signal(self, signum: int, frame: Any) -> None:
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
         """The handler: keep the first signal; raise :class:`Stop` unless cleaning up."""
         if self.received is None:
             self.received = signum
@@ -72,11 +73,13 @@ class StopSignals:
 
 
 @contextmanager
-def stop_on_signals() -> Iterator[StopSignals]:
+def stop_on_signals(signals: StopSignals | None = None) -> Iterator[StopSignals]:
     """Inside: the stop signals raise :class:`Stop` (installed explicitly, since a shell may
-    have started us with SIGINT ignored) and are kept on the :class:`StopSignals` yielded. On
-    the way out they are ignored until the caller's clean-up is done."""
-    signals = StopSignals()
+    have started us with SIGINT ignored) and are kept on ``signals`` (a new
+    :class:`StopSignals` if None), which is yielded. On the way out they are ignored until
+    the caller's clean-up is done."""
+    if signals is None:
+        signals = StopSignals()
     for s in STOP_SIGNALS:
         signal.signal(s, signals.on_signal)
     try:

@@ -580,15 +580,19 @@ class Engine:
         for key, _ in expired:
             self.store.delete(key)
         self._sweep(passed)
-        before = stream - WINDOW_KEEP_US
-        if (budget is None and until_us is None) or before - self._windows_before_us >= \
-                PRUNE_STEP_US:
+        if (budget is None and until_us is None) or \
+                stream - WINDOW_KEEP_US - self._windows_before_us >= PRUNE_STEP_US:
             # A chunk or a retirement prunes the windows once a PRUNE_STEP_US of stream time:
             # chunks come every 16 events while a backlog drains, and each window prune reads
             # every queue's bucket dicts.
-            self._windows_before_us = before
-            self.ledger.prune_windows(before, stream - MINUTE_KEEP_US)
+            self._prune_windows(stream)
         return len(expired)
+
+    def _prune_windows(self, stream: int) -> None:
+        """Forget the ledger's window buckets ``WINDOW_KEEP_US`` and its minute buckets
+        ``MINUTE_KEEP_US`` behind ``stream`` (µs)."""
+        self._windows_before_us = stream - WINDOW_KEEP_US
+        self.ledger.prune_windows(self._windows_before_us, stream - MINUTE_KEEP_US)
 
     def _sweep(self, steps: Iterable[int]) -> None:
         """Keep in the lists of ``steps`` only the keys still filed there, once each."""
@@ -866,8 +870,13 @@ class Engine:
         self._load_base(raw)
 
     def finish_rebuild(self) -> None:
-        """Complete a rebuild: prune from the restored stream time, resolve references."""
+        """Complete a rebuild: prune from the restored stream time, resolve references.
+
+        The windows are pruned at once: the records a rebuild books hold up to two days of
+        minutes (a contact's retention), which the minutes' keep would otherwise hold until
+        stream time moved on a prune step."""
         self._last_prune_us = self.stream_us
+        self._prune_windows(self.stream_us)
         self._resolve_after_rebuild()
 
     def _resolve_after_rebuild(self) -> None:

@@ -1,8 +1,8 @@
 """Minute buckets serve only the Erlang loads' trailing 30 minutes: the engine keeps them
 ``MINUTE_KEEP_US`` (2 h) behind stream time instead of the windows' three days (at 500 queues
 on two channels, three days of minutes were ~2 M bucket dicts), and no Erlang value at an
-engine clock up to 84 minutes behind stream time changes (the window reads 30 whole minutes
-before the clock's current minute, and the clock may be 5 minutes behind stream time)."""
+engine clock up to 89 minutes behind stream time changes (the window reads the 30 whole
+minutes before the clock's current minute: back to less than 31 minutes before the clock)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,16 @@ import pytest
 
 from streams.core import engine as engine_module
 from streams.core.config import parse_config
-from streams.core.engine import MINUTE_KEEP_US, PRUNE_STEP_US, WINDOW_KEEP_US, Engine, NoStore
+from streams.core.engine import (
+    BASE_KEY,
+    MINUTE_KEEP_US,
+    PRUNE_STEP_US,
+    WINDOW_KEEP_US,
+    Engine,
+    MemoryStore,
+    NoStore,
+)
+from streams.core.ledger import Ledger
 from streams.core.pipeline import PipelineStats
 from streams.core.staffing import erlang_families
 from streams.ingest import ingest
@@ -30,10 +39,11 @@ def events() -> list[bytes]:
                                               duration_ms=7 * HOUR_MS)]
 
 
-def _fed(events: list[bytes], prune_at_end: bool = False) -> Engine:
+def _fed(events: list[bytes], prune_at_end: bool = False,
+         store: NoStore | MemoryStore | None = None) -> Engine:
     """An engine after ``events``; pruned at once at the end (``prune_at_end``: minutes cut
     exactly at the keep, not up to a stream hour later as the hourly prunes do)."""
-    engine = Engine(parse_config({}), NoStore())
+    engine = Engine(parse_config({}), store or NoStore())
     stats = PipelineStats()
     for raw in events:
         ingest(raw, engine, stats)
@@ -58,7 +68,7 @@ def test_minutes_are_kept_two_hours_and_the_windows_three_days(events):
     assert min(intervals) < START_MS * 1000 + HOUR_MS * 1000  # the windows: the first hour
 
 
-def test_no_erlang_value_changes_at_a_clock_up_to_84_minutes_behind_stream_time(
+def test_no_erlang_value_changes_at_a_clock_up_to_89_minutes_behind_stream_time(
         events, monkeypatch):
     kept_long = _fed(events, prune_at_end=True)  # minutes from stream time − 2 h exactly
     monkeypatch.setattr(engine_module, "MINUTE_KEEP_US", WINDOW_KEEP_US)
@@ -68,12 +78,43 @@ def test_no_erlang_value_changes_at_a_clock_up_to_84_minutes_behind_stream_time(
     stream = kept_long.stream_us
     assert never_pruned.stream_us == stream
     compared = 0
-    for behind_min in (-5, 0, 1, 10, 30, 60, 83, 84):  # 5 min ahead (the future limit) …
+    for behind_min in (-5, 0, 1, 10, 30, 60, 84, 89):  # 5 min ahead (the future limit) …
         now_us = stream - behind_min * MINUTE_US
         expected = _erlang(never_pruned, now_us)
         assert _erlang(kept_long, now_us) == expected, f"{behind_min} min behind"
         compared += sum(map(len, expected.values()))
     assert compared > 0
+    # ... and the keep is no longer than needed: at 95 minutes behind, minutes are missing
+    now_us = stream - 95 * MINUTE_US
+    assert _erlang(kept_long, now_us) != _erlang(never_pruned, now_us)
+
+
+def test_a_rebuild_from_records_keeps_only_the_minutes_of_the_keep(events):
+    """A new node books two days of its contacts' minutes as it rebuilds: the rebuild's end
+    prunes them, as the hourly prunes would have."""
+    store = MemoryStore()
+    fed = _fed(events, store=store)
+    rebuilt = Engine(fed.config, MemoryStore(), partition=fed.partition)
+    if BASE_KEY in store.data:
+        rebuilt.load_base(store.data[BASE_KEY])
+    rebuilt.restore((k, r) for k, r in store.data.items() if k != BASE_KEY)
+    rebuilt.finish_rebuild()
+    stream = rebuilt.stream_us
+    assert stream == fed.stream_us
+    minutes = [s for buckets in rebuilt.ledger.minutes.values() for s in buckets]
+    assert minutes and min(minutes) >= stream - MINUTE_KEEP_US
+
+
+def test_a_ledger_prunes_its_minutes_at_their_own_cut():
+    ledger = Ledger(parse_config({}))
+    hour = 60 * MINUTE_US
+    start = START_MS * 1000
+    for h in range(6):
+        ledger._book("support", "voice", start + h * hour, "offered", 1)
+    ledger.prune_windows(start + 2 * hour, start + 4 * hour)
+    assert sorted(s for b in ledger.minutes.values() for s in b) == \
+        [start + 4 * hour, start + 5 * hour]
+    assert min(s for b in ledger.intervals.values() for s in b) >= start + 2 * hour
 
 
 def test_a_keep_shorter_than_the_erlang_window_would_change_values(events, monkeypatch):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.stop_signals import STOP_SIGNALS, Stop, stop_on_signals
+from streams.stop_signals import STOP_SIGNALS, Stop, StopSignals, stop_on_signals
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -120,3 +120,14 @@ def test_the_demo_waits_only_through_its_stop_signals_pause():
     pauses = [node.lineno for node in ast.walk(demo)
               if isinstance(node, ast.Call) and ast.unparse(node.func) == "self.signals.pause"]
     assert len(pauses) >= 4
+    waits = [node for node in ast.walk(tree)
+             if isinstance(node, ast.Call) and ast.unparse(node.func) == "_wait_healthy"]
+    assert waits and all(any(k.arg == "pause" and ast.unparse(k.value) == "self.signals.pause"
+                             for k in node.keywords) for node in waits)
+
+
+def test_the_signals_given_are_those_kept():
+    given = StopSignals()
+    with stop_on_signals(given) as signals, pytest.raises(Stop):
+        signal.raise_signal(signal.SIGHUP)
+    assert signals is given and given.received == signal.SIGHUP

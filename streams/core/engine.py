@@ -66,7 +66,7 @@ WINDOW_KEEP_US = 3 * DAY_US
 #: more than 5 minutes ahead of the engine clock that applied it (SPEC §1.1), so at that clock
 #: or a later one the window starts after stream time − 36 minutes; the rest is room for a
 #: clock behind the one that applied the events (another worker's after a rebalance, a clock
-#: stepped back): 84 minutes.
+#: stepped back): 84 minutes behind that clock, 89 behind stream time.
 MINUTE_KEEP_US = 2 * HOUR_US
 #: The replay prunes whenever stream time has moved on this much (memory bounded by state).
 PRUNE_STEP_US = HOUR_US

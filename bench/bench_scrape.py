@@ -10,8 +10,11 @@ and chat, 50 agent groups of 30), then times ``--scrapes`` scrapes of each kind:
   scraping a quiet worker);
 * ``events between``: ``--between`` further events applied before each scrape (a live feed
   between two scrapes), the wall clock on by the events' span; then the same scrapes split
-  into those within a minute and those at a new minute (where every queue's Erlang load is
-  computed again: its 30-minute window moved).
+  into those within a minute and those at a new minute (every queue's Erlang load moved
+  with its 30-minute window). As a worker does (``streams.worker.warm_up``), the families
+  are computed once, not rendered and not timed, when the feed's clock passes 0.25 s into
+  a new minute; ``--no-warm-up`` leaves that out, so that the first scrape of a minute
+  computes every queue's Erlang staffing again.
 
 Each row: the median and p90 in ms of the families (``WorkerState.families``, what
 ``/metrics`` computes), of the exposition (as the worker serves it: ``streams.exporter``'s
@@ -59,9 +62,27 @@ from streams.runtime import tune_gc  # noqa: E402
 from streams.simulate.generator import generate  # noqa: E402
 from streams.worker.allocator import set_in_process  # noqa: E402
 from streams.worker.state import TP, WorkerState  # noqa: E402
+from streams.worker.warm_up import WARM_AFTER_S  # noqa: E402
 
 START_US = 1_795_338_000_000_000  # 2026-11-22T09:00Z
 MINUTE_US = 60_000_000
+WARM_AFTER_US = int(WARM_AFTER_S * 1_000_000)
+
+
+class Events:
+    """The simulated events in order, one of them put back when a fill stops before it."""
+
+    def __init__(self, events: Iterator[dict]) -> None:
+        self.events = events
+        self.back: list[dict] = []
+
+    def __iter__(self) -> Iterator[dict]:
+        while self.back:
+            yield self.back.pop()
+        yield from self.events
+
+    def push_back(self, event: dict) -> None:
+        self.back.append(event)
 
 
 class Clock:
@@ -74,7 +95,7 @@ class Clock:
         return self.now_us
 
 
-def fill(state: WorkerState, events: Iterator[dict], partitions: int, limit: int | None,
+def fill(state: WorkerState, events: Events, partitions: int, limit: int | None,
          clock: Clock, until_us: int | None = None) -> int:
     """Apply events as a worker of ``partitions`` partitions per topic would, ``limit`` of
     them or up to ``until_us``; returns how many. The clock follows the events."""
@@ -82,7 +103,8 @@ def fill(state: WorkerState, events: Iterator[dict], partitions: int, limit: int
     for event in events:
         at_us = parse_us(event["occurred_at"])
         if until_us is not None and at_us >= until_us:
-            break  # (this one event is left out)
+            events.push_back(event)  # the next fill applies it
+            break
         route = route_event(event)
         p = (murmur2(route.key) & 0x7FFFFFFF) % partitions if route.key else 0
         tp: TP = (route.topic, p)
@@ -206,6 +228,10 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="cProfile of the same-state scrapes")
     parser.add_argument("--profile-busy", type=Path,
                         help="cProfile of the 'events between' scrapes (the events left out)")
+    parser.add_argument("--no-warm-up", action="store_true",
+                        help="leave out the worker's warm-up at each new minute "
+                             "(streams.worker.warm_up): the first scrape of a minute then "
+                             "computes every queue's Erlang staffing")
     parser.add_argument("--parts", action="store_true",
                         help="a table of the busy scrapes' CPU by part")
     args = parser.parse_args()
@@ -214,8 +240,8 @@ def main() -> None:
 
     span_ms = args.minutes * 60_000
     start_ms = START_US // 1000 - span_ms
-    events = generate(wide_scenario(), seed=7, start_ms=start_ms,
-                      duration_ms=span_ms + 3_600_000)  # the rest feeds 'events between'
+    events = Events(generate(wide_scenario(), seed=7, start_ms=start_ms,
+                             duration_ms=span_ms + 3_600_000))  # the rest: 'events between'
     clock = Clock(START_US - span_ms * 1000)
     state = WorkerState(parse_config({}), {}, clock_us=clock)
     started = time.perf_counter()
@@ -228,7 +254,15 @@ def main() -> None:
         clock.now_us += 1_000_000
 
     def feed() -> None:
-        fill(state, events, args.partitions, args.between, clock)
+        left = args.between
+        if not args.no_warm_up:  # the worker's warm-up just after a minute turns
+            warm_at = clock.now_us - clock.now_us % MINUTE_US + MINUTE_US + WARM_AFTER_US
+            left -= fill(state, events, args.partitions, left, clock, until_us=warm_at)
+            if left:  # the next event is past the warm-up: it ran on the way
+                clock.now_us = warm_at
+                state.families(state.engines)
+        if left:
+            fill(state, events, args.partitions, left, clock)
 
     rows = []
     profiler = cProfile.Profile() if args.profile else None

@@ -48,6 +48,7 @@ from streams.worker.snapshots import Snapshots
 from streams.worker.state import TP, WorkerState
 from streams.worker.status import status
 from streams.worker.store_options import STORE_URL, store_memory, table_options
+from streams.worker.warm_up import warm_up_new_minutes
 
 log = logging.getLogger("ccpulse.worker")
 
@@ -220,6 +221,10 @@ class Pipeline:
         self.probe = BrokerProbe(bootstrap_servers(d.broker), self._probe_timeout_s(),
                                  security.aiokafka_kwargs())
         self._add_health_timers()
+        #: The wall clock's seconds when the families were last read (a scrape, the
+        #: wallboard, the staffing page); None before any.
+        self.families_read_s: float | None = None
+        self._add_minute_warm_up()
         self._add_pages()
         self.app.on_partitions_revoked.connect(self._on_revoked)
         self.app.on_partitions_assigned.connect(self._on_assigned)
@@ -503,8 +508,26 @@ class Pipeline:
         return replace(verdict, engines=self.state.build_counts())
 
     # ------------------------------------------------------------------ web
-    def families(self) -> list[Any]:
-        """One consistent snapshot of every family this worker exports."""
+    def _add_minute_warm_up(self) -> None:
+        @self.app.task
+        async def warm_up() -> None:
+            """The families computed just after each minute turns, while they are read
+            (``streams.worker.warm_up``): the next scrape does not compute every queue's
+            Erlang staffing again."""
+            await warm_up_new_minutes(self._families_now, self._clock_s,
+                                      lambda: self.families_read_s)
+
+    def _clock_s(self) -> float:
+        return self.state.clock_us() / 1_000_000
+
+    def _families_now(self) -> None:
+        self.families(read=False)
+
+    def families(self, read: bool = True) -> list[Any]:
+        """One consistent snapshot of every family this worker exports; ``read``: for a
+        reader (noted for the minute's warm-up), not the warm-up itself."""
+        if read:
+            self.families_read_s = self._clock_s()
         active = self._wanted_engines()
         # only partitions whose engines are built: one being rebuilt joins when complete
         # (readiness says so meanwhile) instead of stalling the scrape until it is

@@ -13,7 +13,7 @@ and chat, 50 agent groups of 30), then times ``--scrapes`` scrapes of each kind:
   into those within a minute and those at a new minute (every queue's Erlang load moved
   with its 30-minute window). As a worker does (``streams.worker.warm_up``), the families
   are computed once, not rendered and not timed, when the feed's clock passes 0.25 s into
-  a new minute; ``--no-warm-up`` leaves that out, so that the first scrape of a minute
+  a minute; ``--no-warm-up`` leaves that out, so that the first scrape of a minute
   computes every queue's Erlang staffing again.
 
 Each row: the median and p90 in ms of the families (``WorkerState.families``, what
@@ -69,20 +69,12 @@ MINUTE_US = 60_000_000
 WARM_AFTER_US = int(WARM_AFTER_S * 1_000_000)
 
 
-class Events:
-    """The simulated events in order, one of them put back when a fill stops before it."""
-
-    def __init__(self, events: Iterator[dict]) -> None:
-        self.events = events
-        self.back: list[dict] = []
-
-    def __iter__(self) -> Iterator[dict]:
-        while self.back:
-            yield self.back.pop()
-        yield from self.events
-
-    def push_back(self, event: dict) -> None:
-        self.back.append(event)
+def warm_up_at(now_us: int) -> int:
+    """The worker's next warm-up instant (``streams.worker.warm_up``) after ``now_us``:
+    :data:`WARM_AFTER_US` into a minute."""
+    into = now_us % MINUTE_US
+    start = now_us - into
+    return start + WARM_AFTER_US if into < WARM_AFTER_US else start + MINUTE_US + WARM_AFTER_US
 
 
 class Clock:
@@ -95,16 +87,24 @@ class Clock:
         return self.now_us
 
 
-def fill(state: WorkerState, events: Events, partitions: int, limit: int | None,
-         clock: Clock, until_us: int | None = None) -> int:
+def fill(state: WorkerState, events: Iterator[dict], partitions: int, limit: int | None,
+         clock: Clock, until_us: int | None = None,
+         warm_up: Callable[[], object] | None = None) -> int:
     """Apply events as a worker of ``partitions`` partitions per topic would, ``limit`` of
-    them or up to ``until_us``; returns how many. The clock follows the events."""
+    them or up to ``until_us``; returns how many. The clock follows the events; ``warm_up``
+    is called, with the clock set there, at each instant the worker's warm-up would run
+    (:func:`warm_up_at`) that the clock passes."""
     n = 0
+    warm_at = warm_up_at(clock.now_us)
     for event in events:
         at_us = parse_us(event["occurred_at"])
         if until_us is not None and at_us >= until_us:
-            events.push_back(event)  # the next fill applies it
-            break
+            break  # (this one event is left out)
+        if warm_up is not None and at_us >= warm_at:
+            if clock.now_us < warm_at:
+                clock.now_us = warm_at
+                warm_up()
+            warm_at = warm_up_at(max(clock.now_us, at_us))
         route = route_event(event)
         p = (murmur2(route.key) & 0x7FFFFFFF) % partitions if route.key else 0
         tp: TP = (route.topic, p)
@@ -240,8 +240,8 @@ def main() -> None:
 
     span_ms = args.minutes * 60_000
     start_ms = START_US // 1000 - span_ms
-    events = Events(generate(wide_scenario(), seed=7, start_ms=start_ms,
-                             duration_ms=span_ms + 3_600_000))  # the rest: 'events between'
+    events = generate(wide_scenario(), seed=7, start_ms=start_ms,
+                      duration_ms=span_ms + 3_600_000)  # the rest feeds 'events between'
     clock = Clock(START_US - span_ms * 1000)
     state = WorkerState(parse_config({}), {}, clock_us=clock)
     started = time.perf_counter()
@@ -253,16 +253,12 @@ def main() -> None:
     def tick() -> None:
         clock.now_us += 1_000_000
 
+    def warm_up() -> None:
+        state.families(state.engines)
+
     def feed() -> None:
-        left = args.between
-        if not args.no_warm_up:  # the worker's warm-up just after a minute turns
-            warm_at = clock.now_us - clock.now_us % MINUTE_US + MINUTE_US + WARM_AFTER_US
-            left -= fill(state, events, args.partitions, left, clock, until_us=warm_at)
-            if left:  # the next event is past the warm-up: it ran on the way
-                clock.now_us = warm_at
-                state.families(state.engines)
-        if left:
-            fill(state, events, args.partitions, left, clock)
+        fill(state, events, args.partitions, args.between, clock,
+             warm_up=None if args.no_warm_up else warm_up)
 
     rows = []
     profiler = cProfile.Profile() if args.profile else None

@@ -8,7 +8,7 @@ denominator-sum, never an average of ratios. A ratio with a zero denominator is 
 from __future__ import annotations
 
 import weakref
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -1095,22 +1095,25 @@ def _agent_families(
     occupancy = new_family("cc_occupancy_ratio")
     busy_fam = new_family("cc_window_agent_busy_seconds")
     staffed_fam = new_family("cc_window_agent_staffed_seconds")
-    counts, closed, open_starts, _ = agents_now(ledgers, label, now_us)
+    counts, closed, open_spans, _ = agents_now(ledgers, label, now_us)
     agents.samples = dict(counts)
     time_in: dict[tuple[str, str], dict[str, float]] = {k: dict(f) for k, f in closed.items()}
-    for (key, field, hi), groups in open_starts.items():
-        # Σ max(0, end - start) over the starts: those before end, each (end - start).
+    for labels, window, field, hi, (n, total, latest, starts, before) in open_spans:
+        # Σ max(0, end - start) over the group's starts: those before end, each (end - start).
         end = now_us if hi is None or now_us < hi else hi
-        span = 0
-        for n, total, latest, starts, before in groups:
-            if latest < end:
-                span += n * end - total  # integer µs: exact
-            else:
-                k = bisect_left(starts, end)
-                span += k * end - before[k]
+        if latest < end:
+            span = n * end - total  # integer µs: exact
+        else:
+            k = bisect_left(starts, end)
+            span = k * end - before[k]
         if span:
-            f = time_in.setdefault(key, {})
-            f[field] = f.get(field, 0) + span
+            for q in labels:  # the group's span, once for each queue it serves
+                key = (q, window)
+                f = time_in.get(key)
+                if f is None:
+                    time_in[key] = {field: span}
+                else:
+                    f[field] = f.get(field, 0) + span
     for (q, window), f in time_in.items():
         busy = (f.get("t_on_contact", 0) + f.get("t_after_contact_work", 0)) / SECOND_US
         staffed = busy + f.get("t_available", 0) / SECOND_US
@@ -1122,10 +1125,16 @@ def _agent_families(
     return [agents, occupancy, busy_fam, staffed_fam]
 
 
+#: One group's open spans in one window (:func:`_agent_parts`): the queue labels it serves
+#: (of one calendar), the window, the state field, the window's end (None: the clock), and
+#: (count, sum of starts, latest start, starts ascending, their running sums).
+OpenSpans = tuple[list[str], str, str, "int | None", tuple[int, int, int, list[int], list[int]]]
+
+
 def agents_now(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> tuple[
         dict[tuple[str, str], int], dict[tuple[str, str], dict[str, int]],
-        dict[tuple[tuple[str, str], str, int | None], list[Any]], dict[str, int]]:
-    """``(counts, closed, open starts, staffed)`` of :func:`_agent_parts`, computed once per
+        list[OpenSpans], dict[str, int]]:
+    """``(counts, closed, open spans, staffed)`` of :func:`_agent_parts`, computed once per
     scrape (inside :func:`all_families`)."""
     return _reused_value(  # type: ignore[no-any-return]
         "agents", lambda: _agent_parts(ledgers, label, now_us))
@@ -1133,24 +1142,24 @@ def agents_now(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> tu
 
 def _agent_parts(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> tuple[
         dict[tuple[str, str], int], dict[tuple[str, str], dict[str, int]],
-        dict[tuple[tuple[str, str], str, int | None], list[Any]], dict[str, int]]:
+        list[OpenSpans], dict[str, int]]:
     """What the agent families take from the ledgers and the windows at ``now_us`` (the
-    same at every clock with these windows): ``(counts, closed, open starts, staffed)``.
+    same at every clock with these windows): ``(counts, closed, open spans, staffed)``.
 
     Counts: (queue label, state) -> agents, every state of a queue with agents present
     (queues in name order, states in :data:`AGENT_STATES`' order).
     Closed: (queue label, window) -> state field -> µs that no longer move with the clock:
     the closed spans (the window sums) and the open spans' part of the previous interval
-    (the clock is past its end). Open starts, for the current interval and today: (queue
-    label, window), state field and window end (``None``: the clock) -> per group of agents
-    in the same state serving the same queues (over every ledger of the same configuration;
-    one tuple shared by the group's queues), the agents' count, the sum and the latest of
-    the instants their open spans start within the window (each one's start, or the
-    window's if later), and those instants ascending with their running sums. A group's
-    span up to a clock ``end`` past every start is ``count × end − sum``; else a
-    bisection. Staffed: queue label -> agents in a
-    staffed state (``streams.core.staffing``) serving it. Every sum is of integers: exact
-    in any order.
+    (the clock is past its end). Open spans (:data:`OpenSpans`), for the current interval
+    and today: per group of agents in the same state serving the same queues (over every
+    ledger of the same configuration) and per calendar of those queues, the queue labels,
+    the window, the state field, the window's end (``None``: the clock), and the agents'
+    count, the sum and the latest of the instants their open spans start within the window
+    (each one's start, or the window's if later), and those instants ascending with their
+    running sums. A group's span up to a clock ``end`` past every start is
+    ``count × end − sum``; else a bisection; each of its queues gets that span. Staffed:
+    queue label -> agents in a staffed state (``streams.core.staffing``) serving it. Every
+    sum is of integers: exact in any order.
     """
     counts: dict[tuple[str, str], int] = {}
     closed: dict[tuple[str, str], dict[str, int]] = {}
@@ -1172,44 +1181,48 @@ def _agent_parts(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> 
                 found.append(since)
     named: dict[str, None] = {}
     staffed: dict[str, int] = {}
-    labels_of: dict[tuple[str, ...], list[str]] = {}
-    open_by: dict[tuple[tuple[str, str], str, int | None], list[Any]] = {}
+    #: (queues, ledger) -> [(calendar, the labels of its queues in the queues' order)]
+    calendars_of: dict[tuple[tuple[str, ...], Ledger], list[tuple[Any, list[str]]]] = {}
+    open_spans: list[OpenSpans] = []
     windows_of: dict[Any, tuple[int, int, int]] = {}
     for (state, queues, ledger), sinces in groups.items():
         n = len(sinces)
-        labels_named = labels_of.get(queues)
-        if labels_named is None:
-            labels_named = labels_of[queues] = [label(queue) for queue in queues]
-        occupied = state in OCCUPANCY_STATES
-        for q in labels_named:
-            named[q] = None
-            counts[(q, state)] = counts.get((q, state), 0) + n
-            if occupied:  # the staffed states
-                staffed[q] = staffed.get(q, 0) + n
+        by_cal = calendars_of.get((queues, ledger))
+        if by_cal is None:
+            labels_by_cal: dict[Any, list[str]] = {}
+            for queue in queues:
+                labels_by_cal.setdefault(ledger.calendar(queue), []).append(label(queue))
+            by_cal = calendars_of[(queues, ledger)] = list(labels_by_cal.items())
+        occupied = state in OCCUPANCY_STATES  # the staffed states
+        for _, labels in by_cal:
+            for q in labels:
+                named[q] = None
+                key2 = (q, state)
+                counts[key2] = counts.get(key2, 0) + n
+                if occupied:
+                    staffed[q] = staffed.get(q, 0) + n
         if not occupied:
             continue
         field = "t_" + state
-        by_cal: dict[Any, list[str]] = {}
-        for queue, q in zip(queues, labels_named, strict=True):
-            by_cal.setdefault(ledger.calendar(queue), []).append(q)
-        for cal, labels in by_cal.items():
+        sinces.sort()
+        for cal, labels in by_cal:
             found = windows_of.get(cal)
             if found is None:
                 found = windows_of[cal] = cal.windows(now_us)
             current, previous, day = found
             # the previous interval ends at the current one's start, before the clock
-            ended = sum(_open_span_us(since, current, previous, current) for since in sinces)
+            ended = 0
+            for since in sinces:
+                if since >= current:
+                    break
+                ended += current - (since if since > previous else previous)
             for window, lo, hi in (("interval", current, current + cal.interval_us),
                                    ("today", day, None)):
-                starts = sorted(since if since > lo else lo for since in sinces)
+                k = bisect_right(sinces, lo)  # those before lo start at lo
+                starts = [lo] * k + sinces[k:] if k else sinces
                 before = list(accumulate(starts, initial=0))
-                group = (n, before[-1], starts[-1], starts, before)  # one for its queues
-                for q in labels:
-                    entry = open_by.get(((q, window), field, hi))
-                    if entry is None:
-                        open_by[((q, window), field, hi)] = [group]
-                    else:
-                        entry.append(group)
+                open_spans.append((labels, window, field, hi,
+                                   (n, before[-1], starts[-1], starts, before)))
             if ended:
                 for q in labels:
                     key = (q, "previous_interval")
@@ -1225,8 +1238,8 @@ def _agent_parts(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> 
     # agents' (each change moves an agent to the end of its ledger's): the exposition keeps
     # the lines of a family whose keys come in the order they came last time.
     ordered: dict[tuple[str, str], int] = {}
+    get = counts.get
     for q in sorted(named):
         for s in AGENT_STATES:
-            key = (q, s)
-            ordered[key] = counts.get(key, 0)
-    return ordered, closed, open_by, staffed
+            ordered[(q, s)] = get((q, s), 0)
+    return ordered, closed, open_spans, staffed

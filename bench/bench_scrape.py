@@ -12,7 +12,7 @@ and chat, 50 agent groups of 30), then times ``--scrapes`` scrapes of each kind:
   between two scrapes), the wall clock on by the events' span; then the same scrapes split
   into those within a minute and those at a new minute (every queue's Erlang load moved
   with its 30-minute window). As a worker does (``streams.worker.warm_up``), the families
-  are computed once, not rendered and not timed, when the feed's clock passes 0.25 s into
+  are computed once, not rendered and not timed, when the feed's clock passes 10 ms into
   a minute; ``--no-warm-up`` leaves that out, so that the first scrape of a minute
   computes every queue's Erlang staffing again.
 

@@ -24,9 +24,10 @@ from collections.abc import Awaitable, Callable
 log = logging.getLogger("ccpulse.worker")
 
 MINUTE_S = 60.0
-#: How far into a minute the warm-up runs: past the minute's turn, with room for a clock
-#: that is read a little early.
-WARM_AFTER_S = 0.25
+#: How far into a minute the warm-up runs: just past the minute's turn, so that a scrape
+#: rarely comes between the turn and the warm-up (a 15 s scrape interval: 1 in 1,500). A
+#: timer that fires before the turn (an event loop may wake a little early) sleeps again.
+WARM_AFTER_S = 0.01
 #: A worker warms up only while something reads its families (``/metrics``, the wallboard,
 #: the staffing page): within this many seconds of the last read.
 SCRAPED_WITHIN_S = 300.0
@@ -37,7 +38,7 @@ def seconds_to_warm_up(now_s: float) -> float:
     :data:`WARM_AFTER_S` into the next minute, or into this one when that is still ahead.
     Always > 0."""
     into = now_s % MINUTE_S
-    if into < WARM_AFTER_S:
+    if into < WARM_AFTER_S - 1e-4:  # (0.1 ms: a float's rounding at the warm-up itself)
         return WARM_AFTER_S - into
     return MINUTE_S - into + WARM_AFTER_S
 
@@ -54,6 +55,8 @@ async def warm_up_new_minutes(warm: Callable[[], object], clock_s: Callable[[], 
     failed = False
     while True:
         await sleep(seconds_to_warm_up(clock_s()))
+        if clock_s() % MINUTE_S > MINUTE_S / 2:
+            continue  # woke before the minute turned: the rest of the wait again
         read = last_read_s()
         if read is None or clock_s() - read > SCRAPED_WITHIN_S:
             continue

@@ -22,13 +22,13 @@ WARM_AFTER_US = int(WARM_AFTER_S * 1_000_000)
 
 
 @pytest.mark.parametrize(("now_s", "wait_s"), [
-    (120.0, 0.25),  # a minute turns: a quarter of a second in
-    (120.1, 0.15),
-    (120.25, 60.0),  # just warmed: the next minute
-    (179.0, 1.25),
-    (1_795_338_037.5, 22.75),
+    (120.0, 0.01),  # a minute turns: 10 ms in
+    (120.004, 0.006),
+    (120.01, 60.0),  # just warmed: the next minute
+    (179.0, 1.01),
+    (1_795_338_037.5, 22.51),
 ])
-def test_the_warm_up_is_a_quarter_second_into_the_next_minute(now_s, wait_s):
+def test_the_warm_up_is_ten_milliseconds_into_the_next_minute(now_s, wait_s):
     assert seconds_to_warm_up(now_s) == pytest.approx(wait_s)
     assert (now_s + seconds_to_warm_up(now_s)) % 60 == pytest.approx(WARM_AFTER_S)
 
@@ -59,9 +59,24 @@ def test_a_read_worker_warms_up_at_each_minute_and_a_forgotten_one_stops():
     wall = Wall(1_000.0, sleeps=8)  # 16 min 40 s: the minutes turn at 1,020, 1,080, ...
     warmed: list[float] = []
     run_loop(wall, lambda: warmed.append(wall.now_s), lambda: 1_000.0)  # read once, at 1,000
-    # within SCRAPED_WITHIN_S (300 s) of the read: 1,020.25 ... 1,260.25; not 1,320.25
-    assert warmed == pytest.approx([1_020.25, 1_080.25, 1_140.25, 1_200.25, 1_260.25])
+    # within SCRAPED_WITHIN_S (300 s) of the read: 1,020.01 ... 1,260.01; not 1,320.01
+    assert warmed == pytest.approx([1_020.01, 1_080.01, 1_140.01, 1_200.01, 1_260.01])
     assert all(at - 1_000.0 <= SCRAPED_WITHIN_S for at in warmed)
+
+
+class EarlyWall(Wall):
+    """A wall clock whose first sleep wakes 50 ms early, as an event loop's timer may."""
+
+    async def sleep(self, seconds: float) -> None:
+        early = 0.05 if self.left == 3 else 0.0
+        await super().sleep(seconds - early)
+
+
+def test_a_wake_up_before_the_minute_turns_waits_for_the_turn():
+    wall = EarlyWall(1_000.0, sleeps=3)  # the first wake-up at 1,019.96, in the old minute
+    warmed: list[float] = []
+    run_loop(wall, lambda: warmed.append(wall.now_s), lambda: 1_000.0)
+    assert warmed == pytest.approx([1_020.01, 1_080.01])
 
 
 def test_a_worker_never_read_does_not_warm_up():

@@ -140,6 +140,11 @@ class Ledger:
         self.intervals: dict[tuple[str, str], dict[int, Fields]] = {}
         self.days: dict[tuple[str, str], dict[int, Fields]] = {}
         self.minutes: dict[tuple[str, str], dict[int, Fields]] = {}
+        #: (queue, channel) -> [the start of its newest minute bucket booked, the stamp of
+        #: the latest booking into it, the stamp of the latest booking into an older one
+        #: (those into the newest counted there once a newer one starts)]: whether its
+        #: minutes before some minute changed after a stamp (:meth:`minutes_changed`).
+        self.minute_marks: dict[tuple[str, str], list[int]] = {}
         #: The bucket dicts above (by id) whose starts may not ascend: a bucket was added
         #: before the newest one (a late event into a window none had booked yet, a rebuild
         #: from records in any order). :meth:`prune_windows` sorts up to
@@ -173,7 +178,8 @@ class Ledger:
     def __getstate__(self) -> dict[str, Any]:
         """Pickling (engine snapshots): the state without what changed when (a stamp means
         nothing in another process)."""
-        return {**self.__dict__, "touched": {}, "touched_totals": {}, "_epochs": []}
+        return {**self.__dict__, "touched": {}, "touched_totals": {}, "_epochs": [],
+                "minute_marks": {}}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Unpickling: the state as pickled, under a new :attr:`version` (a stamp of another
@@ -183,6 +189,7 @@ class Ledger:
         self.touched = {}
         self.touched_totals = {}
         self._epochs = []
+        self.minute_marks = {}
 
     # ------------------------------------------------------------------ what changed
     def seal(self) -> None:
@@ -211,6 +218,19 @@ class Ledger:
         for touched in dicts:
             found.update((k, None) for k, stamp in touched.items() if stamp > since)
         return list(found)
+
+    def minutes_changed(self, key: tuple[str, str], before_us: int, since: int) -> bool:
+        """Whether a minute bucket of ``key`` (queue, channel) that starts before
+        ``before_us`` (a minute's start, µs) may have changed after the stamp ``since``:
+        False only when every booking since went into a minute at or after it (a floor's
+        events book into the current minute, so a scrape's Erlang loads keep their trailing
+        30 minutes summed, ``streams.core.staffing``). True when unknown (no minute booked
+        in this process). Pruning reshapes the ledger (readers then read everything)."""
+        mark = self.minute_marks.get(key)
+        if mark is None:
+            return True
+        newest, stamp_newest, stamp_older = mark
+        return stamp_older > since or (newest < before_us and stamp_newest > since)
 
     def _reshape(self) -> None:
         """A change that may reach any key: stamped in :attr:`reshaped`, every epoch of
@@ -347,6 +367,16 @@ class Ledger:
             if minutes is None:
                 minutes = self.minutes[key] = {}
             minute_start = at_us - at_us % MINUTE_US
+            mark = self.minute_marks.get(key)
+            if mark is None:  # older minutes may exist (restored): changed, to be safe
+                self.minute_marks[key] = [minute_start, self.version, self.version]
+            elif minute_start == mark[0]:
+                mark[1] = self.version
+            elif minute_start > mark[0]:
+                mark[0], mark[2] = minute_start, max(mark[1], mark[2])
+                mark[1] = self.version
+            else:
+                mark[2] = self.version
             f = minutes.get(minute_start)
             if f is None:
                 f = self._new_bucket(minutes, minute_start)

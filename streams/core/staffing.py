@@ -407,7 +407,9 @@ class _ErlangKept(kpis._Incremental):
         dirty: dict[tuple[str, str], None] = {}
         for i, ledger in enumerate(ledgers):
             own = self.own[i]
-            keys = kpis._changed(ledger, self.since(i), ledger.touched)
+            since = self.since(i)
+            keys = kpis._changed(ledger, since, ledger.touched)
+            everything = since is None or keys is None
             if keys is None:
                 keys = [*own, *ledger.minutes, *ledger.waiting]
             trailing = self.trailing
@@ -415,7 +417,13 @@ class _ErlangKept(kpis._Incremental):
                 queue, channel = key
                 if not channel:
                     continue
-                trailing.pop((i, queue, channel), None)
+                # A trailing sum holds while the key's minutes before this one are as they
+                # were (a floor books into the current minute) and it still has minutes or
+                # none, as it had.
+                tkey = (i, queue, channel)
+                if everything or ledger.minutes_changed(key, this_minute, since) or (
+                        False):
+                    trailing.pop(tkey, None)
                 mkey = own.get(key)
                 if key in ledger.minutes or key in ledger.waiting:
                     if mkey is None:

@@ -565,3 +565,65 @@ def test_a_scrape_slides_the_erlang_window_as_the_minute_moves_on(busy, steps_mi
         now = busy.clock.now_us
         busy.apply(iter(call_events(now, "billing", f"slide-{step}-{now}", 40, 20)))
         check(busy)
+
+
+def erlang_samples(fams: list[Family]) -> dict[Any, Any]:
+    return {(f.name, k): v for f in fams if f.name.startswith("cc_erlang")
+            for k, v in f.samples.items()}
+
+
+def test_events_into_the_current_minute_keep_every_trailing_erlang_sum(busy, monkeypatch):
+    """A floor's events book into the current minute, outside the trailing 30 minutes the
+    Erlang loads sum (``Ledger.minutes_changed``): a scrape after them sums no member's
+    minutes again, and equals a fresh one."""
+    from streams.core import staffing
+
+    busy.feed(n=300)
+    check(busy)
+    summed: list[int] = []
+    real = staffing._trailing_sum
+    monkeypatch.setattr(staffing, "_trailing_sum",
+                        lambda minutes, lo, hi: summed.append(1) or real(minutes, lo, hi))
+    minute = busy.clock.now_us - busy.clock.now_us % MINUTE_US
+    busy.feed(until_us=minute + 40_000_000)  # this minute's events, in many queues
+    assert busy.clock.now_us < minute + MINUTE_US  # (the event past 40 s applied too)
+    busy.state.families(busy.state.engines)
+    assert summed == []
+    monkeypatch.setattr(staffing, "_trailing_sum", real)
+    check(busy)
+
+
+def test_a_late_event_into_the_trailing_minutes_moves_the_erlang_load(busy):
+    """An event that books into a minute the trailing window already holds (a call queued
+    10 minutes ago, reported late) changes that queue's load: the kept sum is summed again,
+    and the scrape equals a fresh one."""
+    busy.feed(n=300)
+    check(busy)
+    before = erlang_samples(busy.state.families(busy.state.engines))
+    now = busy.clock.now_us
+    busy.apply(iter(call_events(now, "billing", "late-in-window", 10 * 60, 9 * 60)))
+    busy.apply(iter([{"event_id": "ended-late-in-window", "type": "call.ended",
+                      "source": "test", "occurred_at": format_us(now - 8 * 60 * 1_000_000),
+                      "call_id": "late-in-window", "queue": "billing"}]))
+    check(busy)
+    after = erlang_samples(busy.state.families(busy.state.engines))
+    assert after != before
+
+
+def test_a_ledger_tells_whether_minutes_before_a_minute_changed_after_a_stamp():
+    ledger = Ledger(parse_config({}))
+    key = ("support", "voice")
+    m = START_US - START_US % MINUTE_US
+    assert ledger.minutes_changed(key, m, 0)  # nothing known
+    ledger.add("c-1", [Booking("support", "voice", m + 5_000_000, F.OFFERED, 1)])
+    since = ledger.version
+    ledger.add("c-2", [Booking("support", "voice", m + 9_000_000, F.OFFERED, 1)])
+    assert not ledger.minutes_changed(key, m, since)  # into minute m itself
+    assert ledger.minutes_changed(key, m + MINUTE_US, since)  # ... which is before m + 1
+    since = ledger.version
+    ledger.add("c-3", [Booking("support", "voice", m + MINUTE_US, F.OFFERED, 1)])
+    # the newest minute moved on: minute m's bookings (all before `since`) count as older
+    assert not ledger.minutes_changed(key, m + MINUTE_US, since)
+    ledger.add("c-4", [Booking("support", "voice", m - 3 * MINUTE_US, F.OFFERED, 1)])
+    assert ledger.minutes_changed(key, m + MINUTE_US, since)  # a late one, before it
+    assert pickle.loads(pickle.dumps(ledger)).minutes_changed(key, m + MINUTE_US, 0)

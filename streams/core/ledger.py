@@ -225,7 +225,8 @@ class Ledger:
         False only when every booking since went into a minute at or after it (a floor's
         events book into the current minute, so a scrape's Erlang loads keep their trailing
         30 minutes summed, ``streams.core.staffing``). True when unknown (no minute booked
-        in this process). Pruning reshapes the ledger (readers then read everything)."""
+        in this process, or since its minutes were all pruned). Pruning reshapes the ledger
+        (readers then read everything)."""
         mark = self.minute_marks.get(key)
         if mark is None:
             return True
@@ -464,6 +465,7 @@ class Ledger:
             unordered.pop(id(self.days.pop(key, None)), None)
         for key in [k for k, b in self.minutes.items() if not b]:
             unordered.pop(id(self.minutes.pop(key)), None)
+            self.minute_marks.pop(key, None)  # its next minute: unknown history, as at first
 
     def move_totals(self, metric: str, labels: tuple[str, ...], into: tuple[str, ...],
                     value: int | list[int]) -> None:

@@ -422,7 +422,7 @@ class _ErlangKept(kpis._Incremental):
                 # none, as it had.
                 tkey = (i, queue, channel)
                 if everything or ledger.minutes_changed(key, this_minute, since) or (
-                        False):
+                        trailing.get(tkey, _NONE) is None and key in ledger.minutes):
                     trailing.pop(tkey, None)
                 mkey = own.get(key)
                 if key in ledger.minutes or key in ledger.waiting:

@@ -3,16 +3,18 @@
 The Erlang families follow the wall clock by its minute: their inputs are the 30 whole
 minutes before the current one (``streams.core.staffing``). So the first scrape of each
 minute computes every queue's load and Erlang C, A and B again — at 500 queues × 2 channels
-about 50–65 ms of CPU on top of a busy scrape's ~60 ms (docs/performance.md). A worker
+about 60–70 ms of CPU on top of a busy scrape's ~60 ms (docs/performance.md). A worker
 that is being scraped computes its families once just after each wall-clock minute starts
 (:data:`WARM_AFTER_S` in), without rendering them; the scrapes of that minute then bring
 that result up to date from what changed since, as any scrape does from the one before.
 
-This moves work, it adds none: the warm-up is a scrape's computation (``WorkerState.families``
-through ``Pipeline.families``), and a computation of the families at one more instant
-changes no number (every builder gives what a fresh computation gives, whenever it is
-asked: ``tests/unit/test_scrape_reuse.py``, ``tests/unit/test_minute_warm_up.py``). A worker
-nobody scraped for :data:`SCRAPED_WITHIN_S` does not warm up.
+This moves work, it adds none: the warm-up (~60–90 ms of CPU on the event loop once a
+minute at that size, what the minute's first scrape spent before) is a scrape's
+computation (``WorkerState.families`` through ``Pipeline.families``), and a computation
+of the families at one more instant changes no number (every builder gives what a fresh
+computation gives, whenever it is asked: ``tests/unit/test_scrape_reuse.py``,
+``tests/unit/test_minute_warm_up.py``). A worker nobody scraped for
+:data:`SCRAPED_WITHIN_S` does not warm up.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ log = logging.getLogger("ccpulse.worker")
 
 MINUTE_S = 60.0
 #: How far into a minute the warm-up runs: just past the minute's turn, so that a scrape
-#: rarely comes between the turn and the warm-up (a 15 s scrape interval: 1 in 1,500). A
+#: rarely comes between the turn and the warm-up (1 in 500 at the deploy's 5 s interval). A
 #: timer that fires before the turn (an event loop may wake a little early) sleeps again.
 WARM_AFTER_S = 0.01
 #: A worker warms up only while something reads its families (``/metrics``, the wallboard,

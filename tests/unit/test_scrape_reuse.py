@@ -627,3 +627,37 @@ def test_a_ledger_tells_whether_minutes_before_a_minute_changed_after_a_stamp():
     ledger.add("c-4", [Booking("support", "voice", m - 3 * MINUTE_US, F.OFFERED, 1)])
     assert ledger.minutes_changed(key, m + MINUTE_US, since)  # a late one, before it
     assert pickle.loads(pickle.dumps(ledger)).minutes_changed(key, m + MINUTE_US, 0)
+
+
+def test_a_queue_booking_again_after_its_minutes_were_pruned_equals_a_fresh_scrape():
+    """A queue kept in the Erlang loads by a call left waiting for hours: its minutes are
+    pruned, then the call is abandoned now (a booking into the current minute). Its load
+    is computed from its minutes again (zeros with today's AHT), the minute after as well."""
+    r = Run()
+    r.feed(until_us=START_US - 119 * MINUTE_US)
+    t0 = r.clock.now_us
+
+    def night(type_: str, call_id: str, ago_s: int, **extra: Any) -> dict[str, Any]:
+        return {"event_id": f"{type_}-{call_id}", "type": type_, "source": "test",
+                "occurred_at": format_us(t0 - ago_s * 1_000_000), "call_id": call_id,
+                "queue": "night", **extra}
+
+    r.apply(iter([night("call.queued", "done", 120),
+                  night("call.answered", "done", 100, agent_id="agent-x"),
+                  night("call.ended", "done", 40, agent_id="agent-x"),
+                  night("call.wrapup_ended", "done", 35, agent_id="agent-x", resolved=True),
+                  night("call.queued", "stuck", 30)]))
+    check(r)
+    r.feed(until_us=t0 + 130 * MINUTE_US)
+    for engine in r.state.engines.values():
+        engine.prune()  # minutes 2 hours behind stream time go; the waiting call stays
+    assert not any(("night", "voice") in e.ledger.minutes for e in r.state.engines.values())
+    check(r)
+    now = r.clock.now_us
+    t0 = now
+    r.apply(iter([night("call.abandoned", "stuck", 0)]))
+    check(r)
+    assert ("cc_erlang_average_handle_time_seconds", ("night", "voice")) in erlang_samples(
+        r.state.families(r.state.engines))
+    r.clock.now_us = now - now % MINUTE_US + MINUTE_US + 1_000_000
+    check(r)

@@ -418,12 +418,9 @@ class _ErlangKept(kpis._Incremental):
                 if not channel:
                     continue
                 # A trailing sum holds while the key's minutes before this one are as they
-                # were (a floor books into the current minute) and it still has minutes or
-                # none, as it had.
-                tkey = (i, queue, channel)
-                if everything or ledger.minutes_changed(key, this_minute, since) or (
-                        trailing.get(tkey, _NONE) is None and key in ledger.minutes):
-                    trailing.pop(tkey, None)
+                # were (a floor books into the current minute; Ledger.minutes_changed).
+                if everything or ledger.minutes_changed(key, this_minute, since):
+                    trailing.pop((i, queue, channel), None)
                 mkey = own.get(key)
                 if key in ledger.minutes or key in ledger.waiting:
                     if mkey is None:

@@ -14,9 +14,10 @@ and chat, 50 agent groups of 30), then times ``--scrapes`` scrapes of each kind:
   with its 30-minute window). As a worker does (``streams.worker.warm_up``), the families
   are computed once, not rendered, when the feed's clock passes 10 ms into a minute: that
   warm-up is timed apart (its own row: CPU a worker spends on its event loop once a minute,
-  no scrape waits on it), and it also takes in the events applied before it, so the
-  minute's first scrape brings up to date only those after it. ``--no-warm-up`` leaves it
-  out, so that the first scrape of a minute computes every queue's Erlang staffing again.
+  which only a request arriving while it runs waits for), and it also takes in the events
+  applied before it, so the minute's first scrape brings up to date only those after it.
+  ``--no-warm-up`` leaves it out, so that the first scrape of a minute computes every
+  queue's Erlang staffing again.
 
 Each row: the median and p90 in ms of the families (``WorkerState.families``, what
 ``/metrics`` computes), of the exposition (as the worker serves it: ``streams.exporter``'s
@@ -215,7 +216,9 @@ def _timed(function: Callable[..., Any], name: str, spent: dict[str, float]
 
 
 def p90(values: list[float]) -> float:
-    return statistics.quantiles(values, n=10)[-1] if len(values) > 1 else values[0]
+    # "inclusive": within the samples (the default extrapolates past the largest of few)
+    return (statistics.quantiles(values, n=10, method="inclusive")[-1] if len(values) > 1
+            else values[0])
 
 
 def main() -> None:
@@ -315,8 +318,8 @@ def main() -> None:
               f"| {statistics.median(total):.1f} / {p90(total):.1f} "
               f"| {statistics.median(cpu_ms):.1f} |")
     if warm_ups:
-        print(f"| warm-up at a new minute ({warm_ups}; the worker's event loop, no scrape "
-              f"waits on it) | | | {statistics.median(warm_ms):.1f} / {p90(warm_ms):.1f} "
+        print(f"| warm-up at a new minute ({warm_ups}; the worker's event loop, not a "
+              f"scrape) | | | {statistics.median(warm_ms):.1f} / {p90(warm_ms):.1f} "
               f"| - | {statistics.median(warm_ms):.1f} / {p90(warm_ms):.1f} "
               f"| {statistics.median(warm_cpu_ms):.1f} |")
     if args.parts:

@@ -5,7 +5,7 @@ minutes before the current one (``streams.core.staffing``). So the first scrape 
 minute computes every queue's load and Erlang C, A and B again — at 500 queues × 2 channels
 about 60–70 ms of CPU on top of a busy scrape's ~60 ms (docs/performance.md). A worker
 that is being scraped computes its families once just after each wall-clock minute starts
-(:data:`WARM_AFTER_S` in), without rendering them; the scrapes of that minute then bring
+(:data:`WARM_AFTER_S` into it), without rendering them; the scrapes of that minute then bring
 that result up to date from what changed since, as any scrape does from the one before.
 
 This moves work, it adds none: the warm-up (~60–90 ms of CPU on the event loop once a

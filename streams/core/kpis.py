@@ -1097,7 +1097,9 @@ def _agent_families(
     staffed_fam = new_family("cc_window_agent_staffed_seconds")
     counts, closed, open_spans, _ = agents_now(ledgers, label, now_us)
     agents.samples = dict(counts)
-    time_in: dict[tuple[str, str], dict[str, float]] = {k: dict(f) for k, f in closed.items()}
+    # (queue label, window) -> [busy µs, available µs] of the open spans: added to the closed
+    # sums key by key below, which are read, not copied (most keys of a scrape)
+    open_us: dict[tuple[str, str], list[int]] = {}
     for labels, window, field, hi, (n, total, latest, starts, before) in open_spans:
         # Σ max(0, end - start) over the group's starts: those before end, each (end - start).
         end = now_us if hi is None or now_us < hi else hi
@@ -1107,22 +1109,37 @@ def _agent_families(
             k = bisect_left(starts, end)
             span = k * end - before[k]
         if span:
+            i = 1 if field == "t_available" else 0  # on_contact, after_contact_work: busy
             for q in labels:  # the group's span, once for each queue it serves
                 key = (q, window)
-                f = time_in.get(key)
-                if f is None:
-                    time_in[key] = {field: span}
-                else:
-                    f[field] = f.get(field, 0) + span
-    for (q, window), f in time_in.items():
-        busy = (f.get("t_on_contact", 0) + f.get("t_after_contact_work", 0)) / SECOND_US
-        staffed = busy + f.get("t_available", 0) / SECOND_US
-        if not staffed:
-            continue
-        busy_fam.samples[(q, window)] = busy
-        staffed_fam.samples[(q, window)] = staffed
-        _ratio(occupancy, (q, window), busy, staffed)
+                acc = open_us.get(key)
+                if acc is None:
+                    acc = open_us[key] = [0, 0]
+                acc[i] += span
+    for key, f in closed.items():
+        busy_us = f.get("t_on_contact", 0) + f.get("t_after_contact_work", 0)
+        available_us = f.get("t_available", 0)
+        acc = open_us.pop(key, None)
+        if acc is not None:
+            busy_us += acc[0]
+            available_us += acc[1]
+        _agent_samples(key, busy_us, available_us, occupancy, busy_fam, staffed_fam)
+    for key, (busy_us, available_us) in open_us.items():  # queues with open spans only
+        _agent_samples(key, busy_us, available_us, occupancy, busy_fam, staffed_fam)
     return [agents, occupancy, busy_fam, staffed_fam]
+
+
+def _agent_samples(key: tuple[str, str], busy_us: int, available_us: int, occupancy: Family,
+                   busy_fam: Family, staffed_fam: Family) -> None:
+    """The busy and staffed seconds and the occupancy of (queue label, window) ``key`` from
+    its agents' busy (on contact, after-contact work) and available µs; none when staffed 0."""
+    busy = busy_us / SECOND_US
+    staffed = busy + available_us / SECOND_US
+    if not staffed:
+        return
+    busy_fam.samples[key] = busy
+    staffed_fam.samples[key] = staffed
+    _ratio(occupancy, key, busy, staffed)
 
 
 #: One group's open spans in one window (:func:`_agent_parts`): the queue labels it serves

@@ -1,0 +1,79 @@
+"""The kept window sums (kpis._WindowSums, summed again for the keys a ledger changed):
+whatever is booked and retracted in which ledgers between scrapes, and as the windows move,
+the sums equal those summed from every ledger's buckets — the very fields, a field summing
+to 0 only where a member has it."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from streams.core import contributions as F
+from streams.core.config import parse_config
+from streams.core.contributions import Booking, Span
+from streams.core.kpis import _fresh_window_sums, _WindowSums, queue_labels
+from streams.core.ledger import Ledger
+
+T0 = 1_795_338_000_000_000  # 2026-11-22T09:00Z
+MINUTE_US = 60_000_000
+_FIELDS = (F.OFFERED, F.ANSWERED, F.WAIT_ANSWERED_US, F.HANDLED, F.FLOWED_OUT_FOR + "overflow")
+
+
+def _check(kept: _WindowSums, ledgers: list[Ledger], now_us: int) -> None:
+    label = queue_labels(ledgers[0].config, ledgers)
+    sums = kept.sums_at(ledgers, label, now_us)
+    assert sums == _fresh_window_sums(ledgers, label, now_us)
+    for key, fields in sums.items():  # equal dicts, and the same keys: zeros included
+        assert set(fields) == set(_fresh_window_sums(ledgers, label, now_us)[key])
+
+
+#: Queues named in the configuration (a merged key per queue and channel), or not (both shown
+#: as ``other``: a merged key of two queues' members in each ledger).
+_CONFIGS = {"named": {"queues": {"sales": {}, "support": {}}}, "merged": {}}
+
+
+@pytest.mark.parametrize("queues", sorted(_CONFIGS))
+@pytest.mark.parametrize("seed", range(25))
+def test_kept_window_sums_equal_fresh_ones_through_bookings_and_retractions(seed, queues):
+    rng = random.Random(seed)
+    config = parse_config(_CONFIGS[queues])
+    ledgers = [Ledger(config) for _ in range(3)]
+    kept = _WindowSums()
+    booked: list[tuple[int, str, object]] = []  # (ledger, entity, contribution) standing
+    now = T0 + 20 * MINUTE_US
+    for _ in range(40):
+        for _ in range(rng.randint(1, 6)):
+            if booked and rng.random() < 0.4:  # retract one standing contribution
+                i, key, c = booked.pop(rng.randrange(len(booked)))
+                ledgers[i].add_one(key, c, -1)
+                continue
+            i = rng.randrange(3)
+            queue = rng.choice(["sales", "support"])
+            at = now - rng.randint(0, 40) * MINUTE_US  # this interval, the previous, today
+            if rng.random() < 0.2:
+                c = Span(queue, rng.choice(["available", "on_contact"]), at, at + 90_000_000)
+            else:
+                c = Booking(queue, rng.choice(["voice", "chat"]), at, rng.choice(_FIELDS),
+                            rng.choice([1, 2, 5_000_000]))
+            ledgers[i].add_one(f"c-{rng.randrange(5)}", c, 1)
+            booked.append((i, f"c-{rng.randrange(5)}", c))
+        # (the entity of a retraction is not looked at by a booking: any key does)
+        if rng.random() < 0.3:
+            now += rng.choice([1_000_000, 5 * MINUTE_US])  # maybe into the next interval
+        _check(kept, ledgers, now)
+
+
+def test_a_field_a_member_retracts_to_zero_goes_from_the_sums_where_no_member_has_it():
+    config = parse_config(_CONFIGS["named"])
+    ledgers = [Ledger(config), Ledger(config)]
+    kept = _WindowSums()
+    now = T0 + MINUTE_US
+    answered = Booking("sales", "voice", T0, F.ANSWERED, 1)
+    ledgers[0].add_one("c-1", Booking("sales", "voice", T0, F.OFFERED, 1), 1)
+    ledgers[1].add_one("c-2", answered, 1)
+    _check(kept, ledgers, now)
+    ledgers[1].add_one("c-2", answered, -1)
+    _check(kept, ledgers, now)
+    label = queue_labels(config, ledgers)
+    assert F.ANSWERED not in kept.sums_at(ledgers, label, now)[("sales", "voice", "interval")]

@@ -1189,13 +1189,13 @@ def _agent_parts(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> 
     by_config: dict[int, Ledger] = {}
     for ledger in ledgers:
         first = by_config.setdefault(id(ledger.config), ledger)  # its calendars
-        for state, queues, since in ledger.agents.values():
-            key = (state, tuple(queues), first)
+        for (state, queues), members in ledger.agent_groups.items():
+            key = (state, queues, first)
             found = groups.get(key)
             if found is None:
-                groups[key] = [since]
+                groups[key] = [*members.values()]
             else:
-                found.append(since)
+                found.extend(members.values())
     named: dict[str, None] = {}
     staffed: dict[str, int] = {}
     #: (queues, ledger) -> [(calendar, the labels of its queues in the queues' order)]

@@ -156,6 +156,9 @@ class Ledger:
         self.waiting: dict[tuple[str, str], dict[tuple[str, int], int]] = {}
         #: entity key -> its live state
         self.agents: dict[str, AgentNow] = {}
+        #: The same agents grouped: (state, queues) -> entity key -> since µs (the scrape's
+        #: agent families walk groups, not every agent; :meth:`_group_agents` rebuilds it)
+        self.agent_groups: dict[tuple[str, tuple[str, ...]], dict[str, int]] = {}
         self.tickets: dict[str, TicketNow] = {}
         #: Open tickets, kept summed so that a scrape costs the same with 200,000 of them:
         #: (queue, channel, priority) -> count; (queue, channel) -> awaiting a reply;
@@ -179,7 +182,7 @@ class Ledger:
         """Pickling (engine snapshots): the state without what changed when (a stamp means
         nothing in another process)."""
         return {**self.__dict__, "touched": {}, "touched_totals": {}, "_epochs": [],
-                "minute_marks": {}}
+                "minute_marks": {}, "agent_groups": {}}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Unpickling: the state as pickled, under a new :attr:`version` (a stamp of another
@@ -190,6 +193,14 @@ class Ledger:
         self.touched_totals = {}
         self._epochs = []
         self.minute_marks = {}
+        self._group_agents()  # (a snapshot of any version holds the agents alone)
+
+    def _group_agents(self) -> None:
+        """:attr:`agent_groups` from :attr:`agents`."""
+        groups: dict[tuple[str, tuple[str, ...]], dict[str, int]] = {}
+        for key, (state, queues, since_us) in self.agents.items():
+            groups.setdefault((state, queues), {})[key] = since_us
+        self.agent_groups = groups
 
     # ------------------------------------------------------------------ what changed
     def seal(self) -> None:
@@ -323,10 +334,19 @@ class Ledger:
             queue, state, start_us, end_us = c
             self._book_span(queue, state, start_us, end_us, times)
         elif cls is AgentNow:
+            state, queues, since_us = c
             if times > 0:
+                old = self.agents.get(key)
+                if old is not None:
+                    self._ungroup_agent(key, old)
                 self.agents[key] = c  # type: ignore[assignment]
+                group = self.agent_groups.get((state, queues))
+                if group is None:
+                    group = self.agent_groups[(state, queues)] = {}
+                group[key] = since_us
             elif self.agents.get(key) == c:
                 del self.agents[key]
+                self._ungroup_agent(key, c)  # type: ignore[arg-type]
         elif cls is TicketNow:
             if times > 0:
                 self.tickets[key] = c  # type: ignore[assignment]
@@ -336,6 +356,15 @@ class Ledger:
                 self._open_ticket(c, -1)  # type: ignore[arg-type]
         elif self.per_agent is not None:  # AgentBooking, AgentSpan (per_agent on)
             self.per_agent.add(key, c, times)
+
+    def _ungroup_agent(self, key: str, now: AgentNow) -> None:
+        """Take agent ``key`` (live state ``now``) out of its group in :attr:`agent_groups`."""
+        group_key = (now[0], now[1])
+        group = self.agent_groups.get(group_key)
+        if group is not None:
+            group.pop(key, None)
+            if not group:
+                del self.agent_groups[group_key]
 
     def _open_ticket(self, t: TicketNow, step: int) -> None:
         qc = (t.queue, t.channel)

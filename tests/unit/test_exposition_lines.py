@@ -142,3 +142,26 @@ def test_a_kept_histogram_text_follows_counts_changed_in_place():
     for n in (7, 8):
         counts[1] = n  # the same list, changed after the render
         assert render(lambda: fams) == render_with_client(lambda: fams)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_wide_family_whose_keys_go_and_come_back_renders_as_the_client(seed):
+    """Ratios on a wide floor: a key goes while its denominator is 0 and comes back at the
+    end of the samples, a few or many at a time, values moving."""
+    import random
+
+    rng = random.Random(seed)
+    universe = [(f"queue-{i:03d}", w) for i in range(150) for w in ("interval", "today")]
+    samples = {key: rng.random() for key in universe if rng.random() < 0.8}
+    steps = [dict(samples)]
+    for _ in range(8):
+        for _ in range(rng.choice([1, 3, 40, 90])):
+            key = rng.choice(universe)
+            if key in samples:
+                del samples[key]
+            else:
+                samples[key] = rng.choice([0.0, -0.0, 1, rng.random()])
+        for key in rng.sample(list(samples), min(5, len(samples))):
+            samples[key] = rng.random()
+        steps.append(dict(samples))
+    renders_as_the_client(steps)

@@ -7,6 +7,7 @@ id, topic prefix, web port and data directory, so tests never share state.
 from __future__ import annotations
 
 import json
+import random
 import signal
 import socket
 import ssl
@@ -46,9 +47,38 @@ Sample = tuple[str, frozenset[tuple[str, str]]]
 REPO = Path(__file__).resolve().parents[2]
 
 
+#: Where :func:`free_port` looks when the kernel's ephemeral range leaves room below it.
+_LOWEST_PORT = 10_000
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for the local ports of outgoing connections (Linux), or a default."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32_768, 60_999
+
+
 def free_port() -> int:
-    """A TCP port nothing listens on right now (the OS picks it; a tiny race is acceptable)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """A TCP port nothing listens on right now, chosen outside the kernel's ephemeral range.
+
+    A port the OS picks for ``bind(0)`` comes from that range, which every outgoing
+    connection also draws from (the Kafka clients of a fleet open many): between the pick and
+    the server's bind, a connection took one in a CI run ("port … already in use"). A port
+    below the range is taken only by another listener, which the bind here rules out; the
+    pick is random, so concurrent test processes rarely choose the same one."""
+    low, _ = _ephemeral_range()
+    rng = random.SystemRandom()
+    for _ in range(100 if low - _LOWEST_PORT >= 1_000 else 0):
+        port = rng.randrange(_LOWEST_PORT, low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # no room below: the OS's
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 

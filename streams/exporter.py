@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from itertools import accumulate, compress
 from operator import is_not, ne
 from typing import Any, NamedTuple
@@ -97,10 +97,12 @@ def render(source: FamilySource) -> bytes:
     return b"".join(render_parts(source).parts)
 
 
-#: How many lines (or histogram samples' texts) :func:`chunks` joins into one piece: ~20 KiB
-#: of gauge lines, under glibc's ``mmap`` threshold (128 KiB in the worker,
-#: ``streams.worker.allocator``), so a chunk reuses the memory the last one freed.
+#: How many lines :func:`chunks` joins into one piece: ~20 KiB of gauge lines, under glibc's
+#: ``mmap`` threshold (128 KiB in the worker, ``streams.worker.allocator``), so a chunk reuses
+#: the memory the last one freed.
 CHUNK_PIECES = 256
+#: How many histogram samples' texts (~1 KiB each: a line per bucket) it joins into one.
+HEAVY_PIECES = 16
 
 
 class Exposition(NamedTuple):
@@ -109,12 +111,16 @@ class Exposition(NamedTuple):
     parts: list[bytes]
     #: the indices in ``parts`` of whole families' texts (kept from the last render)
     whole: list[int]
+    #: the ranges ``(start, stop)`` of ``parts``, ascending, that are histogram samples'
+    #: texts (none of them whole)
+    heavy: Sequence[tuple[int, int]] = ()
 
 
-def chunks(exposition: Exposition, per: int = CHUNK_PIECES) -> Iterator[bytes]:
+def chunks(exposition: Exposition, per: int = CHUNK_PIECES,
+           heavy_per: int = HEAVY_PIECES) -> Iterator[bytes]:
     """The exposition's pieces in order, for sending one after the other: each whole
-    family's text as it is (not copied), the lines between them joined ``per`` at a time
-    (each run only when reached).
+    family's text as it is (not copied), the lines between them joined ``per`` at a time,
+    histogram samples' texts ``heavy_per`` at a time (each run only when reached).
 
     An exposition is never copied whole: joined into one new 10.8 MB object at 500 queues
     × 2 channels, each scrape paid ~4,000 page faults for memory fresh from the kernel with
@@ -122,10 +128,21 @@ def chunks(exposition: Exposition, per: int = CHUNK_PIECES) -> Iterator[bytes]:
     count, with the families' pieces known from the render: reading every piece's length
     (~80,000 in a busy scrape) cost more than the faults saved."""
     parts = exposition.parts
+    heavy = iter(exposition.heavy)
+    near = next(heavy, None)  # the first heavy range not ended before ``at``
     start = 0
     for stop in [*exposition.whole, len(parts)]:
-        for at in range(start, stop, per):
-            yield b"".join(parts[at:min(at + per, stop)])
+        at = start
+        while at < stop:
+            while near is not None and near[1] <= at:
+                near = next(heavy, None)
+            if near is not None and near[0] <= at:
+                end, step = min(stop, near[1]), heavy_per
+            else:
+                end, step = (stop if near is None else min(stop, near[0])), per
+            for i in range(at, end, step):
+                yield b"".join(parts[i:min(i + step, end)])
+            at = end
         if stop < len(parts):
             yield parts[stop]
         start = stop + 1
@@ -142,6 +159,7 @@ def render_parts(source: FamilySource) -> Exposition:
     from its last render."""
     parts: list[bytes] = []
     whole: list[int] = []
+    heavy: list[tuple[int, int]] = []
     for fam in [*source(), build_info()]:
         at = len(parts)
         if fam.kind != "histogram" and fam.labels:
@@ -152,9 +170,11 @@ def render_parts(source: FamilySource) -> Exposition:
                 parts.append(_cached_text(fam))
         elif not (fam.labels and _histogram_lines(fam, parts)):
             parts.append(_cached_text(fam))
+        elif len(parts) > at + 1:  # its header, then its samples' texts
+            heavy.append((at + 1, len(parts)))
         if len(parts) == at + 1:  # the family's whole text, one piece
             whole.append(at)
-    return Exposition(parts, whole)
+    return Exposition(parts, whole, heavy)
 
 
 #: Family name -> (kind, help, labels, what its samples were, their text in UTF-8) at its last
@@ -435,15 +455,24 @@ class _Lines:
     written), the keys sorted and their lines (UTF-8), and the family's text when it was
     rendered unchanged (its header and lines joined)."""
 
-    __slots__ = ("blob", "header", "help", "keys", "kind", "lines", "names", "pos", "ranked",
-                 "values")
+    __slots__ = ("blob", "epoch", "header", "help", "index", "journal", "keys", "kind", "lines",
+                 "names", "order", "pos", "prefixes", "ranked", "values")
 
     def __init__(self, fam: Family, header: bytes, keys: list[Any], values: list[Any],
                  pos: list[int], ranked: list[Any], lines: list[bytes]) -> None:
         self.kind, self.help, self.names, self.header = fam.kind, fam.help, fam.labels, header
-        self.keys, self.values, self.pos, self.ranked, self.lines = (keys, values, pos, ranked,
-                                                                    lines)
+        self.keys, self.values, self.pos, self.ranked = keys, values, pos, ranked
+        #: None when only ``blob`` holds them (:func:`_all_lines`; :func:`_lines_of`)
+        self.lines: list[bytes] | None = lines
         self.blob: bytes | None = None
+        #: the family's journal and epoch at this render (:func:`_journaled_lines`)
+        self.journal, self.epoch = fam.journal, fam.epoch
+        #: each key's place in ``keys`` (made when first needed)
+        self.index: dict[Any, int] | None = None
+        #: each line's text before its value, and its key's place in ``keys``, in the order
+        #: written (made when first needed: :func:`_all_lines`)
+        self.prefixes: list[str] | None = None
+        self.order: list[int] | None = None
 
 
 #: Gauge or counter family name (one with labels) -> its :class:`_Lines`.
@@ -480,21 +509,27 @@ def _gauge_lines(fam: Family, parts: list[bytes]) -> None:
     are merged into the sorted order; any other change of the keys ranks them anew, keeping
     the lines of the values written the same."""
     samples = fam.samples
-    keys = list(samples)
-    values = list(samples.values())
     kept = _LINES.get(fam.name)
     if kept is not None and not (kept.kind == fam.kind and kept.help == fam.help
                                  and kept.names == fam.labels):
         kept = None
+    if kept is not None and _journaled_lines(fam, kept, parts):
+        return
+    keys = list(samples)
+    values = list(samples.values())
     if kept is not None and keys == kept.keys:
+        kept.journal, kept.epoch = fam.journal, fam.epoch
         changed = list(compress(range(len(values)), map(is_not, kept.values, values)))
         if not changed:
             if kept.blob is None:
-                kept.blob = kept.header + b"".join(kept.lines)
+                kept.blob = kept.header + b"".join(_lines_of(kept))
             parts.append(kept.blob)
             return
+        if len(changed) * 2 > len(values) >= ALL_LINES_FROM:
+            _all_lines(kept, values, parts)
+            return
         texts = _rewritten(changed, kept.values, values)
-        lines = kept.lines
+        lines = _lines_of(kept)
         pos = kept.pos
         for i, text in texts:
             p = pos[i]
@@ -514,6 +549,127 @@ def _gauge_lines(fam: Family, parts: list[bytes]) -> None:
     _LINES[fam.name] = _Lines(fam, header.encode(), keys, values, pos, ranked, lines)
     parts.append(header.encode())
     parts.extend(lines)
+
+
+def _written_since(fam: Family, journal: Any, epoch: int) -> list[Collection[Any]] | None:
+    """The keys of ``fam`` its journal tells may have been written since a render of it at
+    ``journal``'s ``epoch``; None when that is not known (another journal, or none; an
+    epoch no longer kept)."""
+    if fam.journal is None or fam.journal is not journal:
+        return None
+    return journal.since(epoch, fam.epoch)
+
+
+def _journaled_lines(fam: Family, kept: _Lines, parts: list[bytes]) -> bool:
+    """:func:`_gauge_lines` from the family's journal (:class:`~streams.core.metrics.Journal`):
+    only the keys written since the kept render are looked at, the other samples are those
+    it wrote; a key added is put in its place (:func:`_insert_sorted`). False when the
+    journal cannot tell, or a key went, or the samples are more than the journal told (the
+    caller then compares every sample; what was done here is kept consistent: keys, values
+    and lines)."""
+    written = _written_since(fam, kept.journal, kept.epoch)
+    if written is None:
+        return False
+    index = kept.index
+    if index is None:
+        index = kept.index = dict(zip(kept.keys, range(len(kept.keys)), strict=True))
+    samples, values, lines, pos = fam.samples, kept.values, _lines_of(kept), kept.pos
+    copysign = math.copysign
+    get = samples.get
+    rewrote = False
+    added: dict[Any, None] = {}
+    for keys in written:
+        for key in keys:
+            i = index.get(key)
+            value = get(key, _ABSENT)
+            if i is None or value is _ABSENT:
+                if i is None and value is not _ABSENT:
+                    added[key] = None
+                elif i is not None:
+                    return False  # a key gone
+                continue
+            was = values[i]
+            if was is value:
+                continue
+            if not (was == value and (value != 0 or copysign(1.0, was) == copysign(1.0, value))):
+                p = pos[i]
+                line = lines[p]
+                lines[p] = line[:line.rindex(b" ") + 1] + (_number_text(value) + "\n").encode()
+                rewrote = True
+            values[i] = value
+    if added:
+        _add_lines(fam, kept, list(added))
+        rewrote = True
+    if len(kept.keys) != len(samples):
+        return False  # changes the journal did not tell
+    kept.epoch = fam.epoch
+    if rewrote:
+        kept.blob = None
+        parts.append(kept.header)
+        parts.extend(_lines_of(kept))
+    else:
+        if kept.blob is None:
+            kept.blob = kept.header + b"".join(_lines_of(kept))
+        parts.append(kept.blob)
+    return True
+
+
+def _add_lines(fam: Family, kept: _Lines, added: list[Any]) -> None:
+    """Put the lines of the keys ``added`` (new to ``kept``) in their places, after the kept
+    keys in ``kept``'s order."""
+    names = fam.labels
+    order = sorted(range(len(names)), key=names.__getitem__)
+    name = _header(fam)[0]
+    samples = fam.samples
+    values = [samples[key] for key in added]
+    texts = [f"{name}{{{_label_text(names, order, key)}}} {_number_text(value)}\n".encode()
+             for key, value in zip(added, values, strict=True)]
+    kept.ranked, kept.lines, kept.pos = _insert_sorted(kept.ranked, _lines_of(kept), kept.pos,
+                                                       added, texts)
+    kept.prefixes = kept.order = None
+    n = len(kept.keys)
+    kept.keys = [*kept.keys, *added]
+    kept.values.extend(values)
+    if kept.index is not None:
+        kept.index.update(zip(added, range(n, n + len(added)), strict=True))
+
+
+def _all_lines(kept: _Lines, values: list[Any], parts: list[bytes]) -> None:
+    """Write every line of ``kept`` anew with ``values`` (its keys' values in ``kept.keys``'
+    order) in one text, appended to ``parts`` and kept as its blob (its lines split from it
+    only when next needed: :func:`_lines_of`): cheaper than rewriting most lines one by one
+    (a family that moves with the clock)."""
+    if kept.prefixes is None or kept.order is None:
+        lines = _lines_of(kept)
+        kept.prefixes = [line[:line.rindex(b" ") + 1].decode() for line in lines]
+        order = [0] * len(lines)
+        for i, p in enumerate(kept.pos):
+            order[p] = i
+        kept.order = order
+    text = "".join([f"{prefix}{_number_text(value)}\n" for prefix, value
+                    in zip(kept.prefixes, map(values.__getitem__, kept.order), strict=True)])
+    kept.blob = kept.header + text.encode()
+    kept.lines = None
+    kept.values = values
+    parts.append(kept.blob)
+
+
+def _lines_of(kept: _Lines) -> list[bytes]:
+    """``kept.lines``, written from its prefixes and values when :func:`_all_lines` left
+    only the blob."""
+    if kept.lines is None:
+        assert kept.prefixes is not None and kept.order is not None
+        values = kept.values
+        kept.lines = [f"{prefix}{_number_text(value)}\n".encode() for prefix, value
+                      in zip(kept.prefixes, map(values.__getitem__, kept.order), strict=True)]
+    return kept.lines
+
+
+#: How many samples a family has at least for :func:`_all_lines` to write it when most changed.
+ALL_LINES_FROM = 64
+
+#: Not a sample (:func:`_journaled_lines`).
+_ABSENT: Any = object()
 
 
 def _rewritten(changed: Iterable[int], old: list[Any], new: list[Any]
@@ -544,7 +700,8 @@ def _merge_added(fam: Family, name: str, kept: _Lines, keys: list[Any], values: 
     new_lines = [f"{name}{{{_label_text(fam.labels, order_names, key)}}} "
                  f"{_number_text(value)}\n".encode()
                  for key, value in zip(added, values[n_old:], strict=True)]
-    ranked, lines, pos = _insert_sorted(kept.ranked, kept.lines, kept.pos, added, new_lines)
+    ranked, lines, pos = _insert_sorted(kept.ranked, _lines_of(kept), kept.pos, added,
+                                        new_lines)
     for i, text in old_texts:
         p = pos[i]
         line = lines[p]
@@ -595,7 +752,7 @@ def _ranked_anew(fam: Family, name: str, kept: _Lines | None, keys: list[Any],
             at = dict(zip(ranked, range(len(ranked)), strict=True))
             pos = list(map(at.__getitem__, keys))
             olds = list(map(old_value.__getitem__, keys))
-            lines = list(kept.lines)
+            lines = list(_lines_of(kept))
             for i, text in _rewritten(compress(range(len(keys)), map(is_not, olds, values)),
                                       olds, values):
                 p = pos[i]
@@ -607,7 +764,7 @@ def _ranked_anew(fam: Family, name: str, kept: _Lines | None, keys: list[Any],
     pos = list(map(at.__getitem__, keys))
     old_line: dict[Any, bytes] = {}
     if kept is not None:
-        old_line = dict(zip(kept.ranked, kept.lines, strict=True))
+        old_line = dict(zip(kept.ranked, _lines_of(kept), strict=True))
     names = fam.labels
     order = sorted(range(len(names)), key=names.__getitem__)
     lines = [_UNWRITTEN] * len(ranked)
@@ -629,13 +786,17 @@ class _Histogram:
     place), each key's place among the keys sorted, the keys sorted, and each sample's text
     (UTF-8) in that order."""
 
-    __slots__ = ("header", "help", "keys", "names", "pos", "ranked", "texts", "values")
+    __slots__ = ("epoch", "header", "help", "index", "journal", "keys", "names", "pos",
+                 "ranked", "texts", "values")
 
     def __init__(self, fam: Family, header: bytes, keys: list[Any], values: list[Any],
                  pos: list[int], ranked: list[Any], texts: list[bytes]) -> None:
         self.help, self.names, self.header = fam.help, fam.labels, header
         self.keys, self.values, self.pos, self.ranked, self.texts = (keys, values, pos, ranked,
                                                                     texts)
+        #: as :class:`_Lines`' (:func:`_journaled_histogram`)
+        self.journal, self.epoch = fam.journal, fam.epoch
+        self.index: dict[Any, int] | None = None
 
 
 #: Histogram family name (one with labels) -> its :class:`_Histogram`.
@@ -649,15 +810,17 @@ def _histogram_lines(fam: Family, parts: list[bytes]) -> bool:
     in C (``map(ne, ...)``: bounds, counts and sum compared by value, which tells their text
     apart when no number is -0.0). Keys other than the kept ones, in their order, are ranked
     anew."""
+    kept = _HISTOGRAMS.get(fam.name)
+    if kept is not None and (kept.help != fam.help or kept.names != fam.labels):
+        kept = None
+    if kept is not None and _journaled_histogram(fam, kept, parts):
+        return True
     if not _plain_histogram(fam):
         _HISTOGRAMS.pop(fam.name, None)
         return False
     samples = fam.samples
     keys = list(samples)
     values = list(samples.values())
-    kept = _HISTOGRAMS.get(fam.name)
-    if kept is not None and (kept.help != fam.help or kept.names != fam.labels):
-        kept = None
     names = fam.labels
     name, header = _header(fam)
     order = sorted(range(len(names)), key=names.__getitem__)
@@ -666,6 +829,9 @@ def _histogram_lines(fam: Family, parts: list[bytes]) -> bool:
     if kept is not None and n_old <= len(keys) and (
             keys == kept.keys if n_old == len(keys) else keys[:n_old] == kept.keys):
         # the kept keys, and maybe new ones after them (a builder adds new keys at the end)
+        kept.journal, kept.epoch = fam.journal, fam.epoch
+        if n_old < len(keys):
+            kept.index = None
         changed = list(compress(range(n_old), map(ne, kept.values, values)))
         texts, pos, copies = kept.texts, kept.pos, kept.values
         for i in changed:
@@ -705,4 +871,76 @@ def _histogram_lines(fam: Family, parts: list[bytes]) -> bool:
                                        texts)
     parts.append(header.encode())
     parts.extend(texts)
+    return True
+
+
+def _journaled_histogram(fam: Family, kept: _Histogram, parts: list[bytes]) -> bool:
+    """:func:`_histogram_lines` from the family's journal, as :func:`_journaled_lines` does
+    for a gauge: only the keys written since the kept render are compared and written. False
+    when the journal cannot tell, a key went, the samples are more than the journal told, or
+    a sample written has a bound or sum -0.0 (the caller then compares every sample; what
+    was done here is kept consistent)."""
+    written = _written_since(fam, kept.journal, kept.epoch)
+    if written is None:
+        return False
+    index = kept.index
+    if index is None:
+        index = kept.index = dict(zip(kept.keys, range(len(kept.keys)), strict=True))
+    samples, copies, texts, pos = fam.samples, kept.values, kept.texts, kept.pos
+    names = fam.labels
+    name = _header(fam)[0]
+    order = sorted(range(len(names)), key=names.__getitem__)
+    le_at = sum(1 for n in names if n < "le")
+    added: dict[Any, None] = {}
+    for keys in written:
+        for key in keys:
+            i = index.get(key)
+            value = samples.get(key, _ABSENT)
+            if i is None or value is _ABSENT:
+                if i is None and value is not _ABSENT:
+                    added[key] = None
+                elif i is not None:
+                    return False  # a key gone
+                continue
+            if copies[i] == value:
+                continue
+            if not _plain_sample(value, copies[i][0]):
+                return False
+            bounds, counts, total = value
+            texts[pos[i]] = _histogram_text(name, names, order, le_at, key,
+                                            (bounds, counts, total)).encode()
+            copies[i] = (bounds, list(counts), total)
+    if added:
+        new_keys = list(added)
+        values = [samples[key] for key in new_keys]
+        if not all(_plain_sample(value, None) for value in values):
+            return False
+        new_texts = [_histogram_text(name, names, order, le_at, key, value).encode()
+                     for key, value in zip(new_keys, values, strict=True)]
+        kept.ranked, kept.texts, kept.pos = _insert_sorted(kept.ranked, texts, pos, new_keys,
+                                                           new_texts)
+        index.update(zip(new_keys, range(len(kept.keys), len(kept.keys) + len(new_keys)),
+                         strict=True))
+        kept.keys = [*kept.keys, *new_keys]
+        copies.extend((b, list(c), t) for b, c, t in values)
+    if len(kept.keys) != len(samples):
+        return False  # changes the journal did not tell
+    kept.epoch = fam.epoch
+    parts.append(kept.header)
+    parts.extend(kept.texts)
+    return True
+
+
+def _plain_sample(value: Any, bounds_seen: Any) -> bool:
+    """Whether the histogram sample ``value`` (bounds, counts, sum) has no bound or sum
+    -0.0 (:func:`_plain_histogram`), its bounds looked at only when they are not the very
+    ``bounds_seen`` (looked at before)."""
+    bounds, _, total = value
+    try:
+        if total == 0 and math.copysign(1.0, total) < 0:
+            return False
+        if bounds is not bounds_seen:
+            return not any(b == 0 and math.copysign(1.0, b) < 0 for b in bounds)
+    except TypeError:
+        return False
     return True

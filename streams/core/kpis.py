@@ -24,7 +24,7 @@ from streams.core.customers import customer_families
 from streams.core.entities.customer import PREFIX as CUSTOMER_PREFIX
 from streams.core.entities.customer import month_calendar
 from streams.core.ledger import MINUTE_US, TICKET_HISTOGRAMS, Fields, Ledger
-from streams.core.metrics import Family, new_family
+from streams.core.metrics import Family, Journal, new_family
 
 WINDOWS = ("interval", "previous_interval", "today")
 #: What one :func:`all_families` call computes once for all its builders (pure: a cache
@@ -326,7 +326,7 @@ def _reused(key: Any, compute: Callable[[], list[Family]]) -> list[Family]:
 
 def copy_families(fams: Sequence[Family]) -> list[Family]:
     """New families with the samples of ``fams`` (the sample values shared, not changed)."""
-    return [Family(f.name, f.kind, f.help, f.labels, dict(f.samples)) for f in fams]
+    return [f.copy() for f in fams]
 
 
 def contact_families(config: Config, ledgers: Sequence[Ledger], now_us: int,
@@ -491,6 +491,8 @@ class _ContactTotals(_Incremental):
         self.entries: dict[tuple[str, tuple[str, ...]], int] = {}
         self.samples: dict[str, dict[tuple[str, ...], Any]] = {
             m: {} for m in (*_COUNTERS, *_SECONDS_COUNTERS, *_HISTOGRAMS)}
+        #: metric -> the keys each update wrote in its samples
+        self.journals = {m: Journal() for m in self.samples}
         self.bounds: dict[str, Any] = {}
 
     def families(self, ledgers: Sequence[Ledger], label: QueueLabels) -> list[Family]:
@@ -507,12 +509,14 @@ class _ContactTotals(_Incremental):
             for key in keys:
                 self._merge(ledger, merged, key, label, changed)
         self.done(ledgers)
-        self._export(changed)
+        written = self._export(changed)
+        epochs = {m: journal.close(written.get(m, ())) for m, journal in self.journals.items()}
         self.changed = changed
         self.generation += 1
         # the samples themselves: kept by the scrape's results (_reused copies them out),
         # changed only at the next update, which is for a new state's results
-        return [Family(fam.name, fam.kind, fam.help, fam.labels, self.samples[m])
+        return [Family(fam.name, fam.kind, fam.help, fam.labels, self.samples[m],
+                       self.journals[m], epochs[m])
                 for m, fam in self._templates()]
 
     def _merge(self, ledger: Ledger, merged: dict[Any, Any], key: tuple[str, tuple[str, ...]],
@@ -561,10 +565,14 @@ class _ContactTotals(_Incremental):
             self.sums.pop(mkey, None)
         changed[mkey] = None
 
-    def _export(self, changed: dict[tuple[str, tuple[str, ...]], None]) -> None:
-        """The samples of the merged keys changed, as :func:`_contact_totals` writes them."""
+    def _export(self, changed: dict[tuple[str, tuple[str, ...]], None]
+                ) -> dict[str, list[tuple[str, ...]]]:
+        """The samples of the merged keys changed, as :func:`_contact_totals` writes them;
+        the keys written, by metric."""
         sums, samples = self.sums, self.samples
+        written: dict[str, list[tuple[str, ...]]] = {}
         for metric, key in changed:
+            written.setdefault(metric, []).append(key)
             found = sums.get((metric, key), _MISSING)
             if metric in _HISTOGRAMS:
                 if found is _MISSING:
@@ -582,6 +590,7 @@ class _ContactTotals(_Incremental):
             for own, beside, zero in (("resolved_first_contact", "handled", 0),
                                       ("chat_response_us", "chat_responses", 0.0)):
                 if metric in (own, beside):  # a counter starts at 0 beside its denominator
+                    written.setdefault(own, []).append(key)
                     value = sums.get((own, key), _MISSING)
                     if value is not _MISSING:
                         samples[own][key] = value / SECOND_US if own in _SECONDS_COUNTERS \
@@ -590,6 +599,7 @@ class _ContactTotals(_Incremental):
                         samples[own][key] = zero
                     else:
                         samples[own].pop(key, None)
+        return written
 
     @staticmethod
     def _templates() -> list[tuple[str, Family]]:
@@ -611,6 +621,7 @@ def _live_contact_families(
 
     Each ledger is read at its own live clock ``live_us[i]``: the ages of its segments and
     the stale cut-off are measured from it (a segment queued after it is 0 s old)."""
+    stale.journal = None  # its samples changed below, apart from its builder's
     waiting = new_family("cc_queue_contacts_waiting")
     oldest = new_family("cc_queue_oldest_wait_seconds")
     offered = (_TOTALS.samples["offered"] if _KEEP[0] and _TOTALS.generation
@@ -980,6 +991,12 @@ class _WindowFamilies(_Incremental):
 
     def reset(self) -> None:
         self.g = {name: new_family(name) for name in _WINDOW_FAMILIES}
+        #: what each update wrote, by the families' labels: (queue, channel, window),
+        #: (queue, window) and (channel, window) (the requests)
+        self.journals = (Journal(), Journal(), Journal())
+        for name, fam in self.g.items():
+            fam.journal = self.journals[0 if name in _QCW_FAMILIES else
+                                        2 if name == "cc_window_requests" else 1]
         self.policies: dict[tuple[str, str], Any] = {}
         #: (channel, window) -> [requests, how many (queue, channel, window) add to it]
         self.requests: dict[tuple[str, str], list[Any]] = {}
@@ -1008,6 +1025,7 @@ class _WindowFamilies(_Incremental):
         self.generations = (_WINDOWS.generation, _TOTALS.generation)
         g, policies, requests, written = self.g, self.policies, self.requests, self.written
         qws: dict[str, None] = {}
+        wrote: tuple[list[Any], list[Any], list[Any]] = ([], [], [])  # as self.journals
         for mkey in dirty:
             q, channel = mkey
             if not channel:
@@ -1029,6 +1047,8 @@ class _WindowFamilies(_Incremental):
                 else:
                     written[labels] = f
                 rkey = (channel, window)
+                wrote[0].append(labels)
+                wrote[2].append(rkey)
                 part = self.requests_of.pop(labels, None)
                 if part is not None:
                     found = requests[rkey]
@@ -1058,6 +1078,7 @@ class _WindowFamilies(_Incremental):
             channels = self.channels.get(q, {})
             for window in WINDOWS:
                 key = (q, window)
+                wrote[1].append(key)
                 voice = sums.get((q, "voice", window)) if "voice" in channels else None
                 if voice is not None:
                     _blocking_samples(g, key, voice.get(F.BLOCKED, 0),
@@ -1080,6 +1101,9 @@ class _WindowFamilies(_Incremental):
                         g[name].samples.pop(key, None)
             if not channels:
                 self.channels.pop(q, None)
+        epochs = [journal.close(keys) for journal, keys in zip(self.journals, wrote, strict=True)]
+        for fam in g.values():
+            fam.epoch = epochs[self.journals.index(fam.journal)]
         return list(g.values())
 
 

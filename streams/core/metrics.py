@@ -12,6 +12,8 @@ shipped recording rules compute fleet-wide values as ``sum(numerator) / sum(deno
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -37,9 +39,65 @@ class Family:
     help: str
     labels: tuple[str, ...]
     samples: dict[tuple[str, ...], Any] = field(default_factory=dict)
+    #: What wrote ``samples``, when a builder keeps them across scrapes: every key it set or
+    #: removed is in the journal at the epoch of that update, and ``samples`` are as of the
+    #: end of epoch ``epoch`` — so the exposition rewrites only the keys written since it last
+    #: wrote this family (``streams.exporter``). Whoever changes ``samples`` otherwise must set
+    #: ``journal`` to None (:meth:`add` does).
+    journal: Journal | None = field(default=None, compare=False, repr=False)
+    epoch: int = field(default=0, compare=False, repr=False)
 
     def add(self, labels: tuple[str, ...], value: float) -> None:
+        self.journal = None
         self.samples[labels] = self.samples.get(labels, 0) + value
+
+    def copy(self) -> Family:
+        """A family of its own with the same samples (the values shared) and journal."""
+        return Family(self.name, self.kind, self.help, self.labels, dict(self.samples),
+                      self.journal, self.epoch)
+
+
+class Journal:
+    """The keys a builder wrote (set, changed or removed) in the samples of the families it
+    keeps across scrapes, update by update: after each update, :meth:`close` with the keys
+    written (a superset will do) starts a new epoch. :meth:`since` tells a reader that saw
+    the samples as of one epoch which keys may differ now, without comparing every sample.
+
+    One journal may serve several families written together (keys of another family's
+    shape are simply absent from the samples). The last :data:`KEPT` updates are kept;
+    :meth:`since` an older epoch is None (unknown: compare everything)."""
+
+    KEPT = 64
+    __slots__ = ("_from", "_written", "epoch")
+
+    def __init__(self) -> None:
+        self.epoch = 0
+        #: the oldest epoch after which every update is kept
+        self._from = 0
+        self._written: deque[tuple[int, Collection[Any]]] = deque()
+
+    def close(self, written: Collection[Any]) -> int:
+        """End the current update, whose writes were to the keys ``written``; the new epoch."""
+        self.epoch += 1
+        if written:
+            self._written.append((self.epoch, written))
+            if len(self._written) > self.KEPT:
+                self._from = self._written.popleft()[0]
+        return self.epoch
+
+    def since(self, epoch: int, until: int) -> list[Collection[Any]] | None:
+        """The key collections written in the updates after ``epoch`` up to ``until``
+        (inclusive); None when not known (``epoch`` older than those kept, or not between
+        them and the current one)."""
+        if not self._from <= epoch <= until <= self.epoch:
+            return None
+        found = []
+        for at, written in reversed(self._written):
+            if at <= epoch:
+                break
+            if at <= until:
+                found.append(written)
+        return found
 
 
 QC = ("queue", "channel")

@@ -50,7 +50,7 @@ from streams.core.config import Config, QueueSettings, ServiceLevelPolicy
 from streams.core.contributions import OCCUPANCY_STATES
 from streams.core.kpis import SECOND_US, QueueLabels, _sum_fields, _window_sums
 from streams.core.ledger import Ledger
-from streams.core.metrics import Family, new_family
+from streams.core.metrics import Family, Journal, new_family
 
 #: Trailing window of the Erlang inputs (contract §3.5): the 30 whole minutes before this one.
 ERLANG_WINDOW_US = 30 * 60 * SECOND_US
@@ -342,6 +342,10 @@ class _ErlangKept(kpis._Incremental):
 
     def reset(self, n: int) -> None:
         self.g = {name: new_family(name) for name in _FAMILIES}
+        #: what each update wrote: in the families labelled (queue, channel), and (queue,)
+        self.journals = (Journal(), Journal())
+        for fam in self.g.values():
+            fam.journal = self.journals[fam.labels == ("queue",)]
         #: (queue label, channel) -> {(ledger index, queue name): None}: minutes or waiting
         self.members: dict[tuple[str, str], dict[tuple[int, str], None]] = {}
         self.own: list[dict[tuple[str, str], tuple[str, str]]] = [{} for _ in range(n)]
@@ -467,6 +471,10 @@ class _ErlangKept(kpis._Incremental):
                     kept.pop(key, None)
                 else:
                     kept[key] = value
+        epochs = (self.journals[0].close(list(dirty)),
+                  self.journals[1].close([(q,) for q, channel in dirty if channel == "voice"]))
+        for fam in g.values():
+            fam.epoch = epochs[fam.labels == ("queue",)]
         return list(g.values())
 
     @staticmethod

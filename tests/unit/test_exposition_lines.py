@@ -165,3 +165,32 @@ def test_a_wide_family_whose_keys_go_and_come_back_renders_as_the_client(seed):
             samples[key] = rng.random()
         steps.append(dict(samples))
     renders_as_the_client(steps)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_wide_family_moving_with_the_clock_renders_as_the_client(seed):
+    """Busy seconds on a wide floor: most values move at every scrape (written in one text,
+    ``exporter._all_lines``), then a few, none, keys added or gone, signs of zero."""
+    import random
+
+    rng = random.Random(seed)
+    universe = [(f"queue-{i:03d}", w) for i in range(120) for w in ("interval", "today")]
+    samples: dict[tuple[str, ...], Any] = {key: rng.random() for key in universe[:200]}
+    steps = [dict(samples)]
+    for _ in range(10):
+        share = rng.choice([1.0, 0.9, 0.6, 0.05, 0.0])
+        for key in list(samples):
+            if rng.random() < share:
+                samples[key] = rng.choice([samples[key] + 1.5, 0.0, -0.0, 0, 7, rng.random()])
+        if rng.random() < 0.3:
+            samples[rng.choice(universe[200:])] = 1.0  # a key added at the end
+        if rng.random() < 0.2:
+            del samples[rng.choice(list(samples))]
+        steps.append(dict(samples))
+    renders_as_the_client(steps)
+    exporter.forget()
+    fams = gauge({key: float(i) for i, key in enumerate(universe)})
+    render(lambda: fams)
+    fams = gauge({key: i + 0.5 for i, key in enumerate(universe)})
+    assert render(lambda: fams) == render_with_client(lambda: fams)
+    assert exporter._LINES["cc_kept"].lines is None  # written in one text

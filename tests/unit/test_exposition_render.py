@@ -3,6 +3,7 @@ writes for the same families (render_with_client)."""
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import replace
 
@@ -70,6 +71,22 @@ def test_the_served_chunks_are_the_exposition_in_order_and_keep_whole_families_u
     assert len(served) == len(whole) + sum(-(-n // per) for n in runs)  # per lines a chunk
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.binary(max_size=40), st.sampled_from("wlh")), max_size=80),
+       st.integers(1, 16), st.integers(1, 5))
+def test_histogram_texts_are_served_fewer_at_a_time_than_lines(pieces, per, heavy_per):
+    parts = [piece for piece, _ in pieces]
+    kinds = "".join(kind for _, kind in pieces)  # w: whole, l: a line, h: a histogram's text
+    whole = [i for i, kind in enumerate(kinds) if kind == "w"]
+    heavy = [(m.start(), m.end()) for m in re.finditer("h+", kinds)]
+    served = list(chunks(Exposition(parts, whole, heavy), per, heavy_per))
+    assert b"".join(served) == b"".join(parts)
+    assert all(any(c is parts[i] for c in served) for i in whole)  # sent, not copied
+    runs = [(len(m.group()), heavy_per if m.group()[0] == "h" else per)
+            for m in re.finditer("h+|l+", kinds)]
+    assert len(served) == len(whole) + sum(-(-n // at) for n, at in runs)
+
+
 def test_a_busy_exposition_is_served_as_chunks_of_its_render():
     busy = replace(contact_centre(), profile=IntradayProfile(((0.0, 1.0),)))
     now_ms = time.time_ns() // 1_000_000
@@ -86,3 +103,6 @@ def test_a_busy_exposition_is_served_as_chunks_of_its_render():
     served = list(chunks(exposition))
     assert b"".join(served) == render_with_client(lambda: families)
     assert 0 < len(exposition.whole) < len(families) and len(served) > len(exposition.whole)
+    assert exposition.heavy  # the contact histograms' samples
+    for start, stop in exposition.heavy:
+        assert all(piece.count(b"_bucket{") >= 2 for piece in exposition.parts[start:stop])

@@ -1,0 +1,145 @@
+"""A builder that keeps its families across scrapes tells the exposition which keys it wrote
+(``streams.core.metrics.Journal``): the exposition then looks at those keys only, and at
+every render the bytes are still what prometheus-client writes for the samples then —
+whatever was written, added, removed, left out of a render, or changed by a caller that
+dropped the journal."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import pytest
+
+from streams import exporter
+from streams.core.metrics import Family, Journal
+from streams.exporter import render, render_with_client
+
+BOUNDS = (0.5, 20.0, 1e7)
+
+
+def test_a_journal_tells_the_keys_written_after_an_epoch_up_to_another():
+    journal = Journal()
+    assert journal.close(["a"]) == 1
+    assert journal.close([]) == 2
+    assert journal.close(["b", "c"]) == 3
+    assert journal.since(0, 3) == [["b", "c"], ["a"]]
+    assert journal.since(1, 3) == [["b", "c"]]
+    assert journal.since(1, 2) == []
+    assert journal.since(3, 3) == []
+    assert journal.since(3, 4) is None  # not an epoch yet
+    assert journal.since(2, 1) is None
+
+
+def test_a_journal_forgets_the_oldest_updates_and_then_cannot_tell():
+    journal = Journal()
+    for i in range(Journal.KEPT + 5):
+        journal.close([i])
+    # updates 1-5 let go (update e wrote [e - 1]): after epoch 4, update 5 is unknown
+    assert journal.since(0, journal.epoch) is None
+    assert journal.since(4, journal.epoch) is None
+    assert journal.since(5, journal.epoch) == [[i] for i in range(Journal.KEPT + 4, 4, -1)]
+
+
+class Builder:
+    """Keeps a gauge's and a histogram's samples as the KPI builders do: set in place,
+    added at the end, popped, and every key written closed into the journal."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.universe = [(f"q{i:03d}", w) for i in range(90) for w in ("interval", "today")]
+        self.journal = Journal()
+        self.gauge = Family("cc_kept", "gauge", "help", ("queue", "window"), journal=self.journal)
+        self.hist = Family("cc_kept_seconds", "histogram", "help", ("queue", "window"),
+                           journal=self.journal)
+        for key in self.universe:
+            if rng.random() < 0.7:
+                self.gauge.samples[key] = rng.random()
+                self.hist.samples[key] = (BOUNDS, [1, 2, 3, 4], 1.5)
+        self.update(0)
+
+    def value(self) -> Any:
+        return self.rng.choice([0, 0.0, -0.0, 1, 1.0, self.rng.random(), 2**53 + 1, math.inf,
+                                1e6])
+
+    def update(self, n: int) -> None:
+        rng, written = self.rng, []
+        for _ in range(n):
+            key = rng.choice(self.universe)
+            written.append(key)
+            action = rng.random()
+            if action < 0.15 and key in self.gauge.samples:
+                del self.gauge.samples[key]
+                del self.hist.samples[key]
+            elif action < 0.25 and key in self.gauge.samples:  # popped and back at the end
+                del self.gauge.samples[key]
+                self.gauge.samples[key] = self.value()
+            else:
+                self.gauge.samples[key] = self.value()
+                total = rng.choice([0.0, 2.5, float(rng.randint(1, 9))])
+                self.hist.samples[key] = (BOUNDS, [rng.randint(0, 3) for _ in range(4)], total)
+        epoch = self.journal.close(written)
+        self.gauge.epoch = self.hist.epoch = epoch
+
+    def scrape(self) -> list[Family]:
+        return [self.gauge.copy(), self.hist.copy()]
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_renders_from_a_journal_are_what_prometheus_client_writes(seed):
+    rng = random.Random(seed)
+    exporter.forget()
+    builder = Builder(rng)
+    older: list[Family] = []
+    for _ in range(40):
+        builder.update(rng.choice([0, 1, 3, 20, 150]))
+        if rng.random() < 0.3:
+            continue  # updated, not rendered (the worker's warm-up)
+        fams = builder.scrape()
+        if rng.random() < 0.1:
+            fams[0].add(("q000", "interval"), 1)  # a caller's change: the journal dropped
+        if older and rng.random() < 0.1:
+            fams = older  # an older copy rendered after a newer one
+        older = builder.scrape()
+        assert render(lambda: fams) == render_with_client(lambda: fams)  # noqa: B023
+        assert render(lambda: fams) == render_with_client(lambda: fams)  # noqa: B023 (kept)
+
+
+def test_a_render_from_a_journal_looks_only_at_the_keys_written():
+    """What makes it cheap, pinned: a value changed behind the journal's back is not seen
+    (a builder must journal every key it writes), one journaled is."""
+    exporter.forget()
+    journal = Journal()
+    fam = Family("cc_kept", "gauge", "help", ("queue",),
+                 {(f"q{i}",): float(i) for i in range(100)}, journal, journal.close([]))
+    render(lambda: [fam.copy()])
+    fam.samples[("q1",)] = 41.0  # not journaled
+    fam.samples[("q2",)] = 42.0
+    fam.epoch = journal.close([("q2",)])
+    text = render(lambda: [fam.copy()]).decode()
+    assert 'cc_kept{queue="q1"} 1.0\n' in text and 'cc_kept{queue="q2"} 42.0\n' in text
+
+
+def test_keys_added_from_a_journal_then_every_line_written_in_one_text():
+    exporter.forget()
+    journal = Journal()
+    keys = [(f"q{i:03d}",) for i in range(0, 200, 2)]
+    fam = Family("cc_kept", "gauge", "help", ("queue",), {k: 1.0 for k in keys}, journal,
+                 journal.close([]))
+
+    def renders_as_the_client(copy: Family) -> None:
+        assert render(lambda: [copy]) == render_with_client(lambda: [copy])
+
+    renders_as_the_client(fam.copy())
+    moved = Family("cc_kept", "gauge", "help", ("queue",), {k: 2.5 for k in keys})
+    renders_as_the_client(moved)  # no journal: every line written in one text
+    fam.samples[keys[0]] = 3.0
+    fam.epoch = journal.close([keys[0]])
+    renders_as_the_client(fam.copy())
+    added = [(f"q{i:03d}",) for i in range(1, 40, 2)]  # between the old keys
+    fam.samples.update(dict.fromkeys(added, 4.0))
+    fam.epoch = journal.close(added)
+    renders_as_the_client(fam.copy())  # from the journal: the new lines in their places
+    renders_as_the_client(Family("cc_kept", "gauge", "help", ("queue",),
+                                 {k: 5.5 for k in fam.samples}))

@@ -64,38 +64,47 @@ class Journal:
     the samples as of one epoch which keys may differ now, without comparing every sample.
 
     One journal may serve several families written together (keys of another family's
-    shape are simply absent from the samples). The last :data:`KEPT` updates are kept;
-    :meth:`since` an older epoch is None (unknown: compare everything)."""
+    shape are simply absent from the samples). The last :data:`KEPT` updates are kept
+    apart; older ones are merged into one set of keys (bounded by the keys the families
+    ever have), so a reader far behind gets a superset of what changed for it."""
 
-    KEPT = 64
-    __slots__ = ("_from", "_written", "epoch")
+    #: Updates kept apart: a render follows a few (the worker's warm-up, wallboard reads
+    #: between scrapes).
+    KEPT = 16
+    __slots__ = ("_written", "epoch")
 
     def __init__(self) -> None:
         self.epoch = 0
-        #: the oldest epoch after which every update is kept
-        self._from = 0
-        self._written: deque[tuple[int, Collection[Any]]] = deque()
+        #: (first epoch, last epoch, keys written in those updates), oldest first; only the
+        #: first entry spans several updates (its keys a dict of this journal's own)
+        self._written: deque[tuple[int, int, Collection[Any]]] = deque()
 
     def close(self, written: Collection[Any]) -> int:
         """End the current update, whose writes were to the keys ``written``; the new epoch."""
         self.epoch += 1
         if written:
-            self._written.append((self.epoch, written))
-            if len(self._written) > self.KEPT:
-                self._from = self._written.popleft()[0]
+            entries = self._written
+            entries.append((self.epoch, self.epoch, written))
+            if len(entries) > self.KEPT + 1:  # the merged entry and KEPT apart
+                first, ended, keys = entries.popleft()
+                _, last, more = entries.popleft()
+                # an entry of several updates holds a dict of ours; a builder's keys are copied
+                merged = keys if first < ended else dict.fromkeys(keys)
+                merged.update(dict.fromkeys(more))  # type: ignore[union-attr]
+                entries.appendleft((first, last, merged))
         return self.epoch
 
     def since(self, epoch: int, until: int) -> list[Collection[Any]] | None:
         """The key collections written in the updates after ``epoch`` up to ``until``
-        (inclusive); None when not known (``epoch`` older than those kept, or not between
-        them and the current one)."""
-        if not self._from <= epoch <= until <= self.epoch:
+        (inclusive), maybe with more keys (merged updates); None when ``until`` is not an
+        epoch yet or is before ``epoch``."""
+        if not epoch <= until <= self.epoch:
             return None
         found = []
-        for at, written in reversed(self._written):
-            if at <= epoch:
+        for first, last, written in reversed(self._written):
+            if last <= epoch:
                 break
-            if at <= until:
+            if first <= until:
                 found.append(written)
         return found
 

@@ -32,14 +32,20 @@ def test_a_journal_tells_the_keys_written_after_an_epoch_up_to_another():
     assert journal.since(2, 1) is None
 
 
-def test_a_journal_forgets_the_oldest_updates_and_then_cannot_tell():
+def test_a_journal_merges_its_oldest_updates_so_a_reader_far_behind_gets_every_key_since():
     journal = Journal()
-    for i in range(Journal.KEPT + 5):
-        journal.close([i])
-    # updates 1-5 let go (update e wrote [e - 1]): after epoch 4, update 5 is unknown
-    assert journal.since(0, journal.epoch) is None
-    assert journal.since(4, journal.epoch) is None
-    assert journal.since(5, journal.epoch) == [[i] for i in range(Journal.KEPT + 4, 4, -1)]
+    for i in range(1, Journal.KEPT + 6):  # update i writes key i (and key 0 at the first)
+        journal.close([0, i] if i == 1 else [i])
+    newest = journal.epoch
+    assert [list(keys) for keys in journal.since(newest - 2, newest)] == [[newest],
+                                                                          [newest - 1]]
+    far = {key for keys in journal.since(0, newest) for key in keys}
+    assert far == set(range(newest + 1))  # every key written since, merged or apart
+    behind = {key for keys in journal.since(2, newest) for key in keys}
+    assert set(range(3, newest + 1)) <= behind  # what changed for it, maybe more
+    older = {key for keys in journal.since(2, 4) for key in keys}  # a copy as of epoch 4
+    assert {3, 4} <= older and newest not in older
+    assert len(journal._written) == Journal.KEPT + 1
 
 
 class Builder:
@@ -96,6 +102,9 @@ def test_renders_from_a_journal_are_what_prometheus_client_writes(seed):
         builder.update(rng.choice([0, 1, 3, 20, 150]))
         if rng.random() < 0.3:
             continue  # updated, not rendered (the worker's warm-up)
+        if rng.random() < 0.15:  # wallboard reads between scrapes: older updates merged
+            for _ in range(Journal.KEPT + rng.randint(0, 10)):
+                builder.update(rng.choice([0, 1, 3]))
         fams = builder.scrape()
         if rng.random() < 0.1:
             fams[0].add(("q000", "interval"), 1)  # a caller's change: the journal dropped

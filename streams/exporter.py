@@ -902,10 +902,10 @@ def _journaled_histogram(fam: Family, kept: _Histogram, parts: list[bytes]) -> b
                 elif i is not None:
                     return False  # a key gone
                 continue
+            if not _plain_sample(value, copies[i][0]):
+                return False  # (first: -0.0 equals 0.0 but is written otherwise)
             if copies[i] == value:
                 continue
-            if not _plain_sample(value, copies[i][0]):
-                return False
             bounds, counts, total = value
             texts[pos[i]] = _histogram_text(name, names, order, le_at, key,
                                             (bounds, counts, total)).encode()

@@ -152,3 +152,59 @@ def test_keys_added_from_a_journal_then_every_line_written_in_one_text():
     renders_as_the_client(fam.copy())  # from the journal: the new lines in their places
     renders_as_the_client(Family("cc_kept", "gauge", "help", ("queue",),
                                  {k: 5.5 for k in fam.samples}))
+
+
+def histogram(samples: dict[tuple[str, ...], Any], journal: Journal) -> Family:
+    return Family("cc_kept_seconds", "histogram", "help", ("queue",), samples, journal,
+                  journal.epoch)
+
+
+@pytest.mark.parametrize("then", [((0.5, 20.0), [1, 0, 0], -0.0), ((-0.0, 20.0), [1, 0, 0], 0.0)],
+                         ids=["sum", "bound"])
+def test_a_journaled_histogram_sample_turning_to_minus_zero_is_written_so(then):
+    exporter.forget()
+    journal = Journal()
+    fam = histogram({("a",): ((0.0, 20.0) if then[0][0] == 0 else (0.5, 20.0), [1, 0, 0], 0.0),
+                     ("b",): ((0.5, 20.0), [0, 1, 0], 1.0)}, journal)
+    fam.epoch = journal.close([])
+    render(lambda: [fam.copy()])
+    fam.samples[("a",)] = then
+    fam.epoch = journal.close([("a",)])
+    copy = fam.copy()
+    assert render(lambda: [copy]) == render_with_client(lambda: [copy])
+
+
+@pytest.mark.parametrize("kind", ["gauge", "histogram"])
+def test_an_older_copy_rendered_between_newer_ones_leaves_the_newer_text(kind):
+    exporter.forget()
+    journal = Journal()
+
+    def family(values: list[float]) -> Family:
+        samples: dict[tuple[str, ...], Any] = {
+            (f"q{i:03d}",): (v if kind == "gauge" else ((1.0,), [1, 1], v))
+            for i, v in enumerate(values)}
+        return Family("cc_kept_seconds", kind, "help", ("queue",), samples, journal,
+                      journal.close([(f"q{i:03d}",) for i in range(len(values))]))
+
+    old, new = family([1.0] * 80), family([2.0] * 80)
+    for fams in ([new], [old], [new], [new]):
+        assert render(lambda: fams) == render_with_client(lambda: fams)  # noqa: B023
+
+
+@pytest.mark.parametrize("change", ["added", "removed"])
+def test_samples_more_or_fewer_than_the_journal_told_are_compared_every_one(change):
+    """A builder that forgot a key: the count of samples gives it away."""
+    exporter.forget()
+    journal = Journal()
+    for kind in ("gauge", "histogram"):
+        value: Any = 1.0 if kind == "gauge" else ((1.0,), [1, 1], 1.0)
+        fam = Family(f"cc_kept_{kind}", kind, "help", ("queue",),
+                     {(f"q{i:03d}",): value for i in range(0, 80, 2)}, journal, journal.close([]))
+        render(lambda: [fam.copy()])  # noqa: B023
+        if change == "added":
+            fam.samples[("q001",)] = value
+        else:
+            del fam.samples[("q002",)]
+        fam.epoch = journal.close([])
+        copy = fam.copy()
+        assert render(lambda: [copy]) == render_with_client(lambda: [copy])  # noqa: B023

@@ -560,6 +560,35 @@ def _written_since(fam: Family, journal: Any, epoch: int) -> list[Collection[Any
     return journal.since(epoch, fam.epoch)
 
 
+def _journal_changes(fam: Family, kept: _Lines | _Histogram
+                     ) -> tuple[list[tuple[Any, int, Any]], list[Any]] | None:
+    """What the family's journal says changed since ``kept`` was rendered: ``(key, its
+    place in kept.keys, its value now)`` of each written key that was and is a sample, and
+    the keys written that are new samples; None when the journal cannot tell or a written
+    key is a sample no more (the caller then compares every sample)."""
+    written = _written_since(fam, kept.journal, kept.epoch)
+    if written is None:
+        return None
+    index = kept.index
+    if index is None:
+        index = kept.index = dict(zip(kept.keys, range(len(kept.keys)), strict=True))
+    get = fam.samples.get
+    changed: list[tuple[Any, int, Any]] = []
+    added: dict[Any, None] = {}
+    for keys in written:
+        for key in keys:
+            i = index.get(key)
+            value = get(key, _ABSENT)
+            if i is None:
+                if value is not _ABSENT:
+                    added[key] = None
+            elif value is _ABSENT:
+                return None  # a key gone
+            else:
+                changed.append((key, i, value))
+    return changed, list(added)
+
+
 def _journaled_lines(fam: Family, kept: _Lines, parts: list[bytes]) -> bool:
     """:func:`_gauge_lines` from the family's journal (:class:`~streams.core.metrics.Journal`):
     only the keys written since the kept render are looked at, the other samples are those
@@ -567,38 +596,25 @@ def _journaled_lines(fam: Family, kept: _Lines, parts: list[bytes]) -> bool:
     journal cannot tell, or a key went, or the samples are more than the journal told (the
     caller then compares every sample; what was done here is kept consistent: keys, values
     and lines)."""
-    written = _written_since(fam, kept.journal, kept.epoch)
-    if written is None:
+    found = _journal_changes(fam, kept)
+    if found is None:
         return False
-    index = kept.index
-    if index is None:
-        index = kept.index = dict(zip(kept.keys, range(len(kept.keys)), strict=True))
+    written, added = found
     samples, values, lines, pos = fam.samples, kept.values, _lines_of(kept), kept.pos
     copysign = math.copysign
-    get = samples.get
     rewrote = False
-    added: dict[Any, None] = {}
-    for keys in written:
-        for key in keys:
-            i = index.get(key)
-            value = get(key, _ABSENT)
-            if i is None or value is _ABSENT:
-                if i is None and value is not _ABSENT:
-                    added[key] = None
-                elif i is not None:
-                    return False  # a key gone
-                continue
-            was = values[i]
-            if was is value:
-                continue
-            if not (was == value and (value != 0 or copysign(1.0, was) == copysign(1.0, value))):
-                p = pos[i]
-                line = lines[p]
-                lines[p] = line[:line.rindex(b" ") + 1] + (_number_text(value) + "\n").encode()
-                rewrote = True
-            values[i] = value
+    for _, i, value in written:
+        was = values[i]
+        if was is value:
+            continue
+        if not (was == value and (value != 0 or copysign(1.0, was) == copysign(1.0, value))):
+            p = pos[i]
+            line = lines[p]
+            lines[p] = line[:line.rindex(b" ") + 1] + (_number_text(value) + "\n").encode()
+            rewrote = True
+        values[i] = value
     if added:
-        _add_lines(fam, kept, list(added))
+        _add_lines(fam, kept, added)
         rewrote = True
     if len(kept.keys) != len(samples):
         return False  # changes the journal did not tell
@@ -880,38 +896,25 @@ def _journaled_histogram(fam: Family, kept: _Histogram, parts: list[bytes]) -> b
     when the journal cannot tell, a key went, the samples are more than the journal told, or
     a sample written has a bound or sum -0.0 (the caller then compares every sample; what
     was done here is kept consistent)."""
-    written = _written_since(fam, kept.journal, kept.epoch)
-    if written is None:
+    found = _journal_changes(fam, kept)
+    if found is None:
         return False
-    index = kept.index
-    if index is None:
-        index = kept.index = dict(zip(kept.keys, range(len(kept.keys)), strict=True))
+    written, new_keys = found
     samples, copies, texts, pos = fam.samples, kept.values, kept.texts, kept.pos
     names = fam.labels
     name = _header(fam)[0]
     order = sorted(range(len(names)), key=names.__getitem__)
     le_at = sum(1 for n in names if n < "le")
-    added: dict[Any, None] = {}
-    for keys in written:
-        for key in keys:
-            i = index.get(key)
-            value = samples.get(key, _ABSENT)
-            if i is None or value is _ABSENT:
-                if i is None and value is not _ABSENT:
-                    added[key] = None
-                elif i is not None:
-                    return False  # a key gone
-                continue
-            if not _plain_sample(value, copies[i][0]):
-                return False  # (first: -0.0 equals 0.0 but is written otherwise)
-            if copies[i] == value:
-                continue
-            bounds, counts, total = value
-            texts[pos[i]] = _histogram_text(name, names, order, le_at, key,
-                                            (bounds, counts, total)).encode()
-            copies[i] = (bounds, list(counts), total)
-    if added:
-        new_keys = list(added)
+    for key, i, value in written:
+        if not _plain_sample(value, copies[i][0]):
+            return False  # (first: -0.0 equals 0.0 but is written otherwise)
+        if copies[i] == value:
+            continue
+        bounds, counts, total = value
+        texts[pos[i]] = _histogram_text(name, names, order, le_at, key,
+                                        (bounds, counts, total)).encode()
+        copies[i] = (bounds, list(counts), total)
+    if new_keys:
         values = [samples[key] for key in new_keys]
         if not all(_plain_sample(value, None) for value in values):
             return False
@@ -919,8 +922,9 @@ def _journaled_histogram(fam: Family, kept: _Histogram, parts: list[bytes]) -> b
                      for key, value in zip(new_keys, values, strict=True)]
         kept.ranked, kept.texts, kept.pos = _insert_sorted(kept.ranked, texts, pos, new_keys,
                                                            new_texts)
-        index.update(zip(new_keys, range(len(kept.keys), len(kept.keys) + len(new_keys)),
-                         strict=True))
+        assert kept.index is not None  # made by _journal_changes
+        kept.index.update(zip(new_keys, range(len(kept.keys), len(kept.keys) + len(new_keys)),
+                              strict=True))
         kept.keys = [*kept.keys, *new_keys]
         copies.extend((b, list(c), t) for b, c, t in values)
     if len(kept.keys) != len(samples):

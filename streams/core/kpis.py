@@ -701,7 +701,16 @@ class _WindowSums(_Incremental):
     """:func:`_fresh_window_sums`, kept up to date from the (queue, channel) keys each ledger
     changed (:attr:`Ledger.touched`): a merged key (queue label, channel) whose members
     (ledger, queue name) changed is summed again from its members' buckets, in the ledgers'
-    order. Valid for the same labels and window boundaries (the ``basis``)."""
+    order. Valid for the same labels and window boundaries (the ``basis``).
+
+    A floor's events book into the current interval (and so the current day), an agent's
+    state span at times into the previous one too: while every booking of a merged key
+    since the last update was at an instant in the current interval and day of every
+    calendar (which this asks each ledger to watch: :meth:`Ledger.watch_current`), only its
+    interval is summed again, its previous interval unchanged and its day moved as its
+    interval did (exact: the fields are integers); in the previous or current interval of
+    that day, both intervals are summed and its day moved as they did. Any other change (a
+    booking outside, a member come or gone, a day field back at 0) sums all three."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -720,89 +729,200 @@ class _WindowSums(_Incremental):
         #: before or have after it
         self.changed: dict[tuple[str, str], None] = {}
         self.fields_changed: dict[str, None] = {}
+        #: the instants watched in every ledger (:func:`_current_span` of the basis), and
+        #: per ledger the stamp of the :meth:`Ledger.watch_current` call that asked for them
+        self.current: tuple[int, int, int] = (0, 0, 0)
+        self.watched: list[int] = [0] * n
 
     def sums_at(self, ledgers: Sequence[Ledger], label: QueueLabels, now_us: int
                 ) -> dict[tuple[str, str, str], dict[str, float]]:
         config = ledgers[0].config
-        if not self.sync(ledgers, (config, dict(label._allowed), _windows_at(config, now_us))):
+        windows = _windows_at(config, now_us)
+        if not self.sync(ledgers, (config, dict(label._allowed), windows)):
             self.reset(len(ledgers))
-        changed: dict[tuple[str, str], None] = {}
+            self.current = _current_span(windows, now_us)
+        #: merged key -> where its members were booked: 2 outside the watched instants
+        #: (or a member come or gone), 1 into its previous interval, 0 its current one only
+        changed: dict[tuple[str, str], int] = {}
         members = self.members
         for i, ledger in enumerate(ledgers):
             own = self.own[i]
-            keys = _changed(ledger, self.since(i), ledger.touched)
+            since = self.since(i)
+            keys = _changed(ledger, since, ledger.touched)
             # A kept cell holds while the ledger is not reshaped (buckets go only then) and
             # the windows are the same (the basis): when anything may have changed, every
             # cell of the ledger is looked up again.
             everything = keys is None
             if everything:
                 keys = [*own, *ledger.intervals]
+            watched = (not everything and ledger.current_set == self.watched[i]
+                       and ledger.current_us == self.current)
             for key in keys:
                 mkey = own.get(key)
                 if key in ledger.intervals:
                     if mkey is None:
                         mkey = own[key] = (label(key[0]), key[1])
                         members.setdefault(mkey, {})[(i, key[0])] = None
-                    elif everything:
+                        changed[mkey] = 2
+                        continue
+                    if everything:
                         members[mkey][(i, key[0])] = None
                 elif mkey is not None:
                     del own[key]
                     del members[mkey][(i, key[0])]
+                    changed[mkey] = 2
+                    continue
                 else:
                     continue
-                changed[mkey] = None
+                where = ledger.booked_where(key, since) if watched else 2  # type: ignore[arg-type]
+                if where > changed.get(mkey, -1):
+                    changed[mkey] = where
         self.done(ledgers)
+        for i, ledger in enumerate(ledgers):  # bookings from now on: watched
+            if ledger.current_set != self.watched[i] or ledger.current_us != self.current:
+                self.watched[i] = ledger.watch_current(*self.current)
         windows_of: dict[Any, tuple[int, int, int]] = {}
-        sums = self.sums
         fields_changed: dict[str, None] = {}
-        for mkey in changed:
-            q, channel = mkey
-            acc: tuple[dict[str, float], ...] | None = None
-            cells = members.get(mkey)
-            for member, cell in (cells or {}).items():
-                if cell is None:
-                    i, queue = member
-                    ledger = ledgers[i]
-                    key = (queue, channel)
-                    cal = ledger.calendar(queue)
-                    found = windows_of.get(cal)
-                    if found is None:
-                        found = windows_of[cal] = cal.windows(now_us)
-                    current, previous, day = found
-                    buckets = ledger.intervals[key]
-                    cell = (buckets.get(current), buckets.get(previous),
-                            ledger.days[key].get(day))
-                    if None not in cell:  # the same dicts while the windows are (basis)
-                        cells[member] = cell  # type: ignore[index]
-                f_now, f_before, f_today = cell  # the fields of WINDOWS' three
-                if acc is None:  # the first live member's fields, copied
-                    if f_now or f_before or f_today:
-                        acc = (dict(f_now) if f_now else {}, dict(f_before) if f_before else {},
-                               dict(f_today) if f_today else {})
-                    continue
-                for into, f in ((acc[0], f_now), (acc[1], f_before), (acc[2], f_today)):
-                    if f:  # _sum_fields, inline
+        for mkey, where in changed.items():
+            if where == 2 or not self._current_summed(ledgers, mkey, now_us, windows_of,
+                                                      fields_changed, where == 1):
+                self._summed(ledgers, mkey, now_us, windows_of, fields_changed)
+        self.changed = dict.fromkeys(changed)
+        self.fields_changed = fields_changed
+        self.generation += 1
+        return self.sums
+
+    def _cells(self, ledgers: Sequence[Ledger], mkey: tuple[str, str], now_us: int,
+               windows_of: dict[Any, tuple[int, int, int]]) -> Iterator[_Cell]:
+        """The cells of ``mkey``'s members, in the ledgers' order (kept once complete)."""
+        channel = mkey[1]
+        cells = self.members.get(mkey)
+        for member, cell in (cells or {}).items():
+            if cell is None:
+                i, queue = member
+                ledger = ledgers[i]
+                key = (queue, channel)
+                cal = ledger.calendar(queue)
+                found = windows_of.get(cal)
+                if found is None:
+                    found = windows_of[cal] = cal.windows(now_us)
+                current, previous, day = found
+                buckets = ledger.intervals[key]
+                cell = (buckets.get(current), buckets.get(previous), ledger.days[key].get(day))
+                if None not in cell:  # the same dicts while the windows are (basis)
+                    cells[member] = cell  # type: ignore[index]
+            yield cell
+
+    def _summed(self, ledgers: Sequence[Ledger], mkey: tuple[str, str], now_us: int,
+                windows_of: dict[Any, tuple[int, int, int]],
+                fields_changed: dict[str, None]) -> None:
+        """Sum ``mkey``'s three windows from its members' buckets."""
+        q, channel = mkey
+        acc: tuple[dict[str, float], ...] | None = None
+        for f_now, f_before, f_today in self._cells(ledgers, mkey, now_us, windows_of):
+            if acc is None:  # the first live member's fields, copied
+                if f_now or f_before or f_today:
+                    acc = (dict(f_now) if f_now else {}, dict(f_before) if f_before else {},
+                           dict(f_today) if f_today else {})
+                continue
+            for into, f in ((acc[0], f_now), (acc[1], f_before), (acc[2], f_today)):
+                if f:  # _sum_fields, inline
+                    get = into.get
+                    for k, v in f.items():
+                        into[k] = get(k, 0) + v
+        if not self.members.get(mkey, True):
+            del self.members[mkey]
+        sums = self.sums
+        for window, f in zip(WINDOWS, acc or (None, None, None), strict=True):
+            key = (q, channel, window)
+            old = sums.get(key)
+            if old is not None and old == f:
+                continue  # the same sums: kept, the very dict (_WindowFamilies skips it)
+            if old:
+                fields_changed.update(old)
+            if f is None:
+                sums.pop(key, None)
+            else:
+                sums[key] = f
+                fields_changed.update(f)
+
+    def _current_summed(self, ledgers: Sequence[Ledger], mkey: tuple[str, str], now_us: int,
+                        windows_of: dict[Any, tuple[int, int, int]],
+                        fields_changed: dict[str, None], previous: bool) -> bool:
+        """Sum ``mkey``'s interval (and with ``previous`` its previous interval) from its
+        members' buckets and move its day by as much as they moved; False (nothing done)
+        when that cannot be exact: no sums kept, or a day field at 0 (whether it is a field
+        then is known only from the buckets)."""
+        q, channel = mkey
+        sums = self.sums
+        keys = [(q, channel, "interval"), (q, channel, "previous_interval")]
+        k_today = (q, channel, "today")
+        today_was = sums.get(k_today)
+        olds = [sums.get(key) for key in keys[:1 + previous]]
+        if today_was is None or None in olds:
+            return False
+        cells = self.members.get(mkey) or {}
+        found = (cells.values() if None not in cells.values()
+                 else list(self._cells(ledgers, mkey, now_us, windows_of)))
+        news: list[dict[str, float]] = []
+        for w in range(len(olds)):
+            into: dict[str, float] = {}
+            for cell in found:
+                f = cell[w]  # type: ignore[index]
+                if f:
+                    if into:  # _sum_fields, inline
                         get = into.get
                         for k, v in f.items():
                             into[k] = get(k, 0) + v
-            if not cells:
-                members.pop(mkey, None)
-            for window, f in zip(WINDOWS, acc or (None, None, None), strict=True):
-                key = (q, channel, window)
-                old = sums.get(key)
-                if old is not None and old == f:
-                    continue  # the same sums: kept, the very dict (_WindowFamilies skips it)
-                if old:
-                    fields_changed.update(old)
-                if f is None:
-                    sums.pop(key, None)
-                else:
-                    sums[key] = f
-                    fields_changed.update(f)
-        self.changed = changed
-        self.fields_changed = fields_changed
-        self.generation += 1
-        return sums
+                    else:
+                        into.update(f)
+            news.append(into)
+        today: dict[str, float] | None = None
+        for was, now in zip(olds, news, strict=True):
+            if now == was:
+                continue
+            if today is None:
+                today = dict(today_was)
+            get_was, get_now = was.get, now.get  # type: ignore[union-attr]
+            for k in {**was, **now}:  # type: ignore[dict-item]
+                moved = get_now(k, 0) - get_was(k, 0)
+                if moved:
+                    value = today.get(k, 0) + moved
+                    if not value:
+                        return False
+                    today[k] = value
+                elif k not in today:
+                    return False
+        if today is None:
+            return True
+        for key, was, now in zip(keys, olds, news, strict=False):
+            if now != was:
+                fields_changed.update(was)  # type: ignore[arg-type]
+                fields_changed.update(now)
+                sums[key] = now
+        sums[k_today] = today
+        return True
+
+
+def _current_span(windows: tuple[Any, ...], now_us: int) -> tuple[int, int, int]:
+    """``(previous, start, end)``: ``[start, end)`` the instants in the current interval and
+    business day at ``now_us`` of every calendar of ``windows`` (:func:`_windows_at`),
+    ``[previous, start)`` those in the previous or current interval and in that day;
+    ``(0, 0, 0)`` when an interval is not one offset from its zone (then two instants
+    cannot tell)."""
+    previous, start, end = 0, 0, 1 << 62
+    for settings, (current, before, day) in windows:
+        cal = QueueCalendar(*settings)
+        after = current + cal.interval_us
+        if (cal.interval_start(after - 1) != current or cal.interval_start(current - 1) != before
+                or cal.offset_us(before) != cal.offset_us(after - 1)):
+            return 0, 0, 0
+        day_start, day_end = cal.day_bounds(now_us)
+        if day_start != day:
+            return 0, 0, 0
+        previous = max(previous, before, day_start)
+        start, end = max(start, current, day_start), min(end, after, day_end)
+    return (previous, start, end) if start < end else (0, 0, 0)
 
 
 #: A member's bucket fields in the three windows (``WINDOWS``), None where it has none.

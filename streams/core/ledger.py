@@ -145,6 +145,20 @@ class Ledger:
         #: (those into the newest counted there once a newer one starts)]: whether its
         #: minutes before some minute changed after a stamp (:meth:`minutes_changed`).
         self.minute_marks: dict[tuple[str, str], list[int]] = {}
+        #: The instants ``(previous, start, end)`` a reader of the windows
+        #: (``streams.core.kpis``'s window sums) watches (:meth:`watch_current`; ``(0, 0,
+        #: 0)``: none): ``[start, end)`` in the current interval and business day of every
+        #: calendar, ``[previous, start)`` in its previous or current interval and that day.
+        #: (queue, channel) -> a stamp after the reader's last look when a booking since went
+        #: outside ``[previous, end)`` (:attr:`touched_outside`: the reader sums that key's
+        #: windows from its buckets) or into ``[previous, start)``
+        #: (:attr:`touched_previous`: its intervals); else its previous interval is as it
+        #: was, and its day moved as its intervals did.
+        self.current_us = (0, 0, 0)
+        self.touched_outside: dict[tuple[str, str], int] = {}
+        self.touched_previous: dict[tuple[str, str], int] = {}
+        #: A stamp of the :meth:`watch_current` call that set :attr:`current_us`.
+        self.current_set = 0
         #: The bucket dicts above (by id) whose starts may not ascend: a bucket was added
         #: before the newest one (a late event into a window none had booked yet, a rebuild
         #: from records in any order). :meth:`prune_windows` sorts up to
@@ -182,7 +196,8 @@ class Ledger:
         """Pickling (engine snapshots): the state without what changed when (a stamp means
         nothing in another process)."""
         return {**self.__dict__, "touched": {}, "touched_totals": {}, "_epochs": [],
-                "minute_marks": {}, "agent_groups": {}}
+                "minute_marks": {}, "agent_groups": {}, "current_us": (0, 0, 0),
+                "touched_outside": {}, "touched_previous": {}, "current_set": 0}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Unpickling: the state as pickled, under a new :attr:`version` (a stamp of another
@@ -193,6 +208,8 @@ class Ledger:
         self.touched_totals = {}
         self._epochs = []
         self.minute_marks = {}
+        self.current_us, self.current_set = (0, 0, 0), 0
+        self.touched_outside, self.touched_previous = {}, {}
         self._group_agents()  # (a snapshot of any version holds the agents alone)
 
     def _group_agents(self) -> None:
@@ -249,6 +266,25 @@ class Ledger:
         what changed dropped."""
         self.version = self.reshaped = self._epochs_from = next(_STAMPS)
         self._epochs.clear()
+        self.touched_outside.clear()  # a reader reads everything after a reshape
+        self.touched_previous.clear()
+
+    def watch_current(self, previous_us: int, start_us: int, end_us: int) -> int:
+        """From now on, stamp each (queue, channel) booked at an instant outside
+        ``[previous_us, end_us)`` in :attr:`touched_outside`, and in ``[previous_us,
+        start_us)`` in :attr:`touched_previous` (:attr:`current_us`); a stamp of this call,
+        which :attr:`current_set` keeps while no other call is made."""
+        self.current_us = (previous_us, start_us, end_us)
+        self.current_set = next(_STAMPS)
+        return self.current_set
+
+    def booked_where(self, key: tuple[str, str], since: int) -> int:
+        """Where (queue, channel) ``key`` was booked after the stamp ``since`` (a reader's
+        last look at :attr:`version`), of :attr:`current_us`: 2 outside ``[previous,
+        end)``, 1 in ``[previous, start)``, else 0 (in ``[start, end)``, or not at all)."""
+        if self.touched_outside.get(key, 0) > since:
+            return 2
+        return 1 if self.touched_previous.get(key, 0) > since else 0
 
     # ------------------------------------------------------------------ calendars
     def calendar(self, queue: str) -> QueueCalendar:
@@ -411,6 +447,12 @@ class Ledger:
         fd = days.get(day_start)
         if fd is None:
             fd = self._new_bucket(days, day_start)
+        previous, start, end = self.current_us
+        if not start <= at_us < end:  # stamped above the version its booking will have
+            if previous <= at_us < end:
+                self.touched_previous[key] = self.version + 1
+            else:
+                self.touched_outside[key] = self.version + 1
         return [at_us, queue, channel, key, fi, fd, None]
 
     def _book_run(self, run: list[Any], field: str, amount: int) -> None:
@@ -458,6 +500,12 @@ class Ledger:
         field = "t_" + state
         key = (queue, "")
         self.touched[key] = self.version
+        previous, inside_from, inside_to = self.current_us
+        if not inside_from <= start <= end <= inside_to:
+            if previous <= start <= end <= inside_to:
+                self.touched_previous[key] = self.version
+            else:
+                self.touched_outside[key] = self.version
         ib = self.intervals.setdefault(key, {})
         db = self.days.setdefault(key, {})
         at = start

@@ -77,3 +77,68 @@ def test_a_field_a_member_retracts_to_zero_goes_from_the_sums_where_no_member_ha
     _check(kept, ledgers, now)
     label = queue_labels(config, ledgers)
     assert F.ANSWERED not in kept.sums_at(ledgers, label, now)[("sales", "voice", "interval")]
+
+
+#: Two calendars: a 30-minute interval whose business day starts at 09:10 in New York (its
+#: intervals straddle the day's start) beside the defaults' 15 minutes of UTC.
+_TWO_CALENDARS = {"queues": {"sales": {},
+                             "support": {"timezone": "America/New_York", "interval_minutes": 30,
+                                         "day_start": "09:10"}}}
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_kept_window_sums_equal_fresh_ones_with_bookings_at_any_instant_and_two_readers(seed):
+    """Bookings and spans in the current interval, the previous one, across the two, earlier
+    today, yesterday, and after the current interval (a producer's clock ahead), in two
+    calendars; two readers of the same ledgers, one of them reading now and then."""
+    rng = random.Random(seed)
+    config = parse_config(_TWO_CALENDARS)
+    ledgers = [Ledger(config) for _ in range(2)]
+    kept, other = _WindowSums(), _WindowSums()
+    booked: list[tuple[int, object]] = []
+    now = T0 + 14 * 60 * MINUTE_US + rng.randint(0, 60) * MINUTE_US  # ~14:00 UTC: 09:00 NY
+    for _ in range(60):
+        for _ in range(rng.randint(1, 8)):
+            if booked and rng.random() < 0.3:
+                i, c = booked.pop(rng.randrange(len(booked)))
+                ledgers[i].add_one("e", c, -1)
+                continue
+            i = rng.randrange(2)
+            queue = rng.choice(["sales", "support"])
+            back = rng.choice([0, 0, 0, 1, 2, 10, 20, 29, 35, 45, 70, 24 * 60])
+            at = now - back * MINUTE_US + rng.choice([0, 1, 59_999_999, rng.randrange(MINUTE_US)])
+            if rng.random() < 0.1:
+                at = now + rng.randint(1, 40) * MINUTE_US  # ahead of the clock
+            if rng.random() < 0.35:
+                length = rng.choice([1, 30_000_000, 5 * MINUTE_US, 25 * MINUTE_US])
+                c = Span(queue, rng.choice(["available", "on_contact"]), at, at + length)
+            else:
+                c = Booking(queue, rng.choice(["voice", "chat"]), at, rng.choice(_FIELDS),
+                            rng.choice([1, 2, 5_000_000]))
+            ledgers[i].add(f"e-{i}", [c], 1)
+            booked.append((i, c))
+        if rng.random() < 0.25:
+            now += rng.choice([1_000_000, 3 * MINUTE_US, 11 * MINUTE_US])
+        elif rng.random() < 0.05:
+            now -= 2 * MINUTE_US  # a clock set back
+        _check(kept, ledgers, now)
+        if rng.random() < 0.3:
+            _check(other, ledgers, now + rng.choice([0, 16 * MINUTE_US]))
+
+
+def test_a_booking_into_the_previous_interval_after_the_sums_moves_it_and_the_day():
+    """The previous interval of a kept key changes only by a booking into it (an agent's
+    span begun before the interval turned): summed again, and the day with it."""
+    config = parse_config(_CONFIGS["named"])
+    ledger = Ledger(config)
+    kept = _WindowSums()
+    now = T0 + 20 * MINUTE_US  # interval 09:15, previous 09:00
+    ledger.add("a", [Span("sales", "available", T0 + 16 * MINUTE_US, T0 + 17 * MINUTE_US)], 1)
+    _check(kept, [ledger], now)
+    ledger.add("a", [Span("sales", "available", T0 + 10 * MINUTE_US, T0 + 19 * MINUTE_US)], 1)
+    _check(kept, [ledger], now)
+    label = queue_labels(config, [ledger])
+    sums = kept.sums_at([ledger], label, now)
+    assert sums[("sales", "", "previous_interval")] == {"t_available": 5 * MINUTE_US}
+    assert sums[("sales", "", "interval")] == {"t_available": 5 * MINUTE_US}
+    assert sums[("sales", "", "today")] == {"t_available": 10 * MINUTE_US}

@@ -730,28 +730,26 @@ def _insert_sorted(old_ranked: list[Any], old_texts: list[bytes], old_pos: list[
                    ) -> tuple[list[Any], list[bytes], list[int]]:
     """``(the keys sorted, their texts, each key's place)`` with the keys ``added`` (after
     the old ones, in that order) put in their places among ``old_ranked`` (the old keys
-    sorted, with their texts; ``old_pos``: each old key's place) by bisection, the old
-    texts moved in slices."""
+    sorted, with their texts; ``old_pos``: each old key's place) by bisection: the three
+    lists themselves, changed in place (``list.insert`` moves the other entries without
+    touching them: a family's thousands of lines are not copied for a few keys)."""
     # (place among the old keys sorted, index among the added) in sorted order
     places = sorted((bisect_left(old_ranked, key), key, j) for j, key in enumerate(added))
-    ranked: list[Any] = []
-    texts: list[bytes] = []
+    n_old = len(old_ranked)
+    for place, key, j in reversed(places):  # from the back: the places ahead hold
+        old_ranked.insert(place, key)
+        old_texts.insert(place, added_texts[j])
     new_rank: list[int] = []  # an old key's place -> its new place
     added_rank = [0] * len(added)
     at = 0
-    for shift, (place, key, j) in enumerate(places):
-        ranked += old_ranked[at:place]
-        texts += old_texts[at:place]
+    for shift, (place, _, j) in enumerate(places):
         new_rank += range(at + shift, place + shift)
-        added_rank[j] = len(ranked)
-        ranked.append(key)
-        texts.append(added_texts[j])
+        added_rank[j] = place + shift
         at = place
-    shift = len(places)
-    ranked += old_ranked[at:]
-    texts += old_texts[at:]
-    new_rank += range(at + shift, len(old_ranked) + shift)
-    return ranked, texts, [*map(new_rank.__getitem__, old_pos), *added_rank]
+    new_rank += range(at + len(places), n_old + len(places))
+    old_pos[:] = map(new_rank.__getitem__, old_pos)
+    old_pos += added_rank
+    return old_ranked, old_texts, old_pos
 
 
 def _ranked_anew(fam: Family, name: str, kept: _Lines | None, keys: list[Any],

@@ -501,8 +501,10 @@ class Ledger:
         key = (queue, "")
         self.touched[key] = self.version
         previous, inside_from, inside_to = self.current_us
-        if not inside_from <= start <= end <= inside_to:
-            if previous <= start <= end <= inside_to:
+        if times < 0 or not inside_from <= start <= end <= inside_to:
+            # (a span retracted may leave its fields at 0 in its buckets: whether the day's
+            # sums then hold such a field is known from the buckets alone)
+            if times > 0 and previous <= start <= end <= inside_to:
                 self.touched_previous[key] = self.version
             else:
                 self.touched_outside[key] = self.version

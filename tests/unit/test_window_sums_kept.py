@@ -142,3 +142,24 @@ def test_a_booking_into_the_previous_interval_after_the_sums_moves_it_and_the_da
     assert sums[("sales", "", "previous_interval")] == {"t_available": 5 * MINUTE_US}
     assert sums[("sales", "", "interval")] == {"t_available": 5 * MINUTE_US}
     assert sums[("sales", "", "today")] == {"t_available": 10 * MINUTE_US}
+
+
+def test_a_span_booked_and_retracted_between_reads_leaves_the_day_as_its_buckets_say():
+    """A span retracted leaves its field at 0 in its buckets (a booking's goes): an interval
+    that straddles the business day's start (09:10 in New York, 30-minute intervals) already
+    holding the field from a span of yesterday's business day shows no change, yet the day
+    gains the field at 0 — the sums read the buckets then (a fresh user's fuzz found it)."""
+    config = parse_config({"queues": {"support": {"timezone": "America/New_York",
+                                                  "interval_minutes": 30, "day_start": "09:10"}}})
+    t0 = 1_793_628_000_000_000  # 2026-11-02T14:00Z, 09:00 in New York
+    ledger = Ledger(config)
+    kept = _WindowSums()
+    now = t0 + 20 * MINUTE_US
+    ledger.add("a", [Span("support", "available", t0, t0 + 5 * MINUTE_US)], 1)
+    _check(kept, [ledger], now)
+    span = Span("support", "available", t0 + 12 * MINUTE_US, t0 + 15 * MINUTE_US)
+    ledger.add("a", [span], 1)
+    ledger.add("a", [span], -1)
+    _check(kept, [ledger], now)
+    label = queue_labels(config, [ledger])
+    assert kept.sums_at([ledger], label, now)[("support", "", "today")] == {"t_available": 0}

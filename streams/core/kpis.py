@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import weakref
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from itertools import accumulate
@@ -793,11 +793,14 @@ class _WindowSums(_Incremental):
         return self.sums
 
     def _cells(self, ledgers: Sequence[Ledger], mkey: tuple[str, str], now_us: int,
-               windows_of: dict[Any, tuple[int, int, int]]) -> Iterator[_Cell]:
+               windows_of: dict[Any, tuple[int, int, int]]) -> Collection[_Cell]:
         """The cells of ``mkey``'s members, in the ledgers' order (kept once complete)."""
+        cells = self.members.get(mkey) or {}
+        if None not in cells.values():  # every one kept (most keys of a busy scrape)
+            return cells.values()  # type: ignore[return-value]
         channel = mkey[1]
-        cells = self.members.get(mkey)
-        for member, cell in (cells or {}).items():
+        found_cells: list[_Cell] = []
+        for member, cell in cells.items():
             if cell is None:
                 i, queue = member
                 ledger = ledgers[i]
@@ -811,25 +814,17 @@ class _WindowSums(_Incremental):
                 cell = (buckets.get(current), buckets.get(previous), ledger.days[key].get(day))
                 if None not in cell:  # the same dicts while the windows are (basis)
                     cells[member] = cell  # type: ignore[index]
-            yield cell
+            found_cells.append(cell)
+        return found_cells
 
     def _summed(self, ledgers: Sequence[Ledger], mkey: tuple[str, str], now_us: int,
                 windows_of: dict[Any, tuple[int, int, int]],
                 fields_changed: dict[str, None]) -> None:
         """Sum ``mkey``'s three windows from its members' buckets."""
         q, channel = mkey
-        acc: tuple[dict[str, float], ...] | None = None
-        for f_now, f_before, f_today in self._cells(ledgers, mkey, now_us, windows_of):
-            if acc is None:  # the first live member's fields, copied
-                if f_now or f_before or f_today:
-                    acc = (dict(f_now) if f_now else {}, dict(f_before) if f_before else {},
-                           dict(f_today) if f_today else {})
-                continue
-            for into, f in ((acc[0], f_now), (acc[1], f_before), (acc[2], f_today)):
-                if f:  # _sum_fields, inline
-                    get = into.get
-                    for k, v in f.items():
-                        into[k] = get(k, 0) + v
+        summed = _member_sums(self._cells(ledgers, mkey, now_us, windows_of), len(WINDOWS))
+        # no member with a field in any window: no sums (a member's field is in its window's)
+        acc = summed if any(summed) else None
         if not self.members.get(mkey, True):
             del self.members[mkey]
         sums = self.sums
@@ -861,22 +856,7 @@ class _WindowSums(_Incremental):
         olds = [sums.get(key) for key in keys[:1 + previous]]
         if today_was is None or None in olds:
             return False
-        cells = self.members.get(mkey) or {}
-        found = (cells.values() if None not in cells.values()
-                 else list(self._cells(ledgers, mkey, now_us, windows_of)))
-        news: list[dict[str, float]] = []
-        for w in range(len(olds)):
-            into: dict[str, float] = {}
-            for cell in found:
-                f = cell[w]  # type: ignore[index]
-                if f:
-                    if into:  # _sum_fields, inline
-                        get = into.get
-                        for k, v in f.items():
-                            into[k] = get(k, 0) + v
-                    else:
-                        into.update(f)
-            news.append(into)
+        news = _member_sums(self._cells(ledgers, mkey, now_us, windows_of), len(olds))
         today: dict[str, float] | None = None
         for was, now in zip(olds, news, strict=True):
             if now == was:
@@ -902,6 +882,26 @@ class _WindowSums(_Incremental):
                 sums[key] = now
         sums[k_today] = today
         return True
+
+
+def _member_sums(cells: Collection[_Cell], windows: int) -> list[dict[str, float]]:
+    """The fields of the first ``windows`` of :data:`WINDOWS` summed over ``cells`` (a
+    member's cell: its fields in each window), in their order: exact (integers), a field
+    summing to 0 where a member has it. ``_sum_fields`` inline: the loop of a busy scrape."""
+    out: list[dict[str, float]] = []
+    for w in range(windows):
+        into: dict[str, float] = {}
+        for cell in cells:
+            f = cell[w]
+            if f:
+                if into:
+                    get = into.get
+                    for k, v in f.items():
+                        into[k] = get(k, 0) + v
+                else:
+                    into.update(f)
+        out.append(into)
+    return out
 
 
 def _current_span(windows: tuple[Any, ...], now_us: int) -> tuple[int, int, int]:

@@ -35,10 +35,14 @@ The guarantees are Faust's, unchanged:
   partition where it was, that hole can be real events — the rest of a batch abandoned at the
   revoke, which the consumer's fetch position had passed (seen: a rolling restart lost a few
   dozen chat events this way). For a source topic the loop reads such a hole again instead:
-  it seeks back to the read offset, or to the group's committed offset for a partition not
-  read since its assignment (an event applied already comes again and the engine drops it
-  by event id), and records a gap only when the same hole comes back, which only a real one
-  does.
+  it seeks back to the next offset to apply, or to the group's committed offset for a
+  partition not read since its assignment, and records a gap only when the same hole comes
+  back, which only a real one does. Faust's read offset is the last offset read, except right
+  after a seek (to the committed offsets at an assignment), when it is the next one to read:
+  the loop tells the two apart by the read offsets it set itself in the current consumer
+  generation. (Until 2026-12-04 it took every read offset for either, so a fetch that began
+  one past the commit after a rolling restart's rebalance skipped that one event: a ticket's
+  ``created``, in a fault test's fresh-clone run.)
 
 faust-streaming 0.15.x has no hook for this; ``tests/unit/test_faust_contract.py`` pins every
 internal used here so an upgrade that changes them fails there first.
@@ -132,13 +136,34 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
         raise RuntimeError("faust's Consumer changed: the inline fetch loop needs "
                            + ", ".join(missing))
 
-    #: Partition -> (read offset, first offset fetched) of the last hole read again.
+    #: Partition -> (next offset to apply, first offset fetched) of the last hole read again.
     sought_back: dict[Any, tuple[int, int]] = {}
+    #: Partition -> (consumer generation, offset): the read offset this loop last set, the
+    #: last offset it read. Faust's read offset means two things: the last offset read, as
+    #: this loop (and Faust's own) sets it, or, right after a seek (``perform_seek`` to the
+    #: committed offsets at an assignment, ``seek``), the next offset to read. Only a read
+    #: offset this loop set in this generation is the last one read (:func:`_next_offset`).
+    read_here: dict[Any, tuple[int, int]] = {}
+
+    def _next_offset(tp: Any, last: int | None) -> int | None:
+        """The next offset of ``tp`` to apply, given its read offset ``last``: after it
+        when this loop read it, at it when a seek set it, the group's commit with none."""
+        if last is None:
+            return consumer._committed_offset[tp]  # type: ignore[no-any-return]
+        if read_here.get(tp) == (app.consumer_generation_id, last):
+            return last + 1
+        return last
+
+    def _read_to(tp: Any, offset: int) -> None:
+        """Set ``tp``'s read offset to ``offset``, an offset this loop has read."""
+        read_offset[tp] = offset
+        read_here[tp] = (app.consumer_generation_id, offset)
+
+    read_offset = consumer._read_offset
 
     async def drain(fetcher: Any) -> None:
         consumer_should_stop = consumer._stopped.is_set
         fetcher_should_stop = fetcher._stopped.is_set
-        read_offset = consumer._read_offset
         acks_enabled_for = app.topics.acks_enabled_for
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
@@ -152,6 +177,7 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                     # dropped and the partitions sought back to their commits; a seek that
                     # fails (a partition the rebalance under way has just taken away) is
                     # logged, and the next assignment seeks again
+                    read_here.clear()  # read offsets at the commits: the next to read
                     try:
                         await consumer.perform_seek()
                     except Exception as exc:  # Faust's getmany does the same
@@ -174,17 +200,14 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                     last = read_offset[tp]
                     offsets = [record.offset for record in batch]
                     first = offsets[0] if offsets else None
-                    # The next offset to apply: after the read offset (at it, right after a
-                    # seek), or, with none (a partition just assigned), the group's commit.
-                    start = last if last is not None else consumer._committed_offset[tp]
+                    start = _next_offset(tp, last)
                     if (inline(tp.topic) and start is not None and first is not None
-                            and first > start + (last is not None)
-                            and sought_back.get(tp) != (start, first)):
+                            and first > start and sought_back.get(tp) != (start, first)):
                         # A hole before the batch: never skipped unread (below).
                         sought_back[tp] = (start, first)
-                        log.info("%s-%d: fetched from offset %d, the next to apply is %d%s: "
-                                 "read again from %d", tp.topic, tp.partition, first, start,
-                                 "" if last is None else f" or {start + 1}", start)
+                        log.info("ccpulse worker: %s-%d: fetched from offset %d, the next to "
+                                 "apply is %d: read again from there", tp.topic,
+                                 tp.partition, first, start)
                         await _seek_back(tp, start)
                         continue
                     sought_back.pop(tp, None)
@@ -192,19 +215,22 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                             and offsets == list(range(first, first + len(offsets)))):
                         # the usual batch: consecutive offsets from the read offset on (what
                         # the loop below does, record by record, with one gap at most)
-                        if last and first - last > 1 and acks_enabled_for(tp.topic):
-                            await consumer._add_gap(tp, last + 1, first)
+                        if last is not None and start is not None and first > start \
+                                and acks_enabled_for(tp.topic):
+                            await consumer._add_gap(tp, start, first)
                         fresh = list(batch)
-                        read_offset[tp] = batch[-1].offset
+                        _read_to(tp, batch[-1].offset)
                     else:
                         for record in batch:
                             offset = record.offset
                             last = read_offset[tp]
                             if last is None or offset >= last:
-                                if last and offset - last > 1 and acks_enabled_for(tp.topic):
-                                    await consumer._add_gap(tp, last + 1, offset)
+                                start = _next_offset(tp, last)
+                                if (last is not None and start is not None
+                                        and offset > start and acks_enabled_for(tp.topic)):
+                                    await consumer._add_gap(tp, start, offset)
                                 fresh.append(record)
-                                read_offset[tp] = offset
+                                _read_to(tp, offset)
                     if not fresh:
                         continue
                     if inline(tp.topic):
@@ -273,6 +299,7 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
 
     async def _seek_back(tp: Any, offset: int) -> None:
         """Fetch ``tp`` again from ``offset``: records abandoned unapplied are never skipped."""
+        read_here.pop(tp, None)  # the read offset is the next to read from now on
         try:
             await consumer.seek(tp, offset)
         except Exception as exc:  # not assigned any more: the next assignment seeks again

@@ -232,7 +232,7 @@ def test_a_hole_before_a_batch_is_read_again_not_skipped():
     """Seen after a rebalance that left the partition here: the read offset was 740, the
     fetch position had passed the rest of a batch abandoned at the revoke, and the next batch
     began at 1347. Faust's loop records 741-1346 as a gap (processed); events in it that were
-    never applied were lost. The loop seeks back to the read offset instead."""
+    never applied were lost. The loop seeks back to the next offset to apply instead."""
     applied: list[int] = []
 
     async def handler(tp: TP, records: list[Any]) -> None:
@@ -240,12 +240,72 @@ def test_a_hole_before_a_batch_is_read_again_not_skipped():
 
     consumer = run([{CALLS: [record(CALLS, o) for o in range(738, 741)]},
                     {CALLS: [record(CALLS, o) for o in range(1347, 1351)]},
-                    {CALLS: [record(CALLS, o) for o in range(740, 1351)]}], handler)
-    assert consumer.sought == [(CALLS, 740)]
+                    {CALLS: [record(CALLS, o) for o in range(741, 1351)]}], handler)
+    assert consumer.sought == [(CALLS, 741)]
     assert consumer.gaps == []
-    # 740 comes again (the engine drops it by event id); 741-1346 are applied this time
-    assert applied == [738, 739, 740, *range(740, 1351)]
+    assert applied == [738, 739, 740, *range(741, 1351)]
     assert consumer._acked[CALLS] == list(range(738, 1351))
+
+
+def test_a_fetch_one_past_the_commit_after_an_assignment_reads_the_commit_again():
+    """Right after an assignment Faust's read offset is the committed offset, the next to
+    read (``perform_seek``), not the last one read. A rolling restart's rebalance once gave a
+    fetch that began one past the commit (offset 27, commit 26): the loop took the read
+    offset for the last one read and applied 27 on, and offset 26 (a ticket's ``created``)
+    was never applied. It reads the commit again now."""
+    applied: list[int] = []
+
+    async def handler(tp: TP, records: list[Any]) -> None:
+        applied.extend(r.offset for r in records)
+
+    app = FakeApp()
+    consumer = app.consumer = FakeConsumer(app, [{CALLS: [record(CALLS, o) for o in (27, 28)]},
+                                                 {CALLS: [record(CALLS, o) for o in (26, 27, 28)]}])
+    consumer._committed_offset[CALLS] = 26
+    consumer._read_offset[CALLS] = 26  # as Faust's perform_seek leaves it
+    install_inline_drain(app, lambda topic: topic == CALLS.topic, handler)
+    asyncio.run(consumer._drain_messages(SimpleNamespace(_stopped=Flag())))
+    assert consumer.sought == [(CALLS, 26)]
+    assert applied == [26, 27, 28]
+    assert consumer.gaps == []
+
+
+class Rebalanced(FakeConsumer):
+    """Before its second fetch, a rebalance: a new generation, and Faust's seek to the
+    committed offsets (``perform_seek``) sets the read offset to ``commit``."""
+
+    def __init__(self, app: FakeApp, fetches: list[dict[TP, list[Any]]], commit: int) -> None:
+        super().__init__(app, fetches)
+        self.commit = commit
+        self.n = 0
+
+    async def _wait_next_records(self, timeout: float) -> tuple[Any, Any]:
+        self.n += 1
+        if self.n == 2:
+            self.app.consumer_generation_id += 1
+            self._committed_offset[CALLS] = self._read_offset[CALLS] = self.commit
+        return await super()._wait_next_records(timeout)
+
+
+def test_a_read_offset_set_in_an_older_generation_is_taken_as_the_next_to_read():
+    """The loop read to offset 5, then a rebalance's seek set the read offset to the commit,
+    5 as well (the commit covered up to 4): 5 is the next to read, so a fetch from 6 is a
+    hole to read again, not the next batch."""
+    applied: list[int] = []
+
+    async def handler(tp: TP, records: list[Any]) -> None:
+        applied.extend(r.offset for r in records)
+
+    app = FakeApp()
+    consumer = app.consumer = Rebalanced(app, [{CALLS: [record(CALLS, o) for o in range(2, 6)]},
+                                               {CALLS: [record(CALLS, o) for o in (6, 7)]},
+                                               {CALLS: [record(CALLS, o) for o in (5, 6, 7)]}],
+                                         commit=5)
+    install_inline_drain(app, lambda topic: topic == CALLS.topic, handler)
+    asyncio.run(consumer._drain_messages(SimpleNamespace(_stopped=Flag())))
+    assert consumer.sought == [(CALLS, 5)]
+    assert applied == [2, 3, 4, 5, 5, 6, 7]  # 5 again: the engine drops it by event id
+    assert consumer.gaps == []
 
 
 def test_a_partition_not_read_since_its_assignment_starts_at_the_groups_commit():
@@ -271,12 +331,12 @@ def test_a_hole_that_comes_back_after_reading_again_is_a_real_gap():
     async def handler(tp: TP, records: list[Any]) -> None:
         applied.extend(r.offset for r in records)
 
-    # offsets 4-8 do not exist (compaction, transaction markers): read again from 3, the
+    # offsets 4-8 do not exist (compaction, transaction markers): read again from 4, the
     # broker returns 9 first again
     consumer = run([{CALLS: [record(CALLS, o) for o in (2, 3)]},
                     {CALLS: [record(CALLS, o) for o in (9, 10)]},
                     {CALLS: [record(CALLS, o) for o in (9, 10)]}], handler)
-    assert consumer.sought == [(CALLS, 3)]
+    assert consumer.sought == [(CALLS, 4)]
     assert consumer.gaps == [(CALLS, 4, 9)]
     assert applied == [2, 3, 9, 10]
 

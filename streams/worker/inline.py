@@ -303,8 +303,8 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
         try:
             await consumer.seek(tp, offset)
         except Exception as exc:  # not assigned any more: the next assignment seeks again
-            log.info("%s-%d: no seek back to %d (%r): the next assignment reads from the "
-                     "group's commit", tp.topic, tp.partition, offset, exc)
+            log.info("ccpulse worker: %s-%d: no seek back to %d (%r): the next assignment "
+                     "reads from the group's commit", tp.topic, tp.partition, offset, exc)
 
     async def _deliver(tp: Any, records: list[Any], current: Callable[[], bool]) -> bool:
         """Faust's own path, one message at a time (changelogs in recovery, standbys)."""

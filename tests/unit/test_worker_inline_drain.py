@@ -5,6 +5,7 @@ and Faust's own path for the topics it does not take."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from faust.types import TP
 
+from streams.logfilter import CollapseRepeats
 from streams.worker.inline import acknowledge, install_inline_drain
 
 CALLS = TP("p.cc.calls", 0)
@@ -393,3 +395,28 @@ def test_a_consumer_without_the_internals_it_needs_is_refused_at_start():
     app.consumer = SimpleNamespace()
     with pytest.raises(RuntimeError, match="faust's Consumer changed"):
         install_inline_drain(app, lambda topic: True, lambda tp, records: None)
+
+
+def test_every_partitions_hole_read_again_is_logged(caplog):
+    """The worker's log filter collapses lines that differ only in numbers (streams.logfilter):
+    a hole read again in one partition stood for those of every partition of its topic. The
+    line is one of ccpulse's own, which always pass."""
+    calls_1 = TP(CALLS.topic, 1)
+
+    async def handler(tp: TP, records: list[Any]) -> None:
+        pass
+
+    with caplog.at_level(logging.INFO, logger="ccpulse.worker"):
+        run([{CALLS: [record(CALLS, o) for o in (0, 1)],
+              calls_1: [record(calls_1, o) for o in (0, 1)]},
+             {CALLS: [record(CALLS, 5)], calls_1: [record(calls_1, 7)]},
+             {CALLS: [record(CALLS, o) for o in range(2, 6)],
+              calls_1: [record(calls_1, o) for o in range(2, 8)]}], handler)
+    lines = [r for r in caplog.records if "read again" in r.getMessage()]
+    assert [r.getMessage() for r in lines] == [
+        "ccpulse worker: p.cc.calls-0: fetched from offset 5, the next to apply is 2: "
+        "read again from there",
+        "ccpulse worker: p.cc.calls-1: fetched from offset 7, the next to apply is 2: "
+        "read again from there"]
+    collapse = CollapseRepeats()
+    assert all(collapse.filter(r) for r in lines)

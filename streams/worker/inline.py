@@ -303,6 +303,9 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
         try:
             await consumer.seek(tp, offset)
         except Exception as exc:  # not assigned any more: the next assignment seeks again
+            # the read offset the seek would have set: the next to read, whatever the loop
+            # set before (a refused chunk's batch's last offset read)
+            read_offset[tp] = offset if offset else None
             log.info("ccpulse worker: %s-%d: no seek back to %d (%r): the next assignment "
                      "reads from the group's commit", tp.topic, tp.partition, offset, exc)
 

@@ -420,3 +420,56 @@ def test_every_partitions_hole_read_again_is_logged(caplog):
         "read again from there"]
     collapse = CollapseRepeats()
     assert all(collapse.filter(r) for r in lines)
+
+
+class Log(FakeConsumer):
+    """A partition's log 0..``end``-1 fetched ``size`` records at a time from a position that
+    only fetches and seeks that succeed move (as aiokafka's); the first ``fail_seeks`` seeks
+    raise as aiokafka's does for a partition not assigned, moving nothing."""
+
+    def __init__(self, app: FakeApp, end: int, position: int, size: int,
+                 fail_seeks: int = 0) -> None:
+        super().__init__(app, [])
+        self.end, self.position, self.size, self.fail_seeks = end, position, size, fail_seeks
+        self.rounds = 0
+
+    async def _wait_next_records(self, timeout: float) -> tuple[Any, Any]:
+        self.rounds += 1
+        if self.position >= self.end or self.rounds > 20:
+            self._stopped.on = True
+            return {}, set()
+        batch = [record(CALLS, o)
+                 for o in range(self.position, min(self.end, self.position + self.size))]
+        self.position = batch[-1].offset + 1
+        return {CALLS: batch}, {CALLS}
+
+    async def seek(self, tp: TP, offset: int) -> None:
+        if self.fail_seeks:
+            self.fail_seeks -= 1
+            raise RuntimeError("No current assignment for partition")
+        self.position = offset
+        await super().seek(tp, offset)
+
+
+def test_a_refused_chunk_whose_seek_back_fails_is_read_again_from_its_first_offset():
+    """Commit 26 (read offset 26, the next to read). The chunk 26-27 is refused outside a
+    rebalance and the seek back to 26 fails: the read offset is what the seek would have set
+    (26), not the batch's last offset read (27), so the hole before the next fetch (28) is
+    read again from 26 (a reviewer's case: 26 was never applied, and Faust's commit would
+    have passed it)."""
+    applied: list[int] = []
+    refusals = [False]
+
+    async def handler(tp: TP, records: list[Any]) -> None:
+        applied.extend(r.offset for r in records)
+
+    async def prepare(tp: TP) -> bool:
+        return refusals.pop() if refusals else True
+
+    app = FakeApp()
+    consumer = app.consumer = Log(app, end=30, position=26, size=2, fail_seeks=1)
+    consumer._committed_offset[CALLS] = consumer._read_offset[CALLS] = 26
+    install_inline_drain(app, lambda topic: topic == CALLS.topic, handler, prepare=prepare)
+    asyncio.run(consumer._drain_messages(SimpleNamespace(_stopped=Flag())))
+    assert consumer.gaps == []
+    assert applied == [26, 27, 28, 29]

@@ -24,6 +24,10 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+
+from worker_harness import free_port  # the suite's: never the same port twice in a process
+
 from streams.demo import STATUS_EVERY_S
 from streams.demo_lock import DemoLock
 
@@ -32,23 +36,6 @@ DEMO_TIMEOUT_S = 120.0
 
 pytestmark = pytest.mark.skipif(shutil.which("java") is None,
                                 reason="the demo needs Java (deploy/setup.sh installs it)")
-
-
-#: The ports :func:`free_port` handed out in this process.
-_GIVEN: set[int] = set()
-
-
-def free_port() -> int:
-    """A port nothing listens on now, and not one this process handed out before: a demo's
-    web, broker and controller ports are picked one after the other, and the kernel may hand
-    a port just closed out again (a CI run got the broker's as the controller's too)."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port not in _GIVEN:
-            _GIVEN.add(port)
-            return port
 
 
 def ccpulse_cmd(*args: str) -> list[str]:

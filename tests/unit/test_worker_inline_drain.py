@@ -343,6 +343,30 @@ def test_a_hole_that_comes_back_after_reading_again_is_a_real_gap():
     assert applied == [2, 3, 9, 10]
 
 
+def test_a_real_gap_is_logged_with_its_offsets_and_repeats_collapse_per_topic(caplog):
+    calls_1 = TP(CALLS.topic, 1)
+
+    async def handler(tp: TP, records: list[Any]) -> None:
+        pass
+
+    with caplog.at_level(logging.INFO, logger="ccpulse.worker"):
+        run([{CALLS: [record(CALLS, o) for o in (2, 3)],
+              calls_1: [record(calls_1, o) for o in (0, 1)]},
+             {CALLS: [record(CALLS, o) for o in (9, 10)],
+              calls_1: [record(calls_1, o) for o in (4, 5)]},
+             {CALLS: [record(CALLS, o) for o in (9, 10)],
+              calls_1: [record(calls_1, o) for o in (4, 5)]},
+             {CALLS: [record(CALLS, 11)], calls_1: [record(calls_1, 6)]}], handler)
+    lines = [r for r in caplog.records if "absent" in r.getMessage()]
+    assert [r.getMessage() for r in lines] == [
+        "p.cc.calls-0: offsets 4 to 8 are absent when read again: passed as a gap "
+        "(compacted records or transaction markers)",
+        "p.cc.calls-1: offsets 2 to 3 are absent when read again: passed as a gap "
+        "(compacted records or transaction markers)"]
+    collapse = CollapseRepeats()
+    assert [collapse.filter(r) for r in lines] == [True, False]
+
+
 def test_a_hole_in_a_topic_faust_reads_itself_is_left_to_faust():
     consumer = run([{CHANGELOG: [record(CHANGELOG, o) for o in (2, 3)]},
                     {CHANGELOG: [record(CHANGELOG, o) for o in (9, 10)]}],

@@ -23,10 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-
-from worker_harness import free_port  # the suite's: never the same port twice in a process
+from ports import free_port  # the suites' one: never the same port twice in a process
 
 from streams.demo import STATUS_EVERY_S
 from streams.demo_lock import DemoLock

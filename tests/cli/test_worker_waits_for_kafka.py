@@ -3,25 +3,14 @@ the broker (it used to be silent for the 30 s it retried)."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
+from ports import free_port
 
 from streams.cli import main
 from streams.settings import ENV_OVERRIDES
 from streams.worker import main as worker_main
-
-
-def closed_port() -> int:
-    """A port nothing listens on (bound, then closed: refused until someone takes it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def free_port() -> int:
-    return closed_port()
 
 
 def test_a_worker_without_kafka_says_it_waits_then_names_the_broker_in_one_line(
@@ -29,7 +18,7 @@ def test_a_worker_without_kafka_says_it_waits_then_names_the_broker_in_one_line(
         capfd: pytest.CaptureFixture[str]) -> None:
     for var in (*ENV_OVERRIDES, "CCPULSE_CONFIG"):
         monkeypatch.delenv(var, raising=False)
-    broker = f"127.0.0.1:{closed_port()}"
+    broker = f"127.0.0.1:{free_port()}"  # nothing listens there
     monkeypatch.setenv("CCPULSE_BROKER", broker)
     monkeypatch.setenv("CCPULSE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CCPULSE_WEB_PORT", str(free_port()))

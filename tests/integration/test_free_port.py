@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 
-from worker_harness import _LOWEST_PORT, _ephemeral_range, free_port
+from ports import _LOWEST_PORT, _ephemeral_range, free_port
 
 
 def test_a_free_port_is_below_the_ephemeral_range_and_can_be_bound():

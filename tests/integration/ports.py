@@ -1,5 +1,6 @@
 """Free TCP ports for the tests' servers (workers, brokers, Prometheus, Alertmanager, the
-demo), one helper for every suite: ``tests/conftest.py`` puts this directory on ``sys.path``."""
+demo), one helper for every suite (``tests/conftest.py`` puts this directory on ``sys.path``; the
+benches import it with the harness)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,85 @@
+"""A producer that writes in Kafka transactions (exactly-once connectors, Kafka Streams apps)
+leaves a commit marker after each transaction: an offset in every partition it wrote that
+holds no event. A fetch that begins past one looks like a hole left by a rebalance, which the
+worker reads again (streams.worker.inline); the same hole coming back is a real gap, passed
+and logged. Through the real broker: every event applied, the values equal the replay, and the
+gap logged with its offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from broker_security import security_for
+from worker_harness import Worker, family_total, free_port, wait_equals_replay, wait_for
+
+from streams.publish import route_event
+from streams.simulate.generator import generate
+from streams.simulate.model import IntradayProfile
+from streams.simulate.scenarios import contact_centre
+
+MINUTES = 20
+TRANSACTIONS = 3
+GAP_LINE = "absent when read again: passed as a gap (compacted records or transaction markers)"
+
+
+def recent_events() -> list[dict]:
+    """Every family of events over the last :data:`MINUTES` minutes (today's windows)."""
+    end_ms = time.time_ns() // 1_000_000
+    daytime = replace(contact_centre(), profile=IntradayProfile(((0.0, 1.0),)))
+    return list(generate(daytime, seed=23, start_ms=end_ms - MINUTES * 60_000,
+                         duration_ms=MINUTES * 60_000))
+
+
+async def send_in_a_transaction(bootstrap: str, prefix: str, events: list[dict],
+                                transactional_id: str) -> None:
+    """``events``, routed as ``ccpulse produce`` routes them, in one committed transaction."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=transactional_id,
+                                enable_idempotence=True,
+                                **security_for(bootstrap).aiokafka_kwargs())
+    await producer.start()
+    try:
+        async with producer.transaction():
+            for event in events:
+                route = route_event(event, prefix)
+                await producer.send(route.topic, route.value, key=route.key)
+    finally:
+        await producer.stop()
+
+
+def test_a_transactional_producers_commit_markers_lose_no_event_and_are_logged_as_gaps(
+        kafka_bootstrap: str, unique_name: str, tmp_path: Path) -> None:
+    events = recent_events()
+    assert len(events) > 1_000
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    prefix = unique_name + "."
+    worker = Worker(kafka_bootstrap, unique_name, prefix, tmp_path / "worker", free_port())
+    worker.env["CCPULSE_LOG_LEVEL"] = "info"  # the fetch loop's lines are info lines
+    size = -(-len(events) // TRANSACTIONS)
+    try:
+        worker.start()
+        for n in range(TRANSACTIONS):
+            part = events[n * size:(n + 1) * size]
+            asyncio.run(send_in_a_transaction(kafka_bootstrap, prefix, part, unique_name))
+            # every event so far read before the next transaction: its records then begin
+            # one past the marker, where the worker's next fetch begins
+            sent = min(len(events), (n + 1) * size)
+            wait_for(lambda sent=sent: family_total(worker, "cc_events_total")
+                     + family_total(worker, "cc_events_duplicate_total") >= sent,
+                     f"the worker to read the {sent:,} events of {n + 1} transactions", worker)
+        wait_equals_replay(worker, path)
+        assert family_total(worker, "cc_events_total") == len(events)
+        assert family_total(worker, "cc_events_invalid_total") == 0
+        log = worker.log_path.read_text(errors="replace")
+        gaps = [line for line in log.splitlines() if GAP_LINE in line]
+        assert gaps, f"no gap logged for the commit markers:\n{worker.log_tail()}"
+        # one marker an offset: the first of each topic in full (repeats collapse)
+        assert all(" offset " in line and " is absent" in line for line in gaps), gaps
+    finally:
+        worker.stop()

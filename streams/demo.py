@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import faulthandler
 import glob
+import http.client
 import io
 import os
 import shutil
@@ -110,7 +111,9 @@ def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, b""
-    except OSError:
+    except (OSError, http.client.HTTPException):
+        # not up, or gone while answering: a worker killed mid-response cuts its chunked
+        # /metrics short (IncompleteRead), which is no answer either, not the demo's failure
         return 0, b""
 
 

@@ -11,6 +11,7 @@ standard error.
 
 from __future__ import annotations
 
+import http.client
 import ssl
 import sys
 import urllib.error
@@ -46,6 +47,8 @@ def main() -> int:
         print(f"unhealthy: {url} answered {exc.code}", file=sys.stderr)
     except (CcpulseError, OSError) as exc:
         print(f"unhealthy: {exc}", file=sys.stderr)
+    except http.client.HTTPException as exc:  # no HTTP status line: repr keeps it one line
+        print(f"unhealthy: {url} answered {exc!r}", file=sys.stderr)
     return 1
 
 

@@ -29,6 +29,7 @@ their data under the directory given, and log to a file there (``log_tail()`` fo
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
 import os
@@ -100,7 +101,7 @@ def _http(url: str, *, data: bytes | None = None) -> tuple[int, bytes]:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
-    except OSError:
+    except (OSError, http.client.HTTPException):  # not up, or gone mid-answer
         return 0, b""
 
 

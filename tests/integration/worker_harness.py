@@ -6,6 +6,7 @@ id, topic prefix, web port and data directory, so tests never share state.
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
 import ssl
@@ -144,7 +145,7 @@ class Worker:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode(errors="replace")
-        except OSError:
+        except (OSError, http.client.HTTPException):  # not up, or gone mid-answer
             return 0, ""
 
     def metrics(self) -> dict[Sample, float]:
@@ -182,7 +183,7 @@ def get_json(url: str) -> tuple[int, dict[str, Any]]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
-    except OSError:
+    except (OSError, http.client.HTTPException):  # not up, or gone mid-answer
         return 0, {}
 
 

@@ -359,9 +359,9 @@ def test_a_real_gap_is_logged_with_its_offsets_and_repeats_collapse_per_topic(ca
              {CALLS: [record(CALLS, 11)], calls_1: [record(calls_1, 6)]}], handler)
     lines = [r for r in caplog.records if "absent" in r.getMessage()]
     assert [r.getMessage() for r in lines] == [
-        "p.cc.calls-0: offsets 4 to 8 are absent when read again: passed as a gap "
+        "p.cc.calls-0: offsets 4 to 8 are absent when read again: passed over "
         "(compacted records or transaction markers)",
-        "p.cc.calls-1: offsets 2 to 3 are absent when read again: passed as a gap "
+        "p.cc.calls-1: offsets 2 to 3 are absent when read again: passed over "
         "(compacted records or transaction markers)"]
     collapse = CollapseRepeats()
     assert [collapse.filter(r) for r in lines] == [True, False]

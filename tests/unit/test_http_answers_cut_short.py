@@ -1,0 +1,97 @@
+"""A server that goes away in the middle of its answer (a worker killed while it sends its
+chunked ``/metrics``, Prometheus restarted mid-query) is "not reachable" to every HTTP client
+of ccpulse, never an unhandled ``http.client`` error: the demo ended itself on an
+``IncompleteRead`` when its worker was killed during the catch-up (a CI run, 2026-12-05)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from ports import free_port
+
+from streams.demo import _get
+from streams.errors import CcpulseError
+from streams.report_sources import http_fetch
+from streams.staffing_cli import fetch_live
+
+#: Answers that end before they are whole: a body shorter than its length, a chunk cut off,
+#: a status line that is no HTTP.
+CUT_SHORT = {
+    "body shorter than its length": b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{\"a\": ",
+    "chunk cut off": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n# HELP cc_",
+    "no status line": b"\x00\x01garbage\r\n\r\n",
+}
+
+
+@contextmanager
+def cut_short(answer: bytes) -> Iterator[str]:
+    """``http://127.0.0.1:PORT`` of a server that reads each request, sends ``answer`` and
+    closes the connection."""
+    port = free_port()
+    server = socket.create_server(("127.0.0.1", port))
+    server.settimeout(0.05)  # accept() wakes up to see ``stop``
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.settimeout(5)
+            with conn:
+                conn.recv(65536)
+                conn.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        server.close()
+
+
+@pytest.mark.parametrize("answer", CUT_SHORT.values(), ids=CUT_SHORT.keys())
+def test_the_demo_takes_an_answer_cut_short_as_no_answer(answer: bytes) -> None:
+    with cut_short(answer) as url:
+        assert _get(url + "/metrics") == (0, b"")
+
+
+@pytest.mark.parametrize("answer", CUT_SHORT.values(), ids=CUT_SHORT.keys())
+def test_the_staffing_command_says_it_cannot_reach_the_worker(answer: bytes) -> None:
+    with cut_short(answer) as url, pytest.raises(CcpulseError) as raised:
+        fetch_live(url, "billing", None, 14)
+    assert str(raised.value).startswith(f"cannot reach a worker at {url} (")
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("answer", CUT_SHORT.values(), ids=CUT_SHORT.keys())
+def test_the_report_says_it_cannot_reach_prometheus(answer: bytes) -> None:
+    with cut_short(answer) as url, pytest.raises(CcpulseError) as raised:
+        http_fetch(url + "/api/v1/query", {"query": "up"})
+    assert str(raised.value).startswith(f"cannot reach Prometheus at {url}/api/v1/query (")
+    assert "\n" not in str(raised.value)
+
+
+def test_an_answer_without_a_status_line_is_unhealthy_in_one_line() -> None:
+    """The health check reads only the status (a 200 cut short after it is healthy)."""
+    with cut_short(CUT_SHORT["no status line"]) as url:
+        port = url.rsplit(":", 1)[1]
+        done = subprocess.run([sys.executable, "-m", "streams.worker.healthcheck"],
+                              env={**os.environ, "CCPULSE_WEB_PORT": port, "CCPULSE_CONFIG": ""},
+                              capture_output=True, timeout=30, check=False)
+    assert done.returncode == 1
+    line = done.stderr.decode()
+    assert line.startswith("unhealthy: ") and line.count("\n") == 1, line
+    assert line.startswith(f"unhealthy: {url}/healthz answered BadStatusLine("), line

@@ -93,11 +93,11 @@ def http_fetch(url: str, form: dict[str, str]) -> dict:
         except ValueError:
             detail = exc.reason
         raise CcpulseError(f"Prometheus at {url} answered {exc.code}: {detail}") from None
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-        # HTTPException: Prometheus went away mid-answer (IncompleteRead, BadStatusLine,
-        # whose text is the raw line received: its repr keeps the message one line)
-        reason = (repr(exc) if isinstance(exc, http.client.HTTPException)
-                  else getattr(exc, "reason", exc))
+    except http.client.HTTPException as exc:  # IncompleteRead, BadStatusLine: repr is one line
+        raise CcpulseError(f"Prometheus at {url} broke off its answer ({exc!r}); try again, "
+                           "or check --prometheus") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
         raise CcpulseError(f"cannot reach Prometheus at {url} ({reason}); check --prometheus "
                            "(e.g. http://localhost:9090)") from None
 

@@ -145,11 +145,11 @@ def fetch_live(base: str, queue: str, channel: str | None, agents: int) -> dict[
         raise CcpulseError(f"the worker at {base} answered HTTP {exc.code} for /staffing.json; "
                            f"check --url (a worker behind a password needs it in the URL), "
                            f"{offline}") from None
-    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
-        # HTTPException: the worker went away mid-answer (IncompleteRead, BadStatusLine,
-        # whose text is the raw line received: its repr keeps the message one line)
-        reason = (repr(exc) if isinstance(exc, http.client.HTTPException)
-                  else getattr(exc, "reason", exc))
+    except http.client.HTTPException as exc:  # IncompleteRead, BadStatusLine: repr is one line
+        raise CcpulseError(f"the worker at {base} broke off its answer ({exc!r}); try again, "
+                           f"{offline}") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
         raise CcpulseError(f"cannot reach a worker at {base} ({reason}); start one with "
                            f"`ccpulse worker` or point --url at it, {offline}") from None
     entries = doc.get("queues", [])

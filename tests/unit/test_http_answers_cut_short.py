@@ -1,6 +1,6 @@
 """A server that goes away in the middle of its answer (a worker killed while it sends its
-chunked ``/metrics``, Prometheus restarted mid-query) is "not reachable" to every HTTP client
-of ccpulse, never an unhandled ``http.client`` error: the demo ended itself on an
+chunked ``/metrics``, Prometheus restarted mid-query) is a one-line error, or no answer, to
+every HTTP client of ccpulse, never an unhandled ``http.client`` error: the demo ended itself on an
 ``IncompleteRead`` when its worker was killed during the catch-up (a CI run, 2026-12-05)."""
 
 from __future__ import annotations
@@ -69,18 +69,21 @@ def test_the_demo_takes_an_answer_cut_short_as_no_answer(answer: bytes) -> None:
 
 
 @pytest.mark.parametrize("answer", CUT_SHORT.values(), ids=CUT_SHORT.keys())
-def test_the_staffing_command_says_it_cannot_reach_the_worker(answer: bytes) -> None:
+def test_the_staffing_command_says_the_worker_broke_off_its_answer(answer: bytes) -> None:
     with cut_short(answer) as url, pytest.raises(CcpulseError) as raised:
         fetch_live(url, "billing", None, 14)
-    assert str(raised.value).startswith(f"cannot reach a worker at {url} (")
+    assert str(raised.value).startswith(f"the worker at {url} broke off its answer (")
+    assert str(raised.value).endswith("; try again, or give both --rate and --aht to compute "
+                                      "without a worker")
     assert "\n" not in str(raised.value)
 
 
 @pytest.mark.parametrize("answer", CUT_SHORT.values(), ids=CUT_SHORT.keys())
-def test_the_report_says_it_cannot_reach_prometheus(answer: bytes) -> None:
+def test_the_report_says_prometheus_broke_off_its_answer(answer: bytes) -> None:
     with cut_short(answer) as url, pytest.raises(CcpulseError) as raised:
         http_fetch(url + "/api/v1/query", {"query": "up"})
-    assert str(raised.value).startswith(f"cannot reach Prometheus at {url}/api/v1/query (")
+    assert str(raised.value).startswith(
+        f"Prometheus at {url}/api/v1/query broke off its answer (")
     assert "\n" not in str(raised.value)
 
 

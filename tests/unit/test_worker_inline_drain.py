@@ -343,7 +343,10 @@ def test_a_hole_that_comes_back_after_reading_again_is_a_real_gap():
     assert applied == [2, 3, 9, 10]
 
 
-def test_a_real_gap_is_logged_with_its_offsets_and_repeats_collapse_per_topic(caplog):
+def test_every_partitions_real_gap_is_logged_with_its_offsets(caplog):
+    """A hole still absent when read again is passed over; each partition's line names its
+    offsets and is one of ccpulse's own, which the log filter never collapses: a held-back
+    repeat would look like a hole read again and found."""
     calls_1 = TP(CALLS.topic, 1)
 
     async def handler(tp: TP, records: list[Any]) -> None:
@@ -359,12 +362,12 @@ def test_a_real_gap_is_logged_with_its_offsets_and_repeats_collapse_per_topic(ca
              {CALLS: [record(CALLS, 11)], calls_1: [record(calls_1, 6)]}], handler)
     lines = [r for r in caplog.records if "absent" in r.getMessage()]
     assert [r.getMessage() for r in lines] == [
-        "p.cc.calls-0: offsets 4 to 8 are absent when read again: passed over "
-        "(compacted records or transaction markers)",
-        "p.cc.calls-1: offsets 2 to 3 are absent when read again: passed over "
-        "(compacted records or transaction markers)"]
+        "ccpulse worker: p.cc.calls-0: offsets 4 to 8 are absent when read again: passed "
+        "over (transaction markers, compacted or deleted records)",
+        "ccpulse worker: p.cc.calls-1: offsets 2 to 3 are absent when read again: passed "
+        "over (transaction markers, compacted or deleted records)"]
     collapse = CollapseRepeats()
-    assert [collapse.filter(r) for r in lines] == [True, False]
+    assert [collapse.filter(r) for r in lines] == [True, True]
 
 
 def test_a_hole_in_a_topic_faust_reads_itself_is_left_to_faust():

@@ -42,6 +42,7 @@ from streams.worker.checkpoint import flush_before_commit
 from streams.worker.deadletter import DeadLetters, Letter, LetterProducer
 from streams.worker.health import BrokerProbe, HealthState, Verdict, check_broker
 from streams.worker.inline import Record, install_inline_drain
+from streams.worker.isolation import read_committed
 from streams.worker.membership import remember_member
 from streams.worker.restore import restore_batch
 from streams.worker.snapshots import Snapshots
@@ -216,6 +217,7 @@ class Pipeline:
                              restore=partial(restore_batch, self.app,
                                              before=self.state.journal_write),
                              prepare=self._engine_built)
+        read_committed(self.app)  # a transaction a source aborts is never counted
         self._add_engine_builder()
         self.health = HealthState(config.health, time.monotonic())
         self.probe = BrokerProbe(bootstrap_servers(d.broker), self._probe_timeout_s(),

@@ -212,16 +212,18 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                         continue
                     if sought_back.pop(tp, None) == (start, first):
                         # the same hole after the seek back: offsets the broker does not
-                        # have (compacted, transaction markers, deleted by retention), passed
-                        # over (recorded as a gap below, except at a read offset of None,
-                        # where Faust records none either). One of ccpulse's own lines, like
-                        # the read-again line before it: never collapsed, so each partition's
-                        # hole is named. A hole inside a batch is not read again nor logged:
-                        # the broker skipped it within one response.
+                        # give (compacted, transaction markers, aborted transactions, deleted
+                        # by retention), passed over (recorded as a gap below, except at a
+                        # read offset of None, where Faust records none either). One of
+                        # ccpulse's own lines, like the read-again line before it: never
+                        # collapsed, so each partition's hole is named. A hole inside a batch
+                        # is not read again nor logged: the broker skipped it within one
+                        # response.
                         absent = (f"offset {start} is" if first - start == 1
                                   else f"offsets {start} to {first - 1} are")
                         log.info("ccpulse worker: %s-%d: %s absent when read again: passed "
-                                 "over (transaction markers, compacted or deleted records)",
+                                 "over (transaction markers, aborted transactions, compacted "
+                                 "or deleted records)",
                                  tp.topic, tp.partition, absent)
                     if (first is not None and (last is None or first >= last)
                             and offsets == list(range(first, first + len(offsets)))):

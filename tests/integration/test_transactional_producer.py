@@ -26,38 +26,49 @@ from streams.simulate.scenarios import contact_centre
 
 MINUTES = 20
 TRANSACTIONS = 3
-GAP_LINE = "absent when read again: passed over (transaction markers, compacted or deleted records)"
-GAP = re.compile(r"\] ccpulse worker: (?P<where>\S+-\d+): offset (?P<offset>\d+) is absent when "
-                 r"read again")
+GAP_LINE = ("absent when read again: passed over (transaction markers, aborted transactions, "
+            "compacted or deleted records)")
+GAP = re.compile(r"\] ccpulse worker: (?P<where>\S+-\d+): (?:offset (?P<offset>\d+) is|offsets "
+                 r"(?P<start>\d+) to (?P<end>\d+) are) absent when read again")
 
 
-def recent_events() -> list[dict]:
+def recent_events(seed: int = 23) -> list[dict]:
     """Every family of events over the last :data:`MINUTES` minutes (today's windows)."""
     end_ms = time.time_ns() // 1_000_000
     daytime = replace(contact_centre(), profile=IntradayProfile(((0.0, 1.0),)))
-    return list(generate(daytime, seed=23, start_ms=end_ms - MINUTES * 60_000,
+    return list(generate(daytime, seed=seed, start_ms=end_ms - MINUTES * 60_000,
                          duration_ms=MINUTES * 60_000))
 
 
 async def send_in_a_transaction(bootstrap: str, prefix: str, events: list[dict],
-                                transactional_id: str) -> None:
-    """``events``, routed as ``ccpulse produce`` routes them, in one committed transaction."""
+                                transactional_id: str, *, abort: bool = False) -> None:
+    """``events``, routed as ``ccpulse produce`` routes them, in one transaction, committed
+    (or aborted, ``abort``: its records stay in the log, marked aborted)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=transactional_id,
                                 enable_idempotence=True,
                                 **security_for(bootstrap).aiokafka_kwargs())
     await producer.start()
     try:
-        async with producer.transaction():
-            for event in events:
-                route = route_event(event, prefix)
-                await producer.send(route.topic, route.value, key=route.key)
+        await producer.begin_transaction()
+        for event in events:
+            route = route_event(event, prefix)
+            await producer.send(route.topic, route.value, key=route.key)
+        await producer.flush()  # every record in the log before the transaction ends
+        if abort:
+            await producer.abort_transaction()
+        else:
+            await producer.commit_transaction()
     finally:
         await producer.stop()
 
 
-def test_a_transactional_producers_commit_markers_lose_no_event_and_are_logged_as_gaps(
+def test_a_transactional_producers_commit_markers_lose_no_event_and_its_aborts_count_none(
         kafka_bootstrap: str, unique_name: str, tmp_path: Path) -> None:
     events = recent_events()
+    # other calls and chats over the same minutes: counted, they would change the windows and
+    # totals the replay of the committed events gives
+    aborted = [e for e in recent_events(seed=41) if e["type"].startswith(("call.", "chat."))]
+    assert len(aborted) > 100
     assert len(events) > 1_000
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
@@ -70,6 +81,9 @@ def test_a_transactional_producers_commit_markers_lose_no_event_and_are_logged_a
         for n in range(TRANSACTIONS):
             part = events[n * size:(n + 1) * size]
             asyncio.run(send_in_a_transaction(kafka_bootstrap, prefix, part, unique_name))
+            if n == 0:  # between two committed ones, a transaction the producer aborts
+                asyncio.run(send_in_a_transaction(kafka_bootstrap, prefix, aborted,
+                                                  unique_name, abort=True))
             # every event so far read before the next transaction: its records then begin
             # one past the marker, where the worker's next fetch begins
             sent = min(len(events), (n + 1) * size)
@@ -89,9 +103,11 @@ def test_a_transactional_producers_commit_markers_lose_no_event_and_are_logged_a
         for line in gaps:
             found = GAP.search(line)
             assert found, line
-            where, offset = found["where"], int(found["offset"])
-            read_again = (f"ccpulse worker: {where}: fetched from offset {offset + 1}, the next "
-                          f"to apply is {offset}: read again from there")
+            where = found["where"]
+            start = int(found["offset"] or found["start"])  # a range: the aborted records
+            end = int(found["offset"] or found["end"])
+            read_again = (f"ccpulse worker: {where}: fetched from offset {end + 1}, the next "
+                          f"to apply is {start}: read again from there")
             assert read_again in log[:log.index(line)], (line, worker.log_tail())
     finally:
         worker.stop()

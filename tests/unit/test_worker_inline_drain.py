@@ -363,9 +363,9 @@ def test_every_partitions_real_gap_is_logged_with_its_offsets(caplog):
     lines = [r for r in caplog.records if "absent" in r.getMessage()]
     assert [r.getMessage() for r in lines] == [
         "ccpulse worker: p.cc.calls-0: offsets 4 to 8 are absent when read again: passed "
-        "over (transaction markers, compacted or deleted records)",
+        "over (transaction markers, aborted transactions, compacted or deleted records)",
         "ccpulse worker: p.cc.calls-1: offsets 2 to 3 are absent when read again: passed "
-        "over (transaction markers, compacted or deleted records)"]
+        "over (transaction markers, aborted transactions, compacted or deleted records)"]
     collapse = CollapseRepeats()
     assert [collapse.filter(r) for r in lines] == [True, True]
 

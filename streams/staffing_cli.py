@@ -36,7 +36,14 @@ _PER_SECOND = {None: 1.0, "s": 1.0, "sec": 1.0, "min": 1 / 60, "h": 1 / 3600, "h
 TIMEOUT_SECONDS = 5.0
 
 
-def parse_rate(text: str) -> float:
+class Rate(float):
+    """An arrival rate in contacts per second, remembering whether it was given with a unit
+    (``unit`` is ``None`` for a bare number, which is read per second)."""
+
+    unit: str | None = None
+
+
+def parse_rate(text: str) -> Rate:
     """``--rate``: arrivals per second, or with a unit: ``0.0556``, ``0.0556/s``, ``3.3/min``,
     ``200/h``."""
     match = _RATE.match(text)
@@ -44,7 +51,23 @@ def parse_rate(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"a rate is a number of contacts per second, or per minute or hour with /min or "
             f"/h (e.g. 200/h), got {text!r}")
-    return float(match.group(1)) * _PER_SECOND[match.group(2)]
+    rate = Rate(float(match.group(1)) * _PER_SECOND[match.group(2)])
+    rate.unit = match.group(2)
+    return rate
+
+
+def bare_rate_note(rate: float, aht_seconds: float, agents: int) -> str | None:
+    """A one-line note when ``--rate`` was a bare number (read per second) and the load it
+    makes is more than the most agents in the table can carry (every row at 0 %): most
+    contact-centre rates are per hour, and ``--rate 60`` meant 60 a second. None otherwise."""
+    if not isinstance(rate, Rate) or rate.unit is not None:
+        return None
+    erlangs = rate * aht_seconds
+    if erlangs <= agents + 3:  # the table's largest agent count
+        return None
+    return (f"note: --rate {rate:g} is read as contacts a second ({rate * 3600:,.0f}/h, "
+            f"{erlangs:,.1f} erlangs for {max(agents - 2, 1)}–{agents + 3} agents); for "
+            f"contacts an hour write --rate {rate:g}/h")
 
 
 def positive_seconds(text: str) -> float:
@@ -91,7 +114,8 @@ def add_staffing_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--aht", type=positive_seconds, metavar="S",
                    help="average handle time in seconds")
     p.add_argument("--rate", type=parse_rate, metavar="R",
-                   help="arrival rate: contacts per second, or 200/h, 3.3/min")
+                   help="arrival rate: contacts per second (a bare number), or with a unit: "
+                        "200/h, 3.3/min")
     p.add_argument("--patience", type=positive_seconds, metavar="S",
                    help="callers' mean patience in seconds, for Erlang A (live: the worker's "
                         "estimate)")
@@ -206,6 +230,10 @@ def run_staffing(args: argparse.Namespace, out: TextIO | None = None) -> int:
         out.write(json.dumps(doc, indent=2) + "\n")
     else:
         out.write(render_table(doc))
+    note = bare_rate_note(args.rate, aht, args.agents) if args.rate is not None else None
+    if note is not None:  # after the table, where it is read; stderr keeps --json clean
+        out.flush()
+        print(note, file=sys.stderr)
     return 0
 
 

@@ -56,7 +56,9 @@ async function load() {
     const main = document.getElementById("queues");
     main.replaceChildren(...data.queues.map(queueSection));
     if (!data.queues.length) main.append(el("p", {}, "No contacts yet."));
-    status.textContent = "as of " + new Date(data.generated_at * 1000).toLocaleTimeString();
+    // UTC, named: the browser's own zone and 12-hour clock would say a time nobody else reads
+    status.textContent = "as of " + new Date(data.generated_at * 1000).toISOString().slice(11, 19)
+      + " UTC";
   } catch (e) {
     status.textContent = "cannot reach the worker (" + (e.message || e) + ")";
   }

@@ -72,6 +72,21 @@ class TestFromGivenNumbers:
     def test_rate_units(self, text, per_second):
         assert parse_rate(text) == pytest.approx(per_second)
 
+    def test_a_bare_rate_that_swamps_every_row_says_it_was_read_per_second(self, capsys):
+        # a user's `--rate 60` for 60 calls an hour: 10,800 erlangs for 6 agents
+        code, out, err = run(capsys, "--queue", "billing", "--agents", "6", "--rate", "60",
+                             "--aht", "180", "--json")
+        assert code == 0 and json.loads(out)["traffic_erlangs"] == pytest.approx(10_800)
+        assert err == ("note: --rate 60 is read as contacts a second (216,000/h, 10,800.0 "
+                       "erlangs for 4–9 agents); for contacts an hour write --rate 60/h\n")
+
+    @pytest.mark.parametrize("rate", ["60/h", "0.0556", "60/s"],
+                             ids=["with-a-unit", "bare-and-plausible", "per-second-said"])
+    def test_no_note_for_a_rate_with_a_unit_or_one_the_agents_can_carry(self, capsys, rate):
+        code, _, err = run(capsys, "--queue", "billing", "--agents", "14", "--rate", rate,
+                           "--aht", "180")
+        assert (code, err) == (0, "")
+
     def test_a_bad_rate_is_a_one_line_usage_error(self, capsys):
         with pytest.raises(SystemExit) as done:
             main(["staffing", "--queue", "q", "--agents", "3", "--rate", "fast", "--aht", "9"])

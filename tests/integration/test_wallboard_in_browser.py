@@ -5,6 +5,7 @@ carries on after the worker restarts."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -163,6 +164,19 @@ def test_wallboard_shows_metrics_values_coloured_by_target_at_three_sizes(
                 shot = screenshot(sized, f"wallboard-{width}x{height}.png", tmp_path)
                 assert shot.stat().st_size > 20_000
                 sized.close()
+
+            # the what-if staffing page: its tables, and its time in UTC, named (a browser's
+            # own zone and 12-hour clock said "as of 5:15:46 AM" beside the board's UTC)
+            staffing = b.new_page(viewport={"width": 1600, "height": 900})
+            staffing.goto(worker.url + "/staffing")
+            staffing.wait_for_function(
+                "() => document.getElementById('status').textContent.startsWith('as of')",
+                timeout=WAIT_TIMEOUT_S * 1000)
+            assert re.fullmatch(r"as of \d\d:\d\d:\d\d UTC",
+                                staffing.inner_text("#status")), staffing.inner_text("#status")
+            assert staffing.locator("#queues table").count() >= 1
+            screenshot(staffing, "staffing-1600x900.png", tmp_path)
+            staffing.close()
 
             one = open_page(b, f"{worker.url}/wallboard?queue={SURGE}&channel=voice")
             one.wait_for_selector("article.tile")

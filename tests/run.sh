@@ -21,9 +21,10 @@ if [ $# -gt 0 ]; then
   run_pytest "$@"
   exit $?
 fi
-run_pytest -n auto tests/unit
+# --durations: the slowest tests named in every CI log (the suite's budget is 30 minutes)
+run_pytest -n auto --durations=10 tests/unit
 unit=$?
-run_pytest --ignore=tests/unit
+run_pytest --durations=30 --ignore=tests/unit
 rest=$?
 [ $unit -eq 0 ] || echo "the unit tests failed (exit $unit): see their run above"
 [ $rest -eq 0 ] || echo "the cli, integration or fault tests failed (exit $rest): see above"

@@ -505,6 +505,10 @@ def worker_memory_rows(body: dict[str, Any]) -> list[Row]:
     if not readings:
         return [Row("memory", result="not measured (bench/bench_worker_memory.py read no RSS)")]
     last = readings[-1]
+    if last["events"] < 10_000_000:  # the worker stopped or stuck: say so on every row
+        return [Row("memory", result=f"not measured (bench/bench_worker_memory.py ended at "
+                                     f"{last['events']:,} of 10,000,000 events; its log "
+                                     "above says why)")]
     at_2m = next((r for r in readings if r["events"] >= 2_000_000), None)
     out = [Row(f"worker RSS after {last['events']:,} events (through the broker, settled)",
                result=f"{last['rss_mib']:,.0f} MiB")]
@@ -546,6 +550,8 @@ def sub_bench(script: str, what: str,
     try:
         proc.wait(timeout=SUB_BENCH_TIMEOUT_S)
         reader.join(timeout=30.0)
+        if reader.is_alive():  # a grandchild holds its stdout open: what came is all there is
+            log(f"{what}: bench/{script} exited but its output did not end within 30 s")
         out = "".join(lines)
     except subprocess.TimeoutExpired:
         stop_process(proc, grace_s=30.0, first=signal.SIGINT)

@@ -27,7 +27,7 @@ import urllib.parse
 import urllib.request
 from typing import Any, TextIO
 
-from streams.core.staffing import what_if
+from streams.core.staffing import WHAT_IF_ABOVE, WHAT_IF_BELOW, what_if
 from streams.errors import CcpulseError
 from streams.staffing_page import rows_json
 
@@ -63,10 +63,11 @@ def bare_rate_note(rate: float, aht_seconds: float, agents: int) -> str | None:
     if not isinstance(rate, Rate) or rate.unit is not None:
         return None
     erlangs = rate * aht_seconds
-    if erlangs <= agents + 3:  # the table's largest agent count
+    most = agents + WHAT_IF_ABOVE  # the table's largest agent count
+    if erlangs < most:  # at most agents = load, Erlang C's wait is unbounded: every row 0 %
         return None
     return (f"note: --rate {rate:g} is read as contacts a second ({rate * 3600:,.0f}/h, "
-            f"{erlangs:,.1f} erlangs for {max(agents - 2, 1)}–{agents + 3} agents); for "
+            f"{erlangs:,.1f} erlangs for {max(agents - WHAT_IF_BELOW, 1)}–{most} agents); for "
             f"contacts an hour write --rate {rate:g}/h")
 
 

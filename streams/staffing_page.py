@@ -120,5 +120,7 @@ def staffing_model(families: list[Family], config: Config, *, now_s: float,
             policy.threshold_seconds, entry["patience_seconds"]))
         out.append(entry)
     return {"generated_at": now_s,
+            # the floor's zone, as the wallboard shows its clock (the page names it)
+            "timezone": config.wallboard.timezone or config.defaults.timezone,
             "filters": {"queue": sorted(only_queues), "channel": sorted(only_channels)},
             "queues": out}

@@ -47,6 +47,16 @@ function queueSection(q) {
       el("tbody", {}, ...body)));
 }
 
+function timeOfDay(ms, zone) {
+  try {
+    return new Intl.DateTimeFormat("en-GB", {
+      timeZone: zone, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+    }).format(new Date(ms));
+  } catch (e) {
+    return new Date(ms).toISOString().slice(11, 19);
+  }
+}
+
 async function load() {
   const status = document.getElementById("status");
   try {
@@ -56,9 +66,9 @@ async function load() {
     const main = document.getElementById("queues");
     main.replaceChildren(...data.queues.map(queueSection));
     if (!data.queues.length) main.append(el("p", {}, "No contacts yet."));
-    // UTC, named: the browser's own zone and 12-hour clock would say a time nobody else reads
-    status.textContent = "as of " + new Date(data.generated_at * 1000).toISOString().slice(11, 19)
-      + " UTC";
+    // the floor's zone, named, as the wallboard's clock (not the browser's zone and clock)
+    status.textContent = "as of " + timeOfDay(data.generated_at * 1000, data.timezone || "UTC")
+      + " " + (data.timezone || "UTC");
   } catch (e) {
     status.textContent = "cannot reach the worker (" + (e.message || e) + ")";
   }

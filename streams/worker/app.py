@@ -213,10 +213,11 @@ class Pipeline:
         self.base_topics: dict[str, str] = {}
         for topic in SOURCE_TOPICS:
             self._add_agent(topic)
-        install_inline_drain(self.app, self.base_topics.__contains__, self.handle_batch,
-                             restore=partial(restore_batch, self.app,
-                                             before=self.state.journal_write),
-                             prepare=self._engine_built)
+        #: Whether the fetch loop holds records of a partition it has not finished with.
+        self.inline_holds = install_inline_drain(
+            self.app, self.base_topics.__contains__, self.handle_batch,
+            restore=partial(restore_batch, self.app, before=self.state.journal_write),
+            prepare=self._engine_built)
         read_committed(self.app)  # a transaction a source aborts is never counted
         self._add_engine_builder()
         self.health = HealthState(config.health, time.monotonic())
@@ -483,15 +484,36 @@ class Pipeline:
     def next_offsets(self, active: set[TP]) -> dict[TP, int]:
         """The next offset to process of each active partition: after the last message this
         worker processed since the partition was assigned, else the group's committed offset
-        (where consumption resumes)."""
+        (where consumption resumes), and at least where aiokafka has handed over every record
+        before (:meth:`_handed_over_to`)."""
         committed = getattr(self.app.consumer, "_committed_offset", {})  # Faust: tp -> next
         out = {}
         for topic, partition in active:
             tp = faust.types.TP(self.prefix + topic, partition)
             out[(topic, partition)] = max(
                 self.state.last_offsets.get((topic, partition), -1) + 1,
-                committed.get(tp) or 0)
+                committed.get(tp) or 0, self._handed_over_to(tp) or 0)
         return out
+
+    def _handed_over_to(self, tp: Any) -> int | None:
+        """aiokafka's position of ``tp`` when every record before it has been handed to this
+        worker and applied: nothing of ``tp`` waits in aiokafka's fetcher, nor in the fetch
+        loop. Offsets the client skips and never hands over (a transaction's commit marker,
+        an aborted transaction's records) lie before it: a partition ending in them showed
+        them as lag until its next event (for ever on a quiet one, and the worker as not
+        consuming after ``stall_seconds``). None when not known."""
+        if self.inline_holds(tp):
+            return None
+        consumer = getattr(getattr(self.app.consumer, "_thread", None), "_consumer", None)
+        try:  # aiokafka's internals, read from the consumer's thread: a gauge's floor
+            if consumer is None or tp in consumer._fetcher._records:
+                return None
+            state = consumer._subscription.subscription.assignment.state_value(tp)
+        except AttributeError:  # not started, not subscribed, or aiokafka changed
+            return None
+        if state is None or not state.has_valid_position or self.inline_holds(tp):
+            return None
+        return state.position  # type: ignore[no-any-return]
 
     async def check_broker(self) -> None:
         """Ask the broker for the end offsets of the active partitions (lag and progress)."""

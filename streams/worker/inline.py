@@ -115,7 +115,8 @@ RestoreHandler = Callable[[Any, Sequence[Record]], bool]
 def install_inline_drain(app: Any, inline: Callable[[str], bool],
                          handler: BatchHandler, chunk: int = CHUNK,
                          restore: RestoreHandler | None = None,
-                         prepare: Callable[[Any], Awaitable[bool]] | None = None) -> None:
+                         prepare: Callable[[Any], Awaitable[bool]] | None = None
+                         ) -> Callable[[Any], bool]:
     """Replace ``app.consumer``'s fetch loop with one that hands the batches of every topic for
     which ``inline(topic)`` is true to ``handler`` (see :data:`BatchHandler`), and those
     ``restore`` accepts (changelogs being recovered) to ``restore``: Faust's own path then gets
@@ -124,6 +125,9 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
     for the partition's engine to be rebuilt); when it returns False (the partition is not
     the worker's to apply) or a rebalance happened meanwhile, the batch is abandoned,
     unacknowledged.
+
+    Returns ``holds(tp)``: whether the loop has taken records of partition ``tp`` from
+    aiokafka that it has not finished with (applied, handed to Faust, or abandoned).
 
     Raises ``RuntimeError`` at start-up when Faust's consumer lacks an internal this relies on.
     """
@@ -160,6 +164,8 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
         read_here[tp] = (app.consumer_generation_id, offset)
 
     read_offset = consumer._read_offset
+    #: Partitions of the records taken from aiokafka that the loop has not finished with.
+    holding: set[Any] = set()
 
     async def drain(fetcher: Any) -> None:
         consumer_should_stop = consumer._stopped.is_set
@@ -189,7 +195,11 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                 def current(generation: int = generation) -> bool:
                     return consumer.flow_active and app.consumer_generation_id == generation
 
+                holding.update(records)  # each let go once the next is begun, all at the end
+                finished = None
                 for tp, batch in records.items():
+                    holding.discard(finished)
+                    finished = tp
                     if not current():
                         break
                     if not (active is None or tp in active
@@ -256,6 +266,7 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                     else:
                         if not await _deliver(tp, fresh, current):
                             break
+                holding.clear()
                 consumer.diag.unset_flag(CONSUMER_FETCHING)
         except consumer.consumer_stopped_errors:
             if consumer.transport.app.should_stop:
@@ -266,6 +277,7 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                 return
             raise
         finally:
+            holding.clear()
             consumer.diag.unset_flag(CONSUMER_FETCHING)
 
     #: The commit ``broker_commit_every`` started, while it runs (at most one).
@@ -338,3 +350,4 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
         return True
 
     consumer._drain_messages = drain
+    return holding.__contains__

@@ -40,9 +40,10 @@ def read_committed(app: Any) -> None:
 
     def create_read_committed(transport: Any) -> Any:
         consumer = create(transport)
-        if not hasattr(consumer, "_isolation_level"):
+        if not hasattr(consumer, "_isolation_level") or consumer._fetcher is not None:
             raise RuntimeError("aiokafka's consumer changed: the worker cannot set the "
-                               "isolation level (no _isolation_level)")
+                               "isolation level (no _isolation_level, or a fetcher made "
+                               "before start)")
         consumer._isolation_level = ISOLATION_LEVEL
         return consumer
 

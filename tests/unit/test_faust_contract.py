@@ -108,3 +108,10 @@ def test_a_seek_moves_the_read_offset_the_inline_loop_compares_batches_with():
     source = inspect.getsource(Consumer.seek)
     assert "await self._seek(partition, offset)" in source
     assert "self._read_offset[ensure_TP(partition)] = offset" in source
+
+
+def test_aiokafka_gives_the_consumers_isolation_level_to_the_fetcher_it_makes_in_start():
+    # streams/worker/isolation.py sets ``_isolation_level`` on the consumer before start
+    source = inspect.getsource(aiokafka.AIOKafkaConsumer.start)
+    assert "self._fetcher = Fetcher(" in source
+    assert "isolation_level=self._isolation_level" in source

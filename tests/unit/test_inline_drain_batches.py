@@ -132,3 +132,23 @@ def test_a_seek_that_fails_while_the_flow_is_stopped_does_not_stop_the_loop() ->
     assert consumer.seeks == 1
     assert applied == [1]  # the next fetch, after the rebalance
     assert consumer._acked[CALLS] == [1]
+
+
+def test_the_loop_holds_a_partition_from_its_fetch_until_its_batch_is_applied() -> None:
+    """``holds(tp)`` (what the worker's lag floors on: streams.worker.app._handed_over_to) is
+    true while records taken from aiokafka are being applied, in every chunk, and false once
+    the loop is done with them."""
+    seen: list[tuple[int, bool]] = []
+    holds: Any = None
+
+    async def handler(tp: Any, records: list[Any]) -> None:
+        await asyncio.sleep(0)  # a scrape or health check may run between chunks
+        seen.append((records[0].offset, holds(tp)))
+
+    app = FakeApp()
+    consumer = app.consumer = FakeConsumer(app, [{CALLS: [record(CALLS, o) for o in range(4)]},
+                                                 {CALLS: [record(CALLS, 4)]}])
+    holds = install_inline_drain(app, lambda topic: topic == CALLS.topic, handler, chunk=2)
+    asyncio.run(consumer._drain_messages(SimpleNamespace(_stopped=Flag())))
+    assert seen == [(0, True), (2, True), (4, True)]
+    assert not holds(CALLS)

@@ -3,6 +3,8 @@ wallboard's "agents needed now"."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from kpi_helpers import Centre, call, us
 from test_staffing_live import NOW, PATIENCE, centre
 
@@ -35,6 +37,15 @@ class TestStaffingModel:
         assert shown["required_agents"] == {"erlang_c": 2, "erlang_a": 2}
         assert (shown["threshold_seconds"], shown["target_ratio"]) == (20, 0.8)
         assert shown["traffic_erlangs"] == 5 / 1800 * 225.0
+
+    def test_the_time_is_named_in_the_floors_zone_as_the_wallboard_names_it(self):
+        c = centre()
+        assert staffing_model(families(c), c.config, now_s=NOW_S)["timezone"] == "UTC"
+        floor = replace(c.config, wallboard=replace(c.config.wallboard,
+                                                    timezone="Europe/Berlin"))
+        doc = staffing_model(families(c), floor, now_s=NOW_S)
+        assert doc["timezone"] == wallboard_model(families(c), floor, now_s=NOW_S)["timezone"]
+        assert doc["timezone"] == "Europe/Berlin"
 
     def test_the_table_is_centred_on_the_agents_staffed_now(self):
         c = centre()

@@ -92,11 +92,7 @@ def test_a_backfilled_week_answers_queries_as_the_replay_does(tmp_path: Path):
     assert [p.name for p in days] == [f"ccpulse-2026-03-{d:02d}.om" for d in range(2, 10)]
 
     prom = HistoryPrometheus(tmp_path / "prom", free_port())
-    for day in days:
-        done = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", "-q",
-                               str(day), str(prom.work_dir / "data")], capture_output=True,
-                              text=True, timeout=COMMAND_TIMEOUT_S, check=False)
-        assert done.returncode == 0, f"promtool rejects {day.name}:\n{done.stderr}"
+    prom.import_openmetrics(promtool, days, COMMAND_TIMEOUT_S)
     prom.start()
     try:
         for at in INSTANTS:

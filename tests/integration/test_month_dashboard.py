@@ -24,6 +24,8 @@ import json
 import math
 import subprocess
 import sys
+import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
 from prometheus_harness import HistoryPrometheus, require_binary
@@ -67,10 +69,20 @@ REPORT_ROW = {
 CUSTOMERS = {kpi.title for kpi in month.customers()}
 
 
-def run(*args: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "streams.cli", *args], capture_output=True,
-                          text=True, timeout=COMMAND_TIMEOUT_S, check=False)
-    assert done.returncode == 0, f"ccpulse {args[0]} exited {done.returncode}:\n{done.stderr}"
+def run_together(*commands: tuple[str, ...]) -> None:
+    """Run ``ccpulse`` commands at once (a core each) and wait for all; each must exit 0."""
+    with ExitStack() as stack:
+        started = []
+        for args in commands:
+            err = stack.enter_context(tempfile.TemporaryFile())
+            started.append((args, err, subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", *args],
+                stdout=subprocess.DEVNULL, stderr=err)))
+        for args, err, proc in started:
+            proc.wait(timeout=COMMAND_TIMEOUT_S)
+            err.seek(0)
+            assert proc.returncode == 0, \
+                f"ccpulse {args[0]} exited {proc.returncode}:\n{err.read().decode()}"
 
 
 def close(got: float | None, want: float | None) -> bool:
@@ -88,15 +100,12 @@ def test_the_month_dashboard_shows_the_reports_numbers(tmp_path: Path) -> None:
         write_jsonl(timed_events(contact_centre(), seed=20261101,
                                  start_ms=parse_us(START) // 1000,
                                  duration_ms=DAYS * 86_400_000), out)
-    run("report", "--month", "2026-11", "--events", str(archive), "--timezone", "UTC",
-        "--out", str(tmp_path / "report"), "--no-pdf")
-    run("backfill", str(archive), "--out", str(tmp_path / "om"), "--step", "1h")
+    run_together(("report", "--month", "2026-11", "--events", str(archive), "--timezone", "UTC",
+                  "--out", str(tmp_path / "report"), "--no-pdf"),
+                 ("backfill", str(archive), "--out", str(tmp_path / "om"), "--step", "1h"))
     prom = HistoryPrometheus(tmp_path / "prom", free_port())
-    for day in sorted((tmp_path / "om").glob("ccpulse-*.om")):
-        done = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", "-q",
-                               str(day), str(prom.work_dir / "data")], capture_output=True,
-                              text=True, timeout=COMMAND_TIMEOUT_S, check=False)
-        assert done.returncode == 0, f"promtool rejects {day.name}:\n{done.stderr}"
+    prom.import_openmetrics(promtool, sorted((tmp_path / "om").glob("ccpulse-*.om")),
+                            COMMAND_TIMEOUT_S)
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     rows = {scope: {row["kpi"]: row for row in scope_rows}
             for scope, scope_rows in report["scopes"].items()}

@@ -128,11 +128,20 @@ class Worker:
         return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        """Start the worker and wait until its ``/healthz`` answers 200."""
+        self.launch()
+        self.wait_up()
+
+    def launch(self) -> None:
+        """Start the worker's process and return at once (see :meth:`wait_up`)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"],
                                          env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                          preexec_fn=die_with_parent_hook())
+
+    def wait_up(self) -> None:
+        """Wait until the launched worker's ``/healthz`` answers 200."""
         wait_for(lambda: self._get("/healthz")[0] == 200, "worker /healthz to answer 200",
                  self)
 

@@ -27,11 +27,13 @@ from streams.core.metrics import Family
 from streams.core.staffing import STAFFED_STATES
 
 GOOD, WARN, BAD = "good", "warn", "bad"
-#: The static files of the page, served as they are: name -> content type.
+#: The static files of the page, served as they are: name -> content type. ``clock.js`` (the
+#: time of day in the floor's zone) is the staffing page's too.
 ASSETS = {
     "wallboard.html": "text/html; charset=utf-8",
     "wallboard.css": "text/css; charset=utf-8",
     "wallboard.js": "text/javascript; charset=utf-8",
+    "clock.js": "text/javascript; charset=utf-8",
 }
 #: CSAT colours: red below 70 % (the CsatDrop alert's threshold), green from 80 %.
 CSAT_BAD, CSAT_GOOD = 0.7, 0.8

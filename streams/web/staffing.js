@@ -47,16 +47,6 @@ function queueSection(q) {
       el("tbody", {}, ...body)));
 }
 
-function timeOfDay(ms, zone) {
-  try {
-    return new Intl.DateTimeFormat("en-GB", {
-      timeZone: zone, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
-    }).format(new Date(ms));
-  } catch (e) {
-    return new Date(ms).toISOString().slice(11, 19);
-  }
-}
-
 async function load() {
   const status = document.getElementById("status");
   try {

@@ -55,16 +55,6 @@ function ago(seconds) {
   return Math.round(s / 86400) + " days ago";
 }
 
-function timeOfDay(ms, zone) {
-  try {
-    return new Intl.DateTimeFormat("en-GB", {
-      timeZone: zone, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
-    }).format(new Date(ms));
-  } catch (e) {
-    return new Date(ms).toISOString().slice(11, 19);
-  }
-}
-
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {

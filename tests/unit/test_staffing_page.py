@@ -84,10 +84,18 @@ class TestStaffingModel:
 class TestPageFiles:
     def test_the_page_loads_its_script_and_links_back(self):
         html = asset("staffing.html").decode()
-        assert '<script src="staffing.js"></script>' in html
+        assert '<script src="clock.js"></script>\n<script src="staffing.js"></script>' in html
         assert 'href="wallboard"' in html and 'href="staffing.json"' in html
         assert set(ASSETS) == {"staffing.html", "staffing.js"}
         assert b"staffing.json" in asset("staffing.js")
+
+    def test_its_clock_is_the_wallboards_script_served_once(self):
+        from streams.wallboard import ASSETS as WALLBOARD_ASSETS
+        from streams.wallboard import asset as wallboard_asset
+
+        assert "clock.js" in WALLBOARD_ASSETS  # served at /clock.js with the wallboard's files
+        assert b"function timeOfDay(" in wallboard_asset("clock.js")
+        assert b"function timeOfDay(" not in asset("staffing.js")
 
     def test_the_wallboard_links_to_it(self):
         from streams.wallboard import asset as wallboard_asset

@@ -266,6 +266,8 @@ class TestStaticPage:
     def test_every_asset_exists_and_the_page_links_them_relatively(self):
         html = asset("wallboard.html").decode()
         assert 'href="wallboard.css"' in html and 'src="wallboard.js"' in html
+        assert html.index('src="clock.js"') < html.index('src="wallboard.js"')  # timeOfDay first
+        assert "function timeOfDay(" not in asset("wallboard.js").decode()
         for name in ASSETS:
             assert len(asset(name)) > 100, name
 

@@ -16,7 +16,16 @@ from pathlib import Path
 
 import orjson
 from test_worker_restarts_with_local_state import committed_total, produce
-from worker_harness import Worker, free_port, wait_caught_up, wait_equals_replay, wait_for
+from worker_harness import (
+    FRESH_LOAD,
+    Worker,
+    check_fresh,
+    free_port,
+    topics_of,
+    wait_caught_up,
+    wait_equals_replay,
+    wait_for,
+)
 
 from streams.simulate.generator import generate
 from streams.simulate.model import IntradayProfile
@@ -28,19 +37,19 @@ IDLE_FAMILIES = ("ticket", "customer", "marketing")
 
 
 def tickets_and_customers(path: Path, start_ms: int, duration_ms: int, seed: int,
-                          busy: bool = False) -> int:
+                          load: float | None = None) -> list[dict]:
     """The contact-centre scenario's ticket and customer events in ``[start_ms, start_ms +
-    duration_ms)``, written to ``path``; returns how many. ``busy`` flattens the intraday
-    profile to its peak, so every topic has events up to the end (a night's quiet minutes
-    would leave a topic's newest event minutes old)."""
+    duration_ms)``, written to ``path`` and returned. ``load`` flattens the intraday profile
+    to that multiple of the scenario's rates, so every topic has events up to the end (a
+    night's quiet minutes would leave a topic's newest event minutes old)."""
     scenario = contact_centre()
-    if busy:
-        scenario = replace(scenario, profile=IntradayProfile(((0.0, 1.0),)))
+    if load is not None:
+        scenario = replace(scenario, profile=IntradayProfile(((0.0, load),)))
     events = [e for e in generate(scenario, seed=seed, start_ms=start_ms,
                                   duration_ms=duration_ms)
               if e["type"].split(".")[0] in IDLE_FAMILIES]
     path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
-    return len(events)
+    return events
 
 
 def held(worker: Worker) -> dict[str, float]:
@@ -59,16 +68,20 @@ def test_idle_records_go_to_disk_and_every_value_stays_the_replays(
     files = [backlog]
 
     def fresh_traffic(to: Worker, name: str, seed: int) -> None:
-        """Two busy minutes of tickets and customers ending now, sent to a running worker:
-        its live ages (the ticket backlog) then follow the wall clock, as the replay's do. A
+        """Two minutes of tickets and customers ending now, :data:`FRESH_LOAD` times the
+        scenario's peak (a ticket within seconds of the end: :func:`check_fresh`), sent to a
+        running worker: its live ages (the ticket backlog) then follow the wall clock, as the
+        replay's do. A
         feed whose newest events were read a minute or more after they happened is shown as
         behind (docs/decisions.md, live ages), so this is made and sent once the worker has
         read everything sent before (on a loaded machine, a backlog read first took longer
         than that)."""
         wait_caught_up(to, files)
         path = tmp_path / name
-        tickets_and_customers(path, time.time_ns() // 1_000_000 - 120_000, 119_000, seed=seed,
-                              busy=True)
+        now_ms = time.time_ns() // 1_000_000
+        events = tickets_and_customers(path, now_ms - 120_000, 119_000, seed=seed,
+                                       load=FRESH_LOAD)
+        check_fresh(events, topics_of(files), now_ms)
         produce(kafka_bootstrap, prefix, path)
         files.append(path)
 

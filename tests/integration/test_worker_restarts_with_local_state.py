@@ -19,7 +19,10 @@ from pathlib import Path
 import orjson
 from kafka_reads import committed_offsets
 from worker_harness import (
+    FRESH_LOAD,
+    LIVE_AGE_TOPICS,
     Worker,
+    check_fresh,
     cli,
     family_total,
     free_port,
@@ -38,10 +41,18 @@ BACKLOG_MINUTES = 720
 
 
 def simulated(path: Path, minutes: int, seed: int) -> int:
-    """Write ``minutes`` of busy traffic ending now; returns how many events."""
-    start = time.time_ns() // 1_000_000 - minutes * 60_000
-    busy = replace(contact_centre(), profile=IntradayProfile(((0.0, 1.0),)))
-    events = list(generate(busy, seed=seed, start_ms=start, duration_ms=minutes * 60_000))
+    """Write ``minutes`` of busy traffic ending now, its last minute :data:`FRESH_LOAD` times
+    as busy so that every topic with live ages has an event within seconds of the end (else
+    the worker shows that topic as behind, and its live ages differ from the replay's until
+    it reads more: :func:`check_fresh`); returns how many events."""
+    now_ms = time.time_ns() // 1_000_000
+    events: list[dict] = []
+    for load, start_ms, end_ms in ((1.0, now_ms - minutes * 60_000, now_ms - 60_000),
+                                   (FRESH_LOAD, now_ms - 60_000, now_ms)):
+        if end_ms > start_ms:
+            busy = replace(contact_centre(), profile=IntradayProfile(((0.0, load),)))
+            events += generate(busy, seed=seed, start_ms=start_ms, duration_ms=end_ms - start_ms)
+    check_fresh(events, set(LIVE_AGE_TOPICS), now_ms)
     path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
     return len(events)
 

@@ -236,6 +236,42 @@ def wait_equals_replay(worker: Worker, paths: Path | Sequence[Path]) -> None:
         raise AssertionError(f"{exc}\nfirst differences:\n" + "\n".join(last[:20])) from None
 
 
+#: The topics whose live ages (waiting contacts, the oldest wait, the tickets' backlog and
+#: overdue first responses) a worker shows as of each partition's feed time: a topic whose
+#: newest event was read a minute or more after it happened is shown as behind
+#: (docs/decisions.md, "Live ages of a feed that is behind"), unlike the replay at the wall clock.
+LIVE_AGE_TOPICS = frozenset({"cc.calls", "cc.chats", "cc.tickets"})
+#: How recent the newest event of each such topic must be in traffic sent "ending now", when
+#: made: well inside that minute, with time to send and read it.
+FRESH_WITHIN_S = 20.0
+#: The multiplier of a scenario's rates for traffic that must be fresh on every topic: at the
+#: contact-centre scenario's peak rate two minutes held ~12 ticket and customer events, and
+#: the newest ticket event was 78 s old or absent (a test then waited up to two minutes for
+#: a moment when no ticket's age crossed a threshold in the gap); thirty times that gives an
+#: event on each within a second or two of the end.
+FRESH_LOAD = 30.0
+
+
+def check_fresh(events: Sequence[dict[str, Any]], topics: set[str], now_ms: int) -> None:
+    """Fail unless ``events`` (traffic ending ``now_ms``) hold, on each of ``topics`` that has
+    live ages (:data:`LIVE_AGE_TOPICS`), an event within :data:`FRESH_WITHIN_S` of the end:
+    traffic that leaves such a topic behind makes a worker's live ages differ from the
+    replay's for as long as it is behind."""
+    from streams.core.timestamps import parse_us
+    from streams.publish import topic_for_type
+
+    newest: dict[str, int] = {}
+    for event in events:
+        topic = topic_for_type(event["type"])
+        if topic is not None:
+            newest[topic] = max(newest.get(topic, 0), parse_us(event["occurred_at"]) // 1000)
+    stale = {topic: (now_ms - newest[topic]) / 1000 if topic in newest else None
+             for topic in sorted(topics & LIVE_AGE_TOPICS)
+             if topic not in newest or now_ms - newest[topic] > FRESH_WITHIN_S * 1000}
+    assert not stale, (f"fresh traffic leaves topics behind (seconds since their newest event, "
+                       f"None: no event): {stale}; raise its load (FRESH_LOAD)")
+
+
 def topics_of(paths: Path | Sequence[Path]) -> set[str]:
     """The topics (without a prefix) the events in the JSON-lines files ``paths`` go to."""
     from streams.publish import topic_for_type

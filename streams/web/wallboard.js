@@ -9,12 +9,15 @@ const CONTACT_PRIMARY = [
   ["oldest_wait", "Oldest wait", "seconds"],
   ["sl_interval", "SL interval", "percent"],
 ];
+// Six narrow cells: a label may take two lines, and a long word breaks at its soft hyphen
+// (\u00ad) only where its cell is narrower than the word (at 1280x720 "ABANDONED" and
+// "AVAILABLE" ran together).
 const CONTACT_SECONDARY = [
   ["sl_today", "SL today", "percent"],
   ["asa", "ASA", "seconds"],
-  ["abandoned", "Abandoned", "count"],
-  ["agents_available", "Available", "count"],
-  ["agents_on_contact", "On contact", "count"],
+  ["abandoned", "Aban\u00addoned", "count"],
+  ["agents_available", "Avail\u00adable", "count"],
+  ["agents_on_contact", "On con\u00adtact", "count"],
 ];
 const TICKET_METRICS = [
   ["open_tickets", "Open tickets", "count"],

@@ -19,7 +19,7 @@ from wallboard_browser import (
     contrast_violations,
     needs_browser,
     open_page,
-    overflowing_values,
+    overflowing_text,
     screenshot,
     scroll_size,
     tiles,
@@ -160,7 +160,7 @@ def test_wallboard_shows_metrics_values_coloured_by_target_at_three_sizes(
                 sized.wait_for_selector("article.tile")
                 scroll_w, inner_w, scroll_h, inner_h = scroll_size(sized)
                 assert scroll_w <= inner_w and scroll_h <= inner_h, (width, height)
-                assert overflowing_values(sized) == [], (width, height)
+                assert overflowing_text(sized) == [], (width, height)
                 shot = screenshot(sized, f"wallboard-{width}x{height}.png", tmp_path)
                 assert shot.stat().st_size > 20_000
                 sized.close()

@@ -1,6 +1,7 @@
 """The floor wallboard's data: what ``/wallboard.json`` serves and the page draws.
 
-The page itself is static (``streams/web/wallboard.html``, ``.css``, ``.js``); it polls
+The page itself is static (``streams/web/wallboard.html``, ``.css``, ``.js``, and
+``clock.js``, which the staffing page loads too); it polls
 ``/wallboard.json`` every ``[wallboard] refresh_seconds``. :func:`wallboard_model` builds
 that document from the very families ``/metrics`` serves (one snapshot), so a number on the
 screen is a number in Prometheus. It decides the colours too — ``good``, ``warn`` or ``bad``

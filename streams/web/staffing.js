@@ -47,6 +47,10 @@ function queueSection(q) {
       el("tbody", {}, ...body)));
 }
 
+// clock.js (timeOfDay) loads before this script; if it did not, the time is told without it.
+const clockText = typeof timeOfDay === "function" ? timeOfDay
+  : (ms, zone) => new Date(ms).toLocaleTimeString("en-GB", { timeZone: zone, hour12: false });
+
 async function load() {
   const status = document.getElementById("status");
   try {
@@ -57,7 +61,7 @@ async function load() {
     main.replaceChildren(...data.queues.map(queueSection));
     if (!data.queues.length) main.append(el("p", {}, "No contacts yet."));
     // the floor's zone, named, as the wallboard's clock (not the browser's zone and clock)
-    status.textContent = "as of " + timeOfDay(data.generated_at * 1000, data.timezone || "UTC")
+    status.textContent = "as of " + clockText(data.generated_at * 1000, data.timezone || "UTC")
       + " " + (data.timezone || "UTC");
   } catch (e) {
     status.textContent = "cannot reach the worker (" + (e.message || e) + ")";

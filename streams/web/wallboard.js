@@ -26,6 +26,12 @@ const TICKET_METRICS = [
   ["csat_today", "CSAT today", "percent"],
 ];
 
+// clock.js (timeOfDay) loads before this script; if it did not (the worker restarting between
+// the two requests), the page tells the time without it meanwhile and loads itself again.
+const clockText = typeof timeOfDay === "function" ? timeOfDay
+  : (ms, zone) => new Date(ms).toLocaleTimeString("en-GB", { timeZone: zone, hour12: false });
+if (typeof timeOfDay !== "function") setTimeout(() => window.location.reload(), 10000);
+
 const board = {
   data: null,          // the last wallboard.json that arrived
   receivedAt: null,    // Date.now() when it arrived
@@ -159,7 +165,7 @@ function freshness() {
   const status = document.getElementById("status"), line = document.getElementById("freshness");
   const data = board.data;
   const zone = data ? data.timezone : "UTC";
-  document.getElementById("clock").textContent = timeOfDay(now, zone);
+  document.getElementById("clock").textContent = clockText(now, zone);
   if (!data) {
     body.className = board.failingSince ? "down" : "connecting";
     status.textContent = board.failingSince ? "not live" : "connecting…";
@@ -174,8 +180,8 @@ function freshness() {
   const problems = [];
   if (board.failingSince || dataAge > data.data_stale_after_seconds) {
     const since = board.failingSince || board.receivedAt;
-    problems.push("cannot reach the worker since " + timeOfDay(since, zone)
-      + "; numbers shown are from " + timeOfDay(board.receivedAt, zone));
+    problems.push("cannot reach the worker since " + clockText(since, zone)
+      + "; numbers shown are from " + clockText(board.receivedAt, zone));
   } else if (!data.ready) {
     problems.push("the worker is not consuming: " + (data.reasons.join("; ") || "not ready"));
   }
@@ -211,8 +217,8 @@ async function poll() {
     board.error = e.name === "AbortError" ? "no answer" : String(e.message || e);
   } finally {
     clearTimeout(timer);
+    setTimeout(poll, board.refreshMs);  // first: nothing below may stop the polling
     freshness();
-    setTimeout(poll, board.refreshMs);
   }
 }
 

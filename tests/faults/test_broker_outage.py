@@ -44,7 +44,8 @@ from streams.worker.app import SOURCE_TOPICS
 BROKER_TIMEOUT_S = 4
 CHECK_INTERVAL_S = 1
 PAST_MS = 15 * 60_000
-#: The live feed outlasts the outage (~20 s: the stop, the 503s, 3 s more, the start).
+#: The live feed's length: the outage (~20 s here: the stop, the 503s, 3 s more, the start)
+#: falls in its middle; what it sends into the outage waits for the broker.
 LIVE_MS = 40_000
 PARTITIONS = 4
 #: How long the feed's batches wait for the broker before they fail (aiokafka: the batch TTL).

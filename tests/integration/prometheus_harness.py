@@ -487,6 +487,9 @@ class HistoryPrometheus(Prometheus):
             for block in out.iterdir():
                 block.rename(data / block.name)
 
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        pool = ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0)))
+        try:
             for future in [pool.submit(one, day) for day in days]:
                 future.result()
+        finally:  # on a rejected day, the days not yet begun are not imported
+            pool.shutdown(cancel_futures=True)

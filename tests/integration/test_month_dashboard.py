@@ -73,16 +73,22 @@ def run_together(*commands: tuple[str, ...]) -> None:
     """Run ``ccpulse`` commands at once (a core each) and wait for all; each must exit 0."""
     with ExitStack() as stack:
         started = []
-        for args in commands:
-            err = stack.enter_context(tempfile.TemporaryFile())
-            started.append((args, err, subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", *args],
-                stdout=subprocess.DEVNULL, stderr=err)))
-        for args, err, proc in started:
-            proc.wait(timeout=COMMAND_TIMEOUT_S)
-            err.seek(0)
-            assert proc.returncode == 0, \
-                f"ccpulse {args[0]} exited {proc.returncode}:\n{err.read().decode()}"
+        try:
+            for args in commands:
+                err = stack.enter_context(tempfile.TemporaryFile())
+                started.append((args, err, subprocess.Popen(
+                    [sys.executable, "-m", "streams.cli", *args],
+                    stdout=subprocess.DEVNULL, stderr=err)))
+            for args, err, proc in started:
+                proc.wait(timeout=COMMAND_TIMEOUT_S)
+                err.seek(0)
+                assert proc.returncode == 0, \
+                    f"ccpulse {args[0]} exited {proc.returncode}:\n{err.read().decode()}"
+        finally:  # a failure leaves no command running into the next tests
+            for _, _, proc in started:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
 
 
 def close(got: float | None, want: float | None) -> bool:

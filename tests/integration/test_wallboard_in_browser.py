@@ -178,6 +178,22 @@ def test_wallboard_shows_metrics_values_coloured_by_target_at_three_sizes(
             screenshot(staffing, "staffing-1600x900.png", tmp_path)
             staffing.close()
 
+            # clock.js not served (the worker restarting between the page's requests): the
+            # page still paints, tells the time, keeps polling, and loads itself again
+            broken = b.new_page(viewport={"width": 1280, "height": 720})
+            polls: list[str] = []
+            broken.on("request", lambda r: polls.append(r.url) if "wallboard.json" in r.url
+                      else None)
+            broken.route("**/clock.js", lambda route: route.abort())
+            broken.goto(worker.url + "/wallboard")
+            broken.wait_for_selector("body.live", timeout=WAIT_TIMEOUT_S * 1000)
+            assert re.fullmatch(r"\d\d:\d\d:\d\d", broken.inner_text("#clock")), \
+                broken.inner_text("#clock")
+            seen = len(polls)
+            broken.wait_for_event("framenavigated", timeout=20_000)  # reloads after 10 s
+            assert len(polls) >= seen + 3, (seen, len(polls))  # polled on meanwhile (1 s)
+            broken.close()
+
             one = open_page(b, f"{worker.url}/wallboard?queue={SURGE}&channel=voice")
             one.wait_for_selector("article.tile")
             assert set(tiles(one)) == {f"{SURGE}/voice"}

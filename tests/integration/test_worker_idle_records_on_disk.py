@@ -71,11 +71,10 @@ def test_idle_records_go_to_disk_and_every_value_stays_the_replays(
         """Two minutes of tickets and customers ending now, :data:`FRESH_LOAD` times the
         scenario's peak (a ticket within seconds of the end: :func:`check_fresh`), sent to a
         running worker: its live ages (the ticket backlog) then follow the wall clock, as the
-        replay's do. A
-        feed whose newest events were read a minute or more after they happened is shown as
-        behind (docs/decisions.md, live ages), so this is made and sent once the worker has
-        read everything sent before (on a loaded machine, a backlog read first took longer
-        than that)."""
+        replay's do. A feed whose newest events were read a minute or more after they
+        happened is shown as behind (docs/decisions.md, live ages), so this is made and sent
+        once the worker has read everything sent before (on a loaded machine, a backlog read
+        first took longer than that)."""
         wait_caught_up(to, files)
         path = tmp_path / name
         now_ms = time.time_ns() // 1_000_000

@@ -72,18 +72,24 @@ def scroll_size(page: Page) -> tuple[int, int, int, int]:
 OVERFLOWING_TEXT_JS = """() => [...document.querySelectorAll('.metric .value, .metric .label')]
   .map((t) => {
     const cell = t.parentElement, box = cell.getBoundingClientRect();
-    const range = document.createRange();
-    range.selectNodeContents(t);
+    const style = getComputedStyle(cell), range = document.createRange();
+    range.selectNodeContents(t);  // the text itself, not its (clamped) box
     const r = range.getBoundingClientRect();
-    return [t, Math.max(box.left - r.left, r.right - box.right)];
+    return [t, Math.max(box.left + parseFloat(style.paddingLeft) - r.left,
+                        r.right - box.right + parseFloat(style.paddingRight))];
   }).filter(([t, over]) => over > 0.5)
-  .map(([t, over]) => t.closest('article').dataset.queue + '/' + t.parentElement.dataset.metric
-    + ' ' + t.className + ' = ' + t.textContent + ' (' + over.toFixed(1) + ' px out)')"""
+  .map(([t, over]) => {
+    const tile = t.closest('article');
+    return tile.dataset.queue + '/' + (tile.dataset.channel || 'tickets') + ' '
+      + t.parentElement.dataset.metric + ' ' + t.className + ' = ' + t.textContent
+      + ' (' + over.toFixed(1) + ' px out)';
+  })"""
 
 
 def overflowing_text(page: Page) -> list[str]:
-    """The figures and labels wider than their cells ("tile/metric class = text"): they
-    would run into the next cell (at 1280x720 "ABANDONED" and "AVAILABLE" ran together)."""
+    """The figures and labels whose text reaches past their cell's padding ("queue/channel
+    metric class = text (px out)"): they would run into the next cell (at 1280x720
+    "ABANDONED" and "AVAILABLE" ran together)."""
     return page.evaluate(OVERFLOWING_TEXT_JS)  # type: ignore[no-any-return]
 
 

@@ -502,7 +502,7 @@ class Pipeline:
         an aborted transaction's records) lie before it: a partition ending in them showed
         them as lag until its next event (for ever on a quiet one, and the worker as not
         consuming after ``stall_seconds``). None when not known."""
-        if self.inline_holds(tp):
+        if self.inline_holds(tp):  # the fetch loop runs on this thread: fixed while we look
             return None
         consumer = getattr(getattr(self.app.consumer, "_thread", None), "_consumer", None)
         try:  # aiokafka's internals, read from the consumer's thread: a gauge's floor
@@ -511,7 +511,7 @@ class Pipeline:
             state = consumer._subscription.subscription.assignment.state_value(tp)
         except AttributeError:  # not started, not subscribed, or aiokafka changed
             return None
-        if state is None or not state.has_valid_position or self.inline_holds(tp):
+        if state is None or not state.has_valid_position:
             return None
         return state.position  # type: ignore[no-any-return]
 

@@ -24,6 +24,7 @@ from ports import free_port as free_port  # the suites' one port picker, re-expo
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.children import die_with_parent_hook
+from streams.worker.state import LIVE_WITHIN_US
 
 #: One timeout for everything a test waits for (worker ready, events processed).
 WAIT_TIMEOUT_S = 90.0
@@ -242,8 +243,9 @@ def wait_equals_replay(worker: Worker, paths: Path | Sequence[Path]) -> None:
 #: (docs/decisions.md, "Live ages of a feed that is behind"), unlike the replay at the wall clock.
 LIVE_AGE_TOPICS = frozenset({"cc.calls", "cc.chats", "cc.tickets"})
 #: How recent the newest event of each such topic must be in traffic sent "ending now", when
-#: made: well inside that minute, with time to send and read it.
-FRESH_WITHIN_S = 20.0
+#: made: a third of the worker's live margin (LIVE_WITHIN_US, a minute), the rest left to
+#: send and read it.
+FRESH_WITHIN_S = LIVE_WITHIN_US / 3 / 1e6
 #: The multiplier of a scenario's rates for traffic that must be fresh on every topic: at the
 #: contact-centre scenario's peak rate two minutes held ~12 ticket and customer events, and
 #: the newest ticket event was 78 s old or absent (a test then waited up to two minutes for

@@ -30,9 +30,10 @@ parse, one compiled ``is_valid`` call in Rust and one timestamp parse, with no e
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, cast
 
 import jsonschema_rs
 import orjson
@@ -44,7 +45,9 @@ from streams.errors import CcpulseError
 #: Where the JSON Schemas live: ``schemas/`` at the root of the source tree. An installed
 #: (non-editable) package has no source tree beside it, so the environment variable
 #: :data:`SCHEMA_DIR_ENV` (set by the container image) names the directory instead.
-SCHEMA_DIR: Final = Path(__file__).resolve().parent.parent / "schemas"
+#: (``__file__`` of the package, not of this module: a module compiled by mypyc has none while
+#: its body runs, streams.compiled.)
+SCHEMA_DIR: Final = Path(str(sys.modules["streams"].__file__)).resolve().parent.parent / "schemas"
 SCHEMA_DIR_ENV: Final = "CCPULSE_SCHEMAS_DIR"
 #: Base of every schema ``$id``; the registry maps these URIs to the files, so no ``$ref``
 #: ever goes to the network.
@@ -175,8 +178,7 @@ def decode_obj(obj: Any, now_us: int | None = None) -> Event | Invalid:
         return Invalid("not_object", f"the message is a JSON {_json_kind(obj)}, not an object")
     event_type = obj.get("type")
     validators = _compiled if _compiled is not None else _validators()
-    validator = validators.get(event_type) if isinstance(event_type, str) else None
-    if validator is None:
+    if not isinstance(event_type, str) or (validator := validators.get(event_type)) is None:
         return _bad_type(obj, event_type)
     try:
         valid = validator.is_valid(obj)
@@ -358,7 +360,8 @@ def _classify(event_type: str, error: jsonschema_rs.ValidationError) -> Invalid:
     if isinstance(kind, _K.MaxLength):
         return Invalid(
             "out_of_range",
-            f"field '{field}' is {len(value)} characters long, more than {kind.limit}",
+            f"field '{field}' is {len(cast(str, value))} characters long, more than "
+            f"{kind.limit}",
         )
     if isinstance(kind, _K.MinItems):
         return Invalid("out_of_range", f"field '{field}' is an empty list")

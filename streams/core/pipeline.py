@@ -79,9 +79,9 @@ class PipelineStats:
 
     def families(self, *, with_lag: bool = True) -> list[Family]:
         events = new_family("cc_events_total")
-        events.samples.update(self.processed)
+        events.samples.update(self.processed.items())
         invalid = new_family("cc_events_invalid_total")
-        invalid.samples.update(self.invalid)
+        invalid.samples.update(self.invalid.items())
         dup = new_family("cc_events_duplicate_total")
         dup.samples.update({(t,): n for t, n in self.duplicate.items()})
         late = new_family("cc_events_late_total")

@@ -12,6 +12,7 @@ import os
 import threading
 from typing import Any
 
+from streams import compiled
 from streams.core.events import DEADLETTER_TOPIC
 from streams.errors import BrokerError
 from streams.logfilter import StartupTransients, collapse_repeats_on
@@ -84,6 +85,7 @@ def run_worker(config_path: str | None) -> int:
     pipeline = build_pipeline(config, web)
     _remove_dead_member(d, pipeline.app.conf.id, security_from(d), SESSION_TIMEOUT_S)
     status(f"metrics on {web.scheme}://{d.web_host}:{d.web_port}/metrics (group {d.app_id})")
+    status(compiled.state().line())  # e.g. "hot path: compiled with mypyc (5 modules, ...)"
 
     startup = StartupTransients(verbose=level <= logging.INFO)
 

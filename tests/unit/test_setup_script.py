@@ -47,9 +47,16 @@ echo "Kafka jars are ready in x (92 jars)"
 exit "${{CCPULSE_EXIT:-0}}"
 """
 
+#: ``.venv/bin/python``: records, and fails the hot path's build when ``HOT_PATH_EXIT`` says.
+PYTHON = RECORDER + """[ "$2" = streams.hot_path ] && echo "Error: no C compiler found" >&2 \\
+  && exit "${{HOT_PATH_EXIT:-0}}"
+exit 0
+"""
+
 
 def run_setup(tmp_path: Path, mode: str, env: dict[str, str] | None = None,
-              check: bool = True) -> list[str]:
+              check: bool = True, tools: tuple[str, ...] = ()) -> list[str]:
+    """``tools``: more commands on the PATH, as recording stand-ins."""
     repo = tmp_path / "repo"
     (repo / "deploy").mkdir(parents=True)
     shutil.copy(REPO / "deploy" / "setup.sh", repo / "deploy" / "setup.sh")
@@ -57,12 +64,13 @@ def run_setup(tmp_path: Path, mode: str, env: dict[str, str] | None = None,
     bin_dir, log, installed = tmp_path / "bin", tmp_path / "calls.log", tmp_path / "installed"
     bin_dir.mkdir()
     (repo / ".venv" / "bin").mkdir(parents=True)
-    tools = {bin_dir / name: RECORDER for name in ("pkill", "killall", "kill", "sudo")}
-    tools[bin_dir / "service"] = RECORDER + "exit 3\n"  # no SysV service runs
-    tools |= {bin_dir / "systemctl": SYSTEMCTL, bin_dir / "apt-get": APT_GET,
-              repo / ".venv" / "bin" / "python": RECORDER,
+    stand_ins = {bin_dir / name: RECORDER
+                 for name in ("pkill", "killall", "kill", "sudo", *tools)}
+    stand_ins[bin_dir / "service"] = RECORDER + "exit 3\n"  # no SysV service runs
+    stand_ins |= {bin_dir / "systemctl": SYSTEMCTL, bin_dir / "apt-get": APT_GET,
+              repo / ".venv" / "bin" / "python": PYTHON,
               repo / ".venv" / "bin" / "ccpulse": RECORDER + CCPULSE_SAYS}
-    for path, text in tools.items():
+    for path, text in stand_ins.items():
         path.write_text(text.format(log=log, installed=installed))
         path.chmod(0o755)
     for name in ("bash", "dirname", "id", "basename", "touch", "printf", "cat"):
@@ -86,16 +94,31 @@ def installs(calls: list[str]) -> list[str]:
 class TestSetup:
     def test_demo_installs_only_the_jdk_maven_and_ccpulse_itself(self, tmp_path: Path):
         calls = run_setup(tmp_path, "demo")
-        assert installs(calls) == ["default-jre-headless maven"]
-        assert "python -m pip install -q --disable-pip-version-check -e ." in calls
+        assert installs(calls) == ["default-jre-headless maven gcc libc6-dev"]
+        assert "python -m pip install -q --disable-pip-version-check -e .[compile]" in calls
+        assert "python -m streams.hot_path build" in calls
         assert "ccpulse kafka fetch" in calls
+
+    def test_a_machine_with_a_c_compiler_gets_none(self, tmp_path: Path):
+        calls = run_setup(tmp_path, "demo", tools=("gcc",))
+        assert installs(calls) == ["default-jre-headless maven"]
+
+    def test_a_failed_hot_path_build_leaves_the_python_source_running(self, tmp_path: Path):
+        calls = run_setup(tmp_path, "demo", env={"HOT_PATH_EXIT": "1"})
+        out = (tmp_path / "stdout.txt").read_text().splitlines()
+        assert "python -m streams.hot_path build" in calls
+        assert "[setup] Error: no C compiler found" in out
+        assert ("[setup] the hot path was not compiled: ccpulse runs its Python source "
+                "(slower, the same numbers)") in out
+        assert out[-1] == "[setup] ready"
 
     def test_test_adds_prometheus_alertmanager_chromium_and_the_test_extras(self,
                                                                              tmp_path: Path):
         calls = run_setup(tmp_path, "test")
         assert installs(calls) == ["default-jre-headless maven prometheus prometheus "
-                                   "prometheus-alertmanager prometheus-alertmanager chromium"]
-        assert "python -m pip install -q --disable-pip-version-check -e .[test]" in calls
+                                   "prometheus-alertmanager prometheus-alertmanager chromium "
+                                   "gcc libc6-dev"]
+        assert "python -m pip install -q --disable-pip-version-check -e .[test,compile]" in calls
 
     def test_stops_only_the_services_its_own_install_started(self, tmp_path: Path):
         calls = run_setup(tmp_path, "test")

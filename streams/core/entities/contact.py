@@ -273,7 +273,9 @@ class ContactKind(EventLogKind):
         """The queue a survey or review at ``at_us`` of this contact belongs to: that of its
         last segment answered by then (where its handling is booked), else of its last
         segment by then; a survey stamped before the contact began takes its first queue."""
-        answered = queued = first = None
+        answered: str | None = None
+        queued: str | None = None
+        first: str | None = None
         for ev in record["ev"]:
             if ev.queue is None:
                 continue

@@ -1,0 +1,81 @@
+"""The hot path compiled by mypyc (streams.compiled) gives exactly what its Python source gives.
+
+``ccpulse replay`` runs over a simulated day of every event family, with bad lines of every
+reason among them, once with the compiled copy and once with ``CCPULSE_PURE_PYTHON=1``: the
+exposition and the problem report must be the same bytes. ``deploy/setup.sh`` (the first
+step of ``make test``) builds the compiled copy, so the first run must be the compiled one.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+from streams import compiled
+from streams.simulate.generator import generate
+from streams.simulate.scenarios import contact_centre
+
+START_MS = 1_795_338_000_000  # 2026-11-22T09:00Z
+
+#: One line of each kind the compiled decode and validation turn away, and a duplicate.
+BAD_LINES = [
+    b"this line is not json",
+    b"[1, 2]",
+    b'{"event_id":"x1","occurred_at":"2026-11-22T09:00:00Z"}',
+    b'{"event_id":"x2","type":7,"occurred_at":"2026-11-22T09:00:00Z"}',
+    b'{"event_id":"x3","type":"call.teleported","occurred_at":"2026-11-22T09:00:00Z"}',
+    b'{"event_id":"x4","type":"call.queued","occurred_at":"2026-11-22 09:00","call_id":"c",'
+    b'"queue":"q"}',
+    b'{"event_id":"x5","type":"call.queued","occurred_at":"2026-11-22T09:00:00Z",'
+    b'"call_id":"","queue":"q"}',
+    b'{"event_id":"' + b"x" * 300 + b'","type":"call.queued",'
+    b'"occurred_at":"2026-11-22T09:00:00Z","call_id":"c6","queue":"q"}',
+    b'{"event_id":"x7","type":"survey.responded","occurred_at":"2026-11-22T09:00:00Z",'
+    b'"survey":"csat","score":9}',
+    b'{"event_id":"x8","type":"call.queued","occurred_at":"2026-11-22T09:00:00.1234567+01:00",'
+    b'"call_id":"c8","queue":"q"}',
+]
+
+
+def replay(path: Path, pure: bool) -> tuple[subprocess.CompletedProcess[bytes], str]:
+    env = {k: v for k, v in os.environ.items() if k != compiled.PURE_ENV}
+    if pure:
+        env[compiled.PURE_ENV] = "1"
+    done = subprocess.run([sys.executable, "-m", "streams.cli", "replay", str(path)],
+                          capture_output=True, timeout=300, check=False, env=env)
+    status = subprocess.run([sys.executable, "-m", "streams.hot_path", "status"],
+                            capture_output=True, timeout=60, check=True, env=env)
+    return done, status.stdout.decode().strip()
+
+
+def test_the_compiled_hot_path_gives_the_bytes_its_python_source_gives(tmp_path: Path):
+    lines = [orjson.dumps(e) for e in generate(contact_centre(), seed=11, start_ms=START_MS,
+                                               duration_ms=3 * 3_600_000)]
+    types = {orjson.loads(line)["type"].partition(".")[0] for line in lines}
+    assert {"call", "chat", "ticket", "agent", "survey", "customer"} <= types
+    lines[100:100] = BAD_LINES
+    call = next(line for line in lines[400:] if orjson.loads(line)["type"].startswith("call."))
+    lines.insert(500, call)  # a duplicate
+    path = tmp_path / "day.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+    fast, fast_state = replay(path, pure=False)
+    slow, slow_state = replay(path, pure=True)
+
+    assert fast_state.startswith("hot path: compiled with mypyc"), (
+        f"{fast_state}: make test builds it (deploy/setup.sh); "
+        "build it with `.venv/bin/python -m streams.hot_path build`")
+    assert slow_state == f"hot path: Python source ({compiled.PURE_ENV} is set)"
+    assert fast.returncode == slow.returncode == 0, slow.stderr.decode()[-2000:]
+    assert fast.stdout == slow.stdout
+    assert fast.stderr == slow.stderr
+    report = fast.stderr.decode()
+    for reason in ("not_json", "not_object", "missing_field", "wrong_type", "unknown_type",
+                   "bad_timestamp", "out_of_range"):
+        assert f'cc_events_invalid_total{{reason="{reason}"' in fast.stdout.decode(), reason
+    assert "is 300 characters long, more than" in report
+    assert b'cc_events_duplicate_total{topic="cc.calls"} 1.0' in fast.stdout

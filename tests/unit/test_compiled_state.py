@@ -1,0 +1,95 @@
+"""Which copy of the hot path runs (streams.compiled): never a compiled copy older than its
+source, and the compiled modules type-check exactly (mypyc compiles what mypy accepts)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from streams import compiled
+
+
+def stamp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **changes: object) -> None:
+    """Point the stamp at a file in ``tmp_path`` holding the current sources' digests, with
+    ``changes`` applied; pretend every compiled module exists."""
+    body: dict[str, object] = {
+        "suffix": compiled.SUFFIX, "mypy": "1.13.0",
+        "sources": {m: compiled._digest(compiled.source_path(m)) for m in compiled.MODULES}}
+    body.update(changes)
+    path = tmp_path / "hot__mypyc.json"
+    path.write_bytes(orjson.dumps(body))
+    monkeypatch.setattr(compiled, "STAMP", path)
+    monkeypatch.delenv(compiled.PURE_ENV, raising=False)
+    monkeypatch.setattr(compiled, "compiled_path",
+                        lambda module: compiled.source_path(module))  # exists
+
+
+def test_a_current_build_runs_compiled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    stamp(tmp_path, monkeypatch)
+    state = compiled.decide()
+    assert state == compiled.State(True, "mypy 1.13.0")
+    assert state.line() == "hot path: compiled with mypyc (5 modules, mypy 1.13.0)"
+
+
+def test_a_source_changed_since_the_build_runs_the_source(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch):
+    digests = {m: compiled._digest(compiled.source_path(m)) for m in compiled.MODULES}
+    digests["streams.ingest"] = "0" * 64
+    stamp(tmp_path, monkeypatch, sources=digests)
+    assert compiled.decide() == compiled.State(
+        False, "ingest.py changed since the build: build again")
+
+
+def test_a_build_for_another_python_runs_the_source(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch):
+    stamp(tmp_path, monkeypatch, suffix=".cpython-312-x86_64-linux-gnu.so")
+    assert compiled.decide() == compiled.State(
+        False, "built for another Python (.cpython-312-x86_64-linux-gnu.so): build again")
+
+
+def test_no_build_and_the_opt_out_run_the_source(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch):
+    stamp(tmp_path, monkeypatch)
+    monkeypatch.setenv(compiled.PURE_ENV, "1")
+    assert compiled.decide() == compiled.State(False, "CCPULSE_PURE_PYTHON is set")
+    monkeypatch.delenv(compiled.PURE_ENV)
+    monkeypatch.setattr(compiled, "STAMP", tmp_path / "absent.json")
+    assert compiled.decide() == compiled.State(
+        False, "not built: run `python -m streams.hot_path build`")
+    assert compiled.decide().line() == (
+        "hot path: Python source (not built: run `python -m streams.hot_path build`)")
+
+
+def test_a_missing_compiled_module_runs_the_source(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch):
+    stamp(tmp_path, monkeypatch)
+    monkeypatch.setattr(compiled, "compiled_path", lambda module: tmp_path / "gone.so")
+    assert compiled.decide() == compiled.State(False, "gone.so missing: build again")
+
+
+def test_the_finder_loads_each_hot_module_from_the_copy_chosen(monkeypatch: pytest.MonkeyPatch):
+    finder = compiled._Finder()
+    assert finder.find_spec("streams.core.engine") is None  # not compiled: the usual finders
+    monkeypatch.setattr(compiled, "_state", compiled.State(False, "test"))
+    spec = finder.find_spec("streams.ingest")
+    assert spec is not None and spec.origin == str(compiled.source_path("streams.ingest"))
+    monkeypatch.setattr(compiled, "_state", compiled.State(True, "test"))
+    spec = finder.find_spec("streams.ingest")
+    assert spec is not None and spec.origin == str(compiled.compiled_path("streams.ingest"))
+    assert spec.origin.endswith(compiled.SUFFIX)
+
+
+@pytest.mark.skipif(shutil.which("mypy", path=str(Path(sys.executable).parent)) is None,
+                    reason="mypy (the compile extra) is not installed")
+def test_the_compiled_modules_type_check_exactly():
+    root = compiled.PACKAGE_DIR.parent
+    paths = [str(compiled.source_path(m).relative_to(root)) for m in compiled.MODULES]
+    done = subprocess.run([str(Path(sys.executable).parent / "mypy"), "--no-incremental",
+                           *paths], cwd=root, capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stdout[-3000:]

@@ -52,6 +52,7 @@ MODULES: tuple[str, ...] = (
     "streams.core.timestamps",
     "streams.core.pipeline",
     "streams.core.entities.contact",
+    "streams.core.engine",
     "streams.validation",
     "streams.ingest",
 )

@@ -28,9 +28,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from enum import StrEnum
 from itertools import chain
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from streams.core.admission import OTHER_QUEUE, AdmissionView, QueueLabels
 from streams.core.cold_keys import ColdKeys
@@ -55,6 +54,7 @@ from streams.core.entities.kinds import (
 from streams.core.events import Event
 from streams.core.frozen import Freezer
 from streams.core.ledger import Ledger
+from streams.core.outcome import Outcome
 from streams.core.timestamps import DAY_US, HOUR_US
 
 BASE_KEY = "__base__"
@@ -134,15 +134,6 @@ def _swap(contributions: list[Contribution], removed: list[Contribution],
             for contribution in removed:
                 contributions.remove(contribution)
     contributions.extend(added)
-
-
-class Outcome(StrEnum):
-    """What applying one event did (the shell counts these per topic)."""
-
-    APPLIED = "applied"
-    LATE = "late"  # older than its entity's retention behind stream time: not applied
-    DUPLICATE = "duplicate"
-    UNTRACKED = "untracked"  # valid, but no entity kind of this release keeps its family
 
 
 class RecordStore(Protocol):
@@ -464,9 +455,10 @@ class Engine:
         for c in contributions:
             cls = c.__class__
             if cls is Count or cls is Observe:
-                labels = c[1]  # type: ignore[index]
+                total = cast(Count | Observe, c)
+                labels = total[1]
                 if names_queues and labels[0] != OTHER_QUEUE and label(labels[0]) == OTHER_QUEUE:
-                    kept = cls(c[0], (OTHER_QUEUE, *labels[1:]), c[2])  # type: ignore
+                    kept = cls(total[0], (OTHER_QUEUE, *labels[1:]), total[2])  # type: ignore
                     self.ledger.add_one(key, c, -1)
                     self.ledger.add_one(key, kept, 1)
                     c = kept
@@ -621,7 +613,9 @@ class Engine:
         ``other``, in the base and the ledger alike; returns how many moved. The KPIs do not
         change: such a name is labelled ``other`` already."""
         moved = 0
-        for store in (self._base.counters, self._base.histograms):
+        stores: tuple[dict[tuple[str, tuple[str, ...]], Any], ...] = (
+            self._base.counters, self._base.histograms)
+        for store in stores:
             for (metric, labels), value in list(store.items()):
                 queue = labels[0] if labels else OTHER_QUEUE
                 if (queue == OTHER_QUEUE or metric.startswith(CUSTOMER_PREFIX)

@@ -47,8 +47,10 @@ class EntityKind(Protocol):
         """An empty record for the entity ``event`` belongs to."""
         ...
 
-    def add(self, record: Record, event: Event) -> None:
-        """Put ``event`` into ``record`` (in place), keeping its deterministic order."""
+    def add(self, record: Record, event: Event) -> str | None:
+        """Put ``event`` into ``record`` (in place), keeping its deterministic order; returns
+        ``None``, or why the event adds nothing ("duplicate" of state the kind folded, "late"):
+        a customer's copy of a folded event (streams.core.entities.customer)."""
         ...
 
     def contributions(self, record: Record, config: Config) -> list[Contribution]:

@@ -103,6 +103,7 @@ from bench_worker import lag_quantile  # noqa: E402
 from wide_floor import wide_scenario  # noqa: E402
 from worker_harness import Worker, free_port, measured_code, parse_metrics  # noqa: E402
 
+from streams import compiled  # noqa: E402
 from streams.children import die_with_parent_hook  # noqa: E402
 from streams.kafka import LocalBroker, ensure_topics  # noqa: E402
 from streams.publish import LIVE_LINGER_MS, Publisher  # noqa: E402
@@ -163,6 +164,7 @@ def print_table(rows: list[Row]) -> None:
     ceiling = next((r.drained for r in rows if r.drained and "ceiling" in r.name), None)
     width = max([46, *(len(r.name) + 2 for r in rows)])
     print(f"\nccpulse at {measured_code()}, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC")
+    print(compiled.decide().line())  # what the worker it started ran (the same environment)
     print(f"{'measure':<{width}}{'events':>10}{'seconds':>10}{'events/s':>11}"
           f"{'÷ ceiling':>11}{'start-up':>10}")
     for row in rows:

@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integrat
 
 from worker_harness import Worker, free_port, measured_code, wait_for
 
+from streams import compiled
 from streams.kafka import LocalBroker
 from streams.kafka.admin import ensure_topics
 from streams.publish import LIVE_LINGER_MS, Publisher
@@ -222,6 +223,7 @@ def main() -> None:
             broker.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"\nccpulse at {measured_code()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(compiled.decide().line())  # what the worker it started ran (the same environment)
     print(f"{'measure':<34}{'events':>10}  result")
     for name, n, result in rows:
         print(f"{name:<34}{n:>10}  {result}")

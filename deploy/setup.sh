@@ -47,11 +47,20 @@ if [ "$mode" = test ]; then
   command -v amtool >/dev/null     || missing+=(prometheus-alertmanager)
   command -v chromium >/dev/null   || missing+=(chromium)
 fi
-# A C compiler and Python's headers: mypyc compiles the hot path (streams/compiled.py).
+# A C compiler and Python's headers: mypyc compiles the hot path (streams/compiled.py). Not
+# required: without root or sudo to install them, ccpulse runs the same code from its source.
 PY=${PYTHON:-python3}
-command -v gcc >/dev/null        || missing+=(gcc libc6-dev)
+build_tools=()
+command -v gcc >/dev/null        || build_tools+=(gcc libc6-dev)
 if command -v "$PY" >/dev/null && ! "$PY" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
-  missing+=("python$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-dev")
+  build_tools+=("python$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-dev")
+fi
+if [ ${#build_tools[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] || command -v sudo >/dev/null; then
+    missing+=("${build_tools[@]}")
+  else
+    say "no root or sudo to install ${build_tools[*]}: the hot path will not be compiled (ccpulse runs its Python source: slower, the same numbers)"
+  fi
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   need_root_for_apt "${missing[@]}"

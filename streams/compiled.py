@@ -2,49 +2,40 @@
 
 Six modules every event goes through — :data:`MODULES`: the timestamp parser, decode and
 validation, the ingest step, the pipeline counts, the contact kind and the engine — are
-compiled to C by
-mypyc (mypy's compiler, as mypy and black ship themselves), together, into one shared
-library ``streams/hot__mypyc.*.so`` with a small extension module beside each ``.py``. Their
-source is unchanged and fully typed (``mypy`` checks them in the unit tests); the compiled
-copy drains ~35–65 % more call events a second through the broker (docs/performance.md,
-"A compiled hot path").
+compiled to C by mypyc (mypy's compiler, as mypy and black ship themselves), together, into
+one shared library ``streams/hot__mypyc.*.so`` with a small extension module beside each
+``.py`` (``streams.hot_path`` builds them). Their source is unchanged and fully typed
+(``tests/unit/test_compiled_state.py`` runs ``mypy`` on them); the compiled copy drains
+~35–65 % more call events a second through the broker (docs/performance.md, "The hot path").
 
-Which one runs is decided once a process, at the first import of one of them
+Which copy runs is decided once a process, at the first import of one of them
 (:class:`_Finder`, installed by ``streams/__init__.py``):
 
 * the compiled copy when the stamp the build wrote (:data:`STAMP`) names this Python's
-  extension suffix and the SHA-256 of every module's source as it is now;
-* otherwise the Python source — never a compiled copy older than its ``.py`` (an edit, a
-  ``git pull`` without building again) — all six together, since compiled modules call one
-  another directly;
+  extension suffix and the SHA-256 of every ``.py`` of the package as it is now — not only
+  the six: mypyc compiles in what they import (a named tuple's field positions, ``Final``
+  constants), so any edit, or a ``git pull``, means the Python source until the next build;
+* otherwise the Python source, all six together (compiled modules call one another
+  directly);
 * the Python source whenever ``CCPULSE_PURE_PYTHON=1`` (:data:`PURE_ENV`).
 
-Both give the same numbers (``tests/unit/test_compiled_hot_path.py`` runs a replay through
-each). :func:`state` says which runs and why; the worker prints it as it starts.
-
-Build (``deploy/setup.sh`` does it; needs ``mypy`` from the ``compile`` extra and a C
-compiler with Python's headers)::
-
-    .venv/bin/python -m streams.hot_path build
+Both give the same numbers (``tests/cli/test_compiled_hot_path.py`` runs a replay through
+each). :func:`state` says which runs and why; the worker prints it as it starts, and
+``python -m streams.hot_path status`` checks that each module came from the copy chosen.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
-import shutil
 import sys
-import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import orjson
 
@@ -92,12 +83,25 @@ def compiled_path(module: str) -> Path:
     return source_path(module).with_suffix(SUFFIX)
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def group_path() -> Path:
+    """The shared library every compiled module imports: ``streams/hot__mypyc<suffix>``."""
+    return PACKAGE_DIR / f"hot__mypyc{SUFFIX}"
 
 
-def decide() -> State:
-    if os.environ.get(PURE_ENV, "") not in ("", "0"):
+def source_digests() -> dict[str, str]:
+    """SHA-256 of every ``.py`` of the package, by its path from the package's parent
+    (``streams/core/engine.py``): what the stamp records and :func:`decide` compares.
+
+    Raises ``OSError`` when a file cannot be read."""
+    root = PACKAGE_DIR.parent
+    return {path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(PACKAGE_DIR.rglob("*.py"))}
+
+
+def decide(*, honour_env: bool = True) -> State:
+    """Which copy of :data:`MODULES` would run now (what :func:`state` decides once).
+    ``honour_env=False``: as if :data:`PURE_ENV` were not set (is the build current?)."""
+    if honour_env and os.environ.get(PURE_ENV, "") not in ("", "0"):
         return State(False, f"{PURE_ENV} is set")
     try:
         stamp = orjson.loads(STAMP.read_bytes())
@@ -107,17 +111,19 @@ def decide() -> State:
         return State(False, f"{STAMP.name} unreadable ({exc}): build again")
     if stamp.get("suffix") != SUFFIX:
         return State(False, f"built for another Python ({stamp.get('suffix')}): build again")
-    sources = stamp.get("sources", {})
-    for module in MODULES:
-        try:
-            current = _digest(source_path(module))
-        except OSError as exc:
-            return State(False, f"{module}: {exc}")
-        if sources.get(module) != current:
-            return State(False, f"{source_path(module).name} changed since the build: "
-                                "build again")
-        if not compiled_path(module).exists():
-            return State(False, f"{compiled_path(module).name} missing: build again")
+    try:
+        current = source_digests()
+    except OSError as exc:
+        return State(False, f"a source cannot be read ({exc})")
+    built = stamp.get("sources", {})
+    changed = sorted(set(current) ^ set(built)
+                     | {path for path in current if built.get(path) != current[path]})
+    if changed:
+        more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
+        return State(False, f"{changed[0]}{more} changed since the build: build again")
+    for path in (group_path(), *map(compiled_path, MODULES)):
+        if not path.exists():
+            return State(False, f"{path.name} missing: build again")
     return State(True, f"mypy {stamp.get('mypy', '?')}")
 
 
@@ -151,84 +157,3 @@ def install() -> None:
     """Put the finder first on ``sys.meta_path`` (once)."""
     if not any(isinstance(f, _Finder) for f in sys.meta_path):
         sys.meta_path.insert(0, _Finder())
-
-
-# --------------------------------------------------------------------------------------------
-# The build
-
-
-class BuildError(Exception):
-    """The compiled copy could not be built; the message is one line, with what to do."""
-
-
-def build(log: Any = print) -> float:
-    """Compile :data:`MODULES` in place and write :data:`STAMP`; returns the seconds it took.
-
-    The stamp is removed first and written last, so a build that fails leaves the Python
-    source in use. The compiler's own output goes to a log file named in the error.
-
-    Raises :class:`BuildError` (no mypy, no C compiler or headers, a type error).
-    """
-    try:
-        import mypy.version  # only the build needs mypy (the `compile` extra)
-        from mypyc.build import mypycify
-        from setuptools import Distribution
-    except ImportError as exc:
-        raise BuildError(f"mypy is not installed ({exc}): pip install -e '.[compile]'") from exc
-    if shutil.which(os.environ.get("CC", "cc")) is None and shutil.which("gcc") is None:
-        raise BuildError("no C compiler found: install gcc (Debian: apt-get install gcc)")
-    started = time.monotonic()
-    STAMP.unlink(missing_ok=True)
-    root = PACKAGE_DIR.parent
-    paths = [str(source_path(m).relative_to(root)) for m in MODULES]
-    work = Path(tempfile.mkdtemp(prefix="ccpulse-mypyc-"))
-    log_path = work / "build.log"
-    log(f"compiling the hot path with mypyc {mypy.version.__version__} "
-        f"({len(MODULES)} modules, about a minute) ...")
-    cwd = os.getcwd()
-    try:
-        with open(log_path, "w") as out, _redirected(out):
-            os.chdir(root)  # mypyc names modules by their paths from here
-            try:
-                extensions = mypycify(paths, opt_level="3", separate=[(paths, GROUP)],
-                                      target_dir=str(work / "c"))
-                dist = Distribution({"name": "ccpulse-hot-path", "ext_modules": extensions})
-                command: Any = dist.get_command_obj("build_ext")
-                command.inplace = True
-                command.build_temp = str(work / "temp")
-                dist.run_command("build_ext")
-            except SystemExit as exc:  # mypyc exits on a type error, distutils on gcc's
-                raise BuildError(f"mypyc failed ({exc}); see {log_path}") from None
-            except Exception as exc:
-                raise BuildError(f"mypyc failed ({type(exc).__name__}: {exc}); "
-                                 f"see {log_path}") from None
-    finally:
-        os.chdir(cwd)
-    for module in MODULES:
-        if not compiled_path(module).exists():
-            raise BuildError(f"{compiled_path(module).name} was not built; see {log_path}")
-    STAMP.write_bytes(orjson.dumps({
-        "suffix": SUFFIX, "mypy": mypy.version.__version__,
-        "sources": {m: _digest(source_path(m)) for m in MODULES}}, option=orjson.OPT_INDENT_2))
-    shutil.rmtree(work, ignore_errors=True)
-    return time.monotonic() - started
-
-
-@contextlib.contextmanager
-def _redirected(out: Any) -> Any:
-    """Send this process's stdout and stderr (file descriptors 1 and 2: gcc's too) to
-    ``out`` while the block runs."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    try:
-        os.dup2(out.fileno(), 1)
-        os.dup2(out.fileno(), 2)
-        yield
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        os.close(saved[0])
-        os.close(saved[1])

@@ -1,15 +1,130 @@
-"""``python -m streams.hot_path build``: compile the hot path with mypyc (streams.compiled);
-``status``: say which copy of it this Python runs, and why. ``deploy/setup.sh`` runs the build.
+"""``python -m streams.hot_path build``: compile the hot path with mypyc (:mod:`streams.compiled`
+says which modules and when the compiled copy is used); ``status``: say which copy this
+Python runs, and check that every module came from it. ``deploy/setup.sh`` runs the build.
 
-Exit status: 0 built (or already current), 1 the build failed (the message says why and
-where the compiler's log is; ccpulse then runs the Python source), 2 a wrong command.
+Exit status: 0 built (or already current) / the status holds; 1 the build failed (one line
+says why and where the compiler's log is; ccpulse then runs its Python source) / a module
+came from the other copy; 2 a wrong command.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import os
+import shutil
 import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
 
 from streams import compiled
+
+
+class BuildError(Exception):
+    """The compiled copy could not be built; the message is one line, with what to do."""
+
+
+def build(log: Callable[[str], object] = print) -> float:
+    """Compile :data:`~streams.compiled.MODULES` in place and write the stamp; returns the
+    seconds it took.
+
+    The stamp is removed first and written last, with the digests of the sources read before
+    the compiler ran (and checked again after it), so a build that fails, or a source saved
+    while it ran, leaves the Python source in use. The compiler's output goes to a log file
+    named in the error; a failed build keeps only that file.
+
+    Raises :class:`BuildError`: no mypy, no C compiler or Python headers, a type error, a
+    source changed during the build.
+    """
+    try:
+        import mypy.version  # only the build needs mypy (the `compile` extra)
+        from mypyc.build import mypycify
+        from setuptools import Distribution
+    except ImportError as exc:
+        raise BuildError(f"mypy is not installed ({exc}): pip install -e '.[compile]'") from exc
+    if shutil.which(os.environ.get("CC", "cc")) is None and shutil.which("gcc") is None:
+        raise BuildError("no C compiler found: install gcc (Debian: apt-get install gcc)")
+    headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    if not headers.exists():
+        version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+        raise BuildError(f"Python's headers are missing ({headers}): install them "
+                         f"(Debian: apt-get install python{version}-dev)")
+    started = time.monotonic()
+    compiled.STAMP.unlink(missing_ok=True)
+    digests = compiled.source_digests()
+    root = compiled.PACKAGE_DIR.parent
+    paths = [str(compiled.source_path(m).relative_to(root)) for m in compiled.MODULES]
+    work = Path(tempfile.mkdtemp(prefix="ccpulse-mypyc-"))
+    log_path = work / "build.log"
+    log(f"compiling the hot path with mypyc {mypy.version.__version__} "
+        f"({len(compiled.MODULES)} modules, under a minute) ...")
+    failed = (f"mypyc failed (type errors or compiler errors: see {log_path}); ccpulse runs "
+              "its Python source meanwhile")
+    cwd = os.getcwd()
+    try:
+        with open(log_path, "w") as out, _redirected(out):
+            os.chdir(root)  # mypyc names modules by their paths from here
+            try:
+                extensions = mypycify(paths, opt_level="3",
+                                      separate=[(paths, compiled.GROUP)],
+                                      target_dir=str(work / "c"))
+                dist = Distribution({"name": "ccpulse-hot-path", "ext_modules": extensions})
+                command: Any = dist.get_command_obj("build_ext")
+                command.inplace = True
+                command.build_temp = str(work / "temp")
+                command.build_lib = str(work / "lib")
+                dist.run_command("build_ext")
+            except (SystemExit, Exception):  # mypyc exits on a type error, distutils on gcc's
+                raise BuildError(failed) from None
+    except BuildError:
+        for part in ("c", "temp", "lib"):
+            shutil.rmtree(work / part, ignore_errors=True)
+        raise
+    finally:
+        os.chdir(cwd)
+    for path in (compiled.group_path(), *map(compiled.compiled_path, compiled.MODULES)):
+        if not path.exists():
+            raise BuildError(f"{path.name} was not built: {failed}")
+    if compiled.source_digests() != digests:
+        raise BuildError("a source changed while it was compiled: build again")
+    compiled.STAMP.write_bytes(orjson.dumps({
+        "suffix": compiled.SUFFIX, "mypy": mypy.version.__version__, "sources": digests},
+        option=orjson.OPT_INDENT_2))
+    shutil.rmtree(work, ignore_errors=True)
+    return time.monotonic() - started
+
+
+@contextlib.contextmanager
+def _redirected(out: IO[str]) -> Iterator[None]:
+    """Send this process's stdout and stderr (file descriptors 1 and 2: gcc's too) to
+    ``out`` while the block runs."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    try:
+        os.dup2(out.fileno(), 1)
+        os.dup2(out.fileno(), 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+
+
+def loaded_from() -> dict[str, str]:
+    """Import every one of :data:`~streams.compiled.MODULES` and say where each came from:
+    module -> ``compiled`` or ``source``."""
+    return {m: "compiled" if str(importlib.import_module(m).__file__).endswith(compiled.SUFFIX)
+            else "source" for m in compiled.MODULES}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,21 +133,28 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     command = args[0] if args else "status"
     if command == "status":
-        print(compiled.state().line())
+        state = compiled.state()
+        wanted = "compiled" if state.compiled else "source"
+        other = [m for m, came in loaded_from().items() if came != wanted]
+        if other:
+            print(f"Error: {state.line()}, but {', '.join(other)} came from the other copy "
+                  "(a bug of streams.compiled: report it)", file=sys.stderr)
+            return 1
+        print(state.line())
         return 0
     if command != "build":
         print(f"Error: unknown command {command!r}; use 'build' or 'status'.", file=sys.stderr)
         return 2
-    current = compiled.decide()
+    current = compiled.decide(honour_env=False)
     if current.compiled and "--force" not in args:
         print(f"{current.line()}: already built")
         return 0
     try:
-        seconds = compiled.build()
-    except compiled.BuildError as exc:
+        seconds = build()
+    except BuildError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
-    print(f"hot path compiled in {seconds:.0f} s: {compiled.decide().line()}")
+    print(f"hot path compiled in {seconds:.0f} s: {compiled.decide(honour_env=False).line()}")
     return 0
 
 

@@ -260,7 +260,9 @@ def _check_qa(obj: dict[str, Any]) -> Invalid | None:
     categories = obj.get("categories")
     if not categories:
         return None
-    total_weight = 0
+    # Any, not int: weights, like scores, are JSON numbers (0.5 is valid); the compiled copy
+    # (streams.compiled) checks a variable's declared type at run time.
+    total_weight: Any = 0
     for index, category in enumerate(categories):
         low, high, score = category["min"], category["max"], category["score"]
         where = f"categories[{index}] ({_show(category['name'])})"

@@ -57,6 +57,9 @@ from streams.core.ledger import Ledger
 from streams.core.outcome import Outcome
 from streams.core.timestamps import DAY_US, HOUR_US
 
+# The settings below are not ``Final`` on purpose: tests patch them, and the engine compiled
+# by mypyc (streams.compiled) reads a module global that is not ``Final`` from the module at
+# each use, where it would inline a ``Final`` one.
 BASE_KEY = "__base__"
 BASE_VERSION = 2
 #: Window buckets older than this behind stream time are dropped (no window shows them).
@@ -455,7 +458,7 @@ class Engine:
         for c in contributions:
             cls = c.__class__
             if cls is Count or cls is Observe:
-                total = cast(Count | Observe, c)
+                total = cast("Count | Observe", c)
                 labels = total[1]
                 if names_queues and labels[0] != OTHER_QUEUE and label(labels[0]) == OTHER_QUEUE:
                     kept = cls(total[0], (OTHER_QUEUE, *labels[1:]), total[2])  # type: ignore

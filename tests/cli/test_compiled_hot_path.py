@@ -41,6 +41,20 @@ BAD_LINES = [
 ]
 
 
+#: Valid events whose JSON numbers are fractions or whole floats where the simulator sends
+#: integers (a compiled variable declared ``int`` would refuse them at run time).
+FRACTIONAL_LINES = [
+    b'{"event_id":"f1","type":"qa.reviewed","occurred_at":"2026-11-22T09:30:00Z",'
+    b'"categories":[{"name":"greeting","score":3.5,"min":0,"max":5,"weight":0.5},'
+    b'{"name":"compliance","score":1.0,"min":0,"max":1,"weight":1.5,"critical":true}],'
+    b'"queue":"support","channel":"voice","agent_id":"agent-7","contact_id":"call-1"}',
+    b'{"event_id":"f2","type":"survey.responded","occurred_at":"2026-11-22T09:31:00Z",'
+    b'"survey":"csat","score":4.0,"queue":"support","channel":"voice"}',
+    b'{"event_id":"f3","type":"survey.responded","occurred_at":"2026-11-22T09:32:00Z",'
+    b'"survey":"ces","score":6,"scale_max":7.0}',
+]
+
+
 def replay(path: Path, pure: bool) -> tuple[subprocess.CompletedProcess[bytes], str]:
     env = {k: v for k, v in os.environ.items() if k != compiled.PURE_ENV}
     if pure:
@@ -58,6 +72,7 @@ def test_the_compiled_hot_path_gives_the_bytes_its_python_source_gives(tmp_path:
     types = {orjson.loads(line)["type"].partition(".")[0] for line in lines}
     assert {"call", "chat", "ticket", "agent", "survey", "customer"} <= types
     lines[100:100] = BAD_LINES
+    lines[200:200] = FRACTIONAL_LINES
     call = next(line for line in lines[400:] if orjson.loads(line)["type"].startswith("call."))
     lines.insert(500, call)  # a duplicate
     path = tmp_path / "day.jsonl"
@@ -79,3 +94,4 @@ def test_the_compiled_hot_path_gives_the_bytes_its_python_source_gives(tmp_path:
         assert f'cc_events_invalid_total{{reason="{reason}"' in fast.stdout.decode(), reason
     assert "is 300 characters long, more than" in report
     assert b'cc_events_duplicate_total{topic="cc.calls"} 1.0' in fast.stdout
+    assert "f1" not in report and "f2" not in report and "f3" not in report  # all valid

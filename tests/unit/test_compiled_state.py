@@ -1,5 +1,6 @@
-"""Which copy of the hot path runs (streams.compiled): never a compiled copy older than its
-source, and the compiled modules type-check exactly (mypyc compiles what mypy accepts)."""
+"""Which copy of the hot path runs (streams.compiled): never a compiled copy older than any
+source of the package, and the compiled modules type-check exactly (mypyc compiles what mypy
+accepts); what a build refuses to do without (streams.hot_path)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,14 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams import compiled
+from streams import compiled, hot_path
 
 
 def stamp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **changes: object) -> None:
     """Point the stamp at a file in ``tmp_path`` holding the current sources' digests, with
     ``changes`` applied; pretend every compiled module exists."""
     body: dict[str, object] = {
-        "suffix": compiled.SUFFIX, "mypy": "1.13.0",
-        "sources": {m: compiled._digest(compiled.source_path(m)) for m in compiled.MODULES}}
+        "suffix": compiled.SUFFIX, "mypy": "1.13.0", "sources": compiled.source_digests()}
     body.update(changes)
     path = tmp_path / "hot__mypyc.json"
     path.write_bytes(orjson.dumps(body))
@@ -27,6 +27,7 @@ def stamp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **changes: object) ->
     monkeypatch.delenv(compiled.PURE_ENV, raising=False)
     monkeypatch.setattr(compiled, "compiled_path",
                         lambda module: compiled.source_path(module))  # exists
+    monkeypatch.setattr(compiled, "group_path", lambda: compiled.STAMP)  # exists
 
 
 def test_a_current_build_runs_compiled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -37,13 +38,20 @@ def test_a_current_build_runs_compiled(tmp_path: Path, monkeypatch: pytest.Monke
         f"hot path: compiled with mypyc ({len(compiled.MODULES)} modules, mypy 1.13.0)")
 
 
-def test_a_source_changed_since_the_build_runs_the_source(tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch):
-    digests = {m: compiled._digest(compiled.source_path(m)) for m in compiled.MODULES}
-    digests["streams.ingest"] = "0" * 64
+def test_any_source_changed_since_the_build_runs_the_source(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch):
+    digests = compiled.source_digests()
+    digests["streams/ingest.py"] = "0" * 64
     stamp(tmp_path, monkeypatch, sources=digests)
     assert compiled.decide() == compiled.State(
-        False, "ingest.py changed since the build: build again")
+        False, "streams/ingest.py changed since the build: build again")
+    # not one of the six: mypyc compiled in what they import (field positions, constants)
+    digests = compiled.source_digests()
+    digests["streams/core/events.py"] = "0" * 64
+    digests["streams/core/gone.py"] = "0" * 64
+    stamp(tmp_path, monkeypatch, sources=digests)
+    assert compiled.decide() == compiled.State(
+        False, "streams/core/events.py and 1 more changed since the build: build again")
 
 
 def test_a_build_for_another_python_runs_the_source(tmp_path: Path,
@@ -66,11 +74,37 @@ def test_no_build_and_the_opt_out_run_the_source(tmp_path: Path,
         "hot path: Python source (not built: run `python -m streams.hot_path build`)")
 
 
-def test_a_missing_compiled_module_runs_the_source(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch):
+def test_a_missing_compiled_module_or_library_runs_the_source(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch):
+    stamp(tmp_path, monkeypatch)
+    monkeypatch.setattr(compiled, "group_path", lambda: tmp_path / "hot__mypyc.so")
+    assert compiled.decide() == compiled.State(False, "hot__mypyc.so missing: build again")
     stamp(tmp_path, monkeypatch)
     monkeypatch.setattr(compiled, "compiled_path", lambda module: tmp_path / "gone.so")
     assert compiled.decide() == compiled.State(False, "gone.so missing: build again")
+
+
+def test_the_opt_out_does_not_make_a_current_build_look_stale(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch):
+    stamp(tmp_path, monkeypatch)
+    monkeypatch.setenv(compiled.PURE_ENV, "1")
+    assert not compiled.decide().compiled
+    assert compiled.decide(honour_env=False).compiled  # `build` finds nothing to do
+
+
+def test_a_build_without_a_c_compiler_says_what_to_install(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(hot_path.shutil, "which", lambda name: None)
+    with pytest.raises(hot_path.BuildError,
+                       match=r"^no C compiler found: install gcc \(Debian: apt-get install gcc\)$"):
+        hot_path.build(log=lambda line: None)
+
+
+def test_a_build_without_pythons_headers_says_what_to_install(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(hot_path.sysconfig, "get_paths", lambda: {"include": str(tmp_path)})
+    with pytest.raises(hot_path.BuildError, match=r"^Python's headers are missing .*: install "
+                       r"them \(Debian: apt-get install python3\.\d+-dev\)$"):
+        hot_path.build(log=lambda line: None)
 
 
 def test_the_finder_loads_each_hot_module_from_the_copy_chosen(monkeypatch: pytest.MonkeyPatch):

@@ -57,6 +57,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 STAMP = PACKAGE_DIR / "hot__mypyc.json"
 #: The extension suffix this interpreter loads (``.cpython-311-x86_64-linux-gnu.so``).
 SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
+#: What each reason for the Python source ends with, but the opt-out's.
+BUILD = "run `python -m streams.hot_path build`"
 
 
 @dataclass(frozen=True)
@@ -106,11 +108,11 @@ def decide(*, honour_env: bool = True) -> State:
     try:
         stamp = orjson.loads(STAMP.read_bytes())
     except FileNotFoundError:
-        return State(False, "not built: run `python -m streams.hot_path build`")
+        return State(False, f"not built: {BUILD}")
     except (OSError, orjson.JSONDecodeError) as exc:
-        return State(False, f"{STAMP.name} unreadable ({exc}): build again")
+        return State(False, f"{STAMP.name} unreadable ({exc}): {BUILD}")
     if stamp.get("suffix") != SUFFIX:
-        return State(False, f"built for another Python ({stamp.get('suffix')}): build again")
+        return State(False, f"built for another Python ({stamp.get('suffix')}): {BUILD}")
     try:
         current = source_digests()
     except OSError as exc:
@@ -120,10 +122,10 @@ def decide(*, honour_env: bool = True) -> State:
                      | {path for path in current if built.get(path) != current[path]})
     if changed:
         more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
-        return State(False, f"{changed[0]}{more} changed since the build: build again")
+        return State(False, f"{changed[0]}{more} changed since the last build: {BUILD}")
     for path in (group_path(), *map(compiled_path, MODULES)):
         if not path.exists():
-            return State(False, f"{path.name} missing: build again")
+            return State(False, f"{path.name} missing: {BUILD}")
     return State(True, f"mypy {stamp.get('mypy', '?')}")
 
 

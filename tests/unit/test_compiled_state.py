@@ -44,21 +44,24 @@ def test_any_source_changed_since_the_build_runs_the_source(tmp_path: Path,
     digests["streams/ingest.py"] = "0" * 64
     stamp(tmp_path, monkeypatch, sources=digests)
     assert compiled.decide() == compiled.State(
-        False, "streams/ingest.py changed since the build: build again")
+        False, "streams/ingest.py changed since the last build: "
+        "run `python -m streams.hot_path build`")
     # not one of the six: mypyc compiled in what they import (field positions, constants)
     digests = compiled.source_digests()
     digests["streams/core/events.py"] = "0" * 64
     digests["streams/core/gone.py"] = "0" * 64
     stamp(tmp_path, monkeypatch, sources=digests)
     assert compiled.decide() == compiled.State(
-        False, "streams/core/events.py and 1 more changed since the build: build again")
+        False, "streams/core/events.py and 1 more changed since the last build: "
+        "run `python -m streams.hot_path build`")
 
 
 def test_a_build_for_another_python_runs_the_source(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch):
     stamp(tmp_path, monkeypatch, suffix=".cpython-312-x86_64-linux-gnu.so")
     assert compiled.decide() == compiled.State(
-        False, "built for another Python (.cpython-312-x86_64-linux-gnu.so): build again")
+        False, "built for another Python (.cpython-312-x86_64-linux-gnu.so): "
+        "run `python -m streams.hot_path build`")
 
 
 def test_no_build_and_the_opt_out_run_the_source(tmp_path: Path,
@@ -78,10 +81,10 @@ def test_a_missing_compiled_module_or_library_runs_the_source(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch):
     stamp(tmp_path, monkeypatch)
     monkeypatch.setattr(compiled, "group_path", lambda: tmp_path / "hot__mypyc.so")
-    assert compiled.decide() == compiled.State(False, "hot__mypyc.so missing: build again")
+    assert compiled.decide() == compiled.State(False, f"hot__mypyc.so missing: {compiled.BUILD}")
     stamp(tmp_path, monkeypatch)
     monkeypatch.setattr(compiled, "compiled_path", lambda module: tmp_path / "gone.so")
-    assert compiled.decide() == compiled.State(False, "gone.so missing: build again")
+    assert compiled.decide() == compiled.State(False, f"gone.so missing: {compiled.BUILD}")
 
 
 def test_the_opt_out_does_not_make_a_current_build_look_stale(tmp_path: Path,

@@ -95,8 +95,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
 fi
 
 # --- The hot path compiled with mypyc (a third to two thirds more events a second; skipped
-# when current). A
-# failed build is not fatal: ccpulse then runs the same code from its Python source.
+# when current). A failed build is not fatal: ccpulse then runs the same code from its source.
 .venv/bin/python -m streams.hot_path build 2>&1 | while IFS= read -r line; do say "$line"; done || \
   say "the hot path was not compiled: ccpulse runs its Python source (slower, the same numbers)"
 

@@ -66,7 +66,7 @@ class State:
     """Which copy of :data:`MODULES` this process runs, and why."""
 
     compiled: bool
-    reason: str  #: one line, e.g. "not built (run `python -m streams.hot_path build`)"
+    reason: str  #: one line, e.g. "not built: run `python -m streams.hot_path build`"
 
     def line(self) -> str:
         """What the worker prints as it starts."""

@@ -92,17 +92,24 @@ class Clock:
 
 def fill(state: WorkerState, events: Iterator[dict], partitions: int, limit: int | None,
          clock: Clock, until_us: int | None = None,
-         warm_up: Callable[[], object] | None = None) -> int:
+         warm_up: Callable[[], object] | None = None,
+         catch_up: tuple[int, Callable[[], object]] | None = None) -> int:
     """Apply events as a worker of ``partitions`` partitions per topic would, ``limit`` of
     them or up to ``until_us``; returns how many. The clock follows the events; ``warm_up``
     is called, with the clock set there, at each instant the worker's warm-up would run
     (:func:`warm_up_at`) that the clock passes."""
     n = 0
     warm_at = warm_up_at(clock.now_us)
+    catch_at = clock.now_us + catch_up[0] if catch_up is not None else None
     for event in events:
         at_us = parse_us(event["occurred_at"])
         if until_us is not None and at_us >= until_us:
             break  # (this one event is left out)
+        if catch_up is not None and catch_at is not None and at_us >= catch_at:
+            if clock.now_us < catch_at:
+                clock.now_us = catch_at
+            catch_up[1]()
+            catch_at = max(clock.now_us, at_us) + catch_up[0]
         if warm_up is not None and at_us >= warm_at:
             if clock.now_us < warm_at:
                 clock.now_us = warm_at
@@ -247,6 +254,8 @@ def main() -> None:
                         help="leave out the worker's warm-up at each new minute "
                              "(streams.worker.warm_up): the first scrape of a minute then "
                              "computes every queue's Erlang staffing")
+    parser.add_argument("--catch-up", type=float, default=0.0,
+                        help="seconds of the clock between the worker's catch-ups")
     parser.add_argument("--parts", action="store_true",
                         help="a table of the busy scrapes' CPU by part")
     args = parser.parse_args()
@@ -278,9 +287,20 @@ def main() -> None:
         warm_ms.append((time.perf_counter() - t0) * 1000)
         warm_cpu_ms.append((time.thread_time() - c0) * 1000)
 
+    catch_ms: list[float] = []
+    catch_cpu_ms: list[float] = []
+
+    def catch_up() -> None:
+        c0 = time.thread_time()
+        t0 = time.perf_counter()
+        render_parts(lambda: state.families(state.engines))
+        catch_ms.append((time.perf_counter() - t0) * 1000)
+        catch_cpu_ms.append((time.thread_time() - c0) * 1000)
+
     def feed() -> None:
         fill(state, events, args.partitions, args.between, clock,
-             warm_up=None if args.no_warm_up else warm_up)
+             warm_up=None if args.no_warm_up else warm_up,
+             catch_up=(int(args.catch_up * 1e6), catch_up) if args.catch_up else None)
 
     rows = []
     profiler = cProfile.Profile() if args.profile else None
@@ -322,6 +342,9 @@ def main() -> None:
               f"scrape) | | | {statistics.median(warm_ms):.1f} / {p90(warm_ms):.1f} "
               f"| - | {statistics.median(warm_ms):.1f} / {p90(warm_ms):.1f} "
               f"| {statistics.median(warm_cpu_ms):.1f} |")
+    if catch_ms:
+        print(f"| catch-up ({len(catch_ms)}) | | | | | {statistics.median(catch_ms):.1f} / "
+              f"{p90(catch_ms):.1f} | {statistics.median(catch_cpu_ms):.1f} |")
     if args.parts:
         print_parts(by_part, new_minute)
 

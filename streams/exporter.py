@@ -43,24 +43,25 @@ def to_metric(fam: Family) -> Metric:
     """Convert one core family; samples are sorted so the output is deterministic."""
     labels = list(fam.labels)
     if fam.kind == "counter":
-        out: Metric = CounterMetricFamily(fam.name, fam.help, labels=labels)
+        counter = CounterMetricFamily(fam.name, fam.help, labels=labels)
         for lv, value in sorted(fam.samples.items()):
-            out.add_metric(list(lv), value)
-    elif fam.kind == "gauge":
-        out = GaugeMetricFamily(fam.name, fam.help, labels=labels)
+            counter.add_metric(list(lv), value)
+        return counter
+    if fam.kind == "gauge":
+        gauge = GaugeMetricFamily(fam.name, fam.help, labels=labels)
         for lv, value in sorted(fam.samples.items()):
-            out.add_metric(list(lv), value)
-    else:
-        out = HistogramMetricFamily(fam.name, fam.help, labels=labels)
-        for lv, (bounds, counts, total) in sorted(fam.samples.items()):
-            running = 0.0
-            buckets = []
-            for bound, n in zip(bounds, counts, strict=False):
-                running += n
-                buckets.append((floatToGoString(bound), running))
-            running += counts[-1]
-            buckets.append(("+Inf", running))
-            out.add_metric(list(lv), buckets, total)
+            gauge.add_metric(list(lv), value)
+        return gauge
+    out = HistogramMetricFamily(fam.name, fam.help, labels=labels)
+    for lv, (bounds, counts, total) in sorted(fam.samples.items()):
+        running = 0.0
+        buckets = []
+        for bound, n in zip(bounds, counts, strict=False):
+            running += n
+            buckets.append((floatToGoString(bound), running))
+        running += counts[-1]
+        buckets.append(("+Inf", running))
+        out.add_metric(list(lv), buckets, total)
     return out
 
 
@@ -262,7 +263,7 @@ def family_text(fam: Family) -> str:
     return "".join(out)
 
 
-def _go(value: float) -> str:
+def _go(value: int | float) -> str:
     """``floatToGoString``, with fast paths for the small whole numbers most samples are and
     for floats below 1e6 (neither NaN nor -Inf), which it writes as ``repr`` does."""
     cls = value.__class__
@@ -767,11 +768,11 @@ def _ranked_anew(fam: Family, name: str, kept: _Lines | None, keys: list[Any],
             pos = list(map(at.__getitem__, keys))
             olds = list(map(old_value.__getitem__, keys))
             lines = list(_lines_of(kept))
-            for i, text in _rewritten(compress(range(len(keys)), map(is_not, olds, values)),
-                                      olds, values):
+            for i, new_text in _rewritten(compress(range(len(keys)), map(is_not, olds, values)),
+                                          olds, values):
                 p = pos[i]
                 line = lines[p]
-                lines[p] = line[:line.rindex(b" ") + 1] + text
+                lines[p] = line[:line.rindex(b" ") + 1] + new_text
             return lines, pos, ranked
     ranked = sorted(keys)
     at = dict(zip(ranked, range(len(ranked)), strict=True))

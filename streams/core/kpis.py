@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import weakref
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from itertools import accumulate
@@ -55,7 +55,7 @@ _SECONDS_COUNTERS = {"chat_response_us": "cc_chat_response_seconds_total"}
 _HISTOGRAMS = {"wait": "cc_contact_wait_seconds", "handle": "cc_contact_handle_seconds"}
 
 
-def _sum_fields(into: dict[str, float], fields: dict[str, int] | None) -> None:
+def _sum_fields(into: dict[str, int], fields: Mapping[str, int] | None) -> None:
     if fields:
         for k, v in fields.items():
             into[k] = into.get(k, 0) + v
@@ -370,7 +370,7 @@ def _stale_instants(config: Config, ledgers: Sequence[Ledger]) -> list[int]:
     """When each waiting segment turns stale, ascending: a segment is stale at ``now_us``
     when its instant is before it (``queued_us < now_us - stale_after_us``), so the stale
     segments at ``now_us`` are the first ``bisect_left(instants, now_us)``."""
-    instants = []
+    instants: list[int] = []
     for ledger in ledgers:
         for (queue, _), segs in ledger.waiting.items():
             after_us = config.queue(queue).stale_after_us
@@ -655,7 +655,7 @@ def _offered_keys(ledgers: Sequence[Ledger], label: QueueLabels) -> list[tuple[s
 
 def _window_sums(
     ledgers: Sequence[Ledger], label: QueueLabels, now_us: int
-) -> dict[tuple[str, str, str], dict[str, float]]:
+) -> dict[tuple[str, str, str], dict[str, int]]:
     """(queue label, channel, window) -> summed fields; channel "" holds agent time.
 
     Within :func:`all_families` (same ledgers and labels) computed once for a state and its
@@ -674,9 +674,9 @@ def _window_sums(
 
 def _fresh_window_sums(
     ledgers: Sequence[Ledger], label: QueueLabels, now_us: int
-) -> dict[tuple[str, str, str], dict[str, float]]:
+) -> dict[tuple[str, str, str], dict[str, int]]:
     """:func:`_window_sums` computed from every ledger's buckets."""
-    sums: dict[tuple[str, str, str], dict[str, float]] = {}
+    sums: dict[tuple[str, str, str], dict[str, int]] = {}
     windows_of: dict[Any, tuple[int, int, int]] = {}  # calendar -> its windows at now_us
     for ledger in ledgers:
         for (queue, channel), buckets in ledger.intervals.items():
@@ -718,7 +718,7 @@ class _WindowSums(_Incremental):
         self.generation = 0
 
     def reset(self, n: int) -> None:
-        self.sums: dict[tuple[str, str, str], dict[str, float]] = {}
+        self.sums: dict[tuple[str, str, str], dict[str, int]] = {}
         #: (queue label, channel) -> {(ledger index, queue name): its cell}: the member's
         #: bucket fields of the three windows (the very dicts the ledger books into), kept
         #: once it has all three (None: looked up at each sum)
@@ -728,14 +728,14 @@ class _WindowSums(_Incremental):
         #: the merged keys summed again at the last update, and every field their sums had
         #: before or have after it
         self.changed: dict[tuple[str, str], None] = {}
-        self.fields_changed: dict[str, None] = {}
+        self.fields_changed: dict[str, Any] = {}
         #: the instants watched in every ledger (:func:`_current_span` of the basis), and
         #: per ledger the stamp of the :meth:`Ledger.watch_current` call that asked for them
         self.current: tuple[int, int, int] = (0, 0, 0)
         self.watched: list[int] = [0] * n
 
     def sums_at(self, ledgers: Sequence[Ledger], label: QueueLabels, now_us: int
-                ) -> dict[tuple[str, str, str], dict[str, float]]:
+                ) -> dict[tuple[str, str, str], dict[str, int]]:
         config = ledgers[0].config
         windows = _windows_at(config, now_us)
         if not self.sync(ledgers, (config, dict(label._allowed), windows)):
@@ -753,7 +753,7 @@ class _WindowSums(_Incremental):
             # the windows are the same (the basis): when anything may have changed, every
             # cell of the ledger is looked up again.
             everything = keys is None
-            if everything:
+            if keys is None:
                 keys = [*own, *ledger.intervals]
             watched = (not everything and ledger.current_set == self.watched[i]
                        and ledger.current_us == self.current)
@@ -782,7 +782,7 @@ class _WindowSums(_Incremental):
             if ledger.current_set != self.watched[i] or ledger.current_us != self.current:
                 self.watched[i] = ledger.watch_current(*self.current)
         windows_of: dict[Any, tuple[int, int, int]] = {}
-        fields_changed: dict[str, None] = {}
+        fields_changed: dict[str, Any] = {}
         for mkey, where in changed.items():
             if where == 2 or not self._current_summed(ledgers, mkey, now_us, windows_of,
                                                       fields_changed, where == 1):
@@ -819,7 +819,7 @@ class _WindowSums(_Incremental):
 
     def _summed(self, ledgers: Sequence[Ledger], mkey: tuple[str, str], now_us: int,
                 windows_of: dict[Any, tuple[int, int, int]],
-                fields_changed: dict[str, None]) -> None:
+                fields_changed: dict[str, Any]) -> None:
         """Sum ``mkey``'s three windows from its members' buckets."""
         q, channel = mkey
         summed = _member_sums(self._cells(ledgers, mkey, now_us, windows_of), len(WINDOWS))
@@ -843,7 +843,7 @@ class _WindowSums(_Incremental):
 
     def _current_summed(self, ledgers: Sequence[Ledger], mkey: tuple[str, str], now_us: int,
                         windows_of: dict[Any, tuple[int, int, int]],
-                        fields_changed: dict[str, None], previous: bool) -> bool:
+                        fields_changed: dict[str, Any], previous: bool) -> bool:
         """Sum ``mkey``'s interval (and with ``previous`` its previous interval) from its
         members' buckets and move its day by as much as they moved; False (nothing done)
         when that cannot be exact: no sums kept, or a day field at 0 (whether it is a field
@@ -857,7 +857,7 @@ class _WindowSums(_Incremental):
         if today_was is None or None in olds:
             return False
         news = _member_sums(self._cells(ledgers, mkey, now_us, windows_of), len(olds))
-        today: dict[str, float] | None = None
+        today: dict[str, int] | None = None
         for was, now in zip(olds, news, strict=True):
             if now == was:
                 continue
@@ -884,13 +884,13 @@ class _WindowSums(_Incremental):
         return True
 
 
-def _member_sums(cells: Collection[_Cell], windows: int) -> list[dict[str, float]]:
+def _member_sums(cells: Collection[_Cell], windows: int) -> list[dict[str, int]]:
     """The fields of the first ``windows`` of :data:`WINDOWS` summed over ``cells`` (a
     member's cell: its fields in each window), in their order: exact (integers), a field
     summing to 0 where a member has it. ``_sum_fields`` inline: the loop of a busy scrape."""
-    out: list[dict[str, float]] = []
+    out: list[dict[str, int]] = []
     for w in range(windows):
-        into: dict[str, float] = {}
+        into: dict[str, int] = {}
         for cell in cells:
             f = cell[w]
             if f:
@@ -937,7 +937,7 @@ def _ratio(fam: Family, labels: tuple[str, ...], num: float, den: float) -> None
         fam.samples[labels] = num / den
 
 
-def service_level_parts(policy: Any, f: dict[str, float]) -> tuple[float, float]:
+def service_level_parts(policy: Any, f: dict[str, int]) -> tuple[int, int]:
     """``(met, counted)`` of docs/contract.md §3.2 for one window's fields under ``policy``:
     A≤T (+ B≤T when abandons are positive) (+ F≤T when flow-outs are positive) over
     A (+ B unless abandons are ignored) (+ F unless flow-outs are ignored). With
@@ -949,6 +949,7 @@ def service_level_parts(policy: Any, f: dict[str, float]) -> tuple[float, float]
         if policy.abandons == "positive":
             met += f.get(F.ABANDONED_WITHIN, 0)
     flow_outs = policy.flow_outs
+    rules: tuple[tuple[str, str, str], ...]
     if isinstance(flow_outs, str):  # every reason alike: the totals
         rules = ((flow_outs, F.FLOWED_OUT, F.FLOWED_OUT_WITHIN),)
     else:
@@ -993,9 +994,9 @@ def _window_families(
                 key = (label(queue), channel)
                 if key not in policies:  # every name labelled other shares the defaults'
                     policies[key] = config.policy(queue, channel)
-    blocked_by_qw: dict[tuple[str, str], float] = {}
-    offered_voice_by_qw: dict[tuple[str, str], float] = {}
-    requests: dict[tuple[str, str], float] = {}
+    blocked_by_qw: dict[tuple[str, str], int] = {}
+    offered_voice_by_qw: dict[tuple[str, str], int] = {}
+    requests: dict[tuple[str, str], int] = {}
     chat_by_qw: dict[tuple[str, str], list[float]] = {}
     for (q, channel, window), f in sums.items():
         if not channel:
@@ -1024,7 +1025,7 @@ def _window_families(
     return list(g.values())
 
 
-def _requests_of(f: dict[str, float]) -> Any:
+def _requests_of(f: dict[str, int]) -> Any:
     return f.get(F.OFFERED, 0) + f.get(F.BLOCKED, 0) + f.get(F.TICKETS_CREATED, 0)
 
 
@@ -1056,7 +1057,7 @@ _CHAT_FAMILIES = ("cc_chat_response_average_seconds", "cc_window_chat_response_s
 
 
 def _qcw_samples(g: dict[str, Family], labels: tuple[str, str, str], policy: Any,
-                 f: dict[str, float]) -> None:
+                 f: dict[str, int]) -> None:
     """The samples of one (queue, channel, window) with a policy, from its summed fields."""
     offered = f.get(F.OFFERED, 0)
     answered = f.get(F.ANSWERED, 0)
@@ -1125,18 +1126,18 @@ class _WindowFamilies(_Incremental):
         #: (queue label, channel, window) -> what it adds to its requests
         self.requests_of: dict[tuple[str, str, str], Any] = {}
         #: (queue label, channel, window) -> the window sums its samples were written from
-        self.written: dict[tuple[str, str, str], dict[str, float]] = {}
+        self.written: dict[tuple[str, str, str], dict[str, int]] = {}
         self.generations = (-1, -1)
 
     def families(self, config: Config, ledgers: Sequence[Ledger], label: QueueLabels,
-                 now_us: int, sums: dict[tuple[str, str, str], dict[str, float]]
+                 now_us: int, sums: dict[tuple[str, str, str], dict[str, int]]
                  ) -> list[Family]:
         basis = _WINDOWS.basis
         seen = (_WINDOWS.generation - 1, _TOTALS.generation - 1)
         if (not self.sync(ledgers, basis) or self.generations != seen
                 or _TOTALS.generation == 0):
             self.reset()
-            dirty = dict.fromkeys((q, c) for q, c, _ in sums)
+            dirty: dict[Any, None] = dict.fromkeys((q, c) for q, c, _ in sums)
             dirty.update((key, None) for (metric, key) in _TOTALS.sums if metric == "offered")
         else:
             dirty = dict(_WINDOWS.changed)
@@ -1182,10 +1183,10 @@ class _WindowFamilies(_Incremental):
                     found = requests.setdefault(rkey, [0, 0])
                     found[0] += part
                     found[1] += 1
-                found = requests.get(rkey)
-                if found is not None:
-                    if found[1]:
-                        g["cc_window_requests"].samples[rkey] = found[0]
+                total = requests.get(rkey)
+                if total is not None:
+                    if total[1]:
+                        g["cc_window_requests"].samples[rkey] = total[0]
                     else:
                         del requests[rkey]
                         g["cc_window_requests"].samples.pop(rkey, None)
@@ -1206,7 +1207,7 @@ class _WindowFamilies(_Incremental):
                 else:
                     for name in _BLOCKING_FAMILIES:
                         g[name].samples.pop(key, None)
-                acc = None
+                acc: list[float] | None = None
                 for channel in channels:
                     f = sums[(q, channel, window)]
                     if f.get(F.CHAT_RESPONSES):
@@ -1300,7 +1301,7 @@ OpenSpans = tuple[list[str], str, str, "int | None", tuple[int, int, int, list[i
 
 
 def agents_now(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> tuple[
-        dict[tuple[str, str], int], dict[tuple[str, str], dict[str, int]],
+        dict[tuple[str, ...], int], dict[tuple[str, str], dict[str, int]],
         list[OpenSpans], dict[str, int]]:
     """``(counts, closed, open spans, staffed)`` of :func:`_agent_parts`, computed once per
     scrape (inside :func:`all_families`)."""
@@ -1309,7 +1310,7 @@ def agents_now(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> tu
 
 
 def _agent_parts(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> tuple[
-        dict[tuple[str, str], int], dict[tuple[str, str], dict[str, int]],
+        dict[tuple[str, ...], int], dict[tuple[str, str], dict[str, int]],
         list[OpenSpans], dict[str, int]]:
     """What the agent families take from the ledgers and the windows at ``now_us`` (the
     same at every clock with these windows): ``(counts, closed, open spans, staffed)``.
@@ -1329,7 +1330,7 @@ def _agent_parts(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> 
     queue label -> agents in a staffed state (``streams.core.staffing``) serving it. Every
     sum is of integers: exact in any order.
     """
-    counts: dict[tuple[str, str], int] = {}
+    counts: dict[tuple[str, ...], int] = {}
     closed: dict[tuple[str, str], dict[str, int]] = {}
     for (q, channel, window), f in _window_sums(ledgers, label, now_us).items():
         if channel == "":  # shared, read only (a window's sums are replaced, not changed)
@@ -1374,10 +1375,10 @@ def _agent_parts(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> 
         field = "t_" + state
         sinces.sort()
         for cal, labels in by_cal:
-            found = windows_of.get(cal)
-            if found is None:
-                found = windows_of[cal] = cal.windows(now_us)
-            current, previous, day = found
+            spans = windows_of.get(cal)
+            if spans is None:
+                spans = windows_of[cal] = cal.windows(now_us)
+            current, previous, day = spans
             # the previous interval ends at the current one's start, before the clock
             ended = 0
             for since in sinces:
@@ -1393,19 +1394,19 @@ def _agent_parts(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> 
                                    (n, before[-1], starts[-1], starts, before)))
             if ended:
                 for q in labels:
-                    key = (q, "previous_interval")
-                    f = closed.get(key)
-                    if f is None:
-                        f = closed[key] = {}
-                        copied[key] = None
-                    elif key not in copied:
-                        f = closed[key] = dict(f)
-                        copied[key] = None
-                    f[field] = f.get(field, 0) + ended
+                    qkey = (q, "previous_interval")
+                    sums = closed.get(qkey)
+                    if sums is None:
+                        sums = closed[qkey] = {}
+                        copied[qkey] = None
+                    elif qkey not in copied:
+                        sums = closed[qkey] = dict(sums)
+                        copied[qkey] = None
+                    sums[field] = sums.get(field, 0) + ended
     # Every state of a queue with agents present, in an order that does not follow the
     # agents' (each change moves an agent to the end of its ledger's): the exposition keeps
     # the lines of a family whose keys come in the order they came last time.
-    ordered: dict[tuple[str, str], int] = {}
+    ordered: dict[tuple[str, ...], int] = {}
     get = counts.get
     for q in sorted(named):
         for s in AGENT_STATES:

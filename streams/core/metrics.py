@@ -47,7 +47,7 @@ class Family:
     journal: Journal | None = field(default=None, compare=False, repr=False)
     epoch: int = field(default=0, compare=False, repr=False)
 
-    def add(self, labels: tuple[str, ...], value: float) -> None:
+    def add(self, labels: tuple[str, ...], value: int | float) -> None:
         self.journal = None
         self.samples[labels] = self.samples.get(labels, 0) + value
 
@@ -89,8 +89,8 @@ class Journal:
                 first, ended, keys = entries.popleft()
                 _, last, more = entries.popleft()
                 # an entry of several updates holds a dict of ours; a builder's keys are copied
-                merged = keys if first < ended else dict.fromkeys(keys)
-                merged.update(dict.fromkeys(more))  # type: ignore[union-attr]
+                merged: Any = keys if first < ended else dict.fromkeys(keys)
+                merged.update(dict.fromkeys(more))
                 entries.appendleft((first, last, merged))
         return self.epoch
 

@@ -121,8 +121,8 @@ def live_loads(config: Config, ledgers: Sequence[Ledger], now_us: int,
     label = label or QueueLabels(config, ledgers)
     this_minute = now_us - now_us % MINUTE_US
     lo = this_minute - ERLANG_WINDOW_US
-    trailing: dict[tuple[str, str], dict[str, float]] = {}
-    settings: dict[tuple[str, str], Any] = {}
+    trailing: dict[tuple[str, str], dict[str, int]] = {}
+    settings: dict[tuple[str, str], tuple[ServiceLevelPolicy, QueueSettings]] = {}
     for ledger in ledgers:
         for (queue, channel), minutes in ledger.minutes.items():
             if not channel:
@@ -143,8 +143,8 @@ def live_loads(config: Config, ledgers: Sequence[Ledger], now_us: int,
                     still_waiting[key] = still_waiting.get(key, 0) + n * (this_minute - queued_us)
     staffed = _staffed(ledgers, label)
     today = _window_sums(ledgers, label, now_us)
-    return {(q, channel): _load(*settings[(q, channel)], q, channel, f,
-                                still_waiting.get((q, channel), 0), staffed.get(q, 0), today)
+    return {(q, channel): _load(settings[(q, channel)][0], settings[(q, channel)][1], q, channel,
+                                f, still_waiting.get((q, channel), 0), staffed.get(q, 0), today)
             for (q, channel), f in trailing.items()}
 
 
@@ -357,7 +357,7 @@ class _ErlangKept(kpis._Incremental):
         self.minute: int | None = None
         #: (ledger index, queue name, channel) -> its minutes summed over the trailing window
         #: (None: it has no minutes), while it is not touched; slid as the minute moves on
-        self.trailing: dict[tuple[int, str, str], dict[str, float] | None] = {}
+        self.trailing: dict[tuple[int, str, str], dict[str, int] | None] = {}
 
     def _slide(self, ledgers: Sequence[Ledger], minute: int | None, this_minute: int) -> None:
         """Move each kept trailing sum from the window ending at ``minute`` to the one ending
@@ -423,7 +423,8 @@ class _ErlangKept(kpis._Incremental):
                     continue
                 # A trailing sum holds while the key's minutes before this one are as they
                 # were (a floor books into the current minute; Ledger.minutes_changed).
-                if everything or ledger.minutes_changed(key, this_minute, since):
+                if since is None or everything or ledger.minutes_changed(key, this_minute,
+                                                                          since):
                     trailing.pop((i, queue, channel), None)
                 mkey = own.get(key)
                 if key in ledger.minutes or key in ledger.waiting:
@@ -463,14 +464,14 @@ class _ErlangKept(kpis._Incremental):
                 if by_queue:  # Erlang B: voice only
                     if channel != "voice":
                         continue
-                    key: tuple[str, ...] = (q,)
+                    sample_key: tuple[str, ...] = (q,)
                 else:
-                    key = mkey
-                value = written.pop(key, _NONE)
+                    sample_key = mkey
+                value = written.pop(sample_key, _NONE)
                 if value is _NONE:
-                    kept.pop(key, None)
+                    kept.pop(sample_key, None)
                 else:
-                    kept[key] = value
+                    kept[sample_key] = value
         epochs = (self.journals[0].close(list(dirty)),
                   self.journals[1].close([(q,) for q, channel in dirty if channel == "voice"]))
         for fam in g.values():
@@ -493,19 +494,19 @@ class _ErlangKept(kpis._Incremental):
 
     def _load(self, config: Config, ledgers: Sequence[Ledger], mkey: tuple[str, str],
               now_us: int, this_minute: int, lo: int, staffed: dict[str, int],
-              today: dict[tuple[str, str, str], dict[str, float]]) -> Load | None:
+              today: dict[tuple[str, str, str], dict[str, int]]) -> Load | None:
         """The load of ``mkey`` from its members' minutes and waiting segments."""
         q, channel = mkey
         members = self.members.get(mkey)
         if not members:
             self.members.pop(mkey, None)
-            found = self.channels.get(q)
-            if found is not None:
-                found.pop(channel, None)
-                if not found:
+            channels = self.channels.get(q)
+            if channels is not None:
+                channels.pop(channel, None)
+                if not channels:
                     del self.channels[q]
             return None
-        acc: dict[str, float] | None = None
+        acc: dict[str, int] | None = None
         waiting_us = 0
         trailing = self.trailing
         for i, queue in members:
@@ -551,9 +552,9 @@ def _trailing_sum(minutes: dict[int, dict[str, int]], lo: int, hi: int) -> dict[
 
 
 def _load(policy: ServiceLevelPolicy, queue_settings: QueueSettings, q: str, channel: str,
-          f: dict[str, float],
+          f: dict[str, int],
           still_waiting_us: int, staffed: int,
-          today: dict[tuple[str, str, str], dict[str, float]]) -> Load:
+          today: dict[tuple[str, str, str], dict[str, int]]) -> Load:
     """The :class:`Load` of one (queue label, channel): its trailing-window sums ``f``, the
     wait of its segments still waiting, its staffed agents, and today's sums for the AHT
     when the window handled none; under ``policy`` and ``queue_settings`` (its trunks)."""

@@ -44,6 +44,16 @@ COPY streams /src/streams
 RUN pip install --no-deps --no-build-isolation /src \
  && pip check
 
+# The hot path compiled with mypyc (docs/performance.md, "The hot path"; ~25 s) in the
+# installed package — run from / so that `streams` is that one, not /src — with this stage's
+# gcc and the image's Python headers; the build must succeed and be the copy that loads. Then
+# mypy goes (the lock pins it with hashes, as the compile extra does): the compiled modules
+# need nothing of it at run time, and the runtime stage copies this venv without it.
+RUN cd / \
+ && python -m streams.hot_path build \
+ && python -m streams.hot_path status | grep '^hot path: compiled with mypyc' \
+ && pip uninstall -y mypy
+
 
 FROM ${PYTHON_IMAGE} AS runtime
 

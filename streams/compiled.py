@@ -90,14 +90,23 @@ def group_path() -> Path:
     return PACKAGE_DIR / f"hot__mypyc{SUFFIX}"
 
 
-def source_digests() -> dict[str, str]:
+def source_digests(copy_to: Path | None = None) -> dict[str, str]:
     """SHA-256 of every ``.py`` of the package, by its path from the package's parent
-    (``streams/core/engine.py``): what the stamp records and :func:`decide` compares.
+    (``streams/core/engine.py``): what the stamp records and :func:`decide` compares. With
+    ``copy_to``, each file is also written there under that path, the very bytes digested
+    (what the build compiles).
 
-    Raises ``OSError`` when a file cannot be read."""
+    Raises ``OSError`` when a file cannot be read or written."""
     root = PACKAGE_DIR.parent
-    return {path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(PACKAGE_DIR.rglob("*.py"))}
+    digests = {}
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        name = path.relative_to(root).as_posix()
+        data = path.read_bytes()
+        digests[name] = hashlib.sha256(data).hexdigest()
+        if copy_to is not None:
+            (copy_to / name).parent.mkdir(parents=True, exist_ok=True)
+            (copy_to / name).write_bytes(data)
+    return digests
 
 
 def decide(*, honour_env: bool = True) -> State:

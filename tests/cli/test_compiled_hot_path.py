@@ -9,6 +9,7 @@ step of ``make test``) builds the compiled copy, so the first run must be the co
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -95,3 +96,34 @@ def test_the_compiled_hot_path_gives_the_bytes_its_python_source_gives(tmp_path:
     assert "is 300 characters long, more than" in report
     assert b'cc_events_duplicate_total{topic="cc.calls"} 1.0' in fast.stdout
     assert "f1" not in report and "f2" not in report and "f3" not in report  # all valid
+
+
+def test_the_build_works_in_an_installed_package_beside_other_modules(tmp_path):
+    """As in the container image: the package installed in a site-packages with no
+    pyproject.toml, other top-level modules beside it (``mypy_extensions.py``, which mypy
+    refuses to take for one of ours), the build run from elsewhere. It compiles a copy of the
+    package under its own mypy configuration; the status then says compiled, and each
+    module loads from its extension."""
+    site = tmp_path / "site-packages"
+    for name in compiled.source_digests(copy_to=site):
+        assert (site / name).exists()
+    import mypy_extensions  # the compile extra's: a module of another distribution
+
+    shutil.copyfile(mypy_extensions.__file__, site / "mypy_extensions.py")
+    schemas = compiled.PACKAGE_DIR.parent / "schemas"
+    env = {**{k: v for k, v in os.environ.items() if k != compiled.PURE_ENV},
+           "PYTHONPATH": str(site), "CCPULSE_SCHEMAS_DIR": str(schemas)}
+    built = subprocess.run([sys.executable, "-m", "streams.hot_path", "build"], cwd="/",
+                           env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert built.returncode == 0, built.stderr
+    assert built.stdout.splitlines()[-1].startswith("hot path compiled with mypyc in ")
+    assert not (site / "build").exists() and not list(site.glob("*.log"))
+    status = subprocess.run([sys.executable, "-m", "streams.hot_path", "status"], cwd="/",
+                            env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.strip() == (
+        f"hot path: compiled with mypyc ({len(compiled.MODULES)} modules, mypy 1.13.0)")
+    where = subprocess.run(
+        [sys.executable, "-c", "import streams.core.engine as e; print(e.__file__)"],
+        cwd="/", env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert where.stdout.strip() == str(site / "streams" / "core" / f"engine{compiled.SUFFIX}")

@@ -8,6 +8,7 @@ the check catches a stale lock, and that the Dockerfile installs from it with --
 from __future__ import annotations
 
 import importlib.util
+import tomllib
 from pathlib import Path
 from types import ModuleType
 
@@ -51,6 +52,26 @@ class TestCommittedLock:
                     if "pip install" in line and not line.lstrip().startswith("#")]
         for args in installs:  # the lock with hashes, else only ccpulse's own source tree
             assert "--require-hashes" in args or [a for a in args if a[0] != "-"] == ["/src"]
+
+
+    def test_the_builder_compiles_the_hot_path_with_the_locked_mypy_then_removes_it(self):
+        # the compile extra's mypy, pinned with hashes, compiles the installed package
+        # (tests/cli/test_compiled_hot_path.py builds one the same way); the runtime stage
+        # copies the venv without mypy
+        extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+            "optional-dependencies"]["compile"]
+        locked = lock.read_lock(lock.LOCK.read_text(encoding="utf-8"))
+        assert f"mypy=={locked['mypy'][0]}" in extra and lock.BUILD_TOOLS["mypy"] == (
+            locked["mypy"][0])
+        text = (REPO / "Dockerfile").read_text(encoding="utf-8")
+        builder, runtime = text.split("AS runtime")
+        step = builder[builder.index("RUN cd / \\"):]
+        assert step.index("python -m streams.hot_path build") < step.index(
+            "python -m streams.hot_path status | grep '^hot path: compiled with mypyc'") < (
+            step.index("pip uninstall -y mypy"))
+        assert builder.index("pip install --no-deps --no-build-isolation /src") < (
+            builder.index("python -m streams.hot_path build"))
+        assert "COPY --from=builder /opt/venv /opt/venv" in runtime
 
 
 class TestCheck:

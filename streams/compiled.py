@@ -44,6 +44,12 @@ MODULES: tuple[str, ...] = (
     "streams.core.timestamps",
     "streams.core.pipeline",
     "streams.core.entities.contact",
+    "streams.core.entities.agent",
+    "streams.core.entities.event_log",
+    "streams.core.entities.feedback",
+    "streams.core.entities.customer",
+    "streams.core.entities.ticket",
+    "streams.core.entities.kinds",
     "streams.core.engine",
     "streams.validation",
     "streams.ingest",
@@ -151,14 +157,21 @@ def state() -> State:
 
 class _Finder(importlib.abc.MetaPathFinder):
     """Loads each of :data:`MODULES` from its compiled copy or its source, as :func:`state`
-    says; every other module is left to the usual finders."""
+    says, and any other module of the package with an extension module left beside its
+    source (a module an earlier build compiled, before a pull or a checkout took it out of
+    :data:`MODULES`) from its source: Python's own finders would prefer the extension, built
+    against another shared library. Every other module is left to the usual finders."""
 
     def find_spec(self, fullname: str, path: Sequence[str] | None = None,
                   target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in _MODULE_SET:
-            return None
-        chosen = compiled_path(fullname) if state().compiled else source_path(fullname)
-        return importlib.util.spec_from_file_location(fullname, chosen)
+        if fullname in _MODULE_SET:
+            chosen = compiled_path(fullname) if state().compiled else source_path(fullname)
+            return importlib.util.spec_from_file_location(fullname, chosen)
+        if fullname.startswith("streams.") and compiled_path(fullname).exists():
+            source = source_path(fullname)
+            if source.exists():
+                return importlib.util.spec_from_file_location(fullname, source)
+        return None
 
 
 _MODULE_SET = frozenset(MODULES)

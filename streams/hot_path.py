@@ -34,8 +34,7 @@ class BuildError(Exception):
 #: Modules the compiled ones import that are not typed exactly yet (not compiled): mypy reads
 #: them for their types but does not report their errors.
 NOT_EXACT: tuple[str, ...] = (
-    "streams.core.agent_ledger", "streams.core.config", "streams.core.entities.agent",
-    "streams.core.entities.kinds", "streams.core.entities.ticket", "streams.core.ledger",
+    "streams.core.agent_ledger", "streams.core.config", "streams.core.ledger",
     "streams.core.report", "streams.core.ticket_kpis",
 )
 
@@ -126,6 +125,9 @@ def build(log: Callable[[str], object] = print) -> float:
         os.replace(fresh, path)
     if compiled.source_digests() != digests:
         raise BuildError("a source changed while it was compiled: build again")
+    wanted = {compiled.group_path(), *map(compiled.compiled_path, compiled.MODULES)}
+    for leftover in set(compiled.PACKAGE_DIR.rglob(f"*{compiled.SUFFIX}")) - wanted:
+        leftover.unlink()  # a module an earlier build compiled that is no longer compiled
     compiled.STAMP.write_bytes(orjson.dumps({
         "suffix": compiled.SUFFIX, "mypy": mypy.version.__version__, "sources": digests},
         option=orjson.OPT_INDENT_2))

@@ -133,3 +133,20 @@ def test_the_compiled_modules_type_check_exactly(tmp_path):
                            "--config-file", str(config), *paths], cwd=root,
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_an_extension_left_beside_a_module_no_longer_compiled_is_never_loaded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # an earlier build compiled streams.core.ledger; a pull took it out of MODULES: Python's
+    # own finders would load that extension (built against another shared library)
+    left = tmp_path / f"ledger{compiled.SUFFIX}"
+    left.write_bytes(b"\x7fELF")
+    real = compiled.compiled_path
+    monkeypatch.setattr(compiled, "compiled_path",
+                        lambda m: left if m == "streams.core.ledger" else real(m))
+    monkeypatch.setattr(compiled, "_state", compiled.State(True, "test"))
+    finder = compiled._Finder()
+    spec = finder.find_spec("streams.core.ledger")
+    assert spec is not None and spec.origin == str(compiled.source_path("streams.core.ledger"))
+    assert finder.find_spec("streams.core.config") is None  # nothing beside it: the usual
+    assert finder.find_spec("orjson") is None

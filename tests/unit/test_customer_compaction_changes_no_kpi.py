@@ -26,7 +26,7 @@ from streams.core.timestamps import DAY_US, HOUR_US, parse_us
 from streams.worker.checkpoint import encode_record
 
 START_US = parse_us("2027-01-01T00:00:00Z")
-CUSTOMER = C.CustomerKind.name
+CUSTOMER = C.CustomerKind().name
 
 
 def customer_stream(seed: int, customers: int = 60, days: int = 240,

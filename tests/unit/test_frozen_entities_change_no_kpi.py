@@ -57,7 +57,7 @@ def later_events_for(engine: Engine, start: int) -> list[Event]:
     out = []
     n = start
     records = engine.kept_records()
-    for key in frozen_keys(engine, T.TicketKind.name):
+    for key in frozen_keys(engine, T.TicketKind().name):
         tid = key.partition(":")[2]
         solved_at = T.TicketKind()._solved_at(records[key])
         assert solved_at is not None
@@ -102,13 +102,13 @@ class TestFrozenEntities:
     def test_idle_tickets_and_customers_are_frozen_and_hold_the_same_records(self):
         freezing, never = engines()
         run_both(centre_traffic(), freezing, never)
-        assert frozen_keys(freezing, T.TicketKind.name), "tickets solved over a day before"
+        assert frozen_keys(freezing, T.TicketKind().name), "tickets solved over a day before"
         assert frozen_keys(freezing, "customer"), "customers idle for over a day"
         assert not any(k in freezing._records or k in freezing._contributions
                        for k in freezing._frozen)
         assert not any(freezing._holds(eid, key) for key in freezing._frozen
                        for eid in T.TicketKind().event_ids(never._records[key])
-                       if never._records[key]["kind"] == T.TicketKind.name)
+                       if never._records[key]["kind"] == T.TicketKind().name)
         assert never.frozen_count == 0
         assert freezing.entity_count == never.entity_count
         assert freezing.kept_records() == never._records

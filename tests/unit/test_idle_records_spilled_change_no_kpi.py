@@ -85,7 +85,7 @@ def both(tmp_path: Path) -> tuple[Disk, Engine]:
 
 
 def spilled_tickets(disk: Disk) -> list[str]:
-    return sorted(k for k, r in disk.cold_records().items() if r["kind"] == T.TicketKind.name)
+    return sorted(k for k, r in disk.cold_records().items() if r["kind"] == T.TicketKind().name)
 
 
 class TestIdleRecordsSpilled:
@@ -95,7 +95,7 @@ class TestIdleRecordsSpilled:
         engine = disk.engine
         cold = disk.cold_records()
         kinds = {r["kind"] for r in cold.values()}
-        assert {T.TicketKind.name, "customer"} <= kinds
+        assert {T.TicketKind().name, "customer"} <= kinds
         assert engine.frozen_count == 0  # every one written by the last checkpoint
         assert not any(k in engine._records or k in engine._contributions for k in cold)
         assert not any(k in engine._due_step for k in cold)  # filed packed (ColdKeys)

@@ -91,7 +91,7 @@ class AgentKind:
     """Entity kind of agents: one record per ``agent_id``."""
 
     name = "agent"
-    families = ("agent",)
+    families: tuple[str, ...] = ("agent",)
     version = 2
     late_after_us = HISTORY_US
 
@@ -121,7 +121,7 @@ class AgentKind:
         # of one instant leaves an end that still looks like a fresh append.
         if new.event_id != event.event_id or new.at_us != event.occurred_us:
             return None
-        if (old_live.__class__ is not AgentNow or old_live.since_us != before.at_us
+        if (not isinstance(old_live, AgentNow) or old_live.since_us != before.at_us
                 or old_live.state != before.state):
             return None
         queues = old_live.queues if new.queues is None else new.queues

@@ -199,7 +199,7 @@ class ContactKind(EventLogKind):
     """Entity kind of calls (channel ``voice``) and chats (channel ``chat``)."""
 
     name = "contact"
-    families = ("call", "chat")
+    families: tuple[str, ...] = ("call", "chat")
     version = 2
     late_after_us = RETENTION_US
 

@@ -345,7 +345,7 @@ class CustomerKind(EventLogKind):
     (one record per event)."""
 
     name = "customer"
-    families = ("customer", "marketing")
+    families: tuple[str, ...] = ("customer", "marketing")
     #: 2 was the first customer format (``Engine.rebuild`` reads a record of version < 2 as a
     #: format-1 record of the first release, before records named their kind); 3 adds the
     #: folded sums (module docstring); 4 holds them in fewer objects (module docstring).

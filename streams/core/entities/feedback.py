@@ -91,7 +91,7 @@ class FeedbackKind(EventLogKind):
     """Entity kind of survey responses and QA reviews: one record per event."""
 
     name = "feedback"
-    families = ("survey", "qa")
+    families: tuple[str, ...] = ("survey", "qa")
     version = 2  # the first record format with the kind envelope (format 1 had none)
     late_after_us = RETENTION_US
 

@@ -108,15 +108,15 @@ def compact(event: Event) -> TicketEvent:
 
 def _interned(event: TicketEvent) -> TicketEvent:
     """A restored event with its labels interned (see :func:`_text`)."""
-    return TicketEvent(event[0], event[1], event[2], *(
-        _text(v) if isinstance(v, str) else v for v in event[3:]))
+    return TicketEvent._make((event[0], event[1], event[2], *(
+        _text(v) if isinstance(v, str) else v for v in event[3:])))
 
 
 class TicketKind(EventLogKind):
     """Entity kind of helpdesk tickets: one record per ``ticket_id``."""
 
     name = "ticket"
-    families = ("ticket",)
+    families: tuple[str, ...] = ("ticket",)
     version = 3
     late_after_us = AFTER_SOLVE_US
 

@@ -44,7 +44,7 @@ COPY streams /src/streams
 RUN pip install --no-deps --no-build-isolation /src \
  && pip check
 
-# The hot path compiled with mypyc (docs/performance.md, "The hot path"; ~25 s) in the
+# The hot path compiled with mypyc (docs/performance.md, "The hot path"; ~40 s) in the
 # installed package — run from / so that `streams` is that one, not /src — with this stage's
 # gcc and the image's Python headers; the build must succeed and be the copy that loads. Then
 # mypy goes (the lock pins it with hashes, as the compile extra does): the compiled modules

@@ -97,7 +97,8 @@ def fill(state: WorkerState, events: Iterator[dict], partitions: int, limit: int
     """Apply events as a worker of ``partitions`` partitions per topic would, ``limit`` of
     them or up to ``until_us``; returns how many. The clock follows the events; ``warm_up``
     is called, with the clock set there, at each instant the worker's warm-up would run
-    (:func:`warm_up_at`) that the clock passes."""
+    (:func:`warm_up_at`) that the clock passes, and ``catch_up`` (``(period µs, function)``)
+    every period of the clock."""
     n = 0
     warm_at = warm_up_at(clock.now_us)
     catch_at = clock.now_us + catch_up[0] if catch_up is not None else None
@@ -105,16 +106,21 @@ def fill(state: WorkerState, events: Iterator[dict], partitions: int, limit: int
         at_us = parse_us(event["occurred_at"])
         if until_us is not None and at_us >= until_us:
             break  # (this one event is left out)
-        if catch_up is not None and catch_at is not None and at_us >= catch_at:
-            if clock.now_us < catch_at:
-                clock.now_us = catch_at
-            catch_up[1]()
-            catch_at = max(clock.now_us, at_us) + catch_up[0]
-        if warm_up is not None and at_us >= warm_at:
-            if clock.now_us < warm_at:
-                clock.now_us = warm_at
-                warm_up()
-            warm_at = warm_up_at(max(clock.now_us, at_us))
+        # the warm-up and the catch-up due before this event, the earlier first
+        while True:
+            due_warm = warm_up is not None and at_us >= warm_at
+            due_catch = catch_at is not None and at_us >= catch_at
+            if due_warm and (not due_catch or warm_at <= catch_at):
+                if clock.now_us < warm_at:
+                    clock.now_us = warm_at
+                    warm_up()
+                warm_at = warm_up_at(max(clock.now_us, at_us))
+            elif due_catch and catch_up is not None and catch_at is not None:
+                clock.now_us = max(clock.now_us, catch_at)
+                catch_up[1]()
+                catch_at = max(clock.now_us, at_us) + catch_up[0]
+            else:
+                break
         route = route_event(event)
         p = (murmur2(route.key) & 0x7FFFFFFF) % partitions if route.key else 0
         tp: TP = (route.topic, p)
@@ -259,6 +265,8 @@ def main() -> None:
     parser.add_argument("--parts", action="store_true",
                         help="a table of the busy scrapes' CPU by part")
     args = parser.parse_args()
+    if args.catch_up < 0:
+        parser.error("--catch-up: seconds of the clock, 0 (none) or more")
     set_in_process(os.environ)  # glibc's malloc as the worker has it (streams.worker.allocator)
     tune_gc()
 

@@ -60,13 +60,13 @@ def build(log: Callable[[str], object] = print) -> float:
     while it ran, leaves the Python source in use. The compiler's output goes to a log file
     named in the error; a failed build keeps only that file.
 
-    Raises :class:`BuildError`: no mypy, no C compiler or Python headers, a type error, a
-    source changed during the build.
+    Raises :class:`BuildError`: no mypy, no C compiler or Python headers, the sources not
+    copied to the work directory (no space), a type error, a source changed during the build.
     """
     try:
         import mypy.version  # only the build needs mypy (the `compile` extra)
-        from mypyc.build import mypycify
-        from setuptools import Distribution
+        import mypyc.build  # noqa: F401  (_compile's)
+        import setuptools  # noqa: F401
     except ImportError as exc:
         raise BuildError(f"mypy is not installed ({exc}): pip install -e '.[compile]'") from exc
     if shutil.which(os.environ.get("CC", "cc")) is None and shutil.which("gcc") is None:
@@ -82,57 +82,74 @@ def build(log: Callable[[str], object] = print) -> float:
     paths = [str(compiled.source_path(m).relative_to(root)) for m in compiled.MODULES]
     work = Path(tempfile.mkdtemp(prefix="ccpulse-mypyc-"))
     log_path = work / "build.log"
-    # mypyc compiles a copy of the package's sources, the very bytes digested, in a directory
-    # of its own: where the package is installed (site-packages) it would also take every
-    # other top-level module there for one of ours
-    src = work / "src"
-    digests = compiled.source_digests(copy_to=src)
-    config = work / "mypy.ini"
-    config.write_text(mypy_config(), encoding="utf-8")
-    log(f"compiling the hot path with mypyc {mypy.version.__version__} "
-        f"({len(compiled.MODULES)} modules, under a minute) ...")
     failed = (f"mypyc failed (type errors or compiler errors: see {log_path}); ccpulse runs "
               "its Python source meanwhile")
-    cwd = os.getcwd()
+    built_ok = False
     try:
-        with open(log_path, "w") as out, _redirected(out):
-            os.chdir(src)  # mypyc names modules by their paths from here
-            try:
-                extensions = mypycify(["--config-file", str(config), *paths], opt_level="3",
-                                      separate=[(paths, compiled.GROUP)],
-                                      target_dir=str(work / "c"))
-                dist = Distribution({"name": "ccpulse-hot-path", "ext_modules": extensions})
-                command: Any = dist.get_command_obj("build_ext")
-                command.inplace = True
-                command.build_temp = str(work / "temp")
-                command.build_lib = str(work / "lib")
-                dist.run_command("build_ext")
-            except (SystemExit, Exception):  # mypyc exits on a type error, distutils on gcc's
-                raise BuildError(failed) from None
-    except BuildError:
-        for part in ("c", "temp", "lib", "src"):
-            shutil.rmtree(work / part, ignore_errors=True)
-        raise
+        # mypyc compiles a copy of the package's sources, the very bytes digested, in a
+        # directory of its own: where the package is installed (site-packages) it would also
+        # take every other top-level module there for one of ours
+        src = work / "src"
+        try:
+            digests = compiled.source_digests(copy_to=src)
+            (work / "mypy.ini").write_text(mypy_config(), encoding="utf-8")
+        except OSError as exc:
+            raise BuildError(f"the sources could not be copied to {work} ({exc}): free some "
+                             "space there, or set TMPDIR to another directory") from None
+        log(f"compiling the hot path with mypyc {mypy.version.__version__} "
+            f"({len(compiled.MODULES)} modules, under a minute) ...")
+        _compile(paths, src, work, log_path, failed)
+        for path in (compiled.group_path(), *map(compiled.compiled_path, compiled.MODULES)):
+            built = src / path.relative_to(root)
+            if not built.exists():
+                raise BuildError(f"{path.name} was not built: {failed}")
+            # a new file renamed over the old: a process running the old copy keeps its own
+            fresh = path.with_name(path.name + ".new")
+            shutil.copyfile(built, fresh)
+            os.replace(fresh, path)
+        if compiled.source_digests() != digests:
+            raise BuildError("a source changed while it was compiled: build again")
+        wanted = {compiled.group_path(), *map(compiled.compiled_path, compiled.MODULES)}
+        for leftover in set(compiled.PACKAGE_DIR.rglob(f"*{compiled.SUFFIX}")) - wanted:
+            leftover.unlink()  # a module an earlier build compiled that is no longer compiled
+        compiled.STAMP.write_bytes(orjson.dumps({
+            "suffix": compiled.SUFFIX, "mypy": mypy.version.__version__, "sources": digests},
+            option=orjson.OPT_INDENT_2))
+        built_ok = True
     finally:
-        os.chdir(cwd)
-    for path in (compiled.group_path(), *map(compiled.compiled_path, compiled.MODULES)):
-        built = src / path.relative_to(root)
-        if not built.exists():
-            raise BuildError(f"{path.name} was not built: {failed}")
-        # a new file renamed over the old: a process running the old copy keeps its mapping
-        fresh = path.with_name(path.name + ".new")
-        shutil.copyfile(built, fresh)
-        os.replace(fresh, path)
-    if compiled.source_digests() != digests:
-        raise BuildError("a source changed while it was compiled: build again")
-    wanted = {compiled.group_path(), *map(compiled.compiled_path, compiled.MODULES)}
-    for leftover in set(compiled.PACKAGE_DIR.rglob(f"*{compiled.SUFFIX}")) - wanted:
-        leftover.unlink()  # a module an earlier build compiled that is no longer compiled
-    compiled.STAMP.write_bytes(orjson.dumps({
-        "suffix": compiled.SUFFIX, "mypy": mypy.version.__version__, "sources": digests},
-        option=orjson.OPT_INDENT_2))
-    shutil.rmtree(work, ignore_errors=True)
+        if built_ok or not log_path.exists():
+            shutil.rmtree(work, ignore_errors=True)
+        else:  # the log stays, for the error's "see ..."
+            for part in ("c", "temp", "lib", "src"):
+                shutil.rmtree(work / part, ignore_errors=True)
+            (work / "mypy.ini").unlink(missing_ok=True)
     return time.monotonic() - started
+
+
+def _compile(paths: list[str], src: Path, work: Path, log_path: Path, failed: str) -> None:
+    """mypyc on ``paths`` (from ``src``, under ``work/mypy.ini``) into one shared library,
+    the extension modules built in place under ``src``; its output and gcc's to
+    ``log_path``. Raises :class:`BuildError` (``failed``) on a type or compiler error."""
+    from mypyc.build import mypycify
+    from setuptools import Distribution
+
+    cwd = os.getcwd()
+    with open(log_path, "w") as out, _redirected(out):
+        os.chdir(src)  # mypyc names modules by their paths from here
+        try:
+            extensions = mypycify(["--config-file", str(work / "mypy.ini"), *paths],
+                                  opt_level="3", separate=[(paths, compiled.GROUP)],
+                                  target_dir=str(work / "c"))
+            dist = Distribution({"name": "ccpulse-hot-path", "ext_modules": extensions})
+            command: Any = dist.get_command_obj("build_ext")
+            command.inplace = True
+            command.build_temp = str(work / "temp")
+            command.build_lib = str(work / "lib")
+            dist.run_command("build_ext")
+        except (SystemExit, Exception):  # mypyc exits on a type error, distutils on gcc's
+            raise BuildError(failed) from None
+        finally:
+            os.chdir(cwd)
 
 
 @contextlib.contextmanager

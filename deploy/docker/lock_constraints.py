@@ -8,7 +8,8 @@ the index or on the way (a compromised mirror, a poisoned proxy) fails the build
     .venv/bin/python deploy/docker/lock_constraints.py --check  # exit 1 when stale (offline)
 
 The pins are constraints.txt's (written by freeze_constraints.py: run that first) plus
-:data:`BUILD_TOOLS`, which the Dockerfile needs to install ccpulse itself. The digests are the
+:data:`BUILD_TOOLS`, which the Dockerfile needs to install ccpulse itself and to compile its hot
+path (mypy, uninstalled before the runtime stage). The digests are the
 ones PyPI publishes for each file of the pinned release, read from its simple index (PEP 691
 JSON), as ``pip-compile --generate-hashes`` records them. Every file of the release is listed
 — wheels for every platform and the sdist — because the image is built for linux x86_64 and

@@ -85,7 +85,7 @@ def run_worker(config_path: str | None) -> int:
     pipeline = build_pipeline(config, web)
     _remove_dead_member(d, pipeline.app.conf.id, security_from(d), SESSION_TIMEOUT_S)
     status(f"metrics on {web.scheme}://{d.web_host}:{d.web_port}/metrics (group {d.app_id})")
-    status(compiled.state().line())  # e.g. "hot path: compiled with mypyc (6 modules, ...)"
+    status(compiled.state().line())  # e.g. "hot path: compiled with mypyc (12 modules, ...)"
 
     startup = StartupTransients(verbose=level <= logging.INFO)
 

@@ -46,7 +46,7 @@ def test_any_source_changed_since_the_build_runs_the_source(tmp_path: Path,
     assert compiled.decide() == compiled.State(
         False, "streams/ingest.py changed since the last build: "
         "run `python -m streams.hot_path build`")
-    # not one of the six: mypyc compiled in what they import (field positions, constants)
+    # not a compiled module: mypyc compiled in what they import (field positions, constants)
     digests = compiled.source_digests()
     digests["streams/core/events.py"] = "0" * 64
     digests["streams/core/gone.py"] = "0" * 64
@@ -150,3 +150,25 @@ def test_an_extension_left_beside_a_module_no_longer_compiled_is_never_loaded(
     assert spec is not None and spec.origin == str(compiled.source_path("streams.core.ledger"))
     assert finder.find_spec("streams.core.config") is None  # nothing beside it: the usual
     assert finder.find_spec("orjson") is None
+
+
+@pytest.mark.parametrize("outcome", ["a type error", "nothing built"])
+def test_a_failed_build_keeps_only_its_log_and_touches_no_module(
+        outcome: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    pytest.importorskip("mypy")
+    monkeypatch.setattr(hot_path.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(compiled, "STAMP", tmp_path / "hot__mypyc.json")  # not the real one
+
+    def compile_(paths, src, work, log_path, failed):
+        log_path.write_text("mypyc's output\n")
+        if outcome == "a type error":
+            raise hot_path.BuildError(failed)  # else: returns having built nothing
+
+    monkeypatch.setattr(hot_path, "_compile", compile_)
+    before = {p: p.stat().st_mtime_ns for p in compiled.PACKAGE_DIR.rglob(f"*{compiled.SUFFIX}")}
+    with pytest.raises(hot_path.BuildError, match=r"mypyc failed .*see .*build\.log"):
+        hot_path.build(log=lambda line: None)
+    (work,) = tmp_path.glob("ccpulse-mypyc-*")
+    assert [p.name for p in work.iterdir()] == ["build.log"]
+    assert before == {p: p.stat().st_mtime_ns
+                      for p in compiled.PACKAGE_DIR.rglob(f"*{compiled.SUFFIX}")}

@@ -63,3 +63,23 @@ def test_the_store_of_shared_values_is_emptied_when_full(monkeypatch):
     for n in range(1000, 1025):
         assert S.shared(n) == n
     assert len(S._HELD) <= 10
+
+
+def test_two_customers_with_the_same_amount_hold_one_int_object():
+    # an amount as it arrives, and as a month's sum once folded: one object for both
+    # customers, also where the customer kind runs compiled (streams.compiled), whose ints
+    # would otherwise be unboxed and boxed again
+    engine = Engine(parse_config({}))
+    for customer in ("a", "b"):
+        engine.apply(_event(f"{customer}-1", "customer.revenue", START_US,
+                            customer_id=customer, amount=1234.56, currency="EUR"))
+    first = [engine._records[f"customer:{c}"]["ev"][0].amount_micro for c in ("a", "b")]
+    assert first[0] == 1_234_560_000 and first[0] is first[1]
+    for customer in ("a", "b"):
+        for n in range(2, 9):  # past FOLD_AFTER: folded into the month's sums
+            engine.apply(_event(f"{customer}-{n}", "customer.revenue", START_US + n * DAY_US,
+                                customer_id=customer, amount=1234.56, currency="EUR"))
+    sums = [engine._records[f"customer:{c}"]["fs"] for c in ("a", "b")]
+    assert sums[0] and sums[0] == sums[1]
+    for key, value in sums[0].items():
+        assert value is sums[1][key], key

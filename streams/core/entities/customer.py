@@ -127,6 +127,11 @@ class CustomerEvent(NamedTuple):
     referred: bool  # an acquired event with a non-empty referred_by
 
 
+def _held(amount: Any) -> Any:
+    """``shared(amount)``, kept a Python object: compiled (``streams.compiled``), an ``int``
+    result would be unboxed and boxed again — an equal new object, not the one held."""
+    return shared(amount)
+
 def to_micro(amount: int | float) -> int:
     """A JSON money amount as integer millionths, from its decimal text (``49.9`` is
     49 900 000 exactly, not the nearest binary float); finer digits round half to even."""
@@ -333,7 +338,7 @@ def fold(record: dict[str, Any]) -> None:
             sums[month] = sums.get(month, 0) + 1
         else:
             key = sys.intern(f"{month} {ev.currency or ''}")
-            sums[key] = shared(sums.get(key, 0) + ev.amount_micro)
+            sums[key] = _held(sums.get(key, 0) + ev.amount_micro)
         ids.append(ev.event_id)
         entries.append(bucket_of(ev.at_us) + fingerprint(ev.event_id))
     record["fh"] = "".join(entries)
@@ -391,7 +396,7 @@ class CustomerKind(EventLogKind):
         amount = body.get("amount")
         micro = to_micro(amount) if isinstance(amount, int | float) and not isinstance(
             amount, bool) else 0
-        item = CustomerEvent(at_us, event.event_id, kind, shared(micro),
+        item = CustomerEvent(at_us, event.event_id, kind, _held(micro),
                              _intern(_text(body.get("currency"))),
                              kind == "acquired" and _text(body.get("referred_by")) is not None)
         events = record["ev"]

@@ -54,7 +54,7 @@ def test_a_killed_workers_member_is_removed_from_the_group_by_the_next_one(
                          re.MULTILINE), first_start
         assert re.search(r"\[INFO\] ccpulse worker: \d+ engines built in", first_start)
         # the hot path make test built (deploy/setup.sh), as the worker runs it
-        assert re.search(r"\[INFO\] ccpulse worker: hot path: compiled with mypyc \(\d modules, "
+        assert re.search(r"\[INFO\] ccpulse worker: hot path: compiled with mypyc \(\d+ modules, "
                          r"mypy [\d.]+\)$", first_start, re.MULTILINE), first_start
         assert "[ERROR]" not in first_start and "[WARNING]" not in first_start, first_start
 

@@ -7,7 +7,7 @@ compiler, as mypy and black ship themselves), together, into one shared library
 ``streams/hot__mypyc.*.so`` with a small extension module beside each ``.py``
 (``streams.hot_path`` builds them). Their source is unchanged and fully typed
 (``tests/unit/test_compiled_state.py`` runs ``mypy`` on them); the compiled copy drains
-~35–65 % more call events a second through the broker, and spends ~27 % less CPU an event on
+36–66 % more call events a second through the broker, and spends ~27 % less CPU an event on
 a feed of every family (docs/performance.md, "The hot path").
 
 Which copy runs is decided once a process, at the first import of one of them

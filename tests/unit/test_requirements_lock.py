@@ -72,6 +72,10 @@ class TestCommittedLock:
         assert builder.index("pip install --no-deps --no-build-isolation /src") < (
             builder.index("python -m streams.hot_path build"))
         assert "COPY --from=builder /opt/venv /opt/venv" in runtime
+        # no source package where `python -m streams...` runs (WORKDIR /app): it would shadow
+        # the installed, compiled one
+        steps = [line for line in runtime.splitlines() if not line.lstrip().startswith("#")]
+        assert "WORKDIR /app" in steps and not [s for s in steps if "/app/streams" in s]
 
 
 class TestCheck:

@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import math
 import os
 import statistics
 import sys
@@ -101,7 +102,8 @@ def fill(state: WorkerState, events: Iterator[dict], partitions: int, limit: int
     every period of the clock."""
     n = 0
     warm_at = warm_up_at(clock.now_us)
-    catch_at = clock.now_us + catch_up[0] if catch_up is not None else None
+    # (no catch-up: never due)
+    catch_at = clock.now_us + catch_up[0] if catch_up is not None else math.inf
     for event in events:
         at_us = parse_us(event["occurred_at"])
         if until_us is not None and at_us >= until_us:
@@ -109,14 +111,14 @@ def fill(state: WorkerState, events: Iterator[dict], partitions: int, limit: int
         # the warm-up and the catch-up due before this event, the earlier first
         while True:
             due_warm = warm_up is not None and at_us >= warm_at
-            due_catch = catch_at is not None and at_us >= catch_at
+            due_catch = at_us >= catch_at
             if due_warm and (not due_catch or warm_at <= catch_at):
                 if clock.now_us < warm_at:
                     clock.now_us = warm_at
                     warm_up()
                 warm_at = warm_up_at(max(clock.now_us, at_us))
-            elif due_catch and catch_up is not None and catch_at is not None:
-                clock.now_us = max(clock.now_us, catch_at)
+            elif due_catch and catch_up is not None:
+                clock.now_us = max(clock.now_us, int(catch_at))
                 catch_up[1]()
                 catch_at = max(clock.now_us, at_us) + catch_up[0]
             else:

@@ -98,6 +98,12 @@ def group_path() -> Path:
     return PACKAGE_DIR / f"hot__mypyc{SUFFIX}"
 
 
+def built_paths() -> tuple[Path, ...]:
+    """What a build puts in the package: :func:`group_path`, then each module's
+    :func:`compiled_path`."""
+    return (group_path(), *map(compiled_path, MODULES))
+
+
 def source_digests(copy_to: Path | None = None) -> dict[str, str]:
     """SHA-256 of every ``.py`` of the package, by its path from the package's parent
     (``streams/core/engine.py``): what the stamp records and :func:`decide` compares. With
@@ -140,7 +146,7 @@ def decide(*, honour_env: bool = True) -> State:
     if changed:
         more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
         return State(False, f"{changed[0]}{more} changed since the last build: {BUILD}")
-    for path in (group_path(), *map(compiled_path, MODULES)):
+    for path in built_paths():
         if not path.exists():
             return State(False, f"{path.name} missing: {BUILD}")
     return State(True, f"mypy {stamp.get('mypy', '?')}")

@@ -99,7 +99,7 @@ def build(log: Callable[[str], object] = print) -> float:
         log(f"compiling the hot path with mypyc {mypy.version.__version__} "
             f"({len(compiled.MODULES)} modules, under a minute) ...")
         _compile(paths, src, work, log_path, failed)
-        for path in (compiled.group_path(), *map(compiled.compiled_path, compiled.MODULES)):
+        for path in compiled.built_paths():
             built = src / path.relative_to(root)
             if not built.exists():
                 raise BuildError(f"{path.name} was not built: {failed}")
@@ -109,7 +109,7 @@ def build(log: Callable[[str], object] = print) -> float:
             os.replace(fresh, path)
         if compiled.source_digests() != digests:
             raise BuildError("a source changed while it was compiled: build again")
-        wanted = {compiled.group_path(), *map(compiled.compiled_path, compiled.MODULES)}
+        wanted = set(compiled.built_paths())
         for leftover in set(compiled.PACKAGE_DIR.rglob(f"*{compiled.SUFFIX}")) - wanted:
             leftover.unlink()  # a module an earlier build compiled that is no longer compiled
         compiled.STAMP.write_bytes(orjson.dumps({

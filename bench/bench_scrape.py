@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import itertools
 import math
 import os
 import statistics
@@ -264,11 +265,17 @@ def main() -> None:
                              "computes every queue's Erlang staffing")
     parser.add_argument("--catch-up", type=float, default=0.0,
                         help="seconds of the clock between the worker's catch-ups")
+    parser.add_argument("--lead", type=float, default=0.0,
+                        help="seconds of the clock before each busy scrape that the "
+                             "worker's catch-up before a predicted read runs "
+                             "(streams.worker.scrape_rhythm: LEAD_S, 0.25, plus its own time)")
     parser.add_argument("--parts", action="store_true",
                         help="a table of the busy scrapes' CPU by part")
     args = parser.parse_args()
     if args.catch_up < 0:
         parser.error("--catch-up: seconds of the clock, 0 (none) or more")
+    if args.lead < 0:
+        parser.error("--lead: seconds of the clock, 0 (none) or more")
     set_in_process(os.environ)  # glibc's malloc as the worker has it (streams.worker.allocator)
     tune_gc()
 
@@ -308,9 +315,23 @@ def main() -> None:
         catch_cpu_ms.append((time.thread_time() - c0) * 1000)
 
     def feed() -> None:
-        fill(state, events, args.partitions, args.between, clock,
-             warm_up=None if args.no_warm_up else warm_up,
-             catch_up=(int(args.catch_up * 1e6), catch_up) if args.catch_up else None)
+        warm = None if args.no_warm_up else warm_up
+        periodic = (int(args.catch_up * 1e6), catch_up) if args.catch_up else None
+        if not args.lead:
+            fill(state, events, args.partitions, args.between, clock, warm_up=warm,
+                 catch_up=periodic)
+            return
+        # the worker's catch-up before a predicted read (streams.worker.scrape_rhythm):
+        # at the scrape's instant (its last event's) less the lead
+        batch = list(itertools.islice(events, args.between))
+        lead_at = parse_us(batch[-1]["occurred_at"]) - int(args.lead * 1e6)
+        early = sum(1 for event in batch if parse_us(event["occurred_at"]) < lead_at)
+        fill(state, iter(batch[:early]), args.partitions, None, clock, warm_up=warm,
+             catch_up=periodic)
+        clock.now_us = max(clock.now_us, lead_at)
+        catch_up()
+        fill(state, iter(batch[early:]), args.partitions, None, clock, warm_up=warm,
+             catch_up=periodic)
 
     rows = []
     profiler = cProfile.Profile() if args.profile else None

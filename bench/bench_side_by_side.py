@@ -47,7 +47,14 @@ Further rows:
 * **/metrics scrape** at 500 queues × 2 channels: a fresh worker is filled with 30 simulated
   minutes of voice and chat traffic over 500 queues (50 agent groups of 30 agents, each
   serving 10 queues); then ``--scrapes`` GETs of /metrics (new connection each) are timed:
-  median and max in ms, with the series count and size.
+  median and max in ms, with the series count and size. Then the **busy scrape**: the same
+  worker on a live floor, ``--busy-seconds`` of the floor's next events sent at its own rate
+  (~55 a second, stamped with the send time) while ``curl`` reads /metrics every
+  ``--scrape-interval`` seconds (5, the shipped Prometheus job's) on a fixed schedule, as
+  Prometheus does; the row gives the reads after the first three (the worker learns the
+  interval from them and brings its families up to date just before each read:
+  ``streams.worker.scrape_rhythm``; ``--no-scrape-catch-up`` turns that off to compare) and
+  the worker's CPU meanwhile.
 * **restart** rows come from ``bench/bench_restart.py --json`` run as a subprocess (its last
   stdout line is one JSON object: row name -> formatted result). **memory** rows come from
   ``bench/bench_worker_memory.py --json``: a ``ccpulse worker`` through its own broker over
@@ -75,6 +82,7 @@ import asyncio
 import contextlib
 import importlib.util
 import json
+import os
 import queue
 import shutil
 import signal
@@ -109,6 +117,7 @@ from streams.kafka import LocalBroker, ensure_topics  # noqa: E402
 from streams.publish import LIVE_LINGER_MS, Publisher  # noqa: E402
 from streams.simulate.generator import generate  # noqa: E402
 from streams.simulate.scenarios import FLAT_PEAK, contact_centre  # noqa: E402
+from streams.worker.scrape_rhythm import NO_CATCH_UP_ENV  # noqa: E402
 
 TOPICS = ("cc.calls", "cc.chats", "cc.tickets", "cc.agents", "cc.feedback", "cc.customers",
           "cc.deadletter")
@@ -373,10 +382,12 @@ def family_sum(text: str, family: str) -> float:
 
 
 def start_worker(bootstrap: str, name: str, prefix: str, tmp: Path, partitions: int,
-                 stack: contextlib.ExitStack) -> tuple[Worker, float]:
-    """Start ``python -m streams.cli worker`` (env as in worker_harness) without waiting;
-    returns the worker and when its process started."""
+                 stack: contextlib.ExitStack, env: dict[str, str] | None = None,
+                 ) -> tuple[Worker, float]:
+    """Start ``python -m streams.cli worker`` (env as in worker_harness, plus ``env``) without
+    waiting; returns the worker and when its process started."""
     worker = Worker(bootstrap, name, prefix, tmp / name, free_port(), partitions)
+    worker.env.update(env or {})
     worker.data_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with open(worker.log_path, "ab") as out:
@@ -470,8 +481,9 @@ def series_per_family(body: str) -> Counter[str]:
     return out
 
 
-def scrape_rows(bootstrap: str, tmp: Path, partitions: int, scrapes: int,
+def scrape_rows(bootstrap: str, tmp: Path, args: argparse.Namespace,
                 stack: contextlib.ExitStack) -> list[Row]:
+    partitions, scrapes = args.partitions, args.scrapes
     prefix = f"wide{int(time.time())}."
     ensure_topics(bootstrap, [prefix + t for t in TOPICS], partitions)
     now_ms = time.time_ns() // 1_000_000
@@ -479,7 +491,8 @@ def scrape_rows(bootstrap: str, tmp: Path, partitions: int, scrapes: int,
                            duration_ms=1_800_000))
     log(f"scrape: producing {len(events):,} events over 500 queues × voice, chat")
     asyncio.run(send(bootstrap, prefix, events))
-    worker, _ = start_worker(bootstrap, prefix + "ccpulse", prefix, tmp, partitions, stack)
+    env = {NO_CATCH_UP_ENV: "1"} if args.no_scrape_catch_up else {}
+    worker, _ = start_worker(bootstrap, prefix + "ccpulse", prefix, tmp, partitions, stack, env)
     wait_handled(worker, len(events), "500-queue events handled")
     times_ms = []
     body = ""
@@ -491,10 +504,82 @@ def scrape_rows(bootstrap: str, tmp: Path, partitions: int, scrapes: int,
     series = sum(per_family.values())
     log("scrape: largest families " + ", ".join(
         f"{name} {n:,}" for name, n in per_family.most_common(6)))
-    worker.stop()
-    return [Row("/metrics scrape, 500 queues × 2 channels", f"{len(events):,}",
+    rows = [Row("/metrics scrape, 500 queues × 2 channels", f"{len(events):,}",
                 f"median {statistics.median(times_ms):.0f} ms, max {max(times_ms):.0f} ms "
                 f"({scrapes} GETs; {series:,} series, {len(body) / 1024:,.0f} KiB)")]
+    if args.busy_seconds > 0:
+        rows.extend(busy_scrape_rows(worker, bootstrap, prefix, args))
+    worker.stop()
+    return rows
+
+
+#: GETs of a busy scrape before the worker has learned their interval (its third read
+#: makes two intervals: streams.worker.scrape_rhythm), left out of its row.
+LEARNING_GETS = 3
+
+
+def busy_scrape_rows(worker: Worker, bootstrap: str, prefix: str,
+                     args: argparse.Namespace) -> list[Row]:
+    """The same worker on a live floor: ``--busy-seconds`` of the wide floor's next events
+    sent at its own rate (~55 a second), stamped with the send time, while /metrics is read
+    every ``--scrape-interval`` seconds on a fixed schedule, as Prometheus reads it: by
+    ``curl`` (``-w %{time_total}``: from the request until the whole body is in), or with
+    ``--scraper urllib`` by Python's client, timed here (its chunked decoding in Python adds
+    ~10–20 ms). Rows: the reads after the first :data:`LEARNING_GETS`, and the worker's CPU
+    meanwhile."""
+    seconds, interval = args.busy_seconds, args.scrape_interval
+    now_ms = time.time_ns() // 1_000_000
+    live = list(generate(wide_scenario(), seed=8, start_ms=now_ms,
+                         duration_ms=int(seconds * 1000)))
+    rate = len(live) / seconds
+    mode = "off" if args.no_scrape_catch_up else "on"
+    curl = shutil.which("curl") if args.scraper == "curl" else None
+    if args.scraper == "curl" and curl is None:
+        fail("curl is not installed (the busy scrape reads /metrics with it); install "
+             "Debian's curl or pass --scraper urllib")
+    log(f"scrape: {len(live):,} live events at {rate:,.0f}/s, /metrics read every "
+        f"{interval:g} s by {args.scraper} (catch-up before reads {mode})")
+    sender = threading.Thread(target=lambda: asyncio.run(
+        send(bootstrap, prefix, live, rate, "live events")), daemon=True)
+    assert worker.proc is not None
+    cpu_before = process_cpu_s(worker.proc.pid)
+    t_start = time.monotonic()
+    sender.start()
+    times_ms: list[float] = []
+    n = 0
+    while sender.is_alive() or n * interval < seconds:
+        delay = t_start + n * interval - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        n += 1
+        if curl is not None:
+            done = subprocess.run([curl, "-s", "-o", "/dev/null", "-w", "%{time_total}",
+                                   worker.url + "/metrics"], capture_output=True, text=True,
+                                  timeout=30, check=False)
+            times_ms.append(float(done.stdout or "nan") * 1000)
+        else:
+            t0 = time.perf_counter()
+            scrape(worker.url + "/metrics")
+            times_ms.append((time.perf_counter() - t0) * 1000)
+    sender.join()
+    cpu_s = process_cpu_s(worker.proc.pid) - cpu_before
+    wall_s = time.monotonic() - t_start
+    learned = times_ms[LEARNING_GETS:]
+    label = (f"/metrics scrape, busy: {rate:,.0f} ev/s, read every {interval:g} s by "
+             f"{args.scraper}, catch-up {mode}")
+    return [Row(label, f"{len(live):,}",
+                f"median {statistics.median(learned):.0f} ms, p90 "
+                f"{statistics.quantiles(learned, n=10, method='inclusive')[-1]:.0f} ms, "
+                f"max {max(learned):.0f} ms ({len(learned)} reads after the first "
+                f"{LEARNING_GETS}: {', '.join(f'{t:.0f}' for t in times_ms[:LEARNING_GETS])})"),
+            Row("... the worker's CPU meanwhile", "",
+                f"{cpu_s:.1f} s in {wall_s:.0f} s ({100 * cpu_s / wall_s:.1f} % of a core)")]
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- other bench scripts ---------------------------------------------------------------------
@@ -596,6 +681,17 @@ def parse_args() -> argparse.Namespace:
                         help="how long the freshness run sends (default 20)")
     parser.add_argument("--scrapes", type=int, default=10,
                         help="GETs of /metrics timed (default 10)")
+    parser.add_argument("--busy-seconds", type=float, default=60.0,
+                        help="how long the busy scrape's live floor runs (0: no busy "
+                             "scrape; default 60)")
+    parser.add_argument("--scraper", choices=("curl", "urllib"), default="curl",
+                        help="what reads /metrics in the busy scrape (default curl)")
+    parser.add_argument("--scrape-interval", type=float, default=5.0,
+                        help="seconds between the busy scrape's reads (default 5: the "
+                             "shipped Prometheus reads the worker every 5 s)")
+    parser.add_argument("--no-scrape-catch-up", action="store_true",
+                        help=f"start the scrape's worker with {NO_CATCH_UP_ENV}=1 (to "
+                             "compare)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temp dir (broker, worker and peer logs) and say where")
     args = parser.parse_args()
@@ -693,7 +789,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> list[Row]:
     if worker is not None:
         worker.stop()
     if "scrape" in sections:
-        rows.extend(scrape_rows(bootstrap, tmp, args.partitions, args.scrapes, stack))
+        rows.extend(scrape_rows(bootstrap, tmp, args, stack))
     if needs_broker:
         broker.stop()  # the sub-benchmarks start their own
     if "restart" in sections:

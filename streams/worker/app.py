@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
@@ -45,6 +46,7 @@ from streams.worker.inline import Record, install_inline_drain
 from streams.worker.isolation import read_committed
 from streams.worker.membership import remember_member
 from streams.worker.restore import restore_batch
+from streams.worker.scrape_rhythm import ScrapeRhythm, catch_up_before_reads, catch_up_off
 from streams.worker.snapshots import Snapshots
 from streams.worker.state import TP, WorkerState
 from streams.worker.status import status
@@ -227,7 +229,13 @@ class Pipeline:
         #: The wall clock's seconds when the families were last read (a scrape, the
         #: wallboard, the staffing page); None before any.
         self.families_read_s: float | None = None
+        #: When each client of /metrics reads it next (streams.worker.scrape_rhythm); None
+        #: with the catch-up turned off (``CCPULSE_NO_SCRAPE_CATCH_UP``).
+        self.scrape_rhythm = None if catch_up_off(os.environ) else ScrapeRhythm()
+        #: :meth:`_fed` when the families were last computed.
+        self._fed_at_families = -1
         self._add_minute_warm_up()
+        self._add_scrape_catch_up()
         self._add_pages()
         self.app.on_partitions_revoked.connect(self._on_revoked)
         self.app.on_partitions_assigned.connect(self._on_assigned)
@@ -541,6 +549,42 @@ class Pipeline:
             await warm_up_new_minutes(self._families_now, self._clock_s,
                                       lambda: self.families_read_s)
 
+    def _add_scrape_catch_up(self) -> None:
+        rhythm = self.scrape_rhythm
+        if rhythm is None:
+            return
+
+        @self.app.task
+        async def catch_up() -> None:
+            """The families and their exposition brought up to date just before each read
+            of /metrics that its client's rhythm predicts (``streams.worker.scrape_rhythm``).
+            """
+            await catch_up_before_reads(self._catch_up, rhythm)
+
+    def _catch_up(self) -> None:
+        """The families computed and the exposition's kept lines rewritten, nothing sent;
+        nothing when no message was handled since the families were last computed."""
+        if self._fed() != self._fed_at_families:
+            families = self.families(read=False)
+            render_parts(lambda: families)
+
+    def _fed(self) -> int:
+        """A number that moves on with each message handled (the sum of the partitions'
+        last offsets)."""
+        return sum(self.state.last_offsets.values())
+
+    def note_scrape(self, client: str, at_s: float | None = None) -> None:
+        """Note a read of /metrics by ``client`` (its address and user agent) at ``at_s``
+        (monotonic seconds, default now) in the scrape rhythm; a status line when its
+        interval is learned or changes. Nothing with the catch-up turned off."""
+        if self.scrape_rhythm is None:
+            return
+        interval_s = self.scrape_rhythm.read(
+            client, time.monotonic() if at_s is None else at_s)
+        if interval_s is not None:
+            status(f"/metrics is read every {interval_s:.1f} s by {client}: the families "
+                   "are brought up to date just before each read")
+
     def _clock_s(self) -> float:
         return self.state.clock_us() / 1_000_000
 
@@ -552,6 +596,7 @@ class Pipeline:
         reader (noted for the minute's warm-up), not the warm-up itself."""
         if read:
             self.families_read_s = self._clock_s()
+        self._fed_at_families = self._fed()
         active = self._wanted_engines()
         # only partitions whose engines are built: one being rebuilt joins when complete
         # (readiness says so meanwhile) instead of stalling the scrape until it is
@@ -601,6 +646,7 @@ class Pipeline:
 
         @self.app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
+            pipeline.note_scrape(f"{request.remote} {request.headers.get('User-Agent', '-')}")
             exposition = pipeline.snapshot()  # the whole snapshot, taken now
             return web.bytes(_served(exposition),  # type: ignore[arg-type]
                              headers={"Content-Type": CONTENT_TYPE_LATEST})

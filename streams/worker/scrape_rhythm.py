@@ -9,7 +9,7 @@ costs ~90 ms of CPU, after ~15 events ~27 ms, with nothing new ~10 ms
 interval, each scraper at its own fixed offset within it, so the next read of each scraper is
 known from its last two. The worker notes each read of ``/metrics`` by its client (address and
 ``User-Agent``: two Prometheus replicas are two clients); once a client's last two intervals
-agree (:func:`steady`), it computes the families and rewrites the exposition's kept lines,
+agree (:class:`ScrapeRhythm`), it computes the families and rewrites the exposition's kept lines,
 sending nothing, :data:`LEAD_S` plus its longest recent catch-up before the client's next read
 is due. That read then brings up to date only what the last fraction of a second changed.
 
@@ -40,10 +40,14 @@ NO_CATCH_UP_ENV = "CCPULSE_NO_SCRAPE_CATCH_UP"
 #: are left to the read (~14 at the bench floor's ~55 a second).
 LEAD_S = 0.25
 #: Two intervals between a client's reads agree within this many seconds, or this fraction
-#: of the interval if more (Prometheus's reads of a target are regular to the millisecond; the
-#: worker's event loop may take a batch's time to answer one).
-TOLERANCE_S = 0.1
+#: of the interval if more. Prometheus's reads of a target are regular to the millisecond,
+#: but a read is noted when the worker's event loop answers it: after a batch being applied
+#: or a catch-up (tens, at times a couple of hundred milliseconds).
+TOLERANCE_S = 0.25
 TOLERANCE_FRACTION = 0.02
+#: A client whose reads miss its learned interval this many times running is no longer
+#: predicted (until two intervals agree again).
+MISSES = 3
 #: Reads closer than this are not a scraper's rhythm (a person reloading the page).
 MIN_INTERVAL_S = 1.0
 #: Clients followed at once; the one read least recently is forgotten first.
@@ -68,27 +72,39 @@ def steady(previous_s: float, interval_s: float) -> bool:
     return abs(interval_s - previous_s) <= max(TOLERANCE_S, TOLERANCE_FRACTION * interval_s)
 
 
+def fits(period_s: float, interval_s: float) -> bool:
+    """Whether an interval between two reads is a whole number (≥ 1) of a learned
+    ``period_s``, within the tolerance of :func:`steady`: a read on time, or after reads
+    that did not come (a scrape that failed to connect, Prometheus restarted)."""
+    k = round(interval_s / period_s)
+    return k >= 1 and steady(period_s, interval_s / k)
+
+
 @dataclass
 class _Client:
     last_s: float  # its last read
     interval_s: float | None = None  # between its last two reads
-    steady_s: float | None = None  # its interval, while the last two agree
-    told_s: float | None = None  # the steady interval :meth:`ScrapeRhythm.read` last returned
+    period_s: float | None = None  # its learned interval: what predicts its next read
+    misses: int = 0  # reads running whose interval did not fit ``period_s``
+    told_s: float | None = None  # the period :meth:`ScrapeRhythm.read` last returned
 
 
 class ScrapeRhythm:
     """When each client of ``/metrics`` will read it next, learned from its reads.
 
-    Times are seconds of one monotonic clock. Pure: no clock of its own, no I/O."""
+    A client's period is learned when two successive intervals between its reads agree
+    (:func:`steady`), kept while its reads fit it (:func:`fits`), replaced when two other
+    intervals agree, and dropped after :data:`MISSES` reads running that do not fit. Times
+    are seconds of one monotonic clock. Pure: no clock of its own, no I/O."""
 
     def __init__(self) -> None:
         self._clients: dict[str, _Client] = {}
 
     def read(self, client: str, at_s: float) -> float | None:
         """Note a read by ``client`` (any text naming it: address and user agent) at
-        ``at_s``. Returns the client's interval in seconds when this read made it steady
-        at an interval not told before (its first, or one that differs from the last told
-        by more than the tolerance: what to tell an operator once); None otherwise."""
+        ``at_s``. Returns the client's period in seconds when this read set one not told
+        before (its first, or one that differs from the last told by more than the
+        tolerance: what to tell an operator once); None otherwise."""
         known = self._clients.pop(client, None)
         self._clients[client] = known or _Client(at_s)  # (most recently read last)
         if len(self._clients) > MAX_CLIENTS:
@@ -98,21 +114,26 @@ class ScrapeRhythm:
         interval_s = at_s - known.last_s
         previous_s = known.interval_s
         known.last_s, known.interval_s = at_s, interval_s
-        if previous_s is None or not steady(previous_s, interval_s):
-            known.steady_s = None
+        if known.period_s is not None and fits(known.period_s, interval_s):
+            known.misses = 0
+        elif previous_s is not None and steady(previous_s, interval_s):
+            known.period_s, known.misses = interval_s, 0
+        elif known.period_s is not None:
+            known.misses += 1
+            if known.misses >= MISSES:
+                known.period_s = None
+        period_s = known.period_s
+        if period_s is None or (known.told_s is not None and steady(known.told_s, period_s)):
             return None
-        known.steady_s = interval_s
-        if known.told_s is not None and steady(known.told_s, interval_s):
-            return None
-        known.told_s = interval_s
-        return interval_s
+        known.told_s = period_s
+        return period_s
 
     def next_read_s(self, now_s: float) -> float | None:
-        """The earliest read predicted at or after ``now_s`` (a steady client's last read
-        plus its interval), or None when no client is steady or every prediction has
-        passed (a read that did not come: none until the client reads again)."""
-        due = [c.last_s + c.steady_s for c in self._clients.values()
-               if c.steady_s is not None and c.last_s + c.steady_s >= now_s]
+        """The earliest read predicted at or after ``now_s`` (a client's last read plus its
+        period), or None when no client has a period or every prediction has passed (a read
+        that did not come: none until the client reads again)."""
+        due = [c.last_s + c.period_s for c in self._clients.values()
+               if c.period_s is not None and c.last_s + c.period_s >= now_s]
         return min(due, default=None)
 
 
@@ -150,3 +171,5 @@ async def catch_up_before_reads(catch_up: Callable[[], object], rhythm: ScrapeRh
                               "the scrape computes them (further failures are not logged)")
             failed = True
         took.append(clock_s() - now)
+        log.debug("scrape catch-up: %.1f ms, %.3f s before the read due", 1000 * took[-1],
+                  due - clock_s())

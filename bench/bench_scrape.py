@@ -17,7 +17,11 @@ and chat, 50 agent groups of 30), then times ``--scrapes`` scrapes of each kind:
   which only a request arriving while it runs waits for), and it also takes in the events
   applied before it, so the minute's first scrape brings up to date only those after it.
   ``--no-warm-up`` leaves it out, so that the first scrape of a minute computes every
-  queue's Erlang staffing again.
+  queue's Erlang staffing again. ``--lead S`` does as a worker that has learned when it is
+  read (``streams.worker.scrape_rhythm``): the families computed and the exposition's kept
+  lines rewritten, nothing sent, when the feed's clock is S seconds before each busy
+  scrape's instant (its last event's), the rest of the events applied after it; 0.35 is
+  ``LEAD_S`` plus a catch-up's ~0.1 s. Its ``catch-up`` row times those.
 
 Each row: the median and p90 in ms of the families (``WorkerState.families``, what
 ``/metrics`` computes), of the exposition (as the worker serves it: ``streams.exporter``'s

@@ -565,6 +565,9 @@ def busy_scrape_rows(worker: Worker, bootstrap: str, prefix: str,
     cpu_s = process_cpu_s(worker.proc.pid) - cpu_before
     wall_s = time.monotonic() - t_start
     learned = times_ms[LEARNING_GETS:]
+    if len(learned) < 2:
+        fail(f"the busy scrape made {len(times_ms)} reads: give it --busy-seconds for at "
+             f"least {LEARNING_GETS + 2} of --scrape-interval")
     label = (f"/metrics scrape, busy: {rate:,.0f} ev/s, read every {interval:g} s by "
              f"{args.scraper}, catch-up {mode}")
     return [Row(label, f"{len(live):,}",

@@ -232,8 +232,8 @@ class Pipeline:
         #: When each client of /metrics reads it next (streams.worker.scrape_rhythm); None
         #: with the catch-up turned off (``CCPULSE_NO_SCRAPE_CATCH_UP``).
         self.scrape_rhythm = None if catch_up_off(os.environ) else ScrapeRhythm()
-        #: :meth:`_fed` when the families were last computed.
-        self._fed_at_families = -1
+        #: :meth:`_offsets_sum` when the exposition was last rendered (a read, a catch-up).
+        self._offsets_at_render = -1
         self._add_minute_warm_up()
         self._add_scrape_catch_up()
         self._add_pages()
@@ -561,17 +561,25 @@ class Pipeline:
             """
             await catch_up_before_reads(self._catch_up, rhythm)
 
-    def _catch_up(self) -> None:
+    def _catch_up(self) -> bool:
         """The families computed and the exposition's kept lines rewritten, nothing sent;
-        nothing when no message was handled since the families were last computed."""
-        if self._fed() != self._fed_at_families:
-            families = self.families(read=False)
-            render_parts(lambda: families)
+        nothing (False) when no message was handled since the exposition was last
+        rendered."""
+        if self._offsets_sum() == self._offsets_at_render:
+            return False
+        self._render(self.families(read=False))
+        return True
 
-    def _fed(self) -> int:
-        """A number that moves on with each message handled (the sum of the partitions'
-        last offsets)."""
+    def _offsets_sum(self) -> int:
+        """The sum of the partitions' last handled offsets: it moves on with each message
+        handled (what tells a catch-up there is something to bring up to date)."""
         return sum(self.state.last_offsets.values())
+
+    def _render(self, families: list[Any]) -> Exposition:
+        """The exposition of ``families`` (:func:`streams.exporter.render_parts`), noting
+        the messages handled so far as rendered."""
+        self._offsets_at_render = self._offsets_sum()
+        return render_parts(lambda: families)
 
     def note_scrape(self, client: str, at_s: float | None = None) -> None:
         """Note a read of /metrics by ``client`` (its address and user agent) at ``at_s``
@@ -596,7 +604,6 @@ class Pipeline:
         reader (noted for the minute's warm-up), not the warm-up itself."""
         if read:
             self.families_read_s = self._clock_s()
-        self._fed_at_families = self._fed()
         active = self._wanted_engines()
         # only partitions whose engines are built: one being rebuilt joins when complete
         # (readiness says so meanwhile) instead of stalling the scrape until it is
@@ -610,8 +617,7 @@ class Pipeline:
     def snapshot(self) -> Exposition:
         """The exposition of :meth:`families` as pieces to send in order
         (:func:`streams.exporter.render_parts`)."""
-        families = self.families()
-        return render_parts(lambda: families)
+        return self._render(self.families())
 
     def _local_store_memory(self) -> Any:
         """``cc_local_store_memory_bytes``: what the block cache every local RocksDB store of

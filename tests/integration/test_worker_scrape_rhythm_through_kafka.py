@@ -1,7 +1,7 @@
 """A worker read at a fixed interval learns it and brings its families up to date just before
 each read (``streams.worker.scrape_rhythm``), through the real broker and web server: it says
-so in a status line naming the client, and what the reads show while events arrive between
-them, and after, is what the replay computes."""
+so in a status line naming the client, its debug log shows the catch-ups while events arrive
+between the reads, and after them the worker's KPIs are what the replay computes."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ def test_a_worker_read_at_a_fixed_interval_learns_it_and_still_equals_the_replay
     first_path = write_lines(tmp_path / "first.jsonl", first)
     worker = Worker(kafka_bootstrap, unique_name, unique_name + ".", tmp_path / "worker",
                     free_port())
+    worker.env["CCPULSE_LOG_LEVEL"] = "debug"  # the catch-ups' own lines
     try:
         worker.start()
         produce(kafka_bootstrap, unique_name + ".", first_path)
@@ -53,24 +54,29 @@ def test_a_worker_read_at_a_fixed_interval_learns_it_and_still_equals_the_replay
         scraper = Scraper(worker)
         scraper.start()
         try:
-            pattern = (r"\[INFO\] ccpulse worker: /metrics is read every 1\.5 s by 127\.0\.0\.1 "
-                       r"Python-urllib/3\.\d+: the families are brought up to date just "
-                       r"before each read")
-            wait_for(lambda: re.search(pattern, worker.log_tail(20_000)) is not None,
+            pattern = (r"\[INFO\] ccpulse worker: /metrics is read every 1\.[4-6] s by "
+                       r"127\.0\.0\.1 Python-urllib/3\.\d+: the families are brought up to "
+                       r"date just before each read")
+            wait_for(lambda: re.search(pattern, worker.log_tail(400_000)) is not None,
                      "the status line of the scrape rhythm learned", worker)
-            # more events arrive between the scraper's reads (the last minute's, fresh), each
-            # read's state brought up to date just before it
+            learned_at = len(worker.log_path.read_bytes())
+            # more events arrive between the scraper's reads (the last minute's, fresh, in
+            # three parts), each read's state brought up to date just before it
             rest = [orjson.dumps(e) for e in simulated_events(minutes=1, seed=6)]
-            produce(kafka_bootstrap, unique_name + ".",
-                    write_lines(tmp_path / "rest.jsonl", rest))
-            time.sleep(4 * INTERVAL_S)
+            third = len(rest) // 3 + 1
+            for i in range(3):
+                produce(kafka_bootstrap, unique_name + ".", write_lines(
+                    tmp_path / f"rest-{i}.jsonl", rest[i * third:(i + 1) * third]))
+            time.sleep(3 * INTERVAL_S)
         finally:
             scraper.stopped.set()
             scraper.join(timeout=30)
         assert len(scraper.statuses) >= 6 and set(scraper.statuses) == {200}, scraper.statuses
+        since_learned = worker.log_path.read_bytes()[learned_at:].decode(errors="replace")
+        assert re.search(r"\[DEBUG\] scrape catch-up: [\d.]+ ms", since_learned), (
+            "no catch-up before the scraper's reads:\n" + since_learned[-3000:])
         wait_converged(worker, write_lines(tmp_path / "events.jsonl", first + rest))
-        log = worker.log_tail(200_000)
-        assert len(re.findall(pattern, log)) == 1, log  # told once
-        assert "[ERROR]" not in log and "before a scrape failed" not in log, log
+        log = worker.log_path.read_text(errors="replace")
+        assert "before a scrape failed" not in log, log[-3000:]
     finally:
         worker.stop()

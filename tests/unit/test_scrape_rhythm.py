@@ -11,6 +11,7 @@ from test_scrape_reuse import Run, check, fresh, fresh_text, snapshot
 
 from streams import exporter
 from streams.worker.scrape_rhythm import (
+    LEAD_EXTRA_MAX_S,
     LEAD_S,
     MAX_CLIENTS,
     NO_CATCH_UP_ENV,
@@ -48,7 +49,8 @@ def test_a_scraper_at_a_fixed_interval_is_predicted_from_its_third_read():
     assert told == [None, None, 15.0]
     assert rhythm.next_read_s(130.2) == 145.0
     rhythm.read(PROMETHEUS, 145.02)  # as predicted, a little late
-    assert rhythm.next_read_s(145.1) == pytest.approx(160.02)  # its period kept
+    # the period over the reads, 45.02 / 3 s, carried forward from each: the earliest
+    assert rhythm.next_read_s(145.1) == pytest.approx(130.0 + 2 * 45.02 / 3)
 
 
 def test_the_interval_is_told_once_and_again_when_it_changes():
@@ -76,10 +78,10 @@ def test_two_replicas_at_their_own_offsets_are_each_predicted():
 
 def test_reads_answered_late_keep_the_rhythm():
     # the worker's event loop notes a read when it answers it: after a batch or a catch-up
-    rhythm, told = learned([(PROMETHEUS, at) for at in (100.0, 115.0, 130.0, 145.2, 159.9,
-                                                         175.0)])
-    assert told == [None, None, 15.0, None, None, None]
-    assert rhythm.next_read_s(175.1) == 190.0
+    rhythm, told = learned([(PROMETHEUS, at) for at in (100.0, 115.0, 130.0, 145.2, 160.0,
+                                                         175.1, 190.0)])
+    assert told == [None, None, 15.0, None, None, None, None]
+    assert rhythm.next_read_s(190.1) == pytest.approx(205.0)  # not 205.2 or 205.1
 
 
 def test_a_read_that_does_not_come_ends_that_prediction_and_the_next_read_resumes_it():
@@ -95,6 +97,23 @@ def test_a_client_whose_reads_stop_fitting_its_period_is_no_longer_predicted():
                                                          149.0)])
     assert told == [None, None, 15.0, None, None, None]  # 7, 4, 8: three misses
     assert rhythm.next_read_s(149.0) is None
+
+
+def test_an_interval_changed_to_a_multiple_of_the_period_is_learned():
+    reads = [(PROMETHEUS, 100.0 + 5 * i) for i in range(4)]  # every 5 s
+    reads += [(PROMETHEUS, 115.0 + 15 * i) for i in range(1, 4)]  # then every 15 s
+    rhythm, told = learned(reads)
+    assert told == [None, None, 5.0, None, None, 15.0, None]
+    assert rhythm.next_read_s(160.5) == pytest.approx(175.0)
+
+
+def test_the_period_is_estimated_over_the_reads_not_from_one_late_interval():
+    # learned from 5.0 then 5.24 (the third read answered late: their mean), then on time
+    rhythm, told = learned([(PROMETHEUS, at) for at in (100.0, 105.0, 110.24, 115.0, 120.1,
+                                                         125.0, 130.0)])
+    assert told == [None, None, pytest.approx(5.12), None, None, None, None]
+    # over the reads 100 ... 130: 5.0 s; carried from its earliest, not from the late ones
+    assert rhythm.next_read_s(130.5) == pytest.approx(135.0)
 
 
 def test_the_client_read_least_recently_is_forgotten_beyond_the_limit():
@@ -117,10 +136,11 @@ class Wall:
         pass
 
     def __init__(self, rhythm: ScrapeRhythm, reads: list[float], sleeps: int,
-                 catch_up_s: float = 0.0) -> None:
+                 catch_up_s: float = 0.0, clients: list[str] | None = None) -> None:
         self.rhythm = rhythm
         self.now_s = reads[0]
         self.reads = list(reads)
+        self.clients = list(clients or [PROMETHEUS] * len(reads))
         self.left = sleeps
         self.catch_up_s = catch_up_s
         self.caught_up: list[float] = []
@@ -129,7 +149,7 @@ class Wall:
     def _advance(self, seconds: float) -> None:
         self.now_s += seconds
         while self.reads and self.reads[0] <= self.now_s:
-            self.rhythm.read(PROMETHEUS, self.reads.pop(0))
+            self.rhythm.read(self.clients.pop(0), self.reads.pop(0))
 
     async def sleep(self, seconds: float) -> None:
         if self.left == 0:
@@ -181,6 +201,37 @@ def test_a_read_that_does_not_come_gets_one_catch_up_and_no_more():
     assert wall.caught_up == pytest.approx([145.0 - LEAD_S])
 
 
+def test_two_replicas_close_together_each_get_their_catch_up():
+    rhythm = ScrapeRhythm()
+    reads = sorted([(PROMETHEUS, 100.0 + 5 * i) for i in range(6)]
+                   + [(REPLICA, 100.5 + 5 * i) for i in range(6)], key=lambda r: r[1])
+    wall = Wall(rhythm, [at for _, at in reads], sleeps=400, clients=[c for c, _ in reads])
+    run_loop(wall)
+    # from each one's third read on: 115 and 115.5, 120 and 120.5, ...
+    due = sorted([100.0 + 5 * i for i in range(3, 7)] + [100.5 + 5 * i for i in range(3, 7)])
+    assert wall.caught_up == pytest.approx([at - LEAD_S for at in due])
+
+
+def test_one_slow_catch_up_does_not_push_the_next_ones_away_from_their_reads():
+    reads = [100.0 + 5 * i for i in range(9)]
+    wall = Wall(ScrapeRhythm(), reads, sleeps=400, catch_up_s=3.8)  # after a rebalance, say
+    durations = iter([3.8] + [0.05] * 20)
+    wall.catch_up_s = 0.0
+
+    def catch_up() -> None:
+        wall.caught_up.append(wall.now_s)
+        wall._advance(next(durations))
+
+    wall.catch_up = catch_up  # type: ignore[method-assign]
+    run_loop(wall)
+    # the lead adds at most LEAD_EXTRA_MAX_S of a catch-up's time: each still runs in the
+    # last 1.25 s before its read, not just after the one before
+    predicted = [*reads[3:], 145.0]
+    assert len(wall.caught_up) == len(predicted)
+    assert all(read - LEAD_S - LEAD_EXTRA_MAX_S - 1e-6 <= at < read
+               for at, read in zip(wall.caught_up, predicted, strict=True))
+
+
 def test_a_failing_catch_up_is_logged_once_and_the_loop_goes_on(caplog):
     wall = Wall(ScrapeRhythm(), [100.0 + 15 * i for i in range(6)], sleeps=200)
     calls: list[float] = []
@@ -195,6 +246,22 @@ def test_a_failing_catch_up_is_logged_once_and_the_loop_goes_on(caplog):
     assert len(calls) == 4  # before 145, 160, 175 and 190
     failures = [r for r in caplog.records if "before a scrape failed" in r.getMessage()]
     assert len(failures) == 1 and "the scrape computes them" in failures[0].getMessage()
+
+
+def test_a_failure_after_a_success_is_logged_again(caplog):
+    wall = Wall(ScrapeRhythm(), [100.0 + 15 * i for i in range(6)], sleeps=200)
+    outcomes = iter([ValueError("first"), None, ValueError("again"), ValueError("again")])
+
+    def catch_up() -> None:
+        failure = next(outcomes)
+        if failure is not None:
+            raise failure
+
+    wall.catch_up = catch_up  # type: ignore[method-assign]
+    with caplog.at_level(logging.ERROR, logger="ccpulse.worker"):
+        run_loop(wall)
+    failures = [r for r in caplog.records if "before a scrape failed" in r.getMessage()]
+    assert len(failures) == 2  # the first, and the first after the success
 
 
 # ------------------------------------------------------------------ the worker's state
@@ -259,12 +326,16 @@ def test_the_worker_learns_its_scrapers_and_catches_up_only_after_new_messages(
     seen["catch_up"]()  # nothing handled since: nothing to do
     assert rendered == []
     pipeline.state.last_offsets[("cc.calls", 0)] = 41  # a message handled
+    pipeline.families()  # the wallboard or the staffing page: computed, not rendered
+    read_at = pipeline.families_read_s
     seen["catch_up"]()
     assert len(rendered) == 1
-    assert pipeline.families_read_s is not None
-    read_at = pipeline.families_read_s
     seen["catch_up"]()  # again with nothing new: nothing
     assert len(rendered) == 1 and pipeline.families_read_s == read_at  # not a read
+    pipeline.state.last_offsets[("cc.calls", 0)] = 42
+    pipeline.snapshot()  # a read renders: the catch-up after it has nothing to do
+    seen["catch_up"]()
+    assert len(rendered) == 2
 
 
 @pytest.mark.parametrize(("value", "off"), [("1", True), ("yes", True), ("0", False),

@@ -87,6 +87,10 @@ HEADER_OFFSET = "ccpulse.source.offset"
 OPEN_PATHS = ("/livez", "/readyz", "/healthz")
 
 
+#: A client of /metrics is named by its address and at most this much of its User-Agent.
+MAX_AGENT_CHARS = 80
+
+
 def broker_url(broker: str) -> str:
     return broker if "://" in broker else f"kafka://{broker}"
 
@@ -652,7 +656,8 @@ class Pipeline:
 
         @self.app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
-            pipeline.note_scrape(f"{request.remote} {request.headers.get('User-Agent', '-')}")
+            agent = request.headers.get("User-Agent", "-")[:MAX_AGENT_CHARS]
+            pipeline.note_scrape(f"{request.remote} {agent}")
             exposition = pipeline.snapshot()  # the whole snapshot, taken now
             return web.bytes(_served(exposition),  # type: ignore[arg-type]
                              headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -30,7 +30,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 log = logging.getLogger("ccpulse.worker")
@@ -170,14 +170,13 @@ class ScrapeRhythm:
         known.told_s = period_s
         return period_s
 
-    def next_read_s(self, now_s: float, after_s: float | None = None) -> float | None:
-        """The earliest read predicted at or after ``now_s`` (and after ``after_s`` when
-        given: the next once a catch-up was done for that one), or None when no client has a
-        period or every prediction has passed (a read that did not come: none until the
-        client reads again)."""
-        floor_s = now_s if after_s is None else max(now_s, after_s + 1e-6)
+    def next_read_s(self, now_s: float, done: Collection[float] = ()) -> float | None:
+        """The earliest read predicted at or after ``now_s``, leaving out the predictions in
+        ``done`` (those a catch-up was done for: a client's prediction is the same number
+        until it reads again), or None when no client has a period or every prediction has
+        passed (a read that did not come: none until the client reads again)."""
         due = [d for d in (c.next_s() for c in self._clients.values() if c.period_s is not None)
-               if d >= floor_s]
+               if d >= now_s and d not in done]
         return min(due, default=None)
 
 
@@ -192,12 +191,12 @@ async def catch_up_before_reads(catch_up: Callable[[], object], rhythm: ScrapeRh
     noted in). One found already closer than that still gets it: the read would otherwise
     do the same work itself. An exception from ``catch_up`` is logged (once until a catch-up
     succeeds again) and the loop goes on: the read computes what it did not."""
-    done_for_s: float | None = None
+    done_s: deque[float] = deque(maxlen=MAX_CLIENTS)  # predictions caught up for
     took_s: deque[float] = deque(maxlen=RECENT)
     failing = False
     while True:
         now_s = clock_s()
-        due_s = rhythm.next_read_s(now_s, done_for_s)
+        due_s = rhythm.next_read_s(now_s, done_s)
         if due_s is None:
             await sleep(POLL_S)
             continue
@@ -205,7 +204,7 @@ async def catch_up_before_reads(catch_up: Callable[[], object], rhythm: ScrapeRh
         if start_s > now_s:
             await sleep(min(start_s - now_s, POLL_S))
             continue
-        done_for_s = due_s
+        done_s.append(due_s)
         did = True
         try:
             did = catch_up() is not False

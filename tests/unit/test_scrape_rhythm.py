@@ -33,8 +33,11 @@ def learned(reads: list[tuple[str, float]]) -> tuple[ScrapeRhythm, list[float | 
 
 @pytest.mark.parametrize(("previous_s", "interval_s", "agree"), [
     (15.0, 15.0, True),
-    (15.0, 15.09, True),  # within 0.1 s
-    (60.0, 61.1, True),  # within 2 % of a long interval
+    (15.0, 15.24, True),  # a read answered late by the worker's own event loop
+    (5.0, 5.26, False),  # past 0.25 s
+    (15.0, 15.3, True),  # 2 % of a longer interval: 0.3 s at 15 s
+    (15.0, 14.6, False),
+    (60.0, 61.1, True),
     (60.0, 61.3, False),
     (0.6, 0.6, False),  # a person reloading, not a scraper
     (5.0, 10.0, False),

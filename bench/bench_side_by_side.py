@@ -573,8 +573,8 @@ def busy_scrape_rows(worker: Worker, bootstrap: str, prefix: str,
     return [Row(label, f"{len(live):,}",
                 f"median {statistics.median(learned):.0f} ms, p90 "
                 f"{statistics.quantiles(learned, n=10, method='inclusive')[-1]:.0f} ms, "
-                f"max {max(learned):.0f} ms ({len(learned)} reads after the first "
-                f"{LEARNING_GETS}: {', '.join(f'{t:.0f}' for t in times_ms[:LEARNING_GETS])})"),
+                f"max {max(learned):.0f} ms ({len(learned)} reads; the first {LEARNING_GETS}, "
+                f"left out: {', '.join(f'{t:.0f}' for t in times_ms[:LEARNING_GETS])})"),
             Row("... the worker's CPU meanwhile", "",
                 f"{cpu_s:.1f} s in {wall_s:.0f} s ({100 * cpu_s / wall_s:.1f} % of a core)")]
 

@@ -105,9 +105,16 @@ def _silence_stdout() -> None:
         pass
 
 
+#: How the demo names itself to its worker: its reads of /metrics (every second while the
+#: worker catches up, then every few) show in the worker's log as this client's
+#: (``streams.worker.scrape_rhythm``).
+USER_AGENT = "ccpulse-demo"
+
+
 def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, b""

@@ -53,8 +53,10 @@ TOLERANCE_FRACTION = 0.02
 #: A client whose reads miss its learned period this many times running is no longer
 #: predicted (until two intervals agree again).
 MISSES = 3
-#: Reads closer than this are not a scraper's rhythm (a person reloading the page).
-MIN_INTERVAL_S = 1.0
+#: Reads closer than this are not a scraper's rhythm (a person reloading the page, the demo
+#: watching its worker catch up every second); Prometheus's intervals are 5 s and more in
+#: practice.
+MIN_INTERVAL_S = 2.0
 #: Clients followed at once; the one read least recently is forgotten first.
 MAX_CLIENTS = 32
 #: Reads on a client's period kept to estimate it (the period and the phase of its reads).

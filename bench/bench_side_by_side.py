@@ -82,7 +82,7 @@ import asyncio
 import contextlib
 import importlib.util
 import json
-import os
+import math
 import queue
 import shutil
 import signal
@@ -107,7 +107,7 @@ PEERS = REPO / "bench" / "peers"
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
-from bench_worker import lag_quantile  # noqa: E402
+from bench_worker import cpu_seconds, lag_quantile  # noqa: E402
 from wide_floor import wide_scenario  # noqa: E402
 from worker_harness import Worker, free_port, measured_code, parse_metrics  # noqa: E402
 
@@ -542,7 +542,7 @@ def busy_scrape_rows(worker: Worker, bootstrap: str, prefix: str,
     sender = threading.Thread(target=lambda: asyncio.run(
         send(bootstrap, prefix, live, rate, "live events")), daemon=True)
     assert worker.proc is not None
-    cpu_before = process_cpu_s(worker.proc.pid)
+    cpu_before = cpu_seconds(worker.proc.pid)
     t_start = time.monotonic()
     sender.start()
     times_ms: list[float] = []
@@ -562,7 +562,9 @@ def busy_scrape_rows(worker: Worker, bootstrap: str, prefix: str,
             scrape(worker.url + "/metrics")
             times_ms.append((time.perf_counter() - t0) * 1000)
     sender.join()
-    cpu_s = process_cpu_s(worker.proc.pid) - cpu_before
+    cpu_after = cpu_seconds(worker.proc.pid)
+    cpu_s = (cpu_after - cpu_before if cpu_after is not None and cpu_before is not None
+             else math.nan)
     wall_s = time.monotonic() - t_start
     learned = times_ms[LEARNING_GETS:]
     if len(learned) < 2:
@@ -577,12 +579,6 @@ def busy_scrape_rows(worker: Worker, bootstrap: str, prefix: str,
                 f"left out: {', '.join(f'{t:.0f}' for t in times_ms[:LEARNING_GETS])})"),
             Row("... the worker's CPU meanwhile", "",
                 f"{cpu_s:.1f} s in {wall_s:.0f} s ({100 * cpu_s / wall_s:.1f} % of a core)")]
-
-
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far (``/proc/<pid>/stat``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- other bench scripts ---------------------------------------------------------------------

@@ -72,13 +72,18 @@ def catch_up_off(environ: Mapping[str, str]) -> bool:
     return environ.get(NO_CATCH_UP_ENV, "") not in ("", "0")
 
 
+def tolerance_s(interval_s: float) -> float:
+    """How far (seconds) two readings of an interval may differ and still agree:
+    :data:`TOLERANCE_S`, or :data:`TOLERANCE_FRACTION` of the interval if more."""
+    return max(TOLERANCE_S, TOLERANCE_FRACTION * interval_s)
+
+
 def steady(previous_s: float, interval_s: float) -> bool:
     """Whether two successive intervals (seconds) between a client's reads agree: within
-    :data:`TOLERANCE_S`, or :data:`TOLERANCE_FRACTION` of the interval if more, and not
-    shorter than :data:`MIN_INTERVAL_S`."""
+    :func:`tolerance_s`, and not shorter than :data:`MIN_INTERVAL_S`."""
     if min(previous_s, interval_s) < MIN_INTERVAL_S:
         return False
-    return abs(interval_s - previous_s) <= max(TOLERANCE_S, TOLERANCE_FRACTION * interval_s)
+    return abs(interval_s - previous_s) <= tolerance_s(interval_s)
 
 
 @dataclass
@@ -107,8 +112,7 @@ class _Client:
         next_s = self.next_s()
         k = round((at_s - next_s) / self.period_s) + 1
         residual_s = at_s - next_s - (k - 1) * self.period_s
-        tolerance_s = max(TOLERANCE_S, TOLERANCE_FRACTION * self.period_s)
-        return k if k >= 1 and abs(residual_s) <= tolerance_s else 0
+        return k if k >= 1 and abs(residual_s) <= tolerance_s(self.period_s) else 0
 
     def on_period(self, at_s: float, k: int) -> None:
         """A read ``k`` periods after the chain's last: the period estimated again from the

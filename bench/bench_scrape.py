@@ -199,6 +199,7 @@ PARTS = (
     ("contact totals", "streams.core.kpis:_ContactTotals", "families"),
     ("the changed keys read", "streams.core.kpis", "_changed"),
     ("agent families", "streams.core.kpis", "_agent_families"),
+    ("... the agent groups kept", "streams.core.agent_groups:AgentGroups", "parts"),
     ("Erlang", "streams.core.staffing:_ErlangKept", "families"),
     ("the state and labels checked", "streams.core.kpis", "_reuse_for"),
     ("exposition", "bench_scrape", "render"),

@@ -17,6 +17,7 @@ from typing import Any
 
 from streams.core import contributions as F
 from streams.core.admission import OTHER_QUEUE, UNKNOWN_QUEUE, QueueLabels
+from streams.core.agent_groups import AgentGroups, OpenSpans
 from streams.core.calendar import QueueCalendar
 from streams.core.config import Config
 from streams.core.contributions import AGENT_STATES, CONTACT_CHANNELS, OCCUPANCY_STATES, STALE
@@ -182,6 +183,7 @@ def forget() -> None:
     _LABELS.clear()
     for builder in _BUILDERS:
         builder.basis = None
+    _AGENT_GROUPS.reset(None, [])
     for sticky in _STICKY.values():
         sticky.kept = None
 
@@ -1294,10 +1296,6 @@ def _agent_samples(key: tuple[str, str], busy_us: int, available_us: int, occupa
     _ratio(occupancy, key, busy, staffed)
 
 
-#: One group's open spans in one window (:func:`_agent_parts`): the queue labels it serves
-#: (of one calendar), the window, the state field, the window's end (None: the clock), and
-#: (count, sum of starts, latest start, starts ascending, their running sums).
-OpenSpans = tuple[list[str], str, str, "int | None", tuple[int, int, int, list[int], list[int]]]
 
 
 def agents_now(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> tuple[
@@ -1306,7 +1304,33 @@ def agents_now(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> tu
     """``(counts, closed, open spans, staffed)`` of :func:`_agent_parts`, computed once per
     scrape (inside :func:`all_families`)."""
     return _reused_value(  # type: ignore[no-any-return]
-        "agents", lambda: _agent_parts(ledgers, label, now_us))
+        "agents", lambda: _agent_parts_kept(ledgers, label, now_us) if _KEEP[0]
+        else _agent_parts(ledgers, label, now_us))
+
+
+#: The agent groups' parts kept across scrapes (:func:`forget` starts them over).
+_AGENT_GROUPS = AgentGroups()
+
+
+def _agent_parts_kept(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> tuple[
+        dict[tuple[str, ...], int], dict[tuple[str, str], dict[str, int]],
+        list[OpenSpans], dict[str, int]]:
+    """:func:`_agent_parts`, the groups' part kept from the last scrape
+    (:class:`~streams.core.agent_groups.AgentGroups`: only the groups changed since, or
+    whose windows moved, computed again); the same values."""
+    counts, open_spans, staffed, previous = _AGENT_GROUPS.parts(list(ledgers), label, now_us)
+    closed: dict[tuple[str, str], dict[str, int]] = {}
+    for (q, channel, window), f in _window_sums(ledgers, label, now_us).items():
+        if channel == "":  # shared, read only (a window's sums are replaced, not changed)
+            closed[(q, window)] = f  # type: ignore[assignment]
+    for q, added in previous.items():
+        qkey = (q, "previous_interval")
+        sums = closed.get(qkey)
+        sums = dict(sums) if sums is not None else {}
+        for field, us in added.items():
+            sums[field] = sums.get(field, 0) + us
+        closed[qkey] = sums
+    return counts, closed, open_spans, staffed
 
 
 def _agent_parts(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> tuple[

@@ -173,6 +173,9 @@ class Ledger:
         #: The same agents grouped: (state, queues) -> entity key -> since µs (the scrape's
         #: agent families walk groups, not every agent; :meth:`_group_agents` rebuilds it)
         self.agent_groups: dict[tuple[str, tuple[str, ...]], dict[str, int]] = {}
+        #: The stamp (:attr:`version`) of each group's latest change, for what a scrape keeps
+        #: of the groups (``streams.core.agent_groups``).
+        self.agent_group_stamps: dict[tuple[str, tuple[str, ...]], int] = {}
         self.tickets: dict[str, TicketNow] = {}
         #: Open tickets, kept summed so that a scrape costs the same with 200,000 of them:
         #: (queue, channel, priority) -> count; (queue, channel) -> awaiting a reply;
@@ -196,7 +199,8 @@ class Ledger:
         """Pickling (engine snapshots): the state without what changed when (a stamp means
         nothing in another process)."""
         return {**self.__dict__, "touched": {}, "touched_totals": {}, "_epochs": [],
-                "minute_marks": {}, "agent_groups": {}, "current_us": (0, 0, 0),
+                "minute_marks": {}, "agent_groups": {}, "agent_group_stamps": {},
+                "current_us": (0, 0, 0),
                 "touched_outside": {}, "touched_previous": {}, "current_set": 0}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -218,6 +222,7 @@ class Ledger:
         for key, (state, queues, since_us) in self.agents.items():
             groups.setdefault((state, queues), {})[key] = since_us
         self.agent_groups = groups
+        self.agent_group_stamps = dict.fromkeys(groups, self.version)
 
     # ------------------------------------------------------------------ what changed
     def seal(self) -> None:
@@ -380,6 +385,7 @@ class Ledger:
                 if group is None:
                     group = self.agent_groups[(state, queues)] = {}
                 group[key] = since_us
+                self.agent_group_stamps[(state, queues)] = self.version
             elif self.agents.get(key) == c:
                 del self.agents[key]
                 self._ungroup_agent(key, c)  # type: ignore[arg-type]
@@ -399,8 +405,11 @@ class Ledger:
         group = self.agent_groups.get(group_key)
         if group is not None:
             group.pop(key, None)
-            if not group:
+            if group:
+                self.agent_group_stamps[group_key] = self.version
+            else:
                 del self.agent_groups[group_key]
+                del self.agent_group_stamps[group_key]
 
     def _open_ticket(self, t: TicketNow, step: int) -> None:
         qc = (t.queue, t.channel)

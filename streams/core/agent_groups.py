@@ -1,0 +1,235 @@
+"""The live agents of every ledger in groups, kept across scrapes: what the agent families
+take from them (``streams.core.kpis._agent_parts``), brought up to date from the groups that
+changed since the last scrape alone.
+
+A scrape's agent families need, per group of agents in the same state serving the same
+queues (over every ledger of one configuration), the agents' count by queue and state, the
+staffed agents by queue, and for the staffed states the instants their open spans start in
+the current interval and today (each group's sorted and summed) and the part of their spans
+in the previous interval. Computed afresh, that is every live agent regrouped and sorted at
+each scrape whose ledgers changed at all (~6 ms at 1,500 agents on 500 queues, the largest
+part of a busy scrape's first event). :class:`AgentGroups` keeps each group's part, and the
+sums over them: a group is computed again when one of its ledgers' groups changed
+(:attr:`~streams.core.ledger.Ledger.agent_group_stamps`) or the windows of its queues'
+calendars moved, and its old part is taken out of the sums, its new one added. Every sum is
+of integers: the same in any order, so the kept sums equal a fresh computation's
+(``tests/unit/test_agent_groups_kept.py`` compares them over random changes).
+"""
+
+from __future__ import annotations
+
+import weakref
+from bisect import bisect_right
+from itertools import accumulate
+from typing import Any
+
+from streams.core.admission import QueueLabels
+from streams.core.contributions import AGENT_STATES, OCCUPANCY_STATES
+from streams.core.ledger import Ledger
+
+#: One group's open spans in one window: the queue labels it serves (of one calendar), the
+#: window, the state field, the window's end (None: the clock), and (count, sum of starts,
+#: latest start, starts ascending, their running sums).
+OpenSpans = tuple[list[str], str, str, "int | None", tuple[int, int, int, list[int], list[int]]]
+
+#: A merged group: (state, queues, the index of the first ledger of its configuration).
+GroupKey = tuple[str, tuple[str, ...], int]
+
+
+class _Group:
+    """One merged group's part: what it was computed from (its ledgers' group stamps, the
+    windows of its calendars) and what it adds to the sums."""
+
+    __slots__ = ("by_cal", "ended", "n", "spans", "stamps", "windows")
+
+    def __init__(self, stamps: list[tuple[int, int]], windows: tuple[Any, ...], n: int,
+                 by_cal: list[tuple[Any, list[str]]], spans: list[OpenSpans],
+                 ended: list[tuple[list[str], int]]) -> None:
+        self.stamps = stamps
+        self.windows = windows
+        self.n = n
+        self.by_cal = by_cal
+        self.spans = spans
+        #: (the labels of one calendar, µs of the group's spans in its previous interval)
+        self.ended = ended
+
+
+class AgentGroups:
+    """:meth:`parts` of the ledgers at a clock, kept from the last call: valid for the same
+    ledgers (weak references, in the same order) and the same queue labels (the names each
+    is its own label, compared by value); anything else starts over."""
+
+    def __init__(self) -> None:
+        self.reset(None, [])
+
+    def reset(self, label: QueueLabels | None, ledgers: list[Ledger]) -> None:
+        """Forget every group and sum (the next :meth:`parts` computes them all)."""
+        self.label = label
+        self.allowed: dict[str, None] | None = (dict(label._allowed) if label is not None
+                                                 else None)
+        self.refs = [weakref.ref(ledger) for ledger in ledgers]
+        self.groups: dict[GroupKey, _Group] = {}
+        #: (queue label, state) -> agents; queue label -> agents in any state, and in a
+        #: staffed one; queue label -> state field -> µs in the previous interval
+        self.counts: dict[tuple[str, str], int] = {}
+        self.present: dict[str, int] = {}
+        self.staffed: dict[str, int] = {}
+        self.previous: dict[str, dict[str, int]] = {}
+        #: :attr:`counts` as :meth:`parts` gives them (None: to write again whole), and the
+        #: keys changed since it was last brought up to date
+        self.ordered: dict[tuple[str, ...], int] | None = None
+        self.moved: set[tuple[str, str]] = set()
+
+    def parts(self, ledgers: list[Ledger], label: QueueLabels, now_us: int
+              ) -> tuple[dict[tuple[str, ...], int], list[OpenSpans], dict[str, int],
+                         dict[str, dict[str, int]]]:
+        """``(counts, open spans, staffed, previous)`` at ``now_us``: counts as
+        ``_agent_parts`` gives them (every state of each queue label with agents present,
+        labels in name order, states in :data:`AGENT_STATES`' order), the open spans of the
+        staffed groups (:data:`OpenSpans`), staffed agents by queue label, and per queue
+        label the µs of each staffed state's field (``t_<state>``) the open spans add to the
+        previous interval (the clock is past its end). Shared: callers only read them, the
+        counts and the previous ones until the next call (which changes them in place)."""
+        same_labels = label is self.label or label._allowed == self.allowed
+        if not (same_labels and len(ledgers) == len(self.refs) and all(
+                ref() is ledger for ref, ledger in zip(self.refs, ledgers, strict=True))):
+            self.reset(label, ledgers)
+        current = self._current(ledgers)
+        windows_of: dict[Any, tuple[int, int, int]] = {}
+        groups = self.groups
+        for key in [key for key in groups if key not in current]:
+            self._add(key, groups.pop(key), -1)
+        for key, stamps in current.items():
+            kept = groups.get(key)
+            if kept is not None and kept.stamps == stamps:
+                windows = tuple(_windows(cal, now_us, windows_of) for cal, _ in kept.by_cal)
+                if windows == kept.windows:
+                    continue
+            if kept is not None:
+                self._add(key, kept, -1)
+            group = self._group(key, stamps, ledgers, label, now_us, windows_of)
+            groups[key] = group
+            self._add(key, group, 1)
+        get = self.counts.get
+        counts = self.ordered
+        if counts is None:
+            counts = self.ordered = {}
+            for q in sorted(self.present):
+                for s in AGENT_STATES:
+                    counts[(q, s)] = get((q, s), 0)
+        else:
+            for key in self.moved:
+                counts[key] = get(key, 0)
+        self.moved.clear()
+        spans = [span for group in groups.values() for span in group.spans]
+        return counts, spans, dict(self.staffed), self.previous
+
+    @staticmethod
+    def _current(ledgers: list[Ledger]) -> dict[GroupKey, list[tuple[int, int]]]:
+        """Each merged group of the ledgers with its ledgers' (index, group stamp)."""
+        first_of: dict[int, int] = {}
+        current: dict[GroupKey, list[tuple[int, int]]] = {}
+        for i, ledger in enumerate(ledgers):
+            first = first_of.setdefault(id(ledger.config), i)
+            stamps = ledger.agent_group_stamps
+            for state, queues in ledger.agent_groups:
+                key = (state, queues, first)
+                found = current.get(key)
+                entry = (i, stamps[(state, queues)])
+                if found is None:
+                    current[key] = [entry]
+                else:
+                    found.append(entry)
+        return current
+
+    @staticmethod
+    def _group(key: GroupKey, stamps: list[tuple[int, int]], ledgers: list[Ledger],
+               label: QueueLabels, now_us: int,
+               windows_of: dict[Any, tuple[int, int, int]]) -> _Group:
+        """One merged group's part computed from its ledgers' groups at ``now_us``."""
+        state, queues, first = key
+        sinces: list[int] = []
+        for i, _ in stamps:
+            sinces.extend(ledgers[i].agent_groups[(state, queues)].values())
+        sinces.sort()
+        ledger = ledgers[first]
+        labels_by_cal: dict[Any, list[str]] = {}
+        for queue in queues:
+            labels_by_cal.setdefault(ledger.calendar(queue), []).append(label(queue))
+        by_cal = list(labels_by_cal.items())
+        windows = tuple(_windows(cal, now_us, windows_of) for cal, _ in by_cal)
+        n = len(sinces)
+        spans: list[OpenSpans] = []
+        ended_by_cal: list[tuple[list[str], int]] = []
+        if state in OCCUPANCY_STATES:
+            field = "t_" + state
+            for (cal, labels), (current, previous, day) in zip(by_cal, windows, strict=True):
+                # the previous interval ends at the current one's start, before the clock
+                ended = 0
+                for since in sinces:
+                    if since >= current:
+                        break
+                    ended += current - (since if since > previous else previous)
+                for window, lo, hi in (("interval", current, current + cal.interval_us),
+                                       ("today", day, None)):
+                    k = bisect_right(sinces, lo)  # those before lo start at lo
+                    starts = [lo] * k + sinces[k:] if k else sinces
+                    before = list(accumulate(starts, initial=0))
+                    spans.append((labels, window, field, hi,
+                                  (n, before[-1], starts[-1], starts, before)))
+                if ended:
+                    ended_by_cal.append((labels, ended))
+        return _Group(stamps, windows, n, by_cal, spans, ended_by_cal)
+
+    def _add(self, key: GroupKey, group: _Group, sign: int) -> None:
+        """Add (``sign`` 1) or take out (-1) ``group``'s part of the sums."""
+        state = key[0]
+        n = sign * group.n
+        occupied = state in OCCUPANCY_STATES
+        counts, present, staffed, moved = self.counts, self.present, self.staffed, self.moved
+        for _, labels in group.by_cal:
+            for q in labels:
+                key = (q, state)
+                _step(counts, key, n)
+                moved.add(key)
+                if q in present:
+                    left = present[q] + n
+                    if left:
+                        present[q] = left
+                    else:
+                        del present[q]
+                        self.ordered = None
+                else:
+                    present[q] = n
+                    self.ordered = None
+                if occupied:
+                    _step(staffed, q, n)
+        if group.ended:
+            field = "t_" + state
+            previous = self.previous
+            for labels, ended in group.ended:
+                for q in labels:
+                    sums = previous.get(q)
+                    if sums is None:
+                        sums = previous[q] = {}
+                    _step(sums, field, sign * ended)
+                    if not sums:
+                        del previous[q]
+
+
+def _step(into: dict[Any, int], key: Any, by: int) -> None:
+    """``into[key] += by``, the key dropped at 0."""
+    left = into.get(key, 0) + by
+    if left:
+        into[key] = left
+    else:
+        del into[key]
+
+
+def _windows(cal: Any, now_us: int, windows_of: dict[Any, tuple[int, int, int]]
+             ) -> tuple[int, int, int]:
+    """``cal.windows(now_us)`` once per calendar and call."""
+    found = windows_of.get(cal)
+    if found is None:
+        found = windows_of[cal] = cal.windows(now_us)
+    return found

@@ -69,6 +69,9 @@ class AgentGroups:
                                                  else None)
         self.refs = [weakref.ref(ledger) for ledger in ledgers]
         self.groups: dict[GroupKey, _Group] = {}
+        #: (queues, the index of the first ledger of their configuration) -> [(calendar, the
+        #: labels of its queues in the queues' order)]: the same for every state
+        self.by_cal: dict[tuple[tuple[str, ...], int], list[tuple[Any, list[str]]]] = {}
         #: (queue label, state) -> agents; queue label -> agents in any state, and in a
         #: staffed one; queue label -> state field -> µs in the previous interval
         self.counts: dict[tuple[str, str], int] = {}
@@ -97,19 +100,37 @@ class AgentGroups:
         current = self._current(ledgers)
         windows_of: dict[Any, tuple[int, int, int]] = {}
         groups = self.groups
-        for key in [key for key in groups if key not in current]:
-            self._add(key, groups.pop(key), -1)
+        gone = [key for key in groups if key not in current]
+        stale: list[GroupKey] = []  # the groups to compute again
         for key, stamps in current.items():
             kept = groups.get(key)
             if kept is not None and kept.stamps == stamps:
                 windows = tuple(_windows(cal, now_us, windows_of) for cal, _ in kept.by_cal)
                 if windows == kept.windows:
                     continue
-            if kept is not None:
-                self._add(key, kept, -1)
-            group = self._group(key, stamps, ledgers, label, now_us, windows_of)
-            groups[key] = group
-            self._add(key, group, 1)
+            stale.append(key)
+        if 2 * (len(stale) + len(gone)) > len(current):
+            # most groups changed (many events since the last call, or new windows): every
+            # sum added up again, cheaper than each changed group's taken out and put back
+            for key in gone:
+                del groups[key]
+            for key in stale:
+                groups[key] = self._group(key, current[key], ledgers, label, now_us,
+                                          windows_of, self.by_cal)
+            self._sum_all()
+        else:
+            for key in gone:
+                self._add(key, groups.pop(key), -1)
+            for key in stale:
+                kept = groups.get(key)
+                if kept is not None:
+                    self._add(key, kept, -1)
+                group = groups[key] = self._group(key, current[key], ledgers, label, now_us,
+                                                  windows_of, self.by_cal)
+                self._add(key, group, 1)
+        if len(self.by_cal) > 2 * len(groups) + 64:  # queue sets no group serves now
+            used = {(queues, first) for _, queues, first in groups}
+            self.by_cal = {key: v for key, v in self.by_cal.items() if key in used}
         get = self.counts.get
         counts = self.ordered
         if counts is None:
@@ -144,19 +165,22 @@ class AgentGroups:
 
     @staticmethod
     def _group(key: GroupKey, stamps: list[tuple[int, int]], ledgers: list[Ledger],
-               label: QueueLabels, now_us: int,
-               windows_of: dict[Any, tuple[int, int, int]]) -> _Group:
+               label: QueueLabels, now_us: int, windows_of: dict[Any, tuple[int, int, int]],
+               by_cal_of: dict[tuple[tuple[str, ...], int], list[tuple[Any, list[str]]]]
+               ) -> _Group:
         """One merged group's part computed from its ledgers' groups at ``now_us``."""
         state, queues, first = key
         sinces: list[int] = []
         for i, _ in stamps:
             sinces.extend(ledgers[i].agent_groups[(state, queues)].values())
         sinces.sort()
-        ledger = ledgers[first]
-        labels_by_cal: dict[Any, list[str]] = {}
-        for queue in queues:
-            labels_by_cal.setdefault(ledger.calendar(queue), []).append(label(queue))
-        by_cal = list(labels_by_cal.items())
+        by_cal = by_cal_of.get((queues, first))
+        if by_cal is None:
+            ledger = ledgers[first]
+            labels_by_cal: dict[Any, list[str]] = {}
+            for queue in queues:
+                labels_by_cal.setdefault(ledger.calendar(queue), []).append(label(queue))
+            by_cal = by_cal_of[(queues, first)] = list(labels_by_cal.items())
         windows = tuple(_windows(cal, now_us, windows_of) for cal, _ in by_cal)
         n = len(sinces)
         spans: list[OpenSpans] = []
@@ -180,6 +204,35 @@ class AgentGroups:
                 if ended:
                     ended_by_cal.append((labels, ended))
         return _Group(stamps, windows, n, by_cal, spans, ended_by_cal)
+
+    def _sum_all(self) -> None:
+        """Every sum added up again from the groups (what :meth:`_add` keeps)."""
+        counts: dict[tuple[str, str], int] = {}
+        present: dict[str, int] = {}
+        staffed: dict[str, int] = {}
+        previous: dict[str, dict[str, int]] = {}
+        for (state, _, _), group in self.groups.items():
+            n = group.n
+            occupied = state in OCCUPANCY_STATES
+            for _, labels in group.by_cal:
+                for q in labels:
+                    key = (q, state)
+                    counts[key] = counts.get(key, 0) + n
+                    present[q] = present.get(q, 0) + n
+                    if occupied:
+                        staffed[q] = staffed.get(q, 0) + n
+            if group.ended:
+                field = "t_" + state
+                for labels, ended in group.ended:
+                    for q in labels:
+                        sums = previous.get(q)
+                        if sums is None:
+                            sums = previous[q] = {}
+                        sums[field] = sums.get(field, 0) + ended
+        self.counts, self.present, self.staffed, self.previous = (counts, present, staffed,
+                                                                  previous)
+        self.ordered = None
+        self.moved.clear()
 
     def _add(self, key: GroupKey, group: _Group, sign: int) -> None:
         """Add (``sign`` 1) or take out (-1) ``group``'s part of the sums."""

@@ -45,10 +45,17 @@ class _Group:
     def __init__(self, stamps: list[tuple[int, int]], windows: tuple[Any, ...], n: int,
                  by_cal: list[tuple[Any, list[str]]], spans: list[OpenSpans],
                  ended: list[tuple[list[str], int]]) -> None:
+        #: (ledger index, :attr:`~streams.core.ledger.Ledger.agent_group_stamps` of the
+        #: group there) of each ledger holding it, in the ledgers' order
         self.stamps = stamps
+        #: ``(current interval, previous interval, day)`` starts in µs of each calendar of
+        #: ``by_cal``, at the clock it was computed at
         self.windows = windows
+        #: the agents in the group, over its ledgers
         self.n = n
+        #: [(calendar, the labels of its queues in the queues' order)]
         self.by_cal = by_cal
+        #: the group's open spans (staffed states only)
         self.spans = spans
         #: (the labels of one calendar, µs of the group's spans in its previous interval)
         self.ended = ended
@@ -64,14 +71,16 @@ class AgentGroups:
 
     def reset(self, label: QueueLabels | None, ledgers: list[Ledger]) -> None:
         """Forget every group and sum (the next :meth:`parts` computes them all)."""
+        #: the queue labels it was computed with, and the names each is its own label of
         self.label = label
         self.allowed: dict[str, None] | None = (dict(label._allowed) if label is not None
                                                  else None)
+        #: the ledgers, in their order
         self.refs = [weakref.ref(ledger) for ledger in ledgers]
         self.groups: dict[GroupKey, _Group] = {}
-        #: (queues, the index of the first ledger of their configuration) -> [(calendar, the
-        #: labels of its queues in the queues' order)]: the same for every state
-        self.by_cal: dict[tuple[tuple[str, ...], int], list[tuple[Any, list[str]]]] = {}
+        #: (queues, the index of the first ledger of their configuration) -> a group's
+        #: ``by_cal`` (:class:`_Group`): the same for every state
+        self.calendars: dict[tuple[tuple[str, ...], int], list[tuple[Any, list[str]]]] = {}
         #: (queue label, state) -> agents; queue label -> agents in any state, and in a
         #: staffed one; queue label -> state field -> µs in the previous interval
         self.counts: dict[tuple[str, str], int] = {}
@@ -116,7 +125,7 @@ class AgentGroups:
                 del groups[key]
             for key in stale:
                 groups[key] = self._group(key, current[key], ledgers, label, now_us,
-                                          windows_of, self.by_cal)
+                                          windows_of, self.calendars)
             self._sum_all()
         else:
             for key in gone:
@@ -126,11 +135,11 @@ class AgentGroups:
                 if kept is not None:
                     self._add(key, kept, -1)
                 group = groups[key] = self._group(key, current[key], ledgers, label, now_us,
-                                                  windows_of, self.by_cal)
+                                                  windows_of, self.calendars)
                 self._add(key, group, 1)
-        if len(self.by_cal) > 2 * len(groups) + 64:  # queue sets no group serves now
+        if len(self.calendars) > 2 * len(groups) + 64:  # queue sets no group serves now
             used = {(queues, first) for _, queues, first in groups}
-            self.by_cal = {key: v for key, v in self.by_cal.items() if key in used}
+            self.calendars = {key: v for key, v in self.calendars.items() if key in used}
         get = self.counts.get
         counts = self.ordered
         if counts is None:
@@ -139,8 +148,8 @@ class AgentGroups:
                 for s in AGENT_STATES:
                     counts[(q, s)] = get((q, s), 0)
         else:
-            for key in self.moved:
-                counts[key] = get(key, 0)
+            for qs in self.moved:
+                counts[qs] = get(qs, 0)
         self.moved.clear()
         spans = [span for group in groups.values() for span in group.spans]
         return counts, spans, dict(self.staffed), self.previous
@@ -166,7 +175,7 @@ class AgentGroups:
     @staticmethod
     def _group(key: GroupKey, stamps: list[tuple[int, int]], ledgers: list[Ledger],
                label: QueueLabels, now_us: int, windows_of: dict[Any, tuple[int, int, int]],
-               by_cal_of: dict[tuple[tuple[str, ...], int], list[tuple[Any, list[str]]]]
+               calendars: dict[tuple[tuple[str, ...], int], list[tuple[Any, list[str]]]]
                ) -> _Group:
         """One merged group's part computed from its ledgers' groups at ``now_us``."""
         state, queues, first = key
@@ -174,13 +183,13 @@ class AgentGroups:
         for i, _ in stamps:
             sinces.extend(ledgers[i].agent_groups[(state, queues)].values())
         sinces.sort()
-        by_cal = by_cal_of.get((queues, first))
+        by_cal = calendars.get((queues, first))
         if by_cal is None:
             ledger = ledgers[first]
             labels_by_cal: dict[Any, list[str]] = {}
             for queue in queues:
                 labels_by_cal.setdefault(ledger.calendar(queue), []).append(label(queue))
-            by_cal = by_cal_of[(queues, first)] = list(labels_by_cal.items())
+            by_cal = calendars[(queues, first)] = list(labels_by_cal.items())
         windows = tuple(_windows(cal, now_us, windows_of) for cal, _ in by_cal)
         n = len(sinces)
         spans: list[OpenSpans] = []
@@ -239,12 +248,14 @@ class AgentGroups:
         state = key[0]
         n = sign * group.n
         occupied = state in OCCUPANCY_STATES
+        shown = state in AGENT_STATES  # (the schemas allow no other: the counts show none)
         counts, present, staffed, moved = self.counts, self.present, self.staffed, self.moved
         for _, labels in group.by_cal:
             for q in labels:
-                key = (q, state)
-                _step(counts, key, n)
-                moved.add(key)
+                qs = (q, state)
+                _step(counts, qs, n)
+                if shown:
+                    moved.add(qs)
                 if q in present:
                     left = present[q] + n
                     if left:

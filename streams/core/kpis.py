@@ -1296,8 +1296,6 @@ def _agent_samples(key: tuple[str, str], busy_us: int, available_us: int, occupa
     _ratio(occupancy, key, busy, staffed)
 
 
-
-
 def agents_now(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> tuple[
         dict[tuple[str, ...], int], dict[tuple[str, str], dict[str, int]],
         list[OpenSpans], dict[str, int]]:
@@ -1312,17 +1310,15 @@ def agents_now(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> tu
 _AGENT_GROUPS = AgentGroups()
 
 
-def _agent_parts_kept(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> tuple[
+def _agent_parts_kept(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int,
+                      kept: AgentGroups = _AGENT_GROUPS) -> tuple[
         dict[tuple[str, ...], int], dict[tuple[str, str], dict[str, int]],
         list[OpenSpans], dict[str, int]]:
-    """:func:`_agent_parts`, the groups' part kept from the last scrape
+    """:func:`_agent_parts`, the groups' part kept from the last scrape in ``kept``
     (:class:`~streams.core.agent_groups.AgentGroups`: only the groups changed since, or
     whose windows moved, computed again); the same values."""
-    counts, open_spans, staffed, previous = _AGENT_GROUPS.parts(list(ledgers), label, now_us)
-    closed: dict[tuple[str, str], dict[str, int]] = {}
-    for (q, channel, window), f in _window_sums(ledgers, label, now_us).items():
-        if channel == "":  # shared, read only (a window's sums are replaced, not changed)
-            closed[(q, window)] = f  # type: ignore[assignment]
+    counts, open_spans, staffed, previous = kept.parts(list(ledgers), label, now_us)
+    closed = _agent_window_sums(ledgers, label, now_us)
     for q, added in previous.items():
         qkey = (q, "previous_interval")
         sums = closed.get(qkey)
@@ -1331,6 +1327,15 @@ def _agent_parts_kept(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int
             sums[field] = sums.get(field, 0) + us
         closed[qkey] = sums
     return counts, closed, open_spans, staffed
+
+
+def _agent_window_sums(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int
+                       ) -> dict[tuple[str, str], dict[str, int]]:
+    """(queue label, window) -> state field -> µs of the agents' closed spans (the window
+    sums' channel ""): a new dict whose sums are shared, read only (a window's sums are
+    replaced, not changed: copy one before adding to it)."""
+    return {(q, window): f for (q, channel, window), f in
+            _window_sums(ledgers, label, now_us).items() if channel == ""}
 
 
 def _agent_parts(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> tuple[
@@ -1355,10 +1360,7 @@ def _agent_parts(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> 
     sum is of integers: exact in any order.
     """
     counts: dict[tuple[str, ...], int] = {}
-    closed: dict[tuple[str, str], dict[str, int]] = {}
-    for (q, channel, window), f in _window_sums(ledgers, label, now_us).items():
-        if channel == "":  # shared, read only (a window's sums are replaced, not changed)
-            closed[(q, window)] = f  # type: ignore[assignment]
+    closed = _agent_window_sums(ledgers, label, now_us)
     copied: dict[tuple[str, str], None] = {}  # the closed sums copied to be added to
     # the agents of every ledger by (state, queues, the ledger of their configuration)
     groups: dict[tuple[str, tuple[str, ...], Ledger], list[int]] = {}

@@ -37,14 +37,13 @@ def _open_spans(spans: list[Any]) -> list[Any]:
 
 def _check(kept: AgentGroups, ledgers: list[Ledger], now_us: int) -> None:
     label = kpis.queue_labels(ledgers[0].config, ledgers)
-    counts, spans, staffed, previous = kept.parts(ledgers, label, now_us)
+    counts, closed, spans, staffed = kpis._agent_parts_kept(ledgers, label, now_us, kept)
     f_counts, f_closed, f_spans, f_staffed = kpis._agent_parts(ledgers, label, now_us)
     assert list(counts.items()) == list(f_counts.items())  # the order too: labels by name
+    assert closed == f_closed
     assert staffed == f_staffed
     assert _open_spans(spans) == _open_spans(f_spans)
-    with kpis.afresh():  # the kept parts as the scrape assembles them, against the fresh
-        assert kpis._agent_parts_kept(ledgers, label, now_us)[1] == f_closed
-    for q, fields in previous.items():
+    for q, fields in kept.previous.items():
         assert all(fields.values()), (q, fields)  # no zero kept
 
 
@@ -107,3 +106,64 @@ def test_a_group_emptied_and_filled_again_is_counted_once():
     ledger.add_one("a-1", AgentNow("on_contact", ("sales", "support"), T0 + 5), 1)
     _check(kept, [ledger], T0 + 2 * MINUTE_US)
     assert kept.staffed == {"sales": 1, "support": 1}
+
+
+#: Two configurations (their ledgers' groups merged apart, other calendars) admitting two
+#: queues beyond those named, so that which queue is a label moves with the first-seen times.
+_C1 = {"defaults": {"interval_minutes": 15}, "limits": {"max_queues": 2},
+       "queues": {"sales": {}, "billing": {"timezone": "America/New_York",
+                                           "interval_minutes": 30, "day_start": "06:00"}}}
+_C2 = {"defaults": {"interval_minutes": 60, "timezone": "Asia/Kolkata"},
+       "limits": {"max_queues": 2}, "queues": {"sales": {}, "billing": {"interval_minutes": 30}}}
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_kept_agent_parts_equal_fresh_ones_over_configurations_labels_and_replaced_ledgers(
+        seed):
+    rng = random.Random(seed)
+    c1, c2 = parse_config(_C1), parse_config(_C2)
+    ledgers = [Ledger(c1), Ledger(c2), Ledger(c1)]
+    kept = AgentGroups()
+    live: dict[str, tuple[int, AgentNow]] = {}
+    names = ("sales", "support", "billing", "q-a", "q-b", "q-c", "q-d")
+    now = T0
+    for _ in range(40):
+        for _ in range(rng.randint(1, 6)):
+            agent = f"a-{rng.randrange(20)}"
+            found = live.get(agent)
+            if found is not None and rng.random() < 0.2:
+                i, was = live.pop(agent)
+                ledgers[i].add_one(agent, was, -1)
+                continue
+            i = rng.randrange(3) if found is None else found[0]
+            if found is not None and rng.random() < 0.15:
+                ledgers[i].add_one(agent, found[1], -1)
+                i = rng.randrange(3)
+            queues = tuple(sorted(rng.sample(names, rng.randint(1, 3))))
+            ledgers[i].saw_queues(queues, now - rng.randint(0, 500) * MINUTE_US)
+            state = AgentNow(rng.choice(AGENT_STATES), queues,
+                             now - rng.randint(0, 90) * MINUTE_US)
+            ledgers[i].add_one(agent, state, 1)
+            live[agent] = (i, state)
+        r = rng.random()
+        if r < 0.1:  # an engine rebuilt from its snapshot: another ledger
+            j = rng.randrange(3)
+            ledgers[j] = pickle.loads(pickle.dumps(ledgers[j]))
+        elif r < 0.15:  # the ledgers in another order
+            ledgers.reverse()
+            live = {a: (2 - i, s) for a, (i, s) in live.items()}
+        if rng.random() < 0.4:
+            now += rng.choice([1_000_000, 7 * MINUTE_US, 31 * MINUTE_US, 24 * 60 * MINUTE_US,
+                               -7 * MINUTE_US])
+        _check(kept, ledgers, now)
+
+
+def test_an_agent_state_the_schemas_do_not_know_is_counted_in_no_queue_state():
+    config = parse_config(CONFIG)
+    ledgers = [Ledger(config)]
+    kept = AgentGroups()
+    for i in range(4):
+        ledgers[0].add_one(f"a-{i}", AgentNow("available", ("sales",), T0), 1)
+    _check(kept, ledgers, T0 + 10)
+    ledgers[0].add_one("b", AgentNow("lunch", ("sales",), T0), 1)
+    _check(kept, ledgers, T0 + 20)

@@ -49,8 +49,16 @@ def cut_short(answer: bytes) -> Iterator[str]:
                 return
             conn.settimeout(5)
             with conn:
-                conn.recv(65536)
+                _read_request(conn)
                 conn.sendall(answer)
+                # no RST (a reset, not the answer cut short, when the request was not all
+                # read): the answer's end, then whatever the client still sends
+                conn.shutdown(socket.SHUT_WR)
+                try:
+                    while conn.recv(65536):
+                        pass
+                except OSError:
+                    pass
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -60,6 +68,28 @@ def cut_short(answer: bytes) -> Iterator[str]:
         stop.set()
         thread.join(timeout=5)
         server.close()
+
+
+def _read_request(conn: socket.socket) -> None:
+    """Read one HTTP request from ``conn``: its head, and its body by its Content-Length (a
+    POST's body may come in a segment of its own)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return
+        body += chunk
 
 
 @pytest.mark.parametrize("answer", CUT_SHORT.values(), ids=CUT_SHORT.keys())

@@ -26,6 +26,7 @@ from typing import Any
 from streams.core.admission import QueueLabels
 from streams.core.contributions import AGENT_STATES, OCCUPANCY_STATES
 from streams.core.ledger import Ledger
+from streams.core.ledger import _add_count as _step  # into[key] += by, dropped at 0
 
 #: One group's open spans in one window: the queue labels it serves (of one calendar), the
 #: window, the state field, the window's end (None: the clock), and (count, sum of starts,
@@ -279,15 +280,6 @@ class AgentGroups:
                     _step(sums, field, sign * ended)
                     if not sums:
                         del previous[q]
-
-
-def _step(into: dict[Any, int], key: Any, by: int) -> None:
-    """``into[key] += by``, the key dropped at 0."""
-    left = into.get(key, 0) + by
-    if left:
-        into[key] = left
-    else:
-        del into[key]
 
 
 def _windows(cal: Any, now_us: int, windows_of: dict[Any, tuple[int, int, int]]

@@ -45,7 +45,7 @@ from streams.worker.health import BrokerProbe, HealthState, Verdict, check_broke
 from streams.worker.inline import Record, install_inline_drain
 from streams.worker.isolation import read_committed
 from streams.worker.membership import remember_member
-from streams.worker.restore import restore_batch
+from streams.worker.restore import next_to_restore, restore_batch
 from streams.worker.scrape_rhythm import ScrapeRhythm, catch_up_before_reads, catch_up_off
 from streams.worker.snapshots import Snapshots
 from streams.worker.state import TP, WorkerState
@@ -223,7 +223,7 @@ class Pipeline:
         self.inline_holds = install_inline_drain(
             self.app, self.base_topics.__contains__, self.handle_batch,
             restore=partial(restore_batch, self.app, before=self.state.journal_write),
-            prepare=self._engine_built)
+            prepare=self._engine_built, restore_from=partial(next_to_restore, self.app))
         read_committed(self.app)  # a transaction a source aborts is never counted
         self._add_engine_builder()
         self.health = HealthState(config.health, time.monotonic())

@@ -42,7 +42,17 @@ The guarantees are Faust's, unchanged:
   two apart by the read offsets it set itself in the current consumer generation. (Until 2026-12-04
   it took every read offset for either, so a fetch that began one past the commit after a rolling
   restart's rebalance skipped that one event: a ticket's ``created``, in a fault test's fresh-clone
-  run.)
+  run.) A hole comes back only within one consumer generation: one read again before a rebalance
+  is read again after it.
+* **No changelog record passed over unrestored.** Faust seeks a changelog partition only when a
+  recovery starts; a batch of one the loop leaves unapplied (abandoned with the rest of a fetch,
+  or skipped while the partition was paused: aiokafka's ``fetched_records`` drains every
+  partition when Faust's live set of unpaused ones is empty, as it is while a recovery positions
+  its standbys) is not fetched again by itself, and the next batch begins after it. Applying
+  that one would move the store's persisted offset past records the store never got, for good
+  (until 2026-12-06: a rolling restart's worker built an engine without a tenth of its
+  partition). So a changelog batch that begins past the next offset the recovery needs
+  (``restore_from``) is read again from there, exactly as a source topic's hole.
 
 faust-streaming 0.15.x has no hook for this; ``tests/unit/test_faust_contract.py`` pins every
 internal used here so an upgrade that changes them fails there first.
@@ -108,14 +118,16 @@ def acknowledge(consumer: Any, tp: Any, offsets: Sequence[int]) -> int:
 
 
 #: ``restore(tp, records)`` applies a batch of a changelog partition that Faust's recovery is
-#: reading and returns True, or returns False (nothing applied) for any other partition.
-RestoreHandler = Callable[[Any, Sequence[Record]], bool]
+#: reading and returns True, or returns False (nothing applied) for any other partition, or None
+#: (nothing applied, nothing given to Faust) for one the recovery will seek itself before reading.
+RestoreHandler = Callable[[Any, Sequence[Record]], bool | None]
 
 
 def install_inline_drain(app: Any, inline: Callable[[str], bool],
                          handler: BatchHandler, chunk: int = CHUNK,
                          restore: RestoreHandler | None = None,
-                         prepare: Callable[[Any], Awaitable[bool]] | None = None
+                         prepare: Callable[[Any], Awaitable[bool]] | None = None,
+                         restore_from: Callable[[Any], int | None] | None = None,
                          ) -> Callable[[Any], bool]:
     """Replace ``app.consumer``'s fetch loop with one that hands the batches of every topic for
     which ``inline(topic)`` is true to ``handler`` (see :data:`BatchHandler`), and those
@@ -124,7 +136,10 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
     complete. ``prepare(tp)``, if given, is awaited before each chunk (the worker waits there
     for the partition's engine to be rebuilt); when it returns False (the partition is not
     the worker's to apply) or a rebalance happened meanwhile, the batch is abandoned,
-    unacknowledged.
+    unacknowledged. ``restore_from(tp)``, if given, is the next offset of a changelog partition
+    that ``restore`` has not applied (None: one it does not restore): a batch that begins past
+    it is read again from there, as a source topic's hole is (a batch the loop abandoned, or
+    skipped while its partition was paused, is never passed over).
 
     Returns ``holds(tp)``: whether the loop has taken records of partition ``tp`` from
     aiokafka that it has not finished with (applied, handed to Faust, or abandoned).
@@ -140,8 +155,9 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
         raise RuntimeError("faust's Consumer changed: the inline fetch loop needs "
                            + ", ".join(missing))
 
-    #: Partition -> (next offset to apply, first offset fetched) of the last hole read again.
-    sought_back: dict[Any, tuple[int, int]] = {}
+    #: Partition -> (consumer generation, next offset needed, first offset fetched) of the
+    #: last hole read again: the same hole again in the same generation is a real one.
+    sought_back: dict[Any, tuple[int, int | None, int | None]] = {}
     #: Partition -> (consumer generation, offset): the read offset this loop last set, the
     #: last offset it read. Faust's read offset means two things: the last offset read, as
     #: this loop (and Faust's own) sets it, or, right after a seek (``perform_seek`` to the
@@ -211,16 +227,22 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                     offsets = [record.offset for record in batch]
                     first = offsets[0] if offsets else None
                     start = _next_offset(tp, last)
-                    if (inline(tp.topic) and start is not None and first is not None
-                            and first > start and sought_back.get(tp) != (start, first)):
+                    # the next offset the partition's state needs: a source topic's next
+                    # event to apply, a changelog's next record to restore (None: neither)
+                    applies = inline(tp.topic)
+                    needed = start if applies else (
+                        restore_from(tp) if restore_from is not None else None)
+                    hole = (generation, needed, first)
+                    if (needed is not None and first is not None and first > needed
+                            and sought_back.get(tp) != hole):
                         # A hole before the batch: never skipped unread (below).
-                        sought_back[tp] = (start, first)
+                        sought_back[tp] = hole
                         log.info("ccpulse worker: %s-%d: fetched from offset %d, the next to "
-                                 "apply is %d: read again from there", tp.topic,
-                                 tp.partition, first, start)
-                        await _seek_back(tp, start)
+                                 "%s is %d: read again from there", tp.topic, tp.partition,
+                                 first, "apply" if applies else "restore", needed)
+                        await _seek_back(tp, needed)
                         continue
-                    if sought_back.pop(tp, None) == (start, first):
+                    if sought_back.pop(tp, None) == hole and needed is not None:
                         # the same hole after the seek back: offsets the broker does not
                         # give (compacted, transaction markers, aborted transactions, deleted
                         # by retention), passed over (recorded as a gap below, except at a
@@ -229,8 +251,8 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                         # collapsed, so each partition's hole is named. A hole inside a batch
                         # is not read again nor logged: the broker skipped it within one
                         # response.
-                        absent = (f"offset {start} is" if first - start == 1
-                                  else f"offsets {start} to {first - 1} are")
+                        absent = (f"offset {needed} is" if first - needed == 1
+                                  else f"offsets {needed} to {first - 1} are")
                         log.info("ccpulse worker: %s-%d: %s absent when read again: passed "
                                  "over (transaction markers, aborted transactions, compacted "
                                  "or deleted records)",
@@ -260,8 +282,8 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                     if inline(tp.topic):
                         if not await _apply(tp, fresh, current):
                             break
-                    elif restore is not None and restore(tp, fresh):
-                        if not await _deliver(tp, fresh[-1:], current):
+                    elif restore is not None and (restored := restore(tp, fresh)) is not False:
+                        if restored and not await _deliver(tp, fresh[-1:], current):
                             break
                     else:
                         if not await _deliver(tp, fresh, current):

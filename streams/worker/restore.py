@@ -20,12 +20,14 @@ from streams.worker.checkpoint import BeforeWrite, write_local
 
 
 def restore_batch(app: Any, tp: Any, records: Sequence[Any],
-                  before: BeforeWrite | None = None) -> bool:
+                  before: BeforeWrite | None = None) -> bool | None:
     """Apply ``records`` (one changelog partition, in offset order) to the local store of
     the table they belong to, if Faust's recovery is reading that partition (an active one
     being recovered, or a standby); ``before`` as for ``write_local`` (the snapshot journal
-    keeps what the keys held). Returns False, applying nothing, for anything else: a record
-    Faust's recovery has not asked for goes its own way."""
+    keeps what the keys held). Returns True when applied; False, applying nothing, for
+    anything else (a record Faust's recovery has not asked for goes its own way); None,
+    applying nothing, for a partition the recovery reads but has not positioned yet (a
+    rebalance under way: its own seek reads the records again)."""
     recovery = app.tables.recovery
     table = recovery.tp_to_table.get(tp)
     if table is None:
@@ -37,9 +39,35 @@ def restore_batch(app: Any, tp: Any, records: Sequence[Any],
     else:
         return False
     seen = offsets.get(tp)
-    fresh = [r for r in records if seen is None or r.offset > seen]
+    if seen is None:
+        return None
+    fresh = [r for r in records if r.offset > seen]
     if fresh:
         write_local(table.data, tp.partition, [(r.key, r.value) for r in fresh],
                     offset=fresh[-1].offset, before=before)
         offsets[tp] = fresh[-1].offset
     return True
+
+
+def next_to_restore(app: Any, tp: Any) -> int | None:
+    """The next offset of changelog partition ``tp`` that Faust's recovery has not applied
+    (its recovery offset, the last applied, plus one: 0 from Faust's -1 for none), or None when
+    the recovery is not reading ``tp`` or has not set its offset yet (a rebalance under way).
+
+    The fetch loop reads a batch that begins past it again from there
+    (``streams.worker.inline``): applying it would move the store's persisted offset past
+    records the store never got, and every later recovery, reading on from that offset, would
+    pass over them for good (a fault test's rolling restart: a standby's first fetched batch
+    was left unapplied, the next one applied, and the worker that took the partition over two
+    restarts later built its engine without a tenth of the partition's contacts).
+    """
+    recovery = app.tables.recovery
+    if tp not in recovery.tp_to_table:
+        return None
+    if tp in recovery.active_tps:
+        seen = recovery.active_offsets.get(tp)
+    elif tp in recovery.standby_tps:
+        seen = recovery.standby_offsets.get(tp)
+    else:
+        return None
+    return None if seen is None else seen + 1

@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import orjson
+from store_check import stores_unlike_their_changelogs
 from worker_harness import (
     Sample,
     Worker,
@@ -236,3 +237,15 @@ def ownership(workers: Sequence[Worker]) -> str:
     nobody = sorted(f"{t}-{p}" for t, p in expected - seen)
     lines.append(f"source partitions exported by no worker: {nobody}")
     return "\n".join(lines)
+
+
+def stop_and_check_stores(bootstrap: str, app_id: str, workers: Sequence[Worker]) -> None:
+    """Stop ``workers`` (cleanly), then check that every local table store in their data
+    directories holds exactly what its changelog holds at the store's offset
+    (``store_check``): a store with a hole below its offset would build a wrong engine at
+    some later assignment, whatever the exports show now."""
+    for worker in workers:
+        worker.stop()
+    problems = stores_unlike_their_changelogs(
+        bootstrap, app_id, dict.fromkeys(w.data_dir for w in workers))
+    assert not problems, "local stores unlike their changelogs:\n" + "\n".join(problems)

@@ -17,6 +17,7 @@ from pathlib import Path
 from fault_harness import (
     SteadyFeed,
     mixed_events,
+    stop_and_check_stores,
     wait_equals_replay,
     wait_fleet_equals_replay,
     write_lines,
@@ -81,6 +82,7 @@ def test_five_sigkills_at_random_moments_while_100000_events_flow_lose_and_doubl
         # every kill landed while events were still flowing
         assert all(sent < len(lines) for sent in killed_at), killed_at
         wait_equals_replay(worker, path)
+        stop_and_check_stores(kafka_bootstrap, unique_name, [worker])
     finally:
         worker.stop()
 
@@ -104,6 +106,7 @@ def test_three_workers_one_killed_and_a_new_one_started_mid_stream_sum_to_the_re
             assert not feed.done, "the fleet changed only after the feed had ended"
             feed.release()
         wait_fleet_equals_replay([workers[0], workers[2], replacement], path)
+        stop_and_check_stores(kafka_bootstrap, unique_name, [*workers, replacement])
     finally:
         for worker in [*workers, replacement]:
             worker.stop()
@@ -132,6 +135,7 @@ def test_a_rolling_restart_of_three_workers_mid_stream_sums_to_the_replay(
             assert not feed.done, "the rolling restart ended only after the feed had ended"
             feed.release()
         wait_fleet_equals_replay(workers, path)
+        stop_and_check_stores(kafka_bootstrap, unique_name, workers)
     finally:
         for worker in workers:
             worker.stop()

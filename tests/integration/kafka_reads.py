@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from broker_security import security_for
 
@@ -51,3 +51,36 @@ async def committed_offsets(bootstrap: str, group: str) -> dict[tuple[str, int],
     finally:
         await admin.close()
     return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
+
+
+async def read_partitions(bootstrap: str, partitions: list[tuple[str, int]],
+                          timeout_s: float = 60.0,
+                          ) -> dict[tuple[str, int], list[tuple[int, bytes | None, bytes | None]]]:
+    """Every record of each ``(topic, partition)``, up to its end offset when asked, as
+    ``(offset, key, value)`` in offset order, with one consumer; raises ``TimeoutError`` if
+    they have not all come in ``timeout_s``."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest",
+                                **security_for(bootstrap).aiokafka_kwargs())
+    await consumer.start()
+    tps = [TopicPartition(topic, partition) for topic, partition in partitions]
+    out: dict[tuple[str, int], list[tuple[int, bytes | None, bytes | None]]] = {
+        (tp.topic, tp.partition): [] for tp in tps}
+    try:
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        # explicit seeks: aiokafka's own reset at the assignment could land after a
+        # seek_to_beginning and leave a position at the end
+        for tp, first in (await consumer.beginning_offsets(tps)).items():
+            consumer.seek(tp, first)
+        deadline = time.monotonic() + timeout_s
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{partitions} not read up to their end offsets {ends} in "
+                                   f"{timeout_s:.0f} s")
+            for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
+                out[(tp.topic, tp.partition)].extend((r.offset, r.key, r.value)
+                                                     for r in records)
+    finally:
+        await consumer.stop()
+    return out

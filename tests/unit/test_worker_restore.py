@@ -4,14 +4,15 @@ and through the inline fetch loop: Faust's own path gets only the last record, a
 from __future__ import annotations
 
 import asyncio
+import logging
 from types import SimpleNamespace
 from typing import Any
 
 from faust.types import TP
-from test_worker_inline_drain import FakeApp, FakeConsumer, Flag, record
+from test_worker_inline_drain import CALLS, FakeApp, FakeConsumer, Flag, record
 
 from streams.worker.inline import install_inline_drain
-from streams.worker.restore import restore_batch
+from streams.worker.restore import next_to_restore, restore_batch
 
 ACTIVE = TP("app-calls-records-changelog", 0)
 STANDBY = TP("app-calls-records-changelog", 1)
@@ -20,9 +21,10 @@ OTHER = TP("app-other-changelog", 0)
 
 def recovering_app() -> Any:
     table = SimpleNamespace(data={})
+    # as Faust's recovery leaves them once it has positioned its partitions (-1: nothing yet)
     recovery = SimpleNamespace(tp_to_table={ACTIVE: table, STANDBY: table},
                                active_tps={ACTIVE}, standby_tps={STANDBY},
-                               active_offsets={}, standby_offsets={})
+                               active_offsets={ACTIVE: -1}, standby_offsets={STANDBY: -1})
     return SimpleNamespace(tables=SimpleNamespace(recovery=recovery)), table
 
 
@@ -89,3 +91,126 @@ def test_the_fetch_loop_gives_faust_only_the_last_record_of_a_restored_batch():
     assert sorted(table.data) == [b"k"]
     assert recovery_app.tables.recovery.active_offsets[ACTIVE] == 3
     assert consumer.delivered == [3]  # Faust sees offset 3, finds it applied, checks the end
+
+
+def test_a_partition_the_recovery_has_not_positioned_yet_is_neither_written_nor_left_to_faust():
+    """Between a rebalance's assignment and the recovery's offsets (Faust's _build_offsets), a
+    batch fetched anyway is dropped: the recovery's own seek reads it again."""
+    app, table = recovering_app()
+    app.tables.recovery.standby_offsets[STANDBY] = None
+    assert restore_batch(app, STANDBY, [changelog(STANDBY, 100, b"x", b"9")]) is None
+    assert table.data == {}
+    assert app.tables.recovery.standby_offsets[STANDBY] is None
+
+
+def test_the_next_offset_to_restore_follows_what_the_recovery_applied():
+    app, _ = recovering_app()
+    assert next_to_restore(app, ACTIVE) == 0  # Faust's -1: nothing applied yet
+    assert next_to_restore(app, STANDBY) == 0
+    restore_batch(app, STANDBY, [changelog(STANDBY, o, b"k", b"v") for o in range(4)])
+    assert next_to_restore(app, STANDBY) == 4
+    assert next_to_restore(app, OTHER) is None  # a partition the recovery does not read
+    app.tables.recovery.active_offsets[ACTIVE] = None  # a rebalance under way
+    assert next_to_restore(app, ACTIVE) is None
+
+
+def numbered(tp: TP, offsets: range) -> list[Any]:
+    """Changelog records of ``tp``, one key per offset."""
+    return [changelog(tp, o, b"k%d" % o, b"v%d" % o) for o in offsets]
+
+
+def drain_restoring(consumer_class: type[FakeConsumer], fetches: list[dict[TP, list[Any]]],
+                    prepare: Any = None) -> tuple[FakeConsumer, Any, Any]:
+    """Run the fetch loop over ``fetches`` with a recovering app's standby and active
+    changelogs restored, as the worker wires it (streams.worker.app)."""
+    fake_app = FakeApp()
+    consumer = fake_app.consumer = consumer_class(fake_app, fetches)
+    recovery_app, table = recovering_app()
+    applied: list[int] = []
+
+    async def handler(tp: Any, records: list[Any]) -> None:
+        applied.extend(r.offset for r in records)
+
+    install_inline_drain(fake_app, lambda topic: topic == CALLS.topic, handler,
+                         restore=lambda tp, records: restore_batch(recovery_app, tp, records),
+                         prepare=prepare,
+                         restore_from=lambda tp: next_to_restore(recovery_app, tp))
+    asyncio.run(consumer._drain_messages(SimpleNamespace(_stopped=Flag())))
+    return consumer, recovery_app, table
+
+
+def test_a_changelog_batch_that_begins_past_the_next_record_to_restore_is_read_again_from_there():
+    consumer, recovery_app, table = drain_restoring(FakeConsumer, [
+        {STANDBY: numbered(STANDBY, range(100, 114))},  # 0-99 fetched and left unapplied
+        {STANDBY: numbered(STANDBY, range(0, 114))},  # what the seek back fetches
+    ])
+    assert consumer.sought == [(STANDBY, 0)]
+    assert sorted(table.data) == sorted(b"k%d" % o for o in range(114))
+    assert recovery_app.tables.recovery.standby_offsets[STANDBY] == 113
+    assert consumer.delivered == [113]  # Faust sees only the last record of the batch applied
+
+
+def test_a_standby_batch_abandoned_with_the_rest_of_its_fetch_is_never_passed_over():
+    """The rolling restart that lost a tenth of a partition (2026-12-06): a fetch held a source
+    batch and a standby changelog's first batch; the source batch was refused outside a
+    rebalance, which abandons the rest of the fetch; the standby's next batch began after the
+    abandoned one. It is read again from the first record the store lacks, so the store ends
+    with every record and an offset that covers them all."""
+    refused: list[Any] = []
+
+    async def prepare(tp: Any) -> bool:
+        if not refused:
+            refused.append(tp)
+            return False  # e.g. the engine not the worker's to build yet
+        return True
+
+    consumer, recovery_app, table = drain_restoring(FakeConsumer, [
+        {CALLS: [record(CALLS, 0)], STANDBY: numbered(STANDBY, range(0, 100))},
+        {STANDBY: numbered(STANDBY, range(100, 114))},
+        {STANDBY: numbered(STANDBY, range(0, 114))},
+    ], prepare=prepare)
+    assert refused == [CALLS]
+    assert (STANDBY, 0) in consumer.sought
+    assert sorted(table.data) == sorted(b"k%d" % o for o in range(114))
+    assert recovery_app.tables.recovery.standby_offsets[STANDBY] == 113
+
+
+class SameHoleAgain(FakeConsumer):
+    """A broker whose changelog lacks offsets 0-4 (compacted): a seek back fetches the same
+    batch again."""
+
+    async def seek(self, tp: TP, offset: int) -> None:
+        await super().seek(tp, offset)
+        self.fetches.insert(0, {tp: numbered(tp, range(5, 9))})
+
+
+def test_a_changelog_hole_that_comes_back_when_read_again_is_compacted_and_passed_over(caplog):
+    with caplog.at_level(logging.INFO, logger="ccpulse.worker"):
+        consumer, recovery_app, table = drain_restoring(SameHoleAgain, [
+            {ACTIVE: numbered(ACTIVE, range(5, 9))}])
+    assert consumer.sought == [(ACTIVE, 0)]  # read again once, then passed over
+    assert sorted(table.data) == sorted(b"k%d" % o for o in range(5, 9))
+    assert recovery_app.tables.recovery.active_offsets[ACTIVE] == 8
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("the next to restore is 0: read again from there" in line for line in lines)
+    assert any("offsets 0 to 4 are absent when read again" in line for line in lines)
+
+
+def test_a_hole_read_again_before_a_rebalance_is_read_again_after_it():
+    """The same hole in a later consumer generation is not yet known to be a real one (the
+    batch read again may have been abandoned at the rebalance): it is read again once more."""
+
+    class Rebalanced(FakeConsumer):
+        async def _wait_next_records(self, timeout: float) -> tuple[Any, Any]:
+            records, active = await super()._wait_next_records(timeout)
+            if self.delivered or self.sought:
+                self.app.consumer_generation_id = 2
+            return records, active
+
+    consumer, _, table = drain_restoring(Rebalanced, [
+        {STANDBY: numbered(STANDBY, range(3, 6))},
+        {STANDBY: numbered(STANDBY, range(3, 6))},  # next generation: the same hole
+        {STANDBY: numbered(STANDBY, range(0, 6))},
+    ])
+    assert consumer.sought == [(STANDBY, 0), (STANDBY, 0)]
+    assert sorted(table.data) == sorted(b"k%d" % o for o in range(6))

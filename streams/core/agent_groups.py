@@ -197,20 +197,8 @@ class AgentGroups:
         ended_by_cal: list[tuple[list[str], int]] = []
         if state in OCCUPANCY_STATES:
             field = "t_" + state
-            for (cal, labels), (current, previous, day) in zip(by_cal, windows, strict=True):
-                # the previous interval ends at the current one's start, before the clock
-                ended = 0
-                for since in sinces:
-                    if since >= current:
-                        break
-                    ended += current - (since if since > previous else previous)
-                for window, lo, hi in (("interval", current, current + cal.interval_us),
-                                       ("today", day, None)):
-                    k = bisect_right(sinces, lo)  # those before lo start at lo
-                    starts = [lo] * k + sinces[k:] if k else sinces
-                    before = list(accumulate(starts, initial=0))
-                    spans.append((labels, window, field, hi,
-                                  (n, before[-1], starts[-1], starts, before)))
+            for (cal, labels), bounds in zip(by_cal, windows, strict=True):
+                ended = window_spans(sinces, labels, field, cal.interval_us, bounds, spans)
                 if ended:
                     ended_by_cal.append((labels, ended))
         return _Group(stamps, windows, n, by_cal, spans, ended_by_cal)
@@ -289,3 +277,30 @@ def _windows(cal: Any, now_us: int, windows_of: dict[Any, tuple[int, int, int]]
     if found is None:
         found = windows_of[cal] = cal.windows(now_us)
     return found
+
+
+def window_spans(sinces: list[int], labels: list[str], field: str, interval_us: int,
+                 bounds: tuple[int, int, int], into: list[OpenSpans]) -> int:
+    """The spans of ``len(sinces)`` agents in one state whose open spans started at
+    ``sinces`` (epoch µs, ascending), for the queues ``labels`` of one calendar whose
+    intervals last ``interval_us`` and whose windows at the clock are ``bounds`` (the current
+    interval's start, the previous interval's start, the day's start: ``cal.windows``).
+
+    Appends to ``into`` their open spans (:data:`OpenSpans`) in the current interval (which
+    ends at its start plus ``interval_us``) and today (which ends at the clock), each start
+    clamped to the window's; returns the µs of the previous interval they spent in it, which
+    no longer moves with the clock (the previous interval ends where the current one begins).
+    """
+    current, previous, day = bounds
+    n = len(sinces)
+    ended = 0
+    for since in sinces:
+        if since >= current:
+            break
+        ended += current - (since if since > previous else previous)
+    for window, lo, hi in (("interval", current, current + interval_us), ("today", day, None)):
+        k = bisect_right(sinces, lo)  # those before lo start at lo
+        starts = [lo] * k + sinces[k:] if k else sinces
+        before = list(accumulate(starts, initial=0))
+        into.append((labels, window, field, hi, (n, before[-1], starts[-1], starts, before)))
+    return ended

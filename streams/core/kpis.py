@@ -8,16 +8,15 @@ denominator-sum, never an average of ratios. A ratio with a zero denominator is 
 from __future__ import annotations
 
 import weakref
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from itertools import accumulate
 from typing import Any
 
 from streams.core import contributions as F
 from streams.core.admission import OTHER_QUEUE, UNKNOWN_QUEUE, QueueLabels
-from streams.core.agent_groups import AgentGroups, OpenSpans
+from streams.core.agent_groups import AgentGroups, OpenSpans, window_spans
 from streams.core.calendar import QueueCalendar
 from streams.core.config import Config
 from streams.core.contributions import AGENT_STATES, CONTACT_CHANNELS, OCCUPANCY_STATES, STALE
@@ -1401,23 +1400,10 @@ def _agent_parts(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> 
         field = "t_" + state
         sinces.sort()
         for cal, labels in by_cal:
-            spans = windows_of.get(cal)
-            if spans is None:
-                spans = windows_of[cal] = cal.windows(now_us)
-            current, previous, day = spans
-            # the previous interval ends at the current one's start, before the clock
-            ended = 0
-            for since in sinces:
-                if since >= current:
-                    break
-                ended += current - (since if since > previous else previous)
-            for window, lo, hi in (("interval", current, current + cal.interval_us),
-                                   ("today", day, None)):
-                k = bisect_right(sinces, lo)  # those before lo start at lo
-                starts = [lo] * k + sinces[k:] if k else sinces
-                before = list(accumulate(starts, initial=0))
-                open_spans.append((labels, window, field, hi,
-                                   (n, before[-1], starts[-1], starts, before)))
+            bounds = windows_of.get(cal)
+            if bounds is None:
+                bounds = windows_of[cal] = cal.windows(now_us)
+            ended = window_spans(sinces, labels, field, cal.interval_us, bounds, open_spans)
             if ended:
                 for q in labels:
                     qkey = (q, "previous_interval")

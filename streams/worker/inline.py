@@ -42,8 +42,9 @@ The guarantees are Faust's, unchanged:
   two apart by the read offsets it set itself in the current consumer generation. (Until 2026-12-04
   it took every read offset for either, so a fetch that began one past the commit after a rolling
   restart's rebalance skipped that one event: a ticket's ``created``, in a fault test's fresh-clone
-  run.) A hole comes back only within one consumer generation: one read again before a rebalance
-  is read again after it.
+  run.) A hole is real only if it comes back in the same consumer generation with none of the
+  partition's records let go of in between (skipped, abandoned: the hole may then be the loop's
+  own): one read again before a rebalance is read again after it.
 * **No changelog record passed over unrestored.** Faust seeks a changelog partition only when a
   recovery starts; a batch of one the loop leaves unapplied (abandoned with the rest of a fetch,
   or skipped while the partition was paused: aiokafka's ``fetched_records`` drains every
@@ -51,8 +52,12 @@ The guarantees are Faust's, unchanged:
   its standbys) is not fetched again by itself, and the next batch begins after it. Applying
   that one would move the store's persisted offset past records the store never got, for good
   (until 2026-12-06: a rolling restart's worker built an engine without a tenth of its
-  partition). So a changelog batch that begins past the next offset the recovery needs
-  (``restore_from``) is read again from there, exactly as a source topic's hole.
+  partition). So when the loop lets go of records of a changelog partition being restored, it
+  seeks the partition back at once to the next record the recovery needs (``restore_from``),
+  and reads the partition's next batch again from there if it begins past it (one fetched
+  before the seek back), as a source topic's hole. A hole with nothing let go before it is
+  compaction's (Kafka keeps a compacted batch's last offset, so fetches jump such holes): it is
+  restored as it comes, with no second fetch.
 
 faust-streaming 0.15.x has no hook for this; ``tests/unit/test_faust_contract.py`` pins every
 internal used here so an upgrade that changes them fails there first.
@@ -137,9 +142,9 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
     for the partition's engine to be rebuilt); when it returns False (the partition is not
     the worker's to apply) or a rebalance happened meanwhile, the batch is abandoned,
     unacknowledged. ``restore_from(tp)``, if given, is the next offset of a changelog partition
-    that ``restore`` has not applied (None: one it does not restore): a batch that begins past
-    it is read again from there, as a source topic's hole is (a batch the loop abandoned, or
-    skipped while its partition was paused, is never passed over).
+    that ``restore`` has not applied (None: one it does not restore now): records of it the
+    loop lets go of unapplied (abandoned, or skipped while the partition was paused) are read
+    again from there, never passed over.
 
     Returns ``holds(tp)``: whether the loop has taken records of partition ``tp`` from
     aiokafka that it has not finished with (applied, handed to Faust, or abandoned).
@@ -147,17 +152,21 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
     Raises ``RuntimeError`` at start-up when Faust's consumer lacks an internal this relies on.
     """
     consumer = app.consumer
-    needed = ("_drain_messages", "_wait_next_records", "_read_offset", "_acked",
-              "_acked_index", "_committed_offset", "_add_gap", "_to_message", "callback",
-              "suspend_flow", "_buffered_partitions", "perform_seek", "commit", "seek")
-    missing = [name for name in needed if not hasattr(consumer, name)]
+    required = ("_drain_messages", "_wait_next_records", "_read_offset", "_acked",
+                "_acked_index", "_committed_offset", "_add_gap", "_to_message", "callback",
+                "suspend_flow", "_buffered_partitions", "perform_seek", "commit", "seek")
+    missing = [name for name in required if not hasattr(consumer, name)]
     if missing:
         raise RuntimeError("faust's Consumer changed: the inline fetch loop needs "
                            + ", ".join(missing))
 
     #: Partition -> (consumer generation, next offset needed, first offset fetched) of the
-    #: last hole read again: the same hole again in the same generation is a real one.
+    #: last hole read again: the same hole again in the same generation, with no records of
+    #: the partition let go of in between (:func:`_let_go`), is a real one.
     sought_back: dict[Any, tuple[int, int | None, int | None]] = {}
+    #: Changelog partitions being restored whose fetched records the loop let go of
+    #: unapplied, not restored since: their next batch is checked for a hole.
+    let_go: set[Any] = set()
     #: Partition -> (consumer generation, offset): the read offset this loop last set, the
     #: last offset it read. Faust's read offset means two things: the last offset read, as
     #: this loop (and Faust's own) sets it, or, right after a seek (``perform_seek`` to the
@@ -205,6 +214,8 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                     except Exception as exc:  # Faust's getmany does the same
                         log.warning("seek back to the committed offsets failed while the "
                                     "flow is stopped (a rebalance): %r", exc)
+                    for tp in records:  # the changelogs: perform_seek seeks sources only
+                        await _let_go(tp)
                     continue
                 generation = app.consumer_generation_id
 
@@ -212,6 +223,8 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                     return consumer.flow_active and app.consumer_generation_id == generation
 
                 holding.update(records)  # each let go once the next is begun, all at the end
+                #: the partitions whose batch is not yet applied, handed on or sought back
+                unapplied = dict.fromkeys(records)
                 finished = None
                 for tp, batch in records.items():
                     holding.discard(finished)
@@ -220,7 +233,7 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                         break
                     if not (active is None or tp in active
                             or tp in consumer._buffered_partitions):
-                        continue
+                        continue  # paused: let go of (below)
                     app.monitor.track_tp_end_offset(tp, consumer.highwater(tp))
                     fresh = []
                     last = read_offset[tp]
@@ -228,10 +241,12 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                     first = offsets[0] if offsets else None
                     start = _next_offset(tp, last)
                     # the next offset the partition's state needs: a source topic's next
-                    # event to apply, a changelog's next record to restore (None: neither)
+                    # event to apply; a changelog's next record to restore, once the loop let
+                    # records of it go (else a hole is compaction's); None: neither
                     applies = inline(tp.topic)
                     needed = start if applies else (
-                        restore_from(tp) if restore_from is not None else None)
+                        restore_from(tp) if restore_from is not None and tp in let_go
+                        else None)
                     hole = (generation, needed, first)
                     if (needed is not None and first is not None and first > needed
                             and sought_back.get(tp) != hole):
@@ -241,6 +256,7 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                                  "%s is %d: read again from there", tp.topic, tp.partition,
                                  first, "apply" if applies else "restore", needed)
                         await _seek_back(tp, needed)
+                        del unapplied[tp]
                         continue
                     if sought_back.pop(tp, None) == hole and needed is not None:
                         # the same hole after the seek back: offsets the broker does not
@@ -278,16 +294,24 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                                 fresh.append(record)
                                 _read_to(tp, offset)
                     if not fresh:
+                        del unapplied[tp]  # all read before
                         continue
                     if inline(tp.topic):
                         if not await _apply(tp, fresh, current):
-                            break
+                            break  # cut short: let go of (below)
+                        del unapplied[tp]
                     elif restore is not None and (restored := restore(tp, fresh)) is not False:
-                        if restored and not await _deliver(tp, fresh[-1:], current):
-                            break
+                        if restored:  # else not positioned yet: let go of (below)
+                            del unapplied[tp]
+                            let_go.discard(tp)
+                            if not await _deliver(tp, fresh[-1:], current):
+                                break
                     else:
+                        del unapplied[tp]  # Faust's own path from here
                         if not await _deliver(tp, fresh, current):
                             break
+                for tp in unapplied:
+                    await _let_go(tp)
                 holding.clear()
                 consumer.diag.unset_flag(CONSUMER_FETCHING)
         except consumer.consumer_stopped_errors:
@@ -344,6 +368,29 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
             if not current():
                 return False
         return True
+
+    async def _let_go(tp: Any) -> None:
+        """The loop took ``tp``'s fetched records from aiokafka and leaves them unapplied
+        (skipped while paused, abandoned with the rest of a fetch, fetched while the flow was
+        stopped, refused by ``restore``): the consumer's position is past them. A hole after
+        them is the loop's, never a real one; and a changelog partition being restored is
+        read again at once from the next record it needs, as nothing else would (Faust seeks
+        a changelog only when a recovery starts, and no later batch may come to show the
+        hole). A source partition's next batch shows its hole (or the next assignment's seek
+        to the group's commit reads it again)."""
+        sought_back.pop(tp, None)
+        if restore_from is None or inline(tp.topic):
+            return
+        needed = restore_from(tp)
+        if needed is None:
+            return  # not restored now: the next recovery positions it
+        let_go.add(tp)
+        read_here.pop(tp, None)  # the read offset is the next to read from now on
+        try:
+            await consumer.seek(tp, needed)
+        except Exception as exc:  # not assigned any more: the next recovery seeks it
+            log.debug("no seek back of changelog %s-%d to %d: %r", tp.topic, tp.partition,
+                      needed, exc)
 
     async def _seek_back(tp: Any, offset: int) -> None:
         """Fetch ``tp`` again from ``offset``: records abandoned unapplied are never skipped."""

@@ -52,7 +52,8 @@ def restore_batch(app: Any, tp: Any, records: Sequence[Any],
 def next_to_restore(app: Any, tp: Any) -> int | None:
     """The next offset of changelog partition ``tp`` that Faust's recovery has not applied
     (its recovery offset, the last applied, plus one: 0 from Faust's -1 for none), or None when
-    the recovery is not reading ``tp`` or has not set its offset yet (a rebalance under way).
+    the recovery is not reading ``tp`` (a standby always is; an active partition only until
+    the active recovery ends) or has not set its offset yet (a rebalance under way).
 
     The fetch loop reads a batch that begins past it again from there
     (``streams.worker.inline``): applying it would move the store's persisted offset past
@@ -65,6 +66,10 @@ def next_to_restore(app: Any, tp: Any) -> int | None:
     if tp not in recovery.tp_to_table:
         return None
     if tp in recovery.active_tps:
+        if not recovery.in_recovery:
+            # read to its end: the worker writes it on from there (its checkpoints), and the
+            # recovery's offset for it stays where the reading ended
+            return None
         seen = recovery.active_offsets.get(tp)
     elif tp in recovery.standby_tps:
         seen = recovery.standby_offsets.get(tp)

@@ -239,13 +239,16 @@ def ownership(workers: Sequence[Worker]) -> str:
     return "\n".join(lines)
 
 
-def stop_and_check_stores(bootstrap: str, app_id: str, workers: Sequence[Worker]) -> None:
+def stop_and_check_stores(bootstrap: str, app_id: str, workers: Sequence[Worker],
+                          data_dirs: Sequence[Path] = ()) -> None:
     """Stop ``workers`` (cleanly), then check that every local table store in their data
-    directories holds exactly what its changelog holds at the store's offset
-    (``store_check``): a store with a hole below its offset would build a wrong engine at
-    some later assignment, whatever the exports show now."""
+    directories and in ``data_dirs`` (those of workers gone before) holds exactly what its
+    changelog holds at the store's offset (``store_check``): a store with a hole below its
+    offset would build a wrong engine at some later assignment, whatever the exports show
+    now."""
     for worker in workers:
         worker.stop()
-    problems = stores_unlike_their_changelogs(
-        bootstrap, app_id, dict.fromkeys(w.data_dir for w in workers))
+    checked, problems = stores_unlike_their_changelogs(
+        bootstrap, app_id, dict.fromkeys([*(w.data_dir for w in workers), *data_dirs]))
     assert not problems, "local stores unlike their changelogs:\n" + "\n".join(problems)
+    assert checked, "no local store with an offset found to check (the data layout changed?)"

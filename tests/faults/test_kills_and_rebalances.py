@@ -82,7 +82,8 @@ def test_five_sigkills_at_random_moments_while_100000_events_flow_lose_and_doubl
         # every kill landed while events were still flowing
         assert all(sent < len(lines) for sent in killed_at), killed_at
         wait_equals_replay(worker, path)
-        stop_and_check_stores(kafka_bootstrap, unique_name, [worker])
+        stop_and_check_stores(kafka_bootstrap, unique_name, [worker],
+                              [tmp_path / d for d in dict.fromkeys(data_dirs)])
     finally:
         worker.stop()
 

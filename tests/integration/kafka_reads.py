@@ -59,6 +59,8 @@ async def read_partitions(bootstrap: str, partitions: list[tuple[str, int]],
     """Every record of each ``(topic, partition)``, up to its end offset when asked, as
     ``(offset, key, value)`` in offset order, with one consumer; raises ``TimeoutError`` if
     they have not all come in ``timeout_s``."""
+    if not partitions:
+        return {}
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                                 auto_offset_reset="earliest",
                                 **security_for(bootstrap).aiokafka_kwargs())

@@ -104,6 +104,23 @@ def test_the_assignment_signal_follows_the_tables_rebalance_and_recovery_sets_co
         assert "self.app.on_rebalance_end()" in source or "app.on_rebalance_end()" in source
 
 
+def test_the_recovery_reads_actives_while_in_recovery_and_standbys_after_it():
+    """``streams.worker.restore.next_to_restore`` takes an active changelog partition as being
+    read only while ``Recovery.in_recovery`` (set when a recovery starts, cleared when its
+    actives are read), and the recovery's offsets as the last offset applied (its seeks go to
+    them, records at or below them are skipped)."""
+    from faust.tables.recovery import Recovery
+
+    assert "self.in_recovery = True" in inspect.getsource(Recovery._set_recovery_started)
+    assert "self.in_recovery = False" in inspect.getsource(Recovery._set_recovery_ended)
+    slurp = inspect.getsource(Recovery._slurp_changelogs.fun)
+    assert "if seen_offset is None or offset > seen_offset:" in slurp
+    restart = inspect.getsource(Recovery._restart_recovery.fun)
+    assert restart.index("self._set_recovery_started()") < restart.index(
+        "Build offsets for active partitions")
+    assert restart.index("Recovery complete") < restart.index("Starting standby partitions")
+
+
 def test_a_seek_moves_the_read_offset_the_inline_loop_compares_batches_with():
     source = inspect.getsource(Consumer.seek)
     assert "await self._seek(partition, offset)" in source

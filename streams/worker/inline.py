@@ -53,11 +53,12 @@ The guarantees are Faust's, unchanged:
   that one would move the store's persisted offset past records the store never got, for good
   (until 2026-12-06: a rolling restart's worker built an engine without a tenth of its
   partition). So when the loop lets go of records of a changelog partition being restored, it
-  seeks the partition back at once to the next record the recovery needs (``restore_from``),
-  and reads the partition's next batch again from there if it begins past it (one fetched
-  before the seek back), as a source topic's hole. A hole with nothing let go before it is
-  compaction's (Kafka keeps a compacted batch's last offset, so fetches jump such holes): it is
-  restored as it comes, with no second fetch.
+  seeks the partition back at once to the next record the recovery needs (``restore_from``;
+  logged: ``… read again from``), and checks the partition's next batch against it as a source
+  topic's hole (a safety net: aiokafka drops what it fetched before a seek, so only a seek that
+  failed, or records compaction removed at that offset, leave a hole there). A hole with
+  nothing let go before it is compaction's (it removes offsets, so a fetch's offsets jump): it
+  is restored as it comes, with no second fetch.
 
 faust-streaming 0.15.x has no hook for this; ``tests/unit/test_faust_contract.py`` pins every
 internal used here so an upgrade that changes them fails there first.
@@ -67,7 +68,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from faust.transport.consumer import CONSUMER_FETCHING
@@ -214,8 +215,9 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                     except Exception as exc:  # Faust's getmany does the same
                         log.warning("seek back to the committed offsets failed while the "
                                     "flow is stopped (a rebalance): %r", exc)
-                    for tp in records:  # the changelogs: perform_seek seeks sources only
-                        await _let_go(tp)
+                    # perform_seek moves the sources; the changelogs being restored are
+                    # sought back here (a source's entry of holes read again is dropped)
+                    await _let_go_of(records)
                     continue
                 generation = app.consumer_generation_id
 
@@ -233,7 +235,7 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                         break
                     if not (active is None or tp in active
                             or tp in consumer._buffered_partitions):
-                        continue  # paused: let go of (below)
+                        continue  # paused: let go of after the fetch (below)
                     app.monitor.track_tp_end_offset(tp, consumer.highwater(tp))
                     fresh = []
                     last = read_offset[tp]
@@ -310,8 +312,8 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                         del unapplied[tp]  # Faust's own path from here
                         if not await _deliver(tp, fresh, current):
                             break
-                for tp in unapplied:
-                    await _let_go(tp)
+                if unapplied:
+                    await _let_go_of(unapplied)
                 holding.clear()
                 consumer.diag.unset_flag(CONSUMER_FETCHING)
         except consumer.consumer_stopped_errors:
@@ -369,28 +371,38 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                 return False
         return True
 
-    async def _let_go(tp: Any) -> None:
-        """The loop took ``tp``'s fetched records from aiokafka and leaves them unapplied
-        (skipped while paused, abandoned with the rest of a fetch, fetched while the flow was
-        stopped, refused by ``restore``): the consumer's position is past them. A hole after
-        them is the loop's, never a real one; and a changelog partition being restored is
-        read again at once from the next record it needs, as nothing else would (Faust seeks
-        a changelog only when a recovery starts, and no later batch may come to show the
-        hole). A source partition's next batch shows its hole (or the next assignment's seek
-        to the group's commit reads it again)."""
-        sought_back.pop(tp, None)
-        if restore_from is None or inline(tp.topic):
-            return
-        needed = restore_from(tp)
-        if needed is None:
-            return  # not restored now: the next recovery positions it
-        let_go.add(tp)
-        read_here.pop(tp, None)  # the read offset is the next to read from now on
-        try:
-            await consumer.seek(tp, needed)
-        except Exception as exc:  # not assigned any more: the next recovery seeks it
-            log.debug("no seek back of changelog %s-%d to %d: %r", tp.topic, tp.partition,
-                      needed, exc)
+    async def _let_go_of(tps: Iterable[Any]) -> None:
+        """The loop took these partitions' fetched records from aiokafka and leaves them
+        unapplied (skipped while paused, abandoned with the rest of a fetch, fetched while the
+        flow was stopped, or a batch ``restore`` refused before the recovery positioned its
+        partition): the consumer's position is past them. A hole after them is the loop's,
+        never a real one; and a changelog partition being restored is read again at once
+        from the next record it needs, as nothing else would (Faust seeks a changelog only
+        when a recovery starts, and no later batch may come to show the hole), in one line
+        of the log. A source partition's next batch shows its hole (or the next assignment's
+        seek to the group's commit reads it again); a refused batch's partition is
+        positioned by the recovery's own seek."""
+        sought: list[str] = []
+        for tp in tps:
+            sought_back.pop(tp, None)
+            if restore_from is None or inline(tp.topic):
+                continue
+            needed = restore_from(tp)
+            if needed is None:
+                continue  # not restored now: the next recovery positions it
+            let_go.add(tp)
+            read_here.pop(tp, None)  # the read offset is the next to read from now on
+            try:
+                await consumer.seek(tp, needed)
+            except Exception as exc:  # not assigned any more: the next recovery seeks it
+                log.debug("no seek back of changelog %s-%d to %d: %r", tp.topic,
+                          tp.partition, needed, exc)
+            else:
+                sought.append(f"{tp.topic}-{tp.partition} from {needed}")
+        if sought:
+            log.info("ccpulse worker: changelog records fetched and not restored (their "
+                     "partitions paused, or the fetch cut short): read again from the next "
+                     "record each needs: %s", ", ".join(sought))
 
     async def _seek_back(tp: Any, offset: int) -> None:
         """Fetch ``tp`` again from ``offset``: records abandoned unapplied are never skipped."""

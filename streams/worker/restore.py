@@ -27,12 +27,15 @@ def restore_batch(app: Any, tp: Any, records: Sequence[Any],
     keeps what the keys held). Returns True when applied; False, applying nothing, for
     anything else (a record Faust's recovery has not asked for goes its own way); None,
     applying nothing, for a partition the recovery reads but has not positioned yet (a
-    rebalance under way: its own seek reads the records again)."""
+    rebalance under way: its own seek reads the records again), or an active one whose
+    recovery is over (the worker's own writes, already in the store)."""
     recovery = app.tables.recovery
     table = recovery.tp_to_table.get(tp)
     if table is None:
         return False
     if tp in recovery.active_tps:
+        if not recovery.in_recovery:
+            return None  # read to its end: the worker writes it on itself (its checkpoints)
         offsets = recovery.active_offsets
     elif tp in recovery.standby_tps:
         offsets = recovery.standby_offsets
@@ -52,13 +55,16 @@ def restore_batch(app: Any, tp: Any, records: Sequence[Any],
 def next_to_restore(app: Any, tp: Any) -> int | None:
     """The next offset of changelog partition ``tp`` that Faust's recovery has not applied
     (its recovery offset, the last applied, plus one: 0 from Faust's -1 for none), or None when
-    the recovery is not reading ``tp`` (a standby always is; an active partition only until
-    the active recovery ends) or has not set its offset yet (a rebalance under way).
+    the recovery is not reading ``tp`` (a standby always is; an active partition while a
+    recovery is under way, ``Recovery.in_recovery``: from its start, before Faust positions
+    the actives, to the end of their reading) or has not set its offset yet (a rebalance
+    under way).
 
-    The fetch loop reads a batch that begins past it again from there
-    (``streams.worker.inline``): applying it would move the store's persisted offset past
-    records the store never got, and every later recovery, reading on from that offset, would
-    pass over them for good (a fault test's rolling restart: a standby's first fetched batch
+    The fetch loop seeks a partition back to it when it lets go of fetched records of it
+    unapplied, and reads a batch that then begins past it again from there
+    (``streams.worker.inline``): applying such a batch would move the store's persisted offset
+    past records the store never got, and every later recovery, reading on from that offset,
+    would pass over them for good (a fault test's rolling restart: a standby's first fetched batch
     was left unapplied, the next one applied, and the worker that took the partition over two
     restarts later built its engine without a tenth of the partition's contacts).
     """

@@ -168,13 +168,14 @@ def test_a_standby_batch_skipped_while_paused_is_read_again_at_once():
     assert consumer.delivered == [113]  # Faust sees only the last record of the batch applied
 
 
-def test_a_batch_fetched_before_the_seek_back_that_begins_past_the_hole_is_read_again():
-    """A batch aiokafka fetched before the seek back (from the position past the skipped
-    records) is not applied over the hole either: it is read again from the first record the
-    store lacks."""
+def test_a_batch_that_begins_past_the_hole_after_a_let_go_is_read_again():
+    """The safety net after records let go: a batch that still begins past the first record
+    the store lacks (aiokafka drops what it fetched before a seek, so only a seek that failed
+    or compaction would give one) is not applied over the hole either: it is read again from
+    there."""
     consumer, recovery_app, table = drain_restoring(PausedFirst, [
         {STANDBY: numbered(STANDBY, range(0, 100))},  # skipped: paused
-        {STANDBY: numbered(STANDBY, range(100, 114))},  # fetched before the seek
+        {STANDBY: numbered(STANDBY, range(100, 114))},  # still past the hole
         {STANDBY: numbered(STANDBY, range(0, 114))},
     ])
     assert consumer.sought == [(STANDBY, 0), (STANDBY, 0)]
@@ -197,7 +198,7 @@ def test_a_standby_batch_abandoned_with_the_rest_of_its_fetch_is_read_again():
 
     consumer, recovery_app, table = drain_restoring(FakeConsumer, [
         {CALLS: [record(CALLS, 0)], STANDBY: numbered(STANDBY, range(0, 100))},
-        {STANDBY: numbered(STANDBY, range(100, 114))},  # fetched before the seek back
+        {STANDBY: numbered(STANDBY, range(100, 114))},  # still past the hole
         {STANDBY: numbered(STANDBY, range(0, 114))},
     ], prepare=prepare)
     assert refused == [CALLS]
@@ -337,7 +338,7 @@ def test_a_hole_read_again_before_a_rebalance_is_read_again_after_it():
 
     consumer, _, table = drain_restoring(Rebalanced, [
         {STANDBY: numbered(STANDBY, range(0, 3))},  # skipped: paused
-        {STANDBY: numbered(STANDBY, range(3, 6))},  # fetched before the seek: a hole
+        {STANDBY: numbered(STANDBY, range(3, 6))},  # still past the hole
         {STANDBY: numbered(STANDBY, range(3, 6))},  # next generation: the same hole
         {STANDBY: numbered(STANDBY, range(0, 6))},
     ])
@@ -389,3 +390,61 @@ def test_a_standby_batch_fetched_while_the_flow_is_stopped_is_read_again():
     assert consumer.sought == [(STANDBY, 0)]
     assert sorted(table.data) == sorted(b"k%d" % o for o in range(114))
     assert recovery_app.tables.recovery.standby_offsets[STANDBY] == 113
+
+
+def restoring_standby(consumer_class: type[FakeConsumer], fetches: list[dict[TP, list[Any]]],
+                      standby_offset: int) -> tuple[FakeConsumer, Any, Any]:
+    """The fetch loop over ``fetches`` with a standby whose recovery has applied up to
+    ``standby_offset``."""
+    fake_app = FakeApp()
+    consumer = fake_app.consumer = consumer_class(fake_app, fetches)
+    recovery_app, table = recovering_app()
+    recovery_app.tables.recovery.standby_offsets[STANDBY] = standby_offset
+    install_inline_drain(fake_app, lambda topic: False, None,  # type: ignore[arg-type]
+                         restore=lambda tp, records: restore_batch(recovery_app, tp, records),
+                         restore_from=lambda tp: next_to_restore(recovery_app, tp))
+    asyncio.run(consumer._drain_messages(SimpleNamespace(_stopped=Flag())))
+    return consumer, recovery_app, table
+
+
+def test_records_let_go_are_read_again_from_the_next_the_store_needs(caplog):
+    with caplog.at_level(logging.INFO, logger="ccpulse.worker"):
+        consumer, _, _ = restoring_standby(PausedFirst, [
+            {STANDBY: numbered(STANDBY, range(50, 100))},  # skipped: paused
+            {STANDBY: numbered(STANDBY, range(50, 114))}], standby_offset=49)
+    assert consumer.sought == [(STANDBY, 50)]
+    assert any("changelog records fetched and not restored" in r.getMessage()
+               and f"{STANDBY.topic}-{STANDBY.partition} from 50" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_once_restored_after_a_let_go_a_compaction_hole_is_fetched_once():
+    consumer, _, table = restoring_standby(PausedFirst, [
+        {STANDBY: numbered(STANDBY, range(0, 3))},  # skipped: paused
+        {STANDBY: numbered(STANDBY, range(0, 3))},  # restored after the seek back
+        {STANDBY: numbered(STANDBY, range(7, 9))},  # a compaction hole: restored as it is
+    ], standby_offset=-1)
+    assert consumer.sought == [(STANDBY, 0)]
+    assert sorted(table.data) == sorted(b"k%d" % o for o in [0, 1, 2, 7, 8])
+
+
+class SeekFails(PausedFirst):
+    async def seek(self, tp: TP, offset: int) -> None:
+        raise RuntimeError("No current assignment for partition")  # aiokafka's, revoked
+
+
+def test_a_seek_back_that_fails_does_not_stop_the_loop():
+    _, recovery_app, _ = restoring_standby(SeekFails, [
+        {STANDBY: numbered(STANDBY, range(0, 3))},  # skipped: paused
+        {STANDBY: numbered(STANDBY, range(0, 3))}], standby_offset=-1)
+    assert recovery_app.tables.recovery.standby_offsets[STANDBY] == 2
+
+
+def test_an_active_changelog_after_its_recovery_is_not_written_over():
+    """The worker writes its active changelogs itself once their recovery is over (its
+    checkpoints, store first): a batch of them is neither restored over the store from the
+    recovery's old offset nor given to Faust."""
+    app, table = recovering_app()
+    app.tables.recovery.in_recovery = False
+    assert restore_batch(app, ACTIVE, [changelog(ACTIVE, 0, b"a", b"1")]) is None
+    assert table.data == {}

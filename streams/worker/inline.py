@@ -125,7 +125,8 @@ def acknowledge(consumer: Any, tp: Any, offsets: Sequence[int]) -> int:
 
 #: ``restore(tp, records)`` applies a batch of a changelog partition that Faust's recovery is
 #: reading and returns True, or returns False (nothing applied) for any other partition, or None
-#: (nothing applied, nothing given to Faust) for one the recovery will seek itself before reading.
+#: (nothing applied, nothing given to Faust) for one the recovery reads, but not now (not yet
+#: positioned: its own seek reads it again; an active one read to its end).
 RestoreHandler = Callable[[Any, Sequence[Record]], bool | None]
 
 
@@ -303,7 +304,7 @@ def install_inline_drain(app: Any, inline: Callable[[str], bool],
                             break  # cut short: let go of (below)
                         del unapplied[tp]
                     elif restore is not None and (restored := restore(tp, fresh)) is not False:
-                        if restored:  # else not positioned yet: let go of (below)
+                        if restored:  # else not now (not positioned yet, or read to its end)
                             del unapplied[tp]
                             let_go.discard(tp)
                             if not await _deliver(tp, fresh[-1:], current):

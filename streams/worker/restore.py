@@ -62,11 +62,12 @@ def next_to_restore(app: Any, tp: Any) -> int | None:
 
     The fetch loop seeks a partition back to it when it lets go of fetched records of it
     unapplied, and reads a batch that then begins past it again from there
-    (``streams.worker.inline``): applying such a batch would move the store's persisted offset
-    past records the store never got, and every later recovery, reading on from that offset,
-    would pass over them for good (a fault test's rolling restart: a standby's first fetched batch
-    was left unapplied, the next one applied, and the worker that took the partition over two
-    restarts later built its engine without a tenth of the partition's contacts).
+    (``streams.worker.inline``): applying such a batch would move the store's persisted
+    offset past records the store never got, and every later recovery, reading on from that
+    offset, would pass over them for good (a fault test's rolling restart: a standby's first
+    fetched batch was skipped while paused, the next one applied, and the worker that took
+    the partition over two restarts later built its engines without a tenth of the
+    partition).
     """
     recovery = app.tables.recovery
     if tp not in recovery.tp_to_table:

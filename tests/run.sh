@@ -8,6 +8,12 @@
 # they share the machine's cores with each other. With arguments: one pytest run of those arguments.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+for tool in ruff pytest; do
+  if ! .venv/bin/python -c "import $tool" 2>/dev/null; then
+    echo "the test environment is not set up ($tool is missing from .venv): run \`make setup-test\` once (\`make test\` does it and runs everything), then this again"
+    exit 1
+  fi
+done
 .venv/bin/ruff check streams tests bench || { echo "ruff found problems (see above)"; exit 1; }
 
 run_pytest() {

@@ -115,7 +115,7 @@ class AgentGroups:
         for key, stamps in current.items():
             kept = groups.get(key)
             if kept is not None and kept.stamps == stamps:
-                windows = tuple(_windows(cal, now_us, windows_of) for cal, _ in kept.by_cal)
+                windows = tuple(windows_once(cal, now_us, windows_of) for cal, _ in kept.by_cal)
                 if windows == kept.windows:
                     continue
             stale.append(key)
@@ -191,7 +191,7 @@ class AgentGroups:
             for queue in queues:
                 labels_by_cal.setdefault(ledger.calendar(queue), []).append(label(queue))
             by_cal = calendars[(queues, first)] = list(labels_by_cal.items())
-        windows = tuple(_windows(cal, now_us, windows_of) for cal, _ in by_cal)
+        windows = tuple(windows_once(cal, now_us, windows_of) for cal, _ in by_cal)
         n = len(sinces)
         spans: list[OpenSpans] = []
         ended_by_cal: list[tuple[list[str], int]] = []
@@ -270,7 +270,7 @@ class AgentGroups:
                         del previous[q]
 
 
-def _windows(cal: Any, now_us: int, windows_of: dict[Any, tuple[int, int, int]]
+def windows_once(cal: Any, now_us: int, windows_of: dict[Any, tuple[int, int, int]]
              ) -> tuple[int, int, int]:
     """``cal.windows(now_us)`` once per calendar and call."""
     found = windows_of.get(cal)

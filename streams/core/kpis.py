@@ -16,7 +16,7 @@ from typing import Any
 
 from streams.core import contributions as F
 from streams.core.admission import OTHER_QUEUE, UNKNOWN_QUEUE, QueueLabels
-from streams.core.agent_groups import AgentGroups, OpenSpans, window_spans
+from streams.core.agent_groups import AgentGroups, OpenSpans, window_spans, windows_once
 from streams.core.calendar import QueueCalendar
 from streams.core.config import Config
 from streams.core.contributions import AGENT_STATES, CONTACT_CHANNELS, OCCUPANCY_STATES, STALE
@@ -1400,10 +1400,8 @@ def _agent_parts(ledgers: Sequence[Ledger], label: QueueLabels, now_us: int) -> 
         field = "t_" + state
         sinces.sort()
         for cal, labels in by_cal:
-            bounds = windows_of.get(cal)
-            if bounds is None:
-                bounds = windows_of[cal] = cal.windows(now_us)
-            ended = window_spans(sinces, labels, field, cal.interval_us, bounds, open_spans)
+            ended = window_spans(sinces, labels, field, cal.interval_us,
+                                 windows_once(cal, now_us, windows_of), open_spans)
             if ended:
                 for q in labels:
                     qkey = (q, "previous_interval")

@@ -31,16 +31,11 @@ def restore_batch(app: Any, tp: Any, records: Sequence[Any],
     recovery is over (the worker's own writes, already in the store)."""
     recovery = app.tables.recovery
     table = recovery.tp_to_table.get(tp)
-    if table is None:
+    offsets = _reading(recovery, tp)
+    if table is None or offsets is False:
         return False
-    if tp in recovery.active_tps:
-        if not recovery.in_recovery:
-            return None  # read to its end: the worker writes it on itself (its checkpoints)
-        offsets = recovery.active_offsets
-    elif tp in recovery.standby_tps:
-        offsets = recovery.standby_offsets
-    else:
-        return False
+    if offsets is None:
+        return None  # an active one read to its end: the worker writes it on itself
     seen = offsets.get(tp)
     if seen is None:
         return None
@@ -70,16 +65,21 @@ def next_to_restore(app: Any, tp: Any) -> int | None:
     partition).
     """
     recovery = app.tables.recovery
-    if tp not in recovery.tp_to_table:
+    offsets = _reading(recovery, tp) if tp in recovery.tp_to_table else False
+    if offsets is None or offsets is False:
         return None
-    if tp in recovery.active_tps:
-        if not recovery.in_recovery:
-            # read to its end: the worker writes it on from there (its checkpoints), and the
-            # recovery's offset for it stays where the reading ended
-            return None
-        seen = recovery.active_offsets.get(tp)
-    elif tp in recovery.standby_tps:
-        seen = recovery.standby_offsets.get(tp)
-    else:
-        return None
+    seen = offsets.get(tp)
     return None if seen is None else seen + 1
+
+
+def _reading(recovery: Any, tp: Any) -> Any:
+    """The recovery's offsets (last applied, per partition) that ``tp`` is read into: the
+    standbys', or the actives' while a recovery is under way (``Recovery.in_recovery``);
+    None for an active partition read to its end (the worker writes it on itself, its
+    checkpoints, and the recovery's offset for it stays where the reading ended); False for
+    a partition the recovery does not read."""
+    if tp in recovery.active_tps:
+        return recovery.active_offsets if recovery.in_recovery else None
+    if tp in recovery.standby_tps:
+        return recovery.standby_offsets
+    return False

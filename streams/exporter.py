@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator
 from itertools import accumulate, compress
 from operator import is_not, ne
 from typing import Any, NamedTuple
@@ -98,55 +98,51 @@ def render(source: FamilySource) -> bytes:
     return b"".join(render_parts(source).parts)
 
 
-#: How many lines :func:`chunks` joins into one piece: ~20 KiB of gauge lines, under glibc's
-#: ``mmap`` threshold (128 KiB in the worker, ``streams.worker.allocator``), so a chunk reuses
-#: the memory the last one freed.
-CHUNK_PIECES = 256
-#: How many histogram samples' texts (~1 KiB each: a line per bucket) it joins into one.
-HEAVY_PIECES = 16
+#: How many lines of a gauge or counter are kept joined as one run (:func:`_runs`): ~20 KiB
+#: of lines, under glibc's ``mmap`` threshold (128 KiB in the worker,
+#: ``streams.worker.allocator``), so a run written again reuses the memory the last one freed.
+RUN_LINES = 256
+#: How many histogram samples' texts (~1 KiB each: a line per bucket) a run joins.
+RUN_SAMPLES = 16
+#: Pieces shorter than this are joined with their neighbours for sending (:func:`chunks`).
+CHUNK_BYTES = 16_384
 
 
 class Exposition(NamedTuple):
-    """An exposition as pieces to concatenate in order (:func:`render_parts`)."""
+    """An exposition as pieces to concatenate in order (:func:`render_parts`): each a family's
+    whole text or a run of its lines, kept from the render that wrote it."""
 
     parts: list[bytes]
-    #: the indices in ``parts`` of whole families' texts (kept from the last render)
-    whole: list[int]
-    #: the ranges ``(start, stop)`` of ``parts``, ascending, that are histogram samples'
-    #: texts (none of them whole)
-    heavy: Sequence[tuple[int, int]] = ()
 
 
-def chunks(exposition: Exposition, per: int = CHUNK_PIECES,
-           heavy_per: int = HEAVY_PIECES) -> Iterator[bytes]:
-    """The exposition's pieces in order, for sending one after the other: each whole
-    family's text as it is (not copied), the lines between them joined ``per`` at a time,
-    histogram samples' texts ``heavy_per`` at a time (each run only when reached).
+def chunks(exposition: Exposition, at_least: int = CHUNK_BYTES) -> Iterator[bytes]:
+    """The exposition's pieces in order, for sending one after the other: a piece of
+    ``at_least`` bytes or more as it is (not copied), shorter ones joined with the pieces
+    after them until that long (a small family's text, a family's last run).
 
     An exposition is never copied whole: joined into one new 10.8 MB object at 500 queues
     × 2 channels, each scrape paid ~4,000 page faults for memory fresh from the kernel with
-    the worker's malloc settings and held the exposition twice (docs/performance.md). Cut by
-    count, with the families' pieces known from the render: reading every piece's length
-    (~80,000 in a busy scrape) cost more than the faults saved."""
-    parts = exposition.parts
-    heavy = iter(exposition.heavy)
-    near = next(heavy, None)  # the first heavy range not ended before ``at``
-    start = 0
-    for stop in [*exposition.whole, len(parts)]:
-        at = start
-        while at < stop:
-            while near is not None and near[1] <= at:
-                near = next(heavy, None)
-            if near is not None and near[0] <= at:
-                end, step = min(stop, near[1]), heavy_per
-            else:
-                end, step = (stop if near is None else min(stop, near[0])), per
-            for i in range(at, end, step):
-                yield b"".join(parts[i:min(i + step, end)])
-            at = end
-        if stop < len(parts):
-            yield parts[stop]
-        start = stop + 1
+    the worker's malloc settings and held the exposition twice (docs/performance.md). Its
+    pieces are few (~500 at 500 queues): each family's lines are kept joined in runs
+    (:func:`_runs`), so a family with one changed sample is one run joined again, not every
+    line sent as a piece (~60,000 pieces in a busy scrape, joined here a chunk at a time:
+    ~5 ms of its CPU)."""
+    pending: list[bytes] = []
+    size = 0
+    for part in exposition.parts:
+        n = len(part)
+        if n >= at_least and not size:
+            yield part
+            continue
+        if not n:
+            continue
+        pending.append(part)
+        size += n
+        if size >= at_least:
+            yield b"".join(pending)
+            pending, size = [], 0
+    if pending:
+        yield b"".join(pending)
 
 
 def render_parts(source: FamilySource) -> Exposition:
@@ -156,13 +152,11 @@ def render_parts(source: FamilySource) -> Exposition:
     A family whose samples are those it had at the previous render is not written again,
     and of a changed one only the lines of the samples whose value is written differently:
     a gauge's or counter's lines are kept (:func:`_gauge_lines`), a histogram's samples'
-    texts too (:func:`_histogram_lines`); an unchanged family is one piece, the text kept
-    from its last render."""
+    texts too (:func:`_histogram_lines`), each family's joined in runs (:func:`_runs`): an
+    unchanged family's pieces are those of its last render, and of a changed one only the
+    runs holding a line written again are joined again."""
     parts: list[bytes] = []
-    whole: list[int] = []
-    heavy: list[tuple[int, int]] = []
     for fam in [*source(), build_info()]:
-        at = len(parts)
         if fam.kind != "histogram" and fam.labels:
             try:
                 _gauge_lines(fam, parts)
@@ -171,11 +165,7 @@ def render_parts(source: FamilySource) -> Exposition:
                 parts.append(_cached_text(fam))
         elif not (fam.labels and _histogram_lines(fam, parts)):
             parts.append(_cached_text(fam))
-        elif len(parts) > at + 1:  # its header, then its samples' texts
-            heavy.append((at + 1, len(parts)))
-        if len(parts) == at + 1:  # the family's whole text, one piece
-            whole.append(at)
-    return Exposition(parts, whole, heavy)
+    return Exposition(parts)
 
 
 #: Family name -> (kind, help, labels, what its samples were, their text in UTF-8) at its last
@@ -450,22 +440,42 @@ def _text_reusing_samples(fam: Family) -> str:
     return "".join(out)
 
 
+def _runs(header: bytes, items: list[bytes], runs: list[bytes | None] | None,
+          per: int) -> list[bytes]:
+    """A family's text as runs: ``header`` and ``items[:per]`` joined, then each ``per``
+    items after them joined (``[header]`` when there are none). ``runs``: those of an earlier
+    call, each None whose items changed since (joined again here, the others kept), or None
+    (all joined). Returns the runs, ``runs`` itself when given (its Nones filled in)."""
+    if runs is None:
+        runs = [b"".join(items[at:at + per]) for at in range(per, len(items), per)]
+        runs.insert(0, b"".join([header, *items[:per]]))
+        return runs  # type: ignore[return-value]
+    for r, run in enumerate(runs):
+        if run is None:
+            runs[r] = (b"".join(items[r * per:(r + 1) * per]) if r
+                       else b"".join([header, *items[:per]]))
+    return runs  # type: ignore[return-value]
+
+
 class _Lines:
     """A gauge's or counter's lines at its last render by :func:`_gauge_lines`: its samples'
     keys and values in their order, each key's place among the keys sorted (the order
-    written), the keys sorted and their lines (UTF-8), and the family's text when it was
-    rendered unchanged (its header and lines joined)."""
+    written), the keys sorted and their lines (UTF-8), and the family's text as runs of
+    lines joined (:func:`_runs`)."""
 
-    __slots__ = ("blob", "epoch", "header", "help", "index", "journal", "keys", "kind", "lines",
-                 "names", "order", "pos", "prefixes", "ranked", "values")
+    __slots__ = ("epoch", "header", "help", "index", "journal", "keys", "kind", "lines",
+                 "names", "order", "per", "pos", "prefixes", "ranked", "runs", "values")
 
     def __init__(self, fam: Family, header: bytes, keys: list[Any], values: list[Any],
                  pos: list[int], ranked: list[Any], lines: list[bytes]) -> None:
         self.kind, self.help, self.names, self.header = fam.kind, fam.help, fam.labels, header
         self.keys, self.values, self.pos, self.ranked = keys, values, pos, ranked
-        #: None when only ``blob`` holds them (:func:`_all_lines`; :func:`_lines_of`)
+        #: None when only ``runs`` holds them (:func:`_all_lines`; :func:`_lines_of`)
         self.lines: list[bytes] | None = lines
-        self.blob: bytes | None = None
+        #: the lines joined ``per`` at a time, the header before the first; a None's lines
+        #: were written again since; None: none joined yet
+        self.runs: list[bytes | None] | None = None
+        self.per = RUN_LINES
         #: the family's journal and epoch at this render (:func:`_journaled_lines`)
         self.journal, self.epoch = fam.journal, fam.epoch
         #: each key's place in ``keys`` (made when first needed)
@@ -498,10 +508,24 @@ def _number_text(value: Any) -> str:
     return _go(value)
 
 
+def _numbers_text(values: list[Any]) -> list[str]:
+    """``_number_text`` of each of ``values`` (TypeError for one that is not a number). The
+    common case is found and written in C: floats only (not a subclass), none NaN or
+    infinite (their sum is finite), all below 1e6 — ``_go`` writes each as ``repr`` does."""
+    if values and set(map(type, values)) == _FLOATS:
+        total = sum(values)
+        if total - total == 0.0 and max(values) < 1_000_000.0:
+            return list(map(repr, values))
+    return [_number_text(value) for value in values]
+
+
+_FLOATS = {float}
+
+
 def _gauge_lines(fam: Family, parts: list[bytes]) -> None:
-    """Append ``family_text(fam)`` in UTF-8 to ``parts`` (its header and lines as pieces, or
-    its text when unchanged since the previous render), for a gauge or counter with labels
-    whose values are ints or floats (TypeError, OverflowError otherwise, ``parts`` as it was).
+    """Append ``family_text(fam)`` in UTF-8 to ``parts`` (as runs of its lines joined:
+    :func:`_runs`), for a gauge or counter with labels whose values are ints or floats
+    (TypeError, OverflowError otherwise, ``parts`` as it was).
 
     From its previous render (:data:`_LINES`): the samples whose value is not the very object
     it was then are found in C (``map(is_not, ...)``), and of those only the lines of the
@@ -521,25 +545,21 @@ def _gauge_lines(fam: Family, parts: list[bytes]) -> None:
     if kept is not None and keys == kept.keys:
         kept.journal, kept.epoch = fam.journal, fam.epoch
         changed = list(compress(range(len(values)), map(is_not, kept.values, values)))
-        if not changed:
-            if kept.blob is None:
-                kept.blob = kept.header + b"".join(_lines_of(kept))
-            parts.append(kept.blob)
-            return
-        if len(changed) * 2 > len(values) >= ALL_LINES_FROM:
+        if changed and len(changed) * 2 > len(values) >= ALL_LINES_FROM:
             _all_lines(kept, values, parts)
             return
-        texts = _rewritten(changed, kept.values, values)
-        lines = _lines_of(kept)
-        pos = kept.pos
-        for i, text in texts:
-            p = pos[i]
-            line = lines[p]
-            lines[p] = line[:line.rindex(b" ") + 1] + text
-        kept.values = values
-        kept.blob = None
-        parts.append(kept.header)
-        parts.extend(lines)
+        if changed:
+            texts = _rewritten(changed, kept.values, values)
+            lines = _lines_of(kept)
+            pos, runs, per = kept.pos, kept.runs, kept.per
+            for i, text in texts:
+                p = pos[i]
+                line = lines[p]
+                lines[p] = line[:line.rindex(b" ") + 1] + text
+                if runs is not None:
+                    runs[p // per] = None
+            kept.values = values
+        parts.extend(_lines_runs(kept))
         return
     name, header = _header(fam)
     n_old = len(kept.keys) if kept is not None else 0
@@ -547,9 +567,8 @@ def _gauge_lines(fam: Family, parts: list[bytes]) -> None:
         lines, pos, ranked = _merge_added(fam, name, kept, keys, values)
     else:
         lines, pos, ranked = _ranked_anew(fam, name, kept, keys, values)
-    _LINES[fam.name] = _Lines(fam, header.encode(), keys, values, pos, ranked, lines)
-    parts.append(header.encode())
-    parts.extend(lines)
+    kept = _LINES[fam.name] = _Lines(fam, header.encode(), keys, values, pos, ranked, lines)
+    parts.extend(_lines_runs(kept))
 
 
 def _written_since(fam: Family, journal: Any, epoch: int) -> list[Collection[Any]] | None:
@@ -601,33 +620,26 @@ def _journaled_lines(fam: Family, kept: _Lines, parts: list[bytes]) -> bool:
     if found is None:
         return False
     written, added = found
-    samples, values, lines, pos = fam.samples, kept.values, _lines_of(kept), kept.pos
+    samples, values, pos, runs, per = fam.samples, kept.values, kept.pos, kept.runs, kept.per
     copysign = math.copysign
-    rewrote = False
     for _, i, value in written:
         was = values[i]
         if was is value:
             continue
         if not (was == value and (value != 0 or copysign(1.0, was) == copysign(1.0, value))):
+            lines = _lines_of(kept)
             p = pos[i]
             line = lines[p]
             lines[p] = line[:line.rindex(b" ") + 1] + (_number_text(value) + "\n").encode()
-            rewrote = True
+            if runs is not None:
+                runs[p // per] = None
         values[i] = value
     if added:
         _add_lines(fam, kept, added)
-        rewrote = True
     if len(kept.keys) != len(samples):
         return False  # changes the journal did not tell
     kept.epoch = fam.epoch
-    if rewrote:
-        kept.blob = None
-        parts.append(kept.header)
-        parts.extend(_lines_of(kept))
-    else:
-        if kept.blob is None:
-            kept.blob = kept.header + b"".join(_lines_of(kept))
-        parts.append(kept.blob)
+    parts.extend(_lines_runs(kept))
     return True
 
 
@@ -643,7 +655,7 @@ def _add_lines(fam: Family, kept: _Lines, added: list[Any]) -> None:
              for key, value in zip(added, values, strict=True)]
     kept.ranked, kept.lines, kept.pos = _insert_sorted(kept.ranked, _lines_of(kept), kept.pos,
                                                        added, texts)
-    kept.prefixes = kept.order = None
+    kept.prefixes = kept.order = kept.runs = None  # the lines after the first added moved
     n = len(kept.keys)
     kept.keys = [*kept.keys, *added]
     kept.values.extend(values)
@@ -653,9 +665,9 @@ def _add_lines(fam: Family, kept: _Lines, added: list[Any]) -> None:
 
 def _all_lines(kept: _Lines, values: list[Any], parts: list[bytes]) -> None:
     """Write every line of ``kept`` anew with ``values`` (its keys' values in ``kept.keys``'
-    order) in one text, appended to ``parts`` and kept as its blob (its lines split from it
-    only when next needed: :func:`_lines_of`): cheaper than rewriting most lines one by one
-    (a family that moves with the clock)."""
+    order) as its runs, appended to ``parts`` (its lines written one by one only when next
+    needed: :func:`_lines_of`): cheaper than rewriting most lines one by one (a family that
+    moves with the clock)."""
     if kept.prefixes is None or kept.order is None:
         lines = _lines_of(kept)
         kept.prefixes = [line[:line.rindex(b" ") + 1].decode() for line in lines]
@@ -663,22 +675,34 @@ def _all_lines(kept: _Lines, values: list[Any], parts: list[bytes]) -> None:
         for i, p in enumerate(kept.pos):
             order[p] = i
         kept.order = order
-    text = "".join([f"{prefix}{_number_text(value)}\n" for prefix, value
-                    in zip(kept.prefixes, map(values.__getitem__, kept.order), strict=True)])
-    kept.blob = kept.header + text.encode()
+    texts = _numbers_text(list(map(values.__getitem__, kept.order)))
+    lines = list(map(str.__add__, kept.prefixes, texts))
+    per = kept.per
+    runs: list[bytes | None] = [("\n".join(lines[at:at + per]) + "\n").encode()
+                                for at in range(0, len(lines), per)] or [b""]
+    runs[0] = kept.header + runs[0]  # type: ignore[operator]
+    kept.runs = runs
     kept.lines = None
     kept.values = values
-    parts.append(kept.blob)
+    parts.extend(runs)  # type: ignore[arg-type]
+
+
+def _lines_runs(kept: _Lines) -> list[bytes]:
+    """``kept.runs`` (:func:`_runs`), those whose lines changed joined again."""
+    runs = kept.runs
+    if runs is None or None in runs:
+        runs = kept.runs = _runs(kept.header, _lines_of(kept), runs, kept.per)
+    return runs  # type: ignore[return-value]
 
 
 def _lines_of(kept: _Lines) -> list[bytes]:
     """``kept.lines``, written from its prefixes and values when :func:`_all_lines` left
-    only the blob."""
+    only the runs."""
     if kept.lines is None:
         assert kept.prefixes is not None and kept.order is not None
-        values = kept.values
-        kept.lines = [f"{prefix}{_number_text(value)}\n".encode() for prefix, value
-                      in zip(kept.prefixes, map(values.__getitem__, kept.order), strict=True)]
+        texts = _numbers_text(list(map(kept.values.__getitem__, kept.order)))
+        kept.lines = [f"{prefix}{text}\n".encode() for prefix, text
+                      in zip(kept.prefixes, texts, strict=True)]
     return kept.lines
 
 
@@ -799,10 +823,10 @@ class _Histogram:
     """A histogram's texts at its last render by :func:`_histogram_lines`: its samples' keys
     in their order and copies of their values (counts copied: a builder may change them in
     place), each key's place among the keys sorted, the keys sorted, and each sample's text
-    (UTF-8) in that order."""
+    (UTF-8) in that order, joined in runs (:func:`_runs`)."""
 
-    __slots__ = ("epoch", "header", "help", "index", "journal", "keys", "names", "pos",
-                 "ranked", "texts", "values")
+    __slots__ = ("epoch", "header", "help", "index", "journal", "keys", "names", "per", "pos",
+                 "ranked", "runs", "texts", "values")
 
     def __init__(self, fam: Family, header: bytes, keys: list[Any], values: list[Any],
                  pos: list[int], ranked: list[Any], texts: list[bytes]) -> None:
@@ -812,6 +836,17 @@ class _Histogram:
         #: as :class:`_Lines`' (:func:`_journaled_histogram`)
         self.journal, self.epoch = fam.journal, fam.epoch
         self.index: dict[Any, int] | None = None
+        #: as :class:`_Lines`'
+        self.runs: list[bytes | None] | None = None
+        self.per = RUN_SAMPLES
+
+
+def _histogram_runs(kept: _Histogram) -> list[bytes]:
+    """``kept.runs`` (:func:`_runs`), those whose samples changed joined again."""
+    runs = kept.runs
+    if runs is None or None in runs:
+        runs = kept.runs = _runs(kept.header, kept.texts, runs, kept.per)
+    return runs  # type: ignore[return-value]
 
 
 #: Histogram family name (one with labels) -> its :class:`_Histogram`.
@@ -848,12 +883,14 @@ def _histogram_lines(fam: Family, parts: list[bytes]) -> bool:
         if n_old < len(keys):
             kept.index = None
         changed = list(compress(range(n_old), map(ne, kept.values, values)))
-        texts, pos, copies = kept.texts, kept.pos, kept.values
+        texts, pos, copies, runs, per = kept.texts, kept.pos, kept.values, kept.runs, kept.per
         for i in changed:
             bounds, counts, total = values[i]
             texts[pos[i]] = _histogram_text(name, names, order, le_at, keys[i],
                                             (bounds, counts, total)).encode()
             copies[i] = (bounds, list(counts), total)
+            if runs is not None:
+                runs[pos[i] // per] = None
         if n_old < len(keys):
             added = keys[n_old:]
             added_texts = [_histogram_text(name, names, order, le_at, key, value).encode()
@@ -861,9 +898,9 @@ def _histogram_lines(fam: Family, parts: list[bytes]) -> bool:
             kept.ranked, kept.texts, kept.pos = _insert_sorted(kept.ranked, texts, pos, added,
                                                                added_texts)
             kept.keys = keys
+            kept.runs = None  # the texts after the first added moved
             copies.extend((b, list(c), t) for b, c, t in values[n_old:])
-        parts.append(kept.header)
-        parts.extend(kept.texts)
+        parts.extend(_histogram_runs(kept))
         return True
     ranked = sorted(keys)
     at = dict(zip(ranked, range(len(ranked)), strict=True))
@@ -882,10 +919,9 @@ def _histogram_lines(fam: Family, parts: list[bytes]) -> bool:
             texts[p] = _histogram_text(name, names, order, le_at, key,
                                        (bounds, counts, total)).encode()
         copies.append((bounds, list(counts), total))
-    _HISTOGRAMS[fam.name] = _Histogram(fam, header.encode(), keys, copies, pos, ranked,
-                                       texts)
-    parts.append(header.encode())
-    parts.extend(texts)
+    kept = _HISTOGRAMS[fam.name] = _Histogram(fam, header.encode(), keys, copies, pos, ranked,
+                                              texts)
+    parts.extend(_histogram_runs(kept))
     return True
 
 
@@ -899,7 +935,7 @@ def _journaled_histogram(fam: Family, kept: _Histogram, parts: list[bytes]) -> b
     if found is None:
         return False
     written, new_keys = found
-    samples, copies, texts, pos = fam.samples, kept.values, kept.texts, kept.pos
+    samples, copies, texts, pos, runs = fam.samples, kept.values, kept.texts, kept.pos, kept.runs
     names = fam.labels
     name = _header(fam)[0]
     order = sorted(range(len(names)), key=names.__getitem__)
@@ -913,6 +949,8 @@ def _journaled_histogram(fam: Family, kept: _Histogram, parts: list[bytes]) -> b
         texts[pos[i]] = _histogram_text(name, names, order, le_at, key,
                                         (bounds, counts, total)).encode()
         copies[i] = (bounds, list(counts), total)
+        if runs is not None:
+            runs[pos[i] // kept.per] = None
     if new_keys:
         values = [samples[key] for key in new_keys]
         if not all(_plain_sample(value, None) for value in values):
@@ -925,12 +963,12 @@ def _journaled_histogram(fam: Family, kept: _Histogram, parts: list[bytes]) -> b
         kept.index.update(zip(new_keys, range(len(kept.keys), len(kept.keys) + len(new_keys)),
                               strict=True))
         kept.keys = [*kept.keys, *new_keys]
+        kept.runs = None  # the texts after the first added moved
         copies.extend((b, list(c), t) for b, c, t in values)
     if len(kept.keys) != len(samples):
         return False  # changes the journal did not tell
     kept.epoch = fam.epoch
-    parts.append(kept.header)
-    parts.extend(kept.texts)
+    parts.extend(_histogram_runs(kept))
     return True
 
 

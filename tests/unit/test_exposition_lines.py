@@ -1,8 +1,8 @@
 """The exposition keeps a gauge's or counter's lines between renders (``streams.exporter``:
 only the lines of values written differently are written again, keys added after the old
 ones are merged into the sorted order, any other change of the keys ranks them anew) and
-joins every family's lines once: at every render the bytes are what prometheus-client
-writes for the samples then."""
+keeps every family's lines joined in runs, joining again only the runs whose lines changed: at
+every render the bytes are what prometheus-client writes for the samples then."""
 
 from __future__ import annotations
 
@@ -12,10 +12,23 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from prometheus_client.utils import floatToGoString
 
 from streams import exporter
 from streams.core.metrics import Family
 from streams.exporter import render, render_with_client
+
+
+@pytest.fixture(autouse=True, params=[None, 1, 3], ids=["runs-as-shipped", "runs-of-1",
+                                                         "runs-of-3"])
+def run_size(request, monkeypatch):
+    """Every test at the shipped run sizes and at small ones, so that a family's lines and
+    a histogram's samples span many runs (``exporter._runs``): a changed line marks its run
+    and keys added re-join them all."""
+    if request.param is not None:
+        monkeypatch.setattr(exporter, "RUN_LINES", request.param)
+        monkeypatch.setattr(exporter, "RUN_SAMPLES", request.param)
+    exporter.forget()
 
 
 def gauge(samples: dict[tuple[str, ...], Any], kind: str = "gauge") -> list[Family]:
@@ -194,3 +207,22 @@ def test_a_wide_family_moving_with_the_clock_renders_as_the_client(seed):
     fams = gauge({key: i + 0.5 for i, key in enumerate(universe)})
     assert render(lambda: fams) == render_with_client(lambda: fams)
     assert exporter._LINES["cc_kept"].lines is None  # written in one text
+
+
+class Subfloat(float):
+    """A float subclass (as numpy's float64 is)."""
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(st.floats(), st.floats(-2e6, 2e6), st.integers(-2**60, 2**60)),
+                max_size=30))
+def test_a_list_of_numbers_is_written_as_the_client_writes_each(values):
+    """``exporter._numbers_text``: floats only, finite, below a million take a path in C."""
+    assert exporter._numbers_text(values) == [floatToGoString(v) for v in values]
+
+
+@pytest.mark.parametrize("values", [[1.5, "2.5"], [1.5, None], ["1"], [1.5, Subfloat(2.5)]])
+def test_a_list_with_something_not_an_int_or_a_float_is_refused(values):
+    """The family is then written by the plain path (``exporter._cached_text``)."""
+    with pytest.raises(TypeError):
+        exporter._numbers_text(values)

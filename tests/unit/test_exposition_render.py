@@ -3,19 +3,28 @@ writes for the same families (render_with_client)."""
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import replace
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streams import exporter
 from streams.core.config import parse_config
 from streams.core.engine import Engine
 from streams.core.kpis import all_families
 from streams.core.metrics import Family
-from streams.exporter import Exposition, chunks, render, render_parts, render_with_client
+from streams.exporter import (
+    RUN_LINES,
+    RUN_SAMPLES,
+    Exposition,
+    chunks,
+    render,
+    render_parts,
+    render_with_client,
+)
 from streams.simulate.generator import generate
 from streams.simulate.model import IntradayProfile
 from streams.simulate.scenarios import contact_centre
@@ -57,37 +66,22 @@ def test_hostile_label_values_and_numbers_render_as_the_client_renders_them(valu
     assert render(lambda: families) == render_with_client(lambda: families)
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.binary(max_size=40), st.booleans()), max_size=60),
-       st.integers(1, 16))
-def test_the_served_chunks_are_the_exposition_in_order_and_keep_whole_families_uncopied(
-        pieces, per):
-    parts = [piece for piece, _ in pieces]
-    whole = [i for i, (_, is_whole) in enumerate(pieces) if is_whole]
-    served = list(chunks(Exposition(parts, whole), per))
-    assert b"".join(served) == b"".join(parts)
-    assert all(any(c is parts[i] for c in served) for i in whole)  # sent, not copied
-    runs = [b - a - 1 for a, b in zip([-1, *whole], [*whole, len(parts)], strict=True)]
-    assert len(served) == len(whole) + sum(-(-n // per) for n in runs)  # per lines a chunk
-
-
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.binary(max_size=40), st.sampled_from("wlh")), max_size=80),
-       st.integers(1, 16), st.integers(1, 5))
-def test_histogram_texts_are_served_fewer_at_a_time_than_lines(pieces, per, heavy_per):
-    parts = [piece for piece, _ in pieces]
-    kinds = "".join(kind for _, kind in pieces)  # w: whole, l: a line, h: a histogram's text
-    whole = [i for i, kind in enumerate(kinds) if kind == "w"]
-    heavy = [(m.start(), m.end()) for m in re.finditer("h+", kinds)]
-    served = list(chunks(Exposition(parts, whole, heavy), per, heavy_per))
+@given(st.lists(st.binary(max_size=40), max_size=60), st.integers(1, 64))
+def test_the_served_chunks_are_the_exposition_in_order_and_keep_long_pieces_uncopied(
+        parts, at_least):
+    served = list(chunks(Exposition(parts), at_least))
     assert b"".join(served) == b"".join(parts)
-    assert all(any(c is parts[i] for c in served) for i in whole)  # sent, not copied
-    runs = [(len(m.group()), heavy_per if m.group()[0] == "h" else per)
-            for m in re.finditer("h+|l+", kinds)]
-    assert len(served) == len(whole) + sum(-(-n // at) for n, at in runs)
+    assert all(len(chunk) >= at_least for chunk in served[:-1])  # short pieces joined
+    assert len(served) <= len(parts)
+    pending = 0  # bytes of short pieces not yet sent when a piece comes
+    for part in parts:  # a long piece with nothing short before it is sent as it is
+        if len(part) >= at_least and not pending:
+            assert any(chunk is part for chunk in served)
+        pending = 0 if pending + len(part) >= at_least else pending + len(part)
 
 
-def test_a_busy_exposition_is_served_as_chunks_of_its_render():
+def test_a_busy_exposition_is_served_as_runs_of_its_families_lines():
     busy = replace(contact_centre(), profile=IntradayProfile(((0.0, 1.0),)))
     now_ms = time.time_ns() // 1_000_000
     engine = Engine(parse_config({}))
@@ -102,7 +96,44 @@ def test_a_busy_exposition_is_served_as_chunks_of_its_render():
     exposition = render_parts(lambda: families)
     served = list(chunks(exposition))
     assert b"".join(served) == render_with_client(lambda: families)
-    assert 0 < len(exposition.whole) < len(families) and len(served) > len(exposition.whole)
-    assert exposition.heavy  # the contact histograms' samples
-    for start, stop in exposition.heavy:
-        assert all(piece.count(b"_bucket{") >= 2 for piece in exposition.parts[start:stop])
+    lines = sum(part.count(b"\n") for part in exposition.parts)
+    assert len(exposition.parts) < len(families) + lines // RUN_LINES + 1  # runs, not lines
+    buckets = [part.count(b"_bucket{") for part in exposition.parts]
+    assert max(buckets) >= 2 * RUN_SAMPLES  # a histogram's samples, joined a run at a time
+    assert len(served) < len(exposition.parts)  # the short ones joined for sending
+
+
+def fed_floor(seed: int) -> tuple[Engine, list[dict], int]:
+    busy = replace(contact_centre(), profile=IntradayProfile(((0.0, 1.0),)))
+    now_ms = time.time_ns() // 1_000_000
+    engine = Engine(parse_config({}))
+    events = list(generate(busy, seed=seed, start_ms=now_ms - 3_600_000,
+                           duration_ms=3_600_000))
+    for event in events[:-100]:
+        engine.apply(decode(orjson.dumps(event)))  # type: ignore[arg-type]
+    return engine, events[-100:], now_ms * 1000
+
+
+@pytest.mark.parametrize("per", [1, 2, 7])
+def test_only_the_runs_holding_a_changed_line_are_joined_again(monkeypatch, per):
+    """A family with one changed sample sends its other runs as the very objects it sent
+    before; at every render the bytes are the client's."""
+    monkeypatch.setattr(exporter, "RUN_LINES", per)
+    monkeypatch.setattr(exporter, "RUN_SAMPLES", per)
+    exporter.forget()
+    engine, later, at_us = fed_floor(seed=5)
+    families = all_families(engine.config, [engine.ledger], at_us)
+    before = render_parts(lambda: families).parts
+    name = "cc_window_tickets_created"
+    fam = next(f for f in families if f.name == name)
+    key = sorted(fam.samples)[len(fam.samples) // 2]
+    fam.samples[key] += 1
+    after = render_parts(lambda: families).parts
+    assert b"".join(after) == render_with_client(lambda: families)
+    assert len(after) == len(before)
+    again = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a is not b]
+    assert len(again) == 1 and name.encode() + b"{" in after[again[0]]
+    for event in later:  # every kind of change a builder makes, at these run sizes
+        engine.apply(decode(orjson.dumps(event)))  # type: ignore[arg-type]
+        families = all_families(engine.config, [engine.ledger], at_us)
+        assert render(lambda: families) == render_with_client(lambda: families)  # noqa: B023

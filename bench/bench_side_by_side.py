@@ -567,6 +567,7 @@ def busy_scrape_rows(worker: Worker, bootstrap: str, prefix: str,
              else math.nan)
     wall_s = time.monotonic() - t_start
     learned = times_ms[LEARNING_GETS:]
+    log(f"scrape: each busy read, ms: {', '.join(f'{t:.0f}' for t in times_ms)}")
     if len(learned) < 2:
         fail(f"the busy scrape made {len(times_ms)} reads: give it --busy-seconds for at "
              f"least {LEARNING_GETS + 2} of --scrape-interval")

@@ -119,7 +119,7 @@ def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
     except urllib.error.HTTPError as exc:
         return exc.code, b""
     except (OSError, http.client.HTTPException):
-        # not up, or gone while answering: a worker killed mid-response cuts its chunked
+        # not up, or gone while answering: a worker killed mid-response cuts its
         # /metrics short (IncompleteRead), which is no answer either, not the demo's failure
         return 0, b""
 

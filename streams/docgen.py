@@ -250,8 +250,8 @@ def render_metrics(catalogue: Iterable[Any], ratio_parts: Mapping[str, tuple[str
         "",
         "`/metrics` is Prometheus' text format as prometheus-client writes it (`Content-Type: "
         "text/plain; version=1.0.0; charset=utf-8`: its `CONTENT_TYPE_LATEST`, which Debian's "
-        "Prometheus 2.42 the tests scrape with reads), sent in chunks "
-        "(`Transfer-Encoding: chunked`, no `Content-Length`: docs/performance.md). "
+        "Prometheus 2.42 the tests scrape with reads), with its `Content-Length`, sent piece "
+        "by piece as the render keeps them (never copied into one body: docs/performance.md). "
         "Every family `/metrics` serves, with its type, labels and meaning (the exact "
         "definition of each KPI and the naming and labelling rules are in the "
         "[contract](contract.md), §3 and §4); `ccpulse replay` "

@@ -152,7 +152,11 @@ class Worker:
         try:
             request = urllib.request.Request(self.url + path, headers=self.headers)
             with urllib.request.urlopen(request, timeout=5, context=self.ssl_context) as r:
-                return r.status, r.read().decode()
+                raw = r.read()
+                if path == "/metrics":  # sent piece by piece, its length told first
+                    assert r.headers["Content-Length"] == str(len(raw)), r.headers
+                    assert r.headers["Transfer-Encoding"] is None, r.headers
+                return r.status, raw.decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode(errors="replace")
         except (OSError, http.client.HTTPException):  # not up, or gone mid-answer

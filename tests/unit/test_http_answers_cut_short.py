@@ -1,6 +1,6 @@
 """A server that goes away in the middle of its answer (a worker killed while it sends its
-chunked ``/metrics``, Prometheus restarted mid-query) is a one-line error, or no answer, to
-every HTTP client of ccpulse, never an unhandled ``http.client`` error: the demo ended itself on an
+``/metrics``, Prometheus restarted mid-query) is a one-line error, or no answer, to every HTTP
+client of ccpulse, never an unhandled ``http.client`` error: the demo ended itself on an
 ``IncompleteRead`` when its worker was killed during the catch-up (a CI run, 2026-12-05)."""
 
 from __future__ import annotations

@@ -39,8 +39,10 @@ log = logging.getLogger("ccpulse.worker")
 NO_CATCH_UP_ENV = "CCPULSE_NO_SCRAPE_CATCH_UP"
 #: Seconds before a predicted read that the catch-up starts, on top of the longest of the
 #: last :data:`RECENT` catch-ups (its own time): the events of that last fraction of a second
-#: are left to the read (~12 at the bench floor's ~47 a second).
-LEAD_S = 0.25
+#: are left to the read (~5 at the bench floor's ~40 a second). Measured through a worker
+#: (docs/performance.md), the catch-ups ended 100–160 ms before the reads at this lead; at
+#: 0.25 s the reads were ~5–10 ms dearer (twice the events to bring up to date).
+LEAD_S = 0.12
 #: At most this much of a catch-up's own time is added to the lead (one slow catch-up, after
 #: a rebalance say, must not push the next ones far ahead of their reads).
 LEAD_EXTRA_MAX_S = 1.0

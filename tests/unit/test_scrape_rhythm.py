@@ -184,7 +184,7 @@ def test_the_lead_grows_by_the_longest_recent_catch_up():
     reads = [100.0 + 15 * i for i in range(7)]
     wall = Wall(ScrapeRhythm(), reads, sleeps=200, catch_up_s=0.09)
     run_loop(wall)
-    # the first before anything took time, then 0.25 + 0.09 s before each read
+    # the first before anything took time, then LEAD_S + 0.09 s before each read
     predicted = [*reads[3:], 205.0]
     assert wall.caught_up == pytest.approx(
         [145.0 - LEAD_S] + [at - LEAD_S - 0.09 for at in predicted[1:]])

@@ -273,7 +273,8 @@ def main() -> None:
     parser.add_argument("--lead", type=float, default=0.0,
                         help="seconds of the clock before each busy scrape that the "
                              "worker's catch-up before a predicted read runs "
-                             "(streams.worker.scrape_rhythm: LEAD_S, 0.25, plus its own time)")
+                             "(streams.worker.scrape_rhythm: LEAD_S, 0.12, plus its own "
+                             "time: 0.2 reads as the worker does)")
     parser.add_argument("--parts", action="store_true",
                         help="a table of the busy scrapes' CPU by part")
     args = parser.parse_args()

@@ -524,8 +524,8 @@ def busy_scrape_rows(worker: Worker, bootstrap: str, prefix: str,
     sent at its own rate (~55 a second), stamped with the send time, while /metrics is read
     every ``--scrape-interval`` seconds on a fixed schedule, as Prometheus reads it: by
     ``curl`` (``-w %{time_total}``: from the request until the whole body is in), or with
-    ``--scraper urllib`` by Python's client, timed here (its chunked decoding in Python adds
-    ~10–20 ms). Rows: the reads after the first :data:`LEARNING_GETS`, and the worker's CPU
+    ``--scraper urllib`` by Python's client, timed here (its reading in Python adds a few
+    ms). Rows: the reads after the first :data:`LEARNING_GETS`, and the worker's CPU
     meanwhile."""
     seconds, interval = args.busy_seconds, args.scrape_interval
     now_ms = time.time_ns() // 1_000_000

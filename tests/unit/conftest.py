@@ -28,3 +28,16 @@ def status_lines(caplog: pytest.LogCaptureFixture) -> Callable[[], str]:
         return text
 
     return read
+
+
+@pytest.fixture(params=[None, 1, 3], ids=["runs-as-shipped", "runs-of-1", "runs-of-3"])
+def run_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exposition's run sizes as shipped and small, so that a family's lines and a
+    histogram's samples span many runs (``streams.exporter._runs``): a changed line marks
+    its run, keys added join them all again. Starts from a fresh exposition."""
+    from streams import exporter
+
+    if request.param is not None:
+        monkeypatch.setattr(exporter, "RUN_LINES", request.param)
+        monkeypatch.setattr(exporter, "RUN_SAMPLES", request.param)
+    exporter.forget()

@@ -16,6 +16,8 @@ from streams import exporter
 from streams.core.metrics import Family, Journal
 from streams.exporter import render, render_with_client
 
+pytestmark = pytest.mark.usefixtures("run_size")  # tests/unit/conftest.py
+
 BOUNDS = (0.5, 20.0, 1e7)
 
 
@@ -130,7 +132,7 @@ def test_a_render_from_a_journal_looks_only_at_the_keys_written():
     assert 'cc_kept{queue="q1"} 1.0\n' in text and 'cc_kept{queue="q2"} 42.0\n' in text
 
 
-def test_keys_added_from_a_journal_then_every_line_written_in_one_text():
+def test_keys_added_from_a_journal_then_every_line_written_anew_as_runs():
     exporter.forget()
     journal = Journal()
     keys = [(f"q{i:03d}",) for i in range(0, 200, 2)]
@@ -142,7 +144,7 @@ def test_keys_added_from_a_journal_then_every_line_written_in_one_text():
 
     renders_as_the_client(fam.copy())
     moved = Family("cc_kept", "gauge", "help", ("queue",), {k: 2.5 for k in keys})
-    renders_as_the_client(moved)  # no journal: every line written in one text
+    renders_as_the_client(moved)  # no journal: every line written anew, as runs
     fam.samples[keys[0]] = 3.0
     fam.epoch = journal.close([keys[0]])
     renders_as_the_client(fam.copy())

@@ -18,17 +18,7 @@ from streams import exporter
 from streams.core.metrics import Family
 from streams.exporter import render, render_with_client
 
-
-@pytest.fixture(autouse=True, params=[None, 1, 3], ids=["runs-as-shipped", "runs-of-1",
-                                                         "runs-of-3"])
-def run_size(request, monkeypatch):
-    """Every test at the shipped run sizes and at small ones, so that a family's lines and
-    a histogram's samples span many runs (``exporter._runs``): a changed line marks its run
-    and keys added re-join them all."""
-    if request.param is not None:
-        monkeypatch.setattr(exporter, "RUN_LINES", request.param)
-        monkeypatch.setattr(exporter, "RUN_SAMPLES", request.param)
-    exporter.forget()
+pytestmark = pytest.mark.usefixtures("run_size")  # tests/unit/conftest.py
 
 
 def gauge(samples: dict[tuple[str, ...], Any], kind: str = "gauge") -> list[Family]:
@@ -182,7 +172,7 @@ def test_a_wide_family_whose_keys_go_and_come_back_renders_as_the_client(seed):
 
 @pytest.mark.parametrize("seed", range(12))
 def test_a_wide_family_moving_with_the_clock_renders_as_the_client(seed):
-    """Busy seconds on a wide floor: most values move at every scrape (written in one text,
+    """Busy seconds on a wide floor: most values move at every scrape (written anew as runs,
     ``exporter._all_lines``), then a few, none, keys added or gone, signs of zero."""
     import random
 
@@ -206,7 +196,7 @@ def test_a_wide_family_moving_with_the_clock_renders_as_the_client(seed):
     render(lambda: fams)
     fams = gauge({key: i + 0.5 for i, key in enumerate(universe)})
     assert render(lambda: fams) == render_with_client(lambda: fams)
-    assert exporter._LINES["cc_kept"].lines is None  # written in one text
+    assert exporter._LINES["cc_kept"].lines is None  # written anew as runs, no lines kept
 
 
 class Subfloat(float):
@@ -226,3 +216,24 @@ def test_a_list_with_something_not_an_int_or_a_float_is_refused(values):
     """The family is then written by the plain path (``exporter._cached_text``)."""
     with pytest.raises(TypeError):
         exporter._numbers_text(values)
+
+
+def test_a_family_kept_at_one_run_size_renders_as_the_client_after_it_changes(monkeypatch):
+    """A family keeps the run size it was first written with (``_Lines.per``): the runs it
+    holds are cut at that size even if the module's changes."""
+    monkeypatch.setattr(exporter, "RUN_LINES", 2)
+    monkeypatch.setattr(exporter, "RUN_SAMPLES", 2)
+    exporter.forget()
+    keys = [(f"q{i:02d}", "today") for i in range(70)]  # past ALL_LINES_FROM
+    samples = {key: float(i) for i, key in enumerate(keys)}
+    fams = gauge(samples)
+    render(lambda: fams)
+    monkeypatch.setattr(exporter, "RUN_LINES", 5)
+    monkeypatch.setattr(exporter, "RUN_SAMPLES", 5)
+    # one line moved (its run joined again), most moved (every run written anew), one again
+    for step, moved in enumerate([[3], list(range(60)), [7], [41, 42]]):
+        for i in moved:
+            samples[keys[i]] += 0.25
+        fams = gauge(samples)
+        fams[1].samples[(keys[3 + step][0],)] = ((1.0,), [step, 1], 0.5 + step)
+        assert render(lambda: fams) == render_with_client(lambda: fams)  # noqa: B023

@@ -561,7 +561,7 @@ def _gauge_lines(fam: Family, parts: list[bytes]) -> None:
                 if runs is not None:
                     runs[p // per] = None
             kept.values = values
-        parts.extend(_lines_runs(kept))
+        parts.extend(_runs_of(kept))
         return
     name, header = _header(fam)
     n_old = len(kept.keys) if kept is not None else 0
@@ -570,7 +570,7 @@ def _gauge_lines(fam: Family, parts: list[bytes]) -> None:
     else:
         lines, pos, ranked = _ranked_anew(fam, name, kept, keys, values)
     kept = _LINES[fam.name] = _Lines(fam, header.encode(), keys, values, pos, ranked, lines)
-    parts.extend(_lines_runs(kept))
+    parts.extend(_runs_of(kept))
 
 
 def _written_since(fam: Family, journal: Any, epoch: int) -> list[Collection[Any]] | None:
@@ -641,7 +641,7 @@ def _journaled_lines(fam: Family, kept: _Lines, parts: list[bytes]) -> bool:
     if len(kept.keys) != len(samples):
         return False  # changes the journal did not tell
     kept.epoch = fam.epoch
-    parts.extend(_lines_runs(kept))
+    parts.extend(_runs_of(kept))
     return True
 
 
@@ -687,14 +687,6 @@ def _all_lines(kept: _Lines, values: list[Any], parts: list[bytes]) -> None:
     kept.lines = None
     kept.values = values
     parts.extend(runs)  # type: ignore[arg-type]
-
-
-def _lines_runs(kept: _Lines) -> list[bytes]:
-    """``kept.runs`` (:func:`_runs`), those whose lines changed joined again."""
-    runs = kept.runs
-    if runs is None or None in runs:
-        runs = kept.runs = _runs(kept.header, _lines_of(kept), runs, kept.per)
-    return runs  # type: ignore[return-value]
 
 
 def _lines_of(kept: _Lines) -> list[bytes]:
@@ -843,11 +835,13 @@ class _Histogram:
         self.per = RUN_SAMPLES
 
 
-def _histogram_runs(kept: _Histogram) -> list[bytes]:
-    """``kept.runs`` (:func:`_runs`), those whose samples changed joined again."""
+def _runs_of(kept: _Lines | _Histogram) -> list[bytes]:
+    """``kept.runs`` (:func:`_runs`), those whose lines or samples changed joined again
+    (a gauge's lines written from its values first when only its runs hold them)."""
     runs = kept.runs
     if runs is None or None in runs:
-        runs = kept.runs = _runs(kept.header, kept.texts, runs, kept.per)
+        items = _lines_of(kept) if isinstance(kept, _Lines) else kept.texts
+        runs = kept.runs = _runs(kept.header, items, runs, kept.per)
     return runs  # type: ignore[return-value]
 
 
@@ -902,7 +896,7 @@ def _histogram_lines(fam: Family, parts: list[bytes]) -> bool:
             kept.keys = keys
             kept.runs = None  # the texts after the first added moved
             copies.extend((b, list(c), t) for b, c, t in values[n_old:])
-        parts.extend(_histogram_runs(kept))
+        parts.extend(_runs_of(kept))
         return True
     ranked = sorted(keys)
     at = dict(zip(ranked, range(len(ranked)), strict=True))
@@ -923,7 +917,7 @@ def _histogram_lines(fam: Family, parts: list[bytes]) -> bool:
         copies.append((bounds, list(counts), total))
     kept = _HISTOGRAMS[fam.name] = _Histogram(fam, header.encode(), keys, copies, pos, ranked,
                                               texts)
-    parts.extend(_histogram_runs(kept))
+    parts.extend(_runs_of(kept))
     return True
 
 
@@ -970,7 +964,7 @@ def _journaled_histogram(fam: Family, kept: _Histogram, parts: list[bytes]) -> b
     if len(kept.keys) != len(samples):
         return False  # changes the journal did not tell
     kept.epoch = fam.epoch
-    parts.extend(_histogram_runs(kept))
+    parts.extend(_runs_of(kept))
     return True
 
 
